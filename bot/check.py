@@ -1,0 +1,153 @@
+"""``codestream-bot check``: is this configuration able to run? One line per check.
+
+Each failure says what went wrong and what to do, so an operator can fix a deployment without
+reading logs. Secrets never appear in the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from bot.codestream import (
+    AuthenticationFailed,
+    CodeStreamClient,
+    CodeStreamError,
+    NotFound,
+    RetryPolicy,
+    TLSFailure,
+)
+from bot.codestream.transport import TransportFailure
+from bot.config import ConfigError, Settings, load_settings
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+    def line(self) -> str:
+        status = "ok    " if self.ok else "FAILED"
+        text = f"{status}  {self.name}: {self.detail}"
+        if self.fix:
+            text += f"\n        -> {self.fix}"
+        return text
+
+
+def describe_codestream_error(exc: CodeStreamError, settings: Settings) -> tuple[str, str]:
+    """(what happened, what to do) for a failed login or API call."""
+    host = urlsplit(settings.codestream_url or "").netloc or "Code Stream"
+    if isinstance(exc, TLSFailure):
+        return (
+            f"TLS certificate of {host} could not be verified",
+            "set CODESTREAM_CA_BUNDLE to the PEM file of the CA that signed it "
+            "(CODESTREAM_VERIFY_TLS=false works but is unsafe)",
+        )
+    if isinstance(exc, TransportFailure) and not exc.request_sent:
+        return (
+            f"cannot connect to {host}",
+            "check CODESTREAM_URL, DNS, proxies and firewalls between the bot and vRA",
+        )
+    if isinstance(exc, TransportFailure):
+        return (f"{host} accepted the connection but did not answer", "check vRA's health; raise CODESTREAM_TIMEOUT")
+    if isinstance(exc, AuthenticationFailed):
+        what = {
+            "vra": "the vRA refresh token was rejected",
+            "csp": "the VMware Cloud API token was rejected",
+            "token": "the bearer token in CODESTREAM_TOKEN was rejected",
+        }[settings.codestream_auth]
+        fix = (
+            "create a new token and set CODESTREAM_TOKEN"
+            if settings.codestream_auth == "token"
+            else "create a new token (vRA: POST /csp/gateway/am/api/login; Cloud: My Account > API Tokens) "
+            "and set CODESTREAM_REFRESH_TOKEN; check CODESTREAM_AUTH matches your vRA"
+        )
+        return what + (f" ({exc.server_message})" if exc.server_message else ""), fix
+    if isinstance(exc, NotFound):
+        return (
+            f"{exc.user_message}",
+            "CODESTREAM_URL must be the vRA base URL (e.g. https://vra.example.com), without /codestream",
+        )
+    return str(exc), "see the bot's log for details; check vRA's health"
+
+
+async def _check_codestream(settings: Settings) -> list[CheckResult]:
+    problems = settings.codestream_problems()
+    if problems:
+        return [CheckResult("codestream", False, problem) for problem in problems]
+    client = CodeStreamClient.from_settings(settings, retry=RetryPolicy(attempts=1))
+    results: list[CheckResult] = []
+    try:
+        try:
+            await client.auth.token()
+        except CodeStreamError as exc:
+            what, fix = describe_codestream_error(exc, settings)
+            return [CheckResult(f"codestream login ({settings.codestream_auth})", False, what, fix)]
+        results.append(CheckResult(f"codestream login ({settings.codestream_auth})", True, "token obtained"))
+        try:
+            page = await client.list_events("git", top=1)
+        except CodeStreamError as exc:
+            what, fix = describe_codestream_error(exc, settings)
+            results.append(CheckResult("codestream git events", False, what, fix))
+        else:
+            total = page.total_count if page.total_count is not None else page.count
+            results.append(CheckResult("codestream git events", True, f"listed ({total} in total)"))
+    finally:
+        await client.aclose()
+    return results
+
+
+async def _check_slack(settings: Settings) -> list[CheckResult]:
+    if not settings.slack_configured:
+        return [CheckResult("slack", True, "SLACK_BOT_TOKEN not set: Slack checks skipped")]
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    assert settings.slack_bot_token is not None
+    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+    try:
+        reply = await client.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error", "unknown error") if exc.response is not None else "unknown error"
+        return [CheckResult("slack auth.test", False, f"Slack said {error}", "check SLACK_BOT_TOKEN (xoxb-...)")]
+    except Exception as exc:
+        what = f"cannot reach Slack ({type(exc).__name__})"
+        return [CheckResult("slack auth.test", False, what, "check SLACK_API_URL and proxies")]
+    finally:
+        session = getattr(client, "session", None)
+        if session is not None:
+            await session.close()
+    return [CheckResult("slack auth.test", True, f"bot {reply.get('user')} in workspace {reply.get('team')}")]
+
+
+async def _check_database(settings: Settings) -> list[CheckResult]:
+    from bot.store import open_store
+
+    try:
+        store = await open_store(settings.bot_database_url)
+    except Exception as exc:
+        return [CheckResult("database", False, f"cannot open ({type(exc).__name__})", "check BOT_DATABASE_URL")]
+    try:
+        await store.ping()
+    finally:
+        await store.close()
+    backend = settings.bot_database_url.split(":", 1)[0]
+    return [CheckResult("database", True, f"{backend} reachable, schema up to date")]
+
+
+Check = Callable[[Settings], Awaitable[list[CheckResult]]]
+CHECKS: list[Check] = [_check_codestream, _check_slack, _check_database]
+
+
+async def run_checks(env: dict[str, str] | None = None) -> list[CheckResult]:
+    try:
+        settings = load_settings(env)
+    except ConfigError as exc:
+        return [CheckResult("configuration", False, p) for p in exc.problems]
+    results = [CheckResult("configuration", True, "settings are valid")]
+    for check in CHECKS:
+        results.extend(await check(settings))
+    return results

@@ -1,0 +1,398 @@
+"""An async, typed Code Stream API client. It knows nothing of Slack.
+
+Reads (GET) are retried on connection errors, 429 and 502/503/504 with bounded exponential
+backoff that honours ``Retry-After``. Resume/rerun (POST) is never retried once the request
+may have reached the server: when its outcome is ambiguous, the client reads the event back
+and reports whether a new execution started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, TypeVar
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from bot.codestream.auth import (
+    CspApiTokenProvider,
+    StaticTokenProvider,
+    TokenProvider,
+    VraRefreshTokenProvider,
+)
+from bot.codestream.errors import (
+    AuthenticationFailed,
+    CodeStreamError,
+    RateLimited,
+    TLSFailure,
+    Unavailable,
+)
+from bot.codestream.ids import validate_id
+from bot.codestream.models import (
+    KIND_COLLECTION,
+    KIND_LABEL,
+    About,
+    CodeStreamAction,
+    DocumentPage,
+    Event,
+    EventKind,
+    EventPage,
+    Execution,
+    parse_event,
+)
+from bot.codestream.transport import TransportFailure, error_for_status, json_object, send
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+API: Final = "/codestream/api"
+
+# Observer of every HTTP exchange: (operation, status or error class, seconds). Metrics hook.
+RequestObserver = Callable[[str, str, float], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4  # total tries for a GET
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 30.0  # a longer Retry-After is reported, not waited out
+    reconcile_reads: int = 3  # read-backs after an ambiguous POST
+    reconcile_delay: float = 1.0
+
+
+ActionState = Literal["succeeded", "not_started", "unknown"]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What a resume/rerun did.
+
+    ``succeeded``: Code Stream accepted it (``event`` shows the new execution when known).
+    ``not_started``: it certainly did not start (``error`` says why); safe to try again.
+    ``unknown``: the request may have gone through; someone must check (``error`` says why).
+    """
+
+    state: ActionState
+    before: Event
+    event: Event | None = None
+    error: CodeStreamError | None = None
+    reconciled: bool = False
+
+
+@dataclass
+class _Exchange:
+    """One authenticated request, re-buildable for the single retry after a 401."""
+
+    method: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+class CodeStreamClient:
+    def __init__(
+        self,
+        base_url: str,
+        auth: TokenProvider,
+        *,
+        http: httpx.AsyncClient,
+        api_version: str = "2019-10-17",
+        retry: RetryPolicy | None = None,
+        observer: RequestObserver | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.api_version = api_version
+        self.retry = retry or RetryPolicy()
+        self._http = http
+        self._observer = observer
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        retry: RetryPolicy | None = None,
+        observer: RequestObserver | None = None,
+    ) -> CodeStreamClient:
+        """Build the client and its one pooled ``httpx.AsyncClient`` from ``Settings``."""
+        problems = settings.codestream_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        verify: Any = True
+        if settings.codestream_ca_bundle is not None:
+            verify = str(settings.codestream_ca_bundle)
+        if not settings.codestream_verify_tls:
+            log.warning(
+                "CODESTREAM_VERIFY_TLS=false: Code Stream's TLS certificate is NOT verified; "
+                "anyone on the network path can read the bot's tokens. Use CODESTREAM_CA_BUNDLE instead."
+            )
+            verify = False
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                settings.codestream_timeout, connect=min(10.0, settings.codestream_timeout)
+            ),
+            verify=verify,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            headers={"Accept": "application/json", "User-Agent": "codestream-bot"},
+            follow_redirects=False,
+        )
+        auth: TokenProvider
+        if settings.codestream_auth == "token":
+            auth = StaticTokenProvider(settings.codestream_token)
+        elif settings.codestream_auth == "csp":
+            auth = CspApiTokenProvider(http, settings.codestream_csp_url, settings.codestream_refresh_token)
+        else:
+            auth = VraRefreshTokenProvider(http, settings.codestream_url, settings.codestream_refresh_token)
+        return cls(
+            settings.codestream_url,
+            auth,
+            http=http,
+            api_version=settings.codestream_api_version,
+            retry=retry,
+            observer=observer,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- operations ------------------------------------------------------------------------
+
+    async def about(self) -> About:
+        body = await self._get_json("about", _Exchange("GET", f"{API}/about"), what="about endpoint")
+        return About.model_validate(body)
+
+    async def list_events(
+        self,
+        kind: EventKind,
+        *,
+        filter: str | None = None,
+        orderby: str | None = None,
+        top: int | None = None,
+        skip: int | None = None,
+    ) -> EventPage:
+        params: dict[str, str] = {}
+        if filter:
+            params["$filter"] = filter
+        if orderby:
+            params["$orderby"] = orderby
+        if top is not None:
+            params["$top"] = str(top)
+        if skip is not None:
+            params["$skip"] = str(skip)
+        collection = KIND_COLLECTION[kind]
+        body = await self._get_json(
+            f"list {collection}", _Exchange("GET", f"{API}/{collection}", params), what=f"{collection} list"
+        )
+        page = DocumentPage.model_validate(body)
+        events = [parse_event(kind, doc) for doc in page.ordered_documents()]
+        return EventPage(
+            kind=kind, events=events, count=page.count if page.count is not None else len(events),
+            total_count=page.total_count,
+        )
+
+    async def iter_events(
+        self,
+        kind: EventKind,
+        *,
+        filter: str | None = None,
+        orderby: str | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[EventPage]:
+        """Yield pages until the server has no more (callers stop early by breaking)."""
+        skip = 0
+        while True:
+            page = await self.list_events(kind, filter=filter, orderby=orderby, top=page_size, skip=skip)
+            if not page.events:
+                return
+            yield page
+            skip += len(page.events)
+            if page.total_count is not None and skip >= page.total_count:
+                return
+
+    async def get_event(self, kind: EventKind, event_id: str) -> Event:
+        event_id = validate_id(event_id)
+        collection = KIND_COLLECTION[kind]
+        body = await self._get_json(
+            f"get {collection}",
+            _Exchange("GET", f"{API}/{collection}/{event_id}"),
+            what=f"{KIND_LABEL[kind]} event {event_id}",
+        )
+        return parse_event(kind, body)
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        execution_id = validate_id(execution_id)
+        body = await self._get_json(
+            "get execution",
+            _Exchange("GET", f"{API}/executions/{execution_id}"),
+            what=f"execution {execution_id}",
+        )
+        return Execution.model_validate(body)
+
+    async def resume(self, kind: EventKind, event_id: str) -> ActionResult:
+        return await self.act(kind, event_id, "Resume")
+
+    async def rerun(self, kind: EventKind, event_id: str) -> ActionResult:
+        return await self.act(kind, event_id, "Rerun")
+
+    async def act(self, kind: EventKind, event_id: str, action: CodeStreamAction) -> ActionResult:
+        """Resume or rerun an event, exactly once.
+
+        The event is read first: an unknown id fails with NotFound before anything is posted,
+        and the read gives the execution to compare against if the POST's outcome is unclear.
+        Definite refusals (4xx) raise their typed error.
+        """
+        event_id = validate_id(event_id)
+        before = await self.get_event(kind, event_id)
+        collection = KIND_COLLECTION[kind]
+        exchange = _Exchange("POST", f"{API}/{collection}/{event_id}", {"action": action})
+        op = f"{action.lower()} {collection}"
+        try:
+            response = await self._send_unsent_retry(op, exchange)
+        except TransportFailure as failure:
+            # The request may have reached Code Stream: find out, never post again.
+            return await self._reconcile(kind, before, failure)
+        if response.status_code >= 500:
+            return await self._reconcile(kind, before, error_for_status(response, what=op))
+        if response.status_code >= 400:
+            raise error_for_status(response, what=f"{KIND_LABEL[kind]} event {event_id}")
+        try:
+            after: Event | None = parse_event(kind, json_object(response))
+        except CodeStreamError:
+            # Accepted (2xx) but unreadable: the action happened; read the event for details.
+            after = await self._read_back(kind, event_id)
+        return ActionResult("succeeded", before=before, event=after)
+
+    # --- internals -------------------------------------------------------------------------
+
+    async def _reconcile(self, kind: EventKind, before: Event, error: CodeStreamError) -> ActionResult:
+        assert before.id is not None
+        log.warning(
+            "ambiguous %s outcome, reading the event back",
+            kind,
+            extra={"event_id": before.id, "error_class": type(error).__name__},
+        )
+        read_any = False
+        for attempt in range(self.retry.reconcile_reads):
+            if attempt:
+                await asyncio.sleep(self.retry.reconcile_delay)
+            after = await self._read_back(kind, before.id)
+            if after is None:
+                continue
+            read_any = True
+            if _new_execution(before, after):
+                return ActionResult("succeeded", before=before, event=after, error=error, reconciled=True)
+        state: ActionState = "not_started" if read_any else "unknown"
+        return ActionResult(state, before=before, error=error, reconciled=True)
+
+    async def _read_back(self, kind: EventKind, event_id: str) -> Event | None:
+        try:
+            return await self.get_event(kind, event_id)
+        except CodeStreamError as exc:
+            log.warning("read-back failed", extra={"event_id": event_id, "error_class": type(exc).__name__})
+            return None
+
+    async def _get_json(self, op: str, exchange: _Exchange, *, what: str) -> dict[str, Any]:
+        async def attempt() -> dict[str, Any]:
+            response = await self._send_authenticated(op, exchange)
+            if response.status_code >= 400:
+                raise error_for_status(response, what=what)
+            return json_object(response)
+
+        return await self._with_retries(attempt, retry_sent=True)
+
+    async def _send_unsent_retry(self, op: str, exchange: _Exchange) -> httpx.Response:
+        """Send a POST; retry only failures that happened before the request left."""
+        return await self._with_retries(lambda: self._send_authenticated(op, exchange), retry_sent=False)
+
+    async def _with_retries(self, attempt: Callable[[], Awaitable[_T]], *, retry_sent: bool) -> _T:
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, TransportFailure):
+                return retry_sent or not exc.request_sent
+            if not retry_sent:
+                return False
+            if isinstance(exc, RateLimited):
+                return exc.retry_after is None or exc.retry_after <= self.retry.max_retry_after
+            return isinstance(exc, Unavailable) and not isinstance(exc, TLSFailure)
+
+        backoff = wait_exponential_jitter(initial=self.retry.initial_backoff, max=self.retry.max_backoff)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, RateLimited) and exc.retry_after is not None:
+                return exc.retry_after
+            return float(backoff(state))
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(retryable),
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=wait,
+            reraise=True,
+            before_sleep=_log_retry,
+        )
+        async for try_ in retrying:
+            with try_:
+                return await attempt()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send_authenticated(self, op: str, exchange: _Exchange) -> httpx.Response:
+        token = await self.auth.token()
+        response = await self._send_once(op, exchange, token)
+        if response.status_code == 401:
+            # A 401 was refused before any processing, so resending (even a POST) is safe: one
+            # fresh login and one retry; a second 401 means the credentials are wrong.
+            token = await self.auth.refresh(rejected=token)
+            response = await self._send_once(op, exchange, token)
+            if response.status_code == 401:
+                raise AuthenticationFailed(status=401, server_message=None)
+        return response
+
+    async def _send_once(self, op: str, exchange: _Exchange, token: str) -> httpx.Response:
+        params = {**exchange.params, "apiVersion": self.api_version}
+        request = self._http.build_request(
+            exchange.method,
+            f"{self.base_url}{exchange.path}",
+            params=params,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response = await send(self._http, request)
+            outcome = str(response.status_code)
+            return response
+        except CodeStreamError as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            log.debug("codestream %s -> %s in %.3fs", op, outcome, elapsed)
+            if self._observer is not None:
+                self._observer(op, outcome, elapsed)
+
+
+def _new_execution(before: Event, after: Event) -> bool:
+    changed = (after.execution_index, after.execution_link) != (before.execution_index, before.execution_link)
+    return changed and (after.execution_link is not None or after.execution_index is not None)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.info(
+        "codestream request retried",
+        extra={
+            "attempt": state.attempt_number,
+            "error_class": type(exc).__name__ if exc else None,
+            "wait_s": round(state.upcoming_sleep, 2),
+        },
+    )

@@ -1,0 +1,211 @@
+"""All configuration, from environment variables (and an optional ``.env``).
+
+Nothing else in the bot reads the environment. Invalid settings fail at start-up with one
+readable line per problem that names the variable; secret values are never echoed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+SECRET_FIELDS = frozenset(
+    {
+        "codestream_refresh_token",
+        "codestream_token",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "bot_webhook_token",
+    }
+)
+
+
+class ConfigError(Exception):
+    """One or more settings are invalid; ``problems`` holds one readable line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _http_url(value: str, *, name: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL such as https://{name}.example.com")
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """Field names are the environment variable names, lower-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- Code Stream -------------------------------------------------------------------------
+    codestream_url: str | None = None
+    codestream_auth: Literal["vra", "csp", "token"] = "vra"
+    codestream_refresh_token: SecretStr | None = None
+    codestream_token: SecretStr | None = None
+    codestream_csp_url: str = "https://console.cloud.vmware.com"
+    codestream_api_version: str = Field("2019-10-17", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    codestream_ca_bundle: Path | None = None
+    codestream_verify_tls: bool = True
+    codestream_timeout: float = Field(30.0, gt=0, le=600)
+    codestream_ui_url: str = "{base}/codestream/#/executions/{id}"
+
+    # --- Slack -------------------------------------------------------------------------------
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    # --- The bot -------------------------------------------------------------------------------
+    bot_database_url: str = "sqlite+aiosqlite:///./codestream-bot.db"
+    bot_config: Path | None = None
+    bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # None: JSON when stderr is not a terminal (containers), text on a terminal.
+    bot_log_format: Literal["json", "text"] | None = None
+    bot_dedupe_seconds: float = Field(120.0, ge=1, le=86_400)
+
+    @field_validator("codestream_url")
+    @classmethod
+    def _check_codestream_url(cls, value: str | None) -> str | None:
+        return _http_url(value, name="vra") if value else None
+
+    @field_validator("codestream_csp_url")
+    @classmethod
+    def _check_csp_url(cls, value: str) -> str:
+        return _http_url(value, name="console.cloud")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _check_slack_api_url(cls, value: str) -> str:
+        value = _http_url(value, name="slack")
+        return value + "/"
+
+    @field_validator("codestream_ui_url")
+    @classmethod
+    def _check_ui_url(cls, value: str) -> str:
+        if "{id}" not in value:
+            raise ValueError("must contain the placeholder {id} (and may use {base})")
+        try:
+            value.format(base="https://x", id="y")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError("may only use the placeholders {base} and {id}") from exc
+        return value
+
+    @field_validator("codestream_ca_bundle")
+    @classmethod
+    def _check_ca_bundle(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file {value} does not exist")
+        return value
+
+    @field_validator("bot_config")
+    @classmethod
+    def _check_bot_config(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file {value} does not exist")
+        return value
+
+    @field_validator("bot_database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value.startswith("sqlite:"):
+            value = "sqlite+aiosqlite:" + value.removeprefix("sqlite:")
+        elif value.startswith(("postgresql://", "postgres://")):
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite+aiosqlite:", "postgresql+asyncpg:")):
+            raise ValueError("must be sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
+        return value
+
+    # --- Derived checks: what a feature needs ------------------------------------------------
+
+    def codestream_problems(self) -> list[str]:
+        """What is missing to talk to Code Stream (empty when ready)."""
+        problems: list[str] = []
+        if not self.codestream_url:
+            problems.append("CODESTREAM_URL: not set; the base URL of vRA, e.g. https://vra.example.com")
+        if self.codestream_auth in ("vra", "csp") and not self.codestream_refresh_token:
+            what = "a vRA refresh token" if self.codestream_auth == "vra" else "a VMware Cloud API token"
+            problems.append(
+                f"CODESTREAM_REFRESH_TOKEN: not set; CODESTREAM_AUTH={self.codestream_auth} needs {what}"
+            )
+        if self.codestream_auth == "token" and not self.codestream_token:
+            problems.append("CODESTREAM_TOKEN: not set; CODESTREAM_AUTH=token needs a bearer token")
+        return problems
+
+    def slack_problems(self, *, socket_mode: bool) -> list[str]:
+        problems: list[str] = []
+        if not self.slack_bot_token:
+            problems.append("SLACK_BOT_TOKEN: not set; the bot token (xoxb-...) from the app's OAuth page")
+        elif not self.slack_bot_token.get_secret_value().startswith("xoxb-"):
+            problems.append("SLACK_BOT_TOKEN: does not look like a bot token (should start with xoxb-)")
+        if socket_mode:
+            if not self.slack_app_token:
+                problems.append(
+                    "SLACK_APP_TOKEN: not set; Socket Mode needs an app-level token (xapp-...) "
+                    "with the connections:write scope"
+                )
+            elif not self.slack_app_token.get_secret_value().startswith("xapp-"):
+                problems.append("SLACK_APP_TOKEN: does not look like an app-level token (xapp-...)")
+        elif not self.slack_signing_secret:
+            problems.append(
+                "SLACK_SIGNING_SECRET: not set; HTTP mode needs the signing secret "
+                "(the app's Basic Information page)"
+            )
+        return problems
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.slack_bot_token is not None
+
+    def execution_ui_url(self, execution_id: str) -> str:
+        base = self.codestream_url or ""
+        return self.codestream_ui_url.format(base=base, id=execution_id)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    field = str(error["loc"][0]) if error.get("loc") else "configuration"
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    line = f"{field.upper()}: {message}"
+    if field not in SECRET_FIELDS and error.get("type") not in ("missing",) and "input" in error:
+        shown = repr(error["input"])
+        line += f" (got {shown[:80]})"
+    return line
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env") -> Settings:
+    """Build Settings from the process environment, or only from ``env`` when given (tests).
+
+    Raises ConfigError with one line per problem.
+    """
+    try:
+        if env is None:
+            return Settings(_env_file=env_file)
+        given: dict[str, Any] = {key.lower(): value for key, value in env.items()}
+        return _OnlyGivenSettings(**given)
+    except ValidationError as exc:
+        raise ConfigError([_describe(dict(e)) for e in exc.errors()]) from None
+
+
+class _OnlyGivenSettings(Settings):
+    """Settings that read nothing but their keyword arguments: hermetic tests and tools."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)

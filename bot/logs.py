@@ -1,0 +1,106 @@
+"""Logging: one line per event, JSON or text, with a request id that follows one Slack
+interaction through perform() to Code Stream, and redaction of every secret.
+
+Redaction runs on the final formatted line, so tokens are removed even when they hide inside
+exception text or a library's message.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+REDACTED: Final = "[REDACTED]"
+_PATTERNS: Final = [
+    re.compile(r"xox[abposre]-[A-Za-z0-9-]+"),  # Slack bot/user/config tokens
+    re.compile(r"xapp-[A-Za-z0-9-]+"),  # Slack app-level tokens
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),  # Authorization values
+    re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),  # JWTs (vRA/CSP tokens)
+    re.compile(r"(?i)((?:refresh_?token|api_token|access_token|token|secret)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"),
+]
+
+# The standard LogRecord attributes; anything else on a record came from ``extra=``.
+_STANDARD_ATTRS: Final = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+class Redactor:
+    """Removes known secret values and anything shaped like a token from text."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add_secrets(self, secrets: Iterable[str | None]) -> None:
+        # Very short values would redact ordinary words; real secrets are long.
+        self._secrets.update(s for s in secrets if s and len(s) >= 6)
+
+    def __call__(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, REDACTED)
+        for pattern in _PATTERNS:
+            text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, text)
+        return text
+
+
+redact = Redactor()
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        rid = request_id.get()
+        if rid:
+            line["request_id"] = rid
+        line.update(_extras(record))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return redact(json.dumps(line, default=str, ensure_ascii=False))
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        extras = _extras(record)
+        rid = request_id.get()
+        if rid:
+            extras = {"request_id": rid, **extras}
+        if extras:
+            text += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+        return redact(text)
+
+
+def configure_logging(level: str = "INFO", fmt: Literal["json", "text"] | None = None) -> None:
+    """Install one stderr handler on the root logger (idempotent)."""
+    if fmt is None:
+        fmt = "text" if sys.stderr.isatty() else "json"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_codestream_bot", False):
+            root.removeHandler(old)
+    handler._codestream_bot = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # httpx logs full request URLs at INFO; keep them at WARNING and above.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
