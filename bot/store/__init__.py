@@ -1,0 +1,50 @@
+"""State store: claims, actions, alerts, followups, leases and cursors.
+
+SQLite (``sqlite+aiosqlite:///path.db``) is the embedded default; PostgreSQL
+(``postgresql+asyncpg://...``) when several replicas run. Same code for both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.store.engine import make_engine, normalize_url, upgrade
+from bot.store.models import ActionRecord, AlertRecord, Claim, FollowupRecord, utcnow
+from bot.store.store import Clock, Store
+from bot.store.tables import NO_EXECUTION_INDEX, SchemaVersionError, StoreError, latest_version
+
+__all__ = [
+    "NO_EXECUTION_INDEX",
+    "ActionRecord",
+    "AlertRecord",
+    "Claim",
+    "Clock",
+    "FollowupRecord",
+    "SchemaVersionError",
+    "Store",
+    "StoreError",
+    "latest_version",
+    "make_engine",
+    "normalize_url",
+    "open_store",
+    "upgrade",
+]
+
+
+async def open_store(
+    url: str, *, schema: str | None = None, clock: Clock | None = None, **engine_kwargs: Any
+) -> Store:
+    """Create the engine, create or upgrade the tables, and return the :class:`Store`.
+
+    ``schema`` is a PostgreSQL schema (created if missing) that holds every table; SQLite
+    ignores it. ``clock`` returns the aware "now" (tests pass a controllable one).
+    ``engine_kwargs`` go to ``create_async_engine`` (e.g. ``pool_size``).
+    """
+    engine = make_engine(url, schema=schema, **engine_kwargs)
+    store = Store(engine, clock=clock or utcnow)
+    try:
+        await upgrade(engine, schema=schema, now=store.now())
+    except BaseException:
+        await engine.dispose()
+        raise
+    return store

@@ -1,0 +1,114 @@
+"""Engine creation (SQLite and PostgreSQL) and schema creation/upgrade."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, event, insert, select, text, update
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.schema import CreateSchema
+
+from bot.store.tables import MIGRATIONS, Migration, SchemaVersionError, metadata, schema_version
+
+#: How long a SQLite connection waits for another writer before failing ("database is locked").
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+#: pg_advisory_xact_lock key serialising concurrent schema upgrades ("csbot" + 1).
+_PG_UPGRADE_LOCK = 0x6373626F7401
+
+_DEFAULT_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse ``url``; plain ``sqlite://`` / ``postgresql://`` get the async driver."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in _DEFAULT_DRIVERS:
+        raise ValueError(f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg")
+    if parsed.drivername == backend:
+        parsed = parsed.set(drivername=_DEFAULT_DRIVERS[backend])
+    return parsed
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # busy_timeout first: switching to WAL briefly needs an exclusive lock.
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def make_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> AsyncEngine:
+    """Create the async engine. ``schema`` (PostgreSQL only; ignored for SQLite) is applied to
+    every statement through ``schema_translate_map``."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, **kwargs.pop("connect_args", {})}
+        engine = create_async_engine(parsed, connect_args=connect_args, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    if schema:
+        kwargs["execution_options"] = {
+            **kwargs.get("execution_options", {}),
+            "schema_translate_map": {None: schema},
+        }
+    return create_async_engine(parsed, **kwargs)
+
+
+def _upgrade(conn: Connection, schema: str | None, migrations: Sequence[Migration], now: datetime) -> int:
+    """Create or upgrade the tables; returns the resulting version. Runs in one transaction."""
+    if conn.dialect.name == "sqlite":
+        # Take the write lock up front so concurrent openers serialise instead of racing.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_UPGRADE_LOCK})
+        if schema:
+            conn.execute(CreateSchema(schema, if_not_exists=True))
+    ordered = sorted(migrations, key=lambda m: m.version)
+    latest = ordered[-1].version
+    metadata.create_all(conn, tables=[schema_version])
+    current = conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar()
+    if current is None:
+        # Fresh database: the current layout, stamped with the latest version.
+        metadata.create_all(conn)
+        conn.execute(insert(schema_version).values(id=1, version=latest, updated_at=now))
+        return latest
+    if current > latest:
+        raise SchemaVersionError(
+            f"database schema version {current} is newer than this code supports ({latest})"
+        )
+    for migration in ordered:
+        if migration.version > current:
+            migration.apply(conn)
+    if latest != current:
+        conn.execute(
+            update(schema_version).where(schema_version.c.id == 1).values(version=latest, updated_at=now)
+        )
+    return latest
+
+
+async def upgrade(
+    engine: AsyncEngine,
+    *,
+    schema: str | None = None,
+    now: datetime,
+    migrations: Sequence[Migration] | None = None,
+) -> int:
+    """Create the tables on a fresh database, or apply pending migrations. Idempotent and safe
+    to run from several processes at once. Returns the schema version."""
+    if engine.dialect.name == "sqlite":
+        schema = None
+    async with engine.connect() as conn:
+        version = await conn.run_sync(
+            _upgrade, schema, list(MIGRATIONS if migrations is None else migrations), now
+        )
+        await conn.commit()
+    return version

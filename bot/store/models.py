@@ -1,0 +1,102 @@
+"""Records the store reads and writes. All datetimes are timezone-aware and normalised to UTC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+#: An aware datetime (naive ones are rejected), converted to UTC.
+UTCDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+# Documented values (the columns are plain text so new values need no migration).
+ACTION_KINDS: Final = ("git", "gerrit", "docker")
+ACTION_NAMES: Final = ("rerun", "resume")
+SURFACES: Final = ("slash", "button", "thread", "mention", "cli")
+ACTION_STATUSES: Final = ("pending", "started", "failed", "unknown", "denied", "duplicate", "not_started")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The current owner of a claim key. ``won`` is True only for the caller that created it."""
+
+    key: str
+    holder: str
+    won: bool
+    claimed_at: datetime
+    expires_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ActionRecord(_Record):
+    """One resume/rerun request: the audit trail and the idempotency record."""
+
+    id: int | None = None
+    kind: str
+    event_id: str
+    action: str
+    actor_id: str
+    actor_name: str | None = None
+    surface: str
+    channel_id: str | None = None
+    status: str = "pending"
+    execution_link: str | None = None
+    execution_id: str | None = None
+    error: str | None = None
+    error_class: str | None = None
+    duplicate_of: int | None = None
+    request_id: str | None = None
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    finished_at: UTCDatetime | None = None
+
+
+class AlertRecord(_Record):
+    """A failure alert posted to Slack. Unique per (kind, event_id, execution_index).
+
+    ``execution_index`` is None for a failure without an execution (the trigger failed).
+    """
+
+    kind: str
+    event_id: str
+    execution_index: int | None = Field(default=None, ge=0)
+    channel_id: str
+    ts: str
+    thread_ts: str | None = None
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    id: int | None = None
+
+
+class FollowupRecord(_Record):
+    """An execution being followed, and the Slack message(s) to update as it progresses."""
+
+    id: int | None = None
+    execution_id: str
+    kind: str
+    event_id: str
+    action_id: int | None = None
+    channel_id: str
+    summary_ts: str
+    alert_channel_id: str | None = None
+    alert_ts: str | None = None
+    actor_id: str | None = None
+    status: str = "RUNNING"
+    next_poll_at: UTCDatetime
+    deadline_at: UTCDatetime
+    interval: float = Field(default=5.0, gt=0)
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    finished_at: UTCDatetime | None = None

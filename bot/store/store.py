@@ -1,0 +1,384 @@
+"""The state store: one code path for SQLite and PostgreSQL (SQLAlchemy 2 Core, async).
+
+Claims and leases are single ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING``
+statements, so they are atomic across coroutines, engines and processes on both backends.
+"now" always comes from the store's clock (Python side) and is compared in the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Annotated, Any
+
+from pydantic import BaseModel, TypeAdapter
+from sqlalchemy import Row, Table, case, delete, func, insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.store.models import ActionRecord, AlertRecord, Claim, FollowupRecord, utcnow
+from bot.store.tables import (
+    NO_EXECUTION_INDEX,
+    actions,
+    alerts,
+    claims,
+    cursors,
+    followups,
+    leases,
+)
+
+Clock = Callable[[], datetime]
+_Insert = postgresql.Insert | sqlite.Insert
+
+# A claim can vanish (released) between our failed insert and the read-back; then try again.
+_CLAIM_ATTEMPTS = 5
+
+
+@cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    info = model.model_fields[name]
+    annotation: Any = info.annotation
+    if info.metadata:  # constraints/validators pydantic moved off the annotation
+        annotation = Annotated[(annotation, *info.metadata)]
+    return TypeAdapter(annotation)
+
+
+def _validated_changes(
+    model: type[BaseModel], changes: Mapping[str, Any], frozen: set[str]
+) -> dict[str, Any]:
+    unknown = set(changes) - (set(model.model_fields) - frozen)
+    if unknown:
+        raise TypeError(f"cannot update {model.__name__} field(s): {', '.join(sorted(unknown))}")
+    return {name: _field_adapter(model, name).validate_python(value) for name, value in changes.items()}
+
+
+def _seconds(value: float, what: str) -> timedelta:
+    if value <= 0:
+        raise ValueError(f"{what} must be positive, got {value!r}")
+    return timedelta(seconds=value)
+
+
+def _alert(row: Row[Any]) -> AlertRecord:
+    values = dict(row._mapping)
+    if values["execution_index"] == NO_EXECUTION_INDEX:
+        values["execution_index"] = None
+    return AlertRecord.model_validate(values)
+
+
+class Store:
+    """State shared by the bot's replicas. Create with :func:`bot.store.open_store`."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._dialect = engine.dialect.name
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self._dialect
+
+    def now(self) -> datetime:
+        value = self._clock()
+        if value.tzinfo is None:
+            raise ValueError("store clock returned a naive datetime")
+        return value
+
+    def _insert(self, table: Table) -> _Insert:
+        if self._dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def ping(self) -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    # -- claims ---------------------------------------------------------------------------
+
+    async def claim(self, key: str, holder: str, window: float, data: dict[str, Any] | None = None) -> Claim:
+        """The first caller for ``key`` within ``window`` seconds wins (``won=True``); everyone
+        else gets the current winner's claim (``won=False``), including a repeat call by the
+        same holder. Once the claim expires the next caller wins and replaces it.
+        Holders should be unique per attempt (e.g. a request id)."""
+        span = _seconds(window, "window")
+        for _ in range(_CLAIM_ATTEMPTS):
+            now = self.now()
+            ins = self._insert(claims).values(
+                key=key, holder=holder, claimed_at=now, expires_at=now + span, data=data or {}
+            )
+            stmt = ins.on_conflict_do_update(
+                index_elements=[claims.c.key],
+                set_={
+                    "holder": ins.excluded.holder,
+                    "claimed_at": ins.excluded.claimed_at,
+                    "expires_at": ins.excluded.expires_at,
+                    "data": ins.excluded.data,
+                },
+                where=claims.c.expires_at <= now,
+            ).returning(*claims.c)
+            async with self._engine.begin() as conn:
+                row = (await conn.execute(stmt)).first()
+                won = row is not None
+                if row is None:
+                    row = (await conn.execute(select(claims).where(claims.c.key == key))).first()
+            if row is not None:
+                return Claim(
+                    key=row.key,
+                    holder=row.holder,
+                    won=won,
+                    claimed_at=row.claimed_at,
+                    expires_at=row.expires_at,
+                    data=dict(row.data or {}),
+                )
+        raise RuntimeError(f"claim {key!r}: could not settle after {_CLAIM_ATTEMPTS} attempts")
+
+    async def get_claim(self, key: str) -> Claim | None:
+        """The unexpired claim on ``key`` (``won=False``), if any."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(claims).where(claims.c.key == key, claims.c.expires_at > self.now())
+                )
+            ).first()
+        if row is None:
+            return None
+        return Claim(row.key, row.holder, False, row.claimed_at, row.expires_at, dict(row.data or {}))
+
+    async def update_claim_data(self, key: str, holder: str, data: dict[str, Any]) -> bool:
+        """Replace the claim's data if ``holder`` still owns it. Returns whether it did."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(claims).where(claims.c.key == key, claims.c.holder == holder).values(data=data)
+            )
+        return result.rowcount > 0
+
+    async def release_claim(self, key: str, holder: str) -> bool:
+        """Drop the claim if ``holder`` owns it, so the next caller wins at once."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(claims).where(claims.c.key == key, claims.c.holder == holder))
+        return result.rowcount > 0
+
+    async def purge_expired_claims(self, older_than: float = 0.0) -> int:
+        """Delete claims that expired more than ``older_than`` seconds ago. Returns the count."""
+        cutoff = self.now() - timedelta(seconds=older_than)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(claims).where(claims.c.expires_at <= cutoff))
+        return result.rowcount
+
+    # -- actions --------------------------------------------------------------------------
+
+    async def record_action(self, record: ActionRecord) -> int:
+        values = record.model_dump(exclude={"id"})
+        async with self._engine.begin() as conn:
+            action_id = (
+                await conn.execute(insert(actions).values(**values).returning(actions.c.id))
+            ).scalar_one()
+        return int(action_id)
+
+    async def update_action(self, action_id: int, **changes: Any) -> bool:
+        """Update fields (status, execution_link, execution_id, error, error_class, finished_at,
+        duplicate_of, ...). Unknown fields raise TypeError. Returns whether the row exists."""
+        values = _validated_changes(ActionRecord, changes, {"id", "created_at"})
+        if not values:
+            return await self.get_action(action_id) is not None
+        async with self._engine.begin() as conn:
+            result = await conn.execute(update(actions).where(actions.c.id == action_id).values(**values))
+        return result.rowcount > 0
+
+    async def get_action(self, action_id: int) -> ActionRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(actions).where(actions.c.id == action_id))).first()
+        return None if row is None else ActionRecord.model_validate(dict(row._mapping))
+
+    async def list_actions(
+        self,
+        *,
+        since: datetime | None = None,
+        event_id: str | None = None,
+        actor_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[ActionRecord]:
+        """Actions newest first, optionally only those created at/after ``since``."""
+        query = select(actions)
+        if since is not None:
+            query = query.where(actions.c.created_at >= since)
+        if event_id is not None:
+            query = query.where(actions.c.event_id == event_id)
+        if actor_id is not None:
+            query = query.where(actions.c.actor_id == actor_id)
+        if kind is not None:
+            query = query.where(actions.c.kind == kind)
+        query = query.order_by(actions.c.created_at.desc(), actions.c.id.desc()).limit(limit).offset(offset)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [ActionRecord.model_validate(dict(row._mapping)) for row in rows]
+
+    # -- alerts ---------------------------------------------------------------------------
+
+    async def save_alert(self, record: AlertRecord) -> bool:
+        """Insert the alert; False (and nothing changes) if one exists for its key."""
+        values = record.model_dump(exclude={"id"})
+        if values["execution_index"] is None:
+            values["execution_index"] = NO_EXECUTION_INDEX
+        stmt = (
+            self._insert(alerts)
+            .values(**values)
+            .on_conflict_do_nothing(
+                index_elements=[alerts.c.kind, alerts.c.event_id, alerts.c.execution_index]
+            )
+            .returning(alerts.c.id)
+        )
+        async with self._engine.begin() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def get_alert(self, kind: str, event_id: str, execution_index: int | None) -> AlertRecord | None:
+        index = NO_EXECUTION_INDEX if execution_index is None else execution_index
+        query = select(alerts).where(
+            alerts.c.kind == kind, alerts.c.event_id == event_id, alerts.c.execution_index == index
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _alert(row)
+
+    async def latest_alert_for_event(self, kind: str, event_id: str) -> AlertRecord | None:
+        query = (
+            select(alerts)
+            .where(alerts.c.kind == kind, alerts.c.event_id == event_id)
+            .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _alert(row)
+
+    async def find_alert_by_message(self, channel_id: str, ts: str) -> AlertRecord | None:
+        """The alert posted as message ``ts``; failing that, the newest alert threaded under
+        ``ts`` (``thread_ts == ts``)."""
+        query = (
+            select(alerts)
+            .where(alerts.c.channel_id == channel_id, or_(alerts.c.ts == ts, alerts.c.thread_ts == ts))
+            .order_by(case((alerts.c.ts == ts, 0), else_=1), alerts.c.created_at.desc(), alerts.c.id.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _alert(row)
+
+    # -- followups ------------------------------------------------------------------------
+
+    async def add_followup(self, record: FollowupRecord) -> int:
+        values = record.model_dump(exclude={"id"})
+        async with self._engine.begin() as conn:
+            fid = (
+                await conn.execute(insert(followups).values(**values).returning(followups.c.id))
+            ).scalar_one()
+        return int(fid)
+
+    async def due_followups(self, now: datetime | None = None, limit: int = 100) -> list[FollowupRecord]:
+        """Unfinished followups with ``next_poll_at <= now``, earliest first."""
+        when = self.now() if now is None else now
+        query = (
+            select(followups)
+            .where(followups.c.finished_at.is_(None), followups.c.next_poll_at <= when)
+            .order_by(followups.c.next_poll_at, followups.c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [FollowupRecord.model_validate(dict(row._mapping)) for row in rows]
+
+    async def update_followup(self, fid: int, **changes: Any) -> bool:
+        """Update fields (status, next_poll_at, interval, finished_at, ...). Returns whether
+        the row exists."""
+        values = _validated_changes(FollowupRecord, changes, {"id", "created_at"})
+        if not values:
+            return await self.get_followup(fid) is not None
+        async with self._engine.begin() as conn:
+            result = await conn.execute(update(followups).where(followups.c.id == fid).values(**values))
+        return result.rowcount > 0
+
+    async def active_followups_count(self) -> int:
+        query = select(func.count()).select_from(followups).where(followups.c.finished_at.is_(None))
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def get_followup(self, fid: int) -> FollowupRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(followups).where(followups.c.id == fid))).first()
+        return None if row is None else FollowupRecord.model_validate(dict(row._mapping))
+
+    # -- leases ---------------------------------------------------------------------------
+
+    async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take the lease if it is free or expired, or extend it if ``holder`` already has it."""
+        span = _seconds(ttl, "ttl")
+        now = self.now()
+        ins = self._insert(leases).values(name=name, holder=holder, acquired_at=now, expires_at=now + span)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[leases.c.name],
+            set_={
+                "holder": ins.excluded.holder,
+                "acquired_at": case(
+                    (leases.c.holder == ins.excluded.holder, leases.c.acquired_at),
+                    else_=ins.excluded.acquired_at,
+                ),
+                "expires_at": ins.excluded.expires_at,
+            },
+            where=or_(leases.c.expires_at <= now, leases.c.holder == ins.excluded.holder),
+        ).returning(leases.c.name)
+        async with self._engine.begin() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def renew_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Extend the lease to now + ttl if ``holder`` still holds it (nobody has taken it over,
+        even if it lapsed meanwhile)."""
+        span = _seconds(ttl, "ttl")
+        now = self.now()
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(leases)
+                .where(leases.c.name == name, leases.c.holder == holder)
+                .values(expires_at=now + span)
+            )
+        return result.rowcount > 0
+
+    async def release_lease(self, name: str, holder: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(leases).where(leases.c.name == name, leases.c.holder == holder)
+            )
+        return result.rowcount > 0
+
+    async def lease_holder(self, name: str) -> tuple[str, datetime] | None:
+        """``(holder, expires_at)`` of the unexpired lease, if any."""
+        query = select(leases.c.holder, leases.c.expires_at).where(
+            leases.c.name == name, leases.c.expires_at > self.now()
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else (row.holder, row.expires_at)
+
+    # -- cursors --------------------------------------------------------------------------
+
+    async def get_cursor(self, name: str) -> str | None:
+        async with self._engine.connect() as conn:
+            value = (await conn.execute(select(cursors.c.value).where(cursors.c.name == name))).scalar()
+        return None if value is None else str(value)
+
+    async def set_cursor(self, name: str, value: str) -> None:
+        ins = self._insert(cursors).values(name=name, value=value, updated_at=self.now())
+        stmt = ins.on_conflict_do_update(
+            index_elements=[cursors.c.name],
+            set_={"value": ins.excluded.value, "updated_at": ins.excluded.updated_at},
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)

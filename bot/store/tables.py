@@ -1,0 +1,228 @@
+"""Table definitions, the UTC timestamp type, and schema versioning.
+
+All tables live in one ``MetaData`` without a schema. A PostgreSQL schema, when one is
+configured, is applied at execution time through ``schema_translate_map`` so that SQLite and
+PostgreSQL share every statement.
+
+Schema versioning: ``schema_version`` holds one row (``id = 1``) with the applied version.
+A fresh database gets ``metadata.create_all`` (the current layout) and is stamped with
+``LATEST_VERSION``. An existing database runs every migration newer than its stamp, in
+order. To change the layout later: edit the ``Table`` below (so fresh databases get it) *and*
+append a ``Migration`` that brings an existing database to the same shape (e.g. ``ALTER TABLE
+... ADD COLUMN``). A database stamped newer than this code is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.schema import CreateColumn
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+#: Stored in ``alerts.execution_index`` when an alert has no execution (a trigger failure):
+#: the column is NOT NULL so that the unique key (kind, event_id, execution_index) also holds
+#: for "no execution". Real execution indexes are >= 0.
+NO_EXECUTION_INDEX = -1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    Binding a naive datetime is an error. PostgreSQL stores ``timestamptz``; SQLite stores the
+    naive UTC wall time in SQLAlchemy's fixed-width text format (so text comparison is time
+    comparison). Results are always aware and in UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(DateTime(timezone=False))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the store needs timezone-aware datetimes")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# BIGINT on PostgreSQL; INTEGER on SQLite so the column is the rowid (autoincrement).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("id = 1", name="schema_version_single_row"),
+)
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("actor_id", Text, nullable=False),
+    Column("actor_name", Text),
+    Column("surface", Text, nullable=False),
+    Column("channel_id", Text),
+    Column("status", Text, nullable=False),
+    Column("execution_link", Text),
+    Column("execution_id", Text),
+    Column("error", Text),
+    Column("error_class", Text),
+    Column("duplicate_of", BigId),
+    Column("request_id", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_actions_created_at", "created_at"),
+    Index("ix_actions_event_id", "event_id", "created_at"),
+    Index("ix_actions_actor_id", "actor_id", "created_at"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("execution_index", Integer, nullable=False),  # NO_EXECUTION_INDEX for "none"
+    Column("channel_id", Text, nullable=False),
+    Column("ts", Text, nullable=False),
+    Column("thread_ts", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("kind", "event_id", "execution_index", name="uq_alerts_event_execution"),
+    Index("ix_alerts_message", "channel_id", "ts"),
+    Index("ix_alerts_thread", "channel_id", "thread_ts"),
+)
+
+followups = Table(
+    "followups",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("execution_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("action_id", BigId),
+    Column("channel_id", Text, nullable=False),
+    Column("summary_ts", Text, nullable=False),
+    Column("alert_channel_id", Text),
+    Column("alert_ts", Text),
+    Column("actor_id", Text),
+    Column("status", Text, nullable=False),
+    Column("next_poll_at", UTCDateTime, nullable=False),
+    Column("deadline_at", UTCDateTime, nullable=False),
+    Column("interval", Float, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_followups_due", "finished_at", "next_poll_at"),
+    Index("ix_followups_execution", "execution_id"),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """Brings a database from ``version - 1`` to ``version`` (runs inside the upgrade transaction)."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def add_column(conn: Connection, column: Column[Any]) -> None:
+    """Migration helper: ``ALTER TABLE <table> ADD COLUMN <column>`` for a column of one of the
+    tables above (honours the PostgreSQL schema). New columns must be nullable or have a
+    ``server_default`` so existing rows stay valid."""
+    table = column.table
+    preparer = conn.dialect.identifier_preparer
+    schema = conn.schema_for_object(table)
+    name = preparer.quote(table.name)
+    if schema:
+        name = f"{preparer.quote_schema(schema)}.{name}"
+    spec = CreateColumn(column).compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {name} ADD COLUMN {spec}")
+
+
+def _initial(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "initial tables", _initial),
+]
+
+
+def latest_version(migrations: list[Migration] | None = None) -> int:
+    return max(m.version for m in (MIGRATIONS if migrations is None else migrations))
+
+
+class StoreError(Exception):
+    """Base class for store errors."""
+
+
+class SchemaVersionError(StoreError):
+    """The database schema is newer than this code knows (refusing to run against it)."""
