@@ -67,8 +67,9 @@ def describe_codestream_error(exc: CodeStreamError, settings: Settings) -> tuple
         )
         return what + (f" ({exc.server_message})" if exc.server_message else ""), fix
     if isinstance(exc, NotFound):
+        status = f" (HTTP {exc.status})" if exc.status and f"HTTP {exc.status}" not in exc.user_message else ""
         return (
-            f"{exc.user_message}",
+            f"{exc.user_message}{status}",
             "CODESTREAM_URL must be the vRA base URL (e.g. https://vra.example.com), without /codestream",
         )
     return str(exc), "see the bot's log for details; check vRA's health"

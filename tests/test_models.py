@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bot.codestream.models import (
-    DocumentPage,
     DockerRegistryEvent,
+    DocumentPage,
     Execution,
     GerritEvent,
     GitEvent,

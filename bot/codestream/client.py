@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -129,9 +130,9 @@ class CodeStreamClient:
         problems = settings.codestream_problems()
         if problems:
             raise ValueError("; ".join(problems))
-        verify: Any = True
+        verify: ssl.SSLContext | bool = True
         if settings.codestream_ca_bundle is not None:
-            verify = str(settings.codestream_ca_bundle)
+            verify = ssl.create_default_context(cafile=str(settings.codestream_ca_bundle))
         if not settings.codestream_verify_tls:
             log.warning(
                 "CODESTREAM_VERIFY_TLS=false: Code Stream's TLS certificate is NOT verified; "
@@ -245,15 +246,19 @@ class CodeStreamClient:
     async def rerun(self, kind: EventKind, event_id: str) -> ActionResult:
         return await self.act(kind, event_id, "Rerun")
 
-    async def act(self, kind: EventKind, event_id: str, action: CodeStreamAction) -> ActionResult:
+    async def act(
+        self, kind: EventKind, event_id: str, action: CodeStreamAction, *, before: Event | None = None
+    ) -> ActionResult:
         """Resume or rerun an event, exactly once.
 
         The event is read first: an unknown id fails with NotFound before anything is posted,
         and the read gives the execution to compare against if the POST's outcome is unclear.
-        Definite refusals (4xx) raise their typed error.
+        A caller that has just read the event may pass it as ``before``. Definite refusals (4xx)
+        raise their typed error.
         """
         event_id = validate_id(event_id)
-        before = await self.get_event(kind, event_id)
+        if before is None:
+            before = await self.get_event(kind, event_id)
         collection = KIND_COLLECTION[kind]
         exchange = _Exchange("POST", f"{API}/{collection}/{event_id}", {"action": action})
         op = f"{action.lower()} {collection}"
@@ -325,7 +330,9 @@ class CodeStreamClient:
                 return exc.retry_after is None or exc.retry_after <= self.retry.max_retry_after
             return isinstance(exc, Unavailable) and not isinstance(exc, TLSFailure)
 
-        backoff = wait_exponential_jitter(initial=self.retry.initial_backoff, max=self.retry.max_backoff)
+        backoff = wait_exponential_jitter(
+            multiplier=self.retry.initial_backoff, max=self.retry.max_backoff, jitter=self.retry.initial_backoff
+        )
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None

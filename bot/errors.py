@@ -1,0 +1,29 @@
+"""Errors of the bot itself (as opposed to Code Stream's, in ``bot.codestream.errors``).
+
+Each carries a ``user_message`` fit to show in Slack; one error handler maps both families to
+messages (``bot.slack.blocks.render_error``).
+"""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    default_message = "Something went wrong."
+
+    def __init__(self, user_message: str | None = None) -> None:
+        self.user_message = user_message or self.default_message
+        super().__init__(self.user_message)
+
+
+class UsageError(BotError):
+    """The words did not make a valid command; ``user_message`` says how to write it."""
+
+    default_message = "I did not understand that."
+
+
+class AccessDenied(BotError):
+    default_message = "You are not allowed to do that here."
+
+
+class StoreUnavailable(BotError):
+    default_message = "The bot's database is unavailable, so it cannot make sure actions run once; try again shortly."

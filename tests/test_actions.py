@@ -1,0 +1,163 @@
+"""perform(): the one path every surface takes, against the simulator and a real store."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.actions import Actions
+from bot.codestream import CodeStreamClient, Event, Forbidden, NotFound, RetryPolicy
+from bot.errors import AccessDenied, StoreUnavailable
+from bot.intents import ActionRequest, Actor, Verb
+from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
+from bot.store import Store, open_store
+from tests.conftest import ClientFactory
+
+GIT_EVENT = f"/codestream/api/git-events/{SAMPLE_FAILED_GIT_ID}"
+ALICE = Actor("U0ALICE", "alice")
+BOB = Actor("U0BOB", "bob")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def actions(client: CodeStreamClient, store: Store) -> Actions:
+    return Actions(client=client, store=store, execution_url=lambda eid: f"https://vra.test/ui/{eid}")
+
+
+def request(verb: Verb = "rerun", actor: Actor = ALICE, event_id: str = SAMPLE_FAILED_GIT_ID) -> ActionRequest:
+    return ActionRequest(verb=verb, kind="git", event_id=event_id, actor=actor, surface="slash", channel_id="C0ALERTS")
+
+
+async def test_rerun_starts_once_and_is_audited(actions: Actions, sim: CodeStreamSimulator, store: Store) -> None:
+    before = sim.get_event("git", SAMPLE_FAILED_GIT_ID)["executionIndex"]
+    outcome = await actions.perform(request())
+    assert outcome.status == "started"
+    assert outcome.event is not None and outcome.event.execution_index == before + 1
+    assert outcome.execution_url == f"https://vra.test/ui/{outcome.event.execution_id}"
+    assert sim.count("POST", GIT_EVENT) == 1
+    [row] = await store.list_actions()
+    assert (row.status, row.actor_id, row.surface, row.action) == ("started", "U0ALICE", "slash", "rerun")
+    assert row.execution_id == outcome.event.execution_id and row.finished_at is not None
+
+
+async def test_concurrent_double_clicks_post_once_and_point_to_the_winner(
+    actions: Actions, sim: CodeStreamSimulator, store: Store
+) -> None:
+    outcomes = await asyncio.gather(*(actions.perform(request(actor=a)) for a in [ALICE, BOB, ALICE, BOB, ALICE]))
+    assert sim.count("POST", GIT_EVENT) == 1
+    statuses = sorted(o.status for o in outcomes)
+    assert statuses == ["duplicate"] * 4 + ["started"]
+    winner = next(o for o in outcomes if o.status == "started")
+    for dup in (o for o in outcomes if o.status == "duplicate"):
+        assert dup.prior is not None and dup.prior.actor == winner.request.actor
+    rows = await store.list_actions()
+    assert sorted(r.status for r in rows) == statuses
+    assert all(r.duplicate_of in (None, winner.action_id) for r in rows if r.status == "duplicate")
+
+
+async def test_a_later_duplicate_sees_the_winners_execution(actions: Actions, sim: CodeStreamSimulator) -> None:
+    first = await actions.perform(request(actor=ALICE))
+    second = await actions.perform(request(actor=BOB))
+    assert second.status == "duplicate" and second.prior is not None
+    assert second.prior.actor.name == "alice" and second.prior.status == "started"
+    assert second.prior.execution_url == first.execution_url
+    assert sim.count("POST", GIT_EVENT) == 1
+
+
+async def test_rerun_and_resume_are_different_intents(actions: Actions, sim: CodeStreamSimulator) -> None:
+    assert (await actions.perform(request("rerun"))).status == "started"
+    assert (await actions.perform(request("resume"))).status == "started"
+    assert sim.count("POST", GIT_EVENT) == 2
+
+
+async def test_unknown_event_fails_without_a_post_and_is_audited(
+    actions: Actions, sim: CodeStreamSimulator, store: Store
+) -> None:
+    outcome = await actions.perform(request(event_id="00000000-0000-4000-8000-000000000000"))
+    assert outcome.status == "failed" and isinstance(outcome.error, NotFound)
+    assert sim.count("POST", "/codestream/api/") == 0
+    [row] = await store.list_actions()
+    assert (row.status, row.error_class) == ("failed", "NotFound")
+
+
+async def test_a_definite_refusal_releases_the_claim_so_a_retry_can_run(
+    actions: Actions, sim: CodeStreamSimulator
+) -> None:
+    sim.inject(Fault(method="POST", path=GIT_EVENT, status=403, body={"message": "no"}, times=1))
+    failed = await actions.perform(request())
+    assert failed.status == "failed" and isinstance(failed.error, Forbidden)
+    retried = await actions.perform(request())
+    assert retried.status == "started"
+    assert sim.count("POST", GIT_EVENT) == 2
+
+
+async def test_not_started_releases_the_claim(actions: Actions, sim: CodeStreamSimulator, store: Store) -> None:
+    sim.inject(Fault(method="POST", path=GIT_EVENT, reset=True, times=1))
+    assert (await actions.perform(request())).status == "not_started"
+    assert (await actions.perform(request(actor=BOB))).status == "started"
+    assert sim.count("POST", GIT_EVENT) == 2
+    assert [r.status for r in await store.list_actions()] == ["started", "not_started"]
+
+
+async def test_unknown_outcome_keeps_the_claim_and_is_never_retried(
+    make_client: ClientFactory, store: Store, sim: CodeStreamSimulator
+) -> None:
+    # The response is lost after Code Stream ran it and the bot cannot read the event back
+    # (client.act's read-back failures are covered in test_client): the outcome is unknown.
+    client = make_client(retry=RetryPolicy(attempts=1, reconcile_reads=0))
+    actions = Actions(client=client, store=store, execution_url=str)
+    sim.inject(Fault(method="POST", path=GIT_EVENT, reset=True, after_processing=True, times=1))
+    outcome = await actions.perform(request())
+    assert outcome.status == "unknown"
+    again = await actions.perform(request(actor=BOB))
+    assert again.status == "duplicate" and again.prior is not None and again.prior.status == "unknown"
+    assert sim.count("POST", GIT_EVENT) == 1
+    assert [r.status for r in await store.list_actions()] == ["duplicate", "unknown"]
+
+
+async def test_show_reads_without_acting_or_auditing(
+    actions: Actions, sim: CodeStreamSimulator, store: Store
+) -> None:
+    outcome = await actions.perform(request("show"))
+    assert outcome.status == "shown" and outcome.event is not None
+    assert outcome.execution_url is not None
+    assert sim.count("POST", "/codestream/api/") == 0
+    assert await store.list_actions() == []
+
+
+class DenyAll:
+    async def check(self, request: ActionRequest, event: Event | None) -> None:
+        raise AccessDenied("you are not in @release-managers, which may rerun Payments pipelines")
+
+
+async def test_denied_requests_never_reach_code_stream_and_are_audited(
+    client: CodeStreamClient, store: Store, sim: CodeStreamSimulator
+) -> None:
+    actions = Actions(client=client, store=store, execution_url=str, access=DenyAll())
+    outcome = await actions.perform(request())
+    assert outcome.status == "denied"
+    assert outcome.error is not None and "release-managers" in str(outcome.error)
+    assert sim.count("POST", "/codestream/api/") == 0
+    [row] = await store.list_actions()
+    assert row.status == "denied" and row.error_class == "AccessDenied"
+
+
+async def test_store_down_means_no_post(client: CodeStreamClient, tmp_path: Path, sim: CodeStreamSimulator) -> None:
+    (tmp_path / "gone").mkdir()
+    store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'gone' / 'bot.db'}")
+    await store.close()
+    shutil.rmtree(tmp_path / "gone")  # the database disappears under the bot
+    actions = Actions(client=client, store=store, execution_url=str)
+    outcome = await actions.perform(request())
+    assert outcome.status == "failed" and isinstance(outcome.error, StoreUnavailable)
+    assert sim.count("POST", "/codestream/api/") == 0

@@ -1,0 +1,138 @@
+"""``codestream-bot check`` against the simulator: all ok, and a distinct, actionable failure for
+each common misconfiguration."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trustme
+from aiohttp import web
+
+from bot.check import CheckResult, run_checks
+from bot.simulator import CodeStreamSimulator, Fault
+
+
+def _env(sim: CodeStreamSimulator, tmp_path: Path, **overrides: str) -> dict[str, str]:
+    assert sim.base_url is not None
+    env = {
+        "CODESTREAM_URL": sim.base_url,
+        "CODESTREAM_REFRESH_TOKEN": "sim-refresh-token",
+        "CODESTREAM_TIMEOUT": "2",
+        "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+    }
+    env.update(overrides)
+    return env
+
+
+def _failed(results: list[CheckResult]) -> list[CheckResult]:
+    return [r for r in results if not r.ok]
+
+
+async def test_all_ok_against_the_simulator(sim: CodeStreamSimulator, tmp_path: Path) -> None:
+    results = await run_checks(_env(sim, tmp_path))
+    assert _failed(results) == []
+    names = [r.name for r in results]
+    assert names == ["configuration", "codestream login (vra)", "codestream git events", "slack", "database"]
+
+
+async def test_wrong_refresh_token(sim: CodeStreamSimulator, tmp_path: Path) -> None:
+    results = await run_checks(_env(sim, tmp_path, CODESTREAM_REFRESH_TOKEN="wrong-token-value"))
+    [failure] = _failed(results)
+    assert failure.name == "codestream login (vra)"
+    assert "refresh token was rejected" in failure.detail
+    assert failure.fix is not None and "CODESTREAM_REFRESH_TOKEN" in failure.fix
+    assert "wrong-token-value" not in failure.line()
+
+
+async def test_unreachable_host(tmp_path: Path, sim: CodeStreamSimulator) -> None:
+    results = await run_checks(_env(sim, tmp_path, CODESTREAM_URL="http://127.0.0.1:9"))
+    [failure] = _failed(results)
+    assert "cannot connect to 127.0.0.1:9" in failure.detail
+    assert failure.fix is not None and "CODESTREAM_URL" in failure.fix
+
+
+async def test_404_on_the_api_path(sim: CodeStreamSimulator, tmp_path: Path) -> None:
+    sim.inject(Fault(path="^/codestream/api/git-events$", status=404, body="Not Found", content_type="text/plain"))
+    results = await run_checks(_env(sim, tmp_path))
+    [failure] = _failed(results)
+    assert failure.name == "codestream git events"
+    assert failure.detail == "Code Stream has no git-events list. (HTTP 404)"
+    assert failure.fix is not None and "without /codestream" in failure.fix
+
+
+async def test_wrong_base_url_path_gives_a_404_on_login(sim: CodeStreamSimulator, tmp_path: Path) -> None:
+    assert sim.base_url is not None
+    results = await run_checks(_env(sim, tmp_path, CODESTREAM_URL=sim.base_url + "/codestream"))
+    [failure] = _failed(results)
+    assert "No login endpoint" in failure.detail
+    assert failure.fix is not None and "base URL" in failure.fix
+
+
+@pytest.fixture
+async def tls_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    app = web.Application()
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    yield f"https://127.0.0.1:{port}", ca_file
+    await runner.cleanup()
+
+
+async def test_tls_failure_and_the_ca_bundle_fix(
+    sim: CodeStreamSimulator, tmp_path: Path, tls_server: tuple[str, Path]
+) -> None:
+    url, ca_file = tls_server
+    results = await run_checks(_env(sim, tmp_path, CODESTREAM_URL=url))
+    [failure] = _failed(results)
+    assert "TLS certificate" in failure.detail
+    assert failure.fix is not None and "CODESTREAM_CA_BUNDLE" in failure.fix
+    # With the CA bundle TLS succeeds; the stand-in server then has no login endpoint (404).
+    results = await run_checks(_env(sim, tmp_path, CODESTREAM_URL=url, CODESTREAM_CA_BUNDLE=str(ca_file)))
+    [failure] = _failed(results)
+    assert "No login endpoint" in failure.detail
+
+
+async def test_invalid_configuration_is_reported_per_variable(tmp_path: Path, sim: CodeStreamSimulator) -> None:
+    results = await run_checks(_env(sim, tmp_path, CODESTREAM_TIMEOUT="soon", CODESTREAM_AUTH="magic"))
+    assert [r.detail.split(":")[0] for r in _failed(results)] == ["CODESTREAM_AUTH", "CODESTREAM_TIMEOUT"]
+
+
+async def test_missing_codestream_settings(tmp_path: Path) -> None:
+    results = await run_checks({"BOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"})
+    details = [r.detail for r in _failed(results)]
+    assert any(d.startswith("CODESTREAM_URL: not set") for d in details)
+
+
+async def test_the_cli_prints_one_line_per_check_and_exit_codes(sim: CodeStreamSimulator, tmp_path: Path) -> None:
+    async def run(env: dict[str, str]) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "check",
+            env={"PATH": "/usr/bin:/bin", **env}, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert proc.returncode is not None
+        return proc.returncode, out.decode()
+
+    code, out = await run(_env(sim, tmp_path))
+    assert code == 0, out
+    assert "ok      codestream login (vra): token obtained" in out
+    assert "5 ok, 0 failed" in out
+
+    code, out = await run(_env(sim, tmp_path, CODESTREAM_REFRESH_TOKEN="a-wrong-refresh-token"))
+    assert code == 1
+    assert "FAILED  codestream login (vra): the vRA refresh token was rejected" in out
+    assert "a-wrong-refresh-token" not in out

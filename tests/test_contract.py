@@ -1,0 +1,55 @@
+"""Contract: every request the client sends conforms to the official Code Stream spec, and the
+spec's own example payloads parse."""
+
+from __future__ import annotations
+
+from bot.codestream import CodeStreamClient, EventKind
+from bot.simulator import SAMPLE_FAILED_DOCKER_ID, SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID, CodeStreamSimulator
+from tests.spec import check_request, find_operation
+
+
+async def test_every_request_the_client_sends_is_in_the_spec(
+    client: CodeStreamClient, sim: CodeStreamSimulator
+) -> None:
+    await client.about()
+    samples: list[tuple[EventKind, str]] = [
+        ("git", SAMPLE_FAILED_GIT_ID), ("gerrit", SAMPLE_FAILED_GERRIT_ID), ("docker", SAMPLE_FAILED_DOCKER_ID)
+    ]
+    for kind, event_id in samples:
+        await client.list_events(kind, filter="executionStatus eq 'FAILED'", orderby="updatedAt desc", top=5, skip=0)
+        await client.get_event(kind, event_id)
+        result = await client.rerun(kind, event_id)
+        await client.resume(kind, event_id)
+        assert result.event is not None and result.event.execution_id is not None
+        await client.get_execution(result.event.execution_id)
+
+    api_requests = [r for r in sim.requests if r.path.startswith("/codestream/api/")]
+    operations = {(r.method, find_operation(r.method, r.path)[0]) for r in api_requests}  # type: ignore[index]
+    assert operations == {
+        ("GET", "/codestream/api/about"),
+        ("GET", "/codestream/api/git-events"),
+        ("GET", "/codestream/api/gerrit-events"),
+        ("GET", "/codestream/api/registry-events"),
+        ("GET", "/codestream/api/git-events/{id}"),
+        ("GET", "/codestream/api/gerrit-events/{id}"),
+        ("GET", "/codestream/api/registry-events/{id}"),
+        ("POST", "/codestream/api/git-events/{id}"),
+        ("POST", "/codestream/api/gerrit-events/{id}"),
+        ("POST", "/codestream/api/registry-events/{id}"),
+        ("GET", "/codestream/api/executions/{id}"),
+    }
+    problems = [p for r in api_requests for p in check_request(r.method, r.path, r.query, bool(r.body))]
+    assert problems == []
+    assert {r.query["action"] for r in api_requests if r.method == "POST"} == {"Rerun", "Resume"}
+
+
+def test_the_checker_catches_nonconforming_requests() -> None:
+    assert check_request("POST", "/codestream/api/git-events/x", {"apiVersion": "2019-10-17"}) == [
+        "POST /codestream/api/git-events/{id}: missing required query parameter 'action'"
+    ]
+    assert check_request("GET", "/codestream/api/git-events", {"$limit": "5"}) == [
+        "GET /codestream/api/git-events: undocumented query parameter '$limit'"
+    ]
+    assert check_request("PUT", "/codestream/api/git-events/x", {}) == [
+        "PUT /codestream/api/git-events/x: no such operation in the spec"
+    ]
