@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,6 +27,7 @@ from bot.store import ActionRecord, Store
 
 log = logging.getLogger(__name__)
 
+OnClaimed = Callable[[Event], Awaitable[None]]
 _RESULT_STATUS: dict[str, OutcomeStatus] = {"succeeded": "started", "not_started": "not_started", "unknown": "unknown"}
 
 
@@ -42,17 +43,19 @@ class Actions:
     dedupe_seconds: float = 120.0
     access: AccessPolicy = AllowEveryone()  # noqa: RUF009 - stateless default
 
-    async def perform(self, request: ActionRequest) -> Outcome:
+    async def perform(self, request: ActionRequest, *, on_claimed: OnClaimed | None = None) -> Outcome:
+        """Carry out the request. ``on_claimed(event)`` runs once this caller has won the claim,
+        before Code Stream is called (the Slack layer marks the alert "rerun requested")."""
         token = request_id_var.set(request.request_id)
         started = time.perf_counter()
         try:
-            outcome = await self._perform(request)
+            outcome = await self._perform(request, on_claimed)
         finally:
             request_id_var.reset(token)
         self._log(outcome, time.perf_counter() - started)
         return outcome
 
-    async def _perform(self, request: ActionRequest) -> Outcome:
+    async def _perform(self, request: ActionRequest, on_claimed: OnClaimed | None) -> Outcome:
         try:
             event = await self.client.get_event(request.kind, request.event_id)
         except CodeStreamError as exc:
@@ -66,9 +69,9 @@ class Actions:
             return Outcome(request, "denied", event=event, error=denied)
         if request.verb == "show":
             return Outcome(request, "shown", event=event, execution_url=self._url_for(event))
-        return await self._act(request, event)
+        return await self._act(request, event, on_claimed)
 
-    async def _act(self, request: ActionRequest, event: Event) -> Outcome:
+    async def _act(self, request: ActionRequest, event: Event, on_claimed: OnClaimed | None) -> Outcome:
         key = claim_key(request)
         try:
             claim = await self.store.claim(
@@ -97,6 +100,11 @@ class Actions:
             )
         )
         await self.store.update_claim_data(key, request.request_id, {**claim.data, "action_id": action_id})
+        if on_claimed is not None:
+            try:
+                await on_claimed(event)
+            except Exception:
+                log.exception("on_claimed hook failed; carrying on with the action")
         try:
             action = CODESTREAM_ACTION[request.verb]
             result = await self.client.act(request.kind, request.event_id, action, before=event)

@@ -1,0 +1,328 @@
+"""In-memory Code Stream: events, executions and the rules that tie them together.
+
+Everything here is synchronous and HTTP-free so tests can arrange data directly. Execution
+status is computed lazily from the clock: an execution is RUNNING until its deadline, and
+the next read after that (HTTP or helper) moves it — and its event — to the final status.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+from bot.simulator.cs_events import (
+    KINDS,
+    Kind,
+    build_event,
+    format_ts,
+    now_micros,
+    resolve_kind,
+)
+from bot.simulator.cs_executions import Execution, execution_link, render_execution
+from bot.simulator.cs_odata import compile_filter, parse_orderby, sort_docs
+
+ACTIONS = ("Resume", "Rerun")  # exact spelling of the documented `action` values
+
+
+class SimState:
+    """The data side of the simulator (CodeStreamSimulator adds the HTTP server)."""
+
+    def __init__(self, *, execution_duration: float = 2.0, final_status: str = "COMPLETED") -> None:
+        self.execution_duration = execution_duration
+        self.final_status = final_status
+        # Per-event override for the NEXT execution created by resume/rerun (consumed).
+        self.next_final_status: dict[str, str] = {}
+        self._events: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in KINDS}
+        self._executions: dict[str, Execution] = {}
+        self._pending: dict[str, Execution] = {}
+        self._last_index: dict[str, int] = {}
+        # Listing cache: sorted ids per (kind, $filter, $orderby), valid while the kind's
+        # version is unchanged. Paging through 50k events then sorts once, not per page.
+        self._versions: dict[str, int] = dict.fromkeys(KINDS, 0)
+        self._list_cache: OrderedDict[tuple[str, str, str], tuple[int, list[str]]] = OrderedDict()
+        self._last_us = 0
+        self._rng = random.Random(20191017)
+
+    # -- clock -------------------------------------------------------------------------
+    def _tick(self) -> int:
+        """Strictly increasing wall-clock microseconds, so 'updatedAt desc' is a total order."""
+        self._last_us = max(now_micros(), self._last_us + 1)
+        return self._last_us
+
+    def _new_id(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _touch(self, kind: str) -> None:
+        self._versions[kind] += 1
+
+    # -- events ------------------------------------------------------------------------
+    def add_event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Store a new event (defaults per the spec, `fields` override, None = absent).
+
+        If the event has an executionStatus but no executionLink, an execution with that
+        status is created and linked (RUNNING ones progress like resumed ones). A given
+        executionLink that names a known execution ties that execution to the event.
+        """
+        k = resolve_kind(kind)
+        event_id = str(fields.pop("id", None) or uuid.uuid4())
+        if event_id in self._events[k.name]:
+            raise ValueError(f"{k.label} {event_id} already exists")
+        fields.setdefault("executionStatus", "COMPLETED")
+        doc = build_event(k, event_id, self._tick(), fields, self._rng)
+        self._attach(k, doc)
+        self._events[k.name][event_id] = doc
+        self._touch(k.name)
+        return copy.deepcopy(doc)
+
+    def _attach(self, kind: Kind, doc: dict[str, Any], created_us: int | None = None) -> None:
+        pipeline = str(doc.get("pipeline", ""))
+        index = doc.get("executionIndex")
+        if isinstance(index, int):
+            self._last_index[pipeline] = max(self._last_index.get(pipeline, 0), index)
+        link = doc.get("executionLink")
+        if isinstance(link, str):
+            known = self._executions.get(link.rsplit("/", 1)[-1])
+            if known is not None:
+                known.event = (kind.name, doc["id"])
+            return
+        status = doc.get("executionStatus")
+        if status is None:
+            return  # e.g. a trigger failure: the pipeline never ran
+        ex = self._new_execution(
+            pipeline,
+            str(doc.get("project", "")),
+            index if isinstance(index, int) else None,
+            status=None if status == "RUNNING" else str(status),
+            event=(kind.name, doc["id"]),
+            created_us=created_us,
+        )
+        doc["executionLink"] = execution_link(ex.id)
+        doc["executionIndex"] = ex.index
+
+    def get_event(self, kind: str, event_id: str) -> dict[str, Any]:
+        """A copy of the stored document; KeyError if unknown."""
+        self._advance()
+        return copy.deepcopy(self._events[resolve_kind(kind).name][event_id])
+
+    def update_event(self, kind: str, event_id: str, **fields: Any) -> dict[str, Any]:
+        """Merge `fields` (None removes a field) and bump updatedAt unless given."""
+        k = resolve_kind(kind)
+        doc = self._events[k.name][event_id]
+        if "_updateTimeInMicros" not in fields and "updatedAt" not in fields:
+            self._bump(doc)
+        for key, value in fields.items():
+            if value is None:
+                doc.pop(key, None)
+            else:
+                doc[key] = value
+        self._touch(k.name)
+        return copy.deepcopy(doc)
+
+    def _bump(self, doc: dict[str, Any]) -> None:
+        now = self._tick()
+        doc["_updateTimeInMicros"] = now
+        doc["updatedAt"] = format_ts(now)
+
+    def generate(self, kind: str, n: int = 10_000, failed: int = 0) -> list[str]:
+        """Bulk-create `n` events (one second apart, ending now), `failed` of them FAILED
+        and spread evenly, each with an execution. Returns the ids, oldest first."""
+        k = resolve_kind(kind)
+        if not 0 <= failed <= n:
+            raise ValueError("need 0 <= failed <= n")
+        failed_at = {i * n // failed for i in range(failed)} if failed else set()
+        start = self._tick() - n * 1_000_000
+        store = self._events[k.name]
+        ids: list[str] = []
+        for i in range(n):
+            ts = start + i * 1_000_000
+            event_id = self._new_id()
+            lane = i % 8
+            fields: dict[str, Any] = {
+                "project": "Bench",
+                "pipeline": f"bench-{k.name}-{lane}",
+                "executionStatus": "FAILED" if i in failed_at else "COMPLETED",
+            }
+            if k.name == "git":
+                fields.update(repo=f"bench-repo-{lane}", subject=f"Bench commit {i}", timeStampInMicros=ts)
+            elif k.name == "gerrit":
+                fields.update(subject=f"Bench change {i}", changeNumber=100_000 + i)
+            else:
+                fields.update(imageName=f"bench-image-{lane}", tag=f"1.{i // 1000}.{i % 1000}")
+            doc = build_event(k, event_id, ts, fields, self._rng)
+            self._attach(k, doc, created_us=ts)
+            store[event_id] = doc
+            ids.append(event_id)
+        self._touch(k.name)
+        return ids
+
+    # -- listing -----------------------------------------------------------------------
+    def list_events(self, kind: str, filter_: str, orderby: str, top: int, skip: int) -> dict[str, Any]:
+        """The spec's list shape. Raises ODataError for a bad $filter / $orderby."""
+        self._advance()
+        k = resolve_kind(kind)
+        ids = self._sorted_ids(k, filter_, orderby)
+        store = self._events[k.name]
+        page = ids[skip : skip + top]
+        links = [k.link(event_id) for event_id in page]
+        return {
+            "count": len(page),
+            "totalCount": len(ids),
+            "links": links,
+            # Shallow copies: cheap enough for big pages, and callers can't corrupt the store.
+            "documents": {link: dict(store[event_id]) for link, event_id in zip(links, page, strict=True)},
+        }
+
+    def _sorted_ids(self, k: Kind, filter_: str, orderby: str) -> list[str]:
+        key = (k.name, filter_, orderby)
+        version = self._versions[k.name]
+        cached = self._list_cache.get(key)
+        if cached is not None and cached[0] == version:
+            self._list_cache.move_to_end(key)
+            return cached[1]
+        predicate = compile_filter(filter_, k.fields)
+        keys = parse_orderby(orderby, k.fields)
+        docs = self._events[k.name].values()
+        matching = [d for d in docs if predicate(d)] if predicate is not None else list(docs)
+        ids = [str(d["id"]) for d in sort_docs(matching, keys)]
+        self._list_cache[key] = (version, ids)
+        if len(self._list_cache) > 32:
+            self._list_cache.popitem(last=False)
+        return ids
+
+    # -- actions -----------------------------------------------------------------------
+    def act_on_event(self, kind: str, event_id: str, action: str, executed_by: str) -> dict[str, Any]:
+        """Resume / Rerun: start a new execution of the event's pipeline and link it.
+
+        KeyError for an unknown event, ValueError for an action other than Resume/Rerun.
+        """
+        if action not in ACTIONS:
+            raise ValueError("Invalid action")
+        self._advance()
+        k = resolve_kind(kind)
+        doc = self._events[k.name][event_id]
+        ex = self._new_execution(
+            str(doc.get("pipeline", "")),
+            str(doc.get("project", "")),
+            None,
+            status=None,
+            event=(k.name, event_id),
+            executed_by=executed_by,
+            final_status=self.next_final_status.pop(event_id, None),
+        )
+        doc["executionLink"] = execution_link(ex.id)
+        doc["executionIndex"] = ex.index
+        doc["executionStatus"] = ex.status
+        doc.pop("message", None)
+        self._bump(doc)
+        self._touch(k.name)
+        return copy.deepcopy(doc)
+
+    # -- executions --------------------------------------------------------------------
+    def _new_execution(
+        self,
+        pipeline: str,
+        project: str,
+        index: int | None,
+        *,
+        status: str | None,
+        event: tuple[str, str] | None = None,
+        executed_by: str = "codestream",
+        final_status: str | None = None,
+        created_us: int | None = None,
+        execution_id: str | None = None,
+    ) -> Execution:
+        """status None = RUNNING now, reaching final_status (or the default) later."""
+        if index is None:
+            index = self._last_index.get(pipeline, 0) + 1
+        self._last_index[pipeline] = max(self._last_index.get(pipeline, 0), index)
+        created = created_us if created_us is not None else self._tick()
+        ex = Execution(
+            id=execution_id or self._new_id(),
+            pipeline=pipeline,
+            project=project,
+            index=index,
+            status=status or "RUNNING",
+            created_us=created,
+            updated_us=created,
+            executed_by=executed_by,
+            event=event,
+        )
+        if status is None:
+            ex.final_status = final_status or self.final_status
+            ex.finish_at = time.monotonic() + self.execution_duration
+            self._pending[ex.id] = ex
+        self._executions[ex.id] = ex
+        return ex
+
+    def add_execution(self, **fields: Any) -> dict[str, Any]:
+        """Store an execution. Modelled keys: id, pipeline (not a JSON field: gives name and
+        _pipelineLink), project, index, status (omit it to get a RUNNING execution that
+        progresses), statusMessage, input, _executedBy, _createTimeInMicros, _updateTimeInMicros
+        (a terminal execution's duration is their difference). Any other
+        key is a JSON field overlaid on the rendered document."""
+        if fields.get("id") in self._executions:
+            raise ValueError(f"execution {fields['id']} already exists")
+        created = fields.pop("_createTimeInMicros", None)
+        ex = self._new_execution(
+            str(fields.pop("pipeline", "demo-pipeline")),
+            str(fields.pop("project", "Default Project")),
+            fields.pop("index", None),
+            status=fields.pop("status", None),
+            executed_by=str(fields.pop("_executedBy", "codestream")),
+            created_us=created if isinstance(created, int) else None,
+            execution_id=fields.pop("id", None),
+        )
+        updated = fields.pop("_updateTimeInMicros", None)
+        if isinstance(updated, int):
+            ex.updated_us = max(updated, ex.created_us)
+        ex.status_message = fields.pop("statusMessage", None)
+        ex.input = fields.pop("input", None)
+        ex.extra = fields or None
+        return self._render(ex)
+
+    def get_execution(self, execution_id: str) -> dict[str, Any]:
+        """The execution as the API would return it; KeyError if unknown."""
+        self._advance()
+        return self._render(self._executions[execution_id])
+
+    def set_execution_status(self, execution_id: str, status: str) -> None:
+        """Force a status now (stops any progression); the owning event follows."""
+        ex = self._executions[execution_id]
+        self._pending.pop(execution_id, None)
+        ex.final_status = ex.finish_at = None
+        self._set_status(ex, status)
+
+    def _set_status(self, ex: Execution, status: str) -> None:
+        ex.status = status
+        ex.status_message = None
+        ex.updated_us = self._tick()
+        if ex.event is None:
+            return
+        kind, event_id = ex.event
+        doc = self._events[kind].get(event_id)
+        # Only while the event still points at this execution: a later rerun owns it then.
+        if doc is not None and doc.get("executionLink") == execution_link(ex.id):
+            doc["executionStatus"] = status
+            self._bump(doc)
+            self._touch(kind)
+
+    def _advance(self) -> None:
+        """Move every execution whose deadline has passed to its final status."""
+        if not self._pending:
+            return
+        now = time.monotonic()
+        due = sorted((ex for ex in self._pending.values() if ex.finish_at is not None and ex.finish_at <= now),
+                     key=lambda ex: ex.finish_at or 0.0)  # fmt: skip
+        for ex in due:
+            del self._pending[ex.id]
+            final = ex.final_status or self.final_status
+            ex.final_status = ex.finish_at = None
+            self._set_status(ex, final)
+
+    def _render(self, ex: Execution) -> dict[str, Any]:
+        event = self._events[ex.event[0]].get(ex.event[1]) if ex.event is not None else None
+        return render_execution(ex, event, max(self._last_us, now_micros()))

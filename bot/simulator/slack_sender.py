@@ -1,0 +1,314 @@
+"""Slack's side of the requests *to* the bot: slash commands, block actions and Events API
+callbacks, encoded and signed exactly as Slack sends them.
+
+Part of the Slack stand-in (`bot.simulator.slack_api`); import from there.
+
+Signing: basestring ``v0:{timestamp}:{raw body}``, HMAC-SHA256 keyed with the signing
+secret, hex digest, sent as ``X-Slack-Signature: v0=<hex>`` together with
+``X-Slack-Request-Timestamp``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+import httpx
+
+from bot.simulator.slack_models import JSON, Message
+
+if TYPE_CHECKING:
+    from bot.simulator.slack_api import SlackStandIn
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def sign(signing_secret: str, timestamp: int | str, body: bytes) -> str:
+    """The `X-Slack-Signature` value for `body` sent at `timestamp`."""
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    return "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def _trigger_id() -> str:
+    return f"{secrets.randbelow(10**11)}.{secrets.randbelow(10**9)}.{secrets.token_hex(16)}"
+
+
+def _elements(blocks: list[JSON]) -> Iterator[tuple[str | None, JSON]]:
+    """(block_id, element) for every interactive element in `blocks`."""
+    for block in blocks:
+        block_id = block.get("block_id")
+        for el in block.get("elements") or []:
+            if isinstance(el, dict):
+                yield block_id, el
+        if isinstance(block.get("accessory"), dict):
+            yield block_id, block["accessory"]
+
+
+class SlackSender:
+    """Sends signed Slack requests to the bot's HTTP endpoint (one shared httpx client)."""
+
+    def __init__(
+        self,
+        bot_url: str,
+        signing_secret: str,
+        standin: SlackStandIn,
+        team_id: str | None = None,
+        *,
+        api_app_id: str | None = None,
+        verification_token: str = "legacy-verification-token",  # noqa: S107 - fake
+        timeout: float = 10.0,
+    ) -> None:
+        self.bot_url = bot_url
+        self.signing_secret = signing_secret
+        self.standin = standin
+        self.team_id = team_id or standin.team_id
+        self.api_app_id = api_app_id or standin.app_id
+        self.verification_token = verification_token
+        self.last_response_url: str | None = None
+        self.last_payload: JSON | None = None
+        self._client = httpx.AsyncClient(timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> SlackSender:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ transport
+
+    async def raw(
+        self,
+        body: bytes,
+        content_type: str,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """POST `body` as-is; signed for `timestamp` (default now) unless `signature` is given."""
+        ts = int(time.time()) if timestamp is None else timestamp
+        sent = {
+            "Content-Type": content_type,
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+            "X-Slack-Request-Timestamp": str(ts),
+            "X-Slack-Signature": signature if signature is not None else sign(self.signing_secret, ts, body),
+            **(headers or {}),
+        }
+        return await self._client.post(self.bot_url, content=body, headers=sent)
+
+    async def _form(self, fields: dict[str, str], headers: dict[str, str] | None = None) -> httpx.Response:
+        return await self.raw(urlencode(fields).encode(), FORM, headers=headers)
+
+    def _user(self, user: str) -> JSON:
+        info = self.standin.users.get(user, {})
+        name = str(info.get("name", user.lower()))
+        return {"id": user, "username": name, "name": name, "team_id": self.team_id}
+
+    def _channel_name(self, channel: str) -> str:
+        info = self.standin.channels.get(channel)
+        if info is None:
+            return channel
+        return "directmessage" if info.get("is_im") else str(info["name"])
+
+    # ------------------------------------------------------------------ slash commands
+
+    async def slash_command(
+        self,
+        text: str,
+        user: str = "U0ALICE",
+        channel: str = "C0ALERTS",
+        command: str = "/codestream",
+        *,
+        response_url: str | None = None,
+    ) -> httpx.Response:
+        """A slash command, form-encoded like Slack, with a fresh stand-in response_url."""
+        url = response_url or self.standin.new_response_url(channel=channel, user=user)
+        self.last_response_url = url
+        fields = {
+            "token": self.verification_token,
+            "team_id": self.team_id,
+            "team_domain": self.standin.team_domain,
+            "channel_id": channel,
+            "channel_name": self._channel_name(channel),
+            "user_id": user,
+            "user_name": str(self._user(user)["name"]),
+            "command": command,
+            "text": text,
+            "api_app_id": self.api_app_id,
+            "is_enterprise_install": "false",
+            "response_url": url,
+            "trigger_id": _trigger_id(),
+        }
+        self.last_payload = dict(fields)
+        return await self._form(fields)
+
+    # ------------------------------------------------------------------ interactivity
+
+    async def block_action(
+        self,
+        action_id: str,
+        value: str | None = None,
+        user: str = "U0ALICE",
+        channel: str = "C0ALERTS",
+        message_ts: str | None = None,
+        message: Message | JSON | None = None,
+        *,
+        block_id: str | None = None,
+        retry: int = 0,
+        response_url: str | None = None,
+    ) -> httpx.Response:
+        """A button click (`block_actions`) on a message, as `payload=<json>` form field.
+
+        The message defaults to the stand-in's copy of `message_ts`; block_id, button text
+        and value are taken from the clicked element in it unless given.
+        """
+        msg_obj: Message | None = message if isinstance(message, Message) else None
+        if message is None and message_ts is not None:
+            msg_obj = self.standin.message(channel, message_ts)
+        msg_json: JSON | None
+        if msg_obj is not None:
+            msg_json = self.standin.message_payload(msg_obj)
+            message_ts = message_ts or msg_obj.ts
+        else:
+            msg_json = dict(message) if isinstance(message, dict) else None
+            message_ts = message_ts or (str(msg_json["ts"]) if msg_json and "ts" in msg_json else None)
+        element: JSON = {}
+        for bid, el in _elements(list((msg_json or {}).get("blocks") or [])):
+            if el.get("action_id") == action_id:
+                block_id, element = block_id or bid, el
+                break
+        ephemeral = msg_obj is not None and msg_obj.ephemeral_for is not None
+        url = response_url or self.standin.new_response_url(channel=channel, user=user, message_ts=message_ts)
+        self.last_response_url = url
+        container: JSON = {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
+            "is_ephemeral": ephemeral,
+        }
+        if msg_json and msg_json.get("thread_ts"):
+            container["thread_ts"] = msg_json["thread_ts"]
+        action: JSON = {
+            "action_id": action_id,
+            "block_id": block_id or secrets.token_hex(3),
+            "text": element.get("text") or {"type": "plain_text", "text": action_id, "emoji": True},
+            "value": value if value is not None else element.get("value"),
+            "type": element.get("type", "button"),
+            "action_ts": f"{time.time():.6f}",
+        }
+        if action["value"] is None:
+            del action["value"]
+        if "style" in element:
+            action["style"] = element["style"]
+        payload: JSON = {
+            "type": "block_actions",
+            "user": self._user(user),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "container": container,
+            "trigger_id": _trigger_id(),
+            "team": {"id": self.team_id, "domain": self.standin.team_domain},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel, "name": self._channel_name(channel)},
+            "state": {"values": {}},
+            "response_url": url,
+            "actions": [action],
+        }
+        if msg_json is not None and not ephemeral:
+            payload["message"] = msg_json
+        self.last_payload = payload
+        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
+        return await self._form({"payload": json.dumps(payload)}, headers)
+
+    # ------------------------------------------------------------------ Events API
+
+    async def event(
+        self,
+        event: JSON,
+        retry_num: int | None = None,
+        retry_reason: str | None = None,
+        event_id: str | None = None,
+    ) -> httpx.Response:
+        """An Events API `event_callback` envelope around `event` (JSON body).
+
+        A retry (`retry_num`) adds X-Slack-Retry-Num / X-Slack-Retry-Reason; pass the first
+        delivery's `event_id` (see `last_payload`) to replay the same event like Slack does.
+        """
+        now = time.time()
+        event = {"event_ts": event.get("ts") or f"{now:.6f}", **event}
+        envelope: JSON = {
+            "token": self.verification_token,
+            "team_id": self.team_id,
+            "context_team_id": self.team_id,
+            "api_app_id": self.api_app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or "Ev" + secrets.token_hex(5).upper(),
+            "event_time": int(now),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.standin.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": "4-" + secrets.token_urlsafe(24),
+        }
+        self.last_payload = envelope
+        headers: dict[str, str] = {}
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
+        body = json.dumps(envelope).encode()
+        return await self.raw(body, "application/json", headers=headers)
+
+    def _message_event(self, kind: str, msg: Message) -> JSON:
+        info = self.standin.channels.get(msg.channel, {})
+        event: JSON = {
+            "type": kind,
+            "user": msg.user,
+            "text": msg.text,
+            "ts": msg.ts,
+            "client_msg_id": str(uuid.uuid4()),
+            "team": self.team_id,
+            "channel": msg.channel,
+            "event_ts": msg.ts,
+        }
+        if kind == "message":
+            event["channel_type"] = "im" if info.get("is_im") else ("group" if info.get("is_private") else "channel")
+        if msg.thread_ts is not None:
+            event["thread_ts"] = msg.thread_ts
+            parent = self.standin.message(msg.channel, msg.thread_ts)
+            if parent is not None and parent.user:
+                event["parent_user_id"] = parent.user
+        return event
+
+    async def message_event(
+        self, channel: str, user: str, text: str, thread_ts: str | None = None, ts: str | None = None
+    ) -> httpx.Response:
+        """A human posts `text` (stored in the stand-in, so conversations.replies sees it),
+        then Slack delivers the `message` event."""
+        msg = self.standin.post_user_message(channel, user, text, thread_ts, ts=ts)
+        return await self.event(self._message_event("message", msg))
+
+    async def app_mention(self, channel: str, user: str, text: str, thread_ts: str | None = None) -> httpx.Response:
+        """A human mentions the bot (message stored in the stand-in); an `app_mention` event."""
+        msg = self.standin.post_user_message(channel, user, text, thread_ts)
+        return await self.event(self._message_event("app_mention", msg))
