@@ -30,6 +30,44 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from bot.config import ConfigError, load_settings
+    from bot.logs import configure_logging, redact
+    from bot.serve import default_mode, serve
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    mode = args.mode or default_mode(settings)
+    problems = settings.codestream_problems() + settings.slack_problems(socket_mode=mode == "socket")
+    if problems:
+        print("Cannot start:\n" + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
+        return 2
+    configure_logging(settings.bot_log_level, settings.bot_log_format)
+    redact.add_secrets(
+        s.get_secret_value() if s else None
+        for s in (
+            settings.codestream_refresh_token,
+            settings.codestream_token,
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+        )
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings, mode=mode, host=args.host, port=args.port))
+    return 0
+
+
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    from bot.manifest import manifest_yaml
+
+    print(manifest_yaml(args.http), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codestream-bot",
@@ -37,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the bot (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)")
+    serve.add_argument("--mode", choices=["socket", "http"], default=None)
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server in a container listens on all
+    serve.add_argument("--port", type=int, default=3000)
+    serve.set_defaults(func=_cmd_serve)
+
+    man = sub.add_parser("manifest", help="print the Slack app manifest (Socket Mode, or HTTP with --http URL)")
+    man.add_argument("--http", metavar="BASE_URL", default=None, help="public base URL of the bot in HTTP mode")
+    man.set_defaults(func=_cmd_manifest)
 
     check = sub.add_parser("check", help="validate the configuration; reach Code Stream, Slack and the database")
     check.set_defaults(func=_cmd_check)

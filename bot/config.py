@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     # None: JSON when stderr is not a terminal (containers), text on a terminal.
     bot_log_format: Literal["json", "text"] | None = None
     bot_dedupe_seconds: float = Field(120.0, ge=1, le=86_400)
+    bot_health_port: int = Field(8080, ge=0, le=65_535)  # Socket Mode: /healthz, /readyz, /metrics
 
     @field_validator("codestream_url")
     @classmethod

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from bot.access import AccessPolicy, AllowEveryone
 from bot.actions import Actions
-from bot.codestream.client import CodeStreamClient
+from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.config import Settings
 from bot.store import Store, open_store
 
@@ -39,9 +39,10 @@ async def build_runtime(
     *,
     client: CodeStreamClient | None = None,
     access: AccessPolicy | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Runtime:
     store = await open_store(settings.bot_database_url)
-    client = client or CodeStreamClient.from_settings(settings)
+    client = client or CodeStreamClient.from_settings(settings, retry=retry)
     actions = Actions(
         client=client,
         store=store,

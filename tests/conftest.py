@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from pydantic import SecretStr
 from bot.codestream.auth import VraRefreshTokenProvider
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.simulator import CodeStreamSimulator
+from tests.harness import Harness, running_harness
 
 # Fast but real backoff, so retry tests take milliseconds.
 FAST_RETRY = RetryPolicy(attempts=4, initial_backoff=0.01, max_backoff=0.05, reconcile_reads=3, reconcile_delay=0.02)
@@ -53,3 +55,9 @@ async def make_client(sim: CodeStreamSimulator) -> AsyncIterator[ClientFactory]:
 @pytest.fixture
 def client(make_client: ClientFactory) -> CodeStreamClient:
     return make_client()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    async with running_harness(tmp_path) as h:
+        yield h

@@ -57,7 +57,7 @@ _SLACK_LINK: Final = re.compile(r"^<([^>|]+)(?:\|[^>]*)?>$")
 @dataclass(frozen=True)
 class ParsedCommand:
     command: Command
-    kind: EventKind = "git"
+    kind: EventKind | None = None  # always set for rerun/resume/show; None for "list" means all kinds
     event_id: str | None = None
     args: tuple[str, ...] = ()
 

@@ -1,0 +1,104 @@
+"""Running the bot: HTTP mode (Bolt behind uvicorn/Starlette) or Socket Mode (plus a small
+HTTP server for health checks). Both run the same listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import Literal
+
+import uvicorn
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+
+from bot.codestream.client import RetryPolicy
+from bot.config import Settings
+from bot.runtime import Runtime, build_runtime
+from bot.slack.app import build_app
+from bot.web import build_web
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["http", "socket"]
+
+
+def default_mode(settings: Settings) -> Mode:
+    return "socket" if settings.slack_app_token is not None else "http"
+
+
+@dataclass
+class RunningBot:
+    """A bot started in this event loop: tests, the demo and benchmarks use it directly; the
+    ``serve`` command runs one until SIGTERM."""
+
+    settings: Settings
+    mode: Mode = "http"
+    host: str = "127.0.0.1"
+    port: int = 0
+    runtime: Runtime | None = None
+    app: AsyncApp | None = None
+    url: str | None = None
+    retry: RetryPolicy | None = None  # tests use a fast backoff
+    _server: uvicorn.Server | None = field(default=None, repr=False)
+    _server_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _socket: AsyncSocketModeHandler | None = field(default=None, repr=False)
+
+    async def start(self) -> RunningBot:
+        self.runtime = await build_runtime(self.settings, retry=self.retry)
+        if self.settings.slack_configured:
+            self.app, _ = build_app(self.runtime, socket_mode=self.mode == "socket")
+        web = build_web(self.app if self.mode == "http" else None, self.runtime)
+        port = self.port if self.mode == "http" else self.settings.bot_health_port
+        config = uvicorn.Config(web, host=self.host, port=port, log_config=None, lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._server_task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._server_task.done():
+                self._server_task.result()  # raises the reason it could not start
+                raise RuntimeError("HTTP server stopped during start-up")
+            await asyncio.sleep(0.01)
+        bound = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://{self.host}:{bound}"
+        if self.mode == "socket":
+            assert self.app is not None and self.settings.slack_app_token is not None
+            self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        log.info("bot started", extra={"mode": self.mode, "url": self.url})
+        return self
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+        if self._server is not None and self._server_task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._server_task
+            self._server = None
+        if self.runtime is not None:
+            await self.runtime.close()
+            self.runtime = None
+
+    async def __aenter__(self) -> RunningBot:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def serve(settings: Settings, *, mode: Mode, host: str, port: int) -> None:
+    bot = RunningBot(settings, mode=mode, host=host, port=port)
+    await bot.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await bot.stop()

@@ -1,0 +1,75 @@
+"""The Bolt AsyncApp: one Web API client (with rate-limit and server-error retries), the
+listeners, and one error handler that maps anything unexpected to a polite message."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.runtime import Runtime
+from bot.slack import listeners
+from bot.slack.blocks import SlackMessage
+from bot.slack.delivery import Delivery
+from bot.slack.handlers import Surfaces
+from bot.slack.users import UserDirectory
+
+log = logging.getLogger(__name__)
+
+
+def build_web_client(runtime: Runtime) -> AsyncWebClient:
+    settings = runtime.settings
+    assert settings.slack_bot_token is not None
+    web = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+    # Waits out 429s (honouring Retry-After) and retries Slack's own 5xx a few times, so a
+    # message is delivered late rather than lost.
+    web.retry_handlers = [
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+        AsyncServerErrorRetryHandler(max_retry_count=3),
+    ]
+    return web
+
+
+def build_app(runtime: Runtime, *, socket_mode: bool) -> tuple[AsyncApp, Surfaces]:
+    settings = runtime.settings
+    web = build_web_client(runtime)
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    app = AsyncApp(
+        client=web,
+        signing_secret=secret or "unused-in-socket-mode",
+        request_verification_enabled=not socket_mode,
+        # Ack first, work after: listeners run once the HTTP response has gone back to Slack.
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    delivery = Delivery(web)
+    surfaces = Surfaces(runtime, delivery, UserDirectory(web))
+    listeners.register(app, surfaces)
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        # Anything a listener did not expect: log it for the operator, tell the person briefly.
+        log.error("unhandled error in a listener", exc_info=error, extra={"error_class": type(error).__name__})
+        user = (body.get("user") or {}).get("id") or body.get("user_id") or (body.get("event") or {}).get("user")
+        channel = (
+            (body.get("channel") or {}).get("id")
+            or body.get("channel_id")
+            or (body.get("event") or {}).get("channel")
+        )
+        if isinstance(user, str) and isinstance(channel, str):
+            message = SlackMessage(
+                text="⚠️ Something went wrong on the bot's side; it has been logged. Please try again.",
+                blocks=[],
+            )
+            await delivery.ephemeral(channel, user, message)
+
+    return app, surfaces

@@ -1,0 +1,291 @@
+"""Renderers of the failure alert (and its later states) and of the list of failed events.
+
+Import the public names from :mod:`bot.slack.blocks`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from slack_sdk.models.blocks import ButtonElement, ConfirmObject
+
+from bot.codestream.models import FAILED_STATUSES, TERMINAL_STATUSES, Event
+from bot.slack import text as t
+from bot.slack.blocks_base import (
+    ACTION_OPEN,
+    ACTION_RERUN,
+    ACTION_RESUME,
+    MAX_BUTTON_URL,
+    NAME_LEN,
+    ExecutionRef,
+    SlackMessage,
+    actions,
+    branch,
+    button,
+    cap_blocks,
+    confirm_dialog,
+    context,
+    event_button_value,
+    event_fields,
+    event_metadata,
+    event_ref,
+    execution_link,
+    fallback_text,
+    header,
+    kind_label,
+    message_section,
+    section,
+    status_text,
+    subject,
+    text_facts,
+    verb_title,
+)
+
+MAX_LISTED: Final = 10
+ALERT_ACTIONS_BLOCK_ID: Final = "codestream_alert_actions"
+_IN_PROGRESS_EMOJI: Final[dict[str, str]] = {"rerun": "🔁", "resume": "▶️"}
+
+
+def _pipeline(event: Event) -> str:
+    return t.clip(event.pipeline, NAME_LEN, default="Code Stream pipeline")
+
+
+def is_trigger_failure(event: Event) -> bool:
+    """The event never started a run: Code Stream set ``message`` and there is no execution."""
+    return bool((event.message or "").strip()) and not event.execution_link
+
+
+def _alert_header(event: Event) -> str:
+    if is_trigger_failure(event):
+        return f"⚠️ {_pipeline(event)}: trigger failed"
+    return f"❌ {_pipeline(event)} failed"
+
+
+def _metadata(event: Event) -> dict[str, Any] | None:
+    if event_button_value(event) is None or event.id is None:
+        return None
+    return event_metadata(event.kind, event.id.strip().lower())
+
+
+def _confirm_body(event: Event, verb: str) -> str:
+    """Names the pipeline, branch and commit, so nobody reruns the wrong thing."""
+    words = [f"Ask Code Stream to {verb} *{t.clip(event.pipeline, 60, default='the pipeline')}*"]
+    if event.branch:
+        words.append(f"on branch {branch(event)}")
+    if event.short_commit:
+        words.append(f"at commit {t.code(event.short_commit, 7)}")
+    return f"{' '.join(words)}?\n>{subject(event, 100)}"
+
+
+def _confirm(event: Event, verb: str) -> ConfirmObject:
+    """The dialog: "Rerun payments-ci?", the branch and commit, [Rerun] [Cancel]."""
+    title = verb_title(verb)
+    pipeline = t.clip(event.pipeline, 80, default="this event")
+    return confirm_dialog(f"{title} {pipeline}?", _confirm_body(event, verb), title)
+
+
+def _action_button(event: Event, verb: str, value: str) -> ButtonElement:
+    return button(
+        verb_title(verb),
+        action_id=ACTION_RERUN if verb == "rerun" else ACTION_RESUME,
+        value=value,
+        style="primary" if verb == "rerun" else None,
+        confirm=_confirm(event, verb),
+    )
+
+
+def _open_button(execution_url: str | None) -> ButtonElement | None:
+    url = t.safe_url(execution_url)
+    if url is None or len(url) > MAX_BUTTON_URL:
+        return None
+    return button("Open execution", action_id=ACTION_OPEN, url=url)
+
+
+def alert_actions(event: Event, execution_url: str | None) -> dict[str, Any] | None:
+    """Rerun (primary) and Resume, each behind a confirm dialog, plus a link to the execution."""
+    value = event_button_value(event)
+    buttons = [_action_button(event, verb, value) for verb in ("rerun", "resume")] if value else []
+    open_button = _open_button(execution_url)
+    if open_button is not None:
+        buttons.append(open_button)
+    return actions(buttons, block_id=ALERT_ACTIONS_BLOCK_ID) if buttons else None
+
+
+def _alert_body(event: Event, ref: ExecutionRef, *, title: str, mention: str, now: datetime) -> list[dict[str, Any]]:
+    lead = " ".join(p for p in (mention, f"*{subject(event)}*") if p)
+    blocks = [header(title), section(lead)]
+    fields = event_fields(event, ref, owner=True)
+    if fields:
+        blocks.append(section("", fields=fields))
+    message = message_section(event)
+    if message is not None:
+        blocks.append(message)
+    blocks.append(context(f"{event_ref(event.kind, event.id)} · {t.slack_date(event.updated or now)}"))
+    return blocks
+
+
+def _alert_text(title: str, event: Event, ref: ExecutionRef, *extra: str) -> str:
+    repo = " ".join(p for p in (t.clip(event.repository, 60), t.clip(event.short_commit, 7)) if p)
+    return fallback_text(title, text_facts(event, ref), repo, *extra)
+
+
+def render_alert(
+    event: Event,
+    *,
+    execution_url: str | None,
+    execution_status: str | None = None,
+    mention: str | None = None,
+    now: datetime,
+) -> SlackMessage:
+    """The failure alert: what failed, where, and buttons to rerun or resume it."""
+    ref = ExecutionRef(
+        url=execution_url,
+        name=event.pipeline,
+        index=event.execution_index,
+        status=execution_status or event.execution_status,
+    )
+    who = t.mention_syntax(mention)
+    title = _alert_header(event)
+    blocks = _alert_body(event, ref, title=title, mention=who, now=now)
+    buttons = alert_actions(event, execution_url)
+    if buttons is not None:
+        blocks.append(buttons)
+    text = fallback_text(who, _alert_text(title, event, ref))
+    return SlackMessage(text=text, blocks=cap_blocks(blocks), metadata=_metadata(event))
+
+
+def render_alert_in_progress(
+    event: Event, *, verb: str, actor_id: str, execution_url: str | None, now: datetime
+) -> SlackMessage:
+    """The alert once someone acted: the buttons give way to who asked for what, and when."""
+    ref = ExecutionRef.of_event(event, execution_url)
+    title = _alert_header(event)
+    blocks = _alert_body(event, ref, title=title, mention="", now=now)
+    emoji = _IN_PROGRESS_EMOJI.get(verb, "🔁")
+    line = f"{emoji} {verb_title(verb)} requested by {t.user_mention(actor_id)}"
+    blocks.append(context(f"{line} · {t.slack_date(now)}"))
+    return SlackMessage(text=_alert_text(title, event, ref, line), blocks=cap_blocks(blocks), metadata=_metadata(event))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    line: str  # escaped mrkdwn
+    retry: bool  # put the buttons back
+    fixed: bool = False
+
+
+def _started_resolution(run: str, run_title: str, who: str, final_status: str | None) -> Resolution:
+    status = (final_status or "").strip().upper()
+    shown = status_text(status)
+    if status == "COMPLETED":
+        return Resolution(f"✅ Fixed by {run} by {who}", retry=False, fixed=True)
+    if status == "CANCELED":
+        return Resolution(f"⛔ {run_title} by {who} was canceled", retry=True)
+    if status in FAILED_STATUSES:
+        return Resolution(f"❌ {run_title} by {who} failed again ({shown})", retry=True)
+    if status in TERMINAL_STATUSES:
+        return Resolution(f"⚠️ {run_title} by {who} ended {shown}", retry=True)
+    return Resolution(f"⏳ {run_title} by {who} is {shown or 'running'}", retry=False)
+
+
+def resolution(
+    *,
+    verb: str,
+    who: str,
+    outcome_status: str,
+    execution_url: str | None,
+    execution_index: int | None,
+    final_status: str | None,
+    reason: str | None,
+) -> Resolution:
+    """The one line that says how the action on an alert came out."""
+    title = verb_title(verb)
+    if outcome_status == "started":
+        number = f" #{execution_index}" if execution_index is not None else ""
+        run = t.link(execution_url, f"{verb}{number}")
+        return _started_resolution(run, t.link(execution_url, f"{title}{number}"), who, final_status)
+    because = f": {t.clip(reason, 300)}" if reason and reason.strip() else ""
+    if outcome_status == "unknown":
+        return Resolution(f"⚠️ {title} by {who} may have started — check the execution before trying again", True)
+    if outcome_status == "not_started":
+        return Resolution(f"↩️ {title} by {who} did not start{because} — safe to try again", True)
+    if outcome_status == "denied":
+        return Resolution(f"🚫 {title} by {who} was denied{because}", True)
+    if outcome_status == "duplicate":
+        return Resolution(f"🔁 {title} already requested; {who} was pointed to it", False)
+    return Resolution(f"❌ {title} by {who} failed{because}", True)
+
+
+def render_alert_resolved(
+    event: Event,
+    *,
+    verb: str,
+    actor_id: str,
+    outcome_status: str,
+    execution_url: str | None,
+    execution_index: int | None,
+    final_status: str | None,
+    now: datetime,
+    reason: str | None = None,
+) -> SlackMessage:
+    """The alert after the action (and its follow-through): fixed, failed again, or try again."""
+    result = resolution(
+        verb=verb,
+        who=t.user_mention(actor_id),
+        outcome_status=outcome_status,
+        execution_url=execution_url,
+        execution_index=execution_index,
+        final_status=final_status,
+        reason=reason,
+    )
+    ref = ExecutionRef(
+        url=execution_url if outcome_status == "started" else None,
+        name=event.pipeline,
+        index=execution_index if outcome_status == "started" and execution_index is not None else event.execution_index,
+        status=final_status or event.execution_status,
+    )
+    title = f"✅ {_pipeline(event)} fixed" if result.fixed else _alert_header(event)
+    blocks = _alert_body(event, ref, title=title, mention="", now=now)
+    blocks.append(section(result.line))
+    buttons = alert_actions(event, execution_url) if result.retry else None
+    if buttons is not None:
+        blocks.append(buttons)
+    text = _alert_text(title, event, ref, t.one_line(result.line))
+    return SlackMessage(text=text, blocks=cap_blocks(blocks), metadata=_metadata(event))
+
+
+# --- the list of failed events -----------------------------------------------------------------
+
+
+def _list_item(event: Event, execution_url: str | None, now: datetime) -> dict[str, Any]:
+    ref = ExecutionRef.of_event(event, execution_url)
+    facts = [branch(event), t.clip(event.repository, NAME_LEN)]
+    if ref.known:
+        facts.append(f"{execution_link(ref)} {status_text(ref.status)}".strip())
+    if event.updated is not None:
+        facts.append(f"{t.age((now - event.updated).total_seconds())} ago")
+    lines = [f"*{subject(event)}*", " · ".join(f for f in facts if f)]
+    if is_trigger_failure(event):
+        lines.append(f"⚠️ trigger failed: {t.clip(event.message, 300)}")
+    lines.append(f"_{event_ref(event.kind, event.id)}_")
+    value = event_button_value(event)
+    accessory = _action_button(event, "rerun", value) if value is not None else None
+    return section("\n".join(lines), accessory=accessory)
+
+
+def render_event_list(events: list[Event], *, execution_urls: dict[str, str], now: datetime) -> SlackMessage:
+    """Recent failed events (at most ten shown), each with a Rerun button."""
+    if not events:
+        return SlackMessage(text="No failed events 🎉", blocks=[section("No failed events 🎉")])
+    shown = events[:MAX_LISTED]
+    blocks = [header(f"Recent failed Code Stream events ({len(events)})")]
+    blocks.extend(_list_item(e, execution_urls.get(e.id or ""), now) for e in shown)
+    more = len(events) - len(shown)
+    if more > 0:
+        blocks.append(context(f"…and {more} more not shown. Narrow it down with `/codestream list git|gerrit|docker`."))
+    kinds = sorted({kind_label(e.kind) for e in shown})
+    subjects = "; ".join(subject(e, 60) for e in shown[:3])
+    text = fallback_text(f"{len(events)} failed {'/'.join(kinds)} events", subjects, f"{more} more" if more else "")
+    return SlackMessage(text=text, blocks=cap_blocks(blocks))

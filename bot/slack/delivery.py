@@ -1,0 +1,117 @@
+"""Putting messages in front of people, with fallbacks: a response_url that expired falls back to
+the Web API, a channel the bot is not in falls back to the response_url. Never raises: a
+delivery problem is logged, and the action's outcome is already recorded in the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.blocks import SlackMessage
+
+log = logging.getLogger(__name__)
+
+# Bolt's ``respond``: posts to the interaction's response_url.
+Respond = Callable[..., Awaitable[Any]]
+
+
+def _status(reply: Any) -> int:
+    return int(getattr(reply, "status_code", 200) or 200)
+
+
+class Delivery:
+    def __init__(self, web: AsyncWebClient) -> None:
+        self.web = web
+
+    async def post(self, channel: str, message: SlackMessage, *, thread_ts: str | None = None) -> str | None:
+        """chat.postMessage; the new message's ts, or None when Slack refused."""
+        try:
+            reply = await self.web.chat_postMessage(channel=channel, thread_ts=thread_ts, **message.as_kwargs())
+        except SlackApiError as exc:
+            log.warning("chat.postMessage failed", extra={"channel_id": channel, "slack_error": _error(exc)})
+            return None
+        except Exception as exc:
+            log.warning("chat.postMessage failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
+            return None
+        ts = reply.get("ts")
+        return ts if isinstance(ts, str) else None
+
+    async def update(self, channel: str, ts: str, message: SlackMessage) -> bool:
+        try:
+            await self.web.chat_update(channel=channel, ts=ts, **message.as_kwargs())
+        except SlackApiError as exc:
+            log.warning("chat.update failed", extra={"channel_id": channel, "ts": ts, "slack_error": _error(exc)})
+            return False
+        except Exception as exc:
+            log.warning("chat.update failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
+            return False
+        return True
+
+    async def ephemeral(
+        self,
+        channel: str | None,
+        user: str,
+        message: SlackMessage,
+        *,
+        thread_ts: str | None = None,
+        respond: Respond | None = None,
+    ) -> bool:
+        """Only ``user`` sees it: through the response_url when there is one, else the Web API."""
+        if respond is not None and await self._respond(respond, message, response_type="ephemeral"):
+            return True
+        if channel is None:
+            return False
+        try:
+            await self.web.chat_postEphemeral(
+                channel=channel, user=user, thread_ts=thread_ts, text=message.text, blocks=message.blocks
+            )
+        except Exception as exc:
+            log.warning("chat.postEphemeral failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
+            return False
+        return True
+
+    async def public(
+        self,
+        channel: str | None,
+        message: SlackMessage,
+        *,
+        thread_ts: str | None = None,
+        respond: Respond | None = None,
+    ) -> str | None:
+        """Everyone in the channel sees it. Returns its ts when posted through the Web API (so it
+        can be updated later); falls back to an in_channel response (no ts) when the bot may not
+        post in that channel."""
+        if channel is not None:
+            ts = await self.post(channel, message, thread_ts=thread_ts)
+            if ts is not None:
+                return ts
+        if respond is not None:
+            await self._respond(respond, message, response_type="in_channel")
+        return None
+
+    async def _respond(self, respond: Respond, message: SlackMessage, *, response_type: str) -> bool:
+        try:
+            reply = await respond(
+                text=message.text, blocks=message.blocks, response_type=response_type, replace_original=False
+            )
+        except Exception as exc:
+            log.warning("response_url post failed", extra={"error_class": type(exc).__name__})
+            return False
+        if _status(reply) != 200:
+            log.warning("response_url refused (expired?)", extra={"status": _status(reply)})
+            return False
+        return True
+
+
+def _error(exc: SlackApiError) -> str:
+    response = getattr(exc, "response", None)
+    if response is not None:
+        try:
+            return str(response.get("error", "unknown"))
+        except Exception:
+            return "unknown"
+    return "unknown"

@@ -1,0 +1,249 @@
+"""What happens after a listener has acked: turn a Slack interaction into an ActionRequest, run
+``perform``, and show the Outcome where the person will look for it.
+
+Listeners (``bot.slack.listeners``) only extract fields from payloads and call these methods.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.codestream.errors import CodeStreamError
+from bot.codestream.ids import is_valid_id
+from bot.codestream.models import EVENT_KINDS, Event, EventKind
+from bot.errors import UsageError
+from bot.intents import ActionRequest, Actor, Outcome, Surface, Verb
+from bot.runtime import Runtime
+from bot.slack.blocks import (
+    METADATA_EVENT_TYPE,
+    SlackMessage,
+    render_alert_in_progress,
+    render_alert_resolved,
+    render_error,
+    render_event_list,
+    render_help,
+    render_outcome,
+    render_usage_error,
+)
+from bot.slack.delivery import Delivery, Respond
+from bot.slack.parse import ParsedCommand
+from bot.slack.users import UserDirectory
+
+log = logging.getLogger(__name__)
+
+# Outcomes the whole channel should see; the rest only concern the person who asked.
+PUBLIC_STATUSES = frozenset({"started", "unknown"})
+LIST_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class AlertRef:
+    """The alert message an action came from: where to thread replies and what to update."""
+
+    channel: str
+    ts: str  # the alert message itself
+    thread_ts: str  # the thread to reply in (the alert, or the thread it sits in)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Surfaces:
+    def __init__(self, runtime: Runtime, delivery: Delivery, users: UserDirectory) -> None:
+        self.runtime = runtime
+        self.delivery = delivery
+        self.users = users
+
+    # --- slash command and @mentions ---------------------------------------------------------
+
+    async def command(
+        self,
+        parsed: ParsedCommand,
+        *,
+        user_id: str,
+        user_name: str | None,
+        channel_id: str | None,
+        surface: Surface,
+        respond: Respond | None = None,
+        thread_ts: str | None = None,
+    ) -> None:
+        if parsed.command == "help":
+            await self.delivery.ephemeral(channel_id, user_id, render_help(), thread_ts=thread_ts, respond=respond)
+            return
+        if parsed.command == "list":
+            message = await self._failed_events(parsed.kind)
+            await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
+            return
+        if parsed.command == "audit":
+            message = render_usage_error(UsageError("`audit` is not available yet."))
+            await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
+            return
+        assert parsed.event_id is not None
+        assert parsed.kind is not None
+        assert parsed.command in ("rerun", "resume", "show")
+        verb: Verb = parsed.command
+        request = await self._request(verb, parsed.kind, parsed.event_id, user_id, user_name, surface, channel_id)
+        alert = await self._known_alert(request)
+        outcome = await self.runtime.actions.perform(
+            request, on_claimed=self._mark_in_progress(request, alert) if alert else None
+        )
+        message = render_outcome(outcome, now=now())
+        if outcome.status in PUBLIC_STATUSES:
+            ts = await self.delivery.public(channel_id, message, thread_ts=thread_ts, respond=respond)
+            await self._after_action(outcome, summary_channel=channel_id if ts else None, summary_ts=ts, alert=alert)
+        else:
+            await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
+            if alert is not None and outcome.action_id is not None and outcome.status not in ("denied", "duplicate"):
+                await self._update_alert(alert, outcome)
+
+    async def _failed_events(self, only: EventKind | None) -> SlackMessage:
+        kinds = [only] if only else list(EVENT_KINDS)
+        events: list[Event] = []
+        try:
+            for kind in kinds:
+                page = await self.runtime.client.list_events(kind, orderby="updatedAt desc", top=50)
+                events.extend(e for e in page.events if e.is_failure)
+        except CodeStreamError as exc:
+            return render_error(exc)
+        events.sort(key=lambda e: e.updated or datetime.min.replace(tzinfo=UTC), reverse=True)
+        urls = {e.id: self.runtime.settings.execution_ui_url(e.execution_id) for e in events if e.id and e.execution_id}
+        return render_event_list(events, execution_urls=urls, now=now())
+
+    # --- buttons and thread replies on an alert -----------------------------------------------
+
+    async def act_on_alert(
+        self,
+        verb: Verb,
+        kind: EventKind,
+        event_id: str,
+        *,
+        user_id: str,
+        user_name: str | None,
+        surface: Surface,
+        alert: AlertRef,
+        slack_retry: bool = False,
+    ) -> None:
+        request = await self._request(verb, kind, event_id, user_id, user_name, surface, alert.channel)
+        on_claimed = self._mark_in_progress(request, alert) if verb != "show" else None
+        outcome = await self.runtime.actions.perform(request, on_claimed=on_claimed)
+        message = render_outcome(outcome, now=now())
+        if outcome.status in ("denied", "duplicate"):
+            if not slack_retry:  # Slack re-delivering an event we already handled: stay quiet
+                await self.delivery.ephemeral(alert.channel, user_id, message, thread_ts=alert.thread_ts)
+            return
+        ts = await self.delivery.public(alert.channel, message, thread_ts=alert.thread_ts)
+        if verb != "show" and outcome.action_id is not None:
+            await self._after_action(outcome, summary_channel=alert.channel if ts else None, summary_ts=ts, alert=alert)
+
+    async def alert_for_thread(self, channel: str, thread_ts: str) -> tuple[EventKind, str, AlertRef] | None:
+        """Which event does this thread belong to, and which alert message shows it? The store
+        first, then the thread parent's message metadata."""
+        try:
+            record = await self.runtime.store.find_alert_by_message(channel, thread_ts)
+        except Exception:
+            log.exception("alert lookup failed; trying the message metadata")
+            record = None
+        if record is not None and record.kind in EVENT_KINDS:
+            alert = AlertRef(channel, record.ts, thread_ts)
+            return record.kind, record.event_id, alert
+        try:
+            reply = await self.delivery.web.conversations_replies(
+                channel=channel, ts=thread_ts, include_all_metadata=True, limit=1
+            )
+        except Exception as exc:
+            log.info("conversations.replies failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
+            return None
+        messages: list[dict[str, Any]] = reply.get("messages") or []
+        target = event_from_metadata(messages[0].get("metadata")) if messages else None
+        if target is None:
+            return None
+        return target[0], target[1], AlertRef(channel, thread_ts, thread_ts)
+
+    # --- shared ---------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        verb: Verb,
+        kind: EventKind,
+        event_id: str,
+        user_id: str,
+        user_name: str | None,
+        surface: Surface,
+        channel_id: str | None,
+    ) -> ActionRequest:
+        name = await self.users.name(user_id, fallback=user_name)
+        return ActionRequest(
+            verb=verb, kind=kind, event_id=event_id, actor=Actor(user_id, name), surface=surface, channel_id=channel_id
+        )
+
+    async def _known_alert(self, request: ActionRequest) -> AlertRef | None:
+        if request.verb == "show":
+            return None
+        try:
+            record = await self.runtime.store.latest_alert_for_event(request.kind, request.event_id)
+        except Exception:
+            log.exception("alert lookup failed")
+            return None
+        if record is None:
+            return None
+        return AlertRef(record.channel_id, record.ts, record.thread_ts or record.ts)
+
+    def _mark_in_progress(self, request: ActionRequest, alert: AlertRef | None) -> Any:
+        async def mark(event: Event) -> None:
+            if alert is None:
+                return
+            message = render_alert_in_progress(
+                event,
+                verb=request.verb,
+                actor_id=request.actor.user_id,
+                execution_url=self.runtime.settings.execution_ui_url(event.execution_id)
+                if event.execution_id
+                else None,
+                now=now(),
+            )
+            await self.delivery.update(alert.channel, alert.ts, message)
+
+        return mark
+
+    async def _update_alert(self, alert: AlertRef, outcome: Outcome) -> None:
+        if outcome.event is None:
+            return
+        reason = getattr(outcome.error, "user_message", None) if outcome.error else None
+        message = render_alert_resolved(
+            outcome.event,
+            verb=outcome.request.verb,
+            actor_id=outcome.request.actor.user_id,
+            outcome_status=outcome.status,
+            execution_url=outcome.execution_url,
+            execution_index=outcome.event.execution_index if outcome.status == "started" else None,
+            final_status=None,
+            now=now(),
+            reason=reason,
+        )
+        await self.delivery.update(alert.channel, alert.ts, message)
+
+    async def _after_action(
+        self, outcome: Outcome, *, summary_channel: str | None, summary_ts: str | None, alert: AlertRef | None
+    ) -> None:
+        if alert is not None:
+            await self._update_alert(alert, outcome)
+        tracker = getattr(self.runtime, "followups", None)
+        if tracker is not None and outcome.status == "started" and summary_channel and summary_ts:
+            await tracker.track(outcome, channel=summary_channel, summary_ts=summary_ts, alert=alert)
+
+
+def event_from_metadata(metadata: Any) -> tuple[EventKind, str] | None:
+    """The alert's message metadata -> (kind, id); anything malformed -> None."""
+    if not isinstance(metadata, dict) or metadata.get("event_type") != METADATA_EVENT_TYPE:
+        return None
+    payload = metadata.get("event_payload")
+    if not isinstance(payload, dict):
+        return None
+    kind, event_id = payload.get("kind"), payload.get("id")
+    if kind not in EVENT_KINDS or not isinstance(event_id, str):
+        return None
+    return (kind, event_id.lower()) if is_valid_id(event_id) else None

@@ -1,0 +1,83 @@
+"""Thread replies on alerts (``rerun`` / ``resume`` / ``status``) and @mentions."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot.errors import UsageError
+from bot.slack.blocks import render_usage_error
+from bot.slack.handlers import Surfaces
+from bot.slack.parse import parse_command, parse_thread_reply, strip_mention
+
+# The Bolt events registered below, and the manifest subscriptions that deliver them.
+MANIFEST_BOT_EVENTS: Final = ("app_mention", "message.channels", "message.groups")
+REGISTERED_EVENTS: Final = ("message", "app_mention")
+
+# Message subtypes that are a person writing; everything else (edits, joins, bot posts...) is
+# acknowledged and ignored, so Slack does not retry it.
+_HUMAN_SUBTYPES = frozenset({None, "thread_broadcast"})
+
+
+def _is_retry(request: AsyncBoltRequest) -> bool:
+    values = request.headers.get("x-slack-retry-num") or []
+    return bool(values) and values[0] not in ("", "0")
+
+
+def register(app: AsyncApp, surfaces: Surfaces) -> None:
+    @app.event("message")
+    async def on_message(event: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest) -> None:
+        if event.get("subtype") not in _HUMAN_SUBTYPES or event.get("bot_id"):
+            return
+        thread_ts, ts = event.get("thread_ts"), event.get("ts")
+        if not thread_ts or thread_ts == ts:
+            return  # not a reply in a thread
+        text = str(event.get("text") or "")
+        if context.bot_user_id and f"<@{context.bot_user_id}" in text:
+            return  # app_mention delivers this one; handling both would double the answer
+        verb = parse_thread_reply(text)
+        if verb is None:
+            return  # people talking
+        await _thread_action(surfaces, event, verb, retry=_is_retry(request))
+
+    @app.event("app_mention")
+    async def on_mention(event: dict[str, Any], request: AsyncBoltRequest) -> None:
+        if event.get("bot_id"):
+            return
+        text = str(event.get("text") or "")
+        channel, user = event.get("channel"), str(event.get("user") or "")
+        thread_ts = event.get("thread_ts")
+        if thread_ts and thread_ts != event.get("ts"):
+            verb = parse_thread_reply(text)
+            if verb is not None:
+                await _thread_action(surfaces, event, verb, retry=_is_retry(request))
+                return
+        try:
+            parsed = parse_command(strip_mention(text))
+        except UsageError as exc:
+            if channel and not _is_retry(request):
+                await surfaces.delivery.ephemeral(channel, user, render_usage_error(exc), thread_ts=thread_ts)
+            return
+        await surfaces.command(
+            parsed, user_id=user, user_name=None, channel_id=channel, surface="mention", thread_ts=thread_ts
+        )
+
+
+async def _thread_action(surfaces: Surfaces, event: dict[str, Any], verb: Any, *, retry: bool) -> None:
+    channel, thread_ts = str(event.get("channel") or ""), str(event.get("thread_ts") or "")
+    target = await surfaces.alert_for_thread(channel, thread_ts)
+    if target is None:
+        return  # a thread that is not one of our alerts
+    kind, event_id, alert = target
+    await surfaces.act_on_alert(
+        verb,
+        kind,
+        event_id,
+        user_id=str(event.get("user") or ""),
+        user_name=None,
+        surface="thread",
+        alert=alert,
+        slack_retry=retry,
+    )

@@ -1,0 +1,92 @@
+"""HTTP mode: Slack posts commands, interactivity and events to ``POST /slack/events``; the
+same server answers ``/healthz`` and ``/readyz``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# Slack's largest payloads (a message with 50 blocks in an interaction) are well under this.
+MAX_BODY_BYTES: Final = 1_000_000
+
+
+class BodyLimit:
+    """Reject oversized bodies early (413), before Bolt reads or verifies them."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await PlainTextResponse("request body too large", status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> dict[str, object]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise ValueError("request body too large")
+            return message  # type: ignore[return-value]
+
+        await self.app(scope, limited, send)
+
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, object]]]
+
+
+def build_web(app: AsyncApp | None, runtime: Runtime, *, extra_routes: list[Route] | None = None) -> Starlette:
+    handler = AsyncSlackRequestHandler(app) if app is not None else None
+
+    async def slack_events(request: Request) -> Response:
+        if handler is None:
+            return PlainTextResponse("Slack is not configured", status_code=404)
+        response: Response = await handler.handle(request)
+        return response
+
+    async def healthz(_: Request) -> Response:
+        await asyncio.sleep(0)  # answered only when the event loop is responsive
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        ready = True
+        parts: dict[str, object] = {}
+        try:
+            await asyncio.wait_for(runtime.store.ping(), timeout=5)
+            parts["database"] = "ok"
+        except Exception as exc:
+            ready = False
+            parts["database"] = f"unreachable ({type(exc).__name__})"
+        return JSONResponse({"ready": ready, **parts}, status_code=200 if ready else 503)
+
+    routes = [
+        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        *(extra_routes or []),
+    ]
+    web = Starlette(routes=routes)
+    web.add_middleware(BodyLimit)
+    return web

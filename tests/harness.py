@@ -1,0 +1,94 @@
+"""A whole bot in HTTP mode on loopback, between the Code Stream simulator and the Slack
+stand-in, driven by requests signed exactly as Slack signs them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.alerts import post_alert
+from bot.codestream.client import RetryPolicy
+from bot.codestream.models import EventKind
+from bot.config import Settings, load_settings
+from bot.runtime import Runtime
+from bot.serve import RunningBot
+from bot.simulator import CodeStreamSimulator
+from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
+from bot.slack.app import build_web_client
+from bot.slack.delivery import Delivery
+from bot.store import AlertRecord, Store
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_TOKEN = "xoxb-test-token"
+ALERTS = "C0ALERTS"
+FAST = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.05, reconcile_reads=2, reconcile_delay=0.05)
+
+
+@dataclass
+class Harness:
+    sim: CodeStreamSimulator
+    slack: SlackStandIn
+    bot: RunningBot
+    send: SlackSender
+    settings: Settings
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self.bot.runtime is not None
+        return self.bot.runtime
+
+    @property
+    def store(self) -> Store:
+        return self.runtime.store
+
+    async def post_alert(self, kind: EventKind, event_id: str, channel: str = ALERTS) -> Message:
+        """Post the failure alert for an event, as the watcher does."""
+        event = await self.runtime.client.get_event(kind, event_id)
+        delivery = Delivery(build_web_client(self.runtime))
+        record: AlertRecord | None = await post_alert(self.runtime, delivery, event, channel=channel)
+        assert record is not None
+        message = self.slack.message(channel, record.ts)
+        assert message is not None
+        return message
+
+    def posts(self, method: str = "POST", path: str = "/codestream/api/") -> int:
+        return self.sim.count(method, path)
+
+
+def bot_env(sim: CodeStreamSimulator, slack: SlackStandIn, tmp_path: Path, **extra: str) -> dict[str, str]:
+    assert sim.base_url is not None
+    env = {
+        "CODESTREAM_URL": sim.base_url,
+        "CODESTREAM_REFRESH_TOKEN": "sim-refresh-token",
+        "CODESTREAM_TIMEOUT": "2",
+        "CODESTREAM_UI_URL": "https://vra.example.com/codestream/#/executions/{id}",
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+    }
+    env.update(extra)
+    return env
+
+
+@asynccontextmanager
+async def running_harness(tmp_path: Path, **env: Any) -> AsyncIterator[Harness]:
+    sim = CodeStreamSimulator(execution_duration=0.5)
+    await sim.start()
+    slack = SlackStandIn(bot_token=BOT_TOKEN)
+    await slack.start()
+    settings = load_settings(bot_env(sim, slack, tmp_path, **env))
+    bot = RunningBot(settings, mode="http", retry=FAST)
+    await bot.start()
+    assert bot.url is not None
+    sender = SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack)
+    try:
+        yield Harness(sim=sim, slack=slack, bot=bot, send=sender, settings=settings)
+    finally:
+        await sender.aclose()
+        await bot.stop()
+        await slack.stop()
+        await sim.stop()
