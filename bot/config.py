@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     bot_dedupe_seconds: float = Field(120.0, ge=1, le=86_400)
     bot_health_port: int = Field(8080, ge=0, le=65_535)  # Socket Mode: /healthz, /readyz, /metrics
 
+    # --- Failure alerts (watcher) --------------------------------------------------------------
+    bot_alert_channel: str | None = None  # fallback channel id when no routing rule matches
+    bot_watch: bool | None = None  # None: on when BOT_ALERT_CHANNEL or routing rules are set
+    bot_watch_interval: float = Field(30.0, ge=1, le=3600)
+    bot_watch_lookback: float = Field(900.0, ge=0, le=30 * 86_400)  # seconds; first start only
+    bot_webhook_token: SecretStr | None = None  # X-Codestream-Bot-Token for POST /hooks/codestream
+
+    # --- Follow-through ------------------------------------------------------------------------
+    bot_follow_max_hours: float = Field(6.0, gt=0, le=7 * 24)
+    bot_follow_poll_budget: float = Field(2.0, gt=0, le=100)  # execution reads per second, all trackers
+
     @field_validator("codestream_url")
     @classmethod
     def _check_codestream_url(cls, value: str | None) -> str | None:
