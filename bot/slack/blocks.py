@@ -147,7 +147,7 @@ def _duplicate_note(outcome: Outcome, now: datetime) -> str:
     prior = outcome.prior
     if prior is None:
         return "moments ago"
-    note = f"by {t.user_mention(prior.actor.user_id)} {t.age((now - prior.at).total_seconds())} ago"
+    note = f"by {t.user_mention(prior.actor.user_id)} {t.age(t.seconds_between(now, prior.at))} ago"
     if prior.execution_url and t.safe_url(prior.execution_url):
         note += f" · {t.link(prior.execution_url, 'see that execution')}"
     return note
@@ -249,7 +249,7 @@ def render_followup(outcome: Outcome, *, execution: Execution, now: datetime, ga
         index=index,
         status=execution.status,
     )
-    progress = _progress_line(execution, gave_up=gave_up, followed_for=(now - outcome.at).total_seconds())
+    progress = _progress_line(execution, gave_up=gave_up, followed_for=t.seconds_between(now, outcome.at))
     return _summary(outcome, ref, now=now, progress=progress)
 
 

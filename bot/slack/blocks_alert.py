@@ -265,7 +265,7 @@ def _list_item(event: Event, execution_url: str | None, now: datetime) -> dict[s
     if ref.known:
         facts.append(f"{execution_link(ref)} {status_text(ref.status)}".strip())
     if event.updated is not None:
-        facts.append(f"{t.age((now - event.updated).total_seconds())} ago")
+        facts.append(f"{t.age(t.seconds_between(now, event.updated))} ago")
     lines = [f"*{subject(event)}*", " · ".join(f for f in facts if f)]
     if is_trigger_failure(event):
         lines.append(f"⚠️ trigger failed: {t.clip(event.message, 300)}")

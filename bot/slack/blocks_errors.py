@@ -38,7 +38,7 @@ class ErrorStyle:
     http_status: bool = False  # show the HTTP status
 
 
-_UNAVAILABLE: Final = ErrorStyle("⏳", "Code Stream is unavailable or slow; try again in a minute.")
+_UNAVAILABLE: Final = ErrorStyle("🔌", "Code Stream is unavailable or slow; try again in a minute.")
 _USAGE: Final = ErrorStyle("🤔", "That did not work as written.")
 _FORBIDDEN: Final = ErrorStyle(
     "⛔", "Code Stream refused: the bot's service account may not do this.", server_message=True

@@ -158,15 +158,18 @@ def mention_syntax(mention: str | None) -> str:
 
 def slack_date(at: datetime) -> str:
     """Slack's date token: shown in the reader's time zone, with a UTC fallback."""
-    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
+    aware = _aware(at)
     fallback = aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(aware.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
-def plain_date(at: datetime) -> str:
-    """A date for the notification text (no tokens there)."""
-    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def seconds_between(later: datetime, earlier: datetime) -> float:
+    """``later - earlier`` in seconds; naive datetimes are taken as UTC."""
+    return (_aware(later) - _aware(earlier)).total_seconds()
 
 
 def age(seconds: float) -> str:
