@@ -293,12 +293,15 @@ async def test_unrelated_threads_chatter_and_bot_messages_are_ignored(harness: H
     await harness.send.event(
         {"type": "message", "subtype": "message_changed", "channel": ALERTS, "message": {"text": "rerun"}, "ts": "1.3"}
     )
-    # Deliveries are acked synchronously; give the listeners a moment to (not) act, then verify.
-    await wait_for(lambda: harness.slack.calls_to("conversations.replies"))
-    await asyncio.sleep(0.2)  # allow any stray work to surface: a negative check needs a window
+    # A negative check needs a point after which stray work would have shown: a final "status"
+    # reply in the alert thread, answered after the others were processed (each listener that
+    # ignores a message returns before doing any I/O).
+    await harness.send.message_event(ALERTS, "U0BOB", "status", thread_ts=alert.ts)
+    await wait_for(lambda: thread_replies(harness, alert))
     assert harness.posts() == 0
-    methods = [c.method for c in harness.slack.calls[calls_before:] if c.method != "auth.test"]
-    assert methods == ["conversations.replies"]  # only the look-up for the unknown thread
+    methods = [c.method for c in harness.slack.calls[calls_before:] if c.method not in ("auth.test", "users.info")]
+    # Only the look-up for the unknown thread, and the answer to "status".
+    assert sorted(methods) == ["chat.postMessage", "conversations.replies"]
 
 
 # --- errors ---------------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""Socket Mode wiring, the manifest, and the process entry points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from bot.config import load_settings
+from bot.manifest import BOT_SCOPES, manifest, manifest_yaml
+from bot.serve import RunningBot, default_mode
+from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator
+from bot.simulator.slack_api import SlackStandIn, wait_for
+from bot.slack.listeners.commands import COMMAND
+from bot.slack.listeners.events import MANIFEST_BOT_EVENTS, REGISTERED_EVENTS
+from tests.harness import ALERTS, BOT_TOKEN, FAST, bot_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_socket_mode_connects_and_runs_the_same_listeners(tmp_path: Path) -> None:
+    async with CodeStreamSimulator() as sim, SlackStandIn(bot_token=BOT_TOKEN) as slack:
+        env = bot_env(sim, slack, tmp_path, SLACK_APP_TOKEN="xapp-1-A0TEST-fake", BOT_HEALTH_PORT="0")
+        settings = load_settings(env)
+        assert default_mode(settings) == "socket"
+        async with RunningBot(settings, mode="socket", retry=FAST) as bot:
+            await wait_for(lambda: slack.socket_connections >= 1)
+            envelope = await slack.socket_deliver(
+                "slash_commands",
+                {
+                    "command": COMMAND,
+                    "text": f"rerun {SAMPLE_FAILED_GIT_ID}",
+                    "user_id": "U0ALICE",
+                    "user_name": "alice",
+                    "channel_id": ALERTS,
+                    "team_id": "T0TEST",
+                    "response_url": slack.new_response_url(channel=ALERTS, user="U0ALICE"),
+                    "trigger_id": "1.2.3",
+                },
+            )
+            await wait_for(lambda: envelope in slack.socket_acks)
+            await wait_for(lambda: [m for m in slack.messages(ALERTS) if m.user == "U0BOT"])
+            assert sim.count("POST", f"/codestream/api/git-events/{SAMPLE_FAILED_GIT_ID}") == 1
+            assert bot.url is not None  # the health server runs beside the socket
+
+
+def test_manifest_file_is_what_the_command_generates() -> None:
+    assert (ROOT / "manifest.yml").read_text() == manifest_yaml()
+
+
+def test_manifest_declares_everything_the_code_listens_to() -> None:
+    socket = manifest()
+    assert [c["command"] for c in socket["features"]["slash_commands"]] == [COMMAND]
+    declared = socket["settings"]["event_subscriptions"]["bot_events"]
+    assert declared == list(MANIFEST_BOT_EVENTS)
+    # Each registered Bolt event is delivered by at least one subscription.
+    for event in REGISTERED_EVENTS:
+        assert any(d == event or d.startswith(event + ".") for d in declared), event
+    assert socket["settings"]["interactivity"]["is_enabled"] is True
+    assert socket["settings"]["socket_mode_enabled"] is True
+    scopes = set(socket["oauth_config"]["scopes"]["bot"])
+    assert scopes == set(BOT_SCOPES)
+    assert {"commands", "chat:write", "channels:history", "groups:history", "app_mentions:read"} <= scopes
+    assert {"users:read", "usergroups:read"} <= scopes
+
+
+def test_http_manifest_fills_in_request_urls() -> None:
+    http = yaml.safe_load(manifest_yaml("https://bot.example.com/"))
+    url = "https://bot.example.com/slack/events"
+    assert http["features"]["slash_commands"][0]["url"] == url
+    assert http["settings"]["event_subscriptions"]["request_url"] == url
+    assert http["settings"]["interactivity"]["request_url"] == url
+    assert http["settings"]["socket_mode_enabled"] is False
