@@ -14,8 +14,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "codestream-api"
-SPEC_FILE = SPEC_DIR / "codestream-api-2019-10-17.swagger.json"
+# A copy of the official spec (shared/reference/codestream-api), kept with the tests so they run
+# from any checkout.
+SPEC_FILE = Path(__file__).resolve().parent / "data" / "codestream-api-2019-10-17.swagger.json"
 
 
 @cache
