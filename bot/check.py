@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from bot.access import NO_POLICY_WARNING, build_policy
 from bot.codestream import (
     AuthenticationFailed,
     CodeStreamClient,
@@ -20,6 +21,7 @@ from bot.codestream import (
 )
 from bot.codestream.transport import TransportFailure
 from bot.config import ConfigError, Settings, load_settings
+from bot.fileconfig import load_file_config
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,10 @@ class CheckResult:
     ok: bool
     detail: str
     fix: str | None = None
+    warning: bool = False  # passes, but an operator should read it
 
     def line(self) -> str:
-        status = "ok    " if self.ok else "FAILED"
+        status = ("WARN  " if self.warning else "ok    ") if self.ok else "FAILED"
         text = f"{status}  {self.name}: {self.detail}"
         if self.fix:
             text += f"\n        -> {self.fix}"
@@ -114,7 +117,7 @@ async def _check_slack(settings: Settings) -> list[CheckResult]:
     except SlackApiError as exc:
         error = exc.response.get("error", "unknown error") if exc.response is not None else "unknown error"
         return [CheckResult("slack auth.test", False, f"Slack said {error}", "check SLACK_BOT_TOKEN (xoxb-...)")]
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported, never raised
         what = f"cannot reach Slack ({type(exc).__name__})"
         return [CheckResult("slack auth.test", False, what, "check SLACK_API_URL and proxies")]
     finally:
@@ -129,7 +132,7 @@ async def _check_database(settings: Settings) -> list[CheckResult]:
 
     try:
         store = await open_store(settings.bot_database_url)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported, never raised
         return [CheckResult("database", False, f"cannot open ({type(exc).__name__})", "check BOT_DATABASE_URL")]
     try:
         await store.ping()
@@ -139,8 +142,32 @@ async def _check_database(settings: Settings) -> list[CheckResult]:
     return [CheckResult("database", True, f"{backend} reachable, schema up to date")]
 
 
+async def _check_policy(settings: Settings) -> list[CheckResult]:
+    """The BOT_CONFIG file, the access policy and the alert routing table."""
+    try:
+        file_config = load_file_config(settings.bot_config)
+        policy = build_policy(
+            file_config.access,
+            allowed_users=settings.bot_allowed_users,
+            allowed_usergroups=settings.bot_allowed_usergroups,
+            allowed_channels=settings.bot_allowed_channels,
+            groups=None,
+        )
+    except ConfigError as exc:
+        return [CheckResult("config file", False, problem) for problem in exc.problems]
+    if not policy.configured:
+        results = [CheckResult("access", True, NO_POLICY_WARNING, warning=True)]
+    else:
+        results = [CheckResult("access", True, line) for line in policy.describe()]
+    from bot.routing import Router
+
+    router = Router(file_config.routes, fallback=settings.bot_alert_channel)
+    results.extend(CheckResult("alert routing", True, line) for line in router.describe())
+    return results
+
+
 Check = Callable[[Settings], Awaitable[list[CheckResult]]]
-CHECKS: list[Check] = [_check_codestream, _check_slack, _check_database]
+CHECKS: list[Check] = [_check_codestream, _check_slack, _check_database, _check_policy]
 
 
 async def run_checks(env: dict[str, str] | None = None) -> list[CheckResult]:

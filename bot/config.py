@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     bot_dedupe_seconds: float = Field(120.0, ge=1, le=86_400)
     bot_health_port: int = Field(8080, ge=0, le=65_535)  # Socket Mode: /healthz, /readyz, /metrics
 
+    # --- Access (simple cases; rules in BOT_CONFIG) -----------------------------------------------
+    bot_allowed_users: str | None = None  # comma-separated Slack user ids
+    bot_allowed_usergroups: str | None = None  # comma-separated Slack user-group ids (S…)
+    bot_allowed_channels: str | None = None  # comma-separated channel ids where actions are allowed
+
     # --- Failure alerts (watcher) --------------------------------------------------------------
     bot_alert_channel: str | None = None  # fallback channel id when no routing rule matches
     bot_watch: bool | None = None  # None: on when BOT_ALERT_CHANNEL or routing rules are set

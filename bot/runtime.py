@@ -7,10 +7,13 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from bot.access import AccessPolicy, AllowEveryone
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.access import AccessPolicy, build_policy
 from bot.actions import Actions
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.config import Settings
+from bot.fileconfig import FileConfig, load_file_config
 from bot.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -27,11 +30,17 @@ class Runtime:
     client: CodeStreamClient
     store: Store
     actions: Actions
+    access: AccessPolicy
+    web: AsyncWebClient | None = None  # the one Slack Web API client, when Slack is configured
+    file_config: FileConfig = field(default_factory=FileConfig)  # BOT_CONFIG: routes and access rules
     replica: str = field(default_factory=replica_id)
 
     async def close(self) -> None:
         await self.client.aclose()
         await self.store.close()
+        session = getattr(self.web, "session", None)
+        if session is not None:
+            await session.close()
 
 
 async def build_runtime(
@@ -41,6 +50,19 @@ async def build_runtime(
     access: AccessPolicy | None = None,
     retry: RetryPolicy | None = None,
 ) -> Runtime:
+    from bot.slack.app import build_web_client
+    from bot.slack.usergroups import SlackGroupDirectory
+
+    web = build_web_client(settings) if settings.slack_configured else None
+    file_config = load_file_config(settings.bot_config)
+    if access is None:
+        access = build_policy(
+            file_config.access,
+            allowed_users=settings.bot_allowed_users,
+            allowed_usergroups=settings.bot_allowed_usergroups,
+            allowed_channels=settings.bot_allowed_channels,
+            groups=SlackGroupDirectory(web) if web is not None else None,
+        )
     store = await open_store(settings.bot_database_url)
     client = client or CodeStreamClient.from_settings(settings, retry=retry)
     actions = Actions(
@@ -48,6 +70,14 @@ async def build_runtime(
         store=store,
         execution_url=settings.execution_ui_url,
         dedupe_seconds=settings.bot_dedupe_seconds,
-        access=access or AllowEveryone(),
+        access=access,
     )
-    return Runtime(settings=settings, client=client, store=store, actions=actions)
+    return Runtime(
+        settings=settings,
+        client=client,
+        store=store,
+        actions=actions,
+        access=access,
+        web=web,
+        file_config=file_config,
+    )

@@ -3,6 +3,8 @@ stand-in, driven by requests signed exactly as Slack signs them."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,9 +19,8 @@ from bot.runtime import Runtime
 from bot.serve import RunningBot
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
-from bot.slack.app import build_web_client
 from bot.slack.delivery import Delivery
-from bot.store import AlertRecord, Store
+from bot.store import ActionRecord, AlertRecord, Store
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-token"
@@ -47,7 +48,8 @@ class Harness:
     async def post_alert(self, kind: EventKind, event_id: str, channel: str = ALERTS) -> Message:
         """Post the failure alert for an event, as the watcher does."""
         event = await self.runtime.client.get_event(kind, event_id)
-        delivery = Delivery(build_web_client(self.runtime))
+        assert self.runtime.web is not None
+        delivery = Delivery(self.runtime.web)
         record: AlertRecord | None = await post_alert(self.runtime, delivery, event, channel=channel)
         assert record is not None
         message = self.slack.message(channel, record.ts)
@@ -92,3 +94,15 @@ async def running_harness(tmp_path: Path, **env: Any) -> AsyncIterator[Harness]:
         await bot.stop()
         await slack.stop()
         await sim.stop()
+
+
+async def wait_for_rows(h: Harness, n: int, within: float = 5.0) -> list[ActionRecord]:
+    """Wait until the audit trail has at least ``n`` rows (newest first)."""
+    deadline = time.monotonic() + within
+    rows = await h.store.list_actions()
+    while len(rows) < n:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {n} audit rows, got {len(rows)}: {rows}")
+        await asyncio.sleep(0.01)
+        rows = await h.store.list_actions()
+    return rows

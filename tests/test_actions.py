@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.access import Rule, RulePolicy
 from bot.actions import Actions
-from bot.codestream import CodeStreamClient, Event, Forbidden, NotFound, RetryPolicy
-from bot.errors import AccessDenied, StoreUnavailable
+from bot.codestream import CodeStreamClient, Forbidden, NotFound, RetryPolicy
+from bot.errors import StoreUnavailable
 from bot.intents import ActionRequest, Actor, Verb
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.store import Store, open_store
@@ -135,18 +136,14 @@ async def test_show_reads_without_acting_or_auditing(
     assert await store.list_actions() == []
 
 
-class DenyAll:
-    async def check(self, request: ActionRequest, event: Event | None) -> None:
-        raise AccessDenied("you are not in @release-managers, which may rerun Payments pipelines")
-
-
 async def test_denied_requests_never_reach_code_stream_and_are_audited(
     client: CodeStreamClient, store: Store, sim: CodeStreamSimulator
 ) -> None:
-    actions = Actions(client=client, store=store, execution_url=str, access=DenyAll())
+    only_carol = RulePolicy([Rule(users=["U0CAROL"], projects=["Payments"])], groups=None)
+    actions = Actions(client=client, store=store, execution_url=str, access=only_carol)
     outcome = await actions.perform(request())
     assert outcome.status == "denied"
-    assert outcome.error is not None and "release-managers" in str(outcome.error)
+    assert str(outcome.error) == "You are not <@U0CAROL>, which may rerun Payments pipelines (payments-ci)."
     assert sim.count("POST", "/codestream/api/") == 0
     [row] = await store.list_actions()
     assert row.status == "denied" and row.error_class == "AccessDenied"

@@ -37,7 +37,9 @@ async def test_all_ok_against_the_simulator(sim: CodeStreamSimulator, tmp_path: 
     results = await run_checks(_env(sim, tmp_path))
     assert _failed(results) == []
     names = [r.name for r in results]
-    assert names == ["configuration", "codestream login (vra)", "codestream git events", "slack", "database"]
+    assert names[:5] == ["configuration", "codestream login (vra)", "codestream git events", "slack", "database"]
+    assert names[5] == "access"  # no policy: a warning
+    assert set(names[6:]) == {"alert routing"}  # the routing table, one line per rule
 
 
 async def test_wrong_refresh_token(sim: CodeStreamSimulator, tmp_path: Path) -> None:
@@ -130,7 +132,8 @@ async def test_the_cli_prints_one_line_per_check_and_exit_codes(sim: CodeStreamS
     code, out = await run(_env(sim, tmp_path))
     assert code == 0, out
     assert "ok      codestream login (vra): token obtained" in out
-    assert "5 ok, 0 failed" in out
+    assert ", 0 failed" in out
+    assert "WARN    access: No access policy is set" in out
 
     code, out = await run(_env(sim, tmp_path, CODESTREAM_REFRESH_TOKEN="a-wrong-refresh-token"))
     assert code == 1

@@ -19,7 +19,7 @@ from bot.simulator import (
 )
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.blocks import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME, METADATA_EVENT_TYPE
-from tests.harness import ALERTS, Harness
+from tests.harness import ALERTS, Harness, wait_for_rows
 
 KIND_PATH = {"git": "git-events", "gerrit": "gerrit-events", "docker": "registry-events"}
 SAMPLES: list[tuple[EventKind, str]] = [
@@ -246,16 +246,6 @@ async def test_slack_retry_of_a_thread_reply_posts_once(harness: Harness) -> Non
     assert harness.sim.count("POST", "/codestream/api/git-events/") == 1
     assert len(thread_replies(harness, alert)) == 1
     assert harness.slack.ephemerals == []  # the retry is answered by silence
-
-
-async def wait_for_rows(h: Harness, n: int) -> list[Any]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        rows = await h.store.list_actions()
-        if len(rows) >= n:
-            return rows
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"fewer than {n} audit rows")
 
 
 async def test_thread_found_from_message_metadata_when_the_store_does_not_know_it(harness: Harness) -> None:

@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.config import Settings
 from bot.runtime import Runtime
 from bot.slack import listeners
 from bot.slack.blocks import SlackMessage
@@ -24,8 +25,7 @@ from bot.slack.users import UserDirectory
 log = logging.getLogger(__name__)
 
 
-def build_web_client(runtime: Runtime) -> AsyncWebClient:
-    settings = runtime.settings
+def build_web_client(settings: Settings) -> AsyncWebClient:
     assert settings.slack_bot_token is not None
     web = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
     # Waits out 429s (honouring Retry-After) and retries Slack's own 5xx a few times, so a
@@ -40,7 +40,8 @@ def build_web_client(runtime: Runtime) -> AsyncWebClient:
 
 def build_app(runtime: Runtime, *, socket_mode: bool) -> tuple[AsyncApp, Surfaces]:
     settings = runtime.settings
-    web = build_web_client(runtime)
+    assert runtime.web is not None, "Slack is not configured"
+    web = runtime.web
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app = AsyncApp(
         client=web,

@@ -34,7 +34,7 @@ class Delivery:
         except SlackApiError as exc:
             log.warning("chat.postMessage failed", extra={"channel_id": channel, "slack_error": _error(exc)})
             return None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
             log.warning("chat.postMessage failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
             return None
         ts = reply.get("ts")
@@ -46,7 +46,7 @@ class Delivery:
         except SlackApiError as exc:
             log.warning("chat.update failed", extra={"channel_id": channel, "ts": ts, "slack_error": _error(exc)})
             return False
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
             log.warning("chat.update failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
             return False
         return True
@@ -69,7 +69,7 @@ class Delivery:
             await self.web.chat_postEphemeral(
                 channel=channel, user=user, thread_ts=thread_ts, text=message.text, blocks=message.blocks
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
             log.warning("chat.postEphemeral failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
             return False
         return True
@@ -98,7 +98,7 @@ class Delivery:
             reply = await respond(
                 text=message.text, blocks=message.blocks, response_type=response_type, replace_original=False
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
             log.warning("response_url post failed", extra={"error_class": type(exc).__name__})
             return False
         if _status(reply) != 200:
@@ -112,6 +112,6 @@ def _error(exc: SlackApiError) -> str:
     if response is not None:
         try:
             return str(response.get("error", "unknown"))
-        except Exception:
+        except Exception:  # noqa: BLE001 - reported, never raised
             return "unknown"
     return "unknown"

@@ -154,7 +154,7 @@ class Surfaces:
             reply = await self.delivery.web.conversations_replies(
                 channel=channel, ts=thread_ts, include_all_metadata=True, limit=1
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
             log.info("conversations.replies failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
             return None
         messages: list[dict[str, Any]] = reply.get("messages") or []
