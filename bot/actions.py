@@ -203,6 +203,7 @@ class Actions:
             extra={
                 "request_id": request.request_id,
                 "actor_id": request.actor.user_id,
+                "actor_name": request.actor.name,
                 "surface": request.surface,
                 "channel_id": request.channel_id,
                 "kind": request.kind,

@@ -68,6 +68,42 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from bot.audit import AuditQuery, export_rows, parse_duration
+    from bot.config import ConfigError, load_settings
+    from bot.errors import UsageError
+    from bot.store import open_store
+
+    try:
+        settings = load_settings()
+        since = parse_duration(args.since)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(exc.user_message, file=sys.stderr)
+        return 2
+
+    async def export() -> str:
+        store = await open_store(settings.bot_database_url)
+        try:
+            from datetime import UTC, datetime
+
+            query = AuditQuery(event_id=args.event, actor_id=args.user, since=since)
+            rows = await store.list_actions(
+                since=datetime.now(UTC) - query.since,
+                event_id=query.event_id,
+                actor_id=query.actor_id,
+                limit=args.limit,
+            )
+        finally:
+            await store.close()
+        return export_rows(rows, args.format)
+
+    sys.stdout.write(asyncio.run(export()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codestream-bot",
@@ -85,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     man = sub.add_parser("manifest", help="print the Slack app manifest (Socket Mode, or HTTP with --http URL)")
     man.add_argument("--http", metavar="BASE_URL", default=None, help="public base URL of the bot in HTTP mode")
     man.set_defaults(func=_cmd_manifest)
+
+    audit = sub.add_parser("audit", help="export the audit trail (who resumed or reran what, and how it went)")
+    audit.add_argument("--since", default="24h", help="how far back, e.g. 30m, 24h, 7d (default 24h)")
+    audit.add_argument("--format", choices=["csv", "json"], default="csv")
+    audit.add_argument("--event", default=None, help="only this event id")
+    audit.add_argument("--user", default=None, help="only this Slack user id")
+    audit.add_argument("--limit", type=int, default=100_000)
+    audit.set_defaults(func=_cmd_audit)
 
     check = sub.add_parser("check", help="validate the configuration; reach Code Stream, Slack and the database")
     check.set_defaults(func=_cmd_check)

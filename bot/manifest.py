@@ -30,7 +30,9 @@ def manifest(http_base_url: str | None = None) -> dict[str, Any]:
         "command": COMMAND,
         "description": "Rerun or resume failed Code Stream git, Gerrit and Docker events",
         "usage_hint": "rerun|resume|show [git|gerrit|docker] <event id or link> | list | audit | help",
-        "should_escape": False,
+        # Slack turns @user into <@U…> and links into <url> before we see the text: the audit
+        # filter needs user ids, and the parser reads both forms.
+        "should_escape": True,
     }
     event_subscriptions: dict[str, Any] = {"bot_events": list(MANIFEST_BOT_EVENTS)}
     interactivity: dict[str, Any] = {"is_enabled": True}

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot import audit
+from bot.audit import parse_audit_args
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.ids import is_valid_id
 from bot.codestream.models import EVENT_KINDS, Event, EventKind
@@ -28,6 +30,7 @@ from bot.slack.blocks import (
     render_outcome,
     render_usage_error,
 )
+from bot.slack.blocks_audit import render_audit
 from bot.slack.delivery import Delivery, Respond
 from bot.slack.parse import ParsedCommand
 from bot.slack.users import UserDirectory
@@ -79,7 +82,7 @@ class Surfaces:
             await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
             return
         if parsed.command == "audit":
-            message = render_usage_error(UsageError("`audit` is not available yet."))
+            message = await self._audit(parsed.args)
             await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
             return
         assert parsed.event_id is not None
@@ -99,6 +102,14 @@ class Surfaces:
             await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
             if alert is not None and outcome.action_id is not None and outcome.status not in ("denied", "duplicate"):
                 await self._update_alert(alert, outcome)
+
+    async def _audit(self, args: tuple[str, ...]) -> SlackMessage:
+        try:
+            query = parse_audit_args(args)
+        except UsageError as exc:
+            return render_usage_error(exc)
+        rows, has_more = await audit.fetch(self.runtime.store, query)
+        return render_audit(rows, query, has_more=has_more, now=now())
 
     async def _failed_events(self, only: EventKind | None) -> SlackMessage:
         kinds = [only] if only else list(EVENT_KINDS)
