@@ -23,6 +23,7 @@ from bot.codestream.models import Event
 from bot.errors import AccessDenied, StoreUnavailable
 from bot.intents import CODESTREAM_ACTION, ActionRequest, Actor, Outcome, OutcomeStatus, PriorAction
 from bot.logs import request_id as request_id_var
+from bot.metrics import record_outcome
 from bot.store import ActionRecord, Store
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ class Actions:
 
     def _log(self, outcome: Outcome, seconds: float) -> None:
         request = outcome.request
+        record_outcome(request.verb, request.surface, outcome.status)
         log.info(
             "action %s %s",
             request.verb,

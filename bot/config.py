@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     bot_log_format: Literal["json", "text"] | None = None
     bot_dedupe_seconds: float = Field(120.0, ge=1, le=86_400)
     bot_health_port: int = Field(8080, ge=0, le=65_535)  # Socket Mode: /healthz, /readyz, /metrics
+    bot_shutdown_grace: float = Field(20.0, ge=0, le=600)  # seconds to finish in-flight actions on SIGTERM
 
     # --- Access (simple cases; rules in BOT_CONFIG) -----------------------------------------------
     bot_allowed_users: str | None = None  # comma-separated Slack user ids

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.access import AccessPolicy, build_policy
 from bot.actions import Actions
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.config import Settings
 from bot.fileconfig import FileConfig, load_file_config
+from bot.health import InFlight
 from bot.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class Runtime:
     access: AccessPolicy
     web: AsyncWebClient | None = None  # the one Slack Web API client, when Slack is configured
     file_config: FileConfig = field(default_factory=FileConfig)  # BOT_CONFIG: routes and access rules
+    inflight: InFlight = field(default_factory=InFlight)  # Slack interactions being worked on
     replica: str = field(default_factory=replica_id)
 
     async def close(self) -> None:
@@ -64,7 +67,9 @@ async def build_runtime(
             groups=SlackGroupDirectory(web) if web is not None else None,
         )
     store = await open_store(settings.bot_database_url)
-    client = client or CodeStreamClient.from_settings(settings, retry=retry)
+    if client is None:
+        client = CodeStreamClient.from_settings(settings, retry=retry, observer=metrics.observe_codestream)
+        client.auth.on_login = lambda auth: metrics.TOKEN_REFRESHES.labels(auth).inc()
     actions = Actions(
         client=client,
         store=store,

@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.codestream.client import RetryPolicy
 from bot.config import Settings
+from bot.health import Readiness
 from bot.runtime import Runtime, build_runtime
 from bot.slack.app import build_app
 from bot.web import build_web
@@ -42,15 +43,21 @@ class RunningBot:
     app: AsyncApp | None = None
     url: str | None = None
     retry: RetryPolicy | None = None  # tests use a fast backoff
+    readiness: Readiness | None = None
     _server: uvicorn.Server | None = field(default=None, repr=False)
     _server_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _socket: AsyncSocketModeHandler | None = field(default=None, repr=False)
 
     async def start(self) -> RunningBot:
-        self.runtime = await build_runtime(self.settings, retry=self.retry)
+        self.runtime = runtime = await build_runtime(self.settings, retry=self.retry)
         if self.settings.slack_configured:
-            self.app, _ = build_app(self.runtime, socket_mode=self.mode == "socket")
-        web = build_web(self.app if self.mode == "http" else None, self.runtime)
+            self.app, _ = build_app(runtime, socket_mode=self.mode == "socket")
+        self.readiness = Readiness(
+            runtime.store.ping,
+            runtime.client.about,
+            self._socket_connected if self.mode == "socket" else None,
+        )
+        web = build_web(self.app if self.mode == "http" else None, runtime, self.readiness)
         port = self.port if self.mode == "http" else self.settings.bot_health_port
         config = uvicorn.Config(web, host=self.host, port=port, log_config=None, lifespan="off", access_log=False)
         self._server = uvicorn.Server(config)
@@ -69,10 +76,20 @@ class RunningBot:
         log.info("bot started", extra={"mode": self.mode, "url": self.url})
         return self
 
-    async def stop(self) -> None:
+    async def _socket_connected(self) -> bool:
+        return self._socket is not None and bool(await self._socket.client.is_connected())
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking new work, let in-flight actions finish (bounded), release what we hold."""
+        grace = self.settings.bot_shutdown_grace if grace is None else grace
+        if self.readiness is not None:
+            self.readiness.shutting_down = True  # /readyz 503; new Slack deliveries 503
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
+        if self.runtime is not None:
+            drained = await self.runtime.inflight.drain(grace)
+            log.info("in-flight work %s", "finished" if drained else "abandoned after the grace period")
         if self._server is not None and self._server_task is not None:
             self._server.should_exit = True
             with contextlib.suppress(Exception):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Final
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -16,6 +15,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bot.health import Readiness
+from bot.metrics import exposition
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -54,15 +55,17 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-ReadinessCheck = Callable[[], Awaitable[dict[str, object]]]
-
-
-def build_web(app: AsyncApp | None, runtime: Runtime, *, extra_routes: list[Route] | None = None) -> Starlette:
+def build_web(
+    app: AsyncApp | None, runtime: Runtime, readiness: Readiness, *, extra_routes: list[Route] | None = None
+) -> Starlette:
     handler = AsyncSlackRequestHandler(app) if app is not None else None
 
     async def slack_events(request: Request) -> Response:
         if handler is None:
             return PlainTextResponse("Slack is not configured", status_code=404)
+        if readiness.shutting_down:
+            # Slack retries refused deliveries; another replica (or this one, restarted) takes them.
+            return PlainTextResponse("shutting down", status_code=503)
         response: Response = await handler.handle(request)
         return response
 
@@ -71,18 +74,16 @@ def build_web(app: AsyncApp | None, runtime: Runtime, *, extra_routes: list[Rout
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
-        ready = True
-        parts: dict[str, object] = {}
-        try:
-            await asyncio.wait_for(runtime.store.ping(), timeout=5)
-            parts["database"] = "ok"
-        except Exception as exc:
-            ready = False
-            parts["database"] = f"unreachable ({type(exc).__name__})"
+        ready, parts = await readiness.report()
         return JSONResponse({"ready": ready, **parts}, status_code=200 if ready else 503)
+
+    async def metrics_endpoint(_: Request) -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     routes = [
         Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *(extra_routes or []),

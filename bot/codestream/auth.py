@@ -61,6 +61,7 @@ class TokenProvider(ABC):
         self._cached: _CachedToken | None = None
         self._lock = asyncio.Lock()
         self.logins = 0
+        self.on_login: Callable[[str], None] | None = None  # metrics hook
 
     async def token(self) -> str:
         cached = self._cached
@@ -76,6 +77,8 @@ class TokenProvider(ABC):
                 return cached.value
             value, lifetime = await self._login()
             self.logins += 1
+            if self.on_login is not None:
+                self.on_login(type(self).__name__)
             margin = min(REFRESH_MARGIN, lifetime * 0.1)
             self._cached = _CachedToken(value, self._clock() + max(lifetime - margin, 0.0))
             log.info("codestream login ok", extra={"auth": type(self).__name__, "lifetime_s": int(lifetime)})

@@ -9,12 +9,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.metrics import CountingRateLimitHandler, MeteredWebClient
 from bot.runtime import Runtime
 from bot.slack import listeners
 from bot.slack.blocks import SlackMessage
@@ -27,12 +27,12 @@ log = logging.getLogger(__name__)
 
 def build_web_client(settings: Settings) -> AsyncWebClient:
     assert settings.slack_bot_token is not None
-    web = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+    web = MeteredWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
     # Waits out 429s (honouring Retry-After) and retries Slack's own 5xx a few times, so a
     # message is delivered late rather than lost.
     web.retry_handlers = [
         AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+        CountingRateLimitHandler(max_retry_count=5),
         AsyncServerErrorRetryHandler(max_retry_count=3),
     ]
     return web

@@ -63,7 +63,15 @@ class Surfaces:
 
     # --- slash command and @mentions ---------------------------------------------------------
 
-    async def command(
+    async def command(self, parsed: ParsedCommand, **kwargs: Any) -> None:
+        async with self.runtime.inflight.track():
+            await self._command(parsed, **kwargs)
+
+    async def act_on_alert(self, verb: Verb, kind: EventKind, event_id: str, **kwargs: Any) -> None:
+        async with self.runtime.inflight.track():
+            await self._act_on_alert(verb, kind, event_id, **kwargs)
+
+    async def _command(
         self,
         parsed: ParsedCommand,
         *,
@@ -126,7 +134,7 @@ class Surfaces:
 
     # --- buttons and thread replies on an alert -----------------------------------------------
 
-    async def act_on_alert(
+    async def _act_on_alert(
         self,
         verb: Verb,
         kind: EventKind,

@@ -1,0 +1,73 @@
+"""Prometheus metrics (``GET /metrics``). One place defines every series; the code that does the
+work calls the small helpers below, so names and labels stay consistent."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+PREFIX: Final = "codestream_bot"
+
+ACTIONS = Counter(f"{PREFIX}_actions_total", "Resume/rerun/show requests by result", ["action", "surface", "result"])
+DEDUPE_HITS = Counter(f"{PREFIX}_dedupe_hits_total", "Requests answered as duplicates of an earlier one")
+ACCESS_DENIALS = Counter(f"{PREFIX}_access_denials_total", "Requests denied by the access policy", ["action"])
+CODESTREAM_REQUESTS = Counter(
+    f"{PREFIX}_codestream_requests_total", "HTTP requests to Code Stream", ["operation", "status"]
+)
+CODESTREAM_LATENCY = Histogram(
+    f"{PREFIX}_codestream_request_seconds",
+    "Latency of Code Stream requests",
+    ["operation"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+TOKEN_REFRESHES = Counter(f"{PREFIX}_token_refreshes_total", "Logins to Code Stream", ["auth"])
+SLACK_CALLS = Counter(f"{PREFIX}_slack_api_calls_total", "Slack Web API calls", ["method", "outcome"])
+SLACK_RATE_LIMIT_WAITS = Counter(f"{PREFIX}_slack_rate_limit_waits_total", "Waits after a Slack 429")
+ALERTS_POSTED = Counter(f"{PREFIX}_alerts_posted_total", "Failure alerts posted", ["kind"])
+WATCHER_CYCLES = Counter(f"{PREFIX}_watcher_cycles_total", "Watcher polls", ["result"])
+WATCHER_LAG = Gauge(f"{PREFIX}_watcher_lag_seconds", "Seconds since the watcher last completed a poll")
+WATCHER_LAST_SUCCESS = Gauge(f"{PREFIX}_watcher_last_success_timestamp_seconds", "When the last poll completed")
+ACTIVE_TRACKERS = Gauge(f"{PREFIX}_active_trackers", "Executions being followed")
+
+
+def observe_codestream(operation: str, status: str, seconds: float) -> None:
+    """The client's RequestObserver."""
+    CODESTREAM_REQUESTS.labels(operation, status).inc()
+    CODESTREAM_LATENCY.labels(operation).observe(seconds)
+
+
+def record_outcome(action: str, surface: str, result: str) -> None:
+    ACTIONS.labels(action, surface, result).inc()
+    if result == "duplicate":
+        DEDUPE_HITS.inc()
+    elif result == "denied":
+        ACCESS_DENIALS.labels(action).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class CountingRateLimitHandler(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler (waits Retry-After), counting each wait."""
+
+    async def prepare_for_next_attempt_async(self, **kwargs: Any) -> None:
+        SLACK_RATE_LIMIT_WAITS.inc()
+        await super().prepare_for_next_attempt_async(**kwargs)
+
+
+class MeteredWebClient(AsyncWebClient):
+    """AsyncWebClient that counts calls by method and outcome (ok / the Slack error)."""
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> Any:
+        try:
+            response = await super().api_call(api_method, **kwargs)
+        except Exception as exc:
+            error = getattr(getattr(exc, "response", None), "get", lambda *_: None)("error")
+            SLACK_CALLS.labels(api_method, str(error or type(exc).__name__)).inc()
+            raise
+        SLACK_CALLS.labels(api_method, "ok").inc()
+        return response
