@@ -15,7 +15,7 @@ import httpx
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.simulator.slack_api import SlackSender, SlackStandIn, wait_for
 from bot.store import open_store
-from tests.harness import ALERTS, BOT_TOKEN, SIGNING_SECRET, Harness, bot_env, wait_for_rows
+from tests.harness import ALERTS, BOT_TOKEN, SIGNING_SECRET, Harness, bot_env
 
 
 async def test_health_and_readiness(harness: Harness) -> None:
