@@ -17,7 +17,8 @@ from bot.codestream.errors import CodeStreamError
 from bot.codestream.ids import is_valid_id
 from bot.codestream.models import EVENT_KINDS, Event, EventKind
 from bot.errors import UsageError
-from bot.intents import ActionRequest, Actor, Outcome, Surface, Verb
+from bot.intents import ActionRequest, Actor, Outcome, Surface, Verb, new_request_id
+from bot.logs import request_id
 from bot.runtime import Runtime
 from bot.slack.blocks import (
     METADATA_EVENT_TYPE,
@@ -63,13 +64,24 @@ class Surfaces:
 
     # --- slash command and @mentions ---------------------------------------------------------
 
+    # The public entry points: each interaction gets a request id (in every log line from here
+    # through perform() to the Code Stream call) and counts as in flight until answered.
+
     async def command(self, parsed: ParsedCommand, **kwargs: Any) -> None:
-        async with self.runtime.inflight.track():
-            await self._command(parsed, **kwargs)
+        token = request_id.set(new_request_id())
+        try:
+            async with self.runtime.inflight.track():
+                await self._command(parsed, **kwargs)
+        finally:
+            request_id.reset(token)
 
     async def act_on_alert(self, verb: Verb, kind: EventKind, event_id: str, **kwargs: Any) -> None:
-        async with self.runtime.inflight.track():
-            await self._act_on_alert(verb, kind, event_id, **kwargs)
+        token = request_id.set(new_request_id())
+        try:
+            async with self.runtime.inflight.track():
+                await self._act_on_alert(verb, kind, event_id, **kwargs)
+        finally:
+            request_id.reset(token)
 
     async def _command(
         self,
@@ -196,7 +208,13 @@ class Surfaces:
     ) -> ActionRequest:
         name = await self.users.name(user_id, fallback=user_name)
         return ActionRequest(
-            verb=verb, kind=kind, event_id=event_id, actor=Actor(user_id, name), surface=surface, channel_id=channel_id
+            verb=verb,
+            kind=kind,
+            event_id=event_id,
+            actor=Actor(user_id, name),
+            surface=surface,
+            channel_id=channel_id,
+            request_id=request_id.get() or new_request_id(),
         )
 
     async def _known_alert(self, request: ActionRequest) -> AlertRef | None:
