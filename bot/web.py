@@ -66,7 +66,11 @@ def build_web(
         if readiness.shutting_down:
             # Slack retries refused deliveries; another replica (or this one, restarted) takes them.
             return PlainTextResponse("shutting down", status_code=503)
-        response: Response = await handler.handle(request)
+        try:
+            response: Response = await handler.handle(request)
+        except Exception as exc:  # noqa: BLE001 - Bolt chokes on some malformed bodies; answer 400, not 500
+            log.warning("malformed request to /slack/events", extra={"error_class": type(exc).__name__})
+            return PlainTextResponse("malformed request", status_code=400)
         return response
 
     async def healthz(_: Request) -> Response:
