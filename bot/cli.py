@@ -31,7 +31,7 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from bot.config import ConfigError, load_settings
+    from bot.config import ConfigError, load_settings, secret_values
     from bot.logs import configure_logging, redact
     from bot.serve import default_mode, serve
 
@@ -46,16 +46,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print("Cannot start:\n" + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
         return 2
     configure_logging(settings.bot_log_level, settings.bot_log_format)
-    redact.add_secrets(
-        s.get_secret_value() if s else None
-        for s in (
-            settings.codestream_refresh_token,
-            settings.codestream_token,
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-        )
-    )
+    redact.add_secrets(secret_values(settings))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings, mode=mode, host=args.host, port=args.port))
     return 0

@@ -190,6 +190,20 @@ class Settings(BaseSettings):
         return self.codestream_ui_url.format(base=base, id=execution_id)
 
 
+def secret_values(settings: Settings) -> list[str]:
+    """The configured secrets, for the log redactor."""
+    values: list[str] = []
+    for name in SECRET_FIELDS:
+        secret = getattr(settings, name, None)
+        if isinstance(secret, SecretStr):
+            values.append(secret.get_secret_value())
+    # A database URL may carry a password: user:password@host
+    url = settings.bot_database_url
+    if "@" in url and ":" in url.split("://", 1)[-1].split("@", 1)[0]:
+        values.append(url.split("://", 1)[-1].split("@", 1)[0].split(":", 1)[1])
+    return values
+
+
 def _describe(error: dict[str, Any]) -> str:
     field = str(error["loc"][0]) if error.get("loc") else "configuration"
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")

@@ -13,9 +13,10 @@ from bot import metrics
 from bot.access import AccessPolicy, build_policy
 from bot.actions import Actions
 from bot.codestream.client import CodeStreamClient, RetryPolicy
-from bot.config import Settings
+from bot.config import Settings, secret_values
 from bot.fileconfig import FileConfig, load_file_config
 from bot.health import InFlight
+from bot.logs import redact
 from bot.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ async def build_runtime(
     from bot.slack.app import build_web_client
     from bot.slack.usergroups import SlackGroupDirectory
 
+    redact.add_secrets(secret_values(settings))  # every log line, from here on, hides them
     web = build_web_client(settings) if settings.slack_configured else None
     file_config = load_file_config(settings.bot_config)
     if access is None:
