@@ -117,7 +117,13 @@ class Actions:
 
     async def _record_result(self, request: ActionRequest, key: str, action_id: int, result: ActionResult) -> Outcome:
         status = _RESULT_STATUS[result.state]
-        event = result.event or result.before
+        event = result.event
+        if event is None:
+            # The new execution is unknown (accepted but unreadable, or ambiguous): show the event
+            # without the old execution, which would otherwise pass for the new one.
+            event = result.before.model_copy(
+                update={"execution_link": None, "execution_index": None, "execution_status": None}
+            )
         url = self._url_for(result.event) if result.event is not None else None
         await self._finish(
             action_id,

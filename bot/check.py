@@ -163,6 +163,19 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
 
     router = Router(file_config.routes, fallback=settings.bot_alert_channel)
     results.extend(CheckResult("alert routing", True, line) for line in router.describe())
+    from bot.watcher import watch_enabled
+
+    if watch_enabled(settings, file_config):
+        hook = (
+            "POST /hooks/codestream enabled"
+            if settings.bot_webhook_token
+            else "no webhook wake (BOT_WEBHOOK_TOKEN not set)"
+        )
+        every, back = settings.bot_watch_interval, settings.bot_watch_lookback
+        detail = f"on: every {every:g}s, first start looks back {back:g}s; {hook}"
+        results.append(CheckResult("alert watcher", True, detail))
+    else:
+        results.append(CheckResult("alert watcher", True, "off (set BOT_ALERT_CHANNEL or routes in BOT_CONFIG)"))
     return results
 
 

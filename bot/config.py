@@ -6,6 +6,7 @@ readable line per problem that names the variable; secret values are never echoe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -44,9 +45,7 @@ def _http_url(value: str, *, name: str) -> str:
 class Settings(BaseSettings):
     """Field names are the environment variable names, lower-cased."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
     # --- Code Stream -------------------------------------------------------------------------
     codestream_url: str | None = None
@@ -87,10 +86,23 @@ class Settings(BaseSettings):
     bot_watch_interval: float = Field(30.0, ge=1, le=3600)
     bot_watch_lookback: float = Field(900.0, ge=0, le=30 * 86_400)  # seconds; first start only
     bot_webhook_token: SecretStr | None = None  # X-Codestream-Bot-Token for POST /hooks/codestream
+    bot_watch_page_size: int = Field(50, ge=1, le=500)
 
     # --- Follow-through ------------------------------------------------------------------------
     bot_follow_max_hours: float = Field(6.0, gt=0, le=7 * 24)
     bot_follow_poll_budget: float = Field(2.0, gt=0, le=100)  # execution reads per second, all trackers
+
+    @field_validator("bot_alert_channel")
+    @classmethod
+    def _check_alert_channel(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not re.fullmatch(r"[CG][A-Z0-9]{2,}", value):
+            raise ValueError(
+                "must be a channel id such as C012AB3CD (not a name: open the channel's details to copy it)"
+            )
+        return value
 
     @field_validator("codestream_url")
     @classmethod
@@ -153,9 +165,7 @@ class Settings(BaseSettings):
             problems.append("CODESTREAM_URL: not set; the base URL of vRA, e.g. https://vra.example.com")
         if self.codestream_auth in ("vra", "csp") and not self.codestream_refresh_token:
             what = "a vRA refresh token" if self.codestream_auth == "vra" else "a VMware Cloud API token"
-            problems.append(
-                f"CODESTREAM_REFRESH_TOKEN: not set; CODESTREAM_AUTH={self.codestream_auth} needs {what}"
-            )
+            problems.append(f"CODESTREAM_REFRESH_TOKEN: not set; CODESTREAM_AUTH={self.codestream_auth} needs {what}")
         if self.codestream_auth == "token" and not self.codestream_token:
             problems.append("CODESTREAM_TOKEN: not set; CODESTREAM_AUTH=token needs a bearer token")
         return problems
@@ -176,8 +186,7 @@ class Settings(BaseSettings):
                 problems.append("SLACK_APP_TOKEN: does not look like an app-level token (xapp-...)")
         elif not self.slack_signing_secret:
             problems.append(
-                "SLACK_SIGNING_SECRET: not set; HTTP mode needs the signing secret "
-                "(the app's Basic Information page)"
+                "SLACK_SIGNING_SECRET: not set; HTTP mode needs the signing secret (the app's Basic Information page)"
             )
         return problems
 

@@ -44,7 +44,7 @@ def _show(value: Any) -> str:
 def _patterns(value: Any) -> tuple[str, ...]:
     """A string or a non-empty list of strings. Numbers are refused rather than converted: YAML
     reads ``branch: 1.10`` as the float 1.1, which would silently match the wrong branch."""
-    items = value if isinstance(value, list) else [value]
+    items = list(value) if isinstance(value, list | tuple) else [value]
     if not items:
         raise ValueError("must not be an empty list")
     for item in items:

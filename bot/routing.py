@@ -83,8 +83,8 @@ class Router:
                 continue
             if not rule.drop:
                 return True
-            if rule.match == Match(kind=kinds):  # drops every failure of this kind
-                return False
+            if all(getattr(rule.match, name) is None for name in MATCH_FIELDS if name != "kind"):
+                return False  # drops every failure of this kind
         return self.fallback is not None
 
     def kinds(self) -> tuple[EventKind, ...]:

@@ -15,6 +15,7 @@ from bot.actions import Actions
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.config import Settings, secret_values
 from bot.fileconfig import FileConfig, load_file_config
+from bot.followup import FollowupTracker
 from bot.health import InFlight
 from bot.logs import redact
 from bot.store import Store, open_store
@@ -37,6 +38,7 @@ class Runtime:
     web: AsyncWebClient | None = None  # the one Slack Web API client, when Slack is configured
     file_config: FileConfig = field(default_factory=FileConfig)  # BOT_CONFIG: routes and access rules
     inflight: InFlight = field(default_factory=InFlight)  # Slack interactions being worked on
+    followups: FollowupTracker | None = None  # follows new executions; set when Slack is configured
     replica: str = field(default_factory=replica_id)
 
     async def close(self) -> None:

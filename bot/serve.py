@@ -16,9 +16,12 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.codestream.client import RetryPolicy
 from bot.config import Settings
+from bot.followup import FollowupTracker
 from bot.health import Readiness
 from bot.runtime import Runtime, build_runtime
 from bot.slack.app import build_app
+from bot.slack.delivery import Delivery
+from bot.watcher import Watcher, build_watcher, webhook_route
 from bot.web import build_web
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,9 @@ class RunningBot:
     url: str | None = None
     retry: RetryPolicy | None = None  # tests use a fast backoff
     readiness: Readiness | None = None
+    watcher: Watcher | None = None
+    _followups_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _watcher_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _server: uvicorn.Server | None = field(default=None, repr=False)
     _server_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _socket: AsyncSocketModeHandler | None = field(default=None, repr=False)
@@ -57,7 +63,14 @@ class RunningBot:
             runtime.client.about,
             self._socket_connected if self.mode == "socket" else None,
         )
-        web = build_web(self.app if self.mode == "http" else None, runtime, self.readiness)
+        if runtime.web is not None:
+            runtime.followups = FollowupTracker.from_runtime(runtime)
+            self._followups_task = asyncio.create_task(runtime.followups.run(), name="followups")
+            self.watcher = build_watcher(
+                runtime, Delivery(runtime.web), runtime.file_config, page_size=self.settings.bot_watch_page_size
+            )
+        extra = [webhook_route(self.watcher, self.settings.bot_webhook_token)] if self.watcher else []
+        web = build_web(self.app if self.mode == "http" else None, runtime, self.readiness, extra_routes=extra)
         port = self.port if self.mode == "http" else self.settings.bot_health_port
         config = uvicorn.Config(web, host=self.host, port=port, log_config=None, lifespan="off", access_log=False)
         self._server = uvicorn.Server(config)
@@ -73,6 +86,8 @@ class RunningBot:
             assert self.app is not None and self.settings.slack_app_token is not None
             self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        if self.watcher is not None:
+            self._watcher_task = asyncio.create_task(self.watcher.run(), name="watcher")
         log.info("bot started", extra={"mode": self.mode, "url": self.url})
         return self
 
@@ -84,12 +99,22 @@ class RunningBot:
         grace = self.settings.bot_shutdown_grace if grace is None else grace
         if self.readiness is not None:
             self.readiness.shutting_down = True  # /readyz 503; new Slack deliveries 503
+        if self.watcher is not None:
+            await self.watcher.stop()  # ends run(), releases the lease for another replica
+            self.watcher, self._watcher_task = None, None
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
         if self.runtime is not None:
             drained = await self.runtime.inflight.drain(grace)
             log.info("in-flight work %s", "finished" if drained else "abandoned after the grace period")
+            # After the drain: finishing actions may still hand executions to the tracker. Its
+            # state lives in the store; stopping releases the lease so another replica goes on.
+            if self.runtime.followups is not None:
+                await self.runtime.followups.stop()
+        if self._followups_task is not None:
+            await asyncio.gather(self._followups_task, return_exceptions=True)
+            self._followups_task = None
         if self._server is not None and self._server_task is not None:
             self._server.should_exit = True
             with contextlib.suppress(Exception):

@@ -39,7 +39,7 @@ async def test_all_ok_against_the_simulator(sim: CodeStreamSimulator, tmp_path: 
     names = [r.name for r in results]
     assert names[:5] == ["configuration", "codestream login (vra)", "codestream git events", "slack", "database"]
     assert names[5] == "access"  # no policy: a warning
-    assert set(names[6:]) == {"alert routing"}  # the routing table, one line per rule
+    assert set(names[6:]) == {"alert routing", "alert watcher"}  # the routing table, and whether it polls
 
 
 async def test_wrong_refresh_token(sim: CodeStreamSimulator, tmp_path: Path) -> None:

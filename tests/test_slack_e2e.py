@@ -234,18 +234,37 @@ async def test_status_reply_shows_without_acting(harness: Harness) -> None:
     assert harness.posts() == 0
 
 
-async def test_slack_retry_of_a_thread_reply_posts_once(harness: Harness) -> None:
+@pytest.mark.parametrize("order", ["original-first", "retry-first", "together"])
+async def test_slack_retry_of_a_thread_reply_acts_and_answers_once(harness: Harness, order: str) -> None:
     alert = await harness.post_alert("git", SAMPLE_FAILED_GIT_ID)
-    await harness.send.message_event(ALERTS, "U0BOB", "rerun", thread_ts=alert.ts)
-    first = harness.send.last_payload
-    assert first is not None
-    await harness.send.event(first["event"], retry_num=1, retry_reason="http_timeout", event_id=first["event_id"])
+    msg = harness.slack.post_user_message(ALERTS, "U0BOB", "rerun", alert.ts)
+    event = {
+        "type": "message",
+        "channel": ALERTS,
+        "user": "U0BOB",
+        "text": "rerun",
+        "ts": msg.ts,
+        "thread_ts": alert.ts,
+    }
+    original = harness.send.event(event, event_id="Ev0RETRY")
+    retry = harness.send.event(event, retry_num=1, retry_reason="http_timeout", event_id="Ev0RETRY")
+    if order == "original-first":
+        await original
+        await retry
+    elif order == "retry-first":
+        await retry
+        await original
+    else:
+        await asyncio.gather(original, retry)
     await wait_for(lambda: thread_replies(harness, alert))
-    rows = await wait_for_rows(harness, 2)
-    assert sorted(r.status for r in rows) == ["duplicate", "started"]
+    [row] = await wait_for_rows(harness, 1)
+    assert row.status == "started"
     assert harness.sim.count("POST", "/codestream/api/git-events/") == 1
-    assert len(thread_replies(harness, alert)) == 1
-    assert harness.slack.ephemerals == []  # the retry is answered by silence
+    # A marker shows the other delivery was dropped, not merely slow.
+    await harness.send.message_event(ALERTS, "U0CAROL", "status", thread_ts=alert.ts)
+    await wait_for(lambda: len(thread_replies(harness, alert)) == 2)
+    assert len(await harness.store.list_actions()) == 1
+    assert harness.slack.ephemerals == []
 
 
 async def test_thread_found_from_message_metadata_when_the_store_does_not_know_it(harness: Harness) -> None:

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # Outcomes the whole channel should see; the rest only concern the person who asked.
 PUBLIC_STATUSES = frozenset({"started", "unknown"})
 LIST_LIMIT = 10
+# Slack retries an unacknowledged event up to three times within about an hour.
+EVENT_DEDUPE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -156,19 +158,29 @@ class Surfaces:
         user_name: str | None,
         surface: Surface,
         alert: AlertRef,
-        slack_retry: bool = False,
     ) -> None:
         request = await self._request(verb, kind, event_id, user_id, user_name, surface, alert.channel)
         on_claimed = self._mark_in_progress(request, alert) if verb != "show" else None
         outcome = await self.runtime.actions.perform(request, on_claimed=on_claimed)
         message = render_outcome(outcome, now=now())
         if outcome.status in ("denied", "duplicate"):
-            if not slack_retry:  # Slack re-delivering an event we already handled: stay quiet
-                await self.delivery.ephemeral(alert.channel, user_id, message, thread_ts=alert.thread_ts)
+            await self.delivery.ephemeral(alert.channel, user_id, message, thread_ts=alert.thread_ts)
             return
         ts = await self.delivery.public(alert.channel, message, thread_ts=alert.thread_ts)
         if verb != "show" and outcome.action_id is not None:
             await self._after_action(outcome, summary_channel=alert.channel if ts else None, summary_ts=ts, alert=alert)
+
+    async def first_delivery(self, event_id: object) -> bool:
+        """False when Slack re-delivers an Events API event (same ``event_id``) that this or another
+        replica already took: a retry after a slow ack must not act or answer twice."""
+        if not isinstance(event_id, str) or not event_id:
+            return True
+        try:
+            claim = await self.runtime.store.claim(f"slack-event:{event_id}", new_request_id(), EVENT_DEDUPE_SECONDS)
+        except Exception:
+            log.exception("event de-duplication unavailable; relying on the action claim")
+            return True
+        return claim.won
 
     async def alert_for_thread(self, channel: str, thread_ts: str) -> tuple[EventKind, str, AlertRef] | None:
         """Which event does this thread belong to, and which alert message shows it? The store
@@ -268,7 +280,7 @@ class Surfaces:
     ) -> None:
         if alert is not None:
             await self._update_alert(alert, outcome)
-        tracker = getattr(self.runtime, "followups", None)
+        tracker = self.runtime.followups
         if tracker is not None and outcome.status == "started" and summary_channel and summary_ts:
             await tracker.track(outcome, channel=summary_channel, summary_ts=summary_ts, alert=alert)
 

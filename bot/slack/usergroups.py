@@ -41,7 +41,8 @@ class SlackGroupDirectory:
         return user_id in members
 
     def handle(self, group_id: str) -> str:
-        return self._handles.get(group_id, f"<!subteam^{group_id}>")
+        # Plain text, never <!subteam^…>: a denial must not ping the whole group.
+        return self._handles.get(group_id, f"user group {group_id}")
 
     async def _refresh(self, group_id: str) -> frozenset[str]:
         lock = self._locks.setdefault(group_id, asyncio.Lock())
@@ -58,8 +59,8 @@ class SlackGroupDirectory:
                 raise GroupLookupFailed(group_id) from None
             users: Any = reply.get("users") or []
             members = frozenset(u for u in users if isinstance(u, str))
+            await self._learn_handles()  # before caching: whoever sees the members can name the group
             self._members[group_id] = (members, time.monotonic())
-            await self._learn_handles()
             return members
 
     async def _learn_handles(self) -> None:

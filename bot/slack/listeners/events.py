@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.errors import UsageError
+from bot.intents import Verb
 from bot.slack.blocks import render_usage_error
 from bot.slack.handlers import Surfaces
 from bot.slack.parse import parse_command, parse_thread_reply, strip_mention
@@ -21,14 +21,9 @@ REGISTERED_EVENTS: Final = ("message", "app_mention")
 _HUMAN_SUBTYPES = frozenset({None, "thread_broadcast"})
 
 
-def _is_retry(request: AsyncBoltRequest) -> bool:
-    values = request.headers.get("x-slack-retry-num") or []
-    return bool(values) and values[0] not in ("", "0")
-
-
 def register(app: AsyncApp, surfaces: Surfaces) -> None:
     @app.event("message")
-    async def on_message(event: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest) -> None:
+    async def on_message(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
         if event.get("subtype") not in _HUMAN_SUBTYPES or event.get("bot_id"):
             return
         thread_ts, ts = event.get("thread_ts"), event.get("ts")
@@ -38,13 +33,13 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
         if context.bot_user_id and f"<@{context.bot_user_id}" in text:
             return  # app_mention delivers this one; handling both would double the answer
         verb = parse_thread_reply(text)
-        if verb is None:
-            return  # people talking
-        await _thread_action(surfaces, event, verb, retry=_is_retry(request))
+        if verb is None or not await surfaces.first_delivery(body.get("event_id")):
+            return  # people talking, or Slack re-delivering an event already being handled
+        await _thread_action(surfaces, event, verb)
 
     @app.event("app_mention")
-    async def on_mention(event: dict[str, Any], request: AsyncBoltRequest) -> None:
-        if event.get("bot_id"):
+    async def on_mention(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("bot_id") or not await surfaces.first_delivery(body.get("event_id")):
             return
         text = str(event.get("text") or "")
         channel, user = event.get("channel"), str(event.get("user") or "")
@@ -52,12 +47,12 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
         if thread_ts and thread_ts != event.get("ts"):
             verb = parse_thread_reply(text)
             if verb is not None:
-                await _thread_action(surfaces, event, verb, retry=_is_retry(request))
+                await _thread_action(surfaces, event, verb)
                 return
         try:
             parsed = parse_command(strip_mention(text))
         except UsageError as exc:
-            if channel and not _is_retry(request):
+            if channel:
                 await surfaces.delivery.ephemeral(channel, user, render_usage_error(exc), thread_ts=thread_ts)
             return
         await surfaces.command(
@@ -65,7 +60,7 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
         )
 
 
-async def _thread_action(surfaces: Surfaces, event: dict[str, Any], verb: Any, *, retry: bool) -> None:
+async def _thread_action(surfaces: Surfaces, event: dict[str, Any], verb: Verb) -> None:
     channel, thread_ts = str(event.get("channel") or ""), str(event.get("thread_ts") or "")
     target = await surfaces.alert_for_thread(channel, thread_ts)
     if target is None:
@@ -79,5 +74,4 @@ async def _thread_action(surfaces: Surfaces, event: dict[str, Any], verb: Any, *
         user_name=None,
         surface="thread",
         alert=alert,
-        slack_retry=retry,
     )

@@ -1,0 +1,219 @@
+"""BOT_CONFIG routing rules: parsing, the errors an operator sees, and the decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.codestream.models import Event, EventKind, parse_event
+from bot.config import ConfigError
+from bot.fileconfig import FileConfig, load_file_config, normalize_mention, parse_file_config
+from bot.routing import RouteDecision, Router
+
+CONFIG = """
+routes:
+  - match: {pipeline: "*-nightly"}
+    drop: true
+  - match:
+      kind: git
+      project: Payments
+      repo: [payments, "payments-*"]
+      branch: "release/*"
+    channel: C0PAYMENTS
+    mention: "<!subteam^S0PAYOPS|@pay-ops>"
+  - match: {kind: [gerrit, docker], project: Platform}
+    channel: C0PLATFORM
+    mention: U0ALICE
+  - match: {project: Payments}
+    channel: C0PAYMENTS
+"""
+
+
+def event(kind: EventKind = "git", **fields: Any) -> Event:
+    document: dict[str, Any] = {"id": "8365ef3b-8bf3-48aa-bd5d-7113fcff827c", "executionStatus": "FAILED", **fields}
+    return parse_event(kind, document)
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_file_config(text)
+    return caught.value.problems
+
+
+@pytest.fixture
+def router() -> Router:
+    return Router(parse_file_config(CONFIG).routes, fallback="C0ALERTS")
+
+
+# --- decisions -----------------------------------------------------------------------------------
+
+
+def test_first_matching_rule_wins_with_globs_lists_and_mentions(router: Router) -> None:
+    payments = event(project="Payments", repo="payments-api", targetBranch="release/2.1", pipeline="payments-ci")
+    assert router.route(payments) == RouteDecision("C0PAYMENTS", "<!subteam^S0PAYOPS|@pay-ops>", 1, dropped=False)
+    # Same project, another branch: rule 1 misses, rule 3 (no mention) catches it.
+    main = event(project="Payments", repo="payments", targetBranch="main", pipeline="payments-ci")
+    assert router.route(main) == RouteDecision("C0PAYMENTS", None, 3, dropped=False)
+
+
+def test_drop_rule_wins_when_it_comes_first(router: Router) -> None:
+    nightly = event(project="Payments", repo="payments", targetBranch="release/1", pipeline="payments-nightly")
+    decision = router.route(nightly)
+    assert decision == RouteDecision(None, None, 0, dropped=True) and not decision.alerts
+
+
+def test_kind_lists_and_user_mentions(router: Router) -> None:
+    gerrit = event("gerrit", project="Platform", branch="master")
+    assert router.route(gerrit) == RouteDecision("C0PLATFORM", "<@U0ALICE>", 2, dropped=False)
+    git = event("git", project="Platform")
+    assert router.route(git) == RouteDecision("C0ALERTS", None, None, dropped=False)  # the fallback
+
+
+def test_matching_is_case_sensitive_and_exact_without_wildcards(router: Router) -> None:
+    assert router.route(event(project="payments")).rule is None  # "Payments" != "payments"
+    assert router.route(event(project="Payments-EU")).rule is None
+
+
+def test_a_missing_field_matches_only_star() -> None:
+    routes = parse_file_config("routes:\n  - match: {branch: '*'}\n    channel: C0ANY\n").routes
+    assert Router(routes).route(event("docker", project="X")).channel == "C0ANY"  # no tag at all
+    routes = parse_file_config("routes:\n  - match: {branch: 'main'}\n    channel: C0MAIN\n").routes
+    assert Router(routes).route(event("docker")).channel is None
+
+
+def test_no_match_and_no_fallback_means_no_alert() -> None:
+    router = Router(parse_file_config("routes:\n  - match: {project: X}\n    channel: C0X\n").routes)
+    decision = router.route(event(project="Y"))
+    assert decision == RouteDecision(None, None, None, dropped=False) and not decision.alerts
+
+
+def test_a_rule_without_match_catches_everything() -> None:
+    router = Router(parse_file_config("routes:\n  - channel: C0ALL\n").routes, fallback="C0ALERTS")
+    assert router.route(event("gerrit")).channel == "C0ALL"
+
+
+def test_kinds_polled_skip_kinds_that_are_always_dropped() -> None:
+    config = (
+        "routes:\n  - match: {kind: docker}\n    drop: true\n  - match: {kind: gerrit, project: P}\n    drop: true\n"
+    )
+    assert Router(parse_file_config(config).routes, "C0ALERTS").kinds() == ("git", "gerrit")
+    assert Router(parse_file_config(config).routes).kinds() == ()
+    config += "  - match: {kind: gerrit}\n    channel: C0G\n"
+    assert Router(parse_file_config(config).routes).kinds() == ("gerrit",)
+
+
+def test_describe_prints_the_routing_table(router: Router) -> None:
+    assert router.describe() == [
+        "routes[0]: pipeline=*-nightly -> drop (no alert)",
+        "routes[1]: kind=git project=Payments repo=payments|payments-* branch=release/* -> channel C0PAYMENTS, "
+        "mention <!subteam^S0PAYOPS|@pay-ops>",
+        "routes[2]: kind=gerrit|docker project=Platform -> channel C0PLATFORM, mention <@U0ALICE>",
+        "routes[3]: project=Payments -> channel C0PAYMENTS",
+        "otherwise: channel C0ALERTS (BOT_ALERT_CHANNEL)",
+    ]
+    lonely = Router(parse_file_config("routes:\n  - match: {kind: git}\n    channel: C0G\n").routes)
+    assert lonely.describe()[-2:] == [
+        "otherwise: no alert (BOT_ALERT_CHANNEL is not set)",
+        "not polled (no rule can alert on them): gerrit, docker",
+    ]
+
+
+# --- mentions --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("U0ALICE", "<@U0ALICE>"),
+        ("W0ENTERPRISE", "<@W0ENTERPRISE>"),
+        ("<@U0ALICE>", "<@U0ALICE>"),
+        ("S0TEAM", "<!subteam^S0TEAM>"),
+        ("<!subteam^S0TEAM>", "<!subteam^S0TEAM>"),
+        ("<!subteam^S0TEAM|@team>", "<!subteam^S0TEAM|@team>"),
+    ],
+)
+def test_mentions_are_normalized(given: str, expected: str) -> None:
+    assert normalize_mention(given) == expected
+
+
+@pytest.mark.parametrize("broadcast", ["@here", "<!here>", "@channel", "<!channel>", "<!everyone>", "everyone"])
+def test_broadcast_mentions_are_refused(broadcast: str) -> None:
+    [line] = problems(f"routes:\n  - channel: C0A\n    mention: '{broadcast}'\n")
+    assert line.startswith("BOT_CONFIG routes[0].mention: broadcast mentions such as @here")
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+def test_unknown_kind_names_the_rule_and_field() -> None:
+    text = "routes:\n" + "  - channel: C0A\n" * 2 + "  - match: {kind: svn}\n    channel: C0A\n"
+    assert problems(text) == ["BOT_CONFIG routes[2].match.kind: must be git, gerrit or docker (got 'svn')"]
+
+
+def test_every_problem_gets_its_own_line() -> None:
+    text = """
+routes:
+  - match: {kind: [git, svn], colour: red}
+    channel: C0A
+  - channel: C0A
+    drop: true
+  - match: {branch: 1.10}
+  - channel: "#alerts"
+    mention: nobody
+  - {channel: C0A, drop: "maybe"}
+teams: []
+"""
+    assert problems(text) == [
+        "BOT_CONFIG routes[0].match.kind: must be git, gerrit or docker (got 'svn')",
+        "BOT_CONFIG routes[0].match.colour: unknown key; expected one of: kind, project, pipeline, repo, branch",
+        "BOT_CONFIG routes[1]: has both channel and drop: true; use one",
+        "BOT_CONFIG routes[2].match.branch: must be a string or a list of strings; quote it: '1.1' (got 1.1)",
+        "BOT_CONFIG routes[3].channel: must be a Slack channel id such as C0123ABCD, not a channel name "
+        "(got '#alerts'); copy it from the channel's details",
+        "BOT_CONFIG routes[3].mention: must be a user id (U...) or a user group (<!subteam^S...>) (got 'nobody')",
+        "BOT_CONFIG routes[4].drop: must be true or false (got 'maybe')",
+        "BOT_CONFIG teams: unknown key; expected one of: routes, access",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("routes:\n  - match: {kind: git}\n", "BOT_CONFIG routes[0]: needs channel: C... (where to alert)"),
+        ("routes:\n  - drop: true\n    mention: U0A\n", "BOT_CONFIG routes[0]: has mention with drop: true"),
+        ("routes:\n  - channel: C0A\n    colour: red\n", "BOT_CONFIG routes[0].colour: unknown key; expected one "
+         "of: match, channel, drop, mention"),
+        ("routes: {channel: C0A}\n", "BOT_CONFIG routes: must be a list (got {'channel': 'C0A'})"),
+        ("routes:\n  - match: [git]\n    channel: C0A\n", "BOT_CONFIG routes[0].match: must be a mapping"),
+        ("routes:\n  - match: {repo: []}\n    channel: C0A\n", "BOT_CONFIG routes[0].match.repo: must not be an empty"),
+        ("- channel: C0A\n", "BOT_CONFIG: must be a mapping with the keys routes and access (got [{'channel'"),
+        ("routes:\n  - channel: C0A\n    channel: C0B\n", "BOT_CONFIG line 3: key 'channel' appears twice"),
+        ("routes:\n  - match: {kind: git\n    channel: C0A\n", "BOT_CONFIG line 3, column 12: invalid YAML: "),
+        ("routes:\n\t- channel: C0A\n", "BOT_CONFIG line 2, column 1: invalid YAML: found character '\\t'"),
+    ],
+)  # fmt: skip
+def test_clear_errors(text: str, expected: str) -> None:
+    [line] = problems(text)
+    assert line.startswith(expected), line
+
+
+def test_an_empty_file_and_access_are_accepted() -> None:
+    assert parse_file_config("") == FileConfig()
+    assert parse_file_config("# nothing yet\n") == FileConfig()
+    config = parse_file_config("access:\n  rules: [anything]\nroutes: []\n")
+    assert config.access == {"rules": ["anything"]} and config.routes == ()
+
+
+def test_load_file_config(tmp_path: Path) -> None:
+    assert load_file_config(None) == FileConfig()
+    path = tmp_path / "bot.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    assert len(load_file_config(path).routes) == 4
+    with pytest.raises(ConfigError) as caught:
+        load_file_config(tmp_path / "missing.yaml")
+    assert caught.value.problems == [f"BOT_CONFIG: cannot read {tmp_path / 'missing.yaml'} (No such file or directory)"]
+    path.write_text("routes:\n  - match: {kind: svn}\n    channel: C0A\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"routes\[0\]\.match\.kind: must be git, gerrit or docker"):
+        load_file_config(path)
