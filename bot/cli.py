@@ -95,6 +95,17 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    try:
+        completed = asyncio.run(run_demo(sys.stdout, as_json=args.json))
+    except TimeoutError as exc:
+        print(f"\nThe demo did not complete: {exc}", file=sys.stderr)
+        return 1
+    return 0 if completed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codestream-bot",
@@ -102,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="the whole story offline: failure, alert, Rerun, summary, follow-through")
+    demo.add_argument("--json", action="store_true", help="also print each message's Block Kit JSON")
+    demo.set_defaults(func=_cmd_demo)
 
     serve = sub.add_parser("serve", help="run the bot (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)")
     serve.add_argument("--mode", choices=["socket", "http"], default=None)

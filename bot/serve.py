@@ -17,6 +17,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.codestream.client import RetryPolicy
 from bot.config import Settings
 from bot.followup import FollowupTracker
+from bot.followup_timing import FollowupTiming
 from bot.health import Readiness
 from bot.runtime import Runtime, build_runtime
 from bot.slack.app import build_app
@@ -47,6 +48,7 @@ class RunningBot:
     url: str | None = None
     retry: RetryPolicy | None = None  # tests use a fast backoff
     readiness: Readiness | None = None
+    followup_timing: FollowupTiming | None = None  # the demo and tests follow faster
     watcher: Watcher | None = None
     _followups_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _watcher_task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -64,7 +66,7 @@ class RunningBot:
             self._socket_connected if self.mode == "socket" else None,
         )
         if runtime.web is not None:
-            runtime.followups = FollowupTracker.from_runtime(runtime)
+            runtime.followups = FollowupTracker.from_runtime(runtime, timing=self.followup_timing)
             self._followups_task = asyncio.create_task(runtime.followups.run(), name="followups")
             self.watcher = build_watcher(
                 runtime, Delivery(runtime.web), runtime.file_config, page_size=self.settings.bot_watch_page_size

@@ -1,0 +1,157 @@
+"""``codestream-bot demo``: the whole story offline, in one process, with no Slack or Code Stream.
+
+A git push fails its pipeline → Code Stream's webhook wakes the bot → the alert appears in
+#cs-alerts → alice clicks Rerun → the summary appears in the alert's thread → the bot follows the
+new execution to COMPLETED and updates both messages. Each Slack message is printed as a channel
+would show it (and as Block Kit JSON with ``--json``). Exits 0 when the story completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO, TypeVar
+
+import httpx
+
+from bot.config import load_settings
+from bot.followup_timing import FollowupTiming
+from bot.logs import configure_logging
+from bot.serve import RunningBot
+from bot.simulator import CodeStreamSimulator
+from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
+from bot.slack.blocks import ACTION_RERUN
+from bot.slack.plaintext import blocks_to_text
+
+CHANNEL = "C0ALERTS"
+# Credentials of the in-process stand-ins: nothing real.
+BOT_TOKEN = "xoxb-demo-token"  # noqa: S105
+SIGNING_SECRET = "demo-signing-secret-0123456789abcdef"  # noqa: S105
+WEBHOOK_TOKEN = "demo-webhook-token"  # noqa: S105
+T = TypeVar("T")
+
+
+class Story:
+    def __init__(self, out: TextIO, as_json: bool, slack: SlackStandIn) -> None:
+        self.out = out
+        self.as_json = as_json
+        self.slack = slack
+        self.step = 0
+
+    def say(self, text: str) -> None:
+        self.step += 1
+        print(f"\n{self.step}. {text}", file=self.out, flush=True)
+
+    def name(self, user_id: str) -> str:
+        user = self.slack.users.get(user_id)
+        return str(user.get("name")) if isinstance(user, dict) else user_id
+
+    def show(self, message: Message, where: str) -> None:
+        bar = f"┌── {where} ─ codestream-bot"
+        print(bar, file=self.out)
+        body = blocks_to_text(message.blocks, self.name) or message.text
+        for line in body.splitlines():
+            print(f"│ {line}", file=self.out)
+        print("└" + "─" * (len(bar) - 1), file=self.out, flush=True)
+        if self.as_json:
+            print(json.dumps({"text": message.text, "blocks": message.blocks}, indent=2), file=self.out, flush=True)
+
+
+async def until(predicate: Callable[[], T | None], what: str, within: float = 30.0) -> T:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+async def run_demo(out: TextIO, *, as_json: bool = False) -> bool:
+    configure_logging("ERROR", "text")  # the story is the output; problems still show
+    with tempfile.TemporaryDirectory(prefix="codestream-bot-demo-") as tmp:
+        async with (
+            CodeStreamSimulator(seed=False, execution_duration=3.0) as sim,
+            SlackStandIn(bot_token=BOT_TOKEN) as slack,
+        ):
+            story = Story(out, as_json, slack)
+            assert sim.base_url is not None
+            settings = load_settings(
+                {
+                    "CODESTREAM_URL": sim.base_url,
+                    "CODESTREAM_REFRESH_TOKEN": "sim-refresh-token",
+                    "CODESTREAM_UI_URL": "https://vra.example.com/codestream/#/executions/{id}",
+                    "SLACK_BOT_TOKEN": BOT_TOKEN,
+                    "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                    "SLACK_API_URL": slack.api_url,
+                    "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}",
+                    "BOT_ALERT_CHANNEL": CHANNEL,
+                    "BOT_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+                    "BOT_WATCH_INTERVAL": "30",
+                    "BOT_LOG_LEVEL": "WARNING",
+                }
+            )
+            fast = FollowupTiming(first_poll=1.0, initial_interval=1.0, max_interval=2.0)
+            async with RunningBot(settings, followup_timing=fast) as bot:
+                return await _story(story, sim, slack, bot)
+
+
+async def _story(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bot: RunningBot) -> bool:
+    assert bot.url is not None
+    story.say("alice pushes to payments-api; the payments-ci pipeline fails.")
+    event = sim.add_event(
+        "git",
+        pipeline="payments-ci",
+        project="Payments",
+        repo="payments-api",
+        targetBranch="main",
+        owner="alice",
+        subject="Fix rounding in invoice totals",
+        executionStatus="FAILED",
+    )
+    story.say("Code Stream's FAILURE webhook wakes the bot (POST /hooks/codestream).")
+    async with httpx.AsyncClient() as http:
+        reply = await http.post(f"{bot.url}/hooks/codestream", headers={"X-Codestream-Bot-Token": WEBHOOK_TOKEN})
+    print(f"   -> HTTP {reply.status_code}", file=story.out)
+
+    def bot_message(channel: str, thread: str | None = None) -> Message | None:
+        messages = slack.thread(channel, thread)[1:] if thread else slack.messages(channel)
+        return next((m for m in messages if m.user == "U0BOT"), None)
+
+    def edited(ts: str, marker: str) -> Message | None:
+        message = slack.message(CHANNEL, ts)
+        return message if message is not None and marker in message.text + json.dumps(message.blocks) else None
+
+    alert = await until(lambda: bot_message(CHANNEL), "the alert")
+    story.say("The alert appears in #cs-alerts:")
+    story.show(alert, "#cs-alerts")
+
+    story.say("alice clicks Rerun (and confirms).")
+    value = next(
+        e["value"]
+        for b in alert.blocks
+        if b.get("type") == "actions"
+        for e in b["elements"]
+        if e.get("action_id") == ACTION_RERUN
+    )
+    async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack) as send:
+        click = await send.block_action(ACTION_RERUN, value, user="U0ALICE", channel=CHANNEL, message_ts=alert.ts)
+    print(f"   -> acknowledged: HTTP {click.status_code}", file=story.out)
+
+    summary = await until(lambda: bot_message(CHANNEL, alert.ts), "the summary")
+    story.say("The summary is posted in the alert's thread:")
+    story.show(summary, "thread in #cs-alerts")
+
+    story.say("The bot follows the new execution and updates the summary in place...")
+    final = await until(lambda: edited(summary.ts, "COMPLETED"), "COMPLETED", within=45)
+    story.show(final, "thread in #cs-alerts (updated)")
+    fixed = await until(lambda: edited(alert.ts, "Fixed by"), "the alert marked fixed")
+    story.say("...and marks the alert fixed:")
+    story.show(fixed, "#cs-alerts (updated)")
+    reruns = sim.count("POST", f"/codestream/api/git-events/{event['id']}")
+    print(f"\nDone: 1 alert, {reruns} rerun sent to Code Stream, execution COMPLETED.", file=story.out)
+    return reruns == 1

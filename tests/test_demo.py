@@ -1,0 +1,50 @@
+"""``codestream-bot demo``: the first command of the README, on a machine with nothing set up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from bot.slack.plaintext import blocks_to_text, mrkdwn_to_text
+
+
+async def test_demo_tells_the_whole_story_and_exits_0(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "demo",
+        "--json",
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    for line in (
+        "The alert appears in #cs-alerts",
+        "[ Rerun ]  [ Resume ]  [ Open execution ]",
+        "Rerun started",
+        "Status: COMPLETED",
+        "Fixed by rerun #2",
+        "Done: 1 alert, 1 rerun sent to Code Stream, execution COMPLETED.",
+    ):
+        assert line in text, line
+    assert '"blocks": [' in text  # --json prints the Block Kit too
+    assert not any(tmp_path.iterdir())  # noqa: ASYNC240 - nothing left behind in the working directory
+
+
+def test_plain_text_rendering_of_blocks() -> None:
+    assert (
+        mrkdwn_to_text("*Branch* <https://x/y|payments-ci #7> by <@U0ALICE> &lt;tag&gt;", {"U0ALICE": "alice"}.get)
+        == "Branch payments-ci #7 (https://x/y) by @alice <tag>"
+    )
+    blocks = json.loads(
+        '[{"type":"header","text":{"type":"plain_text","text":"Title"}},'
+        '{"type":"actions","elements":[{"type":"button","text":{"type":"plain_text","text":"Go"}}]}]'
+    )
+    assert blocks_to_text(blocks) == "Title\n=====\n  [ Go ]"
