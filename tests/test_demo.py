@@ -40,7 +40,9 @@ async def test_demo_tells_the_whole_story_and_exits_0(tmp_path: Path) -> None:
 
 def test_plain_text_rendering_of_blocks() -> None:
     assert (
-        mrkdwn_to_text("*Branch* <https://x/y|payments-ci #7> by <@U0ALICE> &lt;tag&gt;", {"U0ALICE": "alice"}.get)
+        mrkdwn_to_text(
+            "*Branch* <https://x/y|payments-ci #7> by <@U0ALICE> &lt;tag&gt;", lambda uid: {"U0ALICE": "alice"}[uid]
+        )
         == "Branch payments-ci #7 (https://x/y) by @alice <tag>"
     )
     blocks = json.loads(
