@@ -33,7 +33,7 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from bot.config import ConfigError, load_settings, secret_values
     from bot.logs import configure_logging, redact
-    from bot.serve import default_mode, serve
+    from bot.serve import StartupError, default_mode, serve
 
     try:
         settings = load_settings()
@@ -47,8 +47,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings.bot_log_level, settings.bot_log_format)
     redact.add_secrets(secret_values(settings))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings, mode=mode, host=args.host, port=args.port))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings, mode=mode, host=args.host, port=args.port))
+    except (StartupError, ConfigError) as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

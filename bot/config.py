@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     # --- Follow-through ------------------------------------------------------------------------
     bot_follow_max_hours: float = Field(6.0, gt=0, le=7 * 24)
     bot_follow_poll_budget: float = Field(2.0, gt=0, le=100)  # execution reads per second, all trackers
+    # How long a dead replica's follow-up lease blocks the others (renewed every third of it).
+    bot_follow_lease_seconds: float = Field(30.0, ge=1, le=600)
 
     @field_validator("bot_alert_channel")
     @classmethod

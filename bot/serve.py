@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 Mode = Literal["http", "socket"]
 
 
+class StartupError(Exception):
+    """The bot cannot start as configured; the message says why and what to do."""
+
+
 def default_mode(settings: Settings) -> Mode:
     return "socket" if settings.slack_app_token is not None else "http"
 
@@ -66,7 +70,8 @@ class RunningBot:
             self._socket_connected if self.mode == "socket" else None,
         )
         if runtime.web is not None:
-            runtime.followups = FollowupTracker.from_runtime(runtime, timing=self.followup_timing)
+            timing = self.followup_timing or FollowupTiming(lease_ttl=self.settings.bot_follow_lease_seconds)
+            runtime.followups = FollowupTracker.from_runtime(runtime, timing=timing)
             self._followups_task = asyncio.create_task(runtime.followups.run(), name="followups")
             self.watcher = build_watcher(
                 runtime, Delivery(runtime.web), runtime.file_config, page_size=self.settings.bot_watch_page_size
@@ -89,9 +94,24 @@ class RunningBot:
             self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
         if self.watcher is not None:
+            await self._refuse_second_sqlite_watcher(runtime)
             self._watcher_task = asyncio.create_task(self.watcher.run(), name="watcher")
         log.info("bot started", extra={"mode": self.mode, "url": self.url})
         return self
+
+    async def _refuse_second_sqlite_watcher(self, runtime: Runtime) -> None:
+        """SQLite is for one process: a second one polling the same file would double the work
+        and fight over the database lock. PostgreSQL is the way to run several replicas."""
+        if runtime.store.dialect != "sqlite":
+            return
+        held = await runtime.store.lease_holder("watcher")
+        if held is not None and held[0] != runtime.replica:
+            await self.stop(grace=0)
+            raise StartupError(
+                f"Another bot process ({held[0]}) is running the failure watcher on this SQLite database "
+                f"(its lease runs until {held[1]:%H:%M:%S} UTC). SQLite supports one process: stop the other "
+                "one, or run several replicas on PostgreSQL (BOT_DATABASE_URL=postgresql+asyncpg://...)."
+            )
 
     async def _socket_connected(self) -> bool:
         return self._socket is not None and bool(await self._socket.client.is_connected())

@@ -71,3 +71,47 @@ def test_http_manifest_fills_in_request_urls() -> None:
     assert http["settings"]["event_subscriptions"]["request_url"] == url
     assert http["settings"]["interactivity"]["request_url"] == url
     assert http["settings"]["socket_mode_enabled"] is False
+
+
+async def test_a_second_process_refuses_to_watch_the_same_sqlite_file(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import sys
+
+    async with CodeStreamSimulator() as sim, SlackStandIn(bot_token=BOT_TOKEN) as slack:
+        env = bot_env(sim, slack, tmp_path, BOT_ALERT_CHANNEL=ALERTS)
+        async with RunningBot(load_settings(env), retry=FAST) as first:
+            assert first.runtime is not None
+            await wait_for_async_lease(first)
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                "serve",
+                "--mode",
+                "http",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                cwd=tmp_path,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert proc.returncode == 2
+        message = err.decode()
+        assert "is running the failure watcher on this SQLite database" in message
+        assert "PostgreSQL" in message
+
+
+async def wait_for_async_lease(bot: RunningBot) -> None:
+    import asyncio
+
+    assert bot.runtime is not None
+    for _ in range(500):
+        if await bot.runtime.store.lease_holder("watcher"):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the first bot never took the watcher lease")

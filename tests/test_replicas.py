@@ -1,0 +1,157 @@
+"""Several replicas on one PostgreSQL: every guarantee holds across processes — one POST per
+intent, one alert per failure, each execution followed to its end even when a replica dies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from bot.simulator import SAMPLE_FAILED_GIT_ID
+from bot.simulator.slack_api import Message, wait_for
+from bot.slack.blocks import ACTION_RERUN, METADATA_EVENT_TYPE
+from bot.store import ActionRecord, Store, open_store
+from tests.replicas import Cluster, cluster, needs_postgres
+
+pytestmark = needs_postgres
+T = TypeVar("T")
+ALERTS = "C0ALERTS"
+
+
+def alerts_by_event(group: Cluster) -> dict[str, list[Message]]:
+    found: dict[str, list[Message]] = {}
+    for message in group.slack.messages(ALERTS):
+        meta = message.metadata or {}
+        if message.user == "U0BOT" and meta.get("event_type") == METADATA_EVENT_TYPE and not message.thread_ts:
+            found.setdefault(meta["event_payload"]["id"], []).append(message)
+    return found
+
+
+def rerun_value(alert: Message) -> str:
+    return str(
+        next(
+            e["value"]
+            for b in alert.blocks
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == ACTION_RERUN
+        )
+    )
+
+
+async def test_one_alert_per_failure_and_one_post_per_click_across_replicas(tmp_path: Path) -> None:
+    async with cluster(tmp_path, BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="1", BOT_WATCH_LOOKBACK="86400") as group:
+        a, b = group.replicas
+        assert a.send is not None and b.send is not None
+        new = [
+            group.sim.add_event("git", pipeline=f"svc-{n}-ci", project="Payments", executionStatus="FAILED")["id"]
+            for n in range(20)
+        ]
+        expected = set(new) | {SAMPLE_FAILED_GIT_ID}
+        await wait_for(lambda: expected <= set(alerts_by_event(group)), timeout=30)
+        # A few more polls by both watchers change nothing.
+        polls = group.sim.count("GET", "/codestream/api/git-events")
+        await wait_for(lambda: group.sim.count("GET", "/codestream/api/git-events") >= polls + 3, timeout=30)
+        alerts = alerts_by_event(group)
+        assert all(len(alerts[event_id]) == 1 for event_id in expected), {k: len(v) for k, v in alerts.items()}
+
+        [alert] = alerts[SAMPLE_FAILED_GIT_ID]
+        value = rerun_value(alert)
+        await asyncio.gather(
+            a.send.block_action(ACTION_RERUN, value, user="U0ALICE", channel=ALERTS, message_ts=alert.ts),
+            b.send.block_action(ACTION_RERUN, value, user="U0ALICE", channel=ALERTS, message_ts=alert.ts),
+            b.send.block_action(ACTION_RERUN, value, user="U0ALICE", channel=ALERTS, message_ts=alert.ts, retry=1),
+            a.send.block_action(ACTION_RERUN, value, user="U0BOB", channel=ALERTS, message_ts=alert.ts),
+        )
+        summaries = await wait_for(
+            lambda: [m for m in group.slack.thread(ALERTS, alert.ts)[1:] if m.user == "U0BOT"], timeout=15
+        )
+        await wait_for(lambda: len(group.slack.ephemerals) == 3, timeout=15)  # the three others told who won
+        assert group.sim.count("POST", f"/codestream/api/git-events/{SAMPLE_FAILED_GIT_ID}") == 1
+        assert len(summaries) == 1
+
+
+async def test_a_replica_dying_mid_tracking_leaves_the_follow_through_to_another(tmp_path: Path) -> None:
+    async with cluster(
+        tmp_path,
+        BOT_ALERT_CHANNEL=ALERTS,
+        BOT_WATCH_INTERVAL="1",
+        BOT_WATCH_LOOKBACK="86400",
+        BOT_FOLLOW_LEASE_SECONDS="3",
+    ) as group:
+        alert = (await wait_for(lambda: alerts_by_event(group).get(SAMPLE_FAILED_GIT_ID), timeout=30))[0]
+        store = await open_store(group.database_url)
+        try:
+            holder = await wait_for_async(lambda: store.lease_holder("followups"))
+            pid = int(holder[0].rsplit(":", 1)[1])
+            tracking = next(r for r in group.replicas if r.proc.pid == pid)
+            other = next(r for r in group.replicas if r is not tracking)
+            assert other.send is not None
+            await other.send.block_action(
+                ACTION_RERUN, rerun_value(alert), user="U0ALICE", channel=ALERTS, message_ts=alert.ts
+            )
+            [summary] = await wait_for(
+                lambda: [m for m in group.slack.thread(ALERTS, alert.ts)[1:] if m.user == "U0BOT"], timeout=15
+            )
+            await wait_for_async(store.active_followups_count)
+            await tracking.kill()  # the replica polling executions dies without a word
+            final = await wait_for(
+                lambda: (m := group.slack.message(ALERTS, summary.ts)) is not None and "COMPLETED" in m.text and m,
+                timeout=45,
+            )
+            assert final
+            fixed: bool = await wait_for(
+                lambda: "Fixed by" in json.dumps((group.slack.message(ALERTS, alert.ts) or alert).blocks), timeout=15
+            )
+            assert fixed
+            new_holder = await store.lease_holder("followups")
+            assert new_holder is not None and new_holder[0] != holder[0]
+        finally:
+            await store.close()
+
+
+async def test_exactly_once_under_load_200_intents_each_delivered_3_times(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as group:
+        a, b = group.replicas
+        assert a.send is not None and b.send is not None
+        events = [group.sim.add_event("git", executionStatus="FAILED")["id"] for _ in range(200)]
+        gate = asyncio.Semaphore(48)
+
+        async def deliver(sender_index: int, event_id: str) -> int:
+            sender = (a.send, b.send)[sender_index]
+            assert sender is not None
+            async with gate:
+                return (await sender.slash_command(f"rerun {event_id}", user="U0ALICE")).status_code
+
+        deliveries = [deliver(i % 2, event_id) for event_id in events for i in range(3)]
+        statuses = await asyncio.gather(*deliveries)
+        assert set(statuses) == {200}
+        await wait_for(lambda: group.sim.count("POST", "/codestream/api/git-events/") >= 200, timeout=60)
+        store = await open_store(group.database_url)
+        try:
+            rows = await wait_for_async(lambda: _rows_when(store, 600), within=60)
+        finally:
+            await store.close()
+        assert group.sim.count("POST", "/codestream/api/git-events/") == 200
+        assert sorted(r.status for r in rows).count("started") == 200
+        for event_id in events:
+            assert group.sim.count("POST", f"/codestream/api/git-events/{event_id}") == 1
+
+
+async def _rows_when(store: Store, n: int) -> list[ActionRecord] | None:
+    rows = await store.list_actions(limit=1000)
+    return rows if len(rows) >= n else None
+
+
+async def wait_for_async(probe: Callable[[], Awaitable[T | None]], within: float = 15.0) -> T:
+    """Wait until an async probe returns something truthy (with a deadline)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
