@@ -115,3 +115,76 @@ async def wait_for_async_lease(bot: RunningBot) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the first bot never took the watcher lease")
+
+
+async def test_a_bad_config_file_stops_start_up_with_clear_lines(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import sys
+
+    config = tmp_path / "bot.yaml"
+    config.write_text(
+        "routes:\n  - match: {kind: svn}\n    channel: C0ALERTS\naccess:\n  rules:\n    - users: [alice]\n"
+    )
+    async with CodeStreamSimulator() as sim, SlackStandIn(bot_token=BOT_TOKEN) as slack:
+        env = {**bot_env(sim, slack, tmp_path, BOT_CONFIG=str(config)), "PATH": os.environ.get("PATH", "/usr/bin")}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            "--mode",
+            "http",
+            "--port",
+            "0",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 2
+    message = err.decode()
+    assert "BOT_CONFIG routes[0].match.kind: must be git, gerrit or docker (got 'svn')" in message
+    assert "Traceback" not in message
+
+
+async def test_simulator_command_serves_the_api(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import socket
+    import sys
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "simulator",
+        "--port",
+        str(port),
+        env={"PATH": os.environ.get("PATH", "/usr/bin")},
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            for _ in range(500):
+                try:
+                    login = await http.post("/iaas/api/login", json={"refreshToken": "sim-refresh-token"})
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the simulator did not start")
+            token = login.json()["token"]
+            about = await http.get("/codestream/api/about", headers={"Authorization": f"Bearer {token}"})
+            assert about.json()["latestApiVersion"] == "2019-10-17"
+    finally:
+        proc.terminate()
+        await proc.wait()
