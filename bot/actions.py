@@ -88,18 +88,7 @@ class Actions:
         if not claim.won:
             return await self._duplicate(request, event, claim.holder, claim.data, claim.claimed_at)
 
-        action_id = await self.store.record_action(
-            ActionRecord(
-                kind=request.kind,
-                event_id=request.event_id,
-                action=request.verb,
-                actor_id=request.actor.user_id,
-                actor_name=request.actor.name,
-                surface=request.surface,
-                channel_id=request.channel_id,
-                request_id=request.request_id,
-            )
-        )
+        action_id = await self._audit(request, "pending")
         await self.store.update_claim_data(key, request.request_id, {**claim.data, "action_id": action_id})
         if on_claimed is not None:
             try:
@@ -161,6 +150,7 @@ class Actions:
         error: Exception | None = None,
         duplicate_of: int | None = None,
     ) -> int:
+        """Write the audit row; a ``pending`` row is finished later by ``_finish``."""
         return await self.store.record_action(
             ActionRecord(
                 kind=request.kind,
@@ -175,7 +165,7 @@ class Actions:
                 error_class=type(error).__name__ if error else None,
                 duplicate_of=duplicate_of,
                 request_id=request.request_id,
-                finished_at=datetime.now(UTC),
+                finished_at=None if status == "pending" else datetime.now(UTC),
             )
         )
 

@@ -4,12 +4,15 @@ stand-in, driven by requests signed exactly as Slack signs them."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bot.alerts import post_alert
 from bot.codestream.client import RetryPolicy
@@ -94,6 +97,27 @@ async def running_harness(tmp_path: Path, **env: Any) -> AsyncIterator[Harness]:
         await bot.stop()
         await slack.stop()
         await sim.stop()
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (for a subprocess that must listen on a known port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def bot_cli(
+    *args: str,
+    env: dict[str, str],
+    cwd: Path,
+    stdout: int | IO[bytes] = asyncio.subprocess.PIPE,
+    stderr: int | IO[bytes] = asyncio.subprocess.PIPE,
+) -> asyncio.subprocess.Process:
+    """Start ``python -m bot <args>`` as its own process, with only ``env`` (plus PATH)."""
+    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, env=full_env, cwd=cwd, stdout=stdout, stderr=stderr
+    )
 
 
 async def wait_for_rows(h: Harness, n: int, within: float = 5.0) -> list[ActionRecord]:

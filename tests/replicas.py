@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,17 +20,11 @@ import pytest
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import SlackSender, SlackStandIn
 from tests.conftest import POSTGRES_URL
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, bot_env
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, bot_cli, bot_env, free_port
 
 needs_postgres = pytest.mark.skipif(
     POSTGRES_URL is None, reason="BOT_TEST_POSTGRES_URL not set: multi-replica PostgreSQL tests skipped"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @asynccontextmanager
@@ -117,10 +109,7 @@ async def cluster(tmp_path: Path, replicas: int = 2, **env: str) -> AsyncIterato
             for index in range(replicas):
                 port = free_port()
                 log = (tmp_path / f"replica-{index}.log").open("wb")
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "bot",
+                proc = await bot_cli(
                     "serve",
                     "--mode",
                     "http",

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import logging
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from bot.audit import AuditQuery, parse_audit_args, parse_duration
 from bot.errors import UsageError
 from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import wait_for
-from tests.harness import Harness, wait_for_rows
+from tests.harness import Harness, bot_cli, wait_for_rows
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -87,10 +86,7 @@ async def test_cli_export_csv_and_json(harness: Harness, tmp_path: Path) -> None
     await make_history(harness)
 
     async def export(fmt: str) -> str:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
+        proc = await bot_cli(
             "audit",
             "--since",
             "24h",
@@ -98,8 +94,6 @@ async def test_cli_export_csv_and_json(harness: Harness, tmp_path: Path) -> None
             fmt,
             env={"PATH": "/usr/bin:/bin", "BOT_DATABASE_URL": harness.settings.bot_database_url},
             cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
         assert proc.returncode == 0, err.decode()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from bot.check import CheckResult, run_checks
 from bot.simulator import CodeStreamSimulator, Fault
+from tests.harness import bot_cli
 
 
 def _env(sim: CodeStreamSimulator, tmp_path: Path, **overrides: str) -> dict[str, str]:
@@ -120,10 +120,8 @@ async def test_missing_codestream_settings(tmp_path: Path) -> None:
 
 async def test_the_cli_prints_one_line_per_check_and_exit_codes(sim: CodeStreamSimulator, tmp_path: Path) -> None:
     async def run(env: dict[str, str]) -> tuple[int, str]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "check",
-            env={"PATH": "/usr/bin:/bin", **env}, cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        proc = await bot_cli(
+            "check", env={"PATH": "/usr/bin:/bin", **env}, cwd=tmp_path, stderr=asyncio.subprocess.STDOUT
         )
         out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
         assert proc.returncode is not None

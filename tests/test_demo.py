@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 
 from bot.slack.plaintext import blocks_to_text, mrkdwn_to_text
+from tests.harness import bot_cli
 
 
 async def test_demo_tells_the_whole_story_and_exits_0(tmp_path: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "demo",
-        "--json",
-        env={"PATH": "/usr/bin:/bin"},
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await bot_cli("demo", "--json", env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
     text = out.decode()
     assert proc.returncode == 0, err.decode()[-3000:]

@@ -13,7 +13,7 @@ from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn, wait_for
 from bot.slack.listeners.commands import COMMAND
 from bot.slack.listeners.events import MANIFEST_BOT_EVENTS, REGISTERED_EVENTS
-from tests.harness import ALERTS, BOT_TOKEN, FAST, bot_env
+from tests.harness import ALERTS, BOT_TOKEN, FAST, bot_cli, bot_env, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,17 +76,13 @@ def test_http_manifest_fills_in_request_urls() -> None:
 async def test_a_second_process_refuses_to_watch_the_same_sqlite_file(tmp_path: Path) -> None:
     import asyncio
     import os
-    import sys
 
     async with CodeStreamSimulator() as sim, SlackStandIn(bot_token=BOT_TOKEN) as slack:
         env = bot_env(sim, slack, tmp_path, BOT_ALERT_CHANNEL=ALERTS)
         async with RunningBot(load_settings(env), retry=FAST) as first:
             assert first.runtime is not None
             await wait_for_async_lease(first)
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
+            proc = await bot_cli(
                 "serve",
                 "--mode",
                 "http",
@@ -96,8 +92,6 @@ async def test_a_second_process_refuses_to_watch_the_same_sqlite_file(tmp_path: 
                 "0",
                 env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                 cwd=tmp_path,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
             )
             _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
         assert proc.returncode == 2
@@ -120,7 +114,6 @@ async def wait_for_async_lease(bot: RunningBot) -> None:
 async def test_a_bad_config_file_stops_start_up_with_clear_lines(tmp_path: Path) -> None:
     import asyncio
     import os
-    import sys
 
     config = tmp_path / "bot.yaml"
     config.write_text(
@@ -128,20 +121,7 @@ async def test_a_bad_config_file_stops_start_up_with_clear_lines(tmp_path: Path)
     )
     async with CodeStreamSimulator() as sim, SlackStandIn(bot_token=BOT_TOKEN) as slack:
         env = {**bot_env(sim, slack, tmp_path, BOT_CONFIG=str(config)), "PATH": os.environ.get("PATH", "/usr/bin")}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "serve",
-            "--mode",
-            "http",
-            "--port",
-            "0",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await bot_cli("serve", "--mode", "http", "--port", "0", env=env, cwd=tmp_path)
         _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 2
     message = err.decode()
@@ -152,25 +132,12 @@ async def test_a_bad_config_file_stops_start_up_with_clear_lines(tmp_path: Path)
 async def test_simulator_command_serves_the_api(tmp_path: Path) -> None:
     import asyncio
     import os
-    import socket
-    import sys
 
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "simulator",
-        "--port",
-        str(port),
-        env={"PATH": os.environ.get("PATH", "/usr/bin")},
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    port = free_port()
+    proc = await bot_cli(
+        "simulator", "--port", str(port), env={"PATH": os.environ.get("PATH", "/usr/bin")}, cwd=tmp_path
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:

@@ -6,8 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,7 +13,7 @@ import httpx
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.simulator.slack_api import SlackSender, SlackStandIn, wait_for
 from bot.store import open_store
-from tests.harness import ALERTS, BOT_TOKEN, SIGNING_SECRET, Harness, bot_env
+from tests.harness import ALERTS, BOT_TOKEN, SIGNING_SECRET, Harness, bot_cli, bot_env, free_port
 
 
 async def test_health_and_readiness(harness: Harness) -> None:
@@ -52,12 +50,6 @@ async def test_metrics_count_actions_and_code_stream_calls(harness: Harness) -> 
     assert "codestream_bot_token_refreshes_total" in text
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_sigterm_lets_an_in_flight_rerun_finish_once(tmp_path: Path) -> None:
     async with CodeStreamSimulator() as sim, SlackStandIn(bot_token=BOT_TOKEN) as slack:
         port = free_port()
@@ -67,21 +59,8 @@ async def test_sigterm_lets_an_in_flight_rerun_finish_once(tmp_path: Path) -> No
             "BOT_LOG_FORMAT": "json",
             "BOT_SHUTDOWN_GRACE": "20",
         }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "serve",
-            "--mode",
-            "http",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        proc = await bot_cli(
+            "serve", "--mode", "http", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=tmp_path
         )
         try:
             async with httpx.AsyncClient() as http:
