@@ -457,7 +457,7 @@ class FollowupTracker:
         assert record.id is not None
         self.stats.polls += 1
         try:
-            execution = await self.client.get_execution(record.execution_id)
+            execution = await self.client.get_execution(record.execution_id, retry=False)
         except (NotFound, InvalidId) as exc:
             await self._missing(record, clock(), exc)
             return

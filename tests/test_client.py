@@ -349,3 +349,14 @@ async def test_connection_refused_post_is_safe_to_retry_and_reported(sim: CodeSt
         with pytest.raises(TransportFailure) as caught:
             await client.get_event("git", SAMPLE_FAILED_GIT_ID)
         assert caught.value.request_sent is False
+
+
+async def test_a_single_attempt_read_for_callers_with_their_own_backoff(
+    client: CodeStreamClient, sim: CodeStreamSimulator
+) -> None:
+    from bot.simulator import SAMPLE_FAILED_EXECUTION_ID
+
+    sim.inject(Fault(path=f"/codestream/api/executions/{SAMPLE_FAILED_EXECUTION_ID}", status=503))
+    with pytest.raises(Unavailable):
+        await client.get_execution(SAMPLE_FAILED_EXECUTION_ID, retry=False)
+    assert sim.count("GET", "/codestream/api/executions/") == 1

@@ -231,12 +231,15 @@ class CodeStreamClient:
         )
         return parse_event(kind, body)
 
-    async def get_execution(self, execution_id: str) -> Execution:
+    async def get_execution(self, execution_id: str, *, retry: bool = True) -> Execution:
+        """``retry=False``: one attempt; callers that poll on their own schedule (the
+        follow-through) back off themselves instead of multiplying requests in an outage."""
         execution_id = validate_id(execution_id)
         body = await self._get_json(
             "get execution",
             _Exchange("GET", f"{API}/executions/{execution_id}"),
             what=f"execution {execution_id}",
+            retry=retry,
         )
         return Execution.model_validate(body)
 
@@ -307,13 +310,15 @@ class CodeStreamClient:
             log.warning("read-back failed", extra={"event_id": event_id, "error_class": type(exc).__name__})
             return None
 
-    async def _get_json(self, op: str, exchange: _Exchange, *, what: str) -> dict[str, Any]:
+    async def _get_json(self, op: str, exchange: _Exchange, *, what: str, retry: bool = True) -> dict[str, Any]:
         async def attempt() -> dict[str, Any]:
             response = await self._send_authenticated(op, exchange)
             if response.status_code >= 400:
                 raise error_for_status(response, what=what)
             return json_object(response)
 
+        if not retry:
+            return await attempt()
         return await self._with_retries(attempt, retry_sent=True)
 
     async def _send_unsent_retry(self, op: str, exchange: _Exchange) -> httpx.Response:
