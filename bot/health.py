@@ -71,7 +71,10 @@ class Readiness:
         self._lock = asyncio.Lock()
         self.shutting_down = False
 
-    async def report(self) -> tuple[bool, dict[str, str]]:
+    async def report(self, *, local_only: bool = False) -> tuple[bool, dict[str, str]]:
+        """``local_only``: Code Stream's state is reported but does not make the bot unready. A
+        load balancer should keep routing to the bot during a vRA outage, so people get "Code
+        Stream is unavailable" instead of Slack's own delivery errors."""
         parts: dict[str, str] = {}
         if self.shutting_down:
             parts["shutdown"] = "in progress: not taking new work"
@@ -86,7 +89,7 @@ class Readiness:
                 parts["slack"] = "ok" if await self.slack_connected() else "not connected"
             except Exception as exc:  # noqa: BLE001
                 parts["slack"] = f"unknown ({type(exc).__name__})"
-        ready = all(v == "ok" for k, v in parts.items())
+        ready = all(v == "ok" for k, v in parts.items() if not (local_only and k == "codestream"))
         return ready, parts
 
     async def _codestream_state(self) -> str:

@@ -77,8 +77,9 @@ def build_web(
         await asyncio.sleep(0)  # answered only when the event loop is responsive
         return JSONResponse({"status": "ok"})
 
-    async def readyz(_: Request) -> Response:
-        ready, parts = await readiness.report()
+    async def readyz(request: Request) -> Response:
+        local_only = request.query_params.get("local") in ("1", "true")
+        ready, parts = await readiness.report(local_only=local_only)
         return JSONResponse({"ready": ready, **parts}, status_code=200 if ready else 503)
 
     async def metrics_endpoint(_: Request) -> Response:

@@ -840,7 +840,7 @@ def _check_pod(r: Rendered) -> None:
     assert port["name"] == ("http" if http_mode else "health")
     assert port["containerPort"] == (r.values["httpPort"] if http_mode else r.values["healthPort"])
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz?local=1", "port": port["name"]}
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
 
     # The arguments are what the CLI accepts, and the port it listens on is the one declared.

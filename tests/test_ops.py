@@ -32,6 +32,10 @@ async def test_readiness_names_the_part_that_is_not_ready(harness: Harness) -> N
     body = ready.json()
     assert body["ready"] is False and body["database"] == "ok"
     assert body["codestream"].startswith("not ready (Unavailable")
+    async with httpx.AsyncClient(base_url=harness.bot.url or "") as http:
+        local = await http.get("/readyz?local=1")  # what Kubernetes probes: Slack must still reach us
+    assert local.status_code == 200
+    assert local.json()["codestream"].startswith("not ready")
 
 
 async def test_metrics_count_actions_and_code_stream_calls(harness: Harness) -> None:
