@@ -6,12 +6,14 @@ Listeners (``bot.slack.listeners``) only extract fields from payloads and call t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bot import audit
+from bot.actions import OnClaimed
 from bot.audit import parse_audit_args
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.ids import is_valid_id
@@ -63,6 +65,7 @@ class Surfaces:
         self.runtime = runtime
         self.delivery = delivery
         self.users = users
+        self._marking: dict[tuple[str, str], asyncio.Task[bool]] = {}  # "requested by" updates in flight
 
     # --- slash command and @mentions ---------------------------------------------------------
 
@@ -241,7 +244,11 @@ class Surfaces:
             return None
         return AlertRef(record.channel_id, record.ts, record.thread_ts or record.ts)
 
-    def _mark_in_progress(self, request: ActionRequest, alert: AlertRef | None) -> Any:
+    def _mark_in_progress(self, request: ActionRequest, alert: AlertRef | None) -> OnClaimed:
+        """The alert shows "Rerun requested by @alice" once this request won the claim. The update
+        runs beside the Code Stream call (a slow Slack must not delay the rerun); the final update
+        of the alert waits for it, so the two never arrive out of order."""
+
         async def mark(event: Event) -> None:
             if alert is None:
                 return
@@ -254,11 +261,15 @@ class Surfaces:
                 else None,
                 now=now(),
             )
-            await self.delivery.update(alert.channel, alert.ts, message)
+            update = self.delivery.update(alert.channel, alert.ts, message)
+            self._marking[(alert.channel, alert.ts)] = asyncio.create_task(update)
 
         return mark
 
     async def _update_alert(self, alert: AlertRef, outcome: Outcome) -> None:
+        marking = self._marking.pop((alert.channel, alert.ts), None)
+        if marking is not None:
+            await marking
         if outcome.event is None:
             return
         reason = getattr(outcome.error, "user_message", None) if outcome.error else None
