@@ -72,19 +72,49 @@ class Surfaces:
     # The public entry points: each interaction gets a request id (in every log line from here
     # through perform() to the Code Stream call) and counts as in flight until answered.
 
-    async def command(self, parsed: ParsedCommand, **kwargs: Any) -> None:
+    async def command(
+        self,
+        parsed: ParsedCommand,
+        *,
+        user_id: str,
+        user_name: str | None,
+        channel_id: str | None,
+        surface: Surface,
+        respond: Respond | None = None,
+        thread_ts: str | None = None,
+    ) -> None:
         token = request_id.set(new_request_id())
         try:
             async with self.runtime.inflight.track():
-                await self._command(parsed, **kwargs)
+                await self._command(
+                    parsed,
+                    user_id=user_id,
+                    user_name=user_name,
+                    channel_id=channel_id,
+                    surface=surface,
+                    respond=respond,
+                    thread_ts=thread_ts,
+                )
         finally:
             request_id.reset(token)
 
-    async def act_on_alert(self, verb: Verb, kind: EventKind, event_id: str, **kwargs: Any) -> None:
+    async def act_on_alert(
+        self,
+        verb: Verb,
+        kind: EventKind,
+        event_id: str,
+        *,
+        user_id: str,
+        user_name: str | None,
+        surface: Surface,
+        alert: AlertRef,
+    ) -> None:
         token = request_id.set(new_request_id())
         try:
             async with self.runtime.inflight.track():
-                await self._act_on_alert(verb, kind, event_id, **kwargs)
+                await self._act_on_alert(
+                    verb, kind, event_id, user_id=user_id, user_name=user_name, surface=surface, alert=alert
+                )
         finally:
             request_id.reset(token)
 
