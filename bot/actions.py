@@ -178,6 +178,24 @@ class Actions:
         execution_link: str | None = None,
         execution_id: str | None = None,
     ) -> None:
+        try:
+            await self._update_row(action_id, status, error, execution_link, execution_id)
+        except Exception:
+            # Code Stream already acted: the person must still hear about it. The row stays
+            # "pending"; this line (with the request id) is the record of what happened.
+            log.exception(
+                "could not record the outcome in the audit trail",
+                extra={"action_id": action_id, "result": status, "execution_id": execution_id},
+            )
+
+    async def _update_row(
+        self,
+        action_id: int,
+        status: str,
+        error: Exception | None,
+        execution_link: str | None,
+        execution_id: str | None,
+    ) -> None:
         await self.store.update_action(
             action_id,
             status=status,

@@ -144,7 +144,7 @@ class CodeStreamClient:
                 settings.codestream_timeout, connect=min(10.0, settings.codestream_timeout)
             ),
             verify=verify,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),  # no reconnect churn
             headers={"Accept": "application/json", "User-Agent": "codestream-bot"},
             follow_redirects=False,
         )

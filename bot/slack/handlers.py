@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 # Outcomes the whole channel should see; the rest only concern the person who asked.
 PUBLIC_STATUSES = frozenset({"started", "unknown"})
 LIST_LIMIT = 10
+# Interactions worked on at once, after their ack (100 keeps 100 concurrent reruns parallel).
+MAX_CONCURRENT_WORK = 100
 # Slack retries an unacknowledged event up to three times within about an hour.
 EVENT_DEDUPE_SECONDS = 3600.0
 
@@ -66,6 +68,9 @@ class Surfaces:
         self.delivery = delivery
         self.users = users
         self._marking: dict[tuple[str, str], asyncio.Task[bool]] = {}  # "requested by" updates in flight
+        # Work after the ack is bounded: a burst queues here instead of piling up in the event
+        # loop and the HTTP pools, so acks stay fast (Slack's deadline is 3 s).
+        self._working = asyncio.Semaphore(MAX_CONCURRENT_WORK)
 
     # --- slash command and @mentions ---------------------------------------------------------
 
@@ -85,7 +90,7 @@ class Surfaces:
     ) -> None:
         token = request_id.set(new_request_id())
         try:
-            async with self.runtime.inflight.track():
+            async with self.runtime.inflight.track(), self._working:
                 await self._command(
                     parsed,
                     user_id=user_id,
@@ -111,7 +116,7 @@ class Surfaces:
     ) -> None:
         token = request_id.set(new_request_id())
         try:
-            async with self.runtime.inflight.track():
+            async with self.runtime.inflight.track(), self._working:
                 await self._act_on_alert(
                     verb, kind, event_id, user_id=user_id, user_name=user_name, surface=surface, alert=alert
                 )
