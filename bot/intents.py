@@ -13,7 +13,6 @@ from bot.codestream.models import CodeStreamAction, Event, EventKind, Execution
 from bot.errors import BotError
 
 Verb: TypeAlias = Literal["rerun", "resume", "show"]
-ACTING_VERBS: Final[frozenset[Verb]] = frozenset({"rerun", "resume"})
 CODESTREAM_ACTION: Final[dict[Verb, CodeStreamAction]] = {"rerun": "Rerun", "resume": "Resume"}
 
 Surface: TypeAlias = Literal["slash", "button", "thread", "mention", "cli"]
@@ -53,8 +52,6 @@ class PriorAction:
     at: datetime
     status: str
     execution_url: str | None = None
-    summary_channel: str | None = None
-    summary_ts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,8 +65,3 @@ class Outcome:
     prior: PriorAction | None = None  # for duplicates
     action_id: int | None = None  # audit row
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    @property
-    def acted(self) -> bool:
-        """True when a new execution was (or may have been) triggered."""
-        return self.status in ("started", "unknown")

@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 # Outcomes the whole channel should see; the rest only concern the person who asked.
 PUBLIC_STATUSES = frozenset({"started", "unknown"})
-LIST_LIMIT = 10
 # Interactions worked on at once, after their ack (100 keeps 100 concurrent reruns parallel).
 MAX_CONCURRENT_WORK = 100
 # Slack retries an unacknowledged event up to three times within about an hour.
