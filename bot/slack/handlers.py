@@ -7,7 +7,9 @@ Listeners (``bot.slack.listeners``) only extract fields from payloads and call t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -73,8 +75,17 @@ class Surfaces:
 
     # --- slash command and @mentions ---------------------------------------------------------
 
-    # The public entry points: each interaction gets a request id (in every log line from here
-    # through perform() to the Code Stream call) and counts as in flight until answered.
+    @contextlib.asynccontextmanager
+    async def _interaction(self) -> AsyncIterator[None]:
+        """One Slack interaction after its ack: a request id in every log line from here through
+        perform() to the Code Stream call, counted as in flight until answered (graceful
+        shutdown waits for it), and one of at most MAX_CONCURRENT_WORK at once."""
+        token = request_id.set(new_request_id())
+        try:
+            async with self.runtime.inflight.track(), self._working:
+                yield
+        finally:
+            request_id.reset(token)
 
     async def command(
         self,
@@ -87,80 +98,41 @@ class Surfaces:
         respond: Respond | None = None,
         thread_ts: str | None = None,
     ) -> None:
-        token = request_id.set(new_request_id())
-        try:
-            async with self.runtime.inflight.track(), self._working:
-                await self._command(
-                    parsed,
-                    user_id=user_id,
-                    user_name=user_name,
-                    channel_id=channel_id,
-                    surface=surface,
-                    respond=respond,
-                    thread_ts=thread_ts,
+        async with self._interaction():
+            if parsed.command == "help":
+                await self.delivery.ephemeral(channel_id, user_id, render_help(), thread_ts=thread_ts, respond=respond)
+                return
+            if parsed.command == "list":
+                message = await self._failed_events(parsed.kind)
+                await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
+                return
+            if parsed.command == "audit":
+                message = await self._audit(parsed.args)
+                await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
+                return
+            assert parsed.event_id is not None
+            assert parsed.kind is not None
+            assert parsed.command in ("rerun", "resume", "show")
+            verb: Verb = parsed.command
+            request = await self._request(verb, parsed.kind, parsed.event_id, user_id, user_name, surface, channel_id)
+            alert = await self._known_alert(request)
+            outcome = await self.runtime.actions.perform(
+                request, on_claimed=self._mark_in_progress(request, alert) if alert else None
+            )
+            message = render_outcome(outcome, now=now())
+            if outcome.status in PUBLIC_STATUSES:
+                ts = await self.delivery.public(channel_id, message, thread_ts=thread_ts, respond=respond)
+                await self._after_action(
+                    outcome, summary_channel=channel_id if ts else None, summary_ts=ts, alert=alert
                 )
-        finally:
-            request_id.reset(token)
-
-    async def act_on_alert(
-        self,
-        verb: Verb,
-        kind: EventKind,
-        event_id: str,
-        *,
-        user_id: str,
-        user_name: str | None,
-        surface: Surface,
-        alert: AlertRef,
-    ) -> None:
-        token = request_id.set(new_request_id())
-        try:
-            async with self.runtime.inflight.track(), self._working:
-                await self._act_on_alert(
-                    verb, kind, event_id, user_id=user_id, user_name=user_name, surface=surface, alert=alert
-                )
-        finally:
-            request_id.reset(token)
-
-    async def _command(
-        self,
-        parsed: ParsedCommand,
-        *,
-        user_id: str,
-        user_name: str | None,
-        channel_id: str | None,
-        surface: Surface,
-        respond: Respond | None = None,
-        thread_ts: str | None = None,
-    ) -> None:
-        if parsed.command == "help":
-            await self.delivery.ephemeral(channel_id, user_id, render_help(), thread_ts=thread_ts, respond=respond)
-            return
-        if parsed.command == "list":
-            message = await self._failed_events(parsed.kind)
-            await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
-            return
-        if parsed.command == "audit":
-            message = await self._audit(parsed.args)
-            await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
-            return
-        assert parsed.event_id is not None
-        assert parsed.kind is not None
-        assert parsed.command in ("rerun", "resume", "show")
-        verb: Verb = parsed.command
-        request = await self._request(verb, parsed.kind, parsed.event_id, user_id, user_name, surface, channel_id)
-        alert = await self._known_alert(request)
-        outcome = await self.runtime.actions.perform(
-            request, on_claimed=self._mark_in_progress(request, alert) if alert else None
-        )
-        message = render_outcome(outcome, now=now())
-        if outcome.status in PUBLIC_STATUSES:
-            ts = await self.delivery.public(channel_id, message, thread_ts=thread_ts, respond=respond)
-            await self._after_action(outcome, summary_channel=channel_id if ts else None, summary_ts=ts, alert=alert)
-        else:
-            await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
-            if alert is not None and outcome.action_id is not None and outcome.status not in ("denied", "duplicate"):
-                await self._update_alert(alert, outcome)
+            else:
+                await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
+                if (
+                    alert is not None
+                    and outcome.action_id is not None
+                    and outcome.status not in ("denied", "duplicate")
+                ):
+                    await self._update_alert(alert, outcome)
 
     async def _audit(self, args: tuple[str, ...]) -> SlackMessage:
         try:
@@ -185,7 +157,7 @@ class Surfaces:
 
     # --- buttons and thread replies on an alert -----------------------------------------------
 
-    async def _act_on_alert(
+    async def act_on_alert(
         self,
         verb: Verb,
         kind: EventKind,
@@ -196,16 +168,19 @@ class Surfaces:
         surface: Surface,
         alert: AlertRef,
     ) -> None:
-        request = await self._request(verb, kind, event_id, user_id, user_name, surface, alert.channel)
-        on_claimed = self._mark_in_progress(request, alert) if verb != "show" else None
-        outcome = await self.runtime.actions.perform(request, on_claimed=on_claimed)
-        message = render_outcome(outcome, now=now())
-        if outcome.status in ("denied", "duplicate"):
-            await self.delivery.ephemeral(alert.channel, user_id, message, thread_ts=alert.thread_ts)
-            return
-        ts = await self.delivery.public(alert.channel, message, thread_ts=alert.thread_ts)
-        if verb != "show" and outcome.action_id is not None:
-            await self._after_action(outcome, summary_channel=alert.channel if ts else None, summary_ts=ts, alert=alert)
+        async with self._interaction():
+            request = await self._request(verb, kind, event_id, user_id, user_name, surface, alert.channel)
+            on_claimed = self._mark_in_progress(request, alert) if verb != "show" else None
+            outcome = await self.runtime.actions.perform(request, on_claimed=on_claimed)
+            message = render_outcome(outcome, now=now())
+            if outcome.status in ("denied", "duplicate"):
+                await self.delivery.ephemeral(alert.channel, user_id, message, thread_ts=alert.thread_ts)
+                return
+            ts = await self.delivery.public(alert.channel, message, thread_ts=alert.thread_ts)
+            if verb != "show" and outcome.action_id is not None:
+                await self._after_action(
+                    outcome, summary_channel=alert.channel if ts else None, summary_ts=ts, alert=alert
+                )
 
     async def first_delivery(self, event_id: object) -> bool:
         """False when Slack re-delivers an Events API event (same ``event_id``) that this or another
