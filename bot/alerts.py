@@ -26,7 +26,7 @@ async def post_alert(
 ) -> AlertRecord | None:
     """Post the alert for ``event``; None when Slack refused (the caller retries later)."""
     assert event.id is not None
-    url = runtime.settings.execution_ui_url(event.execution_id) if event.execution_id else None
+    url = runtime.settings.execution_link(event.execution_id)
     message = render_alert(event, execution_url=url, mention=mention, now=datetime.now(UTC))
     ts = await delivery.post(channel, message, thread_ts=thread_ts)
     if ts is None:

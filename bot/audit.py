@@ -119,6 +119,14 @@ async def fetch(store: Store, query: AuditQuery, *, now: datetime | None = None)
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
+async def rows_for_export(
+    store: Store, query: AuditQuery, *, limit: int, now: datetime | None = None
+) -> list[ActionRecord]:
+    """Every row of the query (not one page), newest first, at most ``limit``."""
+    start = (now or datetime.now(UTC)) - query.since
+    return await store.list_actions(since=start, event_id=query.event_id, actor_id=query.actor_id, limit=limit)
+
+
 def export_rows(rows: list[ActionRecord], fmt: str) -> str:
     records = [{name: _cell(getattr(row, name)) for name in EXPORT_FIELDS} for row in rows]
     if fmt == "json":

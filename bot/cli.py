@@ -31,8 +31,8 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from bot.config import ConfigError, load_settings, secret_values
-    from bot.logs import configure_logging, redact
+    from bot.config import ConfigError, load_settings
+    from bot.logs import configure_logging
     from bot.serve import StartupError, default_mode, serve
 
     try:
@@ -45,8 +45,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if problems:
         print("Cannot start:\n" + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
         return 2
-    configure_logging(settings.bot_log_level, settings.bot_log_format)
-    redact.add_secrets(secret_values(settings))
+    configure_logging(settings.bot_log_level, settings.bot_log_format)  # build_runtime registers the secrets
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(settings, mode=mode, host=args.host, port=args.port))
@@ -64,7 +63,7 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from bot.audit import AuditQuery, export_rows, parse_duration
+    from bot.audit import AuditQuery, export_rows, parse_duration, rows_for_export
     from bot.config import ConfigError, load_settings
     from bot.errors import UsageError
     from bot.store import open_store
@@ -82,15 +81,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     async def export() -> str:
         store = await open_store(settings.bot_database_url)
         try:
-            from datetime import UTC, datetime
-
             query = AuditQuery(event_id=args.event, actor_id=args.user, since=since)
-            rows = await store.list_actions(
-                since=datetime.now(UTC) - query.since,
-                event_id=query.event_id,
-                actor_id=query.actor_id,
-                limit=args.limit,
-            )
+            rows = await rows_for_export(store, query, limit=args.limit)
         finally:
             await store.close()
         return export_rows(rows, args.format)

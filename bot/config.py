@@ -200,6 +200,10 @@ class Settings(BaseSettings):
         base = self.codestream_url or ""
         return self.codestream_ui_url.format(base=base, id=execution_id)
 
+    def execution_link(self, execution_id: str | None) -> str | None:
+        """The human link of an execution, when there is one."""
+        return self.execution_ui_url(execution_id) if execution_id else None
+
 
 def secret_values(settings: Settings) -> list[str]:
     """The configured secrets, for the log redactor."""

@@ -29,27 +29,19 @@ class Delivery:
 
     async def post(self, channel: str, message: SlackMessage, *, thread_ts: str | None = None) -> str | None:
         """chat.postMessage; the new message's ts, or None when Slack refused."""
-        try:
-            reply = await self.web.chat_postMessage(channel=channel, thread_ts=thread_ts, **message.as_kwargs())
-        except SlackApiError as exc:
-            log.warning("chat.postMessage failed", extra={"channel_id": channel, "slack_error": _error(exc)})
-            return None
-        except Exception as exc:  # noqa: BLE001 - reported, never raised
-            log.warning("chat.postMessage failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
-            return None
-        ts = reply.get("ts")
+        reply = await self._call(
+            "chat.postMessage",
+            channel,
+            self.web.chat_postMessage(channel=channel, thread_ts=thread_ts, **message.as_kwargs()),
+        )
+        ts = reply.get("ts") if reply is not None else None
         return ts if isinstance(ts, str) else None
 
     async def update(self, channel: str, ts: str, message: SlackMessage) -> bool:
-        try:
-            await self.web.chat_update(channel=channel, ts=ts, **message.as_kwargs())
-        except SlackApiError as exc:
-            log.warning("chat.update failed", extra={"channel_id": channel, "ts": ts, "slack_error": _error(exc)})
-            return False
-        except Exception as exc:  # noqa: BLE001 - reported, never raised
-            log.warning("chat.update failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
-            return False
-        return True
+        reply = await self._call(
+            "chat.update", channel, self.web.chat_update(channel=channel, ts=ts, **message.as_kwargs())
+        )
+        return reply is not None
 
     async def ephemeral(
         self,
@@ -65,14 +57,20 @@ class Delivery:
             return True
         if channel is None:
             return False
+        call = self.web.chat_postEphemeral(
+            channel=channel, user=user, thread_ts=thread_ts, text=message.text, blocks=message.blocks
+        )
+        return await self._call("chat.postEphemeral", channel, call) is not None
+
+    async def _call(self, method: str, channel: str, call: Awaitable[Any]) -> Any | None:
+        """Await a Web API call; on any failure log one line and return None."""
         try:
-            await self.web.chat_postEphemeral(
-                channel=channel, user=user, thread_ts=thread_ts, text=message.text, blocks=message.blocks
-            )
+            return await call
+        except SlackApiError as exc:
+            log.warning("%s failed", method, extra={"channel_id": channel, "slack_error": _error(exc)})
         except Exception as exc:  # noqa: BLE001 - reported, never raised
-            log.warning("chat.postEphemeral failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
-            return False
-        return True
+            log.warning("%s failed", method, extra={"channel_id": channel, "error_class": type(exc).__name__})
+        return None
 
     async def public(
         self,

@@ -265,9 +265,7 @@ class Surfaces:
                 event,
                 verb=request.verb,
                 actor_id=request.actor.user_id,
-                execution_url=self.runtime.settings.execution_ui_url(event.execution_id)
-                if event.execution_id
-                else None,
+                execution_url=self.runtime.settings.execution_link(event.execution_id),
                 now=now(),
             )
             update = self.delivery.update(alert.channel, alert.ts, message)
