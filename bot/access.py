@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -46,6 +47,29 @@ class GroupDirectory(Protocol):
         """A readable name for messages, e.g. ``@release-managers``."""
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What rules are matched against: an event, or an audit row that remembers its event's
+    project and pipeline."""
+
+    kind: EventKind
+    project: str | None = None
+    pipeline: str | None = None
+
+    @classmethod
+    def of(cls, kind: EventKind, event: Event | None) -> Scope:
+        return cls(kind, event.project if event else None, event.pipeline if event else None)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks to read, and where."""
+
+    user_id: str
+    channel_id: str | None
+    team_id: str | None = None
+
+
 class Rule(BaseModel):
     """One ``allow`` rule: every condition that is set must hold."""
 
@@ -74,13 +98,11 @@ class Rule(BaseModel):
     def _channel_ids(cls, value: list[str]) -> list[str]:
         return _ids(value, ("C", "G", "D"), "channel ids such as C012AB3CD")
 
-    def in_scope(self, verb: Verb, kind: EventKind, event: Event | None) -> bool:
+    def in_scope(self, verb: Verb, scope: Scope) -> bool:
         """Does this rule speak about this action on this event (regardless of who/where)?"""
-        if verb not in self.actions or (self.kinds and kind not in self.kinds):
+        if verb not in self.actions or (self.kinds and scope.kind not in self.kinds):
             return False
-        project = event.project if event else None
-        pipeline = event.pipeline if event else None
-        return _matches(self.projects, project) and _matches(self.pipelines, pipeline)
+        return _matches(self.projects, scope.project) and _matches(self.pipelines, scope.pipeline)
 
     def names_people(self) -> bool:
         return bool(self.users or self.usergroups)
@@ -106,19 +128,19 @@ def _matches(patterns: Sequence[str], value: str | None) -> bool:
     return value is not None and any(fnmatch.fnmatchcase(value, p) for p in patterns)
 
 
-def _split(value: str | None) -> list[str]:
+def split_ids(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
 def rules_from_env(users: str | None, usergroups: str | None, channels: str | None) -> list[Rule]:
     """The env shortcuts make one rule: these people (any of them), in these channels."""
-    if not (_split(users) or _split(usergroups) or _split(channels)):
+    if not (split_ids(users) or split_ids(usergroups) or split_ids(channels)):
         return []
     return [
         Rule(
-            users=_split(users),
-            usergroups=_split(usergroups),
-            channels=_split(channels),
+            users=split_ids(users),
+            usergroups=split_ids(usergroups),
+            channels=split_ids(channels),
         )
     ]
 
@@ -146,6 +168,9 @@ class AllowEveryone:
     async def check(self, request: ActionRequest, event: Event | None) -> None:
         return None
 
+    async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
+        return True
+
     def describe(self) -> list[str]:
         return [NO_POLICY_WARNING]
 
@@ -154,7 +179,12 @@ class AccessPolicy(Protocol):
     configured: bool
 
     async def check(self, request: ActionRequest, event: Event | None) -> None:
-        """Return if allowed; raise AccessDenied with a specific message if not."""
+        """Return if allowed; raise AccessDenied with a specific message if not. A denial names
+        the event's project and pipeline only to someone the policy lets see the event."""
+
+    async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
+        """Whether the policy's ``show`` rules let ``viewer`` see this event (or audit row); a
+        failed group lookup is a no."""
 
     def describe(self) -> list[str]: ...
 
@@ -169,32 +199,39 @@ class RulePolicy:
         self.groups = groups
 
     async def check(self, request: ActionRequest, event: Event | None) -> None:
-        scoped = [r for r in self.rules if r.in_scope(request.verb, request.kind, event)]
+        scope = Scope.of(request.kind, event)
+        viewer = Viewer(request.actor.user_id, request.channel_id, request.team_id)
+        reason = await self._denial(request.verb, viewer, scope)
+        if reason is None:
+            return
+        if request.verb == "show" or not await self.may_see(viewer, scope):
+            # Whoever may not see the event learns nothing of it, not even its project.
+            raise AccessDenied(_private_denial(request.verb, reason))
+        raise AccessDenied(reason.message(request.verb, scope))
+
+    async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
+        return await self._denial("show", viewer, scope) is None
+
+    async def _denial(self, verb: Verb, viewer: Viewer, scope: Scope) -> _Denial | None:
+        scoped = [r for r in self.rules if r.in_scope(verb, scope)]
         if not scoped:
-            raise AccessDenied(f"No access rule allows {_what(request, event)}.")
-        in_channel = [r for r in scoped if not r.channels or request.channel_id in r.channels]
+            return _Denial("no-rule")
+        in_channel = [r for r in scoped if not r.channels or viewer.channel_id in r.channels]
         if not in_channel:
-            where = ", ".join(f"<#{c}>" for c in sorted({c for r in scoped for c in r.channels}))
-            what = _what(request, event)
-            raise AccessDenied(f"{what[:1].upper()}{what[1:]} is only allowed in {where}.")
+            return _Denial("channel", channels=sorted({c for r in scoped for c in r.channels}))
         lookup_failed: list[str] = []
         for rule in in_channel:
-            if not rule.names_people() or request.actor.user_id in rule.users:
-                return
+            if not rule.names_people() or viewer.user_id in rule.users:
+                return None
             for group in rule.usergroups:
                 try:
-                    if self.groups is not None and await self.groups.is_member(group, request.actor.user_id):
-                        return
+                    if self.groups is not None and await self.groups.is_member(group, viewer.user_id):
+                        return None
                 except GroupLookupFailed:
                     lookup_failed.append(group)
-        who = self._who(in_channel)
         if lookup_failed:
-            groups = ", ".join(self._handle(g) for g in lookup_failed)
-            raise AccessDenied(
-                f"The bot could not check your membership of {groups} right now, so it cannot let you "
-                f"{request.verb} this; try again in a minute."
-            )
-        raise AccessDenied(f"You are not {who}, which may {_what(request, event)}.")
+            return _Denial("lookup", groups=[self._handle(g) for g in lookup_failed])
+        return _Denial("person", who=self._who(in_channel))
 
     def _handle(self, group: str) -> str:
         return self.groups.handle(group) if self.groups is not None else group
@@ -223,11 +260,86 @@ class RulePolicy:
         return lines
 
 
-def _what(request: ActionRequest, event: Event | None) -> str:
-    verb: Literal["show", "rerun", "resume"] = request.verb
-    target = f"{event.project} pipelines" if event is not None and event.project else f"{request.kind} events"
-    if event is not None and event.pipeline:
-        target = f"{target} ({event.pipeline})"
+@dataclass(frozen=True)
+class _Denial:
+    why: Literal["no-rule", "channel", "lookup", "person"]
+    channels: list[str] | None = None
+    groups: list[str] | None = None
+    who: str = ""
+
+    def message(self, verb: Verb, scope: Scope) -> str:
+        what = _what(verb, scope)
+        if self.why == "no-rule":
+            return f"No access rule allows {what}."
+        if self.why == "channel":
+            where = ", ".join(f"<#{c}>" for c in self.channels or [])
+            return f"{what[:1].upper()}{what[1:]} is only allowed in {where}."
+        if self.why == "lookup":
+            return (
+                f"The bot could not check your membership of {', '.join(self.groups or [])} right now, so it cannot "
+                f"let you {verb} this; try again in a minute."
+            )
+        return f"You are not {self.who}, which may {what}."
+
+
+def _private_denial(verb: Verb, denial: _Denial) -> str:
+    if denial.why == "lookup":
+        return denial.message(verb, Scope("git"))
+    if verb == "show":
+        return "The access policy does not let you see this event here."
+    return f"The access policy does not let you {verb} this event here."
+
+
+class WorkspaceGate:
+    """Only people of the allowed Slack workspaces may use the bot at all, whatever the rules
+    say: by default the bot's own workspace, so Slack Connect guests from other organisations
+    are refused even where a rule names only channels."""
+
+    def __init__(
+        self,
+        inner: AccessPolicy,
+        *,
+        allowed: frozenset[str],
+        own_team: Callable[[], Awaitable[str | None]] | None,
+    ) -> None:
+        self.inner = inner
+        self.allowed = allowed
+        self.own_team = own_team
+        self.configured = inner.configured
+
+    async def _team_ok(self, team_id: str | None) -> bool | None:
+        """True/False; None when the bot cannot tell (its own team is unknown right now)."""
+        allowed = set(self.allowed)
+        if not allowed:
+            own = await self.own_team() if self.own_team is not None else None
+            if own is None:
+                return None
+            allowed.add(own)
+        return team_id is not None and team_id in allowed
+
+    async def check(self, request: ActionRequest, event: Event | None) -> None:
+        ok = await self._team_ok(request.team_id)
+        if ok is None:
+            raise AccessDenied("The bot could not confirm its own Slack workspace right now; try again in a minute.")
+        if not ok:
+            raise AccessDenied(
+                "This bot only serves people of its own Slack workspace; your workspace is not allowed "
+                "(an operator can add it to BOT_ALLOWED_TEAMS)."
+            )
+        await self.inner.check(request, event)
+
+    async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
+        return bool(await self._team_ok(viewer.team_id)) and await self.inner.may_see(viewer, scope)
+
+    def describe(self) -> list[str]:
+        teams = ", ".join(sorted(self.allowed)) if self.allowed else "the bot's own workspace"
+        return [*self.inner.describe(), f"workspaces: only people of {teams}"]
+
+
+def _what(verb: Verb, scope: Scope) -> str:
+    target = f"{scope.project} pipelines" if scope.project else f"{scope.kind} events"
+    if scope.pipeline:
+        target = f"{target} ({scope.pipeline})"
     return f"{verb} {target}"
 
 

@@ -2,38 +2,83 @@
 
 1. read the event (unknown ids fail here, before anything is posted)
 2. access: may this person do this, here, to this event?
-3. claim the intent in the store: the first caller for (kind, event, action) within the dedupe
-   window wins; everyone else (double clicks, Slack retries, other replicas) is told who won
-4. call Code Stream once; an ambiguous result is reported as such, never retried
-5. record the outcome in the actions table (the audit trail)
+3. claim the intent in the store: one intent per event at a time, whatever the verb. The claim
+   holds while the action is in flight (pending, or unknown until read back) and for the dedupe
+   window after it ends; everyone else (double clicks, Slack retries, other replicas, the other
+   verb) is told what is already happening
+4. record a pending row (the audit trail, and what a reconciler needs after a crash), then call
+   Code Stream once. When the answer is ambiguous the outcome is *unknown*: the intent stays
+   claimed and the reconciler (``bot.reconcile``) reads the event back until a new execution
+   appears or the deadline passes. Never a second POST.
+5. record the outcome; writes after Code Stream acted are retried
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final, TypeVar
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bot.access import AccessPolicy, AllowEveryone
 from bot.codestream.client import ActionResult, CodeStreamClient
 from bot.codestream.errors import CodeStreamError
-from bot.codestream.models import Event
+from bot.codestream.models import Event, EventKind
 from bot.errors import AccessDenied, StoreUnavailable
-from bot.intents import CODESTREAM_ACTION, ActionRequest, Actor, Outcome, OutcomeStatus, PriorAction
+from bot.intents import (
+    CODESTREAM_ACTION,
+    ActionRequest,
+    Actor,
+    MessageRef,
+    Outcome,
+    OutcomeStatus,
+    PriorAction,
+    Verb,
+)
 from bot.logs import request_id as request_id_var
 from bot.metrics import record_outcome
 from bot.store import ActionRecord, Store
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 OnClaimed = Callable[[Event], Awaitable[None]]
-_RESULT_STATUS: dict[str, OutcomeStatus] = {"succeeded": "started", "not_started": "not_started", "unknown": "unknown"}
+_RESULT_STATUS: Final[dict[str, OutcomeStatus]] = {
+    "succeeded": "started",
+    "not_started": "not_started",
+    "unknown": "unknown",
+}
+#: The claim of an intent in flight. It never lapses on its own in practice: the action (or the
+#: reconciler, after a crash) settles it when the outcome is known.
+IN_FLIGHT_CLAIM_SECONDS: Final = 7 * 86_400.0
+#: Writes after Code Stream acted: tried this many times (about 3 s in all) before giving up
+#: to the reconciler, which finds the row still open and settles it from a read-back.
+WRITE_ATTEMPTS: Final = 6
 
 
-def claim_key(request: ActionRequest) -> str:
-    return f"action:{request.kind}:{request.event_id}:{request.verb}"
+def intent_key(kind: EventKind, event_id: str) -> str:
+    """One intent per event at a time, whatever the verb: a rerun and a resume of the same event
+    must not both run."""
+    return f"intent:{kind}:{event_id}"
+
+
+async def retry_write(operation: Callable[[], Awaitable[_T]]) -> _T:
+    """A store write that must not be lost to a passing error (a lock, a failover)."""
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(Exception),
+        stop=stop_after_attempt(WRITE_ATTEMPTS),
+        wait=wait_exponential(multiplier=0.05, max=1.0),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await operation()
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass
@@ -41,8 +86,12 @@ class Actions:
     client: CodeStreamClient
     store: Store
     execution_url: Callable[[str], str]  # execution id -> the human UI link
-    dedupe_seconds: float = 120.0
+    dedupe_seconds: float = 300.0
+    reconcile_seconds: float = 300.0
     access: AccessPolicy = AllowEveryone()  # noqa: RUF009 - stateless default
+    owner: str = "codestream-bot"  # this replica: it finishes what it starts
+    post_budget_seconds: float = 120.0  # how long a POST (with its unsent retries) may take at most
+    wake_reconciler: Callable[[], None] = field(default=lambda: None)
 
     async def perform(self, request: ActionRequest, *, on_claimed: OnClaimed | None = None) -> Outcome:
         """Carry out the request. ``on_claimed(event)`` runs once this caller has won the claim,
@@ -56,6 +105,21 @@ class Actions:
         self._log(outcome, time.perf_counter() - started)
         return outcome
 
+    async def follow_unknown(self, outcome: Outcome, summary: MessageRef | None) -> None:
+        """The Slack layer has shown an unknown outcome (``summary``: where, to update in place):
+        from now on the reconciler reads the event back and settles it."""
+        if outcome.status != "unknown" or outcome.action_id is None:
+            return
+        action_id = outcome.action_id
+        changes: dict[str, Any] = {"next_check_at": self.store.now()}
+        if summary is not None:
+            changes |= {"summary_channel": summary.channel, "summary_ts": summary.ts}
+        try:
+            await retry_write(lambda: self.store.update_open_action(action_id, self.owner, **changes))
+        except Exception:
+            log.exception("could not hand an unknown outcome to the reconciler", extra={"action_id": action_id})
+        self.wake_reconciler()
+
     async def _perform(self, request: ActionRequest, on_claimed: OnClaimed | None) -> Outcome:
         try:
             event = await self.client.get_event(request.kind, request.event_id)
@@ -66,30 +130,33 @@ class Actions:
             await self.access.check(request, event)
         except AccessDenied as denied:
             if request.verb != "show":
-                await self._audit(request, "denied", error=denied)
-            return Outcome(request, "denied", event=event, error=denied)
+                await self._audit(request, "denied", error=denied, event=event)
+            # A denial names no event facts: the person may not be allowed to see them either.
+            return Outcome(request, "denied", error=denied)
         if request.verb == "show":
             return Outcome(request, "shown", event=event, execution_url=self._url_for(event))
         return await self._act(request, event, on_claimed)
 
     async def _act(self, request: ActionRequest, event: Event, on_claimed: OnClaimed | None) -> Outcome:
-        key = claim_key(request)
+        key = intent_key(request.kind, request.event_id)
+        holder = request.request_id
+        data = {"actor_id": request.actor.user_id, "actor_name": request.actor.name, "verb": request.verb}
         try:
-            claim = await self.store.claim(
-                key,
-                request.request_id,
-                self.dedupe_seconds,
-                {"actor_id": request.actor.user_id, "actor_name": request.actor.name},
-            )
+            claim = await self.store.claim(key, holder, IN_FLIGHT_CLAIM_SECONDS, data)
         except Exception as exc:
             # Without the claim we cannot promise "exactly once": refuse rather than risk two runs.
             log.exception("store unavailable for claim", extra={"error_class": type(exc).__name__})
             return Outcome(request, "failed", event=event, error=StoreUnavailable())
         if not claim.won:
-            return await self._duplicate(request, event, claim.holder, claim.data, claim.claimed_at)
-
-        action_id = await self._audit(request, "pending")
-        await self.store.update_claim_data(key, request.request_id, {**claim.data, "action_id": action_id})
+            return await self._duplicate(request, event, claim.data, claim.claimed_at)
+        try:
+            action_id = await self._audit(request, "pending", event=event)
+            await self.store.update_claim_data(key, holder, {**data, "action_id": action_id})
+        except Exception as exc:
+            # Nothing was sent: give the intent back so that a retry can run.
+            log.exception("store unavailable for the audit row", extra={"error_class": type(exc).__name__})
+            await self._quietly(lambda: self.store.release_claim(key, holder))
+            return Outcome(request, "failed", event=event, error=StoreUnavailable())
         if on_claimed is not None:
             try:
                 await on_claimed(event)
@@ -99,47 +166,56 @@ class Actions:
             action = CODESTREAM_ACTION[request.verb]
             result = await self.client.act(request.kind, request.event_id, action, before=event)
         except CodeStreamError as exc:
-            await self._finish(action_id, "failed", error=exc)
-            await self.store.release_claim(key, request.request_id)  # nothing ran: a retry is fine
+            # A definite refusal (4xx, or nothing could be sent): nothing ran, a retry is fine.
+            await self._close(action_id, "failed", error=exc)
+            await self._quietly(lambda: self.store.release_claim(key, holder))
             return Outcome(request, "failed", event=event, error=exc, action_id=action_id)
+        except BaseException:
+            # Cancelled (shutdown past its grace) or a bug while the POST may be on its way: the
+            # outcome is unknown; the reconciler reads it back. The claim stays.
+            await asyncio.shield(self._mark_unknown(action_id, error_class="Interrupted"))
+            raise
         return await self._record_result(request, key, action_id, result)
 
     async def _record_result(self, request: ActionRequest, key: str, action_id: int, result: ActionResult) -> Outcome:
         status = _RESULT_STATUS[result.state]
-        event = result.event
-        if event is None:
-            # The new execution is unknown (accepted but unreadable, or ambiguous): show the event
-            # without the old execution, which would otherwise pass for the new one.
-            event = result.before.model_copy(
-                update={"execution_link": None, "execution_index": None, "execution_status": None}
-            )
-        url = self._url_for(result.event) if result.event is not None else None
-        await self._finish(
+        error = result.error if status != "started" else None
+        if status == "unknown":
+            settle_by = await self._mark_unknown(action_id, error=error)
+            event = without_execution(result.before)
+            return Outcome(request, "unknown", event=event, error=error, action_id=action_id, settle_by=settle_by)
+        after = result.event
+        await self._close(
             action_id,
             status,
-            error=result.error if status != "started" else None,
-            execution_link=result.event.execution_link if result.event is not None else None,
-            execution_id=result.event.execution_id if result.event is not None else None,
+            error=error,
+            execution_link=after.execution_link if after is not None else None,
+            execution_id=after.execution_id if after is not None else None,
         )
-        if status == "not_started":
-            await self.store.release_claim(key, request.request_id)
-        return Outcome(
-            request, status, event=event, execution_url=url, error=result.error if status != "started" else None,
-            action_id=action_id,
-        )
+        if status == "started":
+            await self._quietly(lambda: self.store.settle_claim(key, request.request_id, self.dedupe_seconds))
+        else:
+            await self._quietly(lambda: self.store.release_claim(key, request.request_id))
+        # Accepted but unreadable: show the event without its old execution, which would
+        # otherwise pass for the new one.
+        event = after if after is not None else without_execution(result.before)
+        url = self._url_for(after) if after is not None else None
+        return Outcome(request, status, event=event, execution_url=url, error=error, action_id=action_id)
 
-    async def _duplicate(
-        self, request: ActionRequest, event: Event, holder: str, data: dict[str, object], at: datetime
-    ) -> Outcome:
+    async def _duplicate(self, request: ActionRequest, event: Event, data: dict[str, object], at: datetime) -> Outcome:
         winner_action_id = data.get("action_id")
-        winner = await self.store.get_action(winner_action_id) if isinstance(winner_action_id, int) else None
+        winner: ActionRecord | None = None
+        if isinstance(winner_action_id, int):
+            winner = await self._quietly(lambda: self.store.get_action(winner_action_id))
+        verb = data.get("verb")
         prior = PriorAction(
             actor=Actor(str(data.get("actor_id") or "someone"), _str_or_none(data.get("actor_name"))),
             at=at,
             status=winner.status if winner is not None else "pending",
             execution_url=self.execution_url(winner.execution_id) if winner and winner.execution_id else None,
+            verb=_verb(verb) if isinstance(verb, str) else request.verb,
         )
-        action_id = await self._audit(request, "duplicate", duplicate_of=winner.id if winner else None)
+        action_id = await self._audit(request, "duplicate", duplicate_of=winner.id if winner else None, event=event)
         return Outcome(request, "duplicate", event=event, prior=prior, action_id=action_id)
 
     async def _audit(
@@ -149,27 +225,42 @@ class Actions:
         *,
         error: Exception | None = None,
         duplicate_of: int | None = None,
+        event: Event | None = None,
     ) -> int:
-        """Write the audit row; a ``pending`` row is finished later by ``_finish``."""
-        return await self.store.record_action(
-            ActionRecord(
-                kind=request.kind,
-                event_id=request.event_id,
-                action=request.verb,
-                actor_id=request.actor.user_id,
-                actor_name=request.actor.name,
-                surface=request.surface,
-                channel_id=request.channel_id,
-                status=status,
-                error=_user_message(error),
-                error_class=type(error).__name__ if error else None,
-                duplicate_of=duplicate_of,
-                request_id=request.request_id,
-                finished_at=None if status == "pending" else datetime.now(UTC),
-            )
+        """Write the audit row; a ``pending`` row carries what finishing it needs (the event as
+        it was, the alert) and is finished by ``_close``, ``_mark_unknown`` or the reconciler."""
+        now = self.store.now()
+        pending = status == "pending"
+        before = event if pending else None
+        alert = request.alert
+        record = ActionRecord(
+            kind=request.kind,
+            event_id=request.event_id,
+            action=request.verb,
+            actor_id=request.actor.user_id,
+            actor_name=request.actor.name,
+            surface=request.surface,
+            channel_id=request.channel_id,
+            status=status,
+            error=_user_message(error),
+            error_class=type(error).__name__ if error else None,
+            duplicate_of=duplicate_of,
+            request_id=request.request_id,
+            created_at=now,
+            finished_at=None if pending else now,
+            owner=self.owner if pending else None,
+            before_execution_index=before.execution_index if before is not None else None,
+            before_execution_link=before.execution_link if before is not None else None,
+            settle_by=now + timedelta(seconds=self.post_budget_seconds + self.reconcile_seconds) if pending else None,
+            alert_channel=alert.channel if alert is not None and pending else None,
+            alert_ts=alert.ts if alert is not None and pending else None,
+            alert_thread_ts=alert.thread_ts if alert is not None and pending else None,
+            project=event.project if event is not None else None,
+            pipeline=event.pipeline if event is not None else None,
         )
+        return await self.store.record_action(record)
 
-    async def _finish(
+    async def _close(
         self,
         action_id: int,
         status: str,
@@ -178,33 +269,48 @@ class Actions:
         execution_link: str | None = None,
         execution_id: str | None = None,
     ) -> None:
+        changes = {
+            "status": status,
+            "error": _user_message(error),
+            "error_class": type(error).__name__ if error else None,
+            "execution_link": execution_link,
+            "execution_id": execution_id,
+            "finished_at": self.store.now(),
+            "next_check_at": None,
+        }
         try:
-            await self._update_row(action_id, status, error, execution_link, execution_id)
+            await retry_write(lambda: self.store.update_open_action(action_id, self.owner, **changes))
         except Exception:
-            # Code Stream already acted: the person must still hear about it. The row stays
-            # "pending"; this line (with the request id) is the record of what happened.
+            # Code Stream already answered: the person must still hear about it. The row stays
+            # open; the reconciler settles it from a read-back of the event.
             log.exception(
-                "could not record the outcome in the audit trail",
+                "could not record the outcome in the audit trail; the reconciler will settle it",
                 extra={"action_id": action_id, "result": status, "execution_id": execution_id},
             )
 
-    async def _update_row(
-        self,
-        action_id: int,
-        status: str,
-        error: Exception | None,
-        execution_link: str | None,
-        execution_id: str | None,
-    ) -> None:
-        await self.store.update_action(
-            action_id,
-            status=status,
-            error=_user_message(error),
-            error_class=type(error).__name__ if error else None,
-            execution_link=execution_link,
-            execution_id=execution_id,
-            finished_at=datetime.now(UTC),
-        )
+    async def _mark_unknown(
+        self, action_id: int, *, error: Exception | None = None, error_class: str | None = None
+    ) -> datetime:
+        settle_by = self.store.now() + timedelta(seconds=self.reconcile_seconds)
+        changes = {
+            "status": "unknown",
+            "error": _user_message(error),
+            "error_class": error_class or (type(error).__name__ if error else None),
+            "settle_by": settle_by,
+        }
+        try:
+            await retry_write(lambda: self.store.update_open_action(action_id, self.owner, **changes))
+        except Exception:
+            log.exception("could not record an unknown outcome; it stays pending", extra={"action_id": action_id})
+        return settle_by
+
+    async def _quietly(self, operation: Callable[[], Awaitable[_T]]) -> _T | None:
+        """A retried write (or read) whose failure is logged, not raised."""
+        try:
+            return await retry_write(operation)
+        except Exception:
+            log.warning("store write failed", exc_info=True)
+            return None
 
     def _url_for(self, event: Event) -> str | None:
         return self.execution_url(event.execution_id) if event.execution_id else None
@@ -234,6 +340,10 @@ class Actions:
         )
 
 
+def without_execution(event: Event) -> Event:
+    return event.model_copy(update={"execution_link": None, "execution_index": None, "execution_status": None})
+
+
 def _user_message(error: Exception | None) -> str | None:
     if error is None:
         return None
@@ -243,3 +353,8 @@ def _user_message(error: Exception | None) -> str | None:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _verb(value: str) -> Verb:
+    return "resume" if value == "resume" else "rerun"
+

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -106,17 +107,45 @@ def parse_audit_args(words: tuple[str, ...] | list[str]) -> AuditQuery:
     return AuditQuery(event_id=event_id, actor_id=actor_id, since=since, page=page)
 
 
-async def fetch(store: Store, query: AuditQuery, *, now: datetime | None = None) -> tuple[list[ActionRecord], bool]:
-    """One page of rows, newest first, and whether there are more."""
+Visible = Callable[[ActionRecord], Awaitable[bool]]
+#: With a filter (the access policy's read rules) pages are counted over the visible rows; this
+#: many rows are scanned at most for one page.
+MAX_SCANNED: Final = 5000
+_BATCH: Final = 200
+
+
+async def fetch(
+    store: Store, query: AuditQuery, *, now: datetime | None = None, visible: Visible | None = None
+) -> tuple[list[ActionRecord], bool]:
+    """One page of rows, newest first, and whether there are more. ``visible``: only rows it
+    accepts count (what the asking person may see)."""
     start = (now or datetime.now(UTC)) - query.since
-    rows = await store.list_actions(
-        since=start,
-        event_id=query.event_id,
-        actor_id=query.actor_id,
-        limit=PAGE_SIZE + 1,
-        offset=(query.page - 1) * PAGE_SIZE,
-    )
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+    if visible is None:
+        rows = await store.list_actions(
+            since=start,
+            event_id=query.event_id,
+            actor_id=query.actor_id,
+            limit=PAGE_SIZE + 1,
+            offset=(query.page - 1) * PAGE_SIZE,
+        )
+        return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+    skip, wanted = (query.page - 1) * PAGE_SIZE, PAGE_SIZE + 1
+    shown: list[ActionRecord] = []
+    offset = 0
+    while len(shown) < wanted and offset < MAX_SCANNED:
+        batch = await store.list_actions(
+            since=start, event_id=query.event_id, actor_id=query.actor_id, limit=_BATCH, offset=offset
+        )
+        offset += len(batch)
+        for row in batch:
+            if await visible(row):
+                if skip:
+                    skip -= 1
+                else:
+                    shown.append(row)
+        if len(batch) < _BATCH:
+            break
+    return shown[:PAGE_SIZE], len(shown) > PAGE_SIZE
 
 
 async def rows_for_export(

@@ -71,7 +71,14 @@ class Settings(BaseSettings):
     bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # None: JSON when stderr is not a terminal (containers), text on a terminal.
     bot_log_format: Literal["json", "text"] | None = None
-    bot_dedupe_seconds: float = Field(120.0, ge=1, le=86_400)
+    # A finished intent stays claimed this long: repeats of it are told who acted. At least
+    # Slack's 5-minute signature window, so nothing Slack would still accept can run twice.
+    bot_dedupe_seconds: float = Field(300.0, ge=1, le=86_400)
+    # An action whose outcome is unknown (the POST may have reached Code Stream) is read back
+    # for this long; only when no new execution appeared by then is it "safe to try again".
+    bot_reconcile_seconds: float = Field(300.0, ge=1, le=86_400)
+    # Audit rows older than this many days are deleted; 0 keeps them for ever (the default).
+    bot_audit_retention_days: float = Field(0.0, ge=0, le=36_500)
     bot_health_port: int = Field(8080, ge=0, le=65_535)  # Socket Mode: /healthz, /readyz, /metrics
     bot_shutdown_grace: float = Field(20.0, ge=0, le=600)  # seconds to finish in-flight actions on SIGTERM
 
@@ -79,6 +86,9 @@ class Settings(BaseSettings):
     bot_allowed_users: str | None = None  # comma-separated Slack user ids
     bot_allowed_usergroups: str | None = None  # comma-separated Slack user-group ids (S…)
     bot_allowed_channels: str | None = None  # comma-separated channel ids where actions are allowed
+    # comma-separated Slack team (workspace) ids whose people may use the bot at all; unset:
+    # only the bot's own workspace (auth.test), so Slack Connect guests are refused.
+    bot_allowed_teams: str | None = None
 
     # --- Failure alerts (watcher) --------------------------------------------------------------
     bot_alert_channel: str | None = None  # fallback channel id when no routing rule matches

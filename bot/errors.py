@@ -27,3 +27,13 @@ class AccessDenied(BotError):
 
 class StoreUnavailable(BotError):
     default_message = "The bot's database is unavailable, so it cannot make sure actions run once; try again shortly."
+
+
+class OutcomeUnconfirmed(BotError):
+    """An action whose request may have reached Code Stream, and whose outcome could not be
+    confirmed by reading the event back before the deadline."""
+
+    default_message = (
+        "The bot could not confirm whether it ran (Code Stream could not be read back in time). "
+        "Check the event's executions in Code Stream before trying again."
+    )

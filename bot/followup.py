@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final, Protocol
 
 from bot import metrics
+from bot.actions import retry_write
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound, RateLimited
 from bot.codestream.models import EVENT_KINDS, Event, EventKind, Execution
@@ -44,6 +45,7 @@ from bot.slack.blocks import SlackMessage, render_alert_resolved, render_followu
 from bot.slack.blocks_base import MAX_BLOCKS, fallback_text, section
 from bot.slack.delivery import Delivery
 from bot.store import ActionRecord, FollowupRecord, Store
+from bot.store.store import HolderGone
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -155,6 +157,7 @@ class FollowupTracker:
         timing: FollowupTiming | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        holder_gone: HolderGone | None = None,
     ) -> None:
         if max_hours <= 0:
             raise ValueError("max_hours must be positive")
@@ -166,6 +169,7 @@ class FollowupTracker:
         self.timing = timing or FollowupTiming()
         self.budget = PollBudget(poll_budget)
         self.holder = holder
+        self.holder_gone = holder_gone  # a dead holder's lease is taken over at once
         self.stats = FollowupStats()
         self._clock: Clock = clock or store.now
         self._rng = rng or random.Random()
@@ -208,6 +212,7 @@ class FollowupTracker:
             holder=runtime.replica,
             timing=timing,
             clock=clock,
+            holder_gone=runtime.lease_holder_gone,
         )
 
     @property
@@ -246,7 +251,7 @@ class FollowupTracker:
             interval=self.timing.initial_interval,
             created_at=now,
         )
-        fid = await self.store.add_followup(record)
+        fid = await retry_write(lambda: self.store.add_followup(record))  # Code Stream already acted
         self._remember(fid, outcome)
         self._wake.set()
         log.info(
@@ -398,7 +403,7 @@ class FollowupTracker:
             return False
         ttl = self.timing.lease_ttl
         try:
-            held = await self.store.acquire_lease(LEASE_NAME, self.holder, ttl)
+            held = await self.store.acquire_lease(LEASE_NAME, self.holder, ttl, holder_gone=self.holder_gone)
         except Exception as exc:
             # The store is unreachable: keep going only while our lease surely still holds.
             log.warning("follow-up lease check failed", exc_info=True, extra={"error_class": type(exc).__name__})

@@ -17,8 +17,11 @@ CODESTREAM_ACTION: Final[dict[Verb, CodeStreamAction]] = {"rerun": "Rerun", "res
 
 Surface: TypeAlias = Literal["slash", "button", "thread", "mention", "cli"]
 
-# started: Code Stream accepted it. failed: a definite error. unknown: it may have gone through.
-# not_started: it certainly did not (safe to retry). duplicate: someone did it moments ago.
+# started: Code Stream accepted it (a new execution). failed: a definite refusal (4xx).
+# unknown: the request may have reached Code Stream; it is being read back and the answer is
+# updated when that tells. not_started: it certainly did not run (nothing was sent, or no run
+# appeared by the reconcile deadline): safe to retry. duplicate: someone's intent is in flight
+# or just ended.
 # denied: access control said no. shown: a read-only "show".
 OutcomeStatus: TypeAlias = Literal["started", "failed", "unknown", "not_started", "duplicate", "denied", "shown"]
 
@@ -34,6 +37,15 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class MessageRef:
+    """A Slack message, without Slack: the alert an action came from, or a posted summary."""
+
+    channel: str
+    ts: str  # the message itself
+    thread_ts: str  # the thread to reply in (the message, or the thread it sits in)
+
+
+@dataclass(frozen=True)
 class ActionRequest:
     verb: Verb
     kind: EventKind
@@ -42,6 +54,8 @@ class ActionRequest:
     surface: Surface
     channel_id: str | None = None
     request_id: str = field(default_factory=new_request_id)
+    alert: MessageRef | None = None  # the alert the request came from (or that shows the event)
+    team_id: str | None = None  # the Slack workspace of the actor
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,7 @@ class PriorAction:
     at: datetime
     status: str
     execution_url: str | None = None
+    verb: Verb = "rerun"  # what the winner asked for
 
 
 @dataclass(frozen=True)
@@ -65,3 +80,5 @@ class Outcome:
     prior: PriorAction | None = None  # for duplicates
     action_id: int | None = None  # audit row
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    settle_by: datetime | None = None  # unknown: read back until then; no run by then = safe to retry
+    settled_late: bool = False  # the outcome was found by reading the event back after an unknown

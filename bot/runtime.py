@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.access import AccessPolicy, build_policy
+from bot.access import AccessPolicy, WorkspaceGate, build_policy, split_ids
 from bot.actions import Actions
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.config import Settings, secret_values
 from bot.fileconfig import FileConfig, load_file_config
 from bot.followup import FollowupTracker
 from bot.health import InFlight
+from bot.liveness import Liveness, new_replica_id
 from bot.logs import redact
 from bot.store import Store, open_store
 
+if TYPE_CHECKING:
+    from bot.slack.identity import SlackIdentity
+
 log = logging.getLogger(__name__)
-
-
-def replica_id() -> str:
-    """Identifies this process in leases and claims: host name and pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -39,7 +37,18 @@ class Runtime:
     file_config: FileConfig = field(default_factory=FileConfig)  # BOT_CONFIG: routes and access rules
     inflight: InFlight = field(default_factory=InFlight)  # Slack interactions being worked on
     followups: FollowupTracker | None = None  # follows new executions; set when Slack is configured
-    replica: str = field(default_factory=replica_id)
+    replica: str = field(default_factory=new_replica_id)
+    liveness: Liveness | None = None  # tells dead lease holders and action owners from live ones
+    identity: SlackIdentity | None = None  # the bot's own workspace and ids, when Slack is configured
+
+    def __post_init__(self) -> None:
+        if self.liveness is None:
+            self.liveness = Liveness(self.store, self.replica)
+        self.actions.owner = self.replica
+
+    async def lease_holder_gone(self, holder: str) -> bool:
+        assert self.liveness is not None
+        return await self.liveness.lease_holder_gone(holder)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -57,11 +66,13 @@ async def build_runtime(
     retry: RetryPolicy | None = None,
 ) -> Runtime:
     from bot.slack.app import build_web_client
+    from bot.slack.identity import SlackIdentity
     from bot.slack.usergroups import SlackGroupDirectory
 
     redact.add_secrets(secret_values(settings))  # every log line, from here on, hides them
     web = build_web_client(settings) if settings.slack_configured else None
     file_config = load_file_config(settings.bot_config)
+    identity = SlackIdentity(web) if web is not None else None
     if access is None:
         access = build_policy(
             file_config.access,
@@ -70,6 +81,10 @@ async def build_runtime(
             allowed_channels=settings.bot_allowed_channels,
             groups=SlackGroupDirectory(web) if web is not None else None,
         )
+        if identity is not None:
+            access = WorkspaceGate(
+                access, allowed=frozenset(split_ids(settings.bot_allowed_teams)), own_team=identity.team_id
+            )
     store = await open_store(settings.bot_database_url)
     if client is None:
         client = CodeStreamClient.from_settings(settings, retry=retry, observer=metrics.observe_codestream)
@@ -79,6 +94,8 @@ async def build_runtime(
         store=store,
         execution_url=settings.execution_ui_url,
         dedupe_seconds=settings.bot_dedupe_seconds,
+        reconcile_seconds=settings.bot_reconcile_seconds,
+        post_budget_seconds=4 * settings.codestream_timeout,
         access=access,
     )
     return Runtime(
@@ -89,4 +106,5 @@ async def build_runtime(
         access=access,
         web=web,
         file_config=file_config,
+        identity=identity,
     )

@@ -19,9 +19,11 @@ from bot.config import Settings
 from bot.followup import FollowupTracker
 from bot.followup_timing import FollowupTiming
 from bot.health import Readiness
+from bot.reconcile import LoggedOutcomes, Reconciler, ReconcileTiming
 from bot.runtime import Runtime, build_runtime
 from bot.slack.app import build_app
 from bot.slack.delivery import Delivery
+from bot.slack.notifier import SlackOutcomeNotifier
 from bot.watcher import Watcher, build_watcher, webhook_route
 from bot.web import build_web
 
@@ -54,6 +56,9 @@ class RunningBot:
     readiness: Readiness | None = None
     followup_timing: FollowupTiming | None = None  # the demo and tests follow faster
     watcher: Watcher | None = None
+    reconciler: Reconciler | None = None
+    reconcile_timing: ReconcileTiming | None = None  # tests read back faster
+    _reconciler_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _followups_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _watcher_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _server: uvicorn.Server | None = field(default=None, repr=False)
@@ -62,6 +67,21 @@ class RunningBot:
 
     async def start(self) -> RunningBot:
         self.runtime = runtime = await build_runtime(self.settings, retry=self.retry)
+        self.reconciler = Reconciler(
+            runtime.store,
+            runtime.client,
+            SlackOutcomeNotifier(Delivery(runtime.web), lambda: runtime.followups)
+            if runtime.web is not None
+            else LoggedOutcomes(),
+            owner=runtime.replica,
+            execution_url=self.settings.execution_ui_url,
+            dedupe_seconds=self.settings.bot_dedupe_seconds,
+            retention_days=self.settings.bot_audit_retention_days,
+            timing=self.reconcile_timing,
+        )
+        runtime.actions.wake_reconciler = self.reconciler.wake
+        await self.reconciler.start()  # this replica's first heartbeat, before it takes any work
+        self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
         if self.settings.slack_configured:
             self.app, _ = build_app(runtime, socket_mode=self.mode == "socket")
         self.readiness = Readiness(
@@ -105,7 +125,7 @@ class RunningBot:
         if runtime.store.dialect != "sqlite":
             return
         held = await runtime.store.lease_holder("watcher")
-        if held is not None and held[0] != runtime.replica:
+        if held is not None and held[0] != runtime.replica and not await runtime.lease_holder_gone(held[0]):
             await self.stop(grace=0)
             raise StartupError(
                 f"Another bot process ({held[0]}) is running the failure watcher on this SQLite database "
@@ -137,6 +157,10 @@ class RunningBot:
         if self._followups_task is not None:
             await asyncio.gather(self._followups_task, return_exceptions=True)
             self._followups_task = None
+        if self.reconciler is not None:
+            # Last: what is still open is taken over at once by another replica (or the next start).
+            await self.reconciler.stop()
+            self.reconciler, self._reconciler_task = None, None
         if self._server is not None and self._server_task is not None:
             self._server.should_exit = True
             with contextlib.suppress(Exception):

@@ -307,7 +307,9 @@ class Watcher:
     async def _take_lease(self) -> bool:
         if time.monotonic() - self._lease_renewed >= self.lease_ttl:
             self._cursors.clear()  # the lease may have lapsed: someone else may have moved them
-        held = await self.runtime.store.acquire_lease(LEASE, self.holder, self.lease_ttl)
+        held = await self.runtime.store.acquire_lease(
+            LEASE, self.holder, self.lease_ttl, holder_gone=self.runtime.lease_holder_gone
+        )
         if held:
             self._lease_renewed = time.monotonic()
         else:

@@ -16,8 +16,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.health import Readiness
+from bot.intents import new_request_id
 from bot.metrics import exposition
 from bot.runtime import Runtime
+from bot.slack.signature import SIGNATURE_WINDOW_SECONDS, RequestGate, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +57,23 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+def _request_gate(runtime: Runtime) -> RequestGate | None:
+    secret = runtime.settings.slack_signing_secret
+    if secret is None or not secret.get_secret_value().strip():
+        return None
+    store = runtime.store
+
+    async def first_use(key: str) -> bool:
+        return (await store.claim(key, new_request_id(), SIGNATURE_WINDOW_SECONDS)).won
+
+    return RequestGate(secret.get_secret_value(), first_use)
+
+
 def build_web(
     app: AsyncApp | None, runtime: Runtime, readiness: Readiness, *, extra_routes: list[Route] | None = None
 ) -> Starlette:
     handler = AsyncSlackRequestHandler(app) if app is not None else None
+    gate = _request_gate(runtime) if handler is not None else None
 
     async def slack_events(request: Request) -> Response:
         if handler is None:
@@ -66,6 +81,16 @@ def build_web(
         if readiness.shutting_down:
             # Slack retries refused deliveries; another replica (or this one, restarted) takes them.
             return PlainTextResponse("shutting down", status_code=503)
+        if gate is not None:
+            try:
+                body = await request.body()
+            except ValueError:  # BodyLimit: over the limit while streaming
+                return PlainTextResponse("request body too large", status_code=413)
+            verdict = await gate.check(body, request.headers)
+            if verdict is not Verdict.OK:
+                # One line, no traceback, and nothing the body asks for is done.
+                log.warning("rejected request to /slack/events: %s", verdict.value, extra={"reason": verdict.name})
+                return PlainTextResponse("invalid request", status_code=401)
         try:
             response: Response = await handler.handle(request)
         except Exception as exc:  # noqa: BLE001 - Bolt chokes on some malformed bodies; answer 400, not 500

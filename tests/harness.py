@@ -18,6 +18,7 @@ from bot.alerts import post_alert
 from bot.codestream.client import RetryPolicy
 from bot.codestream.models import EventKind
 from bot.config import Settings, load_settings
+from bot.reconcile import ReconcileTiming
 from bot.runtime import Runtime
 from bot.serve import RunningBot
 from bot.simulator import CodeStreamSimulator
@@ -29,6 +30,7 @@ SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-token"
 ALERTS = "C0ALERTS"
 FAST = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.05, reconcile_reads=2, reconcile_delay=0.05)
+FAST_RECONCILE = ReconcileTiming(interval=0.1, min_delay=0.1, max_delay=0.3, stale_after=3.0)
 
 
 @dataclass
@@ -86,7 +88,7 @@ async def running_harness(tmp_path: Path, **env: Any) -> AsyncIterator[Harness]:
     slack = SlackStandIn(bot_token=BOT_TOKEN)
     await slack.start()
     settings = load_settings(bot_env(sim, slack, tmp_path, **env))
-    bot = RunningBot(settings, mode="http", retry=FAST)
+    bot = RunningBot(settings, mode="http", retry=FAST, reconcile_timing=FAST_RECONCILE)
     await bot.start()
     assert bot.url is not None
     sender = SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack)

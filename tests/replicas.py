@@ -92,6 +92,43 @@ async def _wait_healthy(replica: Replica, within: float = 30.0) -> None:
             await asyncio.sleep(0.05)
 
 
+async def start_replica(name: str, env: dict[str, str], tmp_path: Path) -> Replica:
+    """``python -m bot serve --mode http`` on a free port, logging to ``<tmp_path>/<name>.log``."""
+    port = free_port()
+    log = (tmp_path / f"{name}.log").open("ab")
+    args = ("serve", "--mode", "http", "--host", "127.0.0.1", "--port", str(port))
+    proc = await bot_cli(*args, env=env, cwd=tmp_path, stdout=log, stderr=log)
+    return Replica(name, port, proc, log)
+
+
+async def ready(replica: Replica, slack: SlackStandIn, within: float = 30.0) -> Replica:
+    await _wait_healthy(replica, within)
+    replica.send = SlackSender(f"{replica.url}/slack/events", SIGNING_SECRET, slack)
+    return replica
+
+
+async def finish(replica: Replica) -> None:
+    """SIGTERM and wait (SIGKILL after 30 s); close its sender and log."""
+    if replica.send is not None:
+        await replica.send.aclose()
+        replica.send = None
+    if replica.proc.returncode is None:
+        replica.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(replica.proc.wait(), timeout=30)
+        except TimeoutError:
+            await replica.kill()
+    replica.log.close()
+
+
+def replica_env(sim: CodeStreamSimulator, slack: SlackStandIn, tmp_path: Path, **env: str) -> dict[str, str]:
+    return {
+        **bot_env(sim, slack, tmp_path, **env),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "BOT_LOG_FORMAT": "json",
+    }
+
+
 @asynccontextmanager
 async def cluster(tmp_path: Path, replicas: int = 2, **env: str) -> AsyncIterator[Cluster]:
     async with (
@@ -99,43 +136,14 @@ async def cluster(tmp_path: Path, replicas: int = 2, **env: str) -> AsyncIterato
         CodeStreamSimulator(execution_duration=2.0) as sim,
         SlackStandIn(bot_token=BOT_TOKEN) as slack,
     ):
-        shared = {
-            **bot_env(sim, slack, tmp_path, BOT_DATABASE_URL=database_url, **env),
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "BOT_LOG_FORMAT": "json",
-        }
+        shared = replica_env(sim, slack, tmp_path, BOT_DATABASE_URL=database_url, **env)
         group = Cluster(sim=sim, slack=slack, database_url=database_url)
         try:
             for index in range(replicas):
-                port = free_port()
-                log = (tmp_path / f"replica-{index}.log").open("wb")
-                proc = await bot_cli(
-                    "serve",
-                    "--mode",
-                    "http",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    env=shared,
-                    cwd=tmp_path,
-                    stdout=log,
-                    stderr=log,
-                )
-                replica = Replica(f"replica-{index}", port, proc, log)
-                group.replicas.append(replica)
+                group.replicas.append(await start_replica(f"replica-{index}", shared, tmp_path))
             for replica in group.replicas:
-                await _wait_healthy(replica)
-                replica.send = SlackSender(f"{replica.url}/slack/events", SIGNING_SECRET, slack)
+                await ready(replica, slack)
             yield group
         finally:
             for replica in group.replicas:
-                if replica.send is not None:
-                    await replica.send.aclose()
-                if replica.proc.returncode is None:
-                    replica.proc.send_signal(signal.SIGTERM)
-                    try:
-                        await asyncio.wait_for(replica.proc.wait(), timeout=30)
-                    except TimeoutError:
-                        await replica.kill()
-                replica.log.close()
+                await finish(replica)

@@ -50,8 +50,11 @@ async def denial(policy: RulePolicy, request: ActionRequest, event: GitEvent = P
     return caught.value.user_message
 
 
+LOOK = Rule(actions=["show"])  # anyone may look: denials may then say why, naming the event's project
+
+
 async def test_users_and_channels(groups: SlackGroupDirectory) -> None:
-    policy = RulePolicy([Rule(users=["U0ALICE"], channels=["C0ALERTS"])], groups)
+    policy = RulePolicy([Rule(users=["U0ALICE"], channels=["C0ALERTS"]), LOOK], groups)
     await policy.check(req("U0ALICE"), PAYMENTS)
     assert (
         await denial(policy, req("U0BOB"))
@@ -62,8 +65,17 @@ async def test_users_and_channels(groups: SlackGroupDirectory) -> None:
     )
 
 
+async def test_a_denial_to_someone_who_may_not_see_the_event_names_none_of_it(groups: SlackGroupDirectory) -> None:
+    policy = RulePolicy([Rule(users=["U0ALICE"], channels=["C0ALERTS"])], groups)
+    assert await denial(policy, req("U0BOB")) == "The access policy does not let you rerun this event here."
+    assert await denial(policy, req("U0BOB", "show")) == "The access policy does not let you see this event here."
+    assert await denial(policy, req("U0ALICE", channel="C0OTHER")) == (
+        "The access policy does not let you rerun this event here."
+    )
+
+
 async def test_usergroup_members_and_refresh_on_miss(slack: SlackStandIn, groups: SlackGroupDirectory) -> None:
-    policy = RulePolicy([Rule(usergroups=["S0RELEASE"])], groups)
+    policy = RulePolicy([Rule(usergroups=["S0RELEASE"], actions=["rerun", "resume"]), LOOK], groups)
     await policy.check(req("U0ALICE"), PAYMENTS)
     message = await denial(policy, req("U0BOB"))
     assert message == "You are not in @release-managers, which may rerun Payments pipelines (payments-ci)."

@@ -12,6 +12,7 @@ import pytest
 from bot.access import Rule, RulePolicy
 from bot.actions import Actions
 from bot.codestream import CodeStreamClient, Forbidden, NotFound, RetryPolicy
+from bot.codestream.transport import TransportFailure
 from bot.errors import StoreUnavailable
 from bot.intents import ActionRequest, Actor, Verb
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
@@ -75,10 +76,19 @@ async def test_a_later_duplicate_sees_the_winners_execution(actions: Actions, si
     assert sim.count("POST", GIT_EVENT) == 1
 
 
-async def test_rerun_and_resume_are_different_intents(actions: Actions, sim: CodeStreamSimulator) -> None:
+async def test_one_intent_per_event_whatever_the_verb(actions: Actions, sim: CodeStreamSimulator) -> None:
     assert (await actions.perform(request("rerun"))).status == "started"
-    assert (await actions.perform(request("resume"))).status == "started"
-    assert sim.count("POST", GIT_EVENT) == 2
+    resume = await actions.perform(request("resume", actor=BOB))
+    assert resume.status == "duplicate" and resume.prior is not None
+    assert (resume.prior.verb, resume.prior.actor.name, resume.prior.status) == ("rerun", "alice", "started")
+    assert sim.count("POST", GIT_EVENT) == 1
+
+
+async def test_rerun_and_resume_at_the_same_time_start_one_run(actions: Actions, sim: CodeStreamSimulator) -> None:
+    sim.inject(Fault(method="POST", path=GIT_EVENT, delay=0.3))  # both are in flight together
+    outcomes = await asyncio.gather(actions.perform(request("rerun")), actions.perform(request("resume", actor=BOB)))
+    assert sorted(o.status for o in outcomes) == ["duplicate", "started"]
+    assert sim.count("POST", GIT_EVENT) == 1
 
 
 async def test_unknown_event_fails_without_a_post_and_is_audited(
@@ -102,12 +112,44 @@ async def test_a_definite_refusal_releases_the_claim_so_a_retry_can_run(
     assert sim.count("POST", GIT_EVENT) == 2
 
 
-async def test_not_started_releases_the_claim(actions: Actions, sim: CodeStreamSimulator, store: Store) -> None:
-    sim.inject(Fault(method="POST", path=GIT_EVENT, reset=True, times=1))
-    assert (await actions.perform(request())).status == "not_started"
+async def test_nothing_sent_is_not_started_and_releases_the_claim(
+    actions: Actions, sim: CodeStreamSimulator, store: Store
+) -> None:
+    assert sim.base_url is not None
+    port = int(sim.base_url.rsplit(":", 1)[1])
+
+    async def code_stream_goes_away(_: object) -> None:
+        await sim.stop()  # after the read, before the POST: the POST's connection is refused
+
+    outcome = await actions.perform(request(), on_claimed=code_stream_goes_away)
+    assert outcome.status == "not_started" and isinstance(outcome.error, TransportFailure)
+    await sim.start(port=port)
     assert (await actions.perform(request(actor=BOB))).status == "started"
-    assert sim.count("POST", GIT_EVENT) == 2
+    assert sim.count("POST", GIT_EVENT) == 1
     assert [r.status for r in await store.list_actions()] == ["started", "not_started"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(method="POST", path=GIT_EVENT, reset=True, times=1),
+        Fault(method="POST", path=GIT_EVENT, status=500, times=1),
+        Fault(method="POST", path=GIT_EVENT, status=502, times=1),
+        Fault(method="POST", path=GIT_EVENT, status=503, times=1),
+        Fault(method="POST", path=GIT_EVENT, status=504, times=1),
+    ],
+    ids=["reset-after-send", "500", "502", "503", "504"],
+)
+async def test_a_request_that_may_have_reached_code_stream_is_unknown_and_stays_claimed(
+    actions: Actions, sim: CodeStreamSimulator, store: Store, fault: Fault
+) -> None:
+    sim.inject(fault)
+    outcome = await actions.perform(request())
+    assert outcome.status == "unknown" and outcome.settle_by is not None
+    again = await actions.perform(request("resume", actor=BOB))
+    assert again.status == "duplicate" and again.prior is not None and again.prior.status == "unknown"
+    assert sim.count("POST", GIT_EVENT) == 1
+    assert [r.status for r in await store.list_actions()] == ["duplicate", "unknown"]
 
 
 async def test_unknown_outcome_keeps_the_claim_and_is_never_retried(
@@ -139,7 +181,7 @@ async def test_show_reads_without_acting_or_auditing(
 async def test_denied_requests_never_reach_code_stream_and_are_audited(
     client: CodeStreamClient, store: Store, sim: CodeStreamSimulator
 ) -> None:
-    only_carol = RulePolicy([Rule(users=["U0CAROL"], projects=["Payments"])], groups=None)
+    only_carol = RulePolicy([Rule(users=["U0CAROL"], projects=["Payments"]), Rule(actions=["show"])], groups=None)
     actions = Actions(client=client, store=store, execution_url=str, access=only_carol)
     outcome = await actions.perform(request())
     assert outcome.status == "denied"
@@ -158,3 +200,18 @@ async def test_store_down_means_no_post(client: CodeStreamClient, tmp_path: Path
     outcome = await actions.perform(request())
     assert outcome.status == "failed" and isinstance(outcome.error, StoreUnavailable)
     assert sim.count("POST", "/codestream/api/") == 0
+
+
+async def test_200_concurrent_actions_on_sqlite_each_run_once(
+    make_client: ClientFactory, store: Store, sim: CodeStreamSimulator
+) -> None:
+    # Many writers at once on one SQLite file: every write transaction begins IMMEDIATE, so they
+    # queue behind busy_timeout instead of failing with "database is locked".
+    client = make_client(timeout=30.0)
+    actions = Actions(client=client, store=store, execution_url=str)
+    events = [sim.add_event("git", executionStatus="FAILED")["id"] for _ in range(200)]
+    outcomes = await asyncio.gather(*(actions.perform(request(event_id=e, actor=BOB)) for e in events))
+    assert [o.status for o in outcomes] == ["started"] * 200
+    assert sim.count("POST", "/codestream/api/git-events/") == 200
+    rows = await store.list_actions(limit=500)
+    assert len(rows) == 200 and {r.status for r in rows} == {"started"}

@@ -31,7 +31,7 @@ from bot.codestream.errors import (
 )
 from bot.codestream.ids import is_valid_id
 from bot.codestream.models import DockerRegistryEvent, Event, EventKind, Execution, GerritEvent, GitEvent
-from bot.errors import AccessDenied, BotError, StoreUnavailable, UsageError
+from bot.errors import AccessDenied, BotError, OutcomeUnconfirmed, StoreUnavailable, UsageError
 from bot.intents import ActionRequest, Actor, Outcome, OutcomeStatus, PriorAction, Verb
 from bot.simulator.slack_blocks import validate_blocks
 from bot.slack import text as t
@@ -281,7 +281,11 @@ def test_started_summary_shows_every_fact_in_blocks_and_text() -> None:
     ("status", "kwargs", "says"),
     [
         ("failed", {"error": ServerError(status=500)}, "Rerun failed"),
-        ("unknown", {"error": Unavailable()}, "may have started — check the execution before trying again"),
+        (
+            "unknown",
+            {"error": OutcomeUnconfirmed(), "settled_late": True},
+            "may have started — check the execution before trying again",
+        ),
         ("not_started", {"error": Unavailable()}, "did not start — safe to try again"),
         ("denied", {"error": AccessDenied("Only #payments-oncall may rerun payments-ci.")}, "Rerun denied"),
         ("shown", {}, "Git event"),
@@ -295,6 +299,31 @@ def test_each_outcome_status_says_what_happened(status: OutcomeStatus, kwargs: d
         assert kwargs["error"].user_message in block_text(message)
 
 
+def test_an_unknown_outcome_being_checked_says_so_and_never_invites_a_retry() -> None:
+    until = NOW + timedelta(minutes=5)
+    message = render_outcome(
+        outcome("unknown", event=git_event(), error=Unavailable(), settle_by=until), now=NOW
+    )
+    assert_valid(message)
+    assert_everywhere(message, "Rerun sent — outcome not known yet", "do not try again meanwhile", SUBJECT)
+    assert "try again in a minute" not in (message.text + block_text(message)).lower()
+    assert f"<!date^{int(until.timestamp())}" in block_text(message)
+
+
+def test_no_run_by_the_deadline_is_safe_to_try_again_and_says_how_long_it_waited() -> None:
+    message = render_outcome(
+        outcome("not_started", event=git_event(), settled_late=True, settle_by=NOW + timedelta(minutes=5, seconds=-3)),
+        now=NOW,
+    )
+    assert_everywhere(message, "Rerun did not start", "no run appeared within 5 min; safe to try again")
+
+
+def test_a_duplicate_of_an_intent_in_flight_says_who_is_doing_what() -> None:
+    prior = PriorAction(actor=Actor(BOB), at=NOW - timedelta(seconds=4), status="unknown", verb="rerun")
+    message = render_outcome(outcome("duplicate", verb="resume", event=git_event(), prior=prior), now=NOW)
+    assert_everywhere(message, "Already in hand", f"<@{BOB}>'s rerun of this event is in progress")
+
+
 def test_duplicate_names_who_did_it_when_and_links_their_execution() -> None:
     prior = PriorAction(actor=Actor(BOB), at=NOW - timedelta(seconds=12), status="started", execution_url=NEW_EXEC_URL)
     message = render_outcome(outcome("duplicate", event=git_event(), prior=prior, at=NOW), now=NOW)
@@ -304,8 +333,8 @@ def test_duplicate_names_who_did_it_when_and_links_their_execution() -> None:
 
 
 def test_resume_duplicate_uses_the_past_tense() -> None:
-    prior = PriorAction(actor=Actor(BOB), at=NOW - timedelta(minutes=3), status="started")
-    message = render_outcome(outcome("duplicate", verb="resume", event=git_event(), prior=prior), now=NOW)
+    prior = PriorAction(actor=Actor(BOB), at=NOW - timedelta(minutes=3), status="started", verb="resume")
+    message = render_outcome(outcome("duplicate", verb="rerun", event=git_event(), prior=prior), now=NOW)
     assert "Already resumed by" in message.text and "3 min ago" in message.text
 
 
@@ -786,7 +815,16 @@ def _snapshot_cases() -> dict[str, SlackMessage]:
         "started": render_outcome(started(), now=NOW),
         "failed-not-found": render_outcome(outcome("failed", error=NotFound(status=404)), now=NOW),
         "unknown": render_outcome(
-            outcome("unknown", event=git_event(), error=Unavailable("Code Stream did not answer within 30 s.")), now=NOW
+            outcome(
+                "unknown",
+                event=git_event(),
+                error=Unavailable("Code Stream did not answer within 30 s."),
+                settle_by=NOW + timedelta(minutes=5),
+            ),
+            now=NOW,
+        ),
+        "unknown-unconfirmed": render_outcome(
+            outcome("unknown", event=git_event(), error=OutcomeUnconfirmed(), settled_late=True), now=NOW
         ),
         "duplicate": render_outcome(outcome("duplicate", event=git_event(), prior=prior, at=NOW), now=NOW),
         "denied": render_outcome(

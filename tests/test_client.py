@@ -25,6 +25,7 @@ from bot.codestream import (
 )
 from bot.codestream.auth import CspApiTokenProvider, StaticTokenProvider, VraRefreshTokenProvider
 from bot.codestream.client import RetryPolicy
+from bot.codestream.models import parse_event
 from bot.codestream.transport import TransportFailure
 from bot.simulator import (
     SAMPLE_FAILED_DOCKER_ID,
@@ -308,16 +309,30 @@ async def test_timeout_after_the_rerun_happened_reconciles_to_succeeded(
     assert sim.count("POST", GIT_EVENT) == 1
 
 
-async def test_request_lost_before_processing_reconciles_to_not_started(
+async def test_request_lost_after_it_was_sent_is_unknown_never_not_started(
     client: CodeStreamClient, sim: CodeStreamSimulator
 ) -> None:
+    # The connection broke after the request left: a slow Code Stream may still apply it, so
+    # "no new execution yet" must not be reported as "did not start".
     before = sim.get_event("git", SAMPLE_FAILED_GIT_ID)["executionIndex"]
     sim.inject(Fault(method="POST", path=GIT_EVENT, reset=True))
     result = await client.rerun("git", SAMPLE_FAILED_GIT_ID)
-    assert result.state == "not_started"
-    assert isinstance(result.error, Unavailable)
+    assert result.state == "unknown" and result.reconciled
+    assert isinstance(result.error, TransportFailure) and result.error.request_sent
     assert sim.get_event("git", SAMPLE_FAILED_GIT_ID)["executionIndex"] == before
     assert sim.count("POST", GIT_EVENT) == 1
+
+
+async def test_connection_refused_post_is_not_started_without_a_read_back(sim: CodeStreamSimulator) -> None:
+    async with httpx.AsyncClient(timeout=1.0) as http:
+        client = CodeStreamClient(
+            "http://127.0.0.1:9", StaticTokenProvider(SecretStr("t")), http=http,
+            retry=RetryPolicy(attempts=2, initial_backoff=0.01, max_backoff=0.01),
+        )
+        before = parse_event("git", sim.get_event("git", SAMPLE_FAILED_GIT_ID))
+        result = await client.act("git", SAMPLE_FAILED_GIT_ID, "Rerun", before=before)
+        assert result.state == "not_started" and not result.reconciled
+        assert isinstance(result.error, TransportFailure) and not result.error.request_sent
 
 
 async def test_gateway_error_on_post_is_reconciled_not_retried(

@@ -18,7 +18,9 @@ def test_defaults() -> None:
     assert settings.slack_api_url == "https://slack.com/api/"
     assert settings.bot_database_url == "sqlite+aiosqlite:///./codestream-bot.db"
     assert settings.codestream_csp_url == "https://console.cloud.vmware.com"
-    assert settings.bot_dedupe_seconds == 120
+    assert settings.bot_dedupe_seconds == 300  # Slack's whole signature window
+    assert settings.bot_reconcile_seconds == 300
+    assert settings.bot_audit_retention_days == 0
 
 
 def test_every_documented_variable_is_read(tmp_path: Path) -> None:

@@ -144,7 +144,7 @@ def test_whole_payloads(bg: Background, payload: Any, shape: str) -> None:
 @FUZZ
 @given(st.text(max_size=200))
 def test_thread_replies(bg: Background, text: str) -> None:
-    assume(parse_thread_reply(text) is None and "<@" not in text)
+    assume(parse_thread_reply(text, "U0BOT") is None and "<@" not in text)
     resp = bg.run(bg.h.send.message_event(ALERTS, "U0BOB", text, thread_ts=bg.alert.ts))
     assert resp.status_code == 200
 

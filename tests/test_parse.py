@@ -67,6 +67,8 @@ def test_malformed_commands_raise_usage_errors(text: str, says: str) -> None:
         ("status", "show"),
         ("<@U0BOT> rerun", "rerun"),
         ("<@U0BOT|codestream-bot>: rerun!", "rerun"),
+        ("<@U0BOB> rerun", None),  # Carol asking Bob: not a request to the bot
+        ("<@U0BOB|bob>: rerun!", None),
         ("rerun please", None),
         ("should we rerun?", None),
         ("lgtm", None),
@@ -74,12 +76,19 @@ def test_malformed_commands_raise_usage_errors(text: str, says: str) -> None:
     ],
 )
 def test_thread_replies(text: str, verb: str | None) -> None:
-    assert parse_thread_reply(text) == verb
+    assert parse_thread_reply(text, "U0BOT") == verb
+
+
+def test_a_thread_reply_is_not_read_when_the_bot_does_not_know_its_own_id() -> None:
+    assert parse_thread_reply("<@U0BOT> rerun", None) is None
+    assert parse_thread_reply("rerun", None) == "rerun"
 
 
 def test_strip_mention_only_strips_a_leading_mention() -> None:
     assert strip_mention(f"<@U0BOT> rerun {ID}") == f"rerun {ID}"
     assert strip_mention("hello <@U0BOT>") == "hello <@U0BOT>"
+    assert strip_mention(f"<@U0BOT> rerun {ID}", "U0BOT") == f"rerun {ID}"
+    assert strip_mention(f"<@U0BOB> rerun {ID}", "U0BOT") == f"<@U0BOB> rerun {ID}"
 
 
 @settings(max_examples=300, deadline=None)

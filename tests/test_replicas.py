@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+from bot.liveness import holder_pid
 from bot.simulator import SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.blocks import ACTION_RERUN, METADATA_EVENT_TYPE
@@ -85,7 +86,7 @@ async def test_a_replica_dying_mid_tracking_leaves_the_follow_through_to_another
         store = await open_store(group.database_url)
         try:
             holder = await wait_for_async(lambda: store.lease_holder("followups"))
-            pid = int(holder[0].rsplit(":", 1)[1])
+            pid = holder_pid(holder[0])
             tracking = next(r for r in group.replicas if r.proc.pid == pid)
             other = next(r for r in group.replicas if r is not tracking)
             assert other.send is not None

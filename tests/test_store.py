@@ -29,12 +29,14 @@ from bot.store import (
     open_store,
     upgrade,
 )
-from bot.store.tables import MIGRATIONS, Migration, add_column, cursors, schema_version
+from bot.store.tables import MIGRATIONS, Migration, add_column, cursors, latest_version, schema_version
 
 PG_ENV = "BOT_TEST_POSTGRES_URL"
 PG_SKIP_REASON = "BOT_TEST_POSTGRES_URL not set: PostgreSQL tests skipped"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 REPO_ROOT = Path(__file__).resolve().parent.parent
+LATEST = latest_version()
+NEXT = LATEST + 1
 
 
 class FakeClock:
@@ -138,12 +140,12 @@ def _followup(**overrides: Any) -> FollowupRecord:
 
 async def test_open_is_idempotent_and_pings(backend: Backend, store: Store) -> None:
     await store.ping()
-    assert await _version(store) == 1
+    assert await _version(store) == LATEST
     await store.set_cursor("kept", "yes")
     again = await open_store(backend.url, schema=backend.schema)
     try:
         await again.ping()
-        assert await _version(again) == 1
+        assert await _version(again) == LATEST
         assert await again.get_cursor("kept") == "yes"
         assert again.dialect == ("postgresql" if backend.name == "postgres" else "sqlite")
     finally:
@@ -154,7 +156,7 @@ async def test_concurrent_open_of_fresh_database(backend: Backend) -> None:
     stores = await asyncio.gather(*(open_store(backend.url, schema=backend.schema) for _ in range(4)))
     try:
         for s in stores:
-            assert await _version(s) == 1
+            assert await _version(s) == LATEST
     finally:
         for s in stores:
             await s.close()
@@ -163,18 +165,18 @@ async def test_concurrent_open_of_fresh_database(backend: Backend) -> None:
 async def test_migrations_run_once_and_newer_schema_is_refused(backend: Backend, store: Store) -> None:
     ran: list[int] = []
     note = Column("note", Text)
-    Table("cursors", MetaData(), note)  # the v2 shape of the column, for add_column
+    Table("cursors", MetaData(), note)  # the next shape of the column, for add_column
 
     def v2(conn: Any) -> None:
-        ran.append(2)
+        ran.append(NEXT)
         add_column(conn, note)
         conn.execute(insert(cursors).values(name="migrated", value="v2", updated_at=T0))
 
-    migrations = [*MIGRATIONS, Migration(2, "cursor notes", v2)]
-    assert await upgrade(store.engine, schema=backend.schema, now=T0, migrations=migrations) == 2
-    assert await upgrade(store.engine, schema=backend.schema, now=T0, migrations=migrations) == 2
-    assert ran == [2]
-    assert await _version(store) == 2
+    migrations = [*MIGRATIONS, Migration(NEXT, "cursor notes", v2)]
+    assert await upgrade(store.engine, schema=backend.schema, now=T0, migrations=migrations) == NEXT
+    assert await upgrade(store.engine, schema=backend.schema, now=T0, migrations=migrations) == NEXT
+    assert ran == [NEXT]
+    assert await _version(store) == NEXT
     assert await store.get_cursor("migrated") == "v2"
     async with store.engine.connect() as conn:
         assert (await conn.execute(select(note.table.c.note))).all() == [(None,)]

@@ -80,8 +80,9 @@ class ActionResult:
     """What a resume/rerun did.
 
     ``succeeded``: Code Stream accepted it (``event`` shows the new execution when known).
-    ``not_started``: it certainly did not start (``error`` says why); safe to try again.
-    ``unknown``: the request may have gone through; someone must check (``error`` says why).
+    ``not_started``: nothing was sent (``error`` says why); safe to try again.
+    ``unknown``: the request may have reached Code Stream and no new execution was seen yet;
+    the caller must keep reading the event back (``error`` says why).
     """
 
     state: ActionState
@@ -268,9 +269,13 @@ class CodeStreamClient:
         try:
             response = await self._send_unsent_retry(op, exchange)
         except TransportFailure as failure:
+            if not failure.request_sent:
+                # Refused, DNS, connect timeout: not a byte left, so it certainly did not run.
+                return ActionResult("not_started", before=before, error=failure)
             # The request may have reached Code Stream: find out, never post again.
             return await self._reconcile(kind, before, failure)
         if response.status_code >= 500:
+            # A 500, or a proxy's 502/503/504: Code Stream may have applied it before failing.
             return await self._reconcile(kind, before, error_for_status(response, what=op))
         if response.status_code >= 400:
             raise error_for_status(response, what=f"{KIND_LABEL[kind]} event {event_id}")
@@ -290,18 +295,15 @@ class CodeStreamClient:
             kind,
             extra={"event_id": before.id, "error_class": type(error).__name__},
         )
-        read_any = False
         for attempt in range(self.retry.reconcile_reads):
             if attempt:
                 await asyncio.sleep(self.retry.reconcile_delay)
             after = await self._read_back(kind, before.id)
-            if after is None:
-                continue
-            read_any = True
-            if _new_execution(before, after):
+            if after is not None and new_execution(before, after):
                 return ActionResult("succeeded", before=before, event=after, error=error, reconciled=True)
-        state: ActionState = "not_started" if read_any else "unknown"
-        return ActionResult(state, before=before, error=error, reconciled=True)
+        # No new execution *yet*: a slow Code Stream may still apply it. Unknown, never "did not
+        # start": the caller keeps reading back until its deadline.
+        return ActionResult("unknown", before=before, error=error, reconciled=True)
 
     async def _read_back(self, kind: EventKind, event_id: str) -> Event | None:
         try:
@@ -358,12 +360,12 @@ class CodeStreamClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send_authenticated(self, op: str, exchange: _Exchange) -> httpx.Response:
-        token = await self.auth.token()
+        token = await _login(self.auth.token())
         response = await self._send_once(op, exchange, token)
         if response.status_code == 401:
             # A 401 was refused before any processing, so resending (even a POST) is safe: one
             # fresh login and one retry; a second 401 means the credentials are wrong.
-            token = await self.auth.refresh(rejected=token)
+            token = await _login(self.auth.refresh(rejected=token))
             response = await self._send_once(op, exchange, token)
             if response.status_code == 401:
                 raise AuthenticationFailed(status=401, server_message=None)
@@ -393,8 +395,22 @@ class CodeStreamClient:
                 self._observer(op, outcome, elapsed)
 
 
-def _new_execution(before: Event, after: Event) -> bool:
-    changed = (after.execution_index, after.execution_link) != (before.execution_index, before.execution_link)
+async def _login(getting: Awaitable[str]) -> str:
+    """A token for the request. A login that failed in transit says nothing about the request
+    itself: that one was never sent."""
+    try:
+        return await getting
+    except TransportFailure as failure:
+        raise TransportFailure(failure.user_message, request_sent=False) from None
+
+
+def new_execution(before: Event, after: Event) -> bool:
+    """Whether ``after`` shows an execution that ``before`` did not (the action ran)."""
+    return execution_changed(before.execution_index, before.execution_link, after)
+
+
+def execution_changed(index: int | None, link: str | None, after: Event) -> bool:
+    changed = (after.execution_index, after.execution_link) != (index, link)
     return changed and (after.execution_link is not None or after.execution_index is not None)
 
 

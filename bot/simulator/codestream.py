@@ -12,6 +12,7 @@ matching Fault (before or after the real processing), enforce the bearer token o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from http import HTTPStatus
@@ -76,6 +77,7 @@ class CodeStreamSimulator(SimState):
         self._logins = 0
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
+        self._later: set[asyncio.Task[None]] = set()  # effects applied after their answer
         if seed:
             seed_sample_data(self)
 
@@ -183,6 +185,11 @@ class CodeStreamSimulator(SimState):
         fault = self._faults.take(request.method, request.path)
         if fault is None:
             return await self._process(request, handler)
+        if fault.apply_after is not None:
+            self._apply_later(request, fault.apply_after)
+            if await self._stall(fault.delay):
+                return self._abort(request)
+            return self._faulted(request, fault)
         if fault.after_processing:
             # The real effect happens (e.g. the rerun creates an execution) and only then
             # is the answer lost or mangled: the ambiguous-POST case.
@@ -199,6 +206,24 @@ class CodeStreamSimulator(SimState):
             return self._faulted(request, fault)
         response.headers.update(fault.headers)
         return response
+
+    def _apply_later(self, request: web.Request, delay: float) -> None:
+        """The effect of an event action, applied ``delay`` seconds from now."""
+        segment, event_id = request.match_info.get("segment"), request.match_info.get("id")
+        if request.method != "POST" or segment not in KIND_BY_SEGMENT or event_id is None:
+            return
+        kind, action = KIND_BY_SEGMENT[segment].name, request.query.get("action", "")
+        executed_by = self._bearer_subject(request) or "unknown"
+
+        async def apply() -> None:
+            if await self._stall(delay):
+                return
+            with contextlib.suppress(KeyError, ValueError):
+                self.act_on_event(kind, event_id, action, executed_by)
+
+        task = asyncio.create_task(apply())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
     async def _process(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith(f"{API_PREFIX}/") and self._bearer_subject(request) is None:

@@ -68,6 +68,9 @@ class Fault:
     reset: bool = False
     garbage: bool = False
     after_processing: bool = False
+    # A slow Code Stream behind a proxy: the request is answered as the fault says (a 504, a
+    # stall, a reset...) and its real effect happens this many seconds later, in the background.
+    apply_after: float | None = None
     times: int | None = None
     # How many requests this fault has been applied to so far (maintained by the server).
     hits: int = field(default=0, init=False, compare=False)

@@ -90,11 +90,13 @@ class SlackWorkspace:
         email: str | None = None,
         is_bot: bool = False,
         deleted: bool = False,
+        team_id: str | None = None,
     ) -> JSON:
+        """``team_id``: another workspace's, for a Slack Connect guest."""
         real = real_name or name
         self.users[user_id] = {
             "id": user_id,
-            "team_id": self.team_id,
+            "team_id": team_id or self.team_id,
             "name": name,
             "real_name": real,
             "deleted": deleted,
@@ -217,6 +219,33 @@ class SlackWorkspace:
         channel = self.resolve_channel(channel)
         msg = self.bot_message(
             channel, {"text": text, "blocks": blocks}, thread_ts=self.thread_root(channel, thread_ts), metadata=metadata
+        )
+        self.store(msg)
+        return msg
+
+    def post_app_message(
+        self,
+        channel: str,
+        text: str,
+        *,
+        bot_id: str,
+        app_id: str,
+        user: str,
+        thread_ts: str | None = None,
+        metadata: JSON | None = None,
+    ) -> Message:
+        """Store a message posted by *another* app (its own bot user, bot id and app id)."""
+        channel = self.resolve_channel(channel)
+        msg = Message(
+            channel=channel,
+            ts=self.next_ts(),
+            text=text,
+            user=user,
+            bot_id=bot_id,
+            app_id=app_id,
+            team=self.team_id,
+            thread_ts=self.thread_root(channel, thread_ts),
+            metadata=metadata,
         )
         self.store(msg)
         return msg

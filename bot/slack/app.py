@@ -74,7 +74,11 @@ def build_app(runtime: Runtime, *, socket_mode: bool) -> tuple[AsyncApp, Surface
         )
         if isinstance(user, str) and isinstance(channel, str):
             message = SlackMessage(
-                text="⚠️ Something went wrong on the bot's side; it has been logged. Please try again.",
+                # Not "please try again": the request may have been an action that ran.
+                text=(
+                    "⚠️ Something went wrong on the bot's side; it has been logged. If you asked for a rerun "
+                    "or resume, check the event with `/codestream show <event>` before asking again."
+                ),
                 blocks=[],
             )
             await delivery.ephemeral(channel, user, message)

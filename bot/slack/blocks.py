@@ -131,23 +131,62 @@ def status_emoji(status: str | None) -> str:
 # --- the summary of an action ------------------------------------------------------------------
 
 
+# An unknown outcome still being read back (the final one, after the deadline, is "unknown").
+_CHECKING: Final = _Result("⏳", "{verb} sent — outcome not known yet")
+_IN_HAND: Final = _Result("🔁", "Already in hand", joiner=" ")
+_IN_FLIGHT: Final = frozenset({"pending", "unknown"})
+
+
+def is_checking(outcome: Outcome) -> bool:
+    """An unknown outcome the bot is still reading back: this message will be updated."""
+    return outcome.status == "unknown" and not outcome.settled_late
+
+
+def _result(outcome: Outcome) -> _Result:
+    if is_checking(outcome):
+        return _CHECKING
+    prior = outcome.prior
+    if outcome.status == "duplicate" and prior is not None and prior.status in _IN_FLIGHT:
+        return _IN_HAND
+    return _RESULTS.get(outcome.status, _RESULTS["failed"])
+
+
 def _headline(outcome: Outcome, now: datetime) -> tuple[str, str]:
     """(mrkdwn, plain) first line: what was asked and how it came out."""
-    result = _RESULTS.get(outcome.status, _RESULTS["failed"])
+    result = _result(outcome)
     verb = outcome.request.verb
+    if outcome.status == "duplicate" and outcome.prior is not None:
+        verb = outcome.prior.verb  # "Already resumed": what the winner did
     phrase = result.phrase.format(verb=verb_title(verb), past=verb_past(verb), kind=kind_label(outcome.request.kind))
     note = result.note
     if outcome.status == "duplicate":
         note = _duplicate_note(outcome, now)
+    elif is_checking(outcome):
+        note = _checking_note(outcome)
+    elif outcome.status == "not_started" and outcome.settled_late:
+        waited = t.age(t.seconds_between(outcome.settle_by, outcome.at)) if outcome.settle_by else "the deadline"
+        note = f"no run appeared within {waited}; safe to try again"
     tail = f"{result.joiner}{note}" if note else ""
     return f"{result.emoji} *{phrase}*{tail}", f"{result.emoji} {phrase}{tail}"
+
+
+def _checking_note(outcome: Outcome) -> str:
+    until = f" until {t.slack_date(outcome.settle_by)}" if outcome.settle_by is not None else ""
+    return (
+        "Code Stream did not answer clearly, so the request may have reached it. The bot is reading the "
+        f"event back{until} and will update this message; do not try again meanwhile."
+    )
 
 
 def _duplicate_note(outcome: Outcome, now: datetime) -> str:
     prior = outcome.prior
     if prior is None:
         return "moments ago"
-    note = f"by {t.user_mention(prior.actor.user_id)} {t.age(t.seconds_between(now, prior.at))} ago"
+    who = t.user_mention(prior.actor.user_id)
+    if prior.status in _IN_FLIGHT:
+        asked = t.age(t.seconds_between(now, prior.at))
+        return f"— {who}'s {prior.verb} of this event is in progress (asked {asked} ago)"
+    note = f"by {who} {t.age(t.seconds_between(now, prior.at))} ago"
     if prior.execution_url and t.safe_url(prior.execution_url):
         note += f" · {t.link(prior.execution_url, 'see that execution')}"
     return note
@@ -180,7 +219,8 @@ def _facts_blocks(outcome: Outcome, ref: ExecutionRef | None) -> list[dict[str, 
 
 
 def _error_view(outcome: Outcome) -> ErrorView | None:
-    if outcome.error is None:
+    # While checking, the transport error's own advice ("try again in a minute") is wrong.
+    if outcome.error is None or is_checking(outcome):
         return None
     return describe_error(outcome.error, kind=outcome.request.kind, event_id=outcome.request.event_id)
 

@@ -207,6 +207,8 @@ def resolution(
         run = t.link(execution_url, f"{verb}{number}")
         return _started_resolution(run, t.link(execution_url, f"{title}{number}"), who, final_status)
     because = f": {t.clip(reason, 300)}" if reason and reason.strip() else ""
+    if outcome_status == "checking":  # unknown, still being read back: no buttons meanwhile
+        return Resolution(f"⏳ {title} by {who} sent — checking whether it started", False)
     if outcome_status == "unknown":
         return Resolution(f"⚠️ {title} by {who} may have started — check the execution before trying again", True)
     if outcome_status == "not_started":

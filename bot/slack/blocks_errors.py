@@ -23,7 +23,7 @@ from bot.codestream.errors import (
     Unavailable,
 )
 from bot.codestream.models import EventKind
-from bot.errors import AccessDenied, BotError, StoreUnavailable, UsageError
+from bot.errors import AccessDenied, BotError, OutcomeUnconfirmed, StoreUnavailable, UsageError
 from bot.slack import text as t
 from bot.slack.blocks_base import SERVER_MESSAGE_LEN, event_ref
 
@@ -60,6 +60,7 @@ ERROR_STYLES: Final[tuple[tuple[type[Exception], ErrorStyle], ...]] = (
     (UsageError, _USAGE),
     (AccessDenied, ErrorStyle("🚫", "You are not allowed to do that here.")),
     (StoreUnavailable, ErrorStyle("🗄️", "The bot's database is unavailable; try again shortly.")),
+    (OutcomeUnconfirmed, ErrorStyle("⚠️", "Not confirmed either way.")),
     (BotError, ErrorStyle("⚠️", "Something went wrong.")),
 )
 _FALLBACK: Final = ErrorStyle("⚠️", "Something went wrong.")

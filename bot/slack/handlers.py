@@ -10,25 +10,24 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bot import audit
+from bot.access import Scope, Viewer
 from bot.actions import OnClaimed
 from bot.audit import parse_audit_args
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.ids import is_valid_id
 from bot.codestream.models import EVENT_KINDS, Event, EventKind
 from bot.errors import UsageError
-from bot.intents import ActionRequest, Actor, Outcome, Surface, Verb, new_request_id
+from bot.intents import ActionRequest, Actor, MessageRef, Outcome, Surface, Verb, new_request_id
 from bot.logs import request_id
 from bot.runtime import Runtime
 from bot.slack.blocks import (
     METADATA_EVENT_TYPE,
     SlackMessage,
     render_alert_in_progress,
-    render_alert_resolved,
     render_error,
     render_event_list,
     render_help,
@@ -37,8 +36,10 @@ from bot.slack.blocks import (
 )
 from bot.slack.blocks_audit import render_audit
 from bot.slack.delivery import Delivery, Respond
+from bot.slack.notifier import render_alert_after
 from bot.slack.parse import ParsedCommand
 from bot.slack.users import UserDirectory
+from bot.store import ActionRecord
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,8 @@ MAX_CONCURRENT_WORK = 100
 EVENT_DEDUPE_SECONDS = 3600.0
 
 
-@dataclass(frozen=True)
-class AlertRef:
-    """The alert message an action came from: where to thread replies and what to update."""
-
-    channel: str
-    ts: str  # the alert message itself
-    thread_ts: str  # the thread to reply in (the alert, or the thread it sits in)
+# The alert message an action came from: where to thread replies and what to update.
+AlertRef = MessageRef
 
 
 def now() -> datetime:
@@ -97,25 +93,28 @@ class Surfaces:
         surface: Surface,
         respond: Respond | None = None,
         thread_ts: str | None = None,
+        team_id: str | None = None,
     ) -> None:
         async with self._interaction():
             if parsed.command == "help":
                 await self.delivery.ephemeral(channel_id, user_id, render_help(), thread_ts=thread_ts, respond=respond)
                 return
-            if parsed.command == "list":
-                message = await self._failed_events(parsed.kind)
-                await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
-                return
-            if parsed.command == "audit":
-                message = await self._audit(parsed.args)
+            if parsed.command in ("list", "audit"):
+                viewer = await self._viewer(user_id, channel_id, team_id)
+                if parsed.command == "list":
+                    message = await self._failed_events(parsed.kind, viewer)
+                else:
+                    message = await self._audit(parsed.args, viewer)
                 await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
                 return
             assert parsed.event_id is not None
             assert parsed.kind is not None
             assert parsed.command in ("rerun", "resume", "show")
             verb: Verb = parsed.command
-            request = await self._request(verb, parsed.kind, parsed.event_id, user_id, user_name, surface, channel_id)
-            alert = await self._known_alert(request)
+            alert = await self._known_alert(verb, parsed.kind, parsed.event_id)
+            request = await self._request(
+                verb, parsed.kind, parsed.event_id, user_id, user_name, surface, channel_id, alert, team_id
+            )
             outcome = await self.runtime.actions.perform(
                 request, on_claimed=self._mark_in_progress(request, alert) if alert else None
             )
@@ -134,21 +133,34 @@ class Surfaces:
                 ):
                     await self._update_alert(alert, outcome)
 
-    async def _audit(self, args: tuple[str, ...]) -> SlackMessage:
+    async def _viewer(self, user_id: str, channel_id: str | None, team_id: str | None) -> Viewer:
+        info = await self.users.lookup(user_id)
+        return Viewer(user_id, channel_id, (info.team_id if info is not None else None) or team_id)
+
+    async def _audit(self, args: tuple[str, ...], viewer: Viewer) -> SlackMessage:
         try:
             query = parse_audit_args(args)
         except UsageError as exc:
             return render_usage_error(exc)
-        rows, has_more = await audit.fetch(self.runtime.store, query)
+        policy = self.runtime.access
+
+        async def visible(row: ActionRecord) -> bool:
+            kind = row.kind if row.kind in EVENT_KINDS else "git"
+            return await policy.may_see(viewer, Scope(kind, row.project, row.pipeline))
+
+        rows, has_more = await audit.fetch(self.runtime.store, query, visible=visible)
         return render_audit(rows, query, has_more=has_more, now=now())
 
-    async def _failed_events(self, only: EventKind | None) -> SlackMessage:
+    async def _failed_events(self, only: EventKind | None, viewer: Viewer) -> SlackMessage:
         kinds = [only] if only else list(EVENT_KINDS)
         events: list[Event] = []
         try:
             for kind in kinds:
                 page = await self.runtime.client.list_events(kind, orderby="updatedAt desc", top=50)
-                events.extend(e for e in page.events if e.is_failure)
+                for event in page.events:
+                    # Only what the policy's show rules let this person see, here.
+                    if event.is_failure and await self.runtime.access.may_see(viewer, Scope.of(kind, event)):
+                        events.append(event)
         except CodeStreamError as exc:
             return render_error(exc)
         events.sort(key=lambda e: e.updated or datetime.min.replace(tzinfo=UTC), reverse=True)
@@ -167,9 +179,13 @@ class Surfaces:
         user_name: str | None,
         surface: Surface,
         alert: AlertRef,
+        team_id: str | None = None,
     ) -> None:
         async with self._interaction():
-            request = await self._request(verb, kind, event_id, user_id, user_name, surface, alert.channel)
+            request = await self._request(
+                verb, kind, event_id, user_id, user_name, surface, alert.channel, alert if verb != "show" else None,
+                team_id,
+            )
             on_claimed = self._mark_in_progress(request, alert) if verb != "show" else None
             outcome = await self.runtime.actions.perform(request, on_claimed=on_claimed)
             message = render_outcome(outcome, now=now())
@@ -213,10 +229,23 @@ class Surfaces:
             log.info("conversations.replies failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
             return None
         messages: list[dict[str, Any]] = reply.get("messages") or []
-        target = event_from_metadata(messages[0].get("metadata")) if messages else None
+        parent = messages[0] if messages else {}
+        if not await self._posted_by_us(parent):
+            return None  # another app's message, whatever metadata it carries, is not our alert
+        target = event_from_metadata(parent.get("metadata"))
         if target is None:
             return None
         return target[0], target[1], AlertRef(channel, thread_ts, thread_ts)
+
+    async def _posted_by_us(self, message: dict[str, Any]) -> bool:
+        identity = self.runtime.identity
+        known = await identity.get() if identity is not None else None
+        if known is None:
+            return False  # cannot tell: a thread is not acted on unless it is surely our alert
+        bot_id, user = message.get("bot_id"), message.get("user")
+        return (known.bot_id is not None and bot_id == known.bot_id) or (
+            known.user_id is not None and user == known.user_id and bot_id is not None
+        )
 
     # --- shared ---------------------------------------------------------------------------
 
@@ -229,8 +258,14 @@ class Surfaces:
         user_name: str | None,
         surface: Surface,
         channel_id: str | None,
+        alert: AlertRef | None,
+        team_id: str | None,
     ) -> ActionRequest:
-        name = await self.users.name(user_id, fallback=user_name)
+        info = await self.users.lookup(user_id)
+        name = (info.name if info is not None else None) or user_name
+        # The person's home workspace: users.info is authoritative (a Slack Connect guest's is
+        # their own organisation's); the payload's hint only when Slack could not be asked.
+        team = (info.team_id if info is not None else None) or team_id
         return ActionRequest(
             verb=verb,
             kind=kind,
@@ -239,13 +274,15 @@ class Surfaces:
             surface=surface,
             channel_id=channel_id,
             request_id=request_id.get() or new_request_id(),
+            alert=alert,
+            team_id=team,
         )
 
-    async def _known_alert(self, request: ActionRequest) -> AlertRef | None:
-        if request.verb == "show":
+    async def _known_alert(self, verb: Verb, kind: EventKind, event_id: str) -> AlertRef | None:
+        if verb == "show":
             return None
         try:
-            record = await self.runtime.store.latest_alert_for_event(request.kind, request.event_id)
+            record = await self.runtime.store.latest_alert_for_event(kind, event_id)
         except Exception:
             log.exception("alert lookup failed")
             return None
@@ -277,30 +314,29 @@ class Surfaces:
         marking = self._marking.pop((alert.channel, alert.ts), None)
         if marking is not None:
             await marking
-        if outcome.event is None:
-            return
-        reason = getattr(outcome.error, "user_message", None) if outcome.error else None
-        message = render_alert_resolved(
-            outcome.event,
-            verb=outcome.request.verb,
-            actor_id=outcome.request.actor.user_id,
-            outcome_status=outcome.status,
-            execution_url=outcome.execution_url,
-            execution_index=outcome.event.execution_index if outcome.status == "started" else None,
-            final_status=None,
-            now=now(),
-            reason=reason,
-        )
-        await self.delivery.update(alert.channel, alert.ts, message)
+        message = render_alert_after(outcome, now=now())
+        if message is not None:
+            await self.delivery.update(alert.channel, alert.ts, message)
 
     async def _after_action(
         self, outcome: Outcome, *, summary_channel: str | None, summary_ts: str | None, alert: AlertRef | None
     ) -> None:
-        if alert is not None:
-            await self._update_alert(alert, outcome)
-        tracker = self.runtime.followups
-        if tracker is not None and outcome.status == "started" and summary_channel and summary_ts:
-            await tracker.track(outcome, channel=summary_channel, summary_ts=summary_ts, alert=alert)
+        """After the answer is shown. Code Stream may have acted: nothing here may end in "please
+        try again", so failures are logged and left to the reconciler and follow-through."""
+        try:
+            if alert is not None:
+                await self._update_alert(alert, outcome)
+            if outcome.status == "unknown":
+                summary = None
+                if summary_channel is not None and summary_ts is not None:
+                    summary = MessageRef(summary_channel, summary_ts, summary_ts)
+                await self.runtime.actions.follow_unknown(outcome, summary)
+                return
+            tracker = self.runtime.followups
+            if tracker is not None and outcome.status == "started" and summary_channel and summary_ts:
+                await tracker.track(outcome, channel=summary_channel, summary_ts=summary_ts, alert=alert)
+        except Exception:
+            log.exception("after the action: Slack update or follow-up failed", extra={"action_id": outcome.action_id})
 
 
 def event_from_metadata(metadata: Any) -> tuple[EventKind, str] | None:

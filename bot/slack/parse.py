@@ -50,7 +50,7 @@ _COLLECTION_KIND: Final[dict[str, EventKind]] = {
 _UUID_TEXT: Final = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _UUID: Final = re.compile(rf"^{_UUID_TEXT}$")
 _IN_URL: Final = re.compile(rf"(?P<segment>[A-Za-z-]+)/(?P<id>{_UUID_TEXT})(?![0-9a-fA-F-])")
-_MENTION: Final = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
+_MENTION: Final = re.compile(r"^\s*<@(?P<user>[A-Z0-9]+)(?:\|[^>]*)?>[\s:,]*")
 _SLACK_LINK: Final = re.compile(r"^<([^>|]+)(?:\|[^>]*)?>$")
 
 
@@ -125,20 +125,27 @@ def parse_command(text: str) -> ParsedCommand:
     return ParsedCommand("help")
 
 
-def strip_mention(text: str) -> str:
-    """``<@U0BOT> rerun`` -> ``rerun``."""
-    return _MENTION.sub("", text, count=1)
+def strip_mention(text: str, bot_user_id: str | None = None) -> str:
+    """``<@U0BOT> rerun`` -> ``rerun``. With ``bot_user_id`` only the bot's own leading mention
+    is stripped: ``<@U0BOB> rerun`` is Carol asking Bob, not the bot."""
+    if bot_user_id is None:
+        return _MENTION.sub("", text, count=1)
+    match = _MENTION.match(text)
+    if match is None:
+        return text
+    return text[match.end() :] if match.group("user") == bot_user_id else text
 
 
 ThreadVerb: TypeAlias = Literal["rerun", "resume", "show"]
 _THREAD_WORDS: Final[dict[str, ThreadVerb]] = {"rerun": "rerun", "resume": "resume", "status": "show"}
 
 
-def parse_thread_reply(text: str) -> ThreadVerb | None:
+def parse_thread_reply(text: str, bot_user_id: str | None) -> ThreadVerb | None:
     """A reply in an alert's thread: exactly ``rerun``, ``resume`` or ``status`` (any case,
-    optionally after an @mention, surrounding whitespace and a trailing ! or . ignored).
-    Anything else is people talking: None, and the bot stays silent."""
+    optionally after the bot's own @mention, surrounding whitespace and a trailing ! or .
+    ignored). Anything else — a mention of someone else included — is people talking: None,
+    and the bot stays silent."""
     if len(text) > 200:
         return None
-    word = strip_mention(text).strip().rstrip("!.").strip().lower()
+    word = strip_mention(text, bot_user_id or "").strip().rstrip("!.").strip().lower()
     return _THREAD_WORDS.get(word)

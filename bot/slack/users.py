@@ -1,9 +1,11 @@
-"""Display names for audit rows and messages, from ``users.info`` with a short cache."""
+"""Who a Slack user is, for access checks, audit rows and messages: ``users.info`` with a short
+cache (display name, and the workspace the person belongs to)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Final
 
 from slack_sdk.errors import SlackApiError
@@ -13,26 +15,42 @@ log = logging.getLogger(__name__)
 _MAX_ENTRIES: Final = 5000
 
 
+@dataclass(frozen=True)
+class UserInfo:
+    name: str | None
+    team_id: str | None  # the person's home workspace (a Slack Connect guest's is another one)
+
+
 class UserDirectory:
     def __init__(self, web: AsyncWebClient, *, ttl: float = 600.0) -> None:
         self._web = web
         self._ttl = ttl
-        self._cache: dict[str, tuple[str | None, float]] = {}
+        self._cache: dict[str, tuple[UserInfo, float]] = {}
 
     async def name(self, user_id: str, fallback: str | None = None) -> str | None:
+        info = await self.lookup(user_id)
+        return (info.name if info is not None else None) or fallback
+
+    async def lookup(self, user_id: str) -> UserInfo | None:
+        """None when Slack could not say (the caller decides what that means)."""
         cached = self._cache.get(user_id)
         now = time.monotonic()
         if cached is not None and cached[1] > now:
-            return cached[0] or fallback
+            return cached[0]
         try:
             reply = await self._web.users_info(user=user_id)
         except (SlackApiError, OSError, TimeoutError) as exc:
             log.warning("users.info failed", extra={"user_id": user_id, "error_class": type(exc).__name__})
-            return fallback
+            return None
         user: dict[str, Any] = reply.get("user") or {}
         profile: dict[str, Any] = user.get("profile") or {}
         name = profile.get("display_name") or profile.get("real_name") or user.get("name")
+        team = user.get("team_id") or profile.get("team")
+        info = UserInfo(
+            name=name if isinstance(name, str) and name else None,
+            team_id=team if isinstance(team, str) and team else None,
+        )
         if len(self._cache) >= _MAX_ENTRIES:
             self._cache.clear()  # bounded memory; a refill costs one users.info per active user
-        self._cache[user_id] = (name if isinstance(name, str) else None, now + self._ttl)
-        return name if isinstance(name, str) and name else fallback
+        self._cache[user_id] = (info, now + self._ttl)
+        return info

@@ -34,7 +34,18 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
+#: Execution option naming how a SQLite transaction begins. Writers use ``IMMEDIATE``: a deferred
+#: transaction that reads and then writes cannot wait for the lock (SQLite answers "database is
+#: locked" at once instead of applying busy_timeout), an immediate one takes the write lock up
+#: front and queues behind busy_timeout. Readers stay deferred, so WAL readers never block.
+SQLITE_BEGIN = "sqlite_begin"
+WRITE_OPTIONS: dict[str, Any] = {SQLITE_BEGIN: "IMMEDIATE"}
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # The driver's own implicit BEGIN (deferred, and only before DML) is off; _sqlite_on_begin
+    # emits ours.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         # busy_timeout first: switching to WAL briefly needs an exclusive lock.
@@ -45,6 +56,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
         cursor.close()
 
 
+def _sqlite_on_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
+
+
 def make_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> AsyncEngine:
     """Create the async engine. ``schema`` (PostgreSQL only; ignored for SQLite) is applied to
     every statement through ``schema_translate_map``."""
@@ -53,6 +69,7 @@ def make_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> 
         connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, **kwargs.pop("connect_args", {})}
         engine = create_async_engine(parsed, connect_args=connect_args, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     if schema:
@@ -65,10 +82,9 @@ def make_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> 
 
 def _upgrade(conn: Connection, schema: str | None, migrations: Sequence[Migration], now: datetime) -> int:
     """Create or upgrade the tables; returns the resulting version. Runs in one transaction."""
-    if conn.dialect.name == "sqlite":
-        # Take the write lock up front so concurrent openers serialise instead of racing.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
+    # SQLite: the connection began with BEGIN IMMEDIATE (WRITE_OPTIONS), so concurrent openers
+    # serialise instead of racing.
+    if conn.dialect.name != "sqlite":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_UPGRADE_LOCK})
         if schema:
             conn.execute(CreateSchema(schema, if_not_exists=True))
@@ -106,7 +122,7 @@ async def upgrade(
     to run from several processes at once. Returns the schema version."""
     if engine.dialect.name == "sqlite":
         schema = None
-    async with engine.connect() as conn:
+    async with engine.execution_options(**WRITE_OPTIONS).connect() as conn:
         version = await conn.run_sync(
             _upgrade, schema, list(MIGRATIONS if migrations is None else migrations), now
         )

@@ -25,6 +25,8 @@ ACTION_KINDS: Final = ("git", "gerrit", "docker")
 ACTION_NAMES: Final = ("rerun", "resume")
 SURFACES: Final = ("slash", "button", "thread", "mention", "cli")
 ACTION_STATUSES: Final = ("pending", "started", "failed", "unknown", "denied", "duplicate", "not_started")
+#: An action in one of these has an outcome nobody knows yet: its intent stays claimed.
+OPEN_STATUSES: Final = ("pending", "unknown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,24 @@ class ActionRecord(_Record):
     request_id: str | None = None
     created_at: UTCDatetime = Field(default_factory=utcnow)
     finished_at: UTCDatetime | None = None
+    # The intent lifecycle (see bot.reconcile): set while the outcome is pending or unknown.
+    owner: str | None = None
+    before_execution_index: int | None = None
+    before_execution_link: str | None = None
+    settle_by: UTCDatetime | None = None
+    next_check_at: UTCDatetime | None = None
+    summary_channel: str | None = None
+    summary_ts: str | None = None
+    alert_channel: str | None = None
+    alert_ts: str | None = None
+    alert_thread_ts: str | None = None
+    project: str | None = None  # of the event, when it was read
+    pipeline: str | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        """Nobody knows the outcome yet: the intent stays claimed and a reconciler finishes it."""
+        return self.status in OPEN_STATUSES and self.finished_at is None
 
 
 class AlertRecord(_Record):

@@ -7,17 +7,18 @@ statements, so they are atomic across coroutines, engines and processes on both 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Annotated, Any
 
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import Row, Table, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import Row, Table, and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.store.models import ActionRecord, AlertRecord, Claim, FollowupRecord, utcnow
+from bot.store.engine import WRITE_OPTIONS
+from bot.store.models import OPEN_STATUSES, ActionRecord, AlertRecord, Claim, FollowupRecord, utcnow
 from bot.store.tables import (
     NO_EXECUTION_INDEX,
     actions,
@@ -26,10 +27,16 @@ from bot.store.tables import (
     cursors,
     followups,
     leases,
+    replicas,
 )
 
 Clock = Callable[[], datetime]
+HolderGone = Callable[[str], Awaitable[bool]]
 _Insert = postgresql.Insert | sqlite.Insert
+
+# An action whose outcome nobody knows yet: pending or unknown, and not finished (an "unknown"
+# that could not be confirmed by its deadline is finished, and stays "unknown").
+_OPEN = and_(actions.c.status.in_(OPEN_STATUSES), actions.c.finished_at.is_(None))
 
 # A claim can vanish (released) between our failed insert and the read-back; then try again.
 _CLAIM_ATTEMPTS = 5
@@ -71,6 +78,7 @@ class Store:
 
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
         self._engine = engine
+        self._writer = engine.execution_options(**WRITE_OPTIONS)  # SQLite: BEGIN IMMEDIATE
         self._clock = clock
         self._dialect = engine.dialect.name
 
@@ -123,7 +131,7 @@ class Store:
                 },
                 where=claims.c.expires_at <= now,
             ).returning(*claims.c)
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 row = (await conn.execute(stmt)).first()
                 won = row is not None
                 if row is None:
@@ -153,7 +161,7 @@ class Store:
 
     async def update_claim_data(self, key: str, holder: str, data: dict[str, Any]) -> bool:
         """Replace the claim's data if ``holder`` still owns it. Returns whether it did."""
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             result = await conn.execute(
                 update(claims).where(claims.c.key == key, claims.c.holder == holder).values(data=data)
             )
@@ -161,14 +169,24 @@ class Store:
 
     async def release_claim(self, key: str, holder: str) -> bool:
         """Drop the claim if ``holder`` owns it, so the next caller wins at once."""
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             result = await conn.execute(delete(claims).where(claims.c.key == key, claims.c.holder == holder))
+        return result.rowcount > 0
+
+    async def settle_claim(self, key: str, holder: str, window: float) -> bool:
+        """The action behind the claim has ended: keep the claim ``window`` more seconds (the
+        dedupe window) from now, then let it lapse. Returns whether ``holder`` still owned it."""
+        expires = self.now() + _seconds(window, "window")
+        async with self._writer.begin() as conn:
+            result = await conn.execute(
+                update(claims).where(claims.c.key == key, claims.c.holder == holder).values(expires_at=expires)
+            )
         return result.rowcount > 0
 
     async def purge_expired_claims(self, older_than: float = 0.0) -> int:
         """Delete claims that expired more than ``older_than`` seconds ago. Returns the count."""
         cutoff = self.now() - timedelta(seconds=older_than)
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             result = await conn.execute(delete(claims).where(claims.c.expires_at <= cutoff))
         return result.rowcount
 
@@ -176,7 +194,7 @@ class Store:
 
     async def record_action(self, record: ActionRecord) -> int:
         values = record.model_dump(exclude={"id"})
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             action_id = (
                 await conn.execute(insert(actions).values(**values).returning(actions.c.id))
             ).scalar_one()
@@ -188,9 +206,54 @@ class Store:
         values = _validated_changes(ActionRecord, changes, {"id", "created_at"})
         if not values:
             return await self.get_action(action_id) is not None
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             result = await conn.execute(update(actions).where(actions.c.id == action_id).values(**values))
         return result.rowcount > 0
+
+    async def update_open_action(self, action_id: int, owner: str, **changes: Any) -> bool:
+        """Update an action whose outcome is still open (pending / unknown) and that ``owner``
+        finishes. False when it was settled or taken over meanwhile: then leave it alone."""
+        values = _validated_changes(ActionRecord, changes, {"id", "created_at"})
+        stmt = (
+            update(actions)
+            .where(actions.c.id == action_id, actions.c.owner == owner, _OPEN)
+            .values(**values)
+        )
+        async with self._writer.begin() as conn:
+            result = await conn.execute(stmt)
+        return result.rowcount > 0
+
+    async def take_over_action(self, action_id: int, owner: str | None, new_owner: str) -> bool:
+        """Make ``new_owner`` responsible for an open action its ``owner`` left (it died, or
+        stopped). Atomic: of several replicas trying at once, one wins."""
+        owned = actions.c.owner.is_(None) if owner is None else actions.c.owner == owner
+        stmt = (
+            update(actions)
+            .where(actions.c.id == action_id, owned, _OPEN)
+            .values(owner=new_owner)
+        )
+        async with self._writer.begin() as conn:
+            result = await conn.execute(stmt)
+        return result.rowcount > 0
+
+    async def open_actions(self, limit: int = 500) -> list[ActionRecord]:
+        """Actions whose outcome is not known yet (pending / unknown), oldest first."""
+        query = (
+            select(actions)
+            .where(_OPEN)
+            .order_by(actions.c.created_at, actions.c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [ActionRecord.model_validate(dict(row._mapping)) for row in rows]
+
+    async def purge_actions(self, before: datetime) -> int:
+        """Delete finished audit rows created before ``before`` (retention). Open ones stay."""
+        stmt = delete(actions).where(actions.c.created_at < before, ~_OPEN)
+        async with self._writer.begin() as conn:
+            result = await conn.execute(stmt)
+        return result.rowcount
 
     async def get_action(self, action_id: int) -> ActionRecord | None:
         async with self._engine.connect() as conn:
@@ -237,7 +300,7 @@ class Store:
             )
             .returning(alerts.c.id)
         )
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             return (await conn.execute(stmt)).first() is not None
 
     async def get_alert(self, kind: str, event_id: str, execution_index: int | None) -> AlertRecord | None:
@@ -277,7 +340,7 @@ class Store:
 
     async def add_followup(self, record: FollowupRecord) -> int:
         values = record.model_dump(exclude={"id"})
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             fid = (
                 await conn.execute(insert(followups).values(**values).returning(followups.c.id))
             ).scalar_one()
@@ -302,7 +365,7 @@ class Store:
         values = _validated_changes(FollowupRecord, changes, {"id", "created_at"})
         if not values:
             return await self.get_followup(fid) is not None
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             result = await conn.execute(update(followups).where(followups.c.id == fid).values(**values))
         return result.rowcount > 0
 
@@ -318,8 +381,22 @@ class Store:
 
     # -- leases ---------------------------------------------------------------------------
 
-    async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
-        """Take the lease if it is free or expired, or extend it if ``holder`` already has it."""
+    async def acquire_lease(
+        self, name: str, holder: str, ttl: float, *, holder_gone: HolderGone | None = None
+    ) -> bool:
+        """Take the lease if it is free or expired, or extend it if ``holder`` already has it.
+        ``holder_gone(other)``: whether the current holder is known to be dead; then the lease
+        is taken over at once instead of when it expires."""
+        if await self._acquire_lease(name, holder, ttl):
+            return True
+        if holder_gone is None:
+            return False
+        current = await self.lease_holder(name)
+        if current is None or current[0] == holder or not await holder_gone(current[0]):
+            return False
+        return await self.take_over_lease(name, current[0], holder, ttl)
+
+    async def _acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         span = _seconds(ttl, "ttl")
         now = self.now()
         ins = self._insert(leases).values(name=name, holder=holder, acquired_at=now, expires_at=now + span)
@@ -335,7 +412,7 @@ class Store:
             },
             where=or_(leases.c.expires_at <= now, leases.c.holder == ins.excluded.holder),
         ).returning(leases.c.name)
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             return (await conn.execute(stmt)).first() is not None
 
     async def renew_lease(self, name: str, holder: str, ttl: float) -> bool:
@@ -343,7 +420,7 @@ class Store:
         even if it lapsed meanwhile)."""
         span = _seconds(ttl, "ttl")
         now = self.now()
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             result = await conn.execute(
                 update(leases)
                 .where(leases.c.name == name, leases.c.holder == holder)
@@ -352,7 +429,7 @@ class Store:
         return result.rowcount > 0
 
     async def release_lease(self, name: str, holder: str) -> bool:
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             result = await conn.execute(
                 delete(leases).where(leases.c.name == name, leases.c.holder == holder)
             )
@@ -367,6 +444,46 @@ class Store:
             row = (await conn.execute(query)).first()
         return None if row is None else (row.holder, row.expires_at)
 
+    async def take_over_lease(self, name: str, dead_holder: str, holder: str, ttl: float) -> bool:
+        """Take the lease from ``dead_holder`` at once (the caller knows it is gone), if it still
+        holds it."""
+        now = self.now()
+        stmt = (
+            update(leases)
+            .where(leases.c.name == name, leases.c.holder == dead_holder)
+            .values(holder=holder, acquired_at=now, expires_at=now + _seconds(ttl, "ttl"))
+        )
+        async with self._writer.begin() as conn:
+            result = await conn.execute(stmt)
+        return result.rowcount > 0
+
+    # -- replicas -------------------------------------------------------------------------
+
+    async def heartbeat(self, holder: str) -> None:
+        """Say that replica ``holder`` is alive (now)."""
+        now = self.now()
+        ins = self._insert(replicas).values(holder=holder, started_at=now, heartbeat_at=now)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[replicas.c.holder], set_={"heartbeat_at": ins.excluded.heartbeat_at}
+        )
+        async with self._writer.begin() as conn:
+            await conn.execute(stmt)
+
+    async def forget_replica(self, holder: str) -> None:
+        """A replica stopping cleanly: what it leaves is taken over at once."""
+        async with self._writer.begin() as conn:
+            await conn.execute(delete(replicas).where(replicas.c.holder == holder))
+
+    async def replica_heartbeats(self) -> dict[str, datetime]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(replicas.c.holder, replicas.c.heartbeat_at))).all()
+        return {row.holder: row.heartbeat_at for row in rows}
+
+    async def purge_replicas(self, before: datetime) -> int:
+        async with self._writer.begin() as conn:
+            result = await conn.execute(delete(replicas).where(replicas.c.heartbeat_at < before))
+        return result.rowcount
+
     # -- cursors --------------------------------------------------------------------------
 
     async def get_cursor(self, name: str) -> str | None:
@@ -380,5 +497,5 @@ class Store:
             index_elements=[cursors.c.name],
             set_={"value": ins.excluded.value, "updated_at": ins.excluded.updated_at},
         )
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             await conn.execute(stmt)

@@ -122,9 +122,24 @@ actions = Table(
     Column("request_id", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
+    # v2, the intent lifecycle: what a reconciler (this replica's, or another's after a crash)
+    # needs to finish an action whose outcome is not known yet (status pending / unknown).
+    Column("owner", Text),  # the replica finishing it
+    Column("before_execution_index", Integer),  # the event as read before the POST
+    Column("before_execution_link", Text),
+    Column("settle_by", UTCDateTime),  # no new execution by then: it did not run
+    Column("next_check_at", UTCDateTime),  # the next read-back
+    Column("summary_channel", Text),  # the answer to update in place
+    Column("summary_ts", Text),
+    Column("alert_channel", Text),  # the alert the action came from
+    Column("alert_ts", Text),
+    Column("alert_thread_ts", Text),
+    Column("project", Text),  # the event's, so that reading the audit trail follows the access policy
+    Column("pipeline", Text),
     Index("ix_actions_created_at", "created_at"),
     Index("ix_actions_event_id", "event_id", "created_at"),
     Index("ix_actions_actor_id", "actor_id", "created_at"),
+    Index("ix_actions_status", "status"),
 )
 
 alerts = Table(
@@ -175,6 +190,16 @@ leases = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
+# v2: every running replica's heartbeat, so that work a dead replica left (intents in flight) is
+# taken over by a live one without waiting for a long timeout.
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("holder", Text, primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
 cursors = Table(
     "cursors",
     metadata,
@@ -211,8 +236,32 @@ def _initial(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+_V2_ACTION_COLUMNS = (
+    "owner",
+    "before_execution_index",
+    "before_execution_link",
+    "settle_by",
+    "next_check_at",
+    "summary_channel",
+    "summary_ts",
+    "alert_channel",
+    "alert_ts",
+    "alert_thread_ts",
+    "project",
+    "pipeline",
+)
+
+
+def _intent_lifecycle(conn: Connection) -> None:
+    for name in _V2_ACTION_COLUMNS:
+        add_column(conn, actions.c[name])
+    next(i for i in actions.indexes if i.name == "ix_actions_status").create(conn)
+    replicas.create(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial tables", _initial),
+    Migration(2, "intent lifecycle: reconciliation columns on actions, replica heartbeats", _intent_lifecycle),
 ]
 
 

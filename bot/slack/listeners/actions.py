@@ -40,6 +40,7 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
             user_name=user.get("username") or user.get("name"),
             surface="button",
             alert=alert,
+            team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
         )
 
     app.action(ACTION_RERUN)(on_button)

@@ -35,6 +35,7 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
             channel_id=command.get("channel_id"),
             surface="slash",
             respond=respond,
+            team_id=command.get("user_team_id") or command.get("team_id"),
         )
 
 

@@ -32,32 +32,43 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
         text = str(event.get("text") or "")
         if context.bot_user_id and f"<@{context.bot_user_id}" in text:
             return  # app_mention delivers this one; handling both would double the answer
-        verb = parse_thread_reply(text)
+        verb = parse_thread_reply(text, context.bot_user_id)
         if verb is None or not await surfaces.first_delivery(body.get("event_id")):
             return  # people talking, or Slack re-delivering an event already being handled
         await _thread_action(surfaces, event, verb)
 
     @app.event("app_mention")
-    async def on_mention(event: dict[str, Any], body: dict[str, Any]) -> None:
+    async def on_mention(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
         if event.get("bot_id") or not await surfaces.first_delivery(body.get("event_id")):
             return
         text = str(event.get("text") or "")
         channel, user = event.get("channel"), str(event.get("user") or "")
         thread_ts = event.get("thread_ts")
         if thread_ts and thread_ts != event.get("ts"):
-            verb = parse_thread_reply(text)
+            verb = parse_thread_reply(text, context.bot_user_id)
             if verb is not None:
                 await _thread_action(surfaces, event, verb)
                 return
         try:
-            parsed = parse_command(strip_mention(text))
+            parsed = parse_command(strip_mention(text, context.bot_user_id))
         except UsageError as exc:
             if channel:
                 await surfaces.delivery.ephemeral(channel, user, render_usage_error(exc), thread_ts=thread_ts)
             return
         await surfaces.command(
-            parsed, user_id=user, user_name=None, channel_id=channel, surface="mention", thread_ts=thread_ts
+            parsed,
+            user_id=user,
+            user_name=None,
+            channel_id=channel,
+            surface="mention",
+            thread_ts=thread_ts,
+            team_id=_user_team(event),
         )
+
+
+def _user_team(event: dict[str, Any]) -> str | None:
+    team = event.get("user_team") or event.get("team")
+    return team if isinstance(team, str) else None
 
 
 async def _thread_action(surfaces: Surfaces, event: dict[str, Any], verb: Verb) -> None:
@@ -74,4 +85,5 @@ async def _thread_action(surfaces: Surfaces, event: dict[str, Any], verb: Verb) 
         user_name=None,
         surface="thread",
         alert=alert,
+        team_id=_user_team(event),
     )

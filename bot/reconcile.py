@@ -1,0 +1,322 @@
+"""The reconciler: every action whose outcome is open is finished by someone, and never by a
+second POST.
+
+An action is *open* while its row says ``pending`` (the POST is being made, or the process died
+around it) or ``unknown`` (the request may have reached Code Stream; no new execution seen yet).
+Every replica runs one loop that, every ``interval`` seconds:
+
+1. writes its heartbeat (``bot.liveness``), so the others know it is alive;
+2. picks the open actions it must look at: its own unknown ones once their answer is shown (the
+   Slack layer hands them over with ``Actions.follow_unknown``), any of its own left open too long
+   (a write that kept failing), and those of a replica that is gone (SIGKILL, a rollout past its
+   grace), which it takes over atomically: of several replicas, one wins;
+3. reads each event back: a new execution means it ran (``started``: the summary says so, the
+   alert is resolved, the follow-through starts); none by the row's ``settle_by`` deadline
+   means it did not (``not_started``: "no run appeared — safe to try again", and only now is
+   the intent released); otherwise it checks again later, backing off;
+4. purges expired claims (dedupe windows, seen Slack signatures), dead replicas' heartbeats
+   and, with a retention set, old audit rows.
+
+Slack is reached only through the ``OutcomeNotifier`` port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final, Protocol
+
+from bot.actions import intent_key, retry_write, without_execution
+from bot.codestream.client import CodeStreamClient, execution_changed
+from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
+from bot.codestream.models import EVENT_KINDS, Event, EventKind
+from bot.errors import OutcomeUnconfirmed
+from bot.intents import ActionRequest, Actor, MessageRef, Outcome, OutcomeStatus, Surface, Verb, new_request_id
+from bot.liveness import Liveness
+from bot.logs import request_id as request_id_var
+from bot.metrics import record_outcome
+from bot.store import ActionRecord, Store
+
+log = logging.getLogger(__name__)
+
+_KINDS: Final[dict[str, EventKind]] = {k: k for k in EVENT_KINDS}
+_VERBS: Final[dict[str, Verb]] = {"rerun": "rerun", "resume": "resume"}
+_SURFACES: Final[dict[str, Surface]] = {s: s for s in ("slash", "button", "thread", "mention", "cli")}
+
+
+class OutcomeNotifier(Protocol):
+    """How a late outcome reaches people (implemented by the Slack layer)."""
+
+    async def settled(self, outcome: Outcome, summary: MessageRef | None) -> None:
+        """Update ``summary`` in place (or post one where the request came from), update the
+        alert, and follow a started execution. Never raises."""
+
+
+class LoggedOutcomes:
+    """Without Slack (``check``, tools): the outcome is in the audit trail and the log only."""
+
+    async def settled(self, outcome: Outcome, summary: MessageRef | None) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ReconcileTiming:
+    interval: float = 2.0  # seconds between rounds
+    stale_after: float = 30.0  # a heartbeat older than this: the replica is gone
+    stuck_after: float = 600.0  # an own action open this long with nobody on it: take it
+    min_delay: float = 2.0  # between read-backs of one action...
+    max_delay: float = 30.0  # ...growing to this
+    purge_every: float = 600.0
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: Store,
+        client: CodeStreamClient,
+        notifier: OutcomeNotifier,
+        *,
+        owner: str,
+        execution_url: Callable[[str], str],
+        dedupe_seconds: float,
+        retention_days: float = 0.0,
+        timing: ReconcileTiming | None = None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.notifier = notifier
+        self.owner = owner
+        self.execution_url = execution_url
+        self.dedupe_seconds = dedupe_seconds
+        self.retention = timedelta(days=retention_days) if retention_days > 0 else None
+        self.timing = timing or ReconcileTiming()
+        self.liveness = Liveness(store, owner, stale_after=self.timing.stale_after)
+        self.settled = 0  # outcomes this replica settled (tests, metrics)
+        self.taken_over = 0
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._run_task: asyncio.Task[None] | None = None
+        self._next_purge: datetime | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        """The first heartbeat, before this replica takes any work."""
+        await retry_write(lambda: self.store.heartbeat(self.owner))
+
+    async def run(self) -> None:
+        self._run_task = asyncio.current_task()
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self.round()
+            except Exception:
+                log.exception("reconcile round failed; trying again")
+            if self._stopping:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.timing.interval)
+
+    async def stop(self) -> None:
+        """Stop the loop and say so: what this replica leaves open is taken over at once."""
+        self._stopping = True
+        self._wake.set()
+        task = self._run_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            _, pending = await asyncio.wait({task}, timeout=10)
+            for left in pending:
+                left.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        try:
+            await self.store.forget_replica(self.owner)
+        except Exception:
+            log.warning("could not remove this replica's heartbeat", exc_info=True)
+
+    async def round(self) -> int:
+        """One pass; returns how many open actions it read back."""
+        now = self.store.now()
+        await self.store.heartbeat(self.owner)
+        beats = await self.store.replica_heartbeats()
+        checked = 0
+        for row in await self.store.open_actions():
+            if self._stopping:
+                break
+            if not await self._take(row, now, beats):
+                continue
+            checked += 1
+            token = request_id_var.set(row.request_id or new_request_id())
+            try:
+                await self._check(row, now)
+            except Exception:
+                log.exception("reconciling an action failed; will try again", extra={"action_id": row.id})
+            finally:
+                request_id_var.reset(token)
+        await self._maintain(now)
+        return checked
+
+    # --- which rows ------------------------------------------------------------------------
+
+    async def _take(self, row: ActionRecord, now: datetime, beats: dict[str, datetime]) -> bool:
+        assert row.id is not None
+        stuck = now - row.created_at > timedelta(seconds=self.timing.stuck_after)
+        if row.owner == self.owner:
+            if row.status == "unknown" and row.next_check_at is not None:
+                return row.next_check_at <= now
+            return stuck  # in flight here, or the Slack layer never handed it over
+        if row.owner is None:
+            gone = stuck  # written by a release without owners: leave it a while
+        else:
+            gone = await self.liveness.gone(row.owner, beats=beats, missing_is_gone=True)
+        if not gone:
+            return False
+        if not await self.store.take_over_action(row.id, row.owner, self.owner):
+            return False  # another replica took it first, or it was settled meanwhile
+        self.taken_over += 1
+        log.warning(
+            "taking over an action a stopped replica left open",
+            extra={"action_id": row.id, "holder": row.owner, "result": row.status},
+        )
+        return True
+
+    # --- one action ------------------------------------------------------------------------
+
+    async def _check(self, row: ActionRecord, now: datetime) -> None:
+        assert row.id is not None
+        kind = _KINDS.get(row.kind)
+        deadline = row.settle_by
+        if kind is None or deadline is None:
+            # A row of an older release: it kept no "before" to compare with.
+            await self._settle(row, "unknown", None, OutcomeUnconfirmed(), now)
+            return
+        try:
+            event = await self.client.get_event(kind, row.event_id)
+        except (NotFound, InvalidId):
+            await self._settle(row, "unknown", None, OutcomeUnconfirmed("Code Stream no longer has this event."), now)
+            return
+        except CodeStreamError as exc:
+            log.info("read-back failed", extra={"action_id": row.id, "error_class": type(exc).__name__})
+            if now >= deadline:
+                await self._settle(row, "unknown", None, OutcomeUnconfirmed(), now)
+            else:
+                await self._reschedule(row, now)
+            return
+        if execution_changed(row.before_execution_index, row.before_execution_link, event):
+            await self._settle(row, "started", event, None, now)
+        elif now >= deadline:
+            await self._settle(row, "not_started", event, None, now)
+        else:
+            await self._reschedule(row, now)
+
+    async def _reschedule(self, row: ActionRecord, now: datetime) -> None:
+        assert row.id is not None
+        age = (now - row.created_at).total_seconds()
+        delay = min(self.timing.max_delay, max(self.timing.min_delay, age / 5))
+        # A pending row reached here only after its replica died: the POST may have left.
+        await self.store.update_open_action(
+            row.id, self.owner, status="unknown", next_check_at=now + timedelta(seconds=delay)
+        )
+
+    async def _settle(
+        self,
+        row: ActionRecord,
+        status: OutcomeStatus,
+        event: Event | None,
+        error: OutcomeUnconfirmed | None,
+        now: datetime,
+    ) -> None:
+        assert row.id is not None
+        action_id = row.id
+        changes = {
+            "status": status,
+            "finished_at": now,
+            "next_check_at": None,
+            "execution_link": event.execution_link if status == "started" and event is not None else None,
+            "execution_id": event.execution_id if status == "started" and event is not None else None,
+            "error": error.user_message if error is not None else None,
+            "error_class": type(error).__name__ if error is not None else None,
+        }
+        if not await retry_write(lambda: self.store.update_open_action(action_id, self.owner, **changes)):
+            return  # settled or taken over meanwhile
+        self.settled += 1
+        kind = _KINDS.get(row.kind, "git")
+        key, holder = intent_key(kind, row.event_id), row.request_id or ""
+        if status == "started":
+            await retry_write(lambda: self.store.settle_claim(key, holder, self.dedupe_seconds))
+        else:
+            await retry_write(lambda: self.store.release_claim(key, holder))
+        outcome = self._outcome(row, kind, status, event, error)
+        record_outcome(outcome.request.verb, outcome.request.surface, f"{status}_late")
+        log.info(
+            "action %s settled %s after reading the event back",
+            outcome.request.verb,
+            status,
+            extra={"action_id": action_id, "event_id": row.event_id, "result": status},
+        )
+        summary = (
+            MessageRef(row.summary_channel, row.summary_ts, row.summary_ts)
+            if row.summary_channel and row.summary_ts
+            else None
+        )
+        try:
+            await self.notifier.settled(outcome, summary)
+        except Exception:
+            log.exception("could not show a late outcome", extra={"action_id": action_id})
+
+    def _outcome(
+        self,
+        row: ActionRecord,
+        kind: EventKind,
+        status: OutcomeStatus,
+        event: Event | None,
+        error: OutcomeUnconfirmed | None,
+    ) -> Outcome:
+        alert = (
+            MessageRef(row.alert_channel, row.alert_ts, row.alert_thread_ts or row.alert_ts)
+            if row.alert_channel and row.alert_ts
+            else None
+        )
+        request = ActionRequest(
+            verb=_VERBS.get(row.action, "rerun"),
+            kind=kind,
+            event_id=row.event_id,
+            actor=Actor(row.actor_id, row.actor_name),
+            surface=_SURFACES.get(row.surface, "button"),
+            channel_id=row.channel_id,
+            request_id=row.request_id or new_request_id(),
+            alert=alert,
+        )
+        url = self.execution_url(event.execution_id) if status == "started" and event and event.execution_id else None
+        # Not started: the event's execution is the old one, which must not pass for a new one.
+        shown = event if status == "started" or event is None else without_execution(event)
+        return Outcome(
+            request,
+            status,
+            event=shown,
+            execution_url=url,
+            error=error,
+            action_id=row.id,
+            at=row.created_at,
+            settle_by=row.settle_by,
+            settled_late=True,
+        )
+
+    # --- housekeeping ----------------------------------------------------------------------
+
+    async def _maintain(self, now: datetime) -> None:
+        if self._next_purge is not None and now < self._next_purge:
+            return
+        self._next_purge = now + timedelta(seconds=self.timing.purge_every)
+        try:
+            claims = await self.store.purge_expired_claims()
+            replicas = await self.store.purge_replicas(now - timedelta(days=1))
+            audit = await self.store.purge_actions(now - self.retention) if self.retention is not None else 0
+        except Exception:
+            log.warning("purge failed; trying again later", exc_info=True)
+            return
+        if claims or replicas or audit:
+            log.info("purged expired rows", extra={"claims": claims, "replicas": replicas, "actions": audit})

@@ -1,0 +1,88 @@
+"""Upgrades keep data: databases written by release 0.1's own code (tests/data/v0.1, made by
+running that release's store against SQLite and PostgreSQL) open, upgrade in place, and keep
+their audit trail; what 0.1 left open is settled without a POST."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import select
+
+from bot.codestream import CodeStreamClient
+from bot.reconcile import LoggedOutcomes, Reconciler, ReconcileTiming
+from bot.simulator import CodeStreamSimulator
+from bot.store import Store, latest_version, open_store
+from bot.store.tables import schema_version
+from tests.conftest import POSTGRES_URL
+
+DATA = Path(__file__).parent / "data" / "v0.1"
+V01_STATUSES = ["duplicate", "pending", "denied", "failed", "started"]  # newest first
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def v01_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        shutil.copy(DATA / "bot.db", tmp_path / "bot.db")
+        store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+        yield store
+        await store.close()
+        return
+    if POSTGRES_URL is None:
+        pytest.skip("BOT_TEST_POSTGRES_URL not set: PostgreSQL upgrade test skipped")
+    schema = f"v01_{secrets.token_hex(5)}"
+    dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute((DATA / "postgres.sql").read_text().replace("csbot_v01", schema))
+        store = await open_store(POSTGRES_URL, schema=schema)
+        try:
+            yield store
+        finally:
+            await store.close()
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+
+
+async def test_a_v01_database_upgrades_in_place_and_keeps_its_audit_trail(v01_store: Store) -> None:
+    store = v01_store
+    async with store.engine.connect() as conn:
+        assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
+    rows = await store.list_actions()
+    assert [r.status for r in rows] == V01_STATUSES
+    assert {(r.actor_id, r.actor_name, r.channel_id) for r in rows} == {("U0ALICE", "alice", "C0ALERTS")}
+    assert all(r.owner is None and r.summary_ts is None for r in rows)  # the new columns, empty
+    started = rows[-1]
+    assert started.execution_id == "e1" and started.finished_at is not None
+    alert = await store.latest_alert_for_event("git", "7f3a1b2c-0000-4000-8000-000000000000")
+    assert alert is not None and alert.ts == "1700000000.000100" and alert.execution_index == 3
+    assert await store.get_cursor("watcher:git") == "{}"
+    followup = await store.get_followup(1)
+    assert followup is not None and followup.action_id == started.id
+    # It works as a current database: a heartbeat, a new row, the open-actions query.
+    await store.heartbeat("host:1:x:1")
+    assert [r.status for r in await store.open_actions()] == ["pending"]
+
+
+async def test_a_pending_row_left_by_v01_is_settled_as_unknown_without_a_post(
+    v01_store: Store, client: CodeStreamClient, sim: CodeStreamSimulator
+) -> None:
+    reconciler = Reconciler(
+        v01_store,
+        client,
+        LoggedOutcomes(),
+        owner="host:1:x:1",
+        execution_url=str,
+        dedupe_seconds=300,
+        timing=ReconcileTiming(),
+    )
+    assert await reconciler.round() == 1  # written in 2026-11, long "stuck" by now
+    [row] = [r for r in await v01_store.list_actions() if r.request_id == "req3"]
+    assert row.status == "unknown" and row.error_class == "OutcomeUnconfirmed" and row.finished_at is not None
+    assert sim.count("POST", "/codestream/api/") == 0
+    assert await v01_store.open_actions() == []
