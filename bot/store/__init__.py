@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.store.engine import make_engine, normalize_url, upgrade
+from bot.store.engine import make_engine, normalize_url, prepare_sqlite, upgrade
 from bot.store.models import ActionRecord, AlertRecord, Claim, FollowupRecord, utcnow
 from bot.store.store import Clock, Store
 from bot.store.tables import NO_EXECUTION_INDEX, SchemaVersionError, StoreError, latest_version
@@ -40,6 +40,7 @@ async def open_store(
     ignores it. ``clock`` returns the aware "now" (tests pass a controllable one).
     ``engine_kwargs`` go to ``create_async_engine`` (e.g. ``pool_size``).
     """
+    await prepare_sqlite(url)
     engine = make_engine(url, schema=schema, **engine_kwargs)
     store = Store(engine, clock=clock or utcnow)
     try:

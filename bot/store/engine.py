@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+import sqlite3
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -48,12 +52,52 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        # busy_timeout first: switching to WAL briefly needs an exclusive lock.
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+def _sqlite_file(url: URL) -> str | None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:") or url.query.get("mode") == "memory":
+        return None
+    return database
+
+
+def ensure_wal(path: str, *, timeout: float = SQLITE_BUSY_TIMEOUT_S) -> None:
+    """Put the database file in WAL mode (once; the mode is stored in the file).
+
+    Switching needs an exclusive lock and SQLite does not apply busy_timeout to it: with other
+    connections opening the same fresh file at that moment it fails at once with "database is
+    locked". So: check first (WAL already: nothing to do), and retry the switch with a short
+    backoff until ``timeout``. Blocking: run it in a thread."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        conn = sqlite3.connect(path, timeout=timeout)
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            if str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+        finally:
+            conn.close()
+        time.sleep(delay + random.uniform(0, delay))
+        delay = min(delay * 2, 0.5)
+
+
+async def prepare_sqlite(url: str | URL) -> None:
+    """Before the first connection of a SQLite store: WAL mode (see ``ensure_wal``)."""
+    parsed = normalize_url(url)
+    path = _sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
+    if path is not None:
+        await asyncio.to_thread(ensure_wal, path)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
