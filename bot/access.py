@@ -98,6 +98,10 @@ class Rule(BaseModel):
     def _channel_ids(cls, value: list[str]) -> list[str]:
         return _ids(value, ("C", "G", "D"), "channel ids such as C012AB3CD")
 
+    def may_apply(self, verb: Verb, kind: EventKind) -> bool:
+        """Could this rule speak about this action on some event of this kind?"""
+        return verb in self.actions and (not self.kinds or kind in self.kinds)
+
     def in_scope(self, verb: Verb, scope: Scope) -> bool:
         """Does this rule speak about this action on this event (regardless of who/where)?"""
         if verb not in self.actions or (self.kinds and scope.kind not in self.kinds):
@@ -165,6 +169,9 @@ class AllowEveryone:
 
     configured = False
 
+    async def precheck(self, request: ActionRequest) -> None:
+        return None
+
     async def check(self, request: ActionRequest, event: Event | None) -> None:
         return None
 
@@ -177,6 +184,10 @@ class AllowEveryone:
 
 class AccessPolicy(Protocol):
     configured: bool
+
+    async def precheck(self, request: ActionRequest) -> None:
+        """Before the event is read: raise AccessDenied (naming nothing) when no rule could
+        allow this person this verb here, whatever the event's project and pipeline."""
 
     async def check(self, request: ActionRequest, event: Event | None) -> None:
         """Return if allowed; raise AccessDenied with a specific message if not. A denial names
@@ -198,6 +209,16 @@ class RulePolicy:
         self.rules = rules
         self.groups = groups
 
+    async def precheck(self, request: ActionRequest) -> None:
+        """Someone no rule lets see or do anything with events of this kind here is refused
+        before the event is read (learning nothing, not even whether it exists). Everyone
+        else gets the full check, whose message depends on what they may see."""
+        viewer = Viewer(request.actor.user_id, request.channel_id, request.team_id)
+        scope = Scope(request.kind)
+        reason = await self._denial(request.verb, viewer, scope, any_event=True)
+        if reason is not None and await self._denial("show", viewer, scope, any_event=True) is not None:
+            raise AccessDenied(_private_denial(request.verb, reason))
+
     async def check(self, request: ActionRequest, event: Event | None) -> None:
         scope = Scope.of(request.kind, event)
         viewer = Viewer(request.actor.user_id, request.channel_id, request.team_id)
@@ -212,8 +233,15 @@ class RulePolicy:
     async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
         return await self._denial("show", viewer, scope) is None
 
-    async def _denial(self, verb: Verb, viewer: Viewer, scope: Scope) -> _Denial | None:
-        scoped = [r for r in self.rules if r.in_scope(verb, scope)]
+    async def _denial(
+        self, verb: Verb, viewer: Viewer, scope: Scope, *, any_event: bool = False
+    ) -> _Denial | None:
+        """Why ``viewer`` may not ``verb`` events in ``scope`` (None: allowed). ``any_event``:
+        rules count whatever projects and pipelines they name (the event is not read yet)."""
+        if any_event:
+            scoped = [r for r in self.rules if r.may_apply(verb, scope.kind)]
+        else:
+            scoped = [r for r in self.rules if r.in_scope(verb, scope)]
         if not scoped:
             return _Denial("no-rule")
         in_channel = [r for r in scoped if not r.channels or viewer.channel_id in r.channels]
@@ -317,7 +345,7 @@ class WorkspaceGate:
             allowed.add(own)
         return team_id is not None and team_id in allowed
 
-    async def check(self, request: ActionRequest, event: Event | None) -> None:
+    async def precheck(self, request: ActionRequest) -> None:
         ok = await self._team_ok(request.team_id)
         if ok is None:
             raise AccessDenied("The bot could not confirm its own Slack workspace right now; try again in a minute.")
@@ -326,6 +354,10 @@ class WorkspaceGate:
                 "This bot only serves people of its own Slack workspace; your workspace is not allowed "
                 "(an operator can add it to BOT_ALLOWED_TEAMS)."
             )
+        await self.inner.precheck(request)
+
+    async def check(self, request: ActionRequest, event: Event | None) -> None:
+        await self.precheck(request)
         await self.inner.check(request, event)
 
     async def may_see(self, viewer: Viewer, scope: Scope) -> bool:

@@ -27,7 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from bot.access import AccessPolicy, AllowEveryone
 from bot.codestream.client import ActionResult, CodeStreamClient
-from bot.codestream.errors import CodeStreamError
+from bot.codestream.errors import CodeStreamError, Unavailable
 from bot.codestream.models import Event, EventKind
 from bot.errors import AccessDenied, StoreUnavailable
 from bot.intents import (
@@ -61,10 +61,13 @@ IN_FLIGHT_CLAIM_SECONDS: Final = 7 * 86_400.0
 WRITE_ATTEMPTS: Final = 6
 
 
+INTENT_PREFIX: Final = "intent:"
+
+
 def intent_key(kind: EventKind, event_id: str) -> str:
     """One intent per event at a time, whatever the verb: a rerun and a resume of the same event
     must not both run."""
-    return f"intent:{kind}:{event_id}"
+    return f"{INTENT_PREFIX}{kind}:{event_id}"
 
 
 async def retry_write(operation: Callable[[], Awaitable[_T]]) -> _T:
@@ -122,6 +125,14 @@ class Actions:
 
     async def _perform(self, request: ActionRequest, on_claimed: OnClaimed | None) -> Outcome:
         try:
+            # Before anything is read: someone no rule could allow here learns nothing, not even
+            # whether the event exists.
+            await self.access.precheck(request)
+        except AccessDenied as denied:
+            if request.verb != "show":
+                await self._audit(request, "denied", error=denied)
+            return Outcome(request, "denied", error=denied)
+        try:
             event = await self.client.get_event(request.kind, request.event_id)
         except CodeStreamError as exc:
             action_id = await self._audit(request, "failed", error=exc) if request.verb != "show" else None
@@ -164,7 +175,15 @@ class Actions:
                 log.exception("on_claimed hook failed; carrying on with the action")
         try:
             action = CODESTREAM_ACTION[request.verb]
-            result = await self.client.act(request.kind, request.event_id, action, before=event)
+            # Bounded, so that the reconciler (which takes over rows open for longer than this)
+            # never works on an action this process is still waiting on.
+            async with asyncio.timeout(self.post_budget_seconds):
+                result = await self.client.act(request.kind, request.event_id, action, before=event)
+        except TimeoutError:
+            error = Unavailable("Code Stream did not answer in time.")
+            settle_by = await self._mark_unknown(action_id, error=error)
+            shown = without_execution(event)
+            return Outcome(request, "unknown", event=shown, error=error, action_id=action_id, settle_by=settle_by)
         except CodeStreamError as exc:
             # A definite refusal (4xx, or nothing could be sent): nothing ran, a retry is fine.
             await self._close(action_id, "failed", error=exc)

@@ -1,7 +1,7 @@
 """Telling a dead replica from a live one, so that what a dead one held (a lease, an action whose
 outcome it was finding out) is taken over at once instead of after a long timeout.
 
-A replica's id is ``host:pid:pid-namespace:nonce``. Two signals say a holder is gone:
+A replica's id is ``host:pid:pid-namespace.boot-id:nonce``. Two signals say a holder is gone:
 
 * **the process** (definite, same machine only): the holder ran on this host in this pid
   namespace and its pid no longer runs, or is this very process's pid under another nonce (a
@@ -27,11 +27,17 @@ log = logging.getLogger(__name__)
 
 
 def _pid_namespace() -> str:
+    """This process's pid namespace on this boot of this machine: pids are comparable only
+    within it. The namespace inode alone can repeat across machines, so the kernel's boot id
+    (unique per boot, shared by the containers of one host) goes with it."""
     try:
         link = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip().replace("-", "")[:12]
     except OSError:
         return "-"
-    return link.removeprefix("pid:[").removesuffix("]") or "-"
+    inode = link.removeprefix("pid:[").removesuffix("]")
+    return f"{inode}.{boot}" if inode and boot else "-"
 
 
 def new_replica_id() -> str:

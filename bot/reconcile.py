@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
-from bot.actions import intent_key, retry_write, without_execution
+from bot.actions import INTENT_PREFIX, intent_key, retry_write, without_execution
 from bot.codestream.client import CodeStreamClient, execution_changed
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
 from bot.codestream.models import EVENT_KINDS, Event, EventKind
@@ -44,6 +44,7 @@ from bot.store import ActionRecord, Store
 log = logging.getLogger(__name__)
 
 _KINDS: Final[dict[str, EventKind]] = {k: k for k in EVENT_KINDS}
+LEGACY_NOTE: Final = "Left open by an earlier release of the bot; its outcome was not recorded."
 _VERBS: Final[dict[str, Verb]] = {"rerun": "rerun", "resume": "resume"}
 _SURFACES: Final[dict[str, Surface]] = {s: s for s in ("slash", "button", "thread", "mention", "cli")}
 
@@ -66,10 +67,16 @@ class LoggedOutcomes:
 @dataclass(frozen=True)
 class ReconcileTiming:
     interval: float = 2.0  # seconds between rounds
+    heartbeat: float = 5.0  # seconds between heartbeats (their own task: slow rounds do not delay them)
     stale_after: float = 30.0  # a heartbeat older than this: the replica is gone
-    stuck_after: float = 600.0  # an own action open this long with nobody on it: take it
+    # An own action open this long with nobody on it (a write that kept failing): take it. Must
+    # exceed the longest a POST may take (Actions.post_budget_seconds).
+    stuck_after: float = 600.0
     min_delay: float = 2.0  # between read-backs of one action...
     max_delay: float = 30.0  # ...growing to this
+    # Code Stream unreadable this long past the deadline: give up, saying "not confirmed". Until
+    # then, "did not start" is decided only from a successful read.
+    unreadable_cap: float = 24 * 3600.0
     purge_every: float = 600.0
 
 
@@ -98,6 +105,7 @@ class Reconciler:
         self.settled = 0  # outcomes this replica settled (tests, metrics)
         self.taken_over = 0
         self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._stopping = False
         self._run_task: asyncio.Task[None] | None = None
         self._next_purge: datetime | None = None
@@ -109,8 +117,25 @@ class Reconciler:
         """The first heartbeat, before this replica takes any work."""
         await retry_write(lambda: self.store.heartbeat(self.owner))
 
+    async def _beat(self) -> None:
+        while not self._stopping:
+            try:
+                await self.store.heartbeat(self.owner)
+            except Exception as exc:  # noqa: BLE001 - logged; the next beat tries again
+                log.warning("heartbeat failed", extra={"error_class": type(exc).__name__})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), timeout=self.timing.heartbeat)
+
     async def run(self) -> None:
         self._run_task = asyncio.current_task()
+        beat = asyncio.create_task(self._beat(), name="heartbeat")
+        try:
+            await self._loop()
+        finally:
+            self._stopped.set()
+            await asyncio.gather(beat, return_exceptions=True)
+
+    async def _loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
             try:
@@ -126,6 +151,7 @@ class Reconciler:
         """Stop the loop and say so: what this replica leaves open is taken over at once."""
         self._stopping = True
         self._wake.set()
+        self._stopped.set()
         task = self._run_task
         if task is not None and not task.done() and task is not asyncio.current_task():
             _, pending = await asyncio.wait({task}, timeout=10)
@@ -140,7 +166,6 @@ class Reconciler:
     async def round(self) -> int:
         """One pass; returns how many open actions it read back."""
         now = self.store.now()
-        await self.store.heartbeat(self.owner)
         beats = await self.store.replica_heartbeats()
         checked = 0
         for row in await self.store.open_actions():
@@ -190,8 +215,9 @@ class Reconciler:
         kind = _KINDS.get(row.kind)
         deadline = row.settle_by
         if kind is None or deadline is None:
-            # A row of an older release: it kept no "before" to compare with.
-            await self._settle(row, "unknown", None, OutcomeUnconfirmed(), now)
+            # Left open by an older release, which kept no "before" to compare with: close it in
+            # the audit trail, without a late message about a request nobody is waiting for.
+            await self._settle(row, "unknown", None, OutcomeUnconfirmed(LEGACY_NOTE), now, notify=False)
             return
         try:
             event = await self.client.get_event(kind, row.event_id)
@@ -200,7 +226,9 @@ class Reconciler:
             return
         except CodeStreamError as exc:
             log.info("read-back failed", extra={"action_id": row.id, "error_class": type(exc).__name__})
-            if now >= deadline:
+            # "Did not start" needs a successful read: while Code Stream cannot be read, a
+            # queued POST may still run, so the intent stays claimed.
+            if now >= deadline + timedelta(seconds=self.timing.unreadable_cap):
                 await self._settle(row, "unknown", None, OutcomeUnconfirmed(), now)
             else:
                 await self._reschedule(row, now)
@@ -228,6 +256,8 @@ class Reconciler:
         event: Event | None,
         error: OutcomeUnconfirmed | None,
         now: datetime,
+        *,
+        notify: bool = True,
     ) -> None:
         assert row.id is not None
         action_id = row.id
@@ -245,10 +275,11 @@ class Reconciler:
         self.settled += 1
         kind = _KINDS.get(row.kind, "git")
         key, holder = intent_key(kind, row.event_id), row.request_id or ""
-        if status == "started":
-            await retry_write(lambda: self.store.settle_claim(key, holder, self.dedupe_seconds))
+        if status == "not_started":
+            await retry_write(lambda: self.store.release_claim(key, holder))  # nothing ran: free
         else:
-            await retry_write(lambda: self.store.release_claim(key, holder))
+            # Started, or not confirmed: repeats within the dedupe window are told who acted.
+            await retry_write(lambda: self.store.settle_claim(key, holder, self.dedupe_seconds))
         outcome = self._outcome(row, kind, status, event, error)
         record_outcome(outcome.request.verb, outcome.request.surface, f"{status}_late")
         log.info(
@@ -257,6 +288,8 @@ class Reconciler:
             status,
             extra={"action_id": action_id, "event_id": row.event_id, "result": status},
         )
+        if not notify:
+            return
         summary = (
             MessageRef(row.summary_channel, row.summary_ts, row.summary_ts)
             if row.summary_channel and row.summary_ts
@@ -307,11 +340,29 @@ class Reconciler:
 
     # --- housekeeping ----------------------------------------------------------------------
 
+    async def _release_orphaned_claims(self, now: datetime) -> None:
+        """An intent claimed in flight whose action is no longer open (the process died between
+        the claim and the audit row, or a claim write after the outcome failed): give it the
+        ending its action had. Without a row nothing was sent (the row precedes the POST)."""
+        stale = now - timedelta(seconds=self.timing.stuck_after)
+        in_flight = now + timedelta(days=1)  # far beyond any dedupe window
+        held = await self.store.inflight_claims(INTENT_PREFIX, claimed_before=stale, expiring_after=in_flight)
+        for claim in held:
+            rows = await self.store.actions_by_request(claim.holder)
+            if any(r.in_flight for r in rows):
+                continue  # the open action is reconciled; it settles the claim
+            if any(r.status in ("started", "unknown") for r in rows):
+                await self.store.settle_claim(claim.key, claim.holder, self.dedupe_seconds)
+            else:
+                await self.store.release_claim(claim.key, claim.holder)
+            log.warning("released an intent left claimed without an open action", extra={"claim": claim.key})
+
     async def _maintain(self, now: datetime) -> None:
         if self._next_purge is not None and now < self._next_purge:
             return
         self._next_purge = now + timedelta(seconds=self.timing.purge_every)
         try:
+            await self._release_orphaned_claims(now)
             claims = await self.store.purge_expired_claims()
             replicas = await self.store.purge_replicas(now - timedelta(days=1))
             audit = await self.store.purge_actions(now - self.retention) if self.retention is not None else 0

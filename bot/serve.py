@@ -77,7 +77,9 @@ class RunningBot:
             execution_url=self.settings.execution_ui_url,
             dedupe_seconds=self.settings.bot_dedupe_seconds,
             retention_days=self.settings.bot_audit_retention_days,
-            timing=self.reconcile_timing,
+            # A process's own open action is taken over only once its POST surely ended.
+            timing=self.reconcile_timing
+            or ReconcileTiming(stuck_after=max(600.0, runtime.actions.post_budget_seconds + 60)),
         )
         runtime.actions.wake_reconciler = self.reconciler.wake
         await self.reconciler.start()  # this replica's first heartbeat, before it takes any work

@@ -19,7 +19,7 @@ from bot.health import Readiness
 from bot.intents import new_request_id
 from bot.metrics import exposition
 from bot.runtime import Runtime
-from bot.slack.signature import SIGNATURE_WINDOW_SECONDS, RequestGate, Verdict
+from bot.slack.signature import RequestGate, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,8 @@ def _request_gate(runtime: Runtime) -> RequestGate | None:
         return None
     store = runtime.store
 
-    async def first_use(key: str) -> bool:
-        return (await store.claim(key, new_request_id(), SIGNATURE_WINDOW_SECONDS)).won
+    async def first_use(key: str, window: float) -> bool:
+        return (await store.claim(key, new_request_id(), window)).won
 
     return RequestGate(secret.get_secret_value(), first_use)
 

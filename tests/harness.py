@@ -8,11 +8,11 @@ import os
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from bot.alerts import post_alert
 from bot.codestream.client import RetryPolicy
@@ -26,11 +26,13 @@ from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
 from bot.slack.delivery import Delivery
 from bot.store import ActionRecord, AlertRecord, Store
 
+_T = TypeVar("_T")
+
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-token"
 ALERTS = "C0ALERTS"
 FAST = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.05, reconcile_reads=2, reconcile_delay=0.05)
-FAST_RECONCILE = ReconcileTiming(interval=0.1, min_delay=0.1, max_delay=0.3, stale_after=3.0)
+FAST_RECONCILE = ReconcileTiming(interval=0.1, heartbeat=0.5, min_delay=0.1, max_delay=0.3, stale_after=3.0)
 
 
 @dataclass
@@ -132,3 +134,15 @@ async def wait_for_rows(h: Harness, n: int, within: float = 5.0) -> list[ActionR
         await asyncio.sleep(0.01)
         rows = await h.store.list_actions()
     return rows
+
+
+async def wait_for_async(probe: Callable[[], Awaitable[_T | None]], within: float = 15.0) -> _T:
+    """Wait until an async probe returns something truthy (with a deadline)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)

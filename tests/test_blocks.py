@@ -480,7 +480,8 @@ def test_alert_in_progress_replaces_buttons_with_who_acted() -> None:
         ("started", "CANCELED", None, "was canceled", True),
         ("started", "RUNNING", None, f"Rerun #8 by <@{ALICE}> is RUNNING", False),
         ("started", None, None, "is running", False),
-        ("unknown", None, None, f"Rerun by <@{ALICE}> may have started — check", True),
+        ("unknown", None, None, f"Rerun by <@{ALICE}> may have started — check", False),  # no second-run button
+        ("checking", None, None, f"Rerun by <@{ALICE}> sent — checking whether it started", False),
         ("failed", None, "Code Stream refused", f"Rerun by <@{ALICE}> failed: Code Stream refused", True),
         ("not_started", None, "timed out", "did not start: timed out — safe to try again", True),
         ("denied", None, "not in #payments", "was denied: not in #payments", True),

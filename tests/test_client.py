@@ -375,3 +375,12 @@ async def test_a_single_attempt_read_for_callers_with_their_own_backoff(
     with pytest.raises(Unavailable):
         await client.get_execution(SAMPLE_FAILED_EXECUTION_ID, retry=False)
     assert sim.count("GET", "/codestream/api/executions/") == 1
+
+
+async def test_an_unreadable_2xx_never_passes_the_old_execution_off_as_the_new_one(
+    client: CodeStreamClient, sim: CodeStreamSimulator
+) -> None:
+    before = await client.get_event("git", SAMPLE_FAILED_GIT_ID)
+    sim.inject(Fault(method="POST", path=GIT_EVENT, status=200, garbage=True, times=1))  # not applied yet
+    result = await client.act("git", SAMPLE_FAILED_GIT_ID, "Rerun", before=before)
+    assert result.state == "succeeded" and result.event is None

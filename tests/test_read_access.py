@@ -116,3 +116,14 @@ async def test_allowed_teams_let_a_partner_workspace_in(tmp_path: Path) -> None:
         await wait_for(lambda: h.posts() == 1, timeout=10)
         answer = await ask(h, f"rerun gerrit {SAMPLE_FAILED_GERRIT_ID}", "U0ALICE", ALERTS)
         assert "only serves people of its own Slack workspace" in answer  # the list replaces the default
+
+
+async def test_someone_no_rule_allows_here_cannot_tell_whether_an_event_exists(alice_only: Harness) -> None:
+    h = alice_only
+    h.sim.reset_requests()
+    unknown = "00000000-0000-4000-8000-000000000000"
+    real = await ask(h, f"rerun {SAMPLE_FAILED_GIT_ID}", "U0CAROL", OTHER)
+    made_up = await ask(h, f"rerun {unknown}", "U0CAROL", OTHER)
+    strip = lambda answer: answer.replace(SAMPLE_FAILED_GIT_ID, "ID").replace(unknown, "ID").split("ref `")[0]  # noqa: E731
+    assert strip(real) == strip(made_up) and "does not let you rerun this event" in real
+    assert h.sim.count("GET", "/codestream/api/git-events/") == 0  # nothing was even read

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.actions import Actions
+from bot.actions import IN_FLIGHT_CLAIM_SECONDS, Actions, intent_key
 from bot.codestream import CodeStreamClient
 from bot.intents import ActionRequest, Actor
 from bot.liveness import Liveness, new_replica_id, process_gone
@@ -117,6 +117,8 @@ async def test_a_live_replicas_open_action_is_left_to_it_and_a_dead_ones_taken_o
     await store.heartbeat(alive)  # the dead one stops beating
     clock.advance(seconds=20)
     mine, other = reconciler(store, client, "hostC:300:x:c"), reconciler(store, client, "hostD:400:x:d")
+    await mine.start()  # their first heartbeats
+    await other.start()
     assert await mine.round() == 1 and await other.round() == 0  # one taker, and only the dead one's
     rows = {r.owner: r for r in await store.list_actions()}
     assert set(rows) == {alive, "hostC:300:x:c"}
@@ -132,6 +134,9 @@ def test_a_process_that_is_gone_is_told_from_one_that_runs() -> None:
     dead_pid = 4_000_000  # above any pid_max
     assert process_gone(f"{host}:{dead_pid}:{namespace}:x", me) == (namespace != "-")
     assert not process_gone(f"otherhost:{dead_pid}:{namespace}:x", me)  # another machine: cannot tell
+    inode = namespace.split(".")[0]
+    # Same host name and pid-namespace number, another boot (another machine): cannot tell.
+    assert not process_gone(f"{host}:{dead_pid}:{inode}.000000000000:x", me)
     assert not process_gone("legacy-holder", me)
     assert os.getpid() == int(pid)
 
@@ -146,3 +151,24 @@ async def test_liveness_reads_heartbeats(store: Store, clock: Clock) -> None:
     assert await live.gone("never-seen:3:x:3", missing_is_gone=True)
     await store.forget_replica("other:2:x:2")
     assert await live.gone("other:2:x:2", missing_is_gone=True)
+
+
+async def test_an_intent_claimed_without_an_open_action_is_given_back(
+    store: Store, client: CodeStreamClient, clock: Clock
+) -> None:
+    # A process died between claiming and writing the audit row (nothing was sent), and another
+    # claim's holder wrote a finished row but could not settle its claim.
+    await store.claim(intent_key("git", "no-row"), "req-dead", IN_FLIGHT_CLAIM_SECONDS)
+    await store.claim(intent_key("git", "ran"), "req-ran", IN_FLIGHT_CLAIM_SECONDS)
+    await store.record_action(
+        ActionRecord(kind="git", event_id="ran", action="rerun", actor_id="U1", surface="slash", status="started",
+                     request_id="req-ran", created_at=T0, finished_at=T0)
+    )
+    recent = intent_key("git", "recent")
+    clock.advance(seconds=700)
+    await store.claim(recent, "req-recent", IN_FLIGHT_CLAIM_SECONDS)  # may still be on its way
+    await reconciler(store, client, "me:1:x:1").round()
+    assert await store.get_claim(intent_key("git", "no-row")) is None
+    ran = await store.get_claim(intent_key("git", "ran"))
+    assert ran is not None and ran.expires_at == clock.now + timedelta(seconds=300)  # its dedupe window
+    assert await store.get_claim(recent) is not None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,6 +13,7 @@ from bot.simulator import SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.blocks import ACTION_RERUN, METADATA_EVENT_TYPE
 from bot.store import ActionRecord, Store, open_store
+from tests.harness import wait_for_async
 from tests.replicas import Cluster, cluster, needs_postgres
 
 pytestmark = needs_postgres
@@ -146,13 +146,3 @@ async def _rows_when(store: Store, n: int) -> list[ActionRecord] | None:
     return rows if len(rows) >= n else None
 
 
-async def wait_for_async(probe: Callable[[], Awaitable[T | None]], within: float = 15.0) -> T:
-    """Wait until an async probe returns something truthy (with a deadline)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)

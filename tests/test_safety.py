@@ -291,3 +291,49 @@ async def test_a_reply_mentioning_someone_else_or_under_another_apps_message_is_
     await h.send.message_event(ALERTS, "U0CAROL", "<@U0BOT> rerun", thread_ts=alert.ts)
     await h.send.app_mention(ALERTS, "U0CAROL", "<@U0BOT> rerun", thread_ts=alert.ts)
     await wait_for(lambda: h.posts() == 1, timeout=10)
+
+
+async def test_while_code_stream_cannot_be_read_the_intent_stays_claimed_past_the_deadline(tmp_path: Path) -> None:
+    async with running_harness(tmp_path, BOT_RECONCILE_SECONDS="1") as h:
+        alert = await h.post_alert("git", EVENT_ID)
+        rerun = button_value(alert, ACTION_RERUN)
+        before = h.sim.get_event("git", EVENT_ID)["executionIndex"]
+        # A proxy error; Code Stream is unreadable for a while and applies the rerun meanwhile.
+        h.sim.inject(Fault(method="POST", path=POST_PATH, status=504, delay=0.5, apply_after=2.5, times=1))
+        await click(h, alert, rerun)
+        await wait_for(lambda: h.sim.count("POST", POST_PATH) == 1, timeout=10)
+        reads = h.sim.inject(Fault(method="GET", path=f"{POST_PATH}{EVENT_ID}", status=503))
+        [summary] = await wait_for(lambda: thread_replies(h, alert), timeout=10)
+        asked = time.monotonic()
+        await wait_for(lambda: time.monotonic() - asked > 3 and reads.hits > 3, timeout=15)  # well past 1 s
+        await click(h, alert, rerun, user="U0BOB")  # answered (Code Stream unreadable), never run again
+        await wait_for(lambda: len(thread_replies(h, alert)) == 2, timeout=10)
+        h.sim.clear_faults()
+        await click(h, alert, rerun, user="U0BOB")  # readable again: the intent is still in hand
+        await wait_for(lambda: [t for t in ephemeral_texts(h) if "Already" in t], timeout=10)
+        final = await wait_for(
+            lambda: "Rerun started" in everything(m := h.slack.message(ALERTS, summary.ts)) and m, timeout=15
+        )
+        assert f"#{before + 1}" in everything(final)
+        versions = [everything(v) for v in final.history] + [everything(final)]
+        assert not any("safe to try again" in v for v in versions)
+        assert h.sim.count("POST", POST_PATH) == 1
+
+
+def test_a_signature_is_remembered_as_long_as_its_timestamp_is_accepted() -> None:
+    from bot.simulator.slack_sender import sign
+    from bot.slack.signature import RequestGate, Verdict
+
+    windows: list[float] = []
+
+    async def claim(_key: str, window: float) -> bool:
+        windows.append(window)
+        return True
+
+    now = 1_800_000_000.0
+    gate = RequestGate("secret", claim, clock=lambda: now)
+    for stamp in (now + 250, now, now - 290):  # Slack's clock ahead of ours, equal, behind
+        headers = {"x-slack-request-timestamp": str(int(stamp)), "x-slack-signature": sign("secret", int(stamp), b"x")}
+        assert asyncio.run(gate.check(b"x", headers)) is Verdict.OK
+    # Remembered until the timestamp falls out of the window (plus a margin), whatever the skew.
+    assert [round(w) for w in windows] == [580, 330, 40]

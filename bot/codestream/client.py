@@ -274,16 +274,20 @@ class CodeStreamClient:
                 return ActionResult("not_started", before=before, error=failure)
             # The request may have reached Code Stream: find out, never post again.
             return await self._reconcile(kind, before, failure)
-        if response.status_code >= 500:
-            # A 500, or a proxy's 502/503/504: Code Stream may have applied it before failing.
+        if response.status_code >= 500 or response.status_code == 499:
+            # A 500, a proxy's 502/503/504, or 499 (the proxy gave up on Code Stream after
+            # forwarding): Code Stream may have applied it.
             return await self._reconcile(kind, before, error_for_status(response, what=op))
         if response.status_code >= 400:
             raise error_for_status(response, what=f"{KIND_LABEL[kind]} event {event_id}")
         try:
             after: Event | None = parse_event(kind, json_object(response))
         except CodeStreamError:
-            # Accepted (2xx) but unreadable: the action happened; read the event for details.
+            # Accepted (2xx) but unreadable: the action happened; read the event for details,
+            # but only a new execution may pass for the one this started.
             after = await self._read_back(kind, event_id)
+            if after is not None and not new_execution(before, after):
+                after = None
         return ActionResult("succeeded", before=before, event=after)
 
     # --- internals -------------------------------------------------------------------------

@@ -209,8 +209,8 @@ def resolution(
     because = f": {t.clip(reason, 300)}" if reason and reason.strip() else ""
     if outcome_status == "checking":  # unknown, still being read back: no buttons meanwhile
         return Resolution(f"⏳ {title} by {who} sent — checking whether it started", False)
-    if outcome_status == "unknown":
-        return Resolution(f"⚠️ {title} by {who} may have started — check the execution before trying again", True)
+    if outcome_status == "unknown":  # not confirmed: no buttons invite a second run
+        return Resolution(f"⚠️ {title} by {who} may have started — check the execution before trying again", False)
     if outcome_status == "not_started":
         return Resolution(f"↩️ {title} by {who} did not start{because} — safe to try again", True)
     if outcome_status == "denied":

@@ -21,12 +21,14 @@ from slack_sdk.signature import SignatureVerifier
 
 log = logging.getLogger(__name__)
 
-#: Slack's own window for a request's timestamp, plus a margin for clock skew.
-SIGNATURE_WINDOW_SECONDS: Final = 5 * 60 + 30
+#: A request's timestamp is accepted within this many seconds of this clock (Slack's window).
 MAX_SKEW_SECONDS: Final = 5 * 60
+#: The longest a seen signature must be remembered.
+SIGNATURE_WINDOW_SECONDS: Final = 2 * MAX_SKEW_SECONDS + 30
 
-# Claims a signature; True when this is its first use.
-ClaimSignature = Callable[[str], Awaitable[bool]]
+# Claims a signature for so many seconds; True when this is its first use.
+ClaimSignature = Callable[[str, float], Awaitable[bool]]
+_MARGIN_SECONDS: Final = 30
 
 
 class Verdict(Enum):
@@ -72,8 +74,11 @@ class RequestGate:
         if verdict is not Verdict.OK:
             return verdict
         signature = headers.get("x-slack-signature", "")
+        # Remember it for as long as its timestamp would still be accepted (from this clock).
+        stamp = int(headers.get("x-slack-request-timestamp", "0"))
+        window = max(1.0, stamp + MAX_SKEW_SECONDS - self._clock()) + _MARGIN_SECONDS
         try:
-            first = await self._claim(signature_key(signature))
+            first = await self._claim(signature_key(signature), window)
         except Exception as exc:  # noqa: BLE001 - fail open: without the store no action can run anyway
             log.warning("replay check unavailable", extra={"error_class": type(exc).__name__})
             return Verdict.OK

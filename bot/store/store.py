@@ -183,6 +183,20 @@ class Store:
             )
         return result.rowcount > 0
 
+    async def inflight_claims(
+        self, prefix: str, *, claimed_before: datetime, expiring_after: datetime
+    ) -> list[Claim]:
+        """Claims on keys starting with ``prefix``, taken before ``claimed_before`` and still
+        held past ``expiring_after`` (that is: in flight, not in their dedupe window)."""
+        query = select(claims).where(
+            claims.c.key.startswith(prefix, autoescape=True),
+            claims.c.claimed_at < claimed_before,
+            claims.c.expires_at > expiring_after,
+        ).limit(500)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Claim(r.key, r.holder, False, r.claimed_at, r.expires_at, dict(r.data or {})) for r in rows]
+
     async def purge_expired_claims(self, older_than: float = 0.0) -> int:
         """Delete claims that expired more than ``older_than`` seconds ago. Returns the count."""
         cutoff = self.now() - timedelta(seconds=older_than)
@@ -235,6 +249,12 @@ class Store:
         async with self._writer.begin() as conn:
             result = await conn.execute(stmt)
         return result.rowcount > 0
+
+    async def actions_by_request(self, request_id: str) -> list[ActionRecord]:
+        query = select(actions).where(actions.c.request_id == request_id).limit(20)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [ActionRecord.model_validate(dict(row._mapping)) for row in rows]
 
     async def open_actions(self, limit: int = 500) -> list[ActionRecord]:
         """Actions whose outcome is not known yet (pending / unknown), oldest first."""
