@@ -18,6 +18,10 @@ from bot.store import ActionRecord, Store
 
 PAGE_SIZE: Final = 15
 DEFAULT_SINCE: Final = timedelta(days=7)
+MAX_SINCE: Final = timedelta(days=3650)
+MAX_EXPORT_ROWS: Final = 10_000_000
+# Cells a spreadsheet would read as a formula (OWASP, CSV injection): prefixed with a quote.
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 AUDIT_USAGE: Final = "Usage: `/codestream audit [event id or link | @user] [--since 7d] [--page 2]`"
 _DURATION: Final = re.compile(r"^(\d{1,6})([smhdw])$")
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -44,11 +48,14 @@ EXPORT_FIELDS: Final = (
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90s``, ``15m``, ``24h``, ``7d``, ``2w``."""
+    """``90s``, ``15m``, ``24h``, ``7d``, ``2w``; at most ten years."""
     match = _DURATION.match(text.strip().lower())
     if not match:
         raise UsageError(f"`{text[:20]}` is not a duration; use e.g. 30m, 24h or 7d.")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_SINCE.total_seconds():
+        raise UsageError(f"`{text[:20]}` is too far back: at most 3650d (ten years).")
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -161,10 +168,19 @@ def export_rows(rows: list[ActionRecord], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(EXPORT_FIELDS), lineterminator="\n")
+    # Every cell quoted: a name with a line break or carriage return stays one cell.
+    writer = csv.DictWriter(out, fieldnames=list(EXPORT_FIELDS), lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writeheader()
-    writer.writerows(records)
+    writer.writerows({name: _csv_safe(value) for name, value in record.items()} for record in records)
     return out.getvalue()
+
+
+def _csv_safe(value: object) -> object:
+    """Display names and error texts come from people: a cell starting like a formula is made
+    text with a leading quote, as OWASP recommends, so opening the export cannot run it."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _cell(value: object) -> object:

@@ -179,6 +179,9 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
     return results
 
 
+#: Checks whose failure means the configuration itself is wrong (``check`` exits 2, like ``serve``).
+CONFIG_CHECKS = frozenset({"configuration", "config file"})
+
 Check = Callable[[Settings], Awaitable[list[CheckResult]]]
 CHECKS: list[Check] = [_check_codestream, _check_slack, _check_database, _check_policy]
 

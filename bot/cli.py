@@ -12,13 +12,15 @@ from bot import __version__
 
 
 def _cmd_check(_args: argparse.Namespace) -> int:
-    from bot.check import run_checks
+    from bot.check import CONFIG_CHECKS, run_checks
 
     results = asyncio.run(run_checks())
     for result in results:
         print(result.line())
     failed = [r for r in results if not r.ok]
     print(f"\n{len(results) - len(failed)} ok, {len(failed)} failed")
+    if any(r.name in CONFIG_CHECKS for r in failed):
+        return 2  # the configuration itself is wrong, as for serve
     return 1 if failed else 0
 
 
@@ -60,6 +62,14 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
 
     print(manifest_yaml(args.http), end="")
     return 0
+
+
+def _export_limit(text: str) -> int:
+    from bot.audit import MAX_EXPORT_ROWS
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_EXPORT_ROWS:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_EXPORT_ROWS}")
+    return int(text)
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -129,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--format", choices=["csv", "json"], default="csv")
     audit.add_argument("--event", default=None, help="only this event id")
     audit.add_argument("--user", default=None, help="only this Slack user id")
-    audit.add_argument("--limit", type=int, default=100_000)
+    audit.add_argument("--limit", type=_export_limit, default=100_000, help="at most this many rows (default 100000)")
     audit.set_defaults(func=_cmd_audit)
 
     check = sub.add_parser("check", help="validate the configuration; reach Code Stream, Slack and the database")

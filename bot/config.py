@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.logs import mask_url
+
 SECRET_FIELDS = frozenset(
     {
         "codestream_refresh_token",
@@ -33,6 +35,23 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
+CHANNEL_NAME = re.compile(r"#?[a-z0-9][a-z0-9._-]{0,79}")
+_SLACK_ID = re.compile(r"[A-Z0-9]{3,}")
+
+
+def _id_list(value: str | None, prefixes: tuple[str, ...], what: str) -> str | None:
+    """A comma-separated list of Slack ids, each checked; None when empty."""
+    if value is None or not value.strip():
+        return None
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    bad = [item for item in items if item[0] not in prefixes or not _SLACK_ID.fullmatch(item)]
+    if bad:
+        shown = ", ".join(repr(b[:30]) for b in bad[:3])
+        raise ValueError(f"must be comma-separated {what}; these are not: {shown}")
+    return ",".join(items)
 
 
 def _http_url(value: str, *, name: str) -> str:
@@ -57,6 +76,8 @@ class Settings(BaseSettings):
     codestream_ca_bundle: Path | None = None
     codestream_verify_tls: bool = True
     codestream_timeout: float = Field(30.0, gt=0, le=600)
+    # The most of one Code Stream answer the bot reads; a larger one is an error, not a memory spike.
+    codestream_max_response_mb: float = Field(8.0, ge=0.1, le=1024)
     codestream_ui_url: str = "{base}/codestream/#/executions/{id}"
 
     # --- Slack -------------------------------------------------------------------------------
@@ -104,17 +125,44 @@ class Settings(BaseSettings):
     # How long a dead replica's follow-up lease blocks the others (renewed every third of it).
     bot_follow_lease_seconds: float = Field(30.0, ge=1, le=600)
 
+    @field_validator(*SECRET_FIELDS, mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: Any) -> Any:
+        # An empty BOT_WEBHOOK_TOKEN must not open the webhook to anyone, nor a blank signing
+        # secret turn verification off: blank means not set, everywhere.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("bot_alert_channel")
     @classmethod
     def _check_alert_channel(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
         value = value.strip()
-        if not re.fullmatch(r"[CG][A-Z0-9]{2,}", value):
-            raise ValueError(
-                "must be a channel id such as C012AB3CD (not a name: open the channel's details to copy it)"
-            )
-        return value
+        if CHANNEL_ID.fullmatch(value) or CHANNEL_NAME.fullmatch(value):
+            return value  # a name is resolved to its id at start-up
+        raise ValueError("must be a channel id such as C012AB3CD or a channel name such as #ci-alerts")
+
+    @field_validator("bot_allowed_users")
+    @classmethod
+    def _check_users(cls, value: str | None) -> str | None:
+        return _id_list(value, ("U", "W"), "Slack member ids such as U012AB3CD (profile > ⋮ > Copy member ID)")
+
+    @field_validator("bot_allowed_usergroups")
+    @classmethod
+    def _check_usergroups(cls, value: str | None) -> str | None:
+        return _id_list(value, ("S",), "Slack user-group ids such as S0123RELEASE (not @handles)")
+
+    @field_validator("bot_allowed_channels")
+    @classmethod
+    def _check_channels(cls, value: str | None) -> str | None:
+        return _id_list(value, ("C", "G", "D"), "channel ids such as C012AB3CD (channel details > bottom)")
+
+    @field_validator("bot_allowed_teams")
+    @classmethod
+    def _check_teams(cls, value: str | None) -> str | None:
+        return _id_list(value, ("T", "E"), "Slack team ids such as T012AB3CD")
 
     @field_validator("codestream_url")
     @classmethod
@@ -222,10 +270,11 @@ def secret_values(settings: Settings) -> list[str]:
         secret = getattr(settings, name, None)
         if isinstance(secret, SecretStr):
             values.append(secret.get_secret_value())
-    # A database URL may carry a password: user:password@host
-    url = settings.bot_database_url
-    if "@" in url and ":" in url.split("://", 1)[-1].split("@", 1)[0]:
-        values.append(url.split("://", 1)[-1].split("@", 1)[0].split(":", 1)[1])
+    # A URL may carry a password: scheme://user:password@host
+    for url in (settings.bot_database_url, settings.codestream_url or ""):
+        userinfo = urlsplit(url).netloc.rpartition("@")[0] if "://" in url else ""
+        if ":" in userinfo:
+            values.append(userinfo.split(":", 1)[1])
     return values
 
 
@@ -234,7 +283,7 @@ def _describe(error: dict[str, Any]) -> str:
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     line = f"{field.upper()}: {message}"
     if field not in SECRET_FIELDS and error.get("type") not in ("missing",) and "input" in error:
-        shown = repr(error["input"])
+        shown = mask_url(repr(error["input"]))  # a URL's password is a secret too
         line += f" (got {shown[:80]})"
     return line
 

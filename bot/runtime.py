@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.access import AccessPolicy, WorkspaceGate, build_policy, split_ids
+from bot.access import AccessPolicy, WorkspaceGate, build_policy, parse_access_config, split_ids
 from bot.actions import Actions
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.config import Settings, secret_values
@@ -70,8 +70,10 @@ async def build_runtime(
     from bot.slack.usergroups import SlackGroupDirectory
 
     redact.add_secrets(secret_values(settings))  # every log line, from here on, hides them
-    web = build_web_client(settings) if settings.slack_configured else None
+    # Everything that can be wrong in the configuration is found before anything is opened.
     file_config = load_file_config(settings.bot_config)
+    parse_access_config(file_config.access)
+    web = build_web_client(settings) if settings.slack_configured else None
     identity = SlackIdentity(web) if web is not None else None
     if access is None:
         access = build_policy(
@@ -85,7 +87,12 @@ async def build_runtime(
             access = WorkspaceGate(
                 access, allowed=frozenset(split_ids(settings.bot_allowed_teams)), own_team=identity.team_id
             )
-    store = await open_store(settings.bot_database_url)
+    try:
+        store = await open_store(settings.bot_database_url)
+    except BaseException:
+        if web is not None and web.session is not None:
+            await web.session.close()
+        raise
     if client is None:
         client = CodeStreamClient.from_settings(settings, retry=retry, observer=metrics.observe_codestream)
         client.auth.on_login = lambda auth: metrics.TOKEN_REFRESHES.labels(auth).inc()

@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.followup import FollowupTracker
 from bot.followup_timing import FollowupTiming
 from bot.health import Readiness
+from bot.httpserver import server_options
 from bot.reconcile import LoggedOutcomes, Reconciler, ReconcileTiming
 from bot.runtime import Runtime, build_runtime
 from bot.slack.app import build_app
@@ -101,7 +102,9 @@ class RunningBot:
         extra = [webhook_route(self.watcher, self.settings.bot_webhook_token)] if self.watcher else []
         web = build_web(self.app if self.mode == "http" else None, runtime, self.readiness, extra_routes=extra)
         port = self.port if self.mode == "http" else self.settings.bot_health_port
-        config = uvicorn.Config(web, host=self.host, port=port, log_config=None, lifespan="off", access_log=False)
+        config = uvicorn.Config(
+            web, host=self.host, port=port, log_config=None, lifespan="off", access_log=False, **server_options()
+        )
         self._server = uvicorn.Server(config)
         self._server_task = asyncio.create_task(self._server.serve())
         while not self._server.started:

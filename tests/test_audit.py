@@ -15,7 +15,7 @@ from bot.audit import AuditQuery, parse_audit_args, parse_duration
 from bot.errors import UsageError
 from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import wait_for
-from tests.harness import Harness, bot_cli, wait_for_rows
+from tests.harness import Harness, bot_cli, wait_for_async, wait_for_rows
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -30,6 +30,11 @@ async def make_history(h: Harness) -> None:
     await wait_for_rows(h, 3)
     await h.send.slash_command(f"rerun gerrit {SAMPLE_FAILED_GERRIT_ID}", user="U0ALICE")
     await wait_for_rows(h, 4)
+    await wait_for_async(lambda: _all_settled(h))
+
+
+async def _all_settled(h: Harness) -> bool:
+    return all(r.status != "pending" for r in await h.store.list_actions())
 
 
 async def test_every_request_is_a_row_with_who_what_where_and_result(harness: Harness) -> None:
@@ -147,3 +152,37 @@ async def test_audit_pages_newest_first(harness: Harness) -> None:
     await harness.send.slash_command("audit --since 1w --page 2")
     second = (await wait_for(lambda: len(harness.slack.responses) == 2 and harness.slack.responses))[-1]
     assert json.dumps(second.body).count("<@U0ALICE>") == 5
+
+
+@pytest.mark.parametrize("since", ["999999d", "999999w", "200000h"])
+async def test_absurd_durations_get_a_usage_error_not_a_crash(harness: Harness, tmp_path: Path, since: str) -> None:
+    with pytest.raises(UsageError, match="at most"):
+        parse_duration(since)
+    await harness.send.slash_command(f"audit --since {since}")
+    [answer] = await wait_for(lambda: harness.slack.responses, timeout=10)
+    assert "at most 3650d" in json.dumps(answer.body) and "went wrong" not in json.dumps(answer.body)
+    proc = await bot_cli(
+        "audit", "--since", since, env={"PATH": "/usr/bin:/bin", "BOT_DATABASE_URL": harness.settings.bot_database_url},
+        cwd=tmp_path,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 2 and b"Traceback" not in err and b"at most 3650d" in err
+
+
+async def test_cli_limit_out_of_range_is_a_usage_error(harness: Harness, tmp_path: Path) -> None:
+    for limit in ("0", "-5", "99999999999"):
+        env = {"PATH": "/usr/bin:/bin", "BOT_DATABASE_URL": harness.settings.bot_database_url}
+        proc = await bot_cli("audit", "--limit", limit, env=env, cwd=tmp_path)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert proc.returncode == 2 and b"Traceback" not in err and b"--limit" in err
+
+
+@pytest.mark.parametrize("name", ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"])
+async def test_csv_export_escapes_cells_a_spreadsheet_would_run(harness: Harness, tmp_path: Path, name: str) -> None:
+    from bot.audit import export_rows
+    from bot.store import ActionRecord
+
+    row = ActionRecord(kind="git", event_id="e", action="rerun", actor_id="U0EVE", actor_name=name, surface="slash")
+    [exported] = list(csv.DictReader(io.StringIO(export_rows([row], "csv"))))
+    assert exported["actor_name"] == "'" + name  # OWASP: a leading quote makes it text
+    assert json.loads(export_rows([row], "json"))[0]["actor_name"] == name  # JSON is data, left as is

@@ -384,3 +384,42 @@ async def test_an_unreadable_2xx_never_passes_the_old_execution_off_as_the_new_o
     sim.inject(Fault(method="POST", path=GIT_EVENT, status=200, garbage=True, times=1))  # not applied yet
     result = await client.act("git", SAMPLE_FAILED_GIT_ID, "Rerun", before=before)
     assert result.state == "succeeded" and result.event is None
+
+
+async def test_an_oversized_answer_is_a_clear_error_and_nothing_more_is_read(sim: CodeStreamSimulator) -> None:
+    from bot.codestream.transport import ResponseTooLarge
+
+    documents = {f"/codestream/api/git-events/{i}": {"id": str(i), "name": "x" * 200} for i in range(20_000)}
+    body = {"count": len(documents), "links": list(documents), "documents": documents}  # ~5 MB
+    sim.inject(Fault(method="GET", path="/codestream/api/git-events", status=200, body=body, times=1))
+    assert sim.base_url is not None
+    async with httpx.AsyncClient(timeout=10) as http:
+        auth = VraRefreshTokenProvider(http, sim.base_url, SecretStr("sim-refresh-token"))
+        client = CodeStreamClient(sim.base_url, auth, http=http, retry=FAST_RETRY, max_response_bytes=1024 * 1024)
+        with pytest.raises(ResponseTooLarge, match="larger than 1 MB"):
+            await client.list_events("git", top=50)
+        assert (await client.list_events("git", top=50)).events  # the next call is fine
+
+
+async def test_a_server_ignoring_top_gives_no_more_documents_than_asked(
+    client: CodeStreamClient, sim: CodeStreamSimulator
+) -> None:
+    documents = {f"/codestream/api/git-events/{i}": {"id": f"{i:08d}-0000-4000-8000-000000000000"} for i in range(120)}
+    body = {"count": 120, "links": list(documents), "documents": documents}
+    sim.inject(Fault(method="GET", path="/codestream/api/git-events", status=200, body=body, times=1))
+    page = await client.list_events("git", top=50)
+    assert len(page.events) == 50
+
+
+async def test_an_oversized_answer_to_the_post_is_read_back_not_called_failed(
+    sim: CodeStreamSimulator,
+) -> None:
+    assert sim.base_url is not None
+    async with httpx.AsyncClient(timeout=10) as http:
+        auth = VraRefreshTokenProvider(http, sim.base_url, SecretStr("sim-refresh-token"))
+        client = CodeStreamClient(sim.base_url, auth, http=http, retry=FAST_RETRY, max_response_bytes=64 * 1024)
+        before = await client.get_event("git", SAMPLE_FAILED_GIT_ID)
+        sim.inject(Fault(method="POST", path=GIT_EVENT, status=200, body="x" * 200_000, after_processing=True, times=1))
+        result = await client.act("git", SAMPLE_FAILED_GIT_ID, "Rerun", before=before)
+        assert result.state == "succeeded" and result.event is not None
+        assert sim.count("POST", GIT_EVENT) == 1

@@ -51,12 +51,21 @@ from bot.codestream.models import (
     Execution,
     parse_event,
 )
-from bot.codestream.transport import TransportFailure, error_for_status, json_object, send
+from bot.codestream.transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    ResponseTooLarge,
+    TransportFailure,
+    error_for_status,
+    json_object,
+    send,
+)
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 API: Final = "/codestream/api"
+#: Documents used from one list page at most (whatever the server sends).
+MAX_DOCUMENTS: Final = 500
 
 # Observer of every HTTP exchange: (operation, status or error class, seconds). Metrics hook.
 RequestObserver = Callable[[str, str, float], None]
@@ -111,7 +120,11 @@ class CodeStreamClient:
         api_version: str = "2019-10-17",
         retry: RetryPolicy | None = None,
         observer: RequestObserver | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_documents: int = MAX_DOCUMENTS,
     ) -> None:
+        self.max_response_bytes = max_response_bytes
+        self.max_documents = max_documents
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.api_version = api_version
@@ -163,6 +176,7 @@ class CodeStreamClient:
             api_version=settings.codestream_api_version,
             retry=retry,
             observer=observer,
+            max_response_bytes=int(settings.codestream_max_response_mb * 1024 * 1024),
         )
 
     async def aclose(self) -> None:
@@ -197,7 +211,17 @@ class CodeStreamClient:
             f"list {collection}", _Exchange("GET", f"{API}/{collection}", params), what=f"{collection} list"
         )
         page = DocumentPage.model_validate(body)
-        events = [parse_event(kind, doc) for doc in page.ordered_documents()]
+        documents = page.ordered_documents()
+        # A server that ignores $top must not make the bot parse (and alert on) a flood: use
+        # what was asked for, and never more than max_documents.
+        wanted = min(top, self.max_documents) if top is not None else self.max_documents
+        if len(documents) > wanted:
+            log.warning(
+                "Code Stream answered with more documents than asked for; using the first ones",
+                extra={"documents": len(documents), "used": wanted, "collection": collection},
+            )
+            documents = documents[:wanted]
+        events = [parse_event(kind, doc) for doc in documents]
         return EventPage(
             kind=kind, events=events, count=page.count if page.count is not None else len(events),
             total_count=page.total_count,
@@ -268,6 +292,9 @@ class CodeStreamClient:
         op = f"{action.lower()} {collection}"
         try:
             response = await self._send_unsent_retry(op, exchange)
+        except ResponseTooLarge as big:
+            # Code Stream answered (perhaps 2xx) but too much to read: it may have acted.
+            return await self._reconcile(kind, before, big)
         except TransportFailure as failure:
             if not failure.request_sent:
                 # Refused, DNS, connect timeout: not a byte left, so it certainly did not run.
@@ -386,7 +413,7 @@ class CodeStreamClient:
         started = time.perf_counter()
         outcome = "error"
         try:
-            response = await send(self._http, request)
+            response = await send(self._http, request, max_bytes=self.max_response_bytes)
             outcome = str(response.status_code)
             return response
         except CodeStreamError as exc:

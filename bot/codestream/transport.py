@@ -44,14 +44,39 @@ def _is_tls_error(exc: BaseException) -> bool:
     return False
 
 
-async def send(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-    """Send and read the whole response, or raise TransportFailure / TLSFailure.
+#: The most of one Code Stream answer the bot reads (after decompression), by default.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
+
+
+class ResponseTooLarge(BadResponse):
+    default_message = "Code Stream sent an answer larger than the bot reads."
+
+
+async def send(
+    http: httpx.AsyncClient, request: httpx.Request, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+) -> httpx.Response:
+    """Send and read the response, at most ``max_bytes`` of it, or raise TransportFailure /
+    TLSFailure / ResponseTooLarge (the connection is closed; nothing more is read).
 
     The exception text names the kind of failure only: request URLs and headers (which hold
     tokens) never reach it.
     """
     try:
-        return await http.send(request)
+        response = await http.send(request, stream=True)
+        try:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise ResponseTooLarge(
+                        f"Code Stream sent an answer larger than {max_bytes // (1024 * 1024)} MB "
+                        "(CODESTREAM_MAX_RESPONSE_MB); the bot did not read the rest.",
+                        status=response.status_code,
+                    )
+        finally:
+            await response.aclose()
+        response._content = bytes(body)
+        return response
     except _NOT_SENT as exc:
         if _is_tls_error(exc):
             raise TLSFailure(

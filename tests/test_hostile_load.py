@@ -1,0 +1,96 @@
+"""Hostile or broken peers cannot exhaust the bot: idle and half-sent connections (slowloris),
+a connection flood, and an accept loop out of file descriptors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.httpserver import AcceptErrorsOncePerInterval, GuardedH11Protocol
+from bot.simulator import SAMPLE_FAILED_GIT_ID
+from bot.simulator.slack_api import wait_for
+from tests.harness import ALERTS, running_harness
+
+
+async def _open(host: str, port: int, send: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection(host, port)
+    if send:
+        writer.write(send)
+        await writer.drain()
+    return reader, writer
+
+
+async def test_a_thousand_idle_connections_do_not_delay_a_signed_slash_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(GuardedH11Protocol, "header_timeout", 2.0)
+    async with running_harness(tmp_path) as h:
+        assert h.bot.url is not None
+        host, port = h.bot.url.removeprefix("http://").split(":")
+        half_sent = b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Len"  # never finished
+        idle = await asyncio.gather(*(_open(host, int(port), b"" if i % 2 else half_sent) for i in range(1000)))
+        try:
+            started = time.monotonic()
+            resp = await h.send.slash_command(f"rerun {SAMPLE_FAILED_GIT_ID}")
+            acked = time.monotonic() - started
+            assert resp.status_code == 200
+            assert acked < 3.0, f"ack took {acked:.2f} s behind 1,000 idle connections"
+            await wait_for(lambda: [m for m in h.slack.messages(ALERTS) if m.user == "U0BOT"], timeout=10)
+            # The server lets go of them once the header deadline passes (the client sees EOF).
+            await wait_for(lambda: all(reader.at_eof() for reader, _ in idle), timeout=15)
+        finally:
+            for _, writer in idle:
+                writer.close()
+
+
+def test_accept_errors_are_logged_once_per_interval() -> None:
+    gate = AcceptErrorsOncePerInterval()
+    records = [
+        logging.makeLogRecord({"msg": "socket.accept() out of system resource", "levelno": logging.ERROR})
+        for _ in range(1000)
+    ]
+    kept = [r for r in records if gate.filter(r)]
+    assert len(kept) == 1 and "fd limit" in kept[0].getMessage()
+    other = logging.makeLogRecord({"msg": "something else"})
+    assert gate.filter(other)
+
+
+async def test_at_a_low_fd_limit_idle_connections_cannot_starve_a_signed_rerun(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from bot.simulator import CodeStreamSimulator
+    from bot.simulator.slack_api import SlackSender, SlackStandIn
+    from tests.harness import BOT_TOKEN, SIGNING_SECRET, free_port
+    from tests.replicas import Replica, finish, ready, replica_env
+
+    async with CodeStreamSimulator() as sim, SlackStandIn(bot_token=BOT_TOKEN) as slack:
+        env = replica_env(sim, slack, tmp_path)
+        port = free_port()
+        log = (tmp_path / "bot.log").open("ab")
+        command = f"ulimit -n 256 && exec {sys.executable} -m bot serve --mode http --host 127.0.0.1 --port {port}"
+        proc = await asyncio.create_subprocess_exec(
+            "sh", "-c", command, env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd=tmp_path,
+            stdout=log, stderr=log,
+        )
+        bot = await ready(Replica("low-fd", port, proc, log), slack)
+        idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        try:
+            for _ in range(400):  # more than the process may hold open
+                idle.append(await _open("127.0.0.1", port, b""))
+            async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack) as send:
+                started = time.monotonic()
+                resp = await asyncio.wait_for(send.slash_command(f"rerun {SAMPLE_FAILED_GIT_ID}"), timeout=10)
+                acked = time.monotonic() - started
+            assert resp.status_code == 200 and acked < 3.0, f"{resp.status_code} after {acked:.2f} s"
+            await wait_for(lambda: sim.count("POST", "/codestream/api/git-events/") == 1, timeout=10)
+        finally:
+            for _, writer in idle:
+                writer.close()
+            await finish(bot)
+        text = (tmp_path / "bot.log").read_text()
+        assert text.count("out of system resource") + text.count("cannot accept connections") <= 2
