@@ -20,7 +20,7 @@ from bot.codestream import (
     TLSFailure,
 )
 from bot.codestream.transport import TransportFailure
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import CHANNEL_ID, ConfigError, Settings, load_settings
 from bot.fileconfig import load_file_config
 
 
@@ -161,7 +161,12 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
         results = [CheckResult("access", True, line) for line in policy.describe()]
     from bot.routing import Router
 
-    router = Router(file_config.routes, fallback=settings.bot_alert_channel)
+    fallback = settings.bot_alert_channel
+    if fallback is not None and not CHANNEL_ID.fullmatch(fallback):
+        resolved = await _resolve_channel(settings, fallback)
+        results.append(resolved)
+        fallback = resolved.detail.rsplit(" ", 1)[-1] if resolved.ok else None
+    router = Router(file_config.routes, fallback=fallback)
     results.extend(CheckResult("alert routing", True, line) for line in router.describe())
     from bot.watcher import watch_enabled
 
@@ -181,6 +186,32 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
 
 #: Checks whose failure means the configuration itself is wrong (``check`` exits 2, like ``serve``).
 CONFIG_CHECKS = frozenset({"configuration", "config file"})
+
+async def _resolve_channel(settings: Settings, name: str) -> CheckResult:
+    if settings.slack_bot_token is None:
+        return CheckResult("alert channel", False, f"{name} is a name", "set SLACK_BOT_TOKEN, or use the channel id")
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack.channels import ChannelDirectory, ChannelNotFound
+
+    web = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+    try:
+        channel = await ChannelDirectory(web).resolve(name)
+    except ChannelNotFound:
+        return CheckResult(
+            "alert channel", False, f"no channel named {name} that the bot can see",
+            "check the name, invite the bot to it, or use the channel id",
+        )
+    except Exception as exc:  # noqa: BLE001 - reported, never raised
+        return CheckResult(
+            "alert channel", False, f"cannot list channels ({type(exc).__name__})",
+            "the app needs the channels:read and groups:read scopes, or use the channel id",
+        )
+    finally:
+        if web.session is not None:
+            await web.session.close()
+    return CheckResult("alert channel", True, f"BOT_ALERT_CHANNEL {name} resolved to {channel}")
+
 
 Check = Callable[[Settings], Awaitable[list[CheckResult]]]
 CHECKS: list[Check] = [_check_codestream, _check_slack, _check_database, _check_policy]

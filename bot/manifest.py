@@ -16,9 +16,11 @@ from bot.slack.listeners.events import MANIFEST_BOT_EVENTS
 BOT_SCOPES: Final = (
     "app_mentions:read",
     "channels:history",
+    "channels:read",  # conversations.list: channel names in settings (BOT_ALERT_CHANNEL=#ci-alerts)
     "chat:write",
     "commands",
     "groups:history",
+    "groups:read",  # ... private channels too
     "usergroups:read",
     "users:read",
 )

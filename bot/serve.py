@@ -15,7 +15,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot.codestream.client import RetryPolicy
-from bot.config import Settings
+from bot.config import CHANNEL_ID, Settings
 from bot.followup import FollowupTracker
 from bot.followup_timing import FollowupTiming
 from bot.health import Readiness
@@ -23,6 +23,7 @@ from bot.httpserver import server_options
 from bot.reconcile import LoggedOutcomes, Reconciler, ReconcileTiming
 from bot.runtime import Runtime, build_runtime
 from bot.slack.app import build_app
+from bot.slack.channels import ChannelDirectory, ChannelNotFound
 from bot.slack.delivery import Delivery
 from bot.slack.notifier import SlackOutcomeNotifier
 from bot.watcher import Watcher, build_watcher, webhook_route
@@ -68,6 +69,12 @@ class RunningBot:
 
     async def start(self) -> RunningBot:
         self.runtime = runtime = await build_runtime(self.settings, retry=self.retry)
+        try:
+            await self._resolve_alert_channel(runtime)
+        except StartupError:
+            await runtime.close()
+            self.runtime = None
+            raise
         self.reconciler = Reconciler(
             runtime.store,
             runtime.client,
@@ -123,6 +130,28 @@ class RunningBot:
             self._watcher_task = asyncio.create_task(self.watcher.run(), name="watcher")
         log.info("bot started", extra={"mode": self.mode, "url": self.url})
         return self
+
+    async def _resolve_alert_channel(self, runtime: Runtime) -> None:
+        """BOT_ALERT_CHANNEL may be a name: find its id once, before the watcher needs it."""
+        name = runtime.settings.bot_alert_channel
+        if name is None or CHANNEL_ID.fullmatch(name):
+            return
+        if runtime.web is None:
+            raise StartupError(f"BOT_ALERT_CHANNEL={name} is a channel name: resolving it needs SLACK_BOT_TOKEN.")
+        try:
+            channel = await ChannelDirectory(runtime.web).resolve(name)
+        except ChannelNotFound:
+            raise StartupError(
+                f"BOT_ALERT_CHANNEL: no channel named {name} that the bot can see. Check the name, invite the "
+                "bot to it (/invite @codestream-bot), or use the channel id (channel details, at the bottom)."
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - said at start-up with what to do
+            raise StartupError(
+                f"BOT_ALERT_CHANNEL={name}: cannot list channels to find it ({type(exc).__name__}); the app needs "
+                "the channels:read and groups:read scopes, or use the channel id."
+            ) from None
+        log.info("alert channel resolved", extra={"channel": name, "channel_id": channel})
+        runtime.settings = self.settings = runtime.settings.model_copy(update={"bot_alert_channel": channel})
 
     async def _refuse_second_sqlite_watcher(self, runtime: Runtime) -> None:
         """SQLite is for one process: a second one polling the same file would double the work

@@ -76,3 +76,37 @@ async def test_an_empty_webhook_token_is_no_webhook(tmp_path: Path) -> None:
         }
         [watcher] = [r for r in await run_checks(env) if r.name == "alert watcher"]
         assert "no webhook wake" in watcher.detail
+
+
+async def test_an_alert_channel_name_is_resolved_at_start_up(tmp_path: Path) -> None:
+    from bot.check import run_checks
+    from bot.simulator.slack_api import wait_for
+    from tests.harness import running_harness
+
+    async with running_harness(tmp_path, BOT_ALERT_CHANNEL="#cs-alerts", BOT_WATCH_LOOKBACK="86400") as h:
+        assert h.runtime.settings.bot_alert_channel == "C0ALERTS"
+        await wait_for(lambda: [m for m in h.slack.messages("C0ALERTS") if m.user == "U0BOT"], timeout=20)
+        assert h.slack.calls_to("conversations.list")
+        env = {
+            "CODESTREAM_URL": h.sim.base_url or "",
+            "CODESTREAM_REFRESH_TOKEN": "sim-refresh-token",
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_API_URL": h.slack.api_url,
+            "BOT_DATABASE_URL": h.settings.bot_database_url,
+            "BOT_ALERT_CHANNEL": "#cs-alerts",
+        }
+        [line] = [r for r in await run_checks(env) if r.name == "alert channel"]
+        assert line.ok and line.detail == "BOT_ALERT_CHANNEL #cs-alerts resolved to C0ALERTS"
+        [missing] = [r for r in await run_checks({**env, "BOT_ALERT_CHANNEL": "#nope"}) if r.name == "alert channel"]
+        assert not missing.ok and "no channel named #nope" in missing.detail
+
+
+async def test_an_unknown_alert_channel_name_stops_serve_with_what_to_do(tmp_path: Path) -> None:
+    async with CodeStreamSimulator() as sim, SlackStandIn(bot_token=BOT_TOKEN) as slack:
+        env = {**bot_env(sim, slack, tmp_path, BOT_ALERT_CHANNEL="#ci-alrets"), "PATH": os.environ.get("PATH", "")}
+        proc = await bot_cli("serve", "--mode", "http", "--port", "0", env=env, cwd=tmp_path)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = err.decode()
+    assert proc.returncode == 2
+    assert "no channel named #ci-alrets that the bot can see" in text and "invite the bot" in text
+    assert "Traceback" not in text and "Unclosed" not in text

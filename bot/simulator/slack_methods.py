@@ -64,6 +64,7 @@ class SlackWebApi(SlackWorkspace):
             "conversations.replies": self._conversations_replies,
             "conversations.history": self._conversations_history,
             "conversations.info": self._conversations_info,
+            "conversations.list": self._conversations_list,
             "users.info": self._users_info,
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroups_users_list,
@@ -163,6 +164,26 @@ class SlackWebApi(SlackWorkspace):
 
     def _conversations_info(self, args: JSON) -> JSON:
         return {"ok": True, "channel": copy.deepcopy(self.channels[self._channel(args)])}
+
+    def _conversations_list(self, args: JSON) -> JSON:
+        """Cursor-paged like Slack's: ``limit`` (default 100), ``cursor`` (an offset here),
+        ``types`` (public_channel, private_channel), ``exclude_archived``."""
+        types = str(args.get("types") or "public_channel").split(",")
+        wanted = [
+            c for c in self.channels.values()
+            if not c.get("is_im")
+            and (("private_channel" in types) if c.get("is_private") else ("public_channel" in types))
+            and not (truthy(args.get("exclude_archived")) and c.get("is_archived"))
+        ]
+        limit = max(1, min(1000, int(args.get("limit") or 100)))
+        start = int(args.get("cursor") or 0)
+        page = wanted[start : start + limit]
+        more = start + limit < len(wanted)
+        return {
+            "ok": True,
+            "channels": copy.deepcopy(page),
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _users_info(self, args: JSON) -> JSON:
         user = self.users.get(str(required(args, "user")))
