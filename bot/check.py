@@ -136,10 +136,16 @@ async def _check_database(settings: Settings) -> list[CheckResult]:
         return [CheckResult("database", False, f"cannot open ({type(exc).__name__})", "check BOT_DATABASE_URL")]
     try:
         await store.ping()
+        from bot.undelivered import describe_undelivered
+
+        undelivered = await describe_undelivered(store)
     finally:
         await store.close()
     backend = settings.bot_database_url.split(":", 1)[0]
-    return [CheckResult("database", True, f"{backend} reachable, schema up to date")]
+    results = [CheckResult("database", True, f"{backend} reachable, schema up to date")]
+    if undelivered != "ok":
+        results.append(CheckResult("alerts", True, undelivered, warning=True))
+    return results
 
 
 async def _check_policy(settings: Settings) -> list[CheckResult]:

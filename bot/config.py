@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     bot_watch_lookback: float = Field(900.0, ge=0, le=30 * 86_400)  # seconds; first start only
     bot_webhook_token: SecretStr | None = None  # X-Codestream-Bot-Token for POST /hooks/codestream
     bot_watch_page_size: int = Field(50, ge=1, le=500)
+    # An alert Slack refuses for good (bot not in the channel...) is retried for this long.
+    bot_undeliverable_hours: float = Field(24.0, gt=0, le=24 * 30)
 
     # --- Follow-through ------------------------------------------------------------------------
     bot_follow_max_hours: float = Field(6.0, gt=0, le=7 * 24)

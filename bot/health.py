@@ -62,7 +62,9 @@ class Readiness:
         slack_connected: Callable[[], Awaitable[bool]] | None = None,
         *,
         ttl: float = CODESTREAM_CHECK_TTL,
+        notes: Callable[[], Awaitable[dict[str, str]]] | None = None,
     ) -> None:
+        self._notes = notes  # shown, but not part of readiness (e.g. undeliverable alerts)
         self._ping_database = ping_database
         self._check_codestream = check_codestream
         self.slack_connected = slack_connected
@@ -90,6 +92,11 @@ class Readiness:
             except Exception as exc:  # noqa: BLE001
                 parts["slack"] = f"unknown ({type(exc).__name__})"
         ready = all(v == "ok" for k, v in parts.items() if not (local_only and k == "codestream"))
+        if self._notes is not None:
+            try:
+                parts.update(await asyncio.wait_for(self._notes(), timeout=5))
+            except Exception as exc:  # noqa: BLE001 - reported, not raised
+                parts["notes"] = f"unavailable ({type(exc).__name__})"
         return ready, parts
 
     async def _codestream_state(self) -> str:

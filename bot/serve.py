@@ -26,6 +26,7 @@ from bot.slack.app import build_app
 from bot.slack.channels import ChannelDirectory, ChannelNotFound
 from bot.slack.delivery import Delivery
 from bot.slack.notifier import SlackOutcomeNotifier
+from bot.undelivered import describe_undelivered
 from bot.watcher import Watcher, build_watcher, webhook_route
 from bot.web import build_web
 
@@ -98,6 +99,7 @@ class RunningBot:
             runtime.store.ping,
             runtime.client.about,
             self._socket_connected if self.mode == "socket" else None,
+            notes=lambda: self._undelivered_note(runtime),
         )
         if runtime.web is not None:
             timing = self.followup_timing or FollowupTiming(lease_ttl=self.settings.bot_follow_lease_seconds)
@@ -166,6 +168,9 @@ class RunningBot:
                 f"(its lease runs until {held[1]:%H:%M:%S} UTC). SQLite supports one process: stop the other "
                 "one, or run several replicas on PostgreSQL (BOT_DATABASE_URL=postgresql+asyncpg://...)."
             )
+
+    async def _undelivered_note(self, runtime: Runtime) -> dict[str, str]:
+        return {"alerts": await describe_undelivered(runtime.store)}
 
     async def _socket_connected(self) -> bool:
         return self._socket is not None and bool(await self._socket.client.is_connected())

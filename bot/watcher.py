@@ -47,7 +47,8 @@ from bot.routing import Router
 from bot.runtime import Runtime
 from bot.slack.blocks import SlackMessage
 from bot.slack.delivery import Delivery
-from bot.store import AlertRecord
+from bot.store import AlertRecord, UndeliveredAlert
+from bot.undelivered import UNDELIVERABLE, UndeliveredAlerts
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ class KindStats:
     alerts: int = 0  # alerts posted
     post_failures: int = 0  # posts Slack refused (retried next cycle)
     pending: int = 0  # failures left for a later cycle
+    undeliverable: int = 0  # alerts Slack refused for good: kept aside, retried later
     error: str | None = None
 
 
@@ -152,6 +154,7 @@ class CycleStats:
     skipped: bool = False  # another replica holds the lease
     forced: bool = False  # polled without the lease (a wake)
     error: str | None = None  # the cycle could not run at all (e.g. the store is down)
+    reposted: int = 0  # alerts kept aside earlier that Slack took this time
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
 
@@ -194,9 +197,10 @@ class _TrackingDelivery(Delivery):
         super().__init__(inner.web)
         self._inner = inner
         self.posted_ts: str | None = None
+        self.refused: str | None = None  # Slack's error code when it refused
 
     async def post(self, channel: str, message: SlackMessage, *, thread_ts: str | None = None) -> str | None:
-        self.posted_ts = await self._inner.post(channel, message, thread_ts=thread_ts)
+        self.posted_ts, self.refused = await self._inner.post_or_why(channel, message, thread_ts=thread_ts)
         return self.posted_ts
 
 
@@ -239,6 +243,9 @@ class Watcher:
         self._polling = asyncio.Lock()
         self._last_poll = float("-inf")
         self._last_success = time.monotonic()
+        self.undelivered = UndeliveredAlerts(
+            runtime.store, runtime.client.get_event, give_up_after=runtime.settings.bot_undeliverable_hours * 3600
+        )
 
     # -- one cycle ---------------------------------------------------------------------------
 
@@ -266,6 +273,11 @@ class Watcher:
         except _EXPECTED_ERRORS as exc:
             stats.error = f"recording posted alerts: {_explain(exc)}"
             return self._finish(stats, cpu, wall)
+        if leader:
+            try:
+                stats.reposted = await self.undelivered.retry_due(self._repost, self.runtime.store.now())
+            except _EXPECTED_ERRORS as exc:
+                log.warning("watcher: retrying undelivered alerts failed: %s", _explain(exc))
         for kind in self.kinds:
             kind_stats = stats.kinds[kind] = KindStats()
             try:
@@ -354,12 +366,13 @@ class Watcher:
         done = cursor
         held = False  # a failure before this point is still to be alerted: the cursor stays
         refused: set[str] = set()  # channels Slack refused this cycle: don't hammer them
+        gone: dict[str, str] = {}  # channels Slack refused for good this cycle, and why
         try:
             for micros, event in new:
                 assert event.id is not None
                 if event.is_failure:
                     stats.failures += 1
-                    finished = await self._alert(event, stats, refused, leader)
+                    finished = await self._alert(event, stats, refused, gone, leader)
                 else:
                     finished = True
                 if not finished:
@@ -430,7 +443,9 @@ class Watcher:
                 else:
                     raise
 
-    async def _alert(self, event: Event, stats: KindStats, refused: set[str], leader: bool) -> bool:
+    async def _alert(
+        self, event: Event, stats: KindStats, refused: set[str], gone: dict[str, str], leader: bool
+    ) -> bool:
         """Post the alert for one failure unless it exists. True when nothing is left to do."""
         assert event.id is not None
         kind, index = event.kind, event.execution_index
@@ -450,6 +465,12 @@ class Watcher:
         assert channel is not None
         if channel in refused:
             return False
+        if channel in gone:  # refused for good a moment ago: do not ask Slack again this cycle
+            await self.undelivered.hold(
+                key, event, channel=channel, thread_ts=thread_ts, mention=decision.mention, reason=gone[channel]
+            )
+            stats.undeliverable += 1
+            return True
         await self._keep_lease(leader)
         holder = f"{self.holder}:{uuid.uuid4().hex[:12]}"
         claim = await store.claim(key, holder, CLAIM_WINDOW, {"channel": channel})
@@ -472,12 +493,38 @@ class Watcher:
                 await _quietly(store.release_claim(key, holder))
             raise
         if record is None:
+            await _quietly(store.release_claim(key, holder))
+            if tracking.refused in UNDELIVERABLE:
+                # Slack will keep saying no: keep the alert aside and let the cursor move on.
+                gone[channel] = tracking.refused
+                await self.undelivered.hold(
+                    key, event, channel=channel, thread_ts=thread_ts, mention=decision.mention, reason=tracking.refused
+                )
+                stats.undeliverable += 1
+                return True
             stats.post_failures += 1
             refused.add(channel)
-            await _quietly(store.release_claim(key, holder))
             return False
         stats.alerts += 1
         return True
+
+    async def _repost(self, event: Event, held: UndeliveredAlert) -> str | None:
+        """One more try at an alert kept aside: None when it is posted (or already was)."""
+        store = self.runtime.store
+        if await store.get_alert(event.kind, held.event_id, held.execution_index) is not None:
+            return None
+        holder = f"{self.holder}:{uuid.uuid4().hex[:12]}"
+        claim = await store.claim(held.key, holder, CLAIM_WINDOW, {"channel": held.channel_id})
+        if not claim.won:
+            return "claimed"
+        tracking = _TrackingDelivery(self.delivery)
+        record = await post_alert(
+            self.runtime, tracking, event, channel=held.channel_id, mention=held.mention, thread_ts=held.thread_ts
+        )
+        if record is None:
+            await _quietly(store.release_claim(held.key, holder))
+            return tracking.refused or "unknown"
+        return None
 
     async def _save_unsaved(self) -> None:
         for key, record in list(self._unsaved.items()):

@@ -21,7 +21,25 @@ async def test_health_and_readiness(harness: Harness) -> None:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = await http.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"ready": True, "database": "ok", "codestream": "ok"}
+        assert ready.json() == {"ready": True, "database": "ok", "codestream": "ok", "alerts": "ok"}
+
+
+async def test_readiness_shows_undeliverable_alerts_without_failing(harness: Harness) -> None:
+    from datetime import timedelta
+
+    from bot.store import UndeliveredAlert
+
+    now = harness.store.now()
+    await harness.store.hold_undelivered(
+        UndeliveredAlert(
+            key="alert:git:x:1", kind="git", event_id="x", channel_id="C0PAYMENTS", reason="not_in_channel",
+            first_at=now, next_try_at=now + timedelta(hours=1), give_up_at=now + timedelta(days=1),
+        )
+    )
+    async with httpx.AsyncClient(base_url=harness.bot.url or "") as http:
+        ready = await http.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+    assert "1 for C0PAYMENTS (not_in_channel: invite the bot" in ready.json()["alerts"]
 
 
 async def test_readiness_names_the_part_that_is_not_ready(harness: Harness) -> None:

@@ -264,15 +264,53 @@ async def test_one_refused_channel_does_not_block_the_others(world: World) -> No
     stuck = world.sim.add_event("git", executionStatus="FAILED", pipeline="gone-ci")
     fine = world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci")
     watcher = world.watcher(router)
+    watcher.undelivered.first_retry = 0  # retry at the next cycle (normally after a minute)
 
     stats = await watcher.poll_once()  # C0GONE does not exist: channel_not_found
 
-    assert stats.alerts_posted == 1 and stats.kinds["git"].pending == 1 and stats.healthy
+    assert stats.alerts_posted == 1 and stats.kinds["git"].undeliverable == 1 and stats.healthy
     assert [m.metadata["event_payload"]["id"] for m in world.alerts() if m.metadata] == [fine["id"]]
-    assert (await cursor_of(world.runtime.store, "git")).micros < stuck["_updateTimeInMicros"]
+    assert (await cursor_of(world.runtime.store, "git")).micros >= stuck["_updateTimeInMicros"]  # moved on
     world.slack.add_channel("C0GONE", "gone")
-    assert (await watcher.poll_once()).alerts_posted == 1
+    assert (await watcher.poll_once()).reposted == 1
     assert len(world.alerts("C0GONE")) == 1 and len(world.alerts()) == 1
+    assert (await watcher.poll_once()).reposted == 0  # posted once
+
+
+@pytest.mark.parametrize("reason", ["not_in_channel", "channel_not_found", "is_archived", "restricted_action"])
+async def test_a_channel_that_refuses_every_alert_holds_nothing_and_says_so(
+    world: World, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.metrics import ALERTS_UNDELIVERABLE
+    from bot.undelivered import describe_undelivered
+
+    watcher = world.watcher()
+    await watcher.poll_once()  # the cursor starts here
+    before = ALERTS_UNDELIVERABLE.labels(ALERTS, reason)._value.get()
+    world.slack.fail("chat.postMessage", error=reason, times=None)
+    lists = []
+    for _ in range(5):
+        world.sim.add_event("git", executionStatus="FAILED")
+        listed = world.lists("git")
+        stats = await watcher.poll_once()
+        lists.append(world.lists("git") - listed)
+        assert stats.kinds["git"].pending == 0 and stats.kinds["git"].undeliverable == 1
+    assert lists == [lists[0]] * 5  # flat: the cursor moves on (it grew 5 -> 21 before)
+    assert ALERTS_UNDELIVERABLE.labels(ALERTS, reason)._value.get() - before == 5
+    note = await describe_undelivered(world.runtime.store)
+    assert note.startswith("5 alerts Slack refused") and f"{ALERTS} ({reason}:" in note
+    warnings = [r for r in caplog.records if "alerts cannot be posted" in r.getMessage()]
+    assert len(warnings) == 1  # once per channel per interval, not per alert
+    if reason == "not_in_channel":
+        assert "/invite @codestream-bot" in warnings[0].getMessage()
+    # Slack takes them again: every kept alert is posted, once.
+    world.slack.clear_faults()
+    watcher.undelivered.first_retry = 0
+    for held in await world.runtime.store.due_undelivered(world.runtime.store.now() + timedelta(hours=1)):
+        await world.runtime.store.hold_undelivered(held.model_copy(update={"next_try_at": world.runtime.store.now()}))
+    assert (await watcher.poll_once()).reposted == 5
+    assert len(world.alerts()) == 5
+    assert await describe_undelivered(world.runtime.store) == "ok"
 
 
 async def test_code_stream_down_loses_nothing(world: World) -> None:

@@ -29,13 +29,22 @@ class Delivery:
 
     async def post(self, channel: str, message: SlackMessage, *, thread_ts: str | None = None) -> str | None:
         """chat.postMessage; the new message's ts, or None when Slack refused."""
-        reply = await self._call(
+        ts, _ = await self.post_or_why(channel, message, thread_ts=thread_ts)
+        return ts
+
+    async def post_or_why(
+        self, channel: str, message: SlackMessage, *, thread_ts: str | None = None
+    ) -> tuple[str | None, str | None]:
+        """(ts, None) when posted, (None, Slack's error code or the failure's class) when not."""
+        reply, why = await self._call_or_why(
             "chat.postMessage",
             channel,
             self.web.chat_postMessage(channel=channel, thread_ts=thread_ts, **message.as_kwargs()),
         )
         ts = reply.get("ts") if reply is not None else None
-        return ts if isinstance(ts, str) else None
+        if isinstance(ts, str):
+            return ts, None
+        return None, why or "unknown"
 
     async def update(self, channel: str, ts: str, message: SlackMessage) -> bool:
         reply = await self._call(
@@ -64,13 +73,20 @@ class Delivery:
 
     async def _call(self, method: str, channel: str, call: Awaitable[Any]) -> Any | None:
         """Await a Web API call; on any failure log one line and return None."""
+        reply, _ = await self._call_or_why(method, channel, call)
+        return reply
+
+    async def _call_or_why(self, method: str, channel: str, call: Awaitable[Any]) -> tuple[Any | None, str | None]:
+        """(reply, None), or (None, Slack's error code / the failure's class) after one log line."""
         try:
-            return await call
+            return await call, None
         except SlackApiError as exc:
-            log.warning("%s failed", method, extra={"channel_id": channel, "slack_error": _error(exc)})
+            why = _error(exc)
+            log.warning("%s failed", method, extra={"channel_id": channel, "slack_error": why})
         except Exception as exc:  # noqa: BLE001 - reported, never raised
-            log.warning("%s failed", method, extra={"channel_id": channel, "error_class": type(exc).__name__})
-        return None
+            why = type(exc).__name__
+            log.warning("%s failed", method, extra={"channel_id": channel, "error_class": why})
+        return None, why
 
     async def public(
         self,

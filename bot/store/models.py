@@ -120,3 +120,20 @@ class FollowupRecord(_Record):
     interval: float = Field(default=5.0, gt=0)
     created_at: UTCDatetime = Field(default_factory=utcnow)
     finished_at: UTCDatetime | None = None
+
+
+class UndeliveredAlert(_Record):
+    """An alert Slack refused for good; retried with backoff until ``give_up_at``."""
+
+    key: str
+    kind: str
+    event_id: str
+    execution_index: int | None = None
+    channel_id: str
+    thread_ts: str | None = None
+    mention: str | None = None
+    reason: str
+    tries: int = 1
+    first_at: UTCDatetime
+    next_try_at: UTCDatetime
+    give_up_at: UTCDatetime

@@ -18,7 +18,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.engine import WRITE_OPTIONS
-from bot.store.models import OPEN_STATUSES, ActionRecord, AlertRecord, Claim, FollowupRecord, utcnow
+from bot.store.models import (
+    OPEN_STATUSES,
+    ActionRecord,
+    AlertRecord,
+    Claim,
+    FollowupRecord,
+    UndeliveredAlert,
+    utcnow,
+)
 from bot.store.tables import (
     NO_EXECUTION_INDEX,
     actions,
@@ -28,6 +36,7 @@ from bot.store.tables import (
     followups,
     leases,
     replicas,
+    undelivered_alerts,
 )
 
 Clock = Callable[[], datetime]
@@ -503,6 +512,43 @@ class Store:
         async with self._writer.begin() as conn:
             result = await conn.execute(delete(replicas).where(replicas.c.heartbeat_at < before))
         return result.rowcount
+
+    # -- undelivered alerts ---------------------------------------------------------------
+
+    async def hold_undelivered(self, record: UndeliveredAlert) -> None:
+        """Keep (or update) an alert Slack refused, to be retried."""
+        values = record.model_dump()
+        ins = self._insert(undelivered_alerts).values(**values)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[undelivered_alerts.c.key],
+            set_={name: ins.excluded[name] for name in ("reason", "tries", "next_try_at")},
+        )
+        async with self._writer.begin() as conn:
+            await conn.execute(stmt)
+
+    async def due_undelivered(self, now: datetime, limit: int = 20) -> list[UndeliveredAlert]:
+        query = (
+            select(undelivered_alerts)
+            .where(undelivered_alerts.c.next_try_at <= now)
+            .order_by(undelivered_alerts.c.next_try_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [UndeliveredAlert.model_validate(dict(row._mapping)) for row in rows]
+
+    async def drop_undelivered(self, key: str) -> None:
+        async with self._writer.begin() as conn:
+            await conn.execute(delete(undelivered_alerts).where(undelivered_alerts.c.key == key))
+
+    async def undelivered_by_channel(self) -> dict[tuple[str, str], int]:
+        """(channel, reason) -> how many alerts wait for it."""
+        query = select(
+            undelivered_alerts.c.channel_id, undelivered_alerts.c.reason, func.count()
+        ).group_by(undelivered_alerts.c.channel_id, undelivered_alerts.c.reason)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {(row[0], row[1]): int(row[2]) for row in rows}
 
     # -- cursors --------------------------------------------------------------------------
 

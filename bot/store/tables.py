@@ -200,6 +200,26 @@ replicas = Table(
     Column("heartbeat_at", UTCDateTime, nullable=False),
 )
 
+# v2: alerts Slack refused for good (the bot is not in the channel, it was archived...): kept and
+# retried with backoff for a bounded time while the watcher's cursor moves on.
+undelivered_alerts = Table(
+    "undelivered_alerts",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("execution_index", Integer),
+    Column("channel_id", Text, nullable=False),
+    Column("thread_ts", Text),
+    Column("mention", Text),
+    Column("reason", Text, nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("next_try_at", UTCDateTime, nullable=False),
+    Column("give_up_at", UTCDateTime, nullable=False),
+    Index("ix_undelivered_due", "next_try_at"),
+)
+
 cursors = Table(
     "cursors",
     metadata,
@@ -257,11 +277,16 @@ def _intent_lifecycle(conn: Connection) -> None:
         add_column(conn, actions.c[name])
     next(i for i in actions.indexes if i.name == "ix_actions_status").create(conn)
     replicas.create(conn)
+    undelivered_alerts.create(conn)
 
 
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial tables", _initial),
-    Migration(2, "intent lifecycle: reconciliation columns on actions, replica heartbeats", _intent_lifecycle),
+    Migration(
+        2,
+        "intent lifecycle: reconciliation columns on actions, replica heartbeats, undelivered alerts",
+        _intent_lifecycle,
+    ),
 ]
 
 
