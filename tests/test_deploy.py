@@ -1077,12 +1077,18 @@ def test_service_monitor_scrapes_metrics_on_the_service_port(helm: Renderer, mod
         pytest.param({"env": {"BOT_CONFIG": "/x.yaml"}}, "env.BOT_CONFIG is set by the chart", id="managed-in-env"),
         pytest.param({"secrets": {"values": {"SLACK_TOKEN": "x"}}}, "not a secret the bot reads", id="unknown-secret"),
         pytest.param({"database": {"sqlitePath": "bot.db"}}, "must be an absolute path", id="relative-sqlite"),
+        pytest.param(
+            {"database": {"url": "postgresql+asyncpg://bot:Sup3rS3cret@db:5432/bot"}},
+            "database.url carries a password",
+            id="password-in-database-url",
+        ),
     ],
 )
 def test_invalid_values_are_refused_with_a_clear_message(helm: Renderer, values: dict[str, Any], message: str) -> None:
     with pytest.raises(RenderError) as refused:
         helm.render(values)
     assert message in str(refused.value)
+    assert "Sup3rS3cret" not in str(refused.value)
 
 
 @pytest.mark.parametrize("scenario", ["socket-default", "http-ingress-inline-secrets", "replicas-3-postgres"])

@@ -150,6 +150,9 @@ Checks that stop a broken release before it reaches the cluster, each with a cle
 {{- if and (include "codestream-bot.dbFromSecret" .) .Values.database.url }}
 {{- fail "database.url is set and BOT_DATABASE_URL also comes from the Secret (database.urlFromSecret or secrets.values.BOT_DATABASE_URL): keep one" }}
 {{- end }}
+{{- if regexMatch "://[^/@:]*:[^/@]+@" (toString .Values.database.url) }}
+{{- fail "database.url carries a password, which would be written into the Deployment in clear: put the URL in the Secret (secrets.values.BOT_DATABASE_URL, or the key BOT_DATABASE_URL of secrets.existingSecret) and set database.urlFromSecret=true" }}
+{{- end }}
 {{- if and .Values.database.urlFromSecret (not .Values.secrets.existingSecret) (not .Values.secrets.values.BOT_DATABASE_URL) }}
 {{- fail "database.urlFromSecret=true but the Secret has no BOT_DATABASE_URL: set secrets.values.BOT_DATABASE_URL, or secrets.existingSecret holding that key." }}
 {{- end }}
