@@ -730,3 +730,21 @@ async def test_build_watcher_follows_the_settings(world: World, tmp_path: Path) 
     )
     assert watcher is not None
     assert (watcher.interval, watcher.lookback, watcher.lease_ttl, watcher.router.fallback) == (7, 60, 21, ALERTS)
+
+
+async def test_an_oversized_list_is_a_clear_error_and_the_next_cycle_carries_on(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    watcher = world.watcher()
+    await watcher.poll_once()
+    world.runtime.client.max_response_bytes = 256 * 1024
+    documents = {f"/codestream/api/git-events/{i}": {"id": str(i), "name": "x" * 200} for i in range(5000)}
+    body = {"count": len(documents), "links": list(documents), "documents": documents}
+    world.sim.inject(Fault(method="GET", path="/codestream/api/git-events", status=200, body=body, times=1))
+    stats = await watcher.poll_once()
+    assert stats.kinds["git"].error is not None and "larger than 0 MB" not in stats.kinds["git"].error
+    assert any("CODESTREAM_MAX_RESPONSE_MB" in r.getMessage() for r in caplog.records)
+    event = world.sim.add_event("git", executionStatus="FAILED")
+    stats = await watcher.poll_once()
+    assert stats.kinds["git"].error is None and stats.alerts_posted == 1
+    assert [m.metadata["event_payload"]["id"] for m in world.alerts() if m.metadata] == [event["id"]]

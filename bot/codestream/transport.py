@@ -69,7 +69,7 @@ async def send(
                 body += chunk
                 if len(body) > max_bytes:
                     raise ResponseTooLarge(
-                        f"Code Stream sent an answer larger than {max_bytes // (1024 * 1024)} MB "
+                        f"Code Stream sent an answer larger than {max_bytes / (1024 * 1024):g} MB "
                         "(CODESTREAM_MAX_RESPONSE_MB); the bot did not read the rest.",
                         status=response.status_code,
                     )
