@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import __version__
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 def _cmd_check(_args: argparse.Namespace) -> int:
@@ -32,15 +38,35 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
+def _configuration_problems() -> tuple[Settings | None, list[str]]:
+    """The settings, and every problem of the environment and of the BOT_CONFIG file together."""
+    from bot.access import parse_access_config
     from bot.config import ConfigError, load_settings
-    from bot.logs import configure_logging
-    from bot.serve import StartupError, default_mode, serve
+    from bot.fileconfig import load_file_config
 
+    problems: list[str] = []
+    settings: Settings | None = None
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
+        problems += exc.problems
+    path = settings.bot_config if settings is not None else os.environ.get("BOT_CONFIG")
+    if path and Path(path).is_file():
+        try:
+            parse_access_config(load_file_config(path).access)
+        except ConfigError as exc:
+            problems += exc.problems
+    return settings, problems
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from bot.config import ConfigError
+    from bot.logs import configure_logging
+    from bot.serve import StartupError, default_mode, serve
+
+    settings, config_problems = _configuration_problems()
+    if settings is None or config_problems:
+        print(ConfigError(config_problems), file=sys.stderr)
         return 2
     mode = args.mode or default_mode(settings)
     problems = settings.codestream_problems() + settings.slack_problems(socket_mode=mode == "socket")

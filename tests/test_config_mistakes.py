@@ -110,3 +110,19 @@ async def test_an_unknown_alert_channel_name_stops_serve_with_what_to_do(tmp_pat
     assert proc.returncode == 2
     assert "no channel named #ci-alrets that the bot can see" in text and "invite the bot" in text
     assert "Traceback" not in text and "Unclosed" not in text
+
+
+async def test_problems_of_the_environment_and_of_the_config_file_are_reported_together(tmp_path: Path) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text("access:\n  rules:\n    - users: [bob]\n")
+    async with CodeStreamSimulator() as sim, SlackStandIn(bot_token=BOT_TOKEN) as slack:
+        env = {
+            **bot_env(sim, slack, tmp_path, BOT_ALLOWED_USERS="alice", BOT_CONFIG=str(config)),
+            "PATH": os.environ.get("PATH", ""),
+        }
+        proc = await bot_cli("serve", "--mode", "http", "--port", "0", env=env, cwd=tmp_path)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = err.decode()
+    assert proc.returncode == 2
+    assert "BOT_ALLOWED_USERS: must be comma-separated Slack member ids" in text
+    assert "BOT_CONFIG access.rules[0].users: must be Slack user ids" in text
