@@ -191,16 +191,18 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
 
 
 #: Checks whose failure means the configuration itself is wrong (``check`` exits 2, like ``serve``).
-CONFIG_CHECKS = frozenset({"configuration", "config file"})
+CONFIG_CHECKS = frozenset({"configuration", "config file", "alert channel"})
 
 async def _resolve_channel(settings: Settings, name: str) -> CheckResult:
     if settings.slack_bot_token is None:
         return CheckResult("alert channel", False, f"{name} is a name", "set SLACK_BOT_TOKEN, or use the channel id")
+    from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.slack.channels import ChannelDirectory, ChannelNotFound
 
     web = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+    web.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=5))  # big workspaces page a lot
     try:
         channel = await ChannelDirectory(web).resolve(name)
     except ChannelNotFound:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -58,6 +58,9 @@ def _http_url(value: str, *, name: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"must be an http(s) URL such as https://{name}.example.com")
+    if "@" in parts.netloc:
+        # It would end up in every execution link shown in Slack; credentials go in their own variables.
+        raise ValueError(f"must not carry a user or password (use https://{name}.example.com and the token variables)")
     return value.rstrip("/")
 
 
@@ -274,9 +277,13 @@ def secret_values(settings: Settings) -> list[str]:
             values.append(secret.get_secret_value())
     # A URL may carry a password: scheme://user:password@host
     for url in (settings.bot_database_url, settings.codestream_url or ""):
-        userinfo = urlsplit(url).netloc.rpartition("@")[0] if "://" in url else ""
+        parts = urlsplit(url) if "://" in url else None
+        userinfo = parts.netloc.rpartition("@")[0] if parts is not None else ""
         if ":" in userinfo:
             values.append(userinfo.split(":", 1)[1])
+        for key, value in parse_qsl(parts.query if parts is not None else ""):
+            if key.lower() == "password":
+                values.append(value)
     return values
 
 

@@ -5,8 +5,9 @@ never completes its first request's headers is held for ever: 300 idle or half-s
 connections (slowloris) were held for minutes, 8,000 cost ~34 MB and as many file descriptors,
 and at a low fd limit they starved a real request. Here:
 
-* a connection must send complete request headers within ``HEADER_TIMEOUT`` seconds, or it is
-  closed;
+* a connection must send complete request headers within ``HEADER_TIMEOUT`` seconds (a new
+  one, and a kept-alive one between requests) and the body within ``BODY_TIMEOUT`` more, or it
+  is closed;
 * at most ``max_connections`` are open at once (by default below the process's fd limit); past
   it, the connection that has waited longest without sending a request is closed, so that real
   requests still get through a flood;
@@ -23,11 +24,13 @@ import resource
 import time
 from typing import Any, Final
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT: Final = 10.0
+BODY_TIMEOUT: Final = 30.0  # from the headers to the end of the body
 MAX_CONNECTIONS: Final = 2000
 BACKLOG: Final = 1024
 KEEP_ALIVE_TIMEOUT: Final = 5
@@ -73,6 +76,7 @@ class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a deadline for request headers and a connection cap."""
 
     header_timeout = HEADER_TIMEOUT
+    body_timeout = BODY_TIMEOUT
     max_connections = connection_cap()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -95,43 +99,60 @@ class GuardedH11Protocol(H11Protocol):
             oldest._close_idle()
             if oldest is self:
                 return
-        self._header_deadline = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+        self._arm(self.header_timeout)
 
     def _waiting(self) -> dict[GuardedH11Protocol, None]:
-        """Connections of this server still waiting for their first request's headers, oldest
-        first (kept on the server state: one table per server)."""
+        """Connections of this server waiting for a request's headers (a new connection, or a
+        kept-alive one between requests), oldest first; kept on the server state."""
         table: dict[GuardedH11Protocol, None] | None = getattr(self.server_state, "_csbot_waiting", None)
         if table is None:
             table = {}
             self.server_state._csbot_waiting = table  # type: ignore[attr-defined]
         return table
 
-    def handle_events(self) -> None:
-        super().handle_events()
-        if self.cycle is not None:
-            self._waiting().pop(self, None)
-            if self._header_deadline is not None:
-                self._header_deadline.cancel()  # the headers of a request are in
-                self._header_deadline = None
+    def _arm(self, seconds: float) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+        self._header_deadline = self.loop.call_later(seconds, self._too_slow)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._waiting().pop(self, None)
+    def _disarm(self) -> None:
         if self._header_deadline is not None:
             self._header_deadline.cancel()
             self._header_deadline = None
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.transport.is_closing():
+            return
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            # Waiting for the (next) request's headers: on a kept-alive connection too, so a
+            # byte after a first request cannot hold the connection for ever.
+            if self not in self._waiting():
+                self._waiting()[self] = None
+                self._arm(self.header_timeout)
+        elif state is h11.SEND_BODY:
+            # Headers in, body trickling: the whole request gets a deadline of its own.
+            if self._waiting().pop(self, None) is not None or self._header_deadline is None:
+                self._arm(self.body_timeout)
+        else:
+            self._waiting().pop(self, None)
+            self._disarm()  # the request is in: its handling has no deadline here
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._waiting().pop(self, None)
+        self._disarm()
         super().connection_lost(exc)
 
     def _close_idle(self) -> None:
         self._waiting().pop(self, None)
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
+        self._disarm()
         if not self.transport.is_closing():
             self.transport.close()
 
-    def _headers_too_slow(self) -> None:
+    def _too_slow(self) -> None:
         self._header_deadline = None
-        if self.cycle is None:
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
             self._close_idle()
 
 

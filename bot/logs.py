@@ -25,8 +25,9 @@ _PATTERNS: Final = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),  # Authorization values
     re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),  # JWTs (vRA/CSP tokens)
     re.compile(r"(?i)((?:refresh_?token|api_token|access_token|token|secret)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"),
-    # The password in a URL's userinfo: scheme://user:PASSWORD@host
-    re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s/@]+(?=@)"),
+    # The password in a URL's userinfo, up to the last @ before the host: scheme://user:PASSWORD@host
+    re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)\S*?(?=@[^\s@/]*(?:[/?#\s\"']|$))"),
+    re.compile(r"(?i)([?&]password=)[^\s&#\"']+"),  # ...or in its query
 ]
 
 # The standard LogRecord attributes; anything else on a record came from ``extra=``.
@@ -57,10 +58,11 @@ redact = Redactor()
 def mask_url(text: str) -> str:
     """``mysql://bot:Sup3r@db/x`` -> ``mysql://bot:***@db/x``: for messages and ``check``
     output, where a configured URL is shown but its password must not be."""
-    return _URL_USERINFO.sub(r"\1***", text)
+    return _URL_PASSWORD_PARAM.sub(r"\1***", _URL_USERINFO.sub(r"\1***", text))
 
 
-_URL_USERINFO: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s/@]+(?=@)")
+_URL_USERINFO: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)\S*?(?=@[^\s@/]*(?:[/?#\s\"']|$))")
+_URL_PASSWORD_PARAM: Final = re.compile(r"(?i)([?&]password=)[^\s&#\"']+")
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:

@@ -87,15 +87,19 @@ async def build_runtime(
             access = WorkspaceGate(
                 access, allowed=frozenset(split_ids(settings.bot_allowed_teams)), own_team=identity.team_id
             )
+    made_client = client is None
     try:
+        if client is None:
+            client = CodeStreamClient.from_settings(settings, retry=retry, observer=metrics.observe_codestream)
+            client.auth.on_login = lambda auth: metrics.TOKEN_REFRESHES.labels(auth).inc()
         store = await open_store(settings.bot_database_url)
     except BaseException:
+        # Nothing opened so far is left open: the error reaches the operator alone.
+        if made_client and client is not None:
+            await client.aclose()
         if web is not None and web.session is not None:
             await web.session.close()
         raise
-    if client is None:
-        client = CodeStreamClient.from_settings(settings, retry=retry, observer=metrics.observe_codestream)
-        client.auth.on_login = lambda auth: metrics.TOKEN_REFRESHES.labels(auth).inc()
     actions = Actions(
         client=client,
         store=store,

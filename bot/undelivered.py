@@ -38,7 +38,8 @@ _ADVICE: Final = {
     "restricted_action": "let apps post in the channel (channel settings) or route its alerts elsewhere",
 }
 
-# Posts one alert again: None when Slack took it (and it is saved), else why not.
+MOOT: Final = "moot"  # a repost answer: nothing to post any more (rerun, fixed, or alerted meanwhile)
+# Posts one alert again: None when Slack took it (and it is saved), MOOT, or why not.
 Repost = Callable[[Event, UndeliveredAlert], Awaitable[str | None]]
 
 
@@ -119,7 +120,18 @@ class UndeliveredAlerts:
             except CodeStreamError:
                 await self._later(held, now, held.reason)
                 continue
-            why = await repost(event, held)
+            try:
+                why = await repost(event, held)
+            except Exception as exc:  # noqa: BLE001 - one row must not stall the others or the cycle
+                log.warning("re-posting an alert failed", extra={"error_class": type(exc).__name__})
+                await self._later(held, now, held.reason)
+                continue
+            if why == MOOT:
+                await self.store.drop_undelivered(held.key)
+                continue
+            if why == "claimed":
+                await self._later(held, now, held.reason)  # another replica is on it
+                continue
             if why is None:
                 await self.store.drop_undelivered(held.key)
                 posted += 1

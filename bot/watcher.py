@@ -48,7 +48,7 @@ from bot.runtime import Runtime
 from bot.slack.blocks import SlackMessage
 from bot.slack.delivery import Delivery
 from bot.store import AlertRecord, UndeliveredAlert
-from bot.undelivered import UNDELIVERABLE, UndeliveredAlerts
+from bot.undelivered import MOOT, UNDELIVERABLE, UndeliveredAlerts
 
 log = logging.getLogger(__name__)
 
@@ -511,16 +511,29 @@ class Watcher:
     async def _repost(self, event: Event, held: UndeliveredAlert) -> str | None:
         """One more try at an alert kept aside: None when it is posted (or already was)."""
         store = self.runtime.store
+        if event.execution_index != held.execution_index or not event.is_failure:
+            return MOOT  # rerun or fixed since: that failure's alert is moot (a new one has its own)
         if await store.get_alert(event.kind, held.event_id, held.execution_index) is not None:
-            return None
+            return MOOT  # alerted meanwhile
         holder = f"{self.holder}:{uuid.uuid4().hex[:12]}"
         claim = await store.claim(held.key, holder, CLAIM_WINDOW, {"channel": held.channel_id})
         if not claim.won:
             return "claimed"
         tracking = _TrackingDelivery(self.delivery)
-        record = await post_alert(
-            self.runtime, tracking, event, channel=held.channel_id, mention=held.mention, thread_ts=held.thread_ts
-        )
+        try:
+            record = await post_alert(
+                self.runtime, tracking, event, channel=held.channel_id, mention=held.mention, thread_ts=held.thread_ts
+            )
+        except BaseException:
+            if tracking.posted_ts is not None:
+                # Slack has it; only the store failed: save it later, never post it again.
+                self._unsaved[held.key] = AlertRecord(
+                    kind=event.kind, event_id=held.event_id, execution_index=held.execution_index,
+                    channel_id=held.channel_id, ts=tracking.posted_ts, thread_ts=held.thread_ts,
+                )  # fmt: skip
+                return None
+            await _quietly(store.release_claim(held.key, holder))
+            raise
         if record is None:
             await _quietly(store.release_claim(held.key, holder))
             return tracking.refused or "unknown"

@@ -28,6 +28,14 @@ MISTAKES = {
         {"CODESTREAM_URL": f"ftp://admin:{PASSWORD}@vra"},
         "CODESTREAM_URL: must be an http(s) URL",
     ),
+    "https-codestream-url-with-password": (
+        {"CODESTREAM_URL": f"https://admin:{PASSWORD}@vra.example.com"},
+        "CODESTREAM_URL: must not carry a user or password",
+    ),
+    "password-with-slash-and-at": (
+        {"BOT_DATABASE_URL": f"mysql://bot:a/{PASSWORD}@x@db/x"},
+        "BOT_DATABASE_URL: must be sqlite+aiosqlite:///path.db",
+    ),
     "bad-config-file": ({}, "BOT_CONFIG access.rules[0].users: must be Slack user ids"),
 }
 

@@ -1082,6 +1082,11 @@ def test_service_monitor_scrapes_metrics_on_the_service_port(helm: Renderer, mod
             "database.url carries a password",
             id="password-in-database-url",
         ),
+        pytest.param(
+            {"database": {"url": "postgresql+asyncpg://bot@db:5432/bot?password=Sup3rS3cret"}},
+            "database.url carries a password",
+            id="password-in-database-url-query",
+        ),
     ],
 )
 def test_invalid_values_are_refused_with_a_clear_message(helm: Renderer, values: dict[str, Any], message: str) -> None:

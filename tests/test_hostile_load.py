@@ -94,3 +94,29 @@ async def test_at_a_low_fd_limit_idle_connections_cannot_starve_a_signed_rerun(t
             await finish(bot)
         text = (tmp_path / "bot.log").read_text()
         assert text.count("out of system resource") + text.count("cannot accept connections") <= 2
+
+
+async def test_a_kept_alive_connection_or_a_trickled_body_cannot_be_held_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(GuardedH11Protocol, "header_timeout", 1.0)
+    monkeypatch.setattr(GuardedH11Protocol, "body_timeout", 1.5)
+    async with running_harness(tmp_path) as h:
+        assert h.bot.url is not None
+        host, port = h.bot.url.removeprefix("http://").split(":")
+        # One real request, then a single byte of the next one, held.
+        kept_reader, kept = await _open(host, int(port), b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nG")
+        # Headers promising a body that only trickles.
+        body_reader, body = await _open(
+            host, int(port), b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab"
+        )
+        try:
+            first = await asyncio.wait_for(kept_reader.readuntil(b"\r\n\r\n"), timeout=5)
+            assert first.startswith(b"HTTP/1.1 200")
+            # read() returns only at EOF: each times out unless the server closes the connection.
+            await asyncio.wait_for(kept_reader.read(), timeout=10)
+            await asyncio.wait_for(body_reader.read(), timeout=10)
+            assert kept_reader.at_eof() and body_reader.at_eof()
+        finally:
+            kept.close()
+            body.close()

@@ -748,3 +748,18 @@ async def test_an_oversized_list_is_a_clear_error_and_the_next_cycle_carries_on(
     stats = await watcher.poll_once()
     assert stats.kinds["git"].error is None and stats.alerts_posted == 1
     assert [m.metadata["event_payload"]["id"] for m in world.alerts() if m.metadata] == [event["id"]]
+
+
+async def test_a_kept_alert_whose_failure_was_rerun_meanwhile_is_not_posted(world: World) -> None:
+    watcher = world.watcher()
+    watcher.undelivered.first_retry = 0
+    await watcher.poll_once()
+    world.slack.fail("chat.postMessage", error="not_in_channel", times=None)
+    event = world.sim.add_event("git", executionStatus="FAILED")
+    assert (await watcher.poll_once()).kinds["git"].undeliverable == 1
+    world.slack.clear_faults()
+    world.sim.act_on_event("git", event["id"], "Rerun", "someone")  # a new execution, not this failure
+    stats = await watcher.poll_once()
+    assert stats.reposted == 0
+    assert [m for m in world.alerts() if m.metadata and m.metadata["event_payload"]["id"] == event["id"]] == []
+    assert await world.runtime.store.due_undelivered(world.runtime.store.now()) == []

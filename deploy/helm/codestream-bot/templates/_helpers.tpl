@@ -150,7 +150,7 @@ Checks that stop a broken release before it reaches the cluster, each with a cle
 {{- if and (include "codestream-bot.dbFromSecret" .) .Values.database.url }}
 {{- fail "database.url is set and BOT_DATABASE_URL also comes from the Secret (database.urlFromSecret or secrets.values.BOT_DATABASE_URL): keep one" }}
 {{- end }}
-{{- if regexMatch "://[^/@:]*:[^/@]+@" (toString .Values.database.url) }}
+{{- if or (regexMatch "://[^/:@]*:.*@" (toString .Values.database.url)) (regexMatch "(?i)[?&]password=" (toString .Values.database.url)) }}
 {{- fail "database.url carries a password, which would be written into the Deployment in clear: put the URL in the Secret (secrets.values.BOT_DATABASE_URL, or the key BOT_DATABASE_URL of secrets.existingSecret) and set database.urlFromSecret=true" }}
 {{- end }}
 {{- if and .Values.database.urlFromSecret (not .Values.secrets.existingSecret) (not .Values.secrets.values.BOT_DATABASE_URL) }}
