@@ -16,7 +16,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.health import Readiness
-from bot.intents import new_request_id
 from bot.metrics import exposition
 from bot.runtime import Runtime
 from bot.slack.signature import RequestGate, Verdict
@@ -61,12 +60,7 @@ def _request_gate(runtime: Runtime) -> RequestGate | None:
     secret = runtime.settings.slack_signing_secret
     if secret is None or not secret.get_secret_value().strip():
         return None
-    store = runtime.store
-
-    async def first_use(key: str, window: float) -> bool:
-        return (await store.claim(key, new_request_id(), window)).won
-
-    return RequestGate(secret.get_secret_value(), first_use)
+    return RequestGate(secret.get_secret_value())
 
 
 def build_web(
@@ -86,7 +80,7 @@ def build_web(
                 body = await request.body()
             except ValueError:  # BodyLimit: over the limit while streaming
                 return PlainTextResponse("request body too large", status_code=413)
-            verdict = await gate.check(body, request.headers)
+            verdict = gate.check(body, request.headers)
             if verdict is not Verdict.OK:
                 # One line, no traceback, and nothing the body asks for is done.
                 log.warning("rejected request to /slack/events: %s", verdict.value, extra={"reason": verdict.name})

@@ -322,7 +322,7 @@ async def test_while_code_stream_cannot_be_read_the_intent_stays_claimed_past_th
 
 def test_a_signature_is_remembered_as_long_as_its_timestamp_is_accepted() -> None:
     from bot.simulator.slack_sender import sign
-    from bot.slack.signature import RequestGate, Verdict
+    from bot.slack.signature import SignatureLedger
 
     windows: list[float] = []
 
@@ -331,9 +331,28 @@ def test_a_signature_is_remembered_as_long_as_its_timestamp_is_accepted() -> Non
         return True
 
     now = 1_800_000_000.0
-    gate = RequestGate("secret", claim, clock=lambda: now)
+    ledger = SignatureLedger(claim, clock=lambda: now)
     for stamp in (now + 250, now, now - 290):  # Slack's clock ahead of ours, equal, behind
         headers = {"x-slack-request-timestamp": str(int(stamp)), "x-slack-signature": sign("secret", int(stamp), b"x")}
-        assert asyncio.run(gate.check(b"x", headers)) is Verdict.OK
+        assert asyncio.run(ledger.first_use(headers))
     # Remembered until the timestamp falls out of the window (plus a margin), whatever the skew.
     assert [round(w) for w in windows] == [580, 330, 40]
+
+
+async def test_a_request_replayed_to_another_replica_does_nothing(tmp_path: Path) -> None:
+    shared = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    async with (
+        running_harness(tmp_path / "a", BOT_DATABASE_URL=shared) as a,
+        running_harness(tmp_path / "b", BOT_DATABASE_URL=shared) as b,
+    ):
+        body, stamp = _slash_body(a, f"rerun {EVENT_ID}"), int(time.time())
+        assert (await a.send.raw(body, FORM, timestamp=stamp)).status_code == 200
+        await wait_for(lambda: a.sim.count("POST", POST_PATH) == 1, timeout=10)
+        replay = await b.send.raw(body, FORM, timestamp=stamp)  # acked (the check is after the ack)...
+        assert replay.status_code == 200
+        await b.send.slash_command(f"show {SAMPLE_FAILED_GERRIT_ID}")  # ...a later request is answered
+        await wait_for(lambda: b.slack.responses, timeout=10)
+        assert b.sim.count("POST", "/codestream/api/") == 0  # ...and the replay did nothing
+        assert [r.request_id for r in await a.store.list_actions()] and len(await a.store.list_actions()) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from bot.slack.blocks_audit import render_audit
 from bot.slack.delivery import Delivery, Respond
 from bot.slack.notifier import render_alert_after
 from bot.slack.parse import ParsedCommand
+from bot.slack.signature import SignatureLedger
 from bot.slack.users import UserDirectory
 from bot.store import ActionRecord
 
@@ -68,6 +69,12 @@ class Surfaces:
         # Work after the ack is bounded: a burst queues here instead of piling up in the event
         # loop and the HTTP pools, so acks stay fast (Slack's deadline is 3 s).
         self._working = asyncio.Semaphore(MAX_CONCURRENT_WORK)
+        store = runtime.store
+
+        async def claim(key: str, window: float) -> bool:
+            return (await store.claim(key, new_request_id(), window)).won
+
+        self._ledger = SignatureLedger(claim)
 
     # --- slash command and @mentions ---------------------------------------------------------
 
@@ -197,6 +204,15 @@ class Surfaces:
                 await self._after_action(
                     outcome, summary_channel=alert.channel if ts else None, summary_ts=ts, alert=alert
                 )
+
+    async def accepted_once(self, headers: Mapping[str, Sequence[str] | str]) -> bool:
+        """After the ack, before any work: False for a signed request another replica (or this
+        one) already took — a replay does nothing."""
+        flat = {k.lower(): (v if isinstance(v, str) else (v[0] if v else "")) for k, v in headers.items()}
+        if await self._ledger.first_use(flat):
+            return True
+        log.warning("replayed Slack request ignored")
+        return False
 
     async def first_delivery(self, event_id: object) -> bool:
         """False when Slack re-delivers an Events API event (same ``event_id``) that this or another

@@ -4,7 +4,9 @@ it, within Slack's 5-minute window, and only the first time that signature is se
 Bolt checks signatures too, but it raises on a malformed timestamp, and its error handler then
 answers whoever the *unverified* body names; and a captured request replayed inside the window
 would pass it again. Here, anything that fails is a 401 before any listener, Slack call or Code
-Stream call; each signature is claimed in the store (across replicas) for the whole window.
+Stream call, and a replay to the same process too (memory, on the ack path). Across replicas,
+each signature is claimed in the store for the whole window after the ack and before any work
+(``SignatureLedger``), so the ack never waits for a database write.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from enum import Enum
 from typing import Final
@@ -29,6 +32,7 @@ SIGNATURE_WINDOW_SECONDS: Final = 2 * MAX_SKEW_SECONDS + 30
 # Claims a signature for so many seconds; True when this is its first use.
 ClaimSignature = Callable[[str, float], Awaitable[bool]]
 _MARGIN_SECONDS: Final = 30
+_MAX_REMEMBERED: Final = 100_000
 
 
 class Verdict(Enum):
@@ -45,12 +49,13 @@ def signature_key(signature: str) -> str:
 
 
 class RequestGate:
-    def __init__(
-        self, signing_secret: str, claim: ClaimSignature, *, clock: Callable[[], float] = time.time
-    ) -> None:
+    """Before Bolt, on the ack path: verification, and a replay seen by this process (memory
+    only, so the ack never waits for the database)."""
+
+    def __init__(self, signing_secret: str, *, clock: Callable[[], float] = time.time) -> None:
         self._verifier = SignatureVerifier(signing_secret)
-        self._claim = claim
         self._clock = clock
+        self._seen: OrderedDict[str, float] = OrderedDict()  # signature -> until when it is remembered
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> Verdict:
         timestamp = headers.get("x-slack-request-timestamp")
@@ -69,20 +74,45 @@ class RequestGate:
             return Verdict.FORGED
         return Verdict.OK
 
-    async def check(self, body: bytes, headers: Mapping[str, str]) -> Verdict:
+    def check(self, body: bytes, headers: Mapping[str, str]) -> Verdict:
         verdict = self.verify(body, headers)
         if verdict is not Verdict.OK:
             return verdict
+        now = self._clock()
+        while self._seen and next(iter(self._seen.values())) < now:
+            self._seen.popitem(last=False)
         signature = headers.get("x-slack-signature", "")
-        # Remember it for as long as its timestamp would still be accepted (from this clock).
-        stamp = int(headers.get("x-slack-request-timestamp", "0"))
-        window = max(1.0, stamp + MAX_SKEW_SECONDS - self._clock()) + _MARGIN_SECONDS
+        if signature in self._seen:
+            return Verdict.REPLAYED
+        self._seen[signature] = now + remember_for(headers, now)
+        if len(self._seen) > _MAX_REMEMBERED:
+            self._seen.popitem(last=False)
+        return Verdict.OK
+
+
+def remember_for(headers: Mapping[str, str], now: float) -> float:
+    """How long a signature must be remembered: as long as its own timestamp is accepted."""
+    stamp = int(headers.get("x-slack-request-timestamp", "0") or 0)
+    return max(1.0, stamp + MAX_SKEW_SECONDS - now) + _MARGIN_SECONDS
+
+
+class SignatureLedger:
+    """Across replicas: each signature is claimed in the store, for as long as its timestamp is
+    accepted. Checked after the ack, before any work (a replay to another replica does nothing)."""
+
+    def __init__(self, claim: ClaimSignature, *, clock: Callable[[], float] = time.time) -> None:
+        self._claim = claim
+        self._clock = clock
+
+    async def first_use(self, headers: Mapping[str, str]) -> bool:
+        signature = headers.get("x-slack-signature")
+        if not signature:
+            return True  # Socket Mode: Slack's own connection, nothing to replay
         try:
-            first = await self._claim(signature_key(signature), window)
+            return await self._claim(signature_key(signature), remember_for(headers, self._clock()))
         except Exception as exc:  # noqa: BLE001 - fail open: without the store no action can run anyway
             log.warning("replay check unavailable", extra={"error_class": type(exc).__name__})
-            return Verdict.OK
-        return Verdict.OK if first else Verdict.REPLAYED
+            return True
 
 
 def _equal(expected: str, given: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.errors import UsageError
 from bot.intents import Verb
@@ -15,8 +16,12 @@ _VERBS: dict[str, Verb] = {ACTION_RERUN: "rerun", ACTION_RESUME: "resume"}
 
 
 def register(app: AsyncApp, surfaces: Surfaces) -> None:
-    async def on_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def on_button(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
         await ack()
+        if not await surfaces.accepted_once(request.headers):
+            return
         user = body.get("user") or {}
         user_id = str(user.get("id") or "")
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")

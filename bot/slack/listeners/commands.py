@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.errors import UsageError
 from bot.slack.blocks import render_help, render_usage_error
@@ -16,7 +17,9 @@ COMMAND: Final = "/codestream"
 
 def register(app: AsyncApp, surfaces: Surfaces) -> None:
     @app.command(COMMAND)
-    async def codestream_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def codestream_command(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, request: AsyncBoltRequest
+    ) -> None:
         # Parsing is pure and instant, so usage errors and help go back in the ack itself:
         # ephemeral, and Code Stream is never called.
         try:
@@ -28,6 +31,8 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
             await ack(**_ephemeral(render_help()))
             return
         await ack()
+        if not await surfaces.accepted_once(request.headers):
+            return
         await surfaces.command(
             parsed,
             user_id=str(command.get("user_id") or ""),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.errors import UsageError
 from bot.intents import Verb
@@ -23,7 +24,9 @@ _HUMAN_SUBTYPES = frozenset({None, "thread_broadcast"})
 
 def register(app: AsyncApp, surfaces: Surfaces) -> None:
     @app.event("message")
-    async def on_message(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
+    async def on_message(
+        event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest
+    ) -> None:
         if event.get("subtype") not in _HUMAN_SUBTYPES or event.get("bot_id"):
             return
         thread_ts, ts = event.get("thread_ts"), event.get("ts")
@@ -35,11 +38,17 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
         verb = parse_thread_reply(text, context.bot_user_id)
         if verb is None or not await surfaces.first_delivery(body.get("event_id")):
             return  # people talking, or Slack re-delivering an event already being handled
+        if not await surfaces.accepted_once(request.headers):
+            return
         await _thread_action(surfaces, event, verb)
 
     @app.event("app_mention")
-    async def on_mention(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
+    async def on_mention(
+        event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest
+    ) -> None:
         if event.get("bot_id") or not await surfaces.first_delivery(body.get("event_id")):
+            return
+        if not await surfaces.accepted_once(request.headers):
             return
         text = str(event.get("text") or "")
         channel, user = event.get("channel"), str(event.get("user") or "")
