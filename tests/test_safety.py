@@ -75,8 +75,12 @@ async def test_a_timed_out_post_that_code_stream_applies_later_runs_once_and_the
         [summary] = await wait_for(lambda: thread_replies(h, alert), timeout=15)
         assert "outcome not known yet" in everything(summary)
         assert "safe to try again" not in everything(summary)
-        checking = h.slack.message(ALERTS, alert.ts)
-        assert "checking whether it started" in everything(checking) and not has_buttons(checking)
+        # The alert is updated right after the summary is posted.
+        checking = await wait_for(
+            lambda: "checking whether it started" in everything(m := h.slack.message(ALERTS, alert.ts)) and m,
+            timeout=10,
+        )
+        assert not has_buttons(checking)
 
         # Bob tries Resume meanwhile (a stale copy of the alert still shows the button).
         await click(h, alert, resume, ACTION_RESUME, user="U0BOB")
