@@ -483,13 +483,7 @@ class Watcher:
                 self.runtime, tracking, event, channel=channel, mention=decision.mention, thread_ts=thread_ts
             )
         except BaseException:
-            if tracking.posted_ts is not None:
-                # Slack has the alert; only the store failed. Save it later, never post again.
-                self._unsaved[key] = AlertRecord(
-                    kind=kind, event_id=event.id, execution_index=index,
-                    channel_id=channel, ts=tracking.posted_ts, thread_ts=thread_ts,
-                )  # fmt: skip
-            else:
+            if not self._keep_unsaved(key, tracking, event, index, channel, thread_ts):
                 await _quietly(store.release_claim(key, holder))
             raise
         if record is None:
@@ -525,12 +519,7 @@ class Watcher:
                 self.runtime, tracking, event, channel=held.channel_id, mention=held.mention, thread_ts=held.thread_ts
             )
         except BaseException:
-            if tracking.posted_ts is not None:
-                # Slack has it; only the store failed: save it later, never post it again.
-                self._unsaved[held.key] = AlertRecord(
-                    kind=event.kind, event_id=held.event_id, execution_index=held.execution_index,
-                    channel_id=held.channel_id, ts=tracking.posted_ts, thread_ts=held.thread_ts,
-                )  # fmt: skip
+            if self._keep_unsaved(held.key, tracking, event, held.execution_index, held.channel_id, held.thread_ts):
                 return None
             await _quietly(store.release_claim(held.key, holder))
             raise
@@ -538,6 +527,25 @@ class Watcher:
             await _quietly(store.release_claim(held.key, holder))
             return tracking.refused or "unknown"
         return None
+
+    def _keep_unsaved(
+        self,
+        key: str,
+        tracking: _TrackingDelivery,
+        event: Event,
+        index: int | None,
+        channel: str,
+        thread_ts: str | None,
+    ) -> bool:
+        """After a failure: if Slack has the alert and only the store failed, remember it to be
+        saved by the next cycle (never posted again). Whether it did."""
+        if tracking.posted_ts is None or event.id is None:
+            return False
+        self._unsaved[key] = AlertRecord(
+            kind=event.kind, event_id=event.id, execution_index=index,
+            channel_id=channel, ts=tracking.posted_ts, thread_ts=thread_ts,
+        )  # fmt: skip
+        return True
 
     async def _save_unsaved(self) -> None:
         for key, record in list(self._unsaved.items()):
