@@ -35,7 +35,7 @@ import httpx
 from bot.codestream.models import parse_event
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn
-from bot.slack.blocks import ACTION_RERUN, render_alert
+from bot.slack.render.messages import ACTION_RERUN, render_alert
 
 JSON = dict[str, Any]
 

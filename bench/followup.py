@@ -36,8 +36,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.codestream.auth import VraRefreshTokenProvider
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.models import parse_event
-from bot.followup import FollowupTiming, FollowupTracker
-from bot.intents import ActionRequest, Actor, Outcome
+from bot.core.followup import FollowupTiming, FollowupTracker
+from bot.core.requests import ActionRequest, Actor, Outcome
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn
 from bot.slack.delivery import Delivery

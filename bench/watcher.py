@@ -36,13 +36,13 @@ from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 
-from bot.config import load_settings
-from bot.routing import Router
-from bot.runtime import Runtime, build_runtime
+from bot.app.runtime import Runtime, build_runtime
+from bot.app.settings import load_settings
+from bot.core.routing import Router
+from bot.core.watcher import WEBHOOK_HEADER, WEBHOOK_PATH, Watcher, webhook_route
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn
 from bot.slack.delivery import Delivery
-from bot.watcher import WEBHOOK_HEADER, WEBHOOK_PATH, Watcher, webhook_route
 
 T = TypeVar("T")
 CHANNEL = "C0ALERTS"

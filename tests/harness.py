@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from bot.alerts import post_alert
+from bot.app.runtime import Runtime
+from bot.app.serve import RunningBot
+from bot.app.settings import Settings, load_settings
 from bot.codestream.client import RetryPolicy
 from bot.codestream.models import EventKind
-from bot.config import Settings, load_settings
-from bot.reconcile import ReconcileTiming
-from bot.runtime import Runtime
-from bot.serve import RunningBot
+from bot.core.alerts import post_alert
+from bot.core.reconcile import ReconcileTiming
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
 from bot.slack.delivery import Delivery

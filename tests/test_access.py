@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import AllowEveryone, Rule, RulePolicy, build_policy, parse_access_config
+from bot.app.settings import ConfigError
 from bot.codestream.models import GitEvent
-from bot.config import ConfigError
-from bot.errors import AccessDenied
-from bot.intents import ActionRequest, Actor, Verb
+from bot.core.access import AllowEveryone, Rule, RulePolicy, build_policy, parse_access_config
+from bot.core.errors import AccessDenied
+from bot.core.requests import ActionRequest, Actor, Verb
 from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import SlackStandIn, wait_for
-from bot.slack.blocks import ACTION_RERUN
+from bot.slack.render.messages import ACTION_RERUN
 from bot.slack.usergroups import SlackGroupDirectory
 from tests.harness import ALERTS, BOT_TOKEN, Harness, running_harness, wait_for_rows
 
@@ -185,7 +185,7 @@ async def test_denied_on_every_surface_allowed_for_members(guarded: Harness) -> 
 
 
 async def test_unconfigured_check_warns(tmp_path: Path) -> None:
-    from bot.check import run_checks
+    from bot.app.check import run_checks
 
     async with running_harness(tmp_path) as h:
         env = {

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.access import Rule, RulePolicy
-from bot.actions import Actions
 from bot.codestream import CodeStreamClient, Forbidden, NotFound, RetryPolicy
 from bot.codestream.transport import TransportFailure
-from bot.errors import StoreUnavailable
-from bot.intents import ActionRequest, Actor, Verb
+from bot.core.access import Rule, RulePolicy
+from bot.core.errors import StoreUnavailable
+from bot.core.perform import Actions
+from bot.core.requests import ActionRequest, Actor, Verb
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.store import Store, open_store
 from tests.conftest import ClientFactory

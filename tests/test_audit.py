@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit import AuditQuery, parse_audit_args, parse_duration
-from bot.errors import UsageError
+from bot.core.audit import AuditQuery, parse_audit_args, parse_duration
+from bot.core.errors import UsageError
 from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import wait_for
 from tests.harness import Harness, bot_cli, wait_for_async, wait_for_rows
@@ -114,11 +114,11 @@ async def test_cli_export_csv_and_json(harness: Harness, tmp_path: Path) -> None
 async def test_one_structured_log_line_per_action_without_secrets(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.actions")
+    caplog.set_level(logging.INFO, logger="bot.core.perform")
     await harness.send.slash_command(f"rerun {SAMPLE_FAILED_GIT_ID}", user="U0ALICE")
     await wait_for_rows(harness, 1)
-    await wait_for(lambda: [r for r in caplog.records if r.name == "bot.actions"])
-    [record] = [r for r in caplog.records if r.name == "bot.actions"]
+    await wait_for(lambda: [r for r in caplog.records if r.name == "bot.core.perform"])
+    [record] = [r for r in caplog.records if r.name == "bot.core.perform"]
     fields = vars(record)
     assert (fields["actor_id"], fields["actor_name"], fields["surface"], fields["result"]) == (
         "U0ALICE",
@@ -179,7 +179,7 @@ async def test_cli_limit_out_of_range_is_a_usage_error(harness: Harness, tmp_pat
 
 @pytest.mark.parametrize("name", ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"])
 async def test_csv_export_escapes_cells_a_spreadsheet_would_run(harness: Harness, tmp_path: Path, name: str) -> None:
-    from bot.audit import export_rows
+    from bot.core.audit import export_rows
     from bot.store import ActionRecord
 
     row = ActionRecord(kind="git", event_id="e", action="rerun", actor_id="U0EVE", actor_name=name, surface="slash")

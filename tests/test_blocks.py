@@ -31,11 +31,11 @@ from bot.codestream.errors import (
 )
 from bot.codestream.ids import is_valid_id
 from bot.codestream.models import DockerRegistryEvent, Event, EventKind, Execution, GerritEvent, GitEvent
-from bot.errors import AccessDenied, BotError, OutcomeUnconfirmed, StoreUnavailable, UsageError
-from bot.intents import ActionRequest, Actor, Outcome, OutcomeStatus, PriorAction, Verb
+from bot.core.errors import AccessDenied, BotError, OutcomeUnconfirmed, StoreUnavailable, UsageError
+from bot.core.requests import ActionRequest, Actor, Outcome, OutcomeStatus, PriorAction, Verb
 from bot.simulator.slack_blocks import validate_blocks
-from bot.slack import text as t
-from bot.slack.blocks import (
+from bot.slack.render import text as t
+from bot.slack.render.messages import (
     ACTION_OPEN,
     ACTION_RERUN,
     ACTION_RESUME,

@@ -12,7 +12,7 @@ import pytest
 import trustme
 from aiohttp import web
 
-from bot.check import CheckResult, run_checks
+from bot.app.check import CheckResult, run_checks
 from bot.simulator import CodeStreamSimulator, Fault
 from tests.harness import bot_cli
 

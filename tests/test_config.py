@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.app.settings import ConfigError, load_settings
 
 
 def test_defaults() -> None:

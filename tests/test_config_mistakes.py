@@ -64,7 +64,7 @@ async def test_a_mistake_gets_one_clear_line_and_exit_2(tmp_path: Path, command:
 
 
 async def test_an_empty_webhook_token_is_no_webhook(tmp_path: Path) -> None:
-    from bot.check import run_checks
+    from bot.app.check import run_checks
     from tests.harness import running_harness
 
     async with running_harness(tmp_path, BOT_WEBHOOK_TOKEN="", BOT_ALERT_CHANNEL="C0ALERTS") as h:
@@ -87,7 +87,7 @@ async def test_an_empty_webhook_token_is_no_webhook(tmp_path: Path) -> None:
 
 
 async def test_an_alert_channel_name_is_resolved_at_start_up(tmp_path: Path) -> None:
-    from bot.check import run_checks
+    from bot.app.check import run_checks
     from bot.simulator.slack_api import wait_for
     from tests.harness import running_harness
 

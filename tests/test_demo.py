@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from bot.slack.plaintext import blocks_to_text, mrkdwn_to_text
+from bot.slack.render.plaintext import blocks_to_text, mrkdwn_to_text
 from tests.harness import bot_cli
 
 

@@ -1,7 +1,7 @@
 """Deployment artefacts: Dockerfile, .dockerignore, requirements.lock and the Helm chart.
 
 Nothing here needs Docker or a cluster. The static tests parse the files and check them against
-the code (``bot.config.Settings``, the CLI, pyproject.toml, README.md), so the image and the chart
+the code (``bot.app.settings.Settings``, the CLI, pyproject.toml, README.md), so the image and the chart
 cannot drift from what the bot reads. The chart is also rendered with Helm when a renderer is
 available — the ``helm`` binary on PATH, else the ``helm-python-sdk`` package (Helm's Go SDK in a
 wheel) — and those tests are skipped, with the reason shown, otherwise. ``hadolint`` lints the
@@ -39,9 +39,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from bot.cli import build_parser
-from bot.config import SECRET_FIELDS, Settings, load_settings
-from bot.fileconfig import parse_file_config
+from bot.app.settings import SECRET_FIELDS, Settings, load_settings
+from bot.cli.main import build_parser
+from bot.core.fileconfig import parse_file_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -571,7 +571,7 @@ def test_values_are_documented() -> None:
 
 
 def test_chart_secret_names_match_the_settings() -> None:
-    """The chart's list of secret variables is bot.config.SECRET_FIELDS, upper-cased: a secret
+    """The chart's list of secret variables is bot.app.settings.SECRET_FIELDS, upper-cased: a secret
     added to the code must reach the chart (and every name the chart passes must be read)."""
     assert helper_words("secretEnvNames") == SECRET_ENV
     assert SECRET_ENV <= SETTINGS_ENV
@@ -586,7 +586,7 @@ def test_every_variable_the_chart_names_is_a_setting() -> None:
     named = {m.group(0) for text in sources for m in ENV_NAME.finditer(text)}
     assert named, "the chart names no variables?"
     unknown = {n for n in named if n not in SETTINGS_ENV}
-    assert not unknown, f"not read by bot.config.Settings: {sorted(unknown)}"
+    assert not unknown, f"not read by bot.app.settings.Settings: {sorted(unknown)}"
     undocumented = {n for n in named if n not in readme}
     assert not undocumented, f"not in README.md's configuration reference: {sorted(undocumented)}"
     for name in _mapping(chart_values()["env"]):

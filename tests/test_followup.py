@@ -1,4 +1,4 @@
-"""The follow-through (bot.followup), end to end on loopback: the Code Stream simulator, the Slack
+"""The follow-through (bot.core.followup), end to end on loopback: the Code Stream simulator, the Slack
 stand-in and a real store (SQLite; PostgreSQL too when BOT_TEST_POSTGRES_URL is set).
 
 Nothing sleeps to synchronise: tests wait on conditions with deadlines, and the budget tests
@@ -31,12 +31,12 @@ from sqlalchemy.schema import DropSchema
 from bot.codestream.auth import VraRefreshTokenProvider
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.models import Event, GitEvent
-from bot.followup import LEASE_NAME, FollowupTiming, FollowupTracker, PollBudget
-from bot.intents import ActionRequest, Actor, Outcome
+from bot.core.followup import LEASE_NAME, FollowupTiming, FollowupTracker, PollBudget
+from bot.core.requests import ActionRequest, Actor, Outcome
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.simulator.slack_api import Message, SlackStandIn, wait_for
-from bot.slack.blocks import ACTION_RERUN, SlackMessage
 from bot.slack.delivery import Delivery
+from bot.slack.render.messages import ACTION_RERUN, SlackMessage
 from bot.store import ActionRecord, FollowupRecord, Store, open_store
 from tests.conftest import FAST_RETRY
 from tests.harness import ALERTS, Harness

@@ -24,11 +24,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import UsageError
+from bot.core.errors import UsageError
 from bot.simulator import SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import Message
-from bot.slack.blocks import ACTION_RERUN, ACTION_RESUME, parse_button_value
 from bot.slack.parse import parse_command, parse_thread_reply
+from bot.slack.render.messages import ACTION_RERUN, ACTION_RESUME, parse_button_value
 from tests.harness import ALERTS, Harness, running_harness
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "120"))

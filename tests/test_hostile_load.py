@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.httpserver import AcceptErrorsOncePerInterval, GuardedH11Protocol
+from bot.app.httpserver import AcceptErrorsOncePerInterval, GuardedH11Protocol
 from bot.simulator import SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import wait_for
 from tests.harness import ALERTS, running_harness

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.logs import REDACTED, JsonFormatter, Redactor, TextFormatter, configure_logging
+from bot.core.logs import REDACTED, JsonFormatter, Redactor, TextFormatter, configure_logging
 from bot.simulator import SAMPLE_FAILED_GIT_ID, Fault
 from bot.simulator.slack_api import wait_for
 from tests.harness import ALERTS, BOT_TOKEN, SIGNING_SECRET, running_harness, wait_for_rows
@@ -99,7 +99,7 @@ async def test_no_secret_on_any_error_path(tmp_path: Path, captured: io.StringIO
         assert secret not in text
     assert "Bearer ey" not in text
     json_lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    actions = [line for line in json_lines if line["logger"] == "bot.actions"]
+    actions = [line for line in json_lines if line["logger"] == "bot.core.perform"]
     assert actions and all(line.get("request_id") for line in actions)
 
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import yaml
 
-from bot.config import load_settings
-from bot.manifest import BOT_SCOPES, manifest, manifest_yaml
-from bot.serve import RunningBot, default_mode
+from bot.app.serve import RunningBot, default_mode
+from bot.app.settings import load_settings
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn, wait_for
 from bot.slack.listeners.commands import COMMAND
 from bot.slack.listeners.events import MANIFEST_BOT_EVENTS, REGISTERED_EVENTS
+from bot.slack.manifest import BOT_SCOPES, manifest, manifest_yaml
 from tests.harness import ALERTS, BOT_TOKEN, FAST, bot_cli, bot_env, free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.errors import UsageError
+from bot.core.errors import UsageError
 from bot.slack.parse import ParsedCommand, parse_command, parse_thread_reply, strip_mention
 
 ID = "8365ef3b-8bf3-48aa-bd5d-7113fcff827c"

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.actions import IN_FLIGHT_CLAIM_SECONDS, Actions, intent_key
 from bot.codestream import CodeStreamClient
-from bot.intents import ActionRequest, Actor
-from bot.liveness import Liveness, new_replica_id, process_gone
-from bot.reconcile import LoggedOutcomes, Reconciler, ReconcileTiming
+from bot.core.liveness import Liveness, new_replica_id, process_gone
+from bot.core.perform import IN_FLIGHT_CLAIM_SECONDS, Actions, intent_key
+from bot.core.reconcile import LoggedOutcomes, Reconciler, ReconcileTiming
+from bot.core.requests import ActionRequest, Actor
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.slack.signature import SIGNATURE_WINDOW_SECONDS, signature_key
 from bot.store import ActionRecord, Store, open_store

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import TypeVar
 
-from bot.liveness import holder_pid
+from bot.core.liveness import holder_pid
 from bot.simulator import SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import Message, wait_for
-from bot.slack.blocks import ACTION_RERUN, METADATA_EVENT_TYPE
+from bot.slack.render.messages import ACTION_RERUN, METADATA_EVENT_TYPE
 from bot.store import ActionRecord, Store, open_store
 from tests.harness import wait_for_async
 from tests.replicas import Cluster, cluster, needs_postgres

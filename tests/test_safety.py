@@ -18,7 +18,7 @@ from sqlalchemy import event as sa_event
 
 from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID, Fault
 from bot.simulator.slack_api import Message, wait_for
-from bot.slack.blocks import ACTION_RERUN, ACTION_RESUME, METADATA_EVENT_TYPE
+from bot.slack.render.messages import ACTION_RERUN, ACTION_RESUME, METADATA_EVENT_TYPE
 from tests.harness import ALERTS, Harness, running_harness, wait_for_rows
 
 POST_PATH = "/codestream/api/git-events/"
@@ -194,7 +194,7 @@ async def test_a_captured_request_replayed_after_the_dedupe_window_is_refused(tm
 
 
 def test_the_default_dedupe_window_covers_slacks_signature_window() -> None:
-    from bot.config import load_settings
+    from bot.app.settings import load_settings
 
     assert load_settings({}).bot_dedupe_seconds >= 300
 

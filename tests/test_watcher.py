@@ -26,17 +26,12 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import DropSchema
 from starlette.applications import Starlette
 
+from bot.app.runtime import Runtime, build_runtime
+from bot.app.settings import load_settings
 from bot.codestream.models import EventKind
-from bot.config import load_settings
-from bot.fileconfig import parse_file_config
-from bot.routing import Router
-from bot.runtime import Runtime, build_runtime
-from bot.simulator import CodeStreamSimulator, Fault
-from bot.simulator.slack_api import Message, SlackStandIn, wait_for
-from bot.slack.blocks import ACTION_RERUN, ACTION_RESUME
-from bot.slack.delivery import Delivery
-from bot.store import Store, open_store
-from bot.watcher import (
+from bot.core.fileconfig import parse_file_config
+from bot.core.routing import Router
+from bot.core.watcher import (
     LEASE,
     WEBHOOK_HEADER,
     WEBHOOK_MAX_BODY,
@@ -48,6 +43,11 @@ from bot.watcher import (
     watch_enabled,
     webhook_route,
 )
+from bot.simulator import CodeStreamSimulator, Fault
+from bot.simulator.slack_api import Message, SlackStandIn, wait_for
+from bot.slack.delivery import Delivery
+from bot.slack.render.messages import ACTION_RERUN, ACTION_RESUME
+from bot.store import Store, open_store
 from tests.conftest import FAST_RETRY
 from tests.harness import ALERTS, BOT_TOKEN, Harness, bot_env
 
@@ -281,8 +281,8 @@ async def test_one_refused_channel_does_not_block_the_others(world: World) -> No
 async def test_a_channel_that_refuses_every_alert_holds_nothing_and_says_so(
     world: World, reason: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.metrics import ALERTS_UNDELIVERABLE
-    from bot.undelivered import describe_undelivered
+    from bot.core.metrics import ALERTS_UNDELIVERABLE
+    from bot.core.undelivered import describe_undelivered
 
     watcher = world.watcher()
     await watcher.poll_once()  # the cursor starts here
@@ -660,11 +660,11 @@ async def test_the_loop_backs_off_logs_one_line_per_failed_cycle_and_recovers(
     # Two whole cycles fail: 3 kinds x 4 tries (the client's own retries) each.
     world.sim.inject(Fault(method="GET", path="-events$", status=503, times=2 * 3 * FAST_RETRY.attempts))
     watcher = world.watcher(interval=0.05)
-    with caplog.at_level("WARNING", logger="bot.watcher"):
+    with caplog.at_level("WARNING", logger="bot.core.watcher"):
         async with looping(watcher):
             [alert] = await wait_for(lambda: world.alerts(), timeout=10, message="the alert after the outage")
     assert alert.metadata is not None and alert.metadata["event_payload"]["id"] == event["id"]
-    lines = [r.getMessage() for r in caplog.records if r.name == "bot.watcher"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.core.watcher"]
     assert len(lines) == 2 and all(line.startswith("watcher: cycle incomplete") for line in lines)
     assert "gerrit: Unavailable" in lines[0]
 

@@ -14,13 +14,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
-from bot.metrics import CountingRateLimitHandler, MeteredWebClient
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.app.settings import Settings
+from bot.core.metrics import CountingRateLimitHandler, MeteredWebClient
 from bot.slack import listeners
-from bot.slack.blocks import SlackMessage
 from bot.slack.delivery import Delivery
-from bot.slack.handlers import Surfaces
+from bot.slack.render.messages import SlackMessage
+from bot.slack.surfaces import Surfaces
 from bot.slack.users import UserDirectory
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import CHANNEL_ID
+from bot.app.settings import CHANNEL_ID
 
 log = logging.getLogger(__name__)
 

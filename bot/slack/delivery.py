@@ -11,7 +11,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.blocks import SlackMessage
+from bot.slack.render.messages import SlackMessage
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The Slack side of an outcome that is known only later (``bot.reconcile.OutcomeNotifier``), and
+"""The Slack side of an outcome that is known only later (``bot.core.reconcile.OutcomeNotifier``), and
 the alert update every outcome shares: the summary updated in place (or posted where the request
 came from), the alert resolved or given its buttons back, the follow-through started."""
 
@@ -9,12 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.intents import MessageRef, Outcome
-from bot.slack.blocks import SlackMessage, is_checking, render_alert_resolved, render_outcome
+from bot.core.requests import MessageRef, Outcome
 from bot.slack.delivery import Delivery
+from bot.slack.render.messages import SlackMessage, is_checking, render_alert_resolved, render_outcome
 
 if TYPE_CHECKING:
-    from bot.followup import FollowupTracker
+    from bot.core.followup import FollowupTracker
 
 log = logging.getLogger(__name__)
 

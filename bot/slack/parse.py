@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
 from bot.codestream.models import EventKind
-from bot.errors import UsageError
+from bot.core.errors import UsageError
 
 Command: TypeAlias = Literal["rerun", "resume", "show", "list", "help", "audit"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import GroupLookupFailed
+from bot.core.access import GroupLookupFailed
 
 log = logging.getLogger(__name__)
 

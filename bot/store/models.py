@@ -65,7 +65,7 @@ class ActionRecord(_Record):
     request_id: str | None = None
     created_at: UTCDatetime = Field(default_factory=utcnow)
     finished_at: UTCDatetime | None = None
-    # The intent lifecycle (see bot.reconcile): set while the outcome is pending or unknown.
+    # The intent lifecycle (see bot.core.reconcile): set while the outcome is pending or unknown.
     owner: str | None = None
     before_execution_index: int | None = None
     before_execution_link: str | None = None

@@ -1,12 +1,12 @@
 """Bolt listeners grouped by kind, each module with ``register(app, surfaces)``. Listeners are
-thin: ack first, pull the fields out of the payload, hand over to ``bot.slack.handlers``."""
+thin: ack first, pull the fields out of the payload, hand over to ``bot.slack.surfaces``."""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.handlers import Surfaces
 from bot.slack.listeners import actions, commands, events
+from bot.slack.surfaces import Surfaces
 
 COMMAND = commands.COMMAND
 

@@ -7,10 +7,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.errors import UsageError
-from bot.intents import Verb
-from bot.slack.blocks import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME, parse_button_value, render_usage_error
-from bot.slack.handlers import AlertRef, Surfaces
+from bot.core.errors import UsageError
+from bot.core.requests import Verb
+from bot.slack.render.messages import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME, parse_button_value, render_usage_error
+from bot.slack.surfaces import AlertRef, Surfaces
 
 _VERBS: dict[str, Verb] = {ACTION_RERUN: "rerun", ACTION_RESUME: "resume"}
 

@@ -7,10 +7,10 @@ from typing import Any, Final
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.errors import UsageError
-from bot.slack.blocks import render_help, render_usage_error
-from bot.slack.handlers import Surfaces
+from bot.core.errors import UsageError
 from bot.slack.parse import parse_command
+from bot.slack.render.messages import render_help, render_usage_error
+from bot.slack.surfaces import Surfaces
 
 COMMAND: Final = "/codestream"
 

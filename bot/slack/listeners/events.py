@@ -7,11 +7,11 @@ from typing import Any, Final
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.errors import UsageError
-from bot.intents import Verb
-from bot.slack.blocks import render_usage_error
-from bot.slack.handlers import Surfaces
+from bot.core.errors import UsageError
+from bot.core.requests import Verb
 from bot.slack.parse import parse_command, parse_thread_reply, strip_mention
+from bot.slack.render.messages import render_usage_error
+from bot.slack.surfaces import Surfaces
 
 # The Bolt events registered below, and the manifest subscriptions that deliver them.
 MANIFEST_BOT_EVENTS: Final = ("app_mention", "message.channels", "message.groups")

@@ -19,10 +19,10 @@ from typing import Any, Final, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.app.settings import ConfigError
 from bot.codestream.models import Event, EventKind
-from bot.config import ConfigError
-from bot.errors import AccessDenied
-from bot.intents import ActionRequest, Verb
+from bot.core.errors import AccessDenied
+from bot.core.requests import ActionRequest, Verb
 
 log = logging.getLogger(__name__)
 

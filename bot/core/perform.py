@@ -8,7 +8,7 @@
    verb) is told what is already happening
 4. record a pending row (the audit trail, and what a reconciler needs after a crash), then call
    Code Stream once. When the answer is ambiguous the outcome is *unknown*: the intent stays
-   claimed and the reconciler (``bot.reconcile``) reads the event back until a new execution
+   claimed and the reconciler (``bot.core.reconcile``) reads the event back until a new execution
    appears or the deadline passes. Never a second POST.
 5. record the outcome; writes after Code Stream acted are retried
 """
@@ -25,12 +25,14 @@ from typing import Any, Final, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from bot.access import AccessPolicy, AllowEveryone
 from bot.codestream.client import ActionResult, CodeStreamClient
 from bot.codestream.errors import CodeStreamError, Unavailable
 from bot.codestream.models import Event, EventKind
-from bot.errors import AccessDenied, StoreUnavailable
-from bot.intents import (
+from bot.core.access import AccessPolicy, AllowEveryone
+from bot.core.errors import AccessDenied, StoreUnavailable
+from bot.core.logs import request_id as request_id_var
+from bot.core.metrics import record_outcome
+from bot.core.requests import (
     CODESTREAM_ACTION,
     ActionRequest,
     Actor,
@@ -40,8 +42,6 @@ from bot.intents import (
     PriorAction,
     Verb,
 )
-from bot.logs import request_id as request_id_var
-from bot.metrics import record_outcome
 from bot.store import ActionRecord, Store
 
 log = logging.getLogger(__name__)

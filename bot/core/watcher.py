@@ -37,18 +37,18 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot import metrics
-from bot.alerts import post_alert
+from bot.app.runtime import Runtime
+from bot.app.settings import Settings
 from bot.codestream.errors import BadRequest, CodeStreamError
 from bot.codestream.models import Event, EventKind, EventPage
-from bot.config import Settings
-from bot.fileconfig import FileConfig
-from bot.routing import Router
-from bot.runtime import Runtime
-from bot.slack.blocks import SlackMessage
+from bot.core import metrics
+from bot.core.alerts import post_alert
+from bot.core.fileconfig import FileConfig
+from bot.core.routing import Router
+from bot.core.undelivered import MOOT, UNDELIVERABLE, UndeliveredAlerts
 from bot.slack.delivery import Delivery
+from bot.slack.render.messages import SlackMessage
 from bot.store import AlertRecord, UndeliveredAlert
-from bot.undelivered import MOOT, UNDELIVERABLE, UndeliveredAlerts
 
 log = logging.getLogger(__name__)
 

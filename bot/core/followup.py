@@ -33,23 +33,23 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final, Protocol
 
-from bot import metrics
-from bot.actions import retry_write
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound, RateLimited
 from bot.codestream.models import EVENT_KINDS, Event, EventKind, Execution
-from bot.followup_timing import FollowupTiming, PollBudget
-from bot.intents import ActionRequest, Actor, Outcome, Surface, Verb, new_request_id
-from bot.slack import text as t
-from bot.slack.blocks import SlackMessage, render_alert_resolved, render_followup
-from bot.slack.blocks_base import MAX_BLOCKS, fallback_text, section
+from bot.core import metrics
+from bot.core.followup_timing import FollowupTiming, PollBudget
+from bot.core.perform import retry_write
+from bot.core.requests import ActionRequest, Actor, Outcome, Surface, Verb, new_request_id
 from bot.slack.delivery import Delivery
+from bot.slack.render import text as t
+from bot.slack.render.base import MAX_BLOCKS, fallback_text, section
+from bot.slack.render.messages import SlackMessage, render_alert_resolved, render_followup
 from bot.store import ActionRecord, FollowupRecord, Store
 from bot.store.store import HolderGone
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
-    from bot.slack.handlers import AlertRef
+    from bot.app.runtime import Runtime
+    from bot.slack.surfaces import AlertRef
 
 __all__ = [
     "LEASE_NAME",

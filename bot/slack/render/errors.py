@@ -23,9 +23,9 @@ from bot.codestream.errors import (
     Unavailable,
 )
 from bot.codestream.models import EventKind
-from bot.errors import AccessDenied, BotError, OutcomeUnconfirmed, StoreUnavailable, UsageError
-from bot.slack import text as t
-from bot.slack.blocks_base import SERVER_MESSAGE_LEN, event_ref
+from bot.core.errors import AccessDenied, BotError, OutcomeUnconfirmed, StoreUnavailable, UsageError
+from bot.slack.render import text as t
+from bot.slack.render.base import SERVER_MESSAGE_LEN, event_ref
 
 AnyError: TypeAlias = CodeStreamError | BotError
 

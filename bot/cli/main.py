@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 from bot import __version__
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from bot.app.settings import Settings
 
 
 def _cmd_check(_args: argparse.Namespace) -> int:
-    from bot.check import CONFIG_CHECKS, run_checks
+    from bot.app.check import CONFIG_CHECKS, run_checks
 
     results = asyncio.run(run_checks())
     for result in results:
@@ -40,9 +40,9 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
 
 def _configuration_problems() -> tuple[Settings | None, list[str]]:
     """The settings, and every problem of the environment and of the BOT_CONFIG file together."""
-    from bot.access import parse_access_config
-    from bot.config import ConfigError, load_settings
-    from bot.fileconfig import load_file_config
+    from bot.app.settings import ConfigError, load_settings
+    from bot.core.access import parse_access_config
+    from bot.core.fileconfig import load_file_config
 
     problems: list[str] = []
     settings: Settings | None = None
@@ -60,9 +60,9 @@ def _configuration_problems() -> tuple[Settings | None, list[str]]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from bot.config import ConfigError
-    from bot.logs import configure_logging
-    from bot.serve import StartupError, default_mode, serve
+    from bot.app.serve import StartupError, default_mode, serve
+    from bot.app.settings import ConfigError
+    from bot.core.logs import configure_logging
 
     settings, config_problems = _configuration_problems()
     if settings is None or config_problems:
@@ -84,14 +84,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_manifest(args: argparse.Namespace) -> int:
-    from bot.manifest import manifest_yaml
+    from bot.slack.manifest import manifest_yaml
 
     print(manifest_yaml(args.http), end="")
     return 0
 
 
 def _export_limit(text: str) -> int:
-    from bot.audit import MAX_EXPORT_ROWS
+    from bot.core.audit import MAX_EXPORT_ROWS
 
     if not text.isdigit() or not 1 <= int(text) <= MAX_EXPORT_ROWS:
         raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_EXPORT_ROWS}")
@@ -99,9 +99,9 @@ def _export_limit(text: str) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from bot.audit import AuditQuery, export_rows, parse_duration, rows_for_export
-    from bot.config import ConfigError, load_settings
-    from bot.errors import UsageError
+    from bot.app.settings import ConfigError, load_settings
+    from bot.core.audit import AuditQuery, export_rows, parse_duration, rows_for_export
+    from bot.core.errors import UsageError
     from bot.store import open_store
 
     try:
@@ -128,7 +128,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
+    from bot.cli.demo import run_demo
 
     try:
         completed = asyncio.run(run_demo(sys.stdout, as_json=args.json))

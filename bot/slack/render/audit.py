@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from bot.audit import AuditQuery
-from bot.slack import text as t
-from bot.slack.blocks_base import SlackMessage, cap_blocks, context, fallback_text, section
+from bot.core.audit import AuditQuery
+from bot.slack.render import text as t
+from bot.slack.render.base import SlackMessage, cap_blocks, context, fallback_text, section
 from bot.store import ActionRecord
 
 _STATUS_EMOJI: Final = {

@@ -24,16 +24,16 @@ from typing import Any, Final
 
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import EventKind, Execution
-from bot.errors import BotError
-from bot.intents import Outcome, OutcomeStatus
-from bot.slack import text as t
-from bot.slack.blocks_alert import (
+from bot.core.errors import BotError
+from bot.core.requests import Outcome, OutcomeStatus
+from bot.slack.render import text as t
+from bot.slack.render.alert import (
     render_alert,
     render_alert_in_progress,
     render_alert_resolved,
     render_event_list,
 )
-from bot.slack.blocks_base import (
+from bot.slack.render.base import (
     ACTION_OPEN,
     ACTION_RERUN,
     ACTION_RESUME,
@@ -59,7 +59,7 @@ from bot.slack.blocks_base import (
     verb_past,
     verb_title,
 )
-from bot.slack.blocks_errors import ErrorView, describe_error
+from bot.slack.render.errors import ErrorView, describe_error
 
 __all__ = [
     "ACTION_OPEN",

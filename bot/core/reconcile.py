@@ -5,7 +5,7 @@ An action is *open* while its row says ``pending`` (the POST is being made, or t
 around it) or ``unknown`` (the request may have reached Code Stream; no new execution seen yet).
 Every replica runs one loop that, every ``interval`` seconds:
 
-1. writes its heartbeat (``bot.liveness``), so the others know it is alive;
+1. writes its heartbeat (``bot.core.liveness``), so the others know it is alive;
 2. picks the open actions it must look at: its own unknown ones once their answer is shown (the
    Slack layer hands them over with ``Actions.follow_unknown``), any of its own left open too long
    (a write that kept failing), and those of a replica that is gone (SIGKILL, a rollout past its
@@ -30,15 +30,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
-from bot.actions import INTENT_PREFIX, intent_key, retry_write, without_execution
 from bot.codestream.client import CodeStreamClient, execution_changed
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
 from bot.codestream.models import EVENT_KINDS, Event, EventKind
-from bot.errors import OutcomeUnconfirmed
-from bot.intents import ActionRequest, Actor, MessageRef, Outcome, OutcomeStatus, Surface, Verb, new_request_id
-from bot.liveness import Liveness
-from bot.logs import request_id as request_id_var
-from bot.metrics import record_outcome
+from bot.core.errors import OutcomeUnconfirmed
+from bot.core.liveness import Liveness
+from bot.core.logs import request_id as request_id_var
+from bot.core.metrics import record_outcome
+from bot.core.perform import INTENT_PREFIX, intent_key, retry_write, without_execution
+from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, OutcomeStatus, Surface, Verb, new_request_id
 from bot.store import ActionRecord, Store
 
 log = logging.getLogger(__name__)

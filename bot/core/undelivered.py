@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Final
 
-from bot import metrics
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
 from bot.codestream.models import EVENT_KINDS, Event, EventKind
+from bot.core import metrics
 from bot.store import Store, UndeliveredAlert
 
 log = logging.getLogger(__name__)

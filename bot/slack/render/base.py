@@ -1,7 +1,7 @@
 """Shared pieces of the Block Kit renderers: the message type, button values and metadata, block
 builders that enforce Slack's limits, and the facts of an event (subject, branch, execution...).
 
-Import the public names from :mod:`bot.slack.blocks`.
+Import the public names from :mod:`bot.slack.render.messages`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from slack_sdk.models.blocks import (
 from bot.codestream.errors import InvalidId
 from bot.codestream.ids import validate_id
 from bot.codestream.models import EVENT_KINDS, KIND_LABEL, Event, EventKind
-from bot.errors import UsageError
-from bot.slack import text as t
+from bot.core.errors import UsageError
+from bot.slack.render import text as t
 
 ACTION_RERUN: Final = "codestream_rerun"
 ACTION_RESUME: Final = "codestream_resume"

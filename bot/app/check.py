@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from bot.access import NO_POLICY_WARNING, build_policy
+from bot.app.settings import CHANNEL_ID, ConfigError, Settings, load_settings
 from bot.codestream import (
     AuthenticationFailed,
     CodeStreamClient,
@@ -20,8 +20,8 @@ from bot.codestream import (
     TLSFailure,
 )
 from bot.codestream.transport import TransportFailure
-from bot.config import CHANNEL_ID, ConfigError, Settings, load_settings
-from bot.fileconfig import load_file_config
+from bot.core.access import NO_POLICY_WARNING, build_policy
+from bot.core.fileconfig import load_file_config
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ async def _check_database(settings: Settings) -> list[CheckResult]:
         return [CheckResult("database", False, f"cannot open ({type(exc).__name__})", "check BOT_DATABASE_URL")]
     try:
         await store.ping()
-        from bot.undelivered import describe_undelivered
+        from bot.core.undelivered import describe_undelivered
 
         undelivered = await describe_undelivered(store)
     finally:
@@ -165,7 +165,7 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
         results = [CheckResult("access", True, NO_POLICY_WARNING, warning=True)]
     else:
         results = [CheckResult("access", True, line) for line in policy.describe()]
-    from bot.routing import Router
+    from bot.core.routing import Router
 
     fallback = settings.bot_alert_channel
     if fallback is not None and not CHANNEL_ID.fullmatch(fallback):
@@ -174,7 +174,7 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
         fallback = resolved.detail.rsplit(" ", 1)[-1] if resolved.ok else None
     router = Router(file_config.routes, fallback=fallback)
     results.extend(CheckResult("alert routing", True, line) for line in router.describe())
-    from bot.watcher import watch_enabled
+    from bot.core.watcher import watch_enabled
 
     if watch_enabled(settings, file_config):
         hook = (

@@ -15,9 +15,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot.health import Readiness
-from bot.metrics import exposition
-from bot.runtime import Runtime
+from bot.app.health import Readiness
+from bot.app.runtime import Runtime
+from bot.core.metrics import exposition
 from bot.slack.signature import RequestGate, Verdict
 
 log = logging.getLogger(__name__)

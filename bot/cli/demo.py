@@ -18,14 +18,14 @@ from typing import TextIO, TypeVar
 
 import httpx
 
-from bot.config import load_settings
-from bot.followup_timing import FollowupTiming
-from bot.logs import configure_logging
-from bot.serve import RunningBot
+from bot.app.serve import RunningBot
+from bot.app.settings import load_settings
+from bot.core.followup_timing import FollowupTiming
+from bot.core.logs import configure_logging
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
-from bot.slack.blocks import ACTION_RERUN
-from bot.slack.plaintext import blocks_to_text
+from bot.slack.render.messages import ACTION_RERUN
+from bot.slack.render.plaintext import blocks_to_text
 
 CHANNEL = "C0ALERTS"
 # Credentials of the in-process stand-ins: nothing real.

@@ -9,7 +9,7 @@
 
 Everything is validated at start-up; a problem is reported as one line naming the rule and the
 field (``BOT_CONFIG routes[2].match.kind: must be git, gerrit or docker (got 'svn')``) through
-:class:`bot.config.ConfigError`, like a bad environment variable.
+:class:`bot.app.settings.ConfigError`, like a bad environment variable.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
+from bot.app.settings import ConfigError
 from bot.codestream.models import EVENT_KINDS, EventKind
-from bot.config import ConfigError
 
 PREFIX: Final = "BOT_CONFIG"
 MATCH_FIELDS: Final = ("kind", "project", "pipeline", "repo", "branch")

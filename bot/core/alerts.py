@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from bot.app.runtime import Runtime
 from bot.codestream.models import Event
-from bot.runtime import Runtime
-from bot.slack.blocks import render_alert
 from bot.slack.delivery import Delivery
+from bot.slack.render.messages import render_alert
 from bot.store import AlertRecord
 
 log = logging.getLogger(__name__)

@@ -14,21 +14,21 @@ import uvicorn
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
+from bot.app.health import Readiness
+from bot.app.httpserver import server_options
+from bot.app.runtime import Runtime, build_runtime
+from bot.app.settings import CHANNEL_ID, Settings
+from bot.app.web import build_web
 from bot.codestream.client import RetryPolicy
-from bot.config import CHANNEL_ID, Settings
-from bot.followup import FollowupTracker
-from bot.followup_timing import FollowupTiming
-from bot.health import Readiness
-from bot.httpserver import server_options
-from bot.reconcile import LoggedOutcomes, Reconciler, ReconcileTiming
-from bot.runtime import Runtime, build_runtime
+from bot.core.followup import FollowupTracker
+from bot.core.followup_timing import FollowupTiming
+from bot.core.reconcile import LoggedOutcomes, Reconciler, ReconcileTiming
+from bot.core.undelivered import describe_undelivered
+from bot.core.watcher import Watcher, build_watcher, webhook_route
 from bot.slack.app import build_app
 from bot.slack.channels import ChannelDirectory, ChannelNotFound
 from bot.slack.delivery import Delivery
 from bot.slack.notifier import SlackOutcomeNotifier
-from bot.undelivered import describe_undelivered
-from bot.watcher import Watcher, build_watcher, webhook_route
-from bot.web import build_web
 
 log = logging.getLogger(__name__)
 

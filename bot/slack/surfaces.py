@@ -13,18 +13,22 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import audit
-from bot.access import Scope, Viewer
-from bot.actions import OnClaimed
-from bot.audit import parse_audit_args
+from bot.app.runtime import Runtime
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.ids import is_valid_id
 from bot.codestream.models import EVENT_KINDS, Event, EventKind
-from bot.errors import UsageError
-from bot.intents import ActionRequest, Actor, MessageRef, Outcome, Surface, Verb, new_request_id
-from bot.logs import request_id
-from bot.runtime import Runtime
-from bot.slack.blocks import (
+from bot.core import audit
+from bot.core.access import Scope, Viewer
+from bot.core.audit import parse_audit_args
+from bot.core.errors import UsageError
+from bot.core.logs import request_id
+from bot.core.perform import OnClaimed
+from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, Surface, Verb, new_request_id
+from bot.slack.delivery import Delivery, Respond
+from bot.slack.notifier import render_alert_after
+from bot.slack.parse import ParsedCommand
+from bot.slack.render.audit import render_audit
+from bot.slack.render.messages import (
     METADATA_EVENT_TYPE,
     SlackMessage,
     render_alert_in_progress,
@@ -34,10 +38,6 @@ from bot.slack.blocks import (
     render_outcome,
     render_usage_error,
 )
-from bot.slack.blocks_audit import render_audit
-from bot.slack.delivery import Delivery, Respond
-from bot.slack.notifier import render_alert_after
-from bot.slack.parse import ParsedCommand
 from bot.slack.signature import SignatureLedger
 from bot.slack.users import UserDirectory
 from bot.store import ActionRecord

@@ -1,6 +1,6 @@
 """Renderers of the failure alert (and its later states) and of the list of failed events.
 
-Import the public names from :mod:`bot.slack.blocks`.
+Import the public names from :mod:`bot.slack.render.messages`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any, Final
 from slack_sdk.models.blocks import ButtonElement, ConfirmObject
 
 from bot.codestream.models import FAILED_STATUSES, TERMINAL_STATUSES, Event
-from bot.slack import text as t
-from bot.slack.blocks_base import (
+from bot.slack.render import text as t
+from bot.slack.render.base import (
     ACTION_OPEN,
     ACTION_RERUN,
     ACTION_RESUME,

@@ -10,7 +10,7 @@ from typing import Final, Literal, TypeAlias
 
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import CodeStreamAction, Event, EventKind, Execution
-from bot.errors import BotError
+from bot.core.errors import BotError
 
 Verb: TypeAlias = Literal["rerun", "resume", "show"]
 CODESTREAM_ACTION: Final[dict[Verb, CodeStreamAction]] = {"rerun": "Rerun", "resume": "Resume"}

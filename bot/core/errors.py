@@ -1,7 +1,7 @@
 """Errors of the bot itself (as opposed to Code Stream's, in ``bot.codestream.errors``).
 
 Each carries a ``user_message`` fit to show in Slack; one error handler maps both families to
-messages (``bot.slack.blocks.render_error``).
+messages (``bot.slack.render.messages.render_error``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from bot.errors import UsageError
+from bot.core.errors import UsageError
 from bot.slack.parse import parse_target
 from bot.store import ActionRecord, Store
 

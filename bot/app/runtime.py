@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import metrics
-from bot.access import AccessPolicy, WorkspaceGate, build_policy, parse_access_config, split_ids
-from bot.actions import Actions
+from bot.app.health import InFlight
+from bot.app.settings import Settings, secret_values
 from bot.codestream.client import CodeStreamClient, RetryPolicy
-from bot.config import Settings, secret_values
-from bot.fileconfig import FileConfig, load_file_config
-from bot.followup import FollowupTracker
-from bot.health import InFlight
-from bot.liveness import Liveness, new_replica_id
-from bot.logs import redact
+from bot.core import metrics
+from bot.core.access import AccessPolicy, WorkspaceGate, build_policy, parse_access_config, split_ids
+from bot.core.fileconfig import FileConfig, load_file_config
+from bot.core.followup import FollowupTracker
+from bot.core.liveness import Liveness, new_replica_id
+from bot.core.logs import redact
+from bot.core.perform import Actions
 from bot.store import Store, open_store
 
 if TYPE_CHECKING:

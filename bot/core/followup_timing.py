@@ -1,7 +1,7 @@
 """Timing and pacing of the follow-through: the per-tracker backoff settings and the global
 poll budget (a token bucket on the tracker's clock, so tests drive it without sleeping).
 
-Import the public names from :mod:`bot.followup`.
+Import the public names from :mod:`bot.core.followup`.
 """
 
 from __future__ import annotations

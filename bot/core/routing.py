@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from bot.codestream.models import EVENT_KINDS, Event, EventKind
-from bot.fileconfig import MATCH_FIELDS, FileConfig, Match, Route
+from bot.core.fileconfig import MATCH_FIELDS, FileConfig, Match, Route
 
 
 @dataclass(frozen=True)
