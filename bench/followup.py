@@ -41,8 +41,10 @@ from bot.core.requests import ActionRequest, Actor, Outcome
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn
 from bot.slack.delivery import Delivery
+from bot.slack.notifier import SlackNotifier
 from bot.store import ActionRecord, Store, open_store
 
+EXECUTION_UI = "https://vra.example.com/codestream/#/executions/{id}"
 T = TypeVar("T")
 CHANNEL = "C0ALERTS"
 TOKEN = "xoxb-bench-token"
@@ -146,8 +148,8 @@ async def run_phase(
         tracker = FollowupTracker(
             store,
             client,
-            Delivery(web),
-            execution_url=lambda eid: f"https://vra.example.com/codestream/#/executions/{eid}",
+            SlackNotifier(Delivery(web), execution_link=lambda eid: eid and EXECUTION_UI.format(id=eid)),
+            execution_url=lambda eid: EXECUTION_UI.format(id=eid),
             poll_budget=budget,
             holder=f"bench-{name}",
             timing=FollowupTiming(),

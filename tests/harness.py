@@ -23,8 +23,7 @@ from bot.core.alerts import post_alert
 from bot.core.reconcile import ReconcileTiming
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
-from bot.slack.delivery import Delivery
-from bot.store import ActionRecord, AlertRecord, Store
+from bot.store import ActionRecord, Store
 
 _T = TypeVar("_T")
 
@@ -55,9 +54,7 @@ class Harness:
     async def post_alert(self, kind: EventKind, event_id: str, channel: str = ALERTS) -> Message:
         """Post the failure alert for an event, as the watcher does."""
         event = await self.runtime.client.get_event(kind, event_id)
-        assert self.runtime.web is not None
-        delivery = Delivery(self.runtime.web)
-        record: AlertRecord | None = await post_alert(self.runtime, delivery, event, channel=channel)
+        record, _ = await post_alert(self.runtime.notifier(), self.store, event, channel=channel)
         assert record is not None
         message = self.slack.message(channel, record.ts)
         assert message is not None

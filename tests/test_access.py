@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app.settings import ConfigError
 from bot.codestream.models import GitEvent
 from bot.core.access import AllowEveryone, Rule, RulePolicy, build_policy, parse_access_config
-from bot.core.errors import AccessDenied
+from bot.core.errors import AccessDenied, ConfigError
 from bot.core.requests import ActionRequest, Actor, Verb
 from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import SlackStandIn, wait_for

@@ -34,6 +34,7 @@ from bot.codestream.models import DockerRegistryEvent, Event, EventKind, Executi
 from bot.core.errors import AccessDenied, BotError, OutcomeUnconfirmed, StoreUnavailable, UsageError
 from bot.core.requests import ActionRequest, Actor, Outcome, OutcomeStatus, PriorAction, Verb
 from bot.simulator.slack_blocks import validate_blocks
+from bot.slack.commands import COMMANDS
 from bot.slack.render import text as t
 from bot.slack.render.messages import (
     ACTION_OPEN,
@@ -579,7 +580,7 @@ def test_empty_event_list() -> None:
 
 
 def test_help_and_usage_error() -> None:
-    help_message = render_help()
+    help_message = render_help([(COMMANDS.line(c), c.help) for c in COMMANDS])
     assert_valid(help_message)
     assert "/codestream rerun" in block_text(help_message) and "/codestream rerun" in help_message.text
     usage = render_usage_error(UsageError("Usage: `/codestream rerun <event id>` & more"))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.settings import ConfigError, load_settings
+from bot.app.settings import load_settings
+from bot.core.errors import ConfigError
 
 
 def test_defaults() -> None:

@@ -36,10 +36,16 @@ from bot.core.requests import ActionRequest, Actor, Outcome
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.simulator.slack_api import Message, SlackStandIn, wait_for
 from bot.slack.delivery import Delivery
+from bot.slack.notifier import SlackNotifier
 from bot.slack.render.messages import ACTION_RERUN, SlackMessage
 from bot.store import ActionRecord, FollowupRecord, Store, open_store
 from tests.conftest import FAST_RETRY
 from tests.harness import ALERTS, Harness
+
+
+def view(delivery: Delivery) -> SlackNotifier:
+    """The follow-through's Slack side on a given delivery (links are the execution ids)."""
+    return SlackNotifier(delivery, execution_link=lambda execution_id: execution_id)
 
 T = TypeVar("T")
 EXECUTIONS = "/codestream/api/executions/"
@@ -68,10 +74,11 @@ class FakeClock:
         return self.now
 
 
-class RecordingDelivery:
-    """A MessageUpdater that records instead of calling Slack (budget tests only)."""
+class RecordingDelivery(Delivery):
+    """Records summary updates instead of calling Slack (budget tests only)."""
 
     def __init__(self) -> None:
+        super().__init__(AsyncWebClient(token="xoxb-unused"))
         self.updates: list[tuple[str, str, SlackMessage]] = []
 
     async def update(self, channel: str, ts: str, message: SlackMessage) -> bool:
@@ -106,7 +113,7 @@ def make_tracker(
     return FollowupTracker(
         store or runtime.store,
         runtime.client,
-        Delivery(runtime.web),
+        runtime.notifier(),
         execution_url=h.settings.execution_ui_url,
         max_hours=max_hours,
         poll_budget=budget,
@@ -119,10 +126,10 @@ def make_tracker(
 async def wire(h: Harness, tracker: FollowupTracker) -> None:
     """What serve.py does: the Slack handlers call ``runtime.followups.track(...)``. A tracker
     the bot started itself is stopped first (it would hold the lease with production timings)."""
-    current = getattr(h.runtime, "followups", None)
-    if isinstance(current, FollowupTracker) and current is not tracker:
+    current = h.runtime.followups
+    if current is not None and current is not tracker:
         await current.stop()
-    setattr(h.runtime, "followups", tracker)  # noqa: B010 - Runtime may not declare the field yet
+    h.bot.use_followups(tracker)
 
 
 @asynccontextmanager
@@ -481,7 +488,7 @@ async def test_500_trackers_are_polled_within_the_budget(sim: CodeStreamSimulato
         await add_trackers(store, sim, 500, clock.now)
         delivery = RecordingDelivery()
         tracker = FollowupTracker(
-            store, client, delivery, execution_url=str, poll_budget=2.0, clock=clock, rng=random.Random(1)
+            store, client, view(delivery), execution_url=str, poll_budget=2.0, clock=clock, rng=random.Random(1)
         )
         sim.reset_requests()
         polled = 0
@@ -504,7 +511,9 @@ async def test_polls_in_flight_are_bounded(sim: CodeStreamSimulator, tmp_path: P
     clock = FakeClock()
     async with loose_pieces(sim, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}") as (store, client):
         await add_trackers(store, sim, 40, clock.now)
-        tracker = FollowupTracker(store, client, RecordingDelivery(), execution_url=str, poll_budget=100.0, clock=clock)
+        tracker = FollowupTracker(
+            store, client, view(RecordingDelivery()), execution_url=str, poll_budget=100.0, clock=clock
+        )
         assert await tracker.poll_once(clock.advance(10)) == 8  # the default concurrency
         await tracker.stop()
 
@@ -512,7 +521,9 @@ async def test_polls_in_flight_are_bounded(sim: CodeStreamSimulator, tmp_path: P
 async def test_the_loop_keeps_to_the_budget_in_real_time(sim: CodeStreamSimulator, tmp_path: Path) -> None:
     async with loose_pieces(sim, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}") as (store, client):
         await add_trackers(store, sim, 200, store.now(), first_poll=0.0)
-        tracker = FollowupTracker(store, client, RecordingDelivery(), execution_url=str, poll_budget=20.0, timing=FAST)
+        tracker = FollowupTracker(
+            store, client, view(RecordingDelivery()), execution_url=str, poll_budget=20.0, timing=FAST
+        )
         sim.reset_requests()
         started = time.monotonic()
         async with following(None, tracker):
@@ -574,7 +585,9 @@ async def test_replicas_share_trackers_through_the_database(
             store_a, sim, 5, store_a.now(), first_poll=0.0, summary_ts=[m.ts for m in summaries], action_id=action_id
         )
         trackers = [
-            FollowupTracker(store, client, delivery, execution_url=str, poll_budget=50.0, holder=name, timing=FAST)
+            FollowupTracker(
+                store, client, view(delivery), execution_url=str, poll_budget=50.0, holder=name, timing=FAST
+            )
             for store, name in ((store_a, "a"), (store_b, "b"))
         ]
 

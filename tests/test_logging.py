@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.logs import REDACTED, JsonFormatter, Redactor, TextFormatter, configure_logging
+from bot.app.logs import JsonFormatter, TextFormatter, configure_logging
+from bot.core.logs import REDACTED, Redactor
 from bot.simulator import SAMPLE_FAILED_GIT_ID, Fault
 from bot.simulator.slack_api import wait_for
 from tests.harness import ALERTS, BOT_TOKEN, SIGNING_SECRET, running_harness, wait_for_rows

@@ -6,8 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core.commands import Invocation as ParsedCommand
 from bot.core.errors import UsageError
-from bot.slack.parse import ParsedCommand, parse_command, parse_thread_reply, strip_mention
+from bot.slack.commands import parse_command
+from bot.slack.parse import parse_thread_reply, strip_mention
 
 ID = "8365ef3b-8bf3-48aa-bd5d-7113fcff827c"
 

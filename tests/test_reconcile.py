@@ -7,14 +7,17 @@ import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.codestream import CodeStreamClient
+from bot.core.intents import IN_FLIGHT_CLAIM_SECONDS, intent_key
 from bot.core.liveness import Liveness, new_replica_id, process_gone
-from bot.core.perform import IN_FLIGHT_CLAIM_SECONDS, Actions, intent_key
-from bot.core.reconcile import LoggedOutcomes, Reconciler, ReconcileTiming
+from bot.core.perform import Actions
+from bot.core.ports import LoggedOutcomes
+from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.core.requests import ActionRequest, Actor
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.slack.signature import SIGNATURE_WINDOW_SECONDS, signature_key
@@ -48,7 +51,7 @@ async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[Store]:
     await opened.close()
 
 
-def reconciler(store: Store, client: CodeStreamClient, owner: str, **kwargs: float) -> Reconciler:
+def reconciler(store: Store, client: CodeStreamClient, owner: str, **kwargs: Any) -> Reconciler:
     return Reconciler(
         store,
         client,

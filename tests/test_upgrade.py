@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.codestream import CodeStreamClient
-from bot.core.reconcile import LoggedOutcomes, Reconciler, ReconcileTiming
+from bot.core.ports import LoggedOutcomes
+from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.simulator import CodeStreamSimulator
 from bot.store import Store, latest_version, open_store
 from bot.store.tables import schema_version

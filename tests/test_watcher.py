@@ -28,21 +28,11 @@ from starlette.applications import Starlette
 
 from bot.app.runtime import Runtime, build_runtime
 from bot.app.settings import load_settings
+from bot.app.watching import WEBHOOK_HEADER, WEBHOOK_MAX_BODY, build_watcher, watch_enabled, webhook_route
 from bot.codestream.models import EventKind
 from bot.core.fileconfig import parse_file_config
 from bot.core.routing import Router
-from bot.core.watcher import (
-    LEASE,
-    WEBHOOK_HEADER,
-    WEBHOOK_MAX_BODY,
-    Cursor,
-    CycleStats,
-    Watcher,
-    backoff_delay,
-    build_watcher,
-    watch_enabled,
-    webhook_route,
-)
+from bot.core.watcher import LEASE, Cursor, CycleStats, Watcher, backoff_delay
 from bot.simulator import CodeStreamSimulator, Fault
 from bot.simulator.slack_api import Message, SlackStandIn, wait_for
 from bot.slack.delivery import Delivery
@@ -73,7 +63,7 @@ class World:
         kwargs.setdefault("interval", 30.0)
         kwargs.setdefault("lookback", 900.0)
         kwargs.setdefault("holder", "replica-a")
-        return Watcher(self.runtime, self.delivery, router or Router(fallback=ALERTS), **kwargs)
+        return self.runtime.watcher(router or Router(fallback=ALERTS), self.delivery, **kwargs)
 
     def alerts(self, channel: str = ALERTS) -> list[Message]:
         return [m for m in self.slack.messages(channel) if m.user == "U0BOT"]
@@ -192,14 +182,14 @@ async def test_a_restarted_watcher_on_the_same_database_posts_nothing_twice(worl
     settings = load_settings(bot_env(world.sim, world.slack, world.tmp_path))
     runtime = await build_runtime(settings, retry=FAST_RETRY)
     try:
-        restarted = Watcher(runtime, world.delivery, Router(fallback=ALERTS), interval=30, lookback=900)
+        restarted = runtime.watcher(Router(fallback=ALERTS), world.delivery, interval=30, lookback=900)
         stats = await restarted.poll_once()
         assert not stats.skipped and stats.kinds["git"].requests == 1 and stats.alerts_posted == 0
         await restarted.stop()
         # Even with the cursors lost, the alerts table keeps it exactly once.
         for kind in ("git", "gerrit", "docker"):
             await runtime.store.set_cursor(f"{LEASE}:{kind}", "garbage")
-        stats = await Watcher(runtime, world.delivery, Router(fallback=ALERTS), interval=30, lookback=900).poll_once()
+        stats = await runtime.watcher(Router(fallback=ALERTS), world.delivery, interval=30, lookback=900).poll_once()
         assert stats.kinds["git"].failures == 3 and stats.alerts_posted == 0
     finally:
         await runtime.close()
@@ -553,10 +543,9 @@ async def test_two_replicas_polling_concurrently_post_one_alert_per_failure(
     world: World, two_stores: tuple[Store, Store]
 ) -> None:
     watchers = [
-        Watcher(
-            dataclasses.replace(world.runtime, store=store),
-            world.delivery,
+        dataclasses.replace(world.runtime, store=store).watcher(
             Router(fallback=ALERTS),
+            world.delivery,
             interval=30,
             lookback=900,
             holder=f"replica-{n}",
@@ -685,7 +674,7 @@ async def test_buttons_on_a_watcher_alert_rerun_the_event(harness: Harness) -> N
     from bot.simulator import SAMPLE_FAILED_GIT_ID
 
     delivery = Delivery(AsyncWebClient(token=BOT_TOKEN, base_url=harness.slack.api_url))
-    watcher = Watcher(harness.runtime, delivery, Router(fallback=ALERTS), interval=30, lookback=3600, holder="w")
+    watcher = harness.runtime.watcher(Router(fallback=ALERTS), delivery, interval=30, lookback=3600, holder="w")
     stats = await watcher.poll_once()
     assert stats.alerts_posted == 4  # the seeded git, trigger, Gerrit and registry failures
 
@@ -720,14 +709,16 @@ def test_watch_enabled(env: dict[str, str], routes: str, enabled: bool) -> None:
 
 
 async def test_build_watcher_follows_the_settings(world: World, tmp_path: Path) -> None:
-    assert build_watcher(world.runtime, world.delivery, parse_file_config("")) is None
+    def pieces(runtime: Runtime) -> dict[str, Any]:
+        notifier = runtime.notifier(world.delivery)
+        return {"store": runtime.store, "client": runtime.client, "notifier": notifier, "holder": runtime.replica}
+
+    assert build_watcher(world.runtime.settings, parse_file_config(""), **pieces(world.runtime)) is None
     settings = load_settings(
         bot_env(world.sim, world.slack, tmp_path, BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="7",
                 BOT_WATCH_LOOKBACK="60")
     )  # fmt: skip
-    watcher = build_watcher(
-        dataclasses.replace(world.runtime, settings=settings), world.delivery, parse_file_config("")
-    )
+    watcher = build_watcher(settings, parse_file_config(""), **pieces(world.runtime))
     assert watcher is not None
     assert (watcher.interval, watcher.lookback, watcher.lease_ttl, watcher.router.fallback) == (7, 60, 21, ALERTS)
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from bot.app.settings import CHANNEL_ID, ConfigError, Settings, load_settings
+from bot.app.settings import Settings, load_settings
 from bot.codestream import (
     AuthenticationFailed,
     CodeStreamClient,
@@ -21,7 +21,9 @@ from bot.codestream import (
 )
 from bot.codestream.transport import TransportFailure
 from bot.core.access import NO_POLICY_WARNING, build_policy
+from bot.core.errors import ConfigError
 from bot.core.fileconfig import load_file_config
+from bot.slack.channels import CHANNEL_ID
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
         fallback = resolved.detail.rsplit(" ", 1)[-1] if resolved.ok else None
     router = Router(file_config.routes, fallback=fallback)
     results.extend(CheckResult("alert routing", True, line) for line in router.describe())
-    from bot.core.watcher import watch_enabled
+    from bot.app.watching import watch_enabled
 
     if watch_enabled(settings, file_config):
         hook = (

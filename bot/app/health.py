@@ -8,50 +8,17 @@ and the bot is not shutting down. The JSON body says which part is not ready.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from bot.codestream.errors import CodeStreamError
+from bot.core.inflight import InFlight as InFlight  # re-exported: the app's shutdown drains it
 
 log = logging.getLogger(__name__)
 
 CODESTREAM_CHECK_TTL: Final = 30.0
-
-
-class InFlight:
-    """Counts interactions being worked on, so shutdown can wait for them to finish."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    @property
-    def count(self) -> int:
-        return self._count
-
-    @contextlib.asynccontextmanager
-    async def track(self) -> AsyncIterator[None]:
-        self._count += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._count -= 1
-            if self._count == 0:
-                self._idle.set()
-
-    async def drain(self, grace: float) -> bool:
-        """Wait until nothing is in flight, at most ``grace`` seconds; True when drained."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout=grace)
-        except TimeoutError:
-            log.warning("shutdown grace period over with work still in flight", extra={"in_flight": self._count})
-            return False
-        return True
 
 
 class Readiness:

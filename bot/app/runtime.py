@@ -1,27 +1,34 @@
-"""The long-lived pieces of a running bot, built once from Settings and closed once."""
+"""The composition root: the long-lived pieces of a running bot, built once from Settings, each
+handed its collaborators, and closed once. Only ``bot.app`` (and tests) use this module."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app.health import InFlight
 from bot.app.settings import Settings, secret_values
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.core import metrics
 from bot.core.access import AccessPolicy, WorkspaceGate, build_policy, parse_access_config, split_ids
 from bot.core.fileconfig import FileConfig, load_file_config
-from bot.core.followup import FollowupTracker
+from bot.core.followup import FollowupTiming, FollowupTracker
+from bot.core.inflight import InFlight
 from bot.core.liveness import Liveness, new_replica_id
 from bot.core.logs import redact
 from bot.core.perform import Actions
+from bot.core.routing import Router
+from bot.core.watcher import Watcher
+from bot.slack.app import build_web_client
+from bot.slack.delivery import Delivery
+from bot.slack.identity import SlackIdentity
+from bot.slack.notifier import SlackNotifier
+from bot.slack.surfaces import Surfaces
+from bot.slack.usergroups import SlackGroupDirectory
+from bot.slack.users import UserDirectory
 from bot.store import Store, open_store
-
-if TYPE_CHECKING:
-    from bot.slack.identity import SlackIdentity
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +43,7 @@ class Runtime:
     web: AsyncWebClient | None = None  # the one Slack Web API client, when Slack is configured
     file_config: FileConfig = field(default_factory=FileConfig)  # BOT_CONFIG: routes and access rules
     inflight: InFlight = field(default_factory=InFlight)  # Slack interactions being worked on
-    followups: FollowupTracker | None = None  # follows new executions; set when Slack is configured
+    followups: FollowupTracker | None = None  # follows new executions; built when Slack is configured
     replica: str = field(default_factory=new_replica_id)
     liveness: Liveness | None = None  # tells dead lease holders and action owners from live ones
     identity: SlackIdentity | None = None  # the bot's own workspace and ids, when Slack is configured
@@ -45,6 +52,55 @@ class Runtime:
         if self.liveness is None:
             self.liveness = Liveness(self.store, self.replica)
         self.actions.owner = self.replica
+
+    @property
+    def delivery(self) -> Delivery:
+        assert self.web is not None, "Slack is not configured"
+        return Delivery(self.web)
+
+    def notifier(self, delivery: Delivery | None = None) -> SlackNotifier:
+        """The core's ports, implemented on Slack."""
+        return SlackNotifier(delivery or self.delivery, execution_link=self.settings.execution_link)
+
+    def build_followups(self, timing: FollowupTiming | None = None) -> FollowupTracker:
+        """The follow-through, from BOT_FOLLOW_*; it updates Slack through ``web``."""
+        settings = self.settings
+        self.followups = FollowupTracker(
+            self.store,
+            self.client,
+            self.notifier(),
+            execution_url=settings.execution_ui_url,
+            max_hours=settings.bot_follow_max_hours,
+            poll_budget=settings.bot_follow_poll_budget,
+            holder=self.replica,
+            timing=timing or FollowupTiming(lease_ttl=settings.bot_follow_lease_seconds),
+            holder_gone=self.lease_holder_gone,
+        )
+        return self.followups
+
+    def watcher(self, router: Router, delivery: Delivery | None = None, **options: Any) -> Watcher:
+        """A watcher on this runtime's store, client and Slack; ``options`` as ``Watcher`` takes
+        them (interval, lookback, page_size, holder)."""
+        options.setdefault("holder", self.replica)
+        options.setdefault("holder_gone", self.lease_holder_gone)
+        options.setdefault("undeliverable_after", self.settings.bot_undeliverable_hours * 3600)
+        return Watcher(self.store, self.client, self.notifier(delivery), router, **options)
+
+    def build_surfaces(self) -> Surfaces:
+        """What the Slack listeners hand over to."""
+        assert self.web is not None, "Slack is not configured"
+        return Surfaces(
+            actions=self.actions,
+            store=self.store,
+            client=self.client,
+            access=self.access,
+            delivery=self.delivery,
+            users=UserDirectory(self.web),
+            execution_link=self.settings.execution_link,
+            inflight=self.inflight,
+            identity=self.identity,
+            followups=self.followups,
+        )
 
     async def lease_holder_gone(self, holder: str) -> bool:
         assert self.liveness is not None
@@ -65,15 +121,14 @@ async def build_runtime(
     access: AccessPolicy | None = None,
     retry: RetryPolicy | None = None,
 ) -> Runtime:
-    from bot.slack.app import build_web_client
-    from bot.slack.identity import SlackIdentity
-    from bot.slack.usergroups import SlackGroupDirectory
-
     redact.add_secrets(secret_values(settings))  # every log line, from here on, hides them
     # Everything that can be wrong in the configuration is found before anything is opened.
     file_config = load_file_config(settings.bot_config)
     parse_access_config(file_config.access)
-    web = build_web_client(settings) if settings.slack_configured else None
+    web = None
+    if settings.slack_configured:
+        assert settings.slack_bot_token is not None
+        web = build_web_client(settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
     identity = SlackIdentity(web) if web is not None else None
     if access is None:
         access = build_policy(

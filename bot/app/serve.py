@@ -17,18 +17,18 @@ from slack_bolt.async_app import AsyncApp
 from bot.app.health import Readiness
 from bot.app.httpserver import server_options
 from bot.app.runtime import Runtime, build_runtime
-from bot.app.settings import CHANNEL_ID, Settings
+from bot.app.settings import Settings
+from bot.app.watching import build_watcher, webhook_route
 from bot.app.web import build_web
 from bot.codestream.client import RetryPolicy
-from bot.core.followup import FollowupTracker
-from bot.core.followup_timing import FollowupTiming
-from bot.core.reconcile import LoggedOutcomes, Reconciler, ReconcileTiming
+from bot.core.followup import FollowupTiming, FollowupTracker
+from bot.core.ports import LoggedOutcomes
+from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.core.undelivered import describe_undelivered
-from bot.core.watcher import Watcher, build_watcher, webhook_route
+from bot.core.watcher import Watcher
 from bot.slack.app import build_app
-from bot.slack.channels import ChannelDirectory, ChannelNotFound
-from bot.slack.delivery import Delivery
-from bot.slack.notifier import SlackOutcomeNotifier
+from bot.slack.channels import CHANNEL_ID, ChannelDirectory, ChannelNotFound
+from bot.slack.surfaces import Surfaces
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class RunningBot:
     port: int = 0
     runtime: Runtime | None = None
     app: AsyncApp | None = None
+    surfaces: Surfaces | None = None
     url: str | None = None
     retry: RetryPolicy | None = None  # tests use a fast backoff
     readiness: Readiness | None = None
@@ -76,12 +77,12 @@ class RunningBot:
             await runtime.close()
             self.runtime = None
             raise
+        if runtime.web is not None:
+            runtime.build_followups(self.followup_timing)
         self.reconciler = Reconciler(
             runtime.store,
             runtime.client,
-            SlackOutcomeNotifier(Delivery(runtime.web), lambda: runtime.followups)
-            if runtime.web is not None
-            else LoggedOutcomes(),
+            runtime.notifier() if runtime.web is not None else LoggedOutcomes(),
             owner=runtime.replica,
             execution_url=self.settings.execution_ui_url,
             dedupe_seconds=self.settings.bot_dedupe_seconds,
@@ -89,27 +90,44 @@ class RunningBot:
             # A process's own open action is taken over only once its POST surely ended.
             timing=self.reconcile_timing
             or ReconcileTiming(stuck_after=max(600.0, runtime.actions.post_budget_seconds + 60)),
+            tracker=runtime.followups,
         )
         runtime.actions.wake_reconciler = self.reconciler.wake
         await self.reconciler.start()  # this replica's first heartbeat, before it takes any work
         self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
-        if self.settings.slack_configured:
-            self.app, _ = build_app(runtime, socket_mode=self.mode == "socket")
+        if runtime.web is not None:
+            self.surfaces = runtime.build_surfaces()
+            secret = self.settings.slack_signing_secret
+            self.app = build_app(
+                self.surfaces,
+                signing_secret=secret.get_secret_value() if secret is not None else None,
+                socket_mode=self.mode == "socket",
+            )
         self.readiness = Readiness(
             runtime.store.ping,
             runtime.client.about,
             self._socket_connected if self.mode == "socket" else None,
             notes=lambda: self._undelivered_note(runtime),
         )
-        if runtime.web is not None:
-            timing = self.followup_timing or FollowupTiming(lease_ttl=self.settings.bot_follow_lease_seconds)
-            runtime.followups = FollowupTracker.from_runtime(runtime, timing=timing)
+        if runtime.followups is not None:
             self._followups_task = asyncio.create_task(runtime.followups.run(), name="followups")
             self.watcher = build_watcher(
-                runtime, Delivery(runtime.web), runtime.file_config, page_size=self.settings.bot_watch_page_size
+                self.settings,
+                runtime.file_config,
+                store=runtime.store,
+                client=runtime.client,
+                notifier=runtime.notifier(),
+                holder=runtime.replica,
+                holder_gone=runtime.lease_holder_gone,
             )
         extra = [webhook_route(self.watcher, self.settings.bot_webhook_token)] if self.watcher else []
-        web = build_web(self.app if self.mode == "http" else None, runtime, self.readiness, extra_routes=extra)
+        gate_secret = self.settings.slack_signing_secret if self.mode == "http" else None
+        web = build_web(
+            self.app if self.mode == "http" else None,
+            self.readiness,
+            signing_secret=gate_secret.get_secret_value() if gate_secret is not None else None,
+            extra_routes=extra,
+        )
         port = self.port if self.mode == "http" else self.settings.bot_health_port
         config = uvicorn.Config(
             web, host=self.host, port=port, log_config=None, lifespan="off", access_log=False, **server_options()
@@ -132,6 +150,15 @@ class RunningBot:
             self._watcher_task = asyncio.create_task(self.watcher.run(), name="watcher")
         log.info("bot started", extra={"mode": self.mode, "url": self.url})
         return self
+
+    def use_followups(self, tracker: FollowupTracker) -> None:
+        """Tests and benchmarks: follow through with this tracker instead of the bot's own."""
+        assert self.runtime is not None
+        self.runtime.followups = tracker
+        if self.surfaces is not None:
+            self.surfaces.followups = tracker
+        if self.reconciler is not None:
+            self.reconciler.tracker = tracker
 
     async def _resolve_alert_channel(self, runtime: Runtime) -> None:
         """BOT_ALERT_CHANNEL may be a name: find its id once, before the watcher needs it."""

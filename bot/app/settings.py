@@ -15,7 +15,9 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.core.errors import ConfigError
 from bot.core.logs import mask_url
+from bot.slack.channels import CHANNEL_ID
 
 SECRET_FIELDS = frozenset(
     {
@@ -29,15 +31,6 @@ SECRET_FIELDS = frozenset(
 )
 
 
-class ConfigError(Exception):
-    """One or more settings are invalid; ``problems`` holds one readable line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
-
-
-CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 CHANNEL_NAME = re.compile(r"#?[a-z0-9][a-z0-9._-]{0,79}")
 _SLACK_ID = re.compile(r"[A-Z0-9]{3,}")
 

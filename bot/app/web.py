@@ -16,8 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app.health import Readiness
-from bot.app.runtime import Runtime
-from bot.core.metrics import exposition
+from bot.app.metrics import exposition
 from bot.slack.signature import RequestGate, Verdict
 
 log = logging.getLogger(__name__)
@@ -56,18 +55,18 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-def _request_gate(runtime: Runtime) -> RequestGate | None:
-    secret = runtime.settings.slack_signing_secret
-    if secret is None or not secret.get_secret_value().strip():
-        return None
-    return RequestGate(secret.get_secret_value())
-
-
 def build_web(
-    app: AsyncApp | None, runtime: Runtime, readiness: Readiness, *, extra_routes: list[Route] | None = None
+    app: AsyncApp | None,
+    readiness: Readiness,
+    *,
+    signing_secret: str | None = None,
+    extra_routes: list[Route] | None = None,
 ) -> Starlette:
+    """``app`` is None in Socket Mode (health only). With a signing secret, every request to
+    /slack/events is verified and checked for replays before Bolt sees it."""
     handler = AsyncSlackRequestHandler(app) if app is not None else None
-    gate = _request_gate(runtime) if handler is not None else None
+    verify = handler is not None and signing_secret is not None and signing_secret.strip()
+    gate = RequestGate(signing_secret) if verify and signing_secret is not None else None
 
     async def slack_events(request: Request) -> Response:
         if handler is None:

@@ -18,10 +18,10 @@ from typing import TextIO, TypeVar
 
 import httpx
 
+from bot.app.logs import configure_logging
 from bot.app.serve import RunningBot
 from bot.app.settings import load_settings
-from bot.core.followup_timing import FollowupTiming
-from bot.core.logs import configure_logging
+from bot.core.followup.timing import FollowupTiming
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
 from bot.slack.render.messages import ACTION_RERUN

@@ -40,8 +40,9 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
 
 def _configuration_problems() -> tuple[Settings | None, list[str]]:
     """The settings, and every problem of the environment and of the BOT_CONFIG file together."""
-    from bot.app.settings import ConfigError, load_settings
+    from bot.app.settings import load_settings
     from bot.core.access import parse_access_config
+    from bot.core.errors import ConfigError
     from bot.core.fileconfig import load_file_config
 
     problems: list[str] = []
@@ -60,9 +61,9 @@ def _configuration_problems() -> tuple[Settings | None, list[str]]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app.logs import configure_logging
     from bot.app.serve import StartupError, default_mode, serve
-    from bot.app.settings import ConfigError
-    from bot.core.logs import configure_logging
+    from bot.core.errors import ConfigError
 
     settings, config_problems = _configuration_problems()
     if settings is None or config_problems:
@@ -99,9 +100,9 @@ def _export_limit(text: str) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from bot.app.settings import ConfigError, load_settings
+    from bot.app.settings import load_settings
     from bot.core.audit import AuditQuery, export_rows, parse_duration, rows_for_export
-    from bot.core.errors import UsageError
+    from bot.core.errors import ConfigError, UsageError
     from bot.store import open_store
 
     try:

@@ -1,45 +1,47 @@
-"""Posting a failure alert: render it, post it, remember it (channel, ts) in the store so thread
-replies and buttons find the event, and so it is never posted twice."""
+"""Posting a failure alert: through the notifier port, then remembered (channel, ts) in the store
+so thread replies and buttons find the event, and so it is never posted twice."""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable
 
-from bot.app.runtime import Runtime
 from bot.codestream.models import Event
-from bot.slack.delivery import Delivery
-from bot.slack.render.messages import render_alert
-from bot.store import AlertRecord
+from bot.core.ports import AlertNotifier, Delivered
+from bot.store import AlertRecord, Store
 
 log = logging.getLogger(__name__)
 
 
 async def post_alert(
-    runtime: Runtime,
-    delivery: Delivery,
+    notifier: AlertNotifier,
+    store: Store,
     event: Event,
     *,
     channel: str,
     mention: str | None = None,
     thread_ts: str | None = None,
-) -> AlertRecord | None:
-    """Post the alert for ``event``; None when Slack refused (the caller retries later)."""
+    on_posted: Callable[[AlertRecord], None] | None = None,
+) -> tuple[AlertRecord | None, Delivered]:
+    """Post the alert for ``event`` and save it. The record is None when it was not posted (the
+    caller retries later; ``Delivered.refused`` says why). ``on_posted`` sees the record before
+    it is saved, so a caller can keep it if the store fails right after Slack took the post:
+    that alert is then saved later, never posted again."""
     assert event.id is not None
-    url = runtime.settings.execution_link(event.execution_id)
-    message = render_alert(event, execution_url=url, mention=mention, now=datetime.now(UTC))
-    ts = await delivery.post(channel, message, thread_ts=thread_ts)
-    if ts is None:
-        return None
+    delivered = await notifier.post_alert(event, channel=channel, mention=mention, thread_ts=thread_ts)
+    if delivered.ts is None:
+        return None, delivered
     record = AlertRecord(
         kind=event.kind,
         event_id=event.id,
         execution_index=event.execution_index,
         channel_id=channel,
-        ts=ts,
+        ts=delivered.ts,
         thread_ts=thread_ts,
     )
-    await runtime.store.save_alert(record)
+    if on_posted is not None:
+        on_posted(record)
+    await store.save_alert(record)
     log.info(
         "alert posted",
         extra={
@@ -49,4 +51,4 @@ async def post_alert(
             "channel_id": channel,
         },
     )
-    return record
+    return record, delivered

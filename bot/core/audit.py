@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from bot.core.errors import UsageError
-from bot.slack.parse import parse_target
+from bot.core.targets import parse_target
 from bot.store import ActionRecord, Store
 
 PAGE_SIZE: Final = 15
@@ -110,7 +110,10 @@ def parse_audit_args(words: tuple[str, ...] | list[str]) -> AuditQuery:
                 "Mention the person so Slack turns it into a user (pick them from the @ menu). " + AUDIT_USAGE
             )
         else:
-            _, event_id = parse_target([word], command="audit")
+            try:
+                _, event_id = parse_target([word], command="audit")
+            except UsageError as exc:
+                raise UsageError(f"{exc.user_message} {AUDIT_USAGE}") from None
     return AuditQuery(event_id=event_id, actor_id=actor_id, since=since, page=page)
 
 

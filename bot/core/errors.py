@@ -37,3 +37,11 @@ class OutcomeUnconfirmed(BotError):
         "The bot could not confirm whether it ran (Code Stream could not be read back in time). "
         "Check the event's executions in Code Stream before trying again."
     )
+
+
+class ConfigError(Exception):
+    """One or more settings are invalid; ``problems`` holds one readable line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))

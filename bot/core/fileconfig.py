@@ -22,8 +22,8 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
-from bot.app.settings import ConfigError
 from bot.codestream.models import EVENT_KINDS, EventKind
+from bot.core.errors import ConfigError
 
 PREFIX: Final = "BOT_CONFIG"
 MATCH_FIELDS: Final = ("kind", "project", "pipeline", "repo", "branch")

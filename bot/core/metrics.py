@@ -3,11 +3,9 @@ work calls the small helpers below, so names and labels stay consistent."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.web.async_client import AsyncWebClient
+from prometheus_client import Counter, Gauge, Histogram
 
 PREFIX: Final = "codestream_bot"
 
@@ -48,29 +46,3 @@ def record_outcome(action: str, surface: str, result: str) -> None:
         DEDUPE_HITS.inc()
     elif result == "denied":
         ACCESS_DENIALS.labels(action).inc()
-
-
-def exposition() -> tuple[bytes, str]:
-    return generate_latest(), CONTENT_TYPE_LATEST
-
-
-class CountingRateLimitHandler(AsyncRateLimitErrorRetryHandler):
-    """slack_sdk's 429 handler (waits Retry-After), counting each wait."""
-
-    async def prepare_for_next_attempt_async(self, **kwargs: Any) -> None:
-        SLACK_RATE_LIMIT_WAITS.inc()
-        await super().prepare_for_next_attempt_async(**kwargs)
-
-
-class MeteredWebClient(AsyncWebClient):
-    """AsyncWebClient that counts calls by method and outcome (ok / the Slack error)."""
-
-    async def api_call(self, api_method: str, **kwargs: Any) -> Any:
-        try:
-            response = await super().api_call(api_method, **kwargs)
-        except Exception as exc:
-            error = getattr(getattr(exc, "response", None), "get", lambda *_: None)("error")
-            SLACK_CALLS.labels(api_method, str(error or type(exc).__name__)).inc()
-            raise
-        SLACK_CALLS.labels(api_method, "ok").inc()
-        return response

@@ -23,17 +23,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
 from bot.codestream.client import ActionResult, CodeStreamClient
 from bot.codestream.errors import CodeStreamError, Unavailable
-from bot.codestream.models import Event, EventKind
+from bot.codestream.models import Event
 from bot.core.access import AccessPolicy, AllowEveryone
 from bot.core.errors import AccessDenied, StoreUnavailable
+from bot.core.intents import (
+    IN_FLIGHT_CLAIM_SECONDS as IN_FLIGHT_CLAIM_SECONDS,
+)
+from bot.core.intents import (
+    INTENT_PREFIX as INTENT_PREFIX,
+)
+from bot.core.intents import (
+    intent_key,
+    log_outcome,
+    retry_write,
+    user_message,
+    without_execution,
+)
 from bot.core.logs import request_id as request_id_var
-from bot.core.metrics import record_outcome
 from bot.core.requests import (
-    CODESTREAM_ACTION,
     ActionRequest,
     Actor,
     MessageRef,
@@ -42,6 +51,7 @@ from bot.core.requests import (
     PriorAction,
     Verb,
 )
+from bot.core.verbs import VERBS, stored_verb
 from bot.store import ActionRecord, Store
 
 log = logging.getLogger(__name__)
@@ -53,37 +63,6 @@ _RESULT_STATUS: Final[dict[str, OutcomeStatus]] = {
     "not_started": "not_started",
     "unknown": "unknown",
 }
-#: The claim of an intent in flight. It never lapses on its own in practice: the action (or the
-#: reconciler, after a crash) settles it when the outcome is known.
-IN_FLIGHT_CLAIM_SECONDS: Final = 7 * 86_400.0
-#: Writes after Code Stream acted: tried this many times (about 3 s in all) before giving up
-#: to the reconciler, which finds the row still open and settles it from a read-back.
-WRITE_ATTEMPTS: Final = 6
-
-
-INTENT_PREFIX: Final = "intent:"
-
-
-def intent_key(kind: EventKind, event_id: str) -> str:
-    """One intent per event at a time, whatever the verb: a rerun and a resume of the same event
-    must not both run."""
-    return f"{INTENT_PREFIX}{kind}:{event_id}"
-
-
-async def retry_write(operation: Callable[[], Awaitable[_T]]) -> _T:
-    """A store write that must not be lost to a passing error (a lock, a failover)."""
-    retrying = AsyncRetrying(
-        retry=retry_if_exception_type(Exception),
-        stop=stop_after_attempt(WRITE_ATTEMPTS),
-        wait=wait_exponential(multiplier=0.05, max=1.0),
-        reraise=True,
-    )
-    async for attempt in retrying:
-        with attempt:
-            return await operation()
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 @dataclass
 class Actions:
     client: CodeStreamClient
@@ -105,7 +84,7 @@ class Actions:
             outcome = await self._perform(request, on_claimed)
         finally:
             request_id_var.reset(token)
-        self._log(outcome, time.perf_counter() - started)
+        log_outcome(outcome, time.perf_counter() - started)
         return outcome
 
     async def follow_unknown(self, outcome: Outcome, summary: MessageRef | None) -> None:
@@ -129,22 +108,22 @@ class Actions:
             # whether the event exists.
             await self.access.precheck(request)
         except AccessDenied as denied:
-            if request.verb != "show":
+            if VERBS[request.verb].mutates:
                 await self._audit(request, "denied", error=denied)
             return Outcome(request, "denied", error=denied)
         try:
             event = await self.client.get_event(request.kind, request.event_id)
         except CodeStreamError as exc:
-            action_id = await self._audit(request, "failed", error=exc) if request.verb != "show" else None
+            action_id = await self._audit(request, "failed", error=exc) if VERBS[request.verb].mutates else None
             return Outcome(request, "failed", error=exc, action_id=action_id)
         try:
             await self.access.check(request, event)
         except AccessDenied as denied:
-            if request.verb != "show":
+            if VERBS[request.verb].mutates:
                 await self._audit(request, "denied", error=denied, event=event)
             # A denial names no event facts: the person may not be allowed to see them either.
             return Outcome(request, "denied", error=denied)
-        if request.verb == "show":
+        if not VERBS[request.verb].mutates:
             return Outcome(request, "shown", event=event, execution_url=self._url_for(event))
         return await self._act(request, event, on_claimed)
 
@@ -174,7 +153,8 @@ class Actions:
             except Exception:
                 log.exception("on_claimed hook failed; carrying on with the action")
         try:
-            action = CODESTREAM_ACTION[request.verb]
+            action = VERBS[request.verb].codestream_action
+            assert action is not None, request.verb
             # Bounded, so that the reconciler (which takes over rows open for longer than this)
             # never works on an action this process is still waiting on.
             async with asyncio.timeout(self.post_budget_seconds):
@@ -261,7 +241,7 @@ class Actions:
             surface=request.surface,
             channel_id=request.channel_id,
             status=status,
-            error=_user_message(error),
+            error=user_message(error),
             error_class=type(error).__name__ if error else None,
             duplicate_of=duplicate_of,
             request_id=request.request_id,
@@ -290,7 +270,7 @@ class Actions:
     ) -> None:
         changes = {
             "status": status,
-            "error": _user_message(error),
+            "error": user_message(error),
             "error_class": type(error).__name__ if error else None,
             "execution_link": execution_link,
             "execution_id": execution_id,
@@ -313,7 +293,7 @@ class Actions:
         settle_by = self.store.now() + timedelta(seconds=self.reconcile_seconds)
         changes = {
             "status": "unknown",
-            "error": _user_message(error),
+            "error": user_message(error),
             "error_class": error_class or (type(error).__name__ if error else None),
             "settle_by": settle_by,
         }
@@ -334,46 +314,10 @@ class Actions:
     def _url_for(self, event: Event) -> str | None:
         return self.execution_url(event.execution_id) if event.execution_id else None
 
-    def _log(self, outcome: Outcome, seconds: float) -> None:
-        request = outcome.request
-        record_outcome(request.verb, request.surface, outcome.status)
-        log.info(
-            "action %s %s",
-            request.verb,
-            outcome.status,
-            extra={
-                "request_id": request.request_id,
-                "actor_id": request.actor.user_id,
-                "actor_name": request.actor.name,
-                "surface": request.surface,
-                "channel_id": request.channel_id,
-                "kind": request.kind,
-                "event_id": request.event_id,
-                "verb": request.verb,
-                "result": outcome.status,
-                "error_class": type(outcome.error).__name__ if outcome.error else None,
-                "execution_url": outcome.execution_url,
-                "action_id": outcome.action_id,
-                "duration_ms": round(seconds * 1000),
-            },
-        )
-
-
-def without_execution(event: Event) -> Event:
-    return event.model_copy(update={"execution_link": None, "execution_index": None, "execution_status": None})
-
-
-def _user_message(error: Exception | None) -> str | None:
-    if error is None:
-        return None
-    message = getattr(error, "user_message", None)
-    return str(message) if message else type(error).__name__
-
-
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
 def _verb(value: str) -> Verb:
-    return "resume" if value == "resume" else "rerun"
+    return stored_verb(value)
 

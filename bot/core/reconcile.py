@@ -28,40 +28,26 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, Protocol
+from typing import Final
 
 from bot.codestream.client import CodeStreamClient, execution_changed
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
 from bot.codestream.models import EVENT_KINDS, Event, EventKind
 from bot.core.errors import OutcomeUnconfirmed
+from bot.core.followup import FollowupTracker
+from bot.core.housekeeping import Housekeeping
+from bot.core.intents import intent_key, request_from_row, retry_write, without_execution
 from bot.core.liveness import Liveness
 from bot.core.logs import request_id as request_id_var
 from bot.core.metrics import record_outcome
-from bot.core.perform import INTENT_PREFIX, intent_key, retry_write, without_execution
-from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, OutcomeStatus, Surface, Verb, new_request_id
+from bot.core.ports import OutcomeNotifier
+from bot.core.requests import MessageRef, Outcome, OutcomeStatus, new_request_id
 from bot.store import ActionRecord, Store
 
 log = logging.getLogger(__name__)
 
 _KINDS: Final[dict[str, EventKind]] = {k: k for k in EVENT_KINDS}
 LEGACY_NOTE: Final = "Left open by an earlier release of the bot; its outcome was not recorded."
-_VERBS: Final[dict[str, Verb]] = {"rerun": "rerun", "resume": "resume"}
-_SURFACES: Final[dict[str, Surface]] = {s: s for s in ("slash", "button", "thread", "mention", "cli")}
-
-
-class OutcomeNotifier(Protocol):
-    """How a late outcome reaches people (implemented by the Slack layer)."""
-
-    async def settled(self, outcome: Outcome, summary: MessageRef | None) -> None:
-        """Update ``summary`` in place (or post one where the request came from), update the
-        alert, and follow a started execution. Never raises."""
-
-
-class LoggedOutcomes:
-    """Without Slack (``check``, tools): the outcome is in the audit trail and the log only."""
-
-    async def settled(self, outcome: Outcome, summary: MessageRef | None) -> None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -92,23 +78,30 @@ class Reconciler:
         dedupe_seconds: float,
         retention_days: float = 0.0,
         timing: ReconcileTiming | None = None,
+        tracker: FollowupTracker | None = None,
     ) -> None:
         self.store = store
+        self.tracker = tracker  # follows what a late outcome started
         self.client = client
         self.notifier = notifier
         self.owner = owner
         self.execution_url = execution_url
         self.dedupe_seconds = dedupe_seconds
-        self.retention = timedelta(days=retention_days) if retention_days > 0 else None
         self.timing = timing or ReconcileTiming()
         self.liveness = Liveness(store, owner, stale_after=self.timing.stale_after)
+        self.housekeeping = Housekeeping(
+            store,
+            stuck_after=self.timing.stuck_after,
+            purge_every=self.timing.purge_every,
+            dedupe_seconds=dedupe_seconds,
+            retention_days=retention_days,
+        )
         self.settled = 0  # outcomes this replica settled (tests, metrics)
         self.taken_over = 0
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self._stopping = False
         self._run_task: asyncio.Task[None] | None = None
-        self._next_purge: datetime | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -181,7 +174,7 @@ class Reconciler:
                 log.exception("reconciling an action failed; will try again", extra={"action_id": row.id})
             finally:
                 request_id_var.reset(token)
-        await self._maintain(now)
+        await self.housekeeping.maybe_run(now)
         return checked
 
     # --- which rows ------------------------------------------------------------------------
@@ -296,9 +289,16 @@ class Reconciler:
             else None
         )
         try:
-            await self.notifier.settled(outcome, summary)
+            where = await self.notifier.settled(outcome, summary)
         except Exception:
             log.exception("could not show a late outcome", extra={"action_id": action_id})
+            return
+        if outcome.status == "started" and self.tracker is not None and where is not None:
+            try:
+                alert = outcome.request.alert
+                await self.tracker.track(outcome, channel=where.channel, summary_ts=where.ts, alert=alert)
+            except Exception:
+                log.exception("could not start following the execution", extra={"action_id": action_id})
 
     def _outcome(
         self,
@@ -313,16 +313,7 @@ class Reconciler:
             if row.alert_channel and row.alert_ts
             else None
         )
-        request = ActionRequest(
-            verb=_VERBS.get(row.action, "rerun"),
-            kind=kind,
-            event_id=row.event_id,
-            actor=Actor(row.actor_id, row.actor_name),
-            surface=_SURFACES.get(row.surface, "button"),
-            channel_id=row.channel_id,
-            request_id=row.request_id or new_request_id(),
-            alert=alert,
-        )
+        request = request_from_row(row, kind, alert=alert)
         url = self.execution_url(event.execution_id) if status == "started" and event and event.execution_id else None
         # Not started: the event's execution is the old one, which must not pass for a new one.
         shown = event if status == "started" or event is None else without_execution(event)
@@ -337,37 +328,3 @@ class Reconciler:
             settle_by=row.settle_by,
             settled_late=True,
         )
-
-    # --- housekeeping ----------------------------------------------------------------------
-
-    async def _release_orphaned_claims(self, now: datetime) -> None:
-        """An intent claimed in flight whose action is no longer open (the process died between
-        the claim and the audit row, or a claim write after the outcome failed): give it the
-        ending its action had. Without a row nothing was sent (the row precedes the POST)."""
-        stale = now - timedelta(seconds=self.timing.stuck_after)
-        in_flight = now + timedelta(days=1)  # far beyond any dedupe window
-        held = await self.store.inflight_claims(INTENT_PREFIX, claimed_before=stale, expiring_after=in_flight)
-        for claim in held:
-            rows = await self.store.actions_by_request(claim.holder)
-            if any(r.in_flight for r in rows):
-                continue  # the open action is reconciled; it settles the claim
-            if any(r.status in ("started", "unknown") for r in rows):
-                await self.store.settle_claim(claim.key, claim.holder, self.dedupe_seconds)
-            else:
-                await self.store.release_claim(claim.key, claim.holder)
-            log.warning("released an intent left claimed without an open action", extra={"claim": claim.key})
-
-    async def _maintain(self, now: datetime) -> None:
-        if self._next_purge is not None and now < self._next_purge:
-            return
-        self._next_purge = now + timedelta(seconds=self.timing.purge_every)
-        try:
-            await self._release_orphaned_claims(now)
-            claims = await self.store.purge_expired_claims()
-            replicas = await self.store.purge_replicas(now - timedelta(days=1))
-            audit = await self.store.purge_actions(now - self.retention) if self.retention is not None else 0
-        except Exception:
-            log.warning("purge failed; trying again later", exc_info=True)
-            return
-        if claims or replicas or audit:
-            log.info("purged expired rows", extra={"claims": claims, "replicas": replicas, "actions": audit})

@@ -6,14 +6,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 from bot.codestream.errors import CodeStreamError
-from bot.codestream.models import CodeStreamAction, Event, EventKind, Execution
+from bot.codestream.models import Event, EventKind, Execution
 from bot.core.errors import BotError
-
-Verb: TypeAlias = Literal["rerun", "resume", "show"]
-CODESTREAM_ACTION: Final[dict[Verb, CodeStreamAction]] = {"rerun": "Rerun", "resume": "Resume"}
+from bot.core.verbs import Verb as Verb  # re-exported: requests carry one
 
 Surface: TypeAlias = Literal["slash", "button", "thread", "mention", "cli"]
 

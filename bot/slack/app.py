@@ -14,26 +14,17 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app.runtime import Runtime
-from bot.app.settings import Settings
-from bot.core.metrics import CountingRateLimitHandler, MeteredWebClient
 from bot.slack import listeners
-from bot.slack.delivery import Delivery
+from bot.slack.metered import CountingRateLimitHandler, MeteredWebClient
 from bot.slack.render.messages import SlackMessage
 from bot.slack.surfaces import Surfaces
-from bot.slack.users import UserDirectory
 
 log = logging.getLogger(__name__)
 
 
-def build_web_client(settings: Settings) -> AsyncWebClient:
-    assert settings.slack_bot_token is not None
+def build_web_client(token: str, *, base_url: str) -> AsyncWebClient:
     # One aiohttp session for every call: connections are kept alive instead of one per call.
-    web = MeteredWebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        session=aiohttp.ClientSession(),
-    )
+    web = MeteredWebClient(token=token, base_url=base_url, session=aiohttp.ClientSession())
     # Waits out 429s (honouring Retry-After) and retries Slack's own 5xx a few times, so a
     # message is delivered late rather than lost.
     web.retry_handlers = [
@@ -44,11 +35,11 @@ def build_web_client(settings: Settings) -> AsyncWebClient:
     return web
 
 
-def build_app(runtime: Runtime, *, socket_mode: bool) -> tuple[AsyncApp, Surfaces]:
-    settings = runtime.settings
-    assert runtime.web is not None, "Slack is not configured"
-    web = runtime.web
-    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+def build_app(surfaces: Surfaces, *, signing_secret: str | None, socket_mode: bool) -> AsyncApp:
+    """The Bolt app on the surfaces' Web API client; requests are verified unless in Socket Mode."""
+    delivery = surfaces.delivery
+    web = delivery.web
+    secret = signing_secret
     app = AsyncApp(
         client=web,
         signing_secret=secret or "unused-in-socket-mode",
@@ -58,8 +49,6 @@ def build_app(runtime: Runtime, *, socket_mode: bool) -> tuple[AsyncApp, Surface
         raise_error_for_unhandled_request=False,
         logger=logging.getLogger("slack_bolt"),
     )
-    delivery = Delivery(web)
-    surfaces = Surfaces(runtime, delivery, UserDirectory(web))
     listeners.register(app, surfaces)
 
     @app.error
@@ -83,4 +72,4 @@ def build_app(runtime: Runtime, *, socket_mode: bool) -> tuple[AsyncApp, Surface
             )
             await delivery.ephemeral(channel, user, message)
 
-    return app, surfaces
+    return app

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Final
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app.settings import CHANNEL_ID
-
 log = logging.getLogger(__name__)
+
+CHANNEL_ID: Final = re.compile(r"[CG][A-Z0-9]{2,}")  # a public (C) or private (G) channel id
 
 _PAGE: Final = 200
 _MAX_PAGES: Final = 100  # 20,000 channels

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import yaml
 
+from bot.slack.commands import COMMANDS
 from bot.slack.listeners.commands import COMMAND
 from bot.slack.listeners.events import MANIFEST_BOT_EVENTS
 
@@ -31,7 +32,7 @@ def manifest(http_base_url: str | None = None) -> dict[str, Any]:
     command: dict[str, Any] = {
         "command": COMMAND,
         "description": "Rerun or resume failed Code Stream git, Gerrit and Docker events",
-        "usage_hint": "rerun|resume|show [git|gerrit|docker] <event id or link> | list | audit | help",
+        "usage_hint": COMMANDS.hint,
         # Slack turns @user into <@U…> and links into <url> before we see the text: the audit
         # filter needs user ids, and the parser reads both forms.
         "should_escape": True,

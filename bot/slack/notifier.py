@@ -1,22 +1,36 @@
-"""The Slack side of an outcome that is known only later (``bot.core.reconcile.OutcomeNotifier``), and
-the alert update every outcome shares: the summary updated in place (or posted where the request
-came from), the alert resolved or given its buttons back, the follow-through started."""
+"""The Slack side of the core's ports (``bot.core.ports``): alerts posted, followed executions'
+summaries updated in place, the alert resolved at the end, and outcomes known only later shown
+where the person will look. Rendering is here; the core only says what happened."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
+from bot.codestream.models import Event, Execution
+from bot.core.ports import Delivered, Ending
 from bot.core.requests import MessageRef, Outcome
 from bot.slack.delivery import Delivery
-from bot.slack.render.messages import SlackMessage, is_checking, render_alert_resolved, render_outcome
-
-if TYPE_CHECKING:
-    from bot.core.followup import FollowupTracker
+from bot.slack.render.base import MAX_BLOCKS, fallback_text, section
+from bot.slack.render.messages import (
+    SlackMessage,
+    is_checking,
+    render_alert,
+    render_alert_resolved,
+    render_followup,
+    render_outcome,
+)
+from bot.store import FollowupRecord
 
 log = logging.getLogger(__name__)
+
+_MISSING_NOTE = (
+    "🔍 *Stopped following:* Code Stream no longer has this execution (deleted, or its id is wrong); "
+    "check the pipeline's executions in Code Stream.",
+    "stopped following: Code Stream no longer has this execution",
+)
 
 
 def render_alert_after(outcome: Outcome, *, now: datetime) -> SlackMessage | None:
@@ -37,12 +51,61 @@ def render_alert_after(outcome: Outcome, *, now: datetime) -> SlackMessage | Non
     )
 
 
-class SlackOutcomeNotifier:
-    def __init__(self, delivery: Delivery, tracker: Callable[[], FollowupTracker | None]) -> None:
-        self.delivery = delivery
-        self.tracker = tracker
+def _with_note(message: SlackMessage, mrkdwn: str, plain: str) -> SlackMessage:
+    """The message with one more section before its closing context line."""
+    blocks = list(message.blocks)
+    blocks.insert(max(0, len(blocks) - 1), section(mrkdwn))
+    return replace(message, text=fallback_text(message.text, plain), blocks=blocks[:MAX_BLOCKS])
 
-    async def settled(self, outcome: Outcome, summary: MessageRef | None) -> None:
+
+class SlackNotifier:
+    """Implements ``AlertNotifier``, ``FollowThroughView`` and ``OutcomeNotifier``."""
+
+    def __init__(self, delivery: Delivery, *, execution_link: Callable[[str | None], str | None]) -> None:
+        self.delivery = delivery
+        self.execution_link = execution_link  # an execution id -> its page in the Code Stream UI
+
+    # --- AlertNotifier ---------------------------------------------------------------------
+
+    async def post_alert(
+        self, event: Event, *, channel: str, mention: str | None, thread_ts: str | None
+    ) -> Delivered:
+        url = self.execution_link(event.execution_id)
+        message = render_alert(event, execution_url=url, mention=mention, now=datetime.now(UTC))
+        ts, refused = await self.delivery.post_or_why(channel, message, thread_ts=thread_ts)
+        return Delivered(ts, refused)
+
+    # --- FollowThroughView -----------------------------------------------------------------
+
+    async def show_progress(
+        self, followup: FollowupRecord, outcome: Outcome, execution: Execution, *, ending: Ending, now: datetime
+    ) -> bool:
+        message = render_followup(outcome, execution=execution, now=now, gave_up=ending == "gave_up")
+        if ending == "missing":
+            message = _with_note(message, *_MISSING_NOTE)
+        return await self.delivery.update(followup.channel_id, followup.summary_ts, message)
+
+    async def resolve_alert(
+        self, followup: FollowupRecord, outcome: Outcome, execution: Execution, *, final_status: str, now: datetime
+    ) -> bool:
+        if followup.alert_channel_id is None or followup.alert_ts is None or outcome.event is None:
+            return False
+        index = execution.index if execution.index is not None else outcome.event.execution_index
+        message = render_alert_resolved(
+            outcome.event,
+            verb=outcome.request.verb,
+            actor_id=outcome.request.actor.user_id,
+            outcome_status="started",
+            execution_url=outcome.execution_url,
+            execution_index=index,
+            final_status=final_status,
+            now=now,
+        )
+        return await self.delivery.update(followup.alert_channel_id, followup.alert_ts, message)
+
+    # --- OutcomeNotifier -------------------------------------------------------------------
+
+    async def settled(self, outcome: Outcome, summary: MessageRef | None) -> MessageRef | None:
         now = datetime.now(UTC)
         message = render_outcome(outcome, now=now)
         request = outcome.request
@@ -62,9 +125,4 @@ class SlackOutcomeNotifier:
             resolved = render_alert_after(outcome, now=now)
             if resolved is not None:
                 await self.delivery.update(alert.channel, alert.ts, resolved)
-        tracker = self.tracker()
-        if outcome.status == "started" and tracker is not None and where is not None:
-            try:
-                await tracker.track(outcome, channel=where.channel, summary_ts=where.ts, alert=alert)
-            except Exception:
-                log.exception("could not start following the execution", extra={"action_id": outcome.action_id})
+        return where

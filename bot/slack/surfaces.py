@@ -1,7 +1,9 @@
-"""What happens after a listener has acked: turn a Slack interaction into an ActionRequest, run
+"""What happens after a listener has acked: turn an Interaction into an ActionRequest, run
 ``perform``, and show the Outcome where the person will look for it.
 
-Listeners (``bot.slack.listeners``) only extract fields from payloads and call these methods.
+Listeners (``bot.slack.listeners``) read the payload once into an ``Interaction`` and hand it
+here: a command record's handler (``bot.slack.commands``), or ``act_on_alert`` for a button
+or a thread reply on an alert.
 """
 
 from __future__ import annotations
@@ -9,51 +11,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Final
 
-from bot.app.runtime import Runtime
-from bot.codestream.errors import CodeStreamError
-from bot.codestream.ids import is_valid_id
-from bot.codestream.models import EVENT_KINDS, Event, EventKind
-from bot.core import audit
-from bot.core.access import Scope, Viewer
-from bot.core.audit import parse_audit_args
-from bot.core.errors import UsageError
+from bot.codestream.client import CodeStreamClient
+from bot.codestream.models import Event, EventKind
+from bot.core.access import AccessPolicy, Viewer
+from bot.core.commands import Command, Invocation
+from bot.core.followup import FollowupTracker
+from bot.core.inflight import InFlight
 from bot.core.logs import request_id
-from bot.core.perform import OnClaimed
-from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, Surface, Verb, new_request_id
-from bot.slack.delivery import Delivery, Respond
+from bot.core.perform import Actions, OnClaimed
+from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, new_request_id
+from bot.core.verbs import VERBS, Verb, verb_spec
+from bot.slack.delivery import Delivery
+from bot.slack.identity import SlackIdentity
+from bot.slack.interaction import Interaction
 from bot.slack.notifier import render_alert_after
-from bot.slack.parse import ParsedCommand
-from bot.slack.render.audit import render_audit
-from bot.slack.render.messages import (
-    METADATA_EVENT_TYPE,
-    SlackMessage,
-    render_alert_in_progress,
-    render_error,
-    render_event_list,
-    render_help,
-    render_outcome,
-    render_usage_error,
-)
-from bot.slack.signature import SignatureLedger
+from bot.slack.render.messages import SlackMessage, render_alert_in_progress, render_outcome
+from bot.slack.threads import AlertThreads, Deliveries
 from bot.slack.users import UserDirectory
-from bot.store import ActionRecord
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 # Outcomes the whole channel should see; the rest only concern the person who asked.
-PUBLIC_STATUSES = frozenset({"started", "unknown"})
+PUBLIC_STATUSES: Final = frozenset({"started", "unknown"})
 # Interactions worked on at once, after their ack (100 keeps 100 concurrent reruns parallel).
-MAX_CONCURRENT_WORK = 100
-# Slack retries an unacknowledged event up to three times within about an hour.
-EVENT_DEDUPE_SECONDS = 3600.0
+MAX_CONCURRENT_WORK: Final = 100
 
-
-# The alert message an action came from: where to thread replies and what to update.
-AlertRef = MessageRef
+# A command's handler: answers itself (None) or returns the message only the caller sees.
+Handler = Callable[["Surfaces", Interaction, Invocation], Awaitable[SlackMessage | None]]
 
 
 def now() -> datetime:
@@ -61,22 +50,39 @@ def now() -> datetime:
 
 
 class Surfaces:
-    def __init__(self, runtime: Runtime, delivery: Delivery, users: UserDirectory) -> None:
-        self.runtime = runtime
+    """Everything the listeners hand over to; built by the app with its collaborators."""
+
+    def __init__(
+        self,
+        *,
+        actions: Actions,
+        store: Store,
+        client: CodeStreamClient,
+        access: AccessPolicy,
+        delivery: Delivery,
+        users: UserDirectory,
+        execution_link: Callable[[str | None], str | None],
+        inflight: InFlight | None = None,
+        identity: SlackIdentity | None = None,
+        followups: FollowupTracker | None = None,
+    ) -> None:
+        self.actions = actions
+        self.store = store
+        self.client = client
+        self.access = access
         self.delivery = delivery
         self.users = users
+        self.execution_link = execution_link
+        self.inflight = inflight or InFlight()
+        self.followups = followups  # follows what a started action created
+        self.deliveries = Deliveries(store)
+        self.threads = AlertThreads(store, delivery, identity)
         self._marking: dict[tuple[str, str], asyncio.Task[bool]] = {}  # "requested by" updates in flight
         # Work after the ack is bounded: a burst queues here instead of piling up in the event
         # loop and the HTTP pools, so acks stay fast (Slack's deadline is 3 s).
         self._working = asyncio.Semaphore(MAX_CONCURRENT_WORK)
-        store = runtime.store
 
-        async def claim(key: str, window: float) -> bool:
-            return (await store.claim(key, new_request_id(), window)).won
-
-        self._ledger = SignatureLedger(claim)
-
-    # --- slash command and @mentions ---------------------------------------------------------
+    # --- entry points ---------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
     async def _interaction(self) -> AsyncIterator[None]:
@@ -85,228 +91,117 @@ class Surfaces:
         shutdown waits for it), and one of at most MAX_CONCURRENT_WORK at once."""
         token = request_id.set(new_request_id())
         try:
-            async with self.runtime.inflight.track(), self._working:
+            async with self.inflight.track(), self._working:
                 yield
         finally:
             request_id.reset(token)
 
-    async def command(
-        self,
-        parsed: ParsedCommand,
-        *,
-        user_id: str,
-        user_name: str | None,
-        channel_id: str | None,
-        surface: Surface,
-        respond: Respond | None = None,
-        thread_ts: str | None = None,
-        team_id: str | None = None,
-    ) -> None:
+    async def run(self, command: Command[Handler], interaction: Interaction, invocation: Invocation) -> None:
+        """A parsed command (slash or @mention), through its registry record's handler."""
         async with self._interaction():
-            if parsed.command == "help":
-                await self.delivery.ephemeral(channel_id, user_id, render_help(), thread_ts=thread_ts, respond=respond)
-                return
-            if parsed.command in ("list", "audit"):
-                viewer = await self._viewer(user_id, channel_id, team_id)
-                if parsed.command == "list":
-                    message = await self._failed_events(parsed.kind, viewer)
-                else:
-                    message = await self._audit(parsed.args, viewer)
-                await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
-                return
-            assert parsed.event_id is not None
-            assert parsed.kind is not None
-            assert parsed.command in ("rerun", "resume", "show")
-            verb: Verb = parsed.command
-            alert = await self._known_alert(verb, parsed.kind, parsed.event_id)
-            request = await self._request(
-                verb, parsed.kind, parsed.event_id, user_id, user_name, surface, channel_id, alert, team_id
-            )
-            outcome = await self.runtime.actions.perform(
-                request, on_claimed=self._mark_in_progress(request, alert) if alert else None
-            )
-            message = render_outcome(outcome, now=now())
-            if outcome.status in PUBLIC_STATUSES:
-                ts = await self.delivery.public(channel_id, message, thread_ts=thread_ts, respond=respond)
-                await self._after_action(
-                    outcome, summary_channel=channel_id if ts else None, summary_ts=ts, alert=alert
-                )
-            else:
-                await self.delivery.ephemeral(channel_id, user_id, message, thread_ts=thread_ts, respond=respond)
-                if (
-                    alert is not None
-                    and outcome.action_id is not None
-                    and outcome.status not in ("denied", "duplicate")
-                ):
-                    await self._update_alert(alert, outcome)
+            message = await command.handler(self, interaction, invocation)
+            if message is not None:
+                await self.answer(interaction, message)
 
-    async def _viewer(self, user_id: str, channel_id: str | None, team_id: str | None) -> Viewer:
-        info = await self.users.lookup(user_id)
-        return Viewer(user_id, channel_id, (info.team_id if info is not None else None) or team_id)
-
-    async def _audit(self, args: tuple[str, ...], viewer: Viewer) -> SlackMessage:
-        try:
-            query = parse_audit_args(args)
-        except UsageError as exc:
-            return render_usage_error(exc)
-        policy = self.runtime.access
-
-        async def visible(row: ActionRecord) -> bool:
-            kind = row.kind if row.kind in EVENT_KINDS else "git"
-            return await policy.may_see(viewer, Scope(kind, row.project, row.pipeline))
-
-        rows, has_more = await audit.fetch(self.runtime.store, query, visible=visible)
-        return render_audit(rows, query, has_more=has_more, now=now())
-
-    async def _failed_events(self, only: EventKind | None, viewer: Viewer) -> SlackMessage:
-        kinds = [only] if only else list(EVENT_KINDS)
-        events: list[Event] = []
-        try:
-            for kind in kinds:
-                page = await self.runtime.client.list_events(kind, orderby="updatedAt desc", top=50)
-                for event in page.events:
-                    # Only what the policy's show rules let this person see, here.
-                    if event.is_failure and await self.runtime.access.may_see(viewer, Scope.of(kind, event)):
-                        events.append(event)
-        except CodeStreamError as exc:
-            return render_error(exc)
-        events.sort(key=lambda e: e.updated or datetime.min.replace(tzinfo=UTC), reverse=True)
-        urls = {e.id: self.runtime.settings.execution_ui_url(e.execution_id) for e in events if e.id and e.execution_id}
-        return render_event_list(events, execution_urls=urls, now=now())
-
-    # --- buttons and thread replies on an alert -----------------------------------------------
-
-    async def act_on_alert(
-        self,
-        verb: Verb,
-        kind: EventKind,
-        event_id: str,
-        *,
-        user_id: str,
-        user_name: str | None,
-        surface: Surface,
-        alert: AlertRef,
-        team_id: str | None = None,
-    ) -> None:
-        async with self._interaction():
-            request = await self._request(
-                verb, kind, event_id, user_id, user_name, surface, alert.channel, alert if verb != "show" else None,
-                team_id,
-            )
-            on_claimed = self._mark_in_progress(request, alert) if verb != "show" else None
-            outcome = await self.runtime.actions.perform(request, on_claimed=on_claimed)
-            message = render_outcome(outcome, now=now())
-            if outcome.status in ("denied", "duplicate"):
-                await self.delivery.ephemeral(alert.channel, user_id, message, thread_ts=alert.thread_ts)
-                return
-            ts = await self.delivery.public(alert.channel, message, thread_ts=alert.thread_ts)
-            if verb != "show" and outcome.action_id is not None:
-                await self._after_action(
-                    outcome, summary_channel=alert.channel if ts else None, summary_ts=ts, alert=alert
-                )
+    async def answer(self, interaction: Interaction, message: SlackMessage) -> None:
+        """Only the person who asked sees it."""
+        await self.delivery.ephemeral(
+            interaction.channel_id,
+            interaction.user_id,
+            message,
+            thread_ts=interaction.thread_ts,
+            respond=interaction.respond,
+        )
 
     async def accepted_once(self, headers: Mapping[str, Sequence[str] | str]) -> bool:
-        """After the ack, before any work: False for a signed request another replica (or this
-        one) already took — a replay does nothing."""
-        flat = {k.lower(): (v if isinstance(v, str) else (v[0] if v else "")) for k, v in headers.items()}
-        if await self._ledger.first_use(flat):
-            return True
-        log.warning("replayed Slack request ignored")
-        return False
+        return await self.deliveries.accepted_once(headers)
 
     async def first_delivery(self, event_id: object) -> bool:
-        """False when Slack re-delivers an Events API event (same ``event_id``) that this or another
-        replica already took: a retry after a slow ack must not act or answer twice."""
-        if not isinstance(event_id, str) or not event_id:
-            return True
-        try:
-            claim = await self.runtime.store.claim(f"slack-event:{event_id}", new_request_id(), EVENT_DEDUPE_SECONDS)
-        except Exception:
-            log.exception("event de-duplication unavailable; relying on the action claim")
-            return True
-        return claim.won
+        return await self.deliveries.first_delivery(event_id)
 
-    async def alert_for_thread(self, channel: str, thread_ts: str) -> tuple[EventKind, str, AlertRef] | None:
-        """Which event does this thread belong to, and which alert message shows it? The store
-        first, then the thread parent's message metadata."""
-        try:
-            record = await self.runtime.store.find_alert_by_message(channel, thread_ts)
-        except Exception:
-            log.exception("alert lookup failed; trying the message metadata")
-            record = None
-        if record is not None and record.kind in EVENT_KINDS:
-            alert = AlertRef(channel, record.ts, thread_ts)
-            return record.kind, record.event_id, alert
-        try:
-            reply = await self.delivery.web.conversations_replies(
-                channel=channel, ts=thread_ts, include_all_metadata=True, limit=1
-            )
-        except Exception as exc:  # noqa: BLE001 - reported, never raised
-            log.info("conversations.replies failed", extra={"channel_id": channel, "error_class": type(exc).__name__})
-            return None
-        messages: list[dict[str, Any]] = reply.get("messages") or []
-        parent = messages[0] if messages else {}
-        if not await self._posted_by_us(parent):
-            return None  # another app's message, whatever metadata it carries, is not our alert
-        target = event_from_metadata(parent.get("metadata"))
-        if target is None:
-            return None
-        return target[0], target[1], AlertRef(channel, thread_ts, thread_ts)
+    async def alert_for_thread(self, channel: str, thread_ts: str) -> tuple[EventKind, str, MessageRef] | None:
+        return await self.threads.alert_for_thread(channel, thread_ts)
 
-    async def _posted_by_us(self, message: dict[str, Any]) -> bool:
-        identity = self.runtime.identity
-        known = await identity.get() if identity is not None else None
-        if known is None:
-            return False  # cannot tell: a thread is not acted on unless it is surely our alert
-        bot_id, user = message.get("bot_id"), message.get("user")
-        return (known.bot_id is not None and bot_id == known.bot_id) or (
-            known.user_id is not None and user == known.user_id and bot_id is not None
+    async def viewer(self, interaction: Interaction) -> Viewer:
+        """Who reads, where: the home workspace from users.info, else the payload's hint."""
+        info = await self.users.lookup(interaction.user_id)
+        team = (info.team_id if info is not None else None) or interaction.team_id
+        return Viewer(interaction.user_id, interaction.channel_id, team)
+
+    # --- verbs ----------------------------------------------------------------------------
+
+    async def perform_verb(self, interaction: Interaction, invocation: Invocation) -> None:
+        """``/codestream rerun <id>`` (or an @mention): the verb on the event it names."""
+        spec = verb_spec(invocation.command)
+        assert spec is not None and invocation.kind is not None and invocation.event_id is not None
+        verb = spec.name
+        alert = await self._known_alert(verb, invocation.kind, invocation.event_id)
+        request = await self._request(verb, invocation.kind, invocation.event_id, interaction, alert)
+        outcome = await self.actions.perform(
+            request, on_claimed=self._mark_in_progress(request, alert) if alert else None
         )
+        message = render_outcome(outcome, now=now())
+        channel, thread_ts = interaction.channel_id, interaction.thread_ts
+        if outcome.status in PUBLIC_STATUSES:
+            ts = await self.delivery.public(channel, message, thread_ts=thread_ts, respond=interaction.respond)
+            await self._after_action(outcome, summary=MessageRef(channel, ts, ts) if ts and channel else None)
+            return
+        await self.answer(interaction, message)
+        if alert is not None and outcome.action_id is not None and outcome.status not in ("denied", "duplicate"):
+            await self._update_alert(alert, outcome)
+
+    async def act_on_alert(self, verb: Verb, kind: EventKind, event_id: str, interaction: Interaction) -> None:
+        """A button on an alert, or a reply in its thread (``interaction.alert`` is the alert)."""
+        alert = interaction.alert
+        assert alert is not None, "acting on an alert needs the alert"
+        mutates = VERBS[verb].mutates
+        async with self._interaction():
+            request = await self._request(verb, kind, event_id, interaction, alert if mutates else None)
+            on_claimed = self._mark_in_progress(request, alert) if mutates else None
+            outcome = await self.actions.perform(request, on_claimed=on_claimed)
+            message = render_outcome(outcome, now=now())
+            if outcome.status in ("denied", "duplicate"):
+                await self.delivery.ephemeral(alert.channel, interaction.user_id, message, thread_ts=alert.thread_ts)
+                return
+            ts = await self.delivery.public(alert.channel, message, thread_ts=alert.thread_ts)
+            if mutates and outcome.action_id is not None:
+                await self._after_action(outcome, summary=MessageRef(alert.channel, ts, ts) if ts else None)
 
     # --- shared ---------------------------------------------------------------------------
 
     async def _request(
-        self,
-        verb: Verb,
-        kind: EventKind,
-        event_id: str,
-        user_id: str,
-        user_name: str | None,
-        surface: Surface,
-        channel_id: str | None,
-        alert: AlertRef | None,
-        team_id: str | None,
+        self, verb: Verb, kind: EventKind, event_id: str, interaction: Interaction, alert: MessageRef | None
     ) -> ActionRequest:
-        info = await self.users.lookup(user_id)
-        name = (info.name if info is not None else None) or user_name
+        info = await self.users.lookup(interaction.user_id)
+        name = (info.name if info is not None else None) or interaction.user_name
         # The person's home workspace: users.info is authoritative (a Slack Connect guest's is
         # their own organisation's); the payload's hint only when Slack could not be asked.
-        team = (info.team_id if info is not None else None) or team_id
+        team = (info.team_id if info is not None else None) or interaction.team_id
         return ActionRequest(
             verb=verb,
             kind=kind,
             event_id=event_id,
-            actor=Actor(user_id, name),
-            surface=surface,
-            channel_id=channel_id,
+            actor=Actor(interaction.user_id, name),
+            surface=interaction.surface,
+            channel_id=interaction.channel_id,
             request_id=request_id.get() or new_request_id(),
             alert=alert,
             team_id=team,
         )
 
-    async def _known_alert(self, verb: Verb, kind: EventKind, event_id: str) -> AlertRef | None:
-        if verb == "show":
+    async def _known_alert(self, verb: Verb, kind: EventKind, event_id: str) -> MessageRef | None:
+        if not VERBS[verb].mutates:
             return None
         try:
-            record = await self.runtime.store.latest_alert_for_event(kind, event_id)
+            record = await self.store.latest_alert_for_event(kind, event_id)
         except Exception:
             log.exception("alert lookup failed")
             return None
         if record is None:
             return None
-        return AlertRef(record.channel_id, record.ts, record.thread_ts or record.ts)
+        return MessageRef(record.channel_id, record.ts, record.thread_ts or record.ts)
 
-    def _mark_in_progress(self, request: ActionRequest, alert: AlertRef | None) -> OnClaimed:
+    def _mark_in_progress(self, request: ActionRequest, alert: MessageRef | None) -> OnClaimed:
         """The alert shows "Rerun requested by @alice" once this request won the claim. The update
         runs beside the Code Stream call (a slow Slack must not delay the rerun); the final update
         of the alert waits for it, so the two never arrive out of order."""
@@ -318,7 +213,7 @@ class Surfaces:
                 event,
                 verb=request.verb,
                 actor_id=request.actor.user_id,
-                execution_url=self.runtime.settings.execution_link(event.execution_id),
+                execution_url=self.execution_link(event.execution_id),
                 now=now(),
             )
             update = self.delivery.update(alert.channel, alert.ts, message)
@@ -326,7 +221,7 @@ class Surfaces:
 
         return mark
 
-    async def _update_alert(self, alert: AlertRef, outcome: Outcome) -> None:
+    async def _update_alert(self, alert: MessageRef, outcome: Outcome) -> None:
         marking = self._marking.pop((alert.channel, alert.ts), None)
         if marking is not None:
             await marking
@@ -334,35 +229,18 @@ class Surfaces:
         if message is not None:
             await self.delivery.update(alert.channel, alert.ts, message)
 
-    async def _after_action(
-        self, outcome: Outcome, *, summary_channel: str | None, summary_ts: str | None, alert: AlertRef | None
-    ) -> None:
+    async def _after_action(self, outcome: Outcome, *, summary: MessageRef | None) -> None:
         """After the answer is shown. Code Stream may have acted: nothing here may end in "please
         try again", so failures are logged and left to the reconciler and follow-through."""
+        alert = outcome.request.alert
         try:
             if alert is not None:
                 await self._update_alert(alert, outcome)
             if outcome.status == "unknown":
-                summary = None
-                if summary_channel is not None and summary_ts is not None:
-                    summary = MessageRef(summary_channel, summary_ts, summary_ts)
-                await self.runtime.actions.follow_unknown(outcome, summary)
+                await self.actions.follow_unknown(outcome, summary)
                 return
-            tracker = self.runtime.followups
-            if tracker is not None and outcome.status == "started" and summary_channel and summary_ts:
-                await tracker.track(outcome, channel=summary_channel, summary_ts=summary_ts, alert=alert)
+            tracker = self.followups
+            if tracker is not None and outcome.status == "started" and summary is not None:
+                await tracker.track(outcome, channel=summary.channel, summary_ts=summary.ts, alert=alert)
         except Exception:
             log.exception("after the action: Slack update or follow-up failed", extra={"action_id": outcome.action_id})
-
-
-def event_from_metadata(metadata: Any) -> tuple[EventKind, str] | None:
-    """The alert's message metadata -> (kind, id); anything malformed -> None."""
-    if not isinstance(metadata, dict) or metadata.get("event_type") != METADATA_EVENT_TYPE:
-        return None
-    payload = metadata.get("event_payload")
-    if not isinstance(payload, dict):
-        return None
-    kind, event_id = payload.get("kind"), payload.get("id")
-    if kind not in EVENT_KINDS or not isinstance(event_id, str):
-        return None
-    return (kind, event_id.lower()) if is_valid_id(event_id) else None

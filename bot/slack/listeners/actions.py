@@ -8,11 +8,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.core.errors import UsageError
-from bot.core.requests import Verb
-from bot.slack.render.messages import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME, parse_button_value, render_usage_error
-from bot.slack.surfaces import AlertRef, Surfaces
-
-_VERBS: dict[str, Verb] = {ACTION_RERUN: "rerun", ACTION_RESUME: "resume"}
+from bot.core.verbs import MUTATING, by_button
+from bot.slack.interaction import Interaction
+from bot.slack.render.messages import ACTION_OPEN, parse_button_value, render_usage_error
+from bot.slack.surfaces import Surfaces
 
 
 def register(app: AsyncApp, surfaces: Surfaces) -> None:
@@ -22,34 +21,23 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
         await ack()
         if not await surfaces.accepted_once(request.headers):
             return
-        user = body.get("user") or {}
-        user_id = str(user.get("id") or "")
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-        message = body.get("message") or {}
-        message_ts = message.get("ts") or (body.get("container") or {}).get("message_ts")
+        interaction = Interaction.from_block_action(body)
         try:
             kind, event_id = parse_button_value(str(action.get("value") or ""))
         except UsageError as exc:
-            if channel:
-                await surfaces.delivery.ephemeral(channel, user_id, render_usage_error(exc))
+            if interaction.channel_id:
+                await surfaces.delivery.ephemeral(interaction.channel_id, interaction.user_id, render_usage_error(exc))
             return
-        verb = _VERBS[str(action.get("action_id"))]
-        if not channel or not message_ts:
+        spec = by_button(str(action.get("action_id")))
+        if spec is None:
+            return  # only the verbs' own action ids are registered below
+        if interaction.alert is None:
             return  # a button outside a message (cannot happen with our blocks); nothing to update
-        alert = AlertRef(channel=channel, ts=message_ts, thread_ts=message.get("thread_ts") or message_ts)
-        await surfaces.act_on_alert(
-            verb,
-            kind,
-            event_id,
-            user_id=user_id,
-            user_name=user.get("username") or user.get("name"),
-            surface="button",
-            alert=alert,
-            team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
-        )
+        await surfaces.act_on_alert(spec.name, kind, event_id, interaction)
 
-    app.action(ACTION_RERUN)(on_button)
-    app.action(ACTION_RESUME)(on_button)
+    for verb in MUTATING:  # one button per mutating verb, from the registry
+        if verb.button_action_id is not None:
+            app.action(verb.button_action_id)(on_button)
 
     @app.action(ACTION_OPEN)
     async def open_execution(ack: AsyncAck) -> None:

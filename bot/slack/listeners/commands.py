@@ -8,11 +8,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.core.errors import UsageError
-from bot.slack.parse import parse_command
-from bot.slack.render.messages import render_help, render_usage_error
+from bot.slack.commands import COMMANDS, SLASH_COMMAND
+from bot.slack.interaction import Interaction
+from bot.slack.render.messages import SlackMessage, render_usage_error
 from bot.slack.surfaces import Surfaces
 
-COMMAND: Final = "/codestream"
+COMMAND: Final = SLASH_COMMAND
 
 
 def register(app: AsyncApp, surfaces: Surfaces) -> None:
@@ -23,26 +24,20 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
         # Parsing is pure and instant, so usage errors and help go back in the ack itself:
         # ephemeral, and Code Stream is never called.
         try:
-            parsed = parse_command(str(command.get("text") or ""))
+            record, invocation = COMMANDS.parse(str(command.get("text") or ""))
         except UsageError as exc:
             await ack(**_ephemeral(render_usage_error(exc)))
             return
-        if parsed.command == "help":
-            await ack(**_ephemeral(render_help()))
+        interaction = Interaction.from_command(command, respond)
+        if record.instant:  # pure: answered in the ack
+            message = await record.handler(surfaces, interaction, invocation)
+            await ack(**_ephemeral(message) if message is not None else {})
             return
         await ack()
         if not await surfaces.accepted_once(request.headers):
             return
-        await surfaces.command(
-            parsed,
-            user_id=str(command.get("user_id") or ""),
-            user_name=command.get("user_name"),
-            channel_id=command.get("channel_id"),
-            surface="slash",
-            respond=respond,
-            team_id=command.get("user_team_id") or command.get("team_id"),
-        )
+        await surfaces.run(record, interaction, invocation)
 
 
-def _ephemeral(message: Any) -> dict[str, Any]:
+def _ephemeral(message: SlackMessage) -> dict[str, Any]:
     return {"text": message.text, "blocks": message.blocks, "response_type": "ephemeral"}

@@ -8,8 +8,10 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.core.errors import UsageError
-from bot.core.requests import Verb
-from bot.slack.parse import parse_command, parse_thread_reply, strip_mention
+from bot.core.verbs import Verb
+from bot.slack.commands import COMMANDS
+from bot.slack.interaction import Interaction
+from bot.slack.parse import parse_thread_reply, strip_mention
 from bot.slack.render.messages import render_usage_error
 from bot.slack.surfaces import Surfaces
 
@@ -51,33 +53,20 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
         if not await surfaces.accepted_once(request.headers):
             return
         text = str(event.get("text") or "")
-        channel, user = event.get("channel"), str(event.get("user") or "")
-        thread_ts = event.get("thread_ts")
+        interaction = Interaction.from_event(event, "mention")
+        thread_ts = interaction.thread_ts
         if thread_ts and thread_ts != event.get("ts"):
             verb = parse_thread_reply(text, context.bot_user_id)
             if verb is not None:
                 await _thread_action(surfaces, event, verb)
                 return
         try:
-            parsed = parse_command(strip_mention(text, context.bot_user_id))
+            record, invocation = COMMANDS.parse(strip_mention(text, context.bot_user_id))
         except UsageError as exc:
-            if channel:
-                await surfaces.delivery.ephemeral(channel, user, render_usage_error(exc), thread_ts=thread_ts)
+            if interaction.channel_id:
+                await surfaces.answer(interaction, render_usage_error(exc))
             return
-        await surfaces.command(
-            parsed,
-            user_id=user,
-            user_name=None,
-            channel_id=channel,
-            surface="mention",
-            thread_ts=thread_ts,
-            team_id=_user_team(event),
-        )
-
-
-def _user_team(event: dict[str, Any]) -> str | None:
-    team = event.get("user_team") or event.get("team")
-    return team if isinstance(team, str) else None
+        await surfaces.run(record, interaction, invocation)
 
 
 async def _thread_action(surfaces: Surfaces, event: dict[str, Any], verb: Verb) -> None:
@@ -86,13 +75,4 @@ async def _thread_action(surfaces: Surfaces, event: dict[str, Any], verb: Verb) 
     if target is None:
         return  # a thread that is not one of our alerts
     kind, event_id, alert = target
-    await surfaces.act_on_alert(
-        verb,
-        kind,
-        event_id,
-        user_id=str(event.get("user") or ""),
-        user_name=None,
-        surface="thread",
-        alert=alert,
-        team_id=_user_team(event),
-    )
+    await surfaces.act_on_alert(verb, kind, event_id, Interaction.from_event(event, "thread").on(alert))

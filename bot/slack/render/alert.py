@@ -12,11 +12,10 @@ from typing import Any, Final
 from slack_sdk.models.blocks import ButtonElement, ConfirmObject
 
 from bot.codestream.models import FAILED_STATUSES, TERMINAL_STATUSES, Event
+from bot.core.verbs import MUTATING, VERBS, VerbSpec, verb_spec
 from bot.slack.render import text as t
 from bot.slack.render.base import (
     ACTION_OPEN,
-    ACTION_RERUN,
-    ACTION_RESUME,
     MAX_BUTTON_URL,
     NAME_LEN,
     ExecutionRef,
@@ -45,7 +44,6 @@ from bot.slack.render.base import (
 
 MAX_LISTED: Final = 10
 ALERT_ACTIONS_BLOCK_ID: Final = "codestream_alert_actions"
-_IN_PROGRESS_EMOJI: Final[dict[str, str]] = {"rerun": "🔁", "resume": "▶️"}
 
 
 def _pipeline(event: Event) -> str:
@@ -86,13 +84,14 @@ def _confirm(event: Event, verb: str) -> ConfirmObject:
     return confirm_dialog(f"{title} {pipeline}?", _confirm_body(event, verb), title)
 
 
-def _action_button(event: Event, verb: str, value: str) -> ButtonElement:
+def _action_button(event: Event, verb: VerbSpec, value: str) -> ButtonElement:
+    assert verb.button_action_id is not None, verb.name
     return button(
-        verb_title(verb),
-        action_id=ACTION_RERUN if verb == "rerun" else ACTION_RESUME,
+        verb.label,
+        action_id=verb.button_action_id,
         value=value,
-        style="primary" if verb == "rerun" else None,
-        confirm=_confirm(event, verb),
+        style=verb.button_style,
+        confirm=_confirm(event, verb.name),
     )
 
 
@@ -106,7 +105,7 @@ def _open_button(execution_url: str | None) -> ButtonElement | None:
 def alert_actions(event: Event, execution_url: str | None) -> dict[str, Any] | None:
     """Rerun (primary) and Resume, each behind a confirm dialog, plus a link to the execution."""
     value = event_button_value(event)
-    buttons = [_action_button(event, verb, value) for verb in ("rerun", "resume")] if value else []
+    buttons = [_action_button(event, verb, value) for verb in MUTATING if verb.button_action_id] if value else []
     open_button = _open_button(execution_url)
     if open_button is not None:
         buttons.append(open_button)
@@ -163,7 +162,8 @@ def render_alert_in_progress(
     ref = ExecutionRef.of_event(event, execution_url)
     title = _alert_header(event)
     blocks = _alert_body(event, ref, title=title, mention="", now=now)
-    emoji = _IN_PROGRESS_EMOJI.get(verb, "🔁")
+    spec = verb_spec(verb)
+    emoji = spec.emoji if spec is not None else "🔁"
     line = f"{emoji} {verb_title(verb)} requested by {t.user_mention(actor_id)}"
     blocks.append(context(f"{line} · {t.slack_date(now)}"))
     return SlackMessage(text=_alert_text(title, event, ref, line), blocks=cap_blocks(blocks), metadata=_metadata(event))
@@ -273,7 +273,7 @@ def _list_item(event: Event, execution_url: str | None, now: datetime) -> dict[s
         lines.append(f"⚠️ trigger failed: {t.clip(event.message, 300)}")
     lines.append(f"_{event_ref(event.kind, event.id)}_")
     value = event_button_value(event)
-    accessory = _action_button(event, "rerun", value) if value is not None else None
+    accessory = _action_button(event, VERBS["rerun"], value) if value is not None else None
     return section("\n".join(lines), accessory=accessory)
 
 

@@ -25,10 +25,12 @@ from bot.codestream.errors import InvalidId
 from bot.codestream.ids import validate_id
 from bot.codestream.models import EVENT_KINDS, KIND_LABEL, Event, EventKind
 from bot.core.errors import UsageError
+from bot.core.verbs import VERBS, verb_spec
 from bot.slack.render import text as t
 
-ACTION_RERUN: Final = "codestream_rerun"
-ACTION_RESUME: Final = "codestream_resume"
+# Button action ids come from the verb registry; kept as names for the listeners and the demo.
+ACTION_RERUN: Final = VERBS["rerun"].button_action_id or ""
+ACTION_RESUME: Final = VERBS["resume"].button_action_id or ""
 ACTION_OPEN: Final = "codestream_open_execution"
 METADATA_EVENT_TYPE: Final = "codestream_event"
 
@@ -56,8 +58,6 @@ MESSAGE_LEN: Final = 1500
 SERVER_MESSAGE_LEN: Final = 500
 
 _KINDS: Final[dict[str, EventKind]] = {kind: kind for kind in EVENT_KINDS}
-_VERB_TITLE: Final[dict[str, str]] = {"rerun": "Rerun", "resume": "Resume", "show": "Show"}
-_VERB_PAST: Final[dict[str, str]] = {"rerun": "rerun", "resume": "resumed", "show": "shown"}
 
 
 @dataclass(frozen=True)
@@ -124,11 +124,13 @@ def event_button_value(event: Event) -> str | None:
 
 
 def verb_title(verb: str) -> str:
-    return _VERB_TITLE.get(verb, t.clip(verb, 20).capitalize())
+    spec = verb_spec(verb)
+    return spec.label if spec is not None else t.clip(verb, 20).capitalize()
 
 
 def verb_past(verb: str) -> str:
-    return _VERB_PAST.get(verb, t.clip(verb, 20))
+    spec = verb_spec(verb)
+    return spec.past if spec is not None else t.clip(verb, 20)
 
 
 def kind_label(kind: EventKind) -> str:

@@ -18,6 +18,7 @@ Layouts:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -311,17 +312,9 @@ def render_usage_error(error: CodeStreamError | BotError) -> SlackMessage:
     return SlackMessage(text=fallback_text(f"🤔 {t.one_line(message)}"), blocks=blocks)
 
 
-_HELP_LINES: Final = (
-    ("/codestream rerun [git|gerrit|docker] <event id or link>", "start the event's pipeline again"),
-    ("/codestream resume [git|gerrit|docker] <event id or link>", "resume the event"),
-    ("/codestream show [git|gerrit|docker] <event id or link>", "show the event and its last execution"),
-    ("/codestream list [git|gerrit|docker]", "recent failed events, each with a Rerun button"),
-    ("/codestream audit [event id|@user] [--since 7d]", "who did what, and when"),
-)
-
-
-def render_help() -> SlackMessage:
-    commands = "\n".join(f"• `{t.escape(usage)}` — {t.escape(what)}" for usage, what in _HELP_LINES)
+def render_help(commands_help: Sequence[tuple[str, str]]) -> SlackMessage:
+    """``commands_help``: (usage line, what it does) per command, from the command table."""
+    commands = "\n".join(f"• `{t.escape(usage)}` — {t.escape(what)}" for usage, what in commands_help)
     blocks = [
         section("*Code Stream bot* — rerun or resume failed git, Gerrit and Docker registry events from Slack."),
         section(commands),

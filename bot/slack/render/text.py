@@ -12,6 +12,9 @@ import re
 from datetime import UTC, datetime
 from typing import Final
 
+from bot.core.time import aware
+from bot.core.time import seconds_between as seconds_between  # re-exported for the renderers
+
 ELLIPSIS: Final = "…"
 
 _ESCAPES: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
@@ -158,18 +161,9 @@ def mention_syntax(mention: str | None) -> str:
 
 def slack_date(at: datetime) -> str:
     """Slack's date token: shown in the reader's time zone, with a UTC fallback."""
-    aware = _aware(at)
-    fallback = aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(aware.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def seconds_between(later: datetime, earlier: datetime) -> float:
-    """``later - earlier`` in seconds; naive datetimes are taken as UTC."""
-    return (_aware(later) - _aware(earlier)).total_seconds()
+    moment = aware(at)
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
 def age(seconds: float) -> str:

@@ -1,32 +1,21 @@
-"""Who may do what, where.
-
-``perform`` asks the policy before anything reaches Code Stream, so one check guards every
-surface (slash command, button, thread reply, mention). Rules come from the ``access:`` section
-of the ``BOT_CONFIG`` file and, for simple cases, from ``BOT_ALLOWED_USERS``,
-``BOT_ALLOWED_USERGROUPS`` and ``BOT_ALLOWED_CHANNELS``.
-
-With no rules at all everyone may act (and start-up and ``check`` warn). With rules, anything
-not allowed by some rule is denied — including when a user-group lookup fails (fail closed).
-"""
+"""The policies: everyone (no rules), or rules with specific denials that never tell someone who
+may not see an event anything about it."""
 
 from __future__ import annotations
 
-import fnmatch
 import logging
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from bot.app.settings import ConfigError
-from bot.codestream.models import Event, EventKind
+from bot.codestream.models import Event
+from bot.core.access.grants import Grant, Grants
+from bot.core.access.rules import ALL_VERBS, Rule, Scope, Viewer, parse_access_config, rules_from_env
 from bot.core.errors import AccessDenied
-from bot.core.requests import ActionRequest, Verb
+from bot.core.requests import ActionRequest
+from bot.core.verbs import SHOW, VERBS, Verb
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.core.access")
 
-ALL_VERBS: Final[tuple[Verb, ...]] = ("show", "rerun", "resume")
 NO_POLICY_WARNING: Final = (
     "No access policy is set: EVERYONE in the Slack workspace may rerun and resume pipelines. "
     "Set BOT_ALLOWED_USERS / BOT_ALLOWED_USERGROUPS / BOT_ALLOWED_CHANNELS or access rules in BOT_CONFIG."
@@ -47,123 +36,6 @@ class GroupDirectory(Protocol):
         """A readable name for messages, e.g. ``@release-managers``."""
 
 
-@dataclass(frozen=True)
-class Scope:
-    """What rules are matched against: an event, or an audit row that remembers its event's
-    project and pipeline."""
-
-    kind: EventKind
-    project: str | None = None
-    pipeline: str | None = None
-
-    @classmethod
-    def of(cls, kind: EventKind, event: Event | None) -> Scope:
-        return cls(kind, event.project if event else None, event.pipeline if event else None)
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Who asks to read, and where."""
-
-    user_id: str
-    channel_id: str | None
-    team_id: str | None = None
-
-
-class Rule(BaseModel):
-    """One ``allow`` rule: every condition that is set must hold."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    users: list[str] = Field(default_factory=list)  # Slack user ids (U…/W…)
-    usergroups: list[str] = Field(default_factory=list)  # Slack user-group ids (S…)
-    channels: list[str] = Field(default_factory=list)  # channel ids where actions are allowed
-    actions: list[Verb] = Field(default_factory=lambda: list(ALL_VERBS))
-    kinds: list[EventKind] = Field(default_factory=list)
-    projects: list[str] = Field(default_factory=list)  # exact or glob
-    pipelines: list[str] = Field(default_factory=list)  # exact or glob
-
-    @field_validator("users")
-    @classmethod
-    def _user_ids(cls, value: list[str]) -> list[str]:
-        return _ids(value, ("U", "W"), "Slack user ids such as U012AB3CD")
-
-    @field_validator("usergroups")
-    @classmethod
-    def _group_ids(cls, value: list[str]) -> list[str]:
-        return _ids(value, ("S",), "Slack user-group ids such as S0123RELEASE")
-
-    @field_validator("channels")
-    @classmethod
-    def _channel_ids(cls, value: list[str]) -> list[str]:
-        return _ids(value, ("C", "G", "D"), "channel ids such as C012AB3CD")
-
-    def may_apply(self, verb: Verb, kind: EventKind) -> bool:
-        """Could this rule speak about this action on some event of this kind?"""
-        return verb in self.actions and (not self.kinds or kind in self.kinds)
-
-    def in_scope(self, verb: Verb, scope: Scope) -> bool:
-        """Does this rule speak about this action on this event (regardless of who/where)?"""
-        if verb not in self.actions or (self.kinds and scope.kind not in self.kinds):
-            return False
-        return _matches(self.projects, scope.project) and _matches(self.pipelines, scope.pipeline)
-
-    def names_people(self) -> bool:
-        return bool(self.users or self.usergroups)
-
-
-class AccessConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rules: list[Rule] = Field(default_factory=list)
-
-
-def _ids(values: list[str], prefixes: tuple[str, ...], what: str) -> list[str]:
-    cleaned = [v.strip() for v in values]
-    for value in cleaned:
-        if not value or value[0] not in prefixes or not value.isalnum() or value.upper() != value:
-            raise ValueError(f"must be {what} (got {value!r})")
-    return cleaned
-
-
-def _matches(patterns: Sequence[str], value: str | None) -> bool:
-    if not patterns:
-        return True
-    return value is not None and any(fnmatch.fnmatchcase(value, p) for p in patterns)
-
-
-def split_ids(value: str | None) -> list[str]:
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
-def rules_from_env(users: str | None, usergroups: str | None, channels: str | None) -> list[Rule]:
-    """The env shortcuts make one rule: these people (any of them), in these channels."""
-    if not (split_ids(users) or split_ids(usergroups) or split_ids(channels)):
-        return []
-    return [
-        Rule(
-            users=split_ids(users),
-            usergroups=split_ids(usergroups),
-            channels=split_ids(channels),
-        )
-    ]
-
-
-def parse_access_config(section: Any) -> AccessConfig:
-    """Validate the ``access:`` section; raise ConfigError with one line per problem."""
-    if section is None:
-        return AccessConfig()
-    try:
-        return AccessConfig.model_validate(section)
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            where = "access." + ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error["loc"])
-            where = where.replace(".[", "[")
-            lines.append(f"BOT_CONFIG {where}: {str(error['msg']).removeprefix('Value error, ')}")
-        raise ConfigError(lines) from None
-
-
 class AllowEveryone:
     """No policy configured: everyone in the workspace may act."""
 
@@ -177,6 +49,9 @@ class AllowEveryone:
 
     async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
         return True
+
+    async def grants(self, viewer: Viewer) -> Grants:
+        return Grants(here=(Grant(ALL_VERBS),), policy=False)
 
     def describe(self) -> list[str]:
         return [NO_POLICY_WARNING]
@@ -197,6 +72,9 @@ class AccessPolicy(Protocol):
         """Whether the policy's ``show`` rules let ``viewer`` see this event (or audit row); a
         failed group lookup is a no."""
 
+    async def grants(self, viewer: Viewer) -> Grants:
+        """Everything ``viewer`` may do in their channel, and what only elsewhere."""
+
     def describe(self) -> list[str]: ...
 
 
@@ -216,7 +94,7 @@ class RulePolicy:
         viewer = Viewer(request.actor.user_id, request.channel_id, request.team_id)
         scope = Scope(request.kind)
         reason = await self._denial(request.verb, viewer, scope, any_event=True)
-        if reason is not None and await self._denial("show", viewer, scope, any_event=True) is not None:
+        if reason is not None and await self._denial(SHOW, viewer, scope, any_event=True) is not None:
             raise AccessDenied(_private_denial(request.verb, reason))
 
     async def check(self, request: ActionRequest, event: Event | None) -> None:
@@ -225,13 +103,13 @@ class RulePolicy:
         reason = await self._denial(request.verb, viewer, scope)
         if reason is None:
             return
-        if request.verb == "show" or not await self.may_see(viewer, scope):
+        if not VERBS[request.verb].mutates or not await self.may_see(viewer, scope):
             # Whoever may not see the event learns nothing of it, not even its project.
             raise AccessDenied(_private_denial(request.verb, reason))
         raise AccessDenied(reason.message(request.verb, scope))
 
     async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
-        return await self._denial("show", viewer, scope) is None
+        return await self._denial(SHOW, viewer, scope) is None
 
     async def _denial(
         self, verb: Verb, viewer: Viewer, scope: Scope, *, any_event: bool = False
@@ -260,6 +138,40 @@ class RulePolicy:
         if lookup_failed:
             return _Denial("lookup", groups=[self._handle(g) for g in lookup_failed])
         return _Denial("person", who=self._who(in_channel))
+
+    async def grants(self, viewer: Viewer) -> Grants:
+        here: list[Grant] = []
+        elsewhere: dict[str, set[Verb]] = {}
+        unchecked: list[str] = []
+        for index, rule in enumerate(self.rules):
+            if not await self._names(rule, viewer.user_id, unchecked):
+                continue
+            if not rule.channels or viewer.channel_id in rule.channels:
+                scope = (tuple(rule.kinds), tuple(rule.projects), tuple(rule.pipelines))
+                here.append(Grant(tuple(rule.actions), *scope, rule=index))
+            else:
+                for channel in rule.channels:
+                    elsewhere.setdefault(channel, set()).update(rule.actions)
+        order = {verb: n for n, verb in enumerate(VERBS)}
+        return Grants(
+            here=tuple(here),
+            elsewhere=tuple(
+                (channel, tuple(sorted(verbs, key=order.__getitem__))) for channel, verbs in sorted(elsewhere.items())
+            ),
+            unchecked_groups=tuple(sorted({self._handle(g) for g in unchecked})),
+        )
+
+    async def _names(self, rule: Rule, user_id: str, unchecked: list[str]) -> bool:
+        """Whether ``rule`` names this person (a rule naming nobody names everyone)."""
+        if not rule.names_people() or user_id in rule.users:
+            return True
+        for group in rule.usergroups:
+            try:
+                if self.groups is not None and await self.groups.is_member(group, user_id):
+                    return True
+            except GroupLookupFailed:
+                unchecked.append(group)
+        return False
 
     def _handle(self, group: str) -> str:
         return self.groups.handle(group) if self.groups is not None else group
@@ -313,59 +225,9 @@ class _Denial:
 def _private_denial(verb: Verb, denial: _Denial) -> str:
     if denial.why == "lookup":
         return denial.message(verb, Scope("git"))
-    if verb == "show":
+    if not VERBS[verb].mutates:
         return "The access policy does not let you see this event here."
     return f"The access policy does not let you {verb} this event here."
-
-
-class WorkspaceGate:
-    """Only people of the allowed Slack workspaces may use the bot at all, whatever the rules
-    say: by default the bot's own workspace, so Slack Connect guests from other organisations
-    are refused even where a rule names only channels."""
-
-    def __init__(
-        self,
-        inner: AccessPolicy,
-        *,
-        allowed: frozenset[str],
-        own_team: Callable[[], Awaitable[str | None]] | None,
-    ) -> None:
-        self.inner = inner
-        self.allowed = allowed
-        self.own_team = own_team
-        self.configured = inner.configured
-
-    async def _team_ok(self, team_id: str | None) -> bool | None:
-        """True/False; None when the bot cannot tell (its own team is unknown right now)."""
-        allowed = set(self.allowed)
-        if not allowed:
-            own = await self.own_team() if self.own_team is not None else None
-            if own is None:
-                return None
-            allowed.add(own)
-        return team_id is not None and team_id in allowed
-
-    async def precheck(self, request: ActionRequest) -> None:
-        ok = await self._team_ok(request.team_id)
-        if ok is None:
-            raise AccessDenied("The bot could not confirm its own Slack workspace right now; try again in a minute.")
-        if not ok:
-            raise AccessDenied(
-                "This bot only serves people of its own Slack workspace; your workspace is not allowed "
-                "(an operator can add it to BOT_ALLOWED_TEAMS)."
-            )
-        await self.inner.precheck(request)
-
-    async def check(self, request: ActionRequest, event: Event | None) -> None:
-        await self.precheck(request)
-        await self.inner.check(request, event)
-
-    async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
-        return bool(await self._team_ok(viewer.team_id)) and await self.inner.may_see(viewer, scope)
-
-    def describe(self) -> list[str]:
-        teams = ", ".join(sorted(self.allowed)) if self.allowed else "the bot's own workspace"
-        return [*self.inner.describe(), f"workspaces: only people of {teams}"]
 
 
 def _what(verb: Verb, scope: Scope) -> str:

@@ -7,6 +7,7 @@ Import the public names from :mod:`bot.core.followup`.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 
 
@@ -45,6 +46,20 @@ class FollowupTiming:
             raise ValueError("concurrency and max_batch must be >= 1")
         if self.stop_grace < 0:
             raise ValueError("stop_grace must be >= 0")
+
+    def next_poll(
+        self, interval: float, *, changed: bool, rng: random.Random, retry_after: float | None = None
+    ) -> tuple[float, float]:
+        """(the tracker's new interval, the delay to its next poll): back to the start on a
+        change, else backed off; jittered; never sooner than a rate limit's Retry-After."""
+        if changed:
+            interval = self.initial_interval
+        else:
+            interval = min(self.max_interval, max(self.initial_interval, interval * self.backoff))
+        delay = interval * (1 + rng.uniform(-self.jitter, self.jitter)) if self.jitter else interval
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_interval * 5))
+        return interval, delay
 
 
 class PollBudget:

@@ -1,0 +1,97 @@
+"""Wiring the watcher from Settings, and the webhook that wakes it."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+from typing import Final
+
+from pydantic import SecretStr
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.app.settings import Settings
+from bot.codestream.client import CodeStreamClient
+from bot.core.fileconfig import FileConfig
+from bot.core.ports import AlertNotifier
+from bot.core.routing import Router
+from bot.core.watcher import Watcher
+from bot.store import Store
+from bot.store.store import HolderGone
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH: Final = "/hooks/codestream"
+WEBHOOK_HEADER: Final = "X-Codestream-Bot-Token"
+WEBHOOK_MAX_BODY: Final = 64 * 1024
+
+
+def watch_enabled(settings: Settings, file_config: FileConfig) -> bool:
+    """BOT_WATCH wins when set; otherwise on when there is somewhere to send an alert."""
+    if settings.bot_watch is not None:
+        return settings.bot_watch
+    return Router.from_config(file_config, settings.bot_alert_channel).configured
+
+
+def build_watcher(
+    settings: Settings,
+    file_config: FileConfig,
+    *,
+    store: Store,
+    client: CodeStreamClient,
+    notifier: AlertNotifier,
+    holder: str,
+    holder_gone: HolderGone | None = None,
+) -> Watcher | None:
+    """The watcher for these settings, or None when watching is off."""
+    if not watch_enabled(settings, file_config):
+        return None
+    router = Router.from_config(file_config, settings.bot_alert_channel)
+    if not router.configured:
+        log.warning("BOT_WATCH is on but no alert channel is configured: failures will not be alerted")
+    return Watcher(
+        store,
+        client,
+        notifier,
+        router,
+        interval=settings.bot_watch_interval,
+        lookback=settings.bot_watch_lookback,
+        page_size=settings.bot_watch_page_size,
+        holder=holder,
+        holder_gone=holder_gone,
+        undeliverable_after=settings.bot_undeliverable_hours * 3600,
+    )
+
+
+def webhook_route(watcher: Watcher, token: SecretStr | None) -> Route:
+    """``POST /hooks/codestream``: a Code Stream pipeline notification (or anything holding the
+    token) makes the watcher poll now. The body is not used; it is only size-checked."""
+    expected = token.get_secret_value().encode() if token is not None else None
+
+    async def hook(request: Request) -> Response:
+        if expected is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        given = request.headers.get(WEBHOOK_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            return JSONResponse({"error": f"missing or wrong {WEBHOOK_HEADER}"}, status_code=401)
+        if not await _body_fits(request, WEBHOOK_MAX_BODY):
+            return JSONResponse({"error": "request body too large"}, status_code=413)
+        watcher.wake()
+        return JSONResponse({"status": "accepted"}, status_code=202)
+
+    return Route(WEBHOOK_PATH, hook, methods=["POST"])
+
+
+async def _body_fits(request: Request, limit: int) -> bool:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        return False
+    received = 0
+    with contextlib.suppress(ClientDisconnect):
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                return False
+    return True

@@ -1,0 +1,132 @@
+"""Access rules as configured: ``access.rules`` in BOT_CONFIG and the BOT_ALLOWED_* shortcuts,
+and what they are matched against (a Scope, a Viewer)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.codestream.models import Event, EventKind
+from bot.core.errors import ConfigError
+from bot.core.verbs import VERBS, Verb
+
+ALL_VERBS: Final[tuple[Verb, ...]] = tuple(VERBS)
+@dataclass(frozen=True)
+class Scope:
+    """What rules are matched against: an event, or an audit row that remembers its event's
+    project and pipeline."""
+
+    kind: EventKind
+    project: str | None = None
+    pipeline: str | None = None
+
+    @classmethod
+    def of(cls, kind: EventKind, event: Event | None) -> Scope:
+        return cls(kind, event.project if event else None, event.pipeline if event else None)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks to read, and where."""
+
+    user_id: str
+    channel_id: str | None
+    team_id: str | None = None
+
+
+class Rule(BaseModel):
+    """One ``allow`` rule: every condition that is set must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    users: list[str] = Field(default_factory=list)  # Slack user ids (U…/W…)
+    usergroups: list[str] = Field(default_factory=list)  # Slack user-group ids (S…)
+    channels: list[str] = Field(default_factory=list)  # channel ids where actions are allowed
+    actions: list[Verb] = Field(default_factory=lambda: list(ALL_VERBS))
+    kinds: list[EventKind] = Field(default_factory=list)
+    projects: list[str] = Field(default_factory=list)  # exact or glob
+    pipelines: list[str] = Field(default_factory=list)  # exact or glob
+
+    @field_validator("users")
+    @classmethod
+    def _user_ids(cls, value: list[str]) -> list[str]:
+        return _ids(value, ("U", "W"), "Slack user ids such as U012AB3CD")
+
+    @field_validator("usergroups")
+    @classmethod
+    def _group_ids(cls, value: list[str]) -> list[str]:
+        return _ids(value, ("S",), "Slack user-group ids such as S0123RELEASE")
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_ids(cls, value: list[str]) -> list[str]:
+        return _ids(value, ("C", "G", "D"), "channel ids such as C012AB3CD")
+
+    def may_apply(self, verb: Verb, kind: EventKind) -> bool:
+        """Could this rule speak about this action on some event of this kind?"""
+        return verb in self.actions and (not self.kinds or kind in self.kinds)
+
+    def in_scope(self, verb: Verb, scope: Scope) -> bool:
+        """Does this rule speak about this action on this event (regardless of who/where)?"""
+        if verb not in self.actions or (self.kinds and scope.kind not in self.kinds):
+            return False
+        return _matches(self.projects, scope.project) and _matches(self.pipelines, scope.pipeline)
+
+    def names_people(self) -> bool:
+        return bool(self.users or self.usergroups)
+
+
+class AccessConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[Rule] = Field(default_factory=list)
+
+
+def _ids(values: list[str], prefixes: tuple[str, ...], what: str) -> list[str]:
+    cleaned = [v.strip() for v in values]
+    for value in cleaned:
+        if not value or value[0] not in prefixes or not value.isalnum() or value.upper() != value:
+            raise ValueError(f"must be {what} (got {value!r})")
+    return cleaned
+
+
+def _matches(patterns: Sequence[str], value: str | None) -> bool:
+    if not patterns:
+        return True
+    return value is not None and any(fnmatch.fnmatchcase(value, p) for p in patterns)
+
+
+def split_ids(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def rules_from_env(users: str | None, usergroups: str | None, channels: str | None) -> list[Rule]:
+    """The env shortcuts make one rule: these people (any of them), in these channels."""
+    if not (split_ids(users) or split_ids(usergroups) or split_ids(channels)):
+        return []
+    return [
+        Rule(
+            users=split_ids(users),
+            usergroups=split_ids(usergroups),
+            channels=split_ids(channels),
+        )
+    ]
+
+
+def parse_access_config(section: Any) -> AccessConfig:
+    """Validate the ``access:`` section; raise ConfigError with one line per problem."""
+    if section is None:
+        return AccessConfig()
+    try:
+        return AccessConfig.model_validate(section)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = "access." + ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error["loc"])
+            where = where.replace(".[", "[")
+            lines.append(f"BOT_CONFIG {where}: {str(error['msg']).removeprefix('Value error, ')}")
+        raise ConfigError(lines) from None

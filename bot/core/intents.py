@@ -1,0 +1,105 @@
+"""The intent lifecycle's shared pieces: the claim key every surface and replica contends for,
+how long it is held, and store writes that must survive a passing error (they happen after Code
+Stream may have acted). Used by ``perform``, the reconciler and the follow-through."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from bot.codestream.models import Event, EventKind
+from bot.core.metrics import record_outcome
+from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, Surface, new_request_id
+from bot.core.verbs import stored_verb
+from bot.store import ActionRecord
+
+log = logging.getLogger("bot.core.perform")
+_T = TypeVar("_T")
+
+#: The claim of an intent in flight. It never lapses on its own in practice: the action (or the
+#: reconciler, after a crash) settles it when the outcome is known.
+IN_FLIGHT_CLAIM_SECONDS: Final = 7 * 86_400.0
+#: Writes after Code Stream acted: tried this many times (about 3 s in all) before giving up
+#: to the reconciler, which finds the row still open and settles it from a read-back.
+WRITE_ATTEMPTS: Final = 6
+
+
+INTENT_PREFIX: Final = "intent:"
+
+
+def intent_key(kind: EventKind, event_id: str) -> str:
+    """One intent per event at a time, whatever the verb: a rerun and a resume of the same event
+    must not both run."""
+    return f"{INTENT_PREFIX}{kind}:{event_id}"
+
+
+async def retry_write(operation: Callable[[], Awaitable[_T]]) -> _T:
+    """A store write that must not be lost to a passing error (a lock, a failover)."""
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(Exception),
+        stop=stop_after_attempt(WRITE_ATTEMPTS),
+        wait=wait_exponential(multiplier=0.05, max=1.0),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await operation()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def without_execution(event: Event) -> Event:
+    return event.model_copy(update={"execution_link": None, "execution_index": None, "execution_status": None})
+
+
+def user_message(error: Exception | None) -> str | None:
+    if error is None:
+        return None
+    message = getattr(error, "user_message", None)
+    return str(message) if message else type(error).__name__
+
+
+def log_outcome(outcome: Outcome, seconds: float) -> None:
+    """One line per outcome, and its metric."""
+    request = outcome.request
+    record_outcome(request.verb, request.surface, outcome.status)
+    log.info(
+        "action %s %s",
+        request.verb,
+        outcome.status,
+        extra={
+            "request_id": request.request_id,
+            "actor_id": request.actor.user_id,
+            "actor_name": request.actor.name,
+            "surface": request.surface,
+            "channel_id": request.channel_id,
+            "kind": request.kind,
+            "event_id": request.event_id,
+            "verb": request.verb,
+            "result": outcome.status,
+            "error_class": type(outcome.error).__name__ if outcome.error else None,
+            "execution_url": outcome.execution_url,
+            "action_id": outcome.action_id,
+            "duration_ms": round(seconds * 1000),
+        },
+    )
+
+
+_SURFACES: Final[dict[str, Surface]] = {s: s for s in ("slash", "button", "thread", "mention", "cli")}
+
+
+def request_from_row(row: ActionRecord, kind: EventKind, *, alert: MessageRef | None) -> ActionRequest:
+    """The request an audit row records, rebuilt after a restart or on another replica. Rows
+    written by other releases fall back to a rerun from a button."""
+    return ActionRequest(
+        verb=stored_verb(row.action),
+        kind=kind,
+        event_id=row.event_id,
+        actor=Actor(row.actor_id, row.actor_name),
+        surface=_SURFACES.get(row.surface, "button"),
+        channel_id=row.channel_id,
+        request_id=row.request_id or new_request_id(),
+        alert=alert,
+    )

@@ -1,0 +1,168 @@
+"""One alert per failure: route it, claim it (so replicas and woken polls never post it twice),
+post it in the right place (a rerun that failed again goes in the first alert's thread), keep
+aside what Slack refuses for good, and save what Slack took even when the store stumbles."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from bot.codestream.models import Event
+from bot.core.alerts import post_alert
+from bot.core.ports import AlertNotifier
+from bot.core.routing import Router
+from bot.core.undelivered import MOOT, UNDELIVERABLE, UndeliveredAlerts
+from bot.core.watcher.stats import KindStats
+from bot.store import AlertRecord, Store, UndeliveredAlert
+
+log = logging.getLogger("bot.core.watcher")
+
+# A claim outlives a crash between claiming and posting by this long (then another try).
+CLAIM_WINDOW: Final = 600.0
+
+
+def alert_key(event: Event) -> str:
+    index = event.execution_index
+    return f"alert:{event.kind}:{event.id}:{'none' if index is None else index}"
+
+
+class AlertPosting:
+    def __init__(
+        self,
+        store: Store,
+        notifier: AlertNotifier,
+        router: Router,
+        undelivered: UndeliveredAlerts,
+        *,
+        holder: str,
+        keep_lease: Callable[[bool], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.router = router
+        self.undelivered = undelivered
+        self.holder = holder
+        self.keep_lease = keep_lease  # renews the watcher's lease during a long cycle
+        self._unsaved: dict[str, AlertRecord] = {}  # posted, but the store failed to record it
+        self._logged: OrderedDict[str, None] = OrderedDict()  # "not alerted" lines already logged
+
+    async def alert(
+        self, event: Event, stats: KindStats, refused: set[str], gone: dict[str, str], leader: bool
+    ) -> bool:
+        """Post the alert for one failure unless it exists. True when nothing is left to do."""
+        assert event.id is not None
+        kind, index = event.kind, event.execution_index
+        key = alert_key(event)
+        decision = self.router.route(event)
+        if not decision.alerts:
+            self._log_once(key, decision.dropped, decision.rule)
+            return True
+        store = self.store
+        if key in self._unsaved or await store.get_alert(kind, event.id, index) is not None:
+            return True
+        # A rerun that failed again goes in the thread of the event's first alert.
+        channel, thread_ts = decision.channel, None
+        prior = await store.latest_alert_for_event(kind, event.id)
+        if prior is not None:
+            channel, thread_ts = prior.channel_id, prior.thread_ts or prior.ts
+        assert channel is not None
+        if channel in refused:
+            return False
+        if channel in gone:  # refused for good a moment ago: do not ask Slack again this cycle
+            await self.undelivered.hold(
+                key, event, channel=channel, thread_ts=thread_ts, mention=decision.mention, reason=gone[channel]
+            )
+            stats.undeliverable += 1
+            return True
+        await self.keep_lease(leader)
+        holder = f"{self.holder}:{uuid.uuid4().hex[:12]}"
+        claim = await store.claim(key, holder, CLAIM_WINDOW, {"channel": channel})
+        if not claim.won:
+            # Another replica (or a woken poll) is posting it; done once its alert is saved.
+            return await store.get_alert(kind, event.id, index) is not None
+        record, refusal = await self._post(key, holder, event, channel, decision.mention, thread_ts)
+        if record is not None:
+            stats.alerts += 1
+            return True
+        if refusal in UNDELIVERABLE:
+            # Slack will keep saying no: keep the alert aside and let the cursor move on.
+            gone[channel] = refusal
+            await self.undelivered.hold(
+                key, event, channel=channel, thread_ts=thread_ts, mention=decision.mention, reason=refusal
+            )
+            stats.undeliverable += 1
+            return True
+        stats.post_failures += 1
+        refused.add(channel)
+        return False
+
+    async def repost(self, event: Event, held: UndeliveredAlert) -> str | None:
+        """One more try at an alert kept aside: None when it is posted (or already was)."""
+        if event.execution_index != held.execution_index or not event.is_failure:
+            return MOOT  # rerun or fixed since: that failure's alert is moot (a new one has its own)
+        if await self.store.get_alert(event.kind, held.event_id, held.execution_index) is not None:
+            return MOOT  # alerted meanwhile
+        holder = f"{self.holder}:{uuid.uuid4().hex[:12]}"
+        claim = await self.store.claim(held.key, holder, CLAIM_WINDOW, {"channel": held.channel_id})
+        if not claim.won:
+            return "claimed"
+        try:
+            record, refusal = await self._post(held.key, holder, event, held.channel_id, held.mention, held.thread_ts)
+        except Exception:
+            if held.key in self._unsaved:
+                return None  # posted; saved by the next cycle
+            raise
+        return None if record is not None else refusal or "unknown"
+
+    async def _post(
+        self, key: str, holder: str, event: Event, channel: str, mention: str | None, thread_ts: str | None
+    ) -> tuple[AlertRecord | None, str | None]:
+        """Post under the claim ``holder`` won: (the saved alert, None) or (None, Slack's refusal).
+        The claim is released when nothing was posted; kept when Slack has the alert."""
+        posted: list[AlertRecord] = []
+        try:
+            record, delivered = await post_alert(
+                self.notifier, self.store, event, channel=channel, mention=mention, thread_ts=thread_ts,
+                on_posted=posted.append,
+            )  # fmt: skip
+        except BaseException:
+            if posted:  # Slack has it, only the store failed: saved by the next cycle, never re-posted
+                self._unsaved[key] = posted[0]
+            else:
+                await quietly(self.store.release_claim(key, holder))
+            raise
+        if record is None:
+            await quietly(self.store.release_claim(key, holder))
+        return record, delivered.refused
+
+    async def save_unsaved(self) -> None:
+        for key, record in list(self._unsaved.items()):
+            await self.store.save_alert(record)
+            del self._unsaved[key]
+
+    def _log_once(self, key: str, dropped: bool, rule: int | None) -> None:
+        if key in self._logged:
+            return
+        self._logged[key] = None
+        if len(self._logged) > 10_000:
+            self._logged.popitem(last=False)
+        if dropped:
+            log.debug("watcher: %s not alerted: dropped by routes[%s]", key, rule)
+        else:
+            log.info("watcher: %s not alerted: no routing rule matched and BOT_ALERT_CHANNEL is not set", key)
+
+
+async def quietly(operation: Awaitable[Any]) -> None:
+    """Best-effort cleanup: a failure here is logged, never raised over the real error."""
+    try:
+        await operation
+    except Exception as exc:  # noqa: BLE001 - logged; the caller is already handling an error
+        log.warning("watcher: cleanup failed: %s", explain(exc))
+
+
+def explain(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,66 @@
+"""The ``/codestream`` command table: one record per command drives parsing, ``help``, usage
+errors, the manifest's usage hint and dispatch. To add a command: a record here, its handler
+(a module beside this one), its renderer, and a test.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from bot.core.commands import Command, CommandTable, Invocation, free_words, optional_kind, verb_command
+from bot.core.verbs import VERBS
+from bot.slack.commands.audit import audit_trail
+from bot.slack.commands.failures import list_failures
+from bot.slack.commands.whoami import whoami
+from bot.slack.interaction import Interaction
+from bot.slack.render.base import SlackMessage
+from bot.slack.render.messages import render_help
+from bot.slack.surfaces import Handler, Surfaces
+
+SLASH_COMMAND: Final = "/codestream"
+
+
+async def perform(surfaces: Surfaces, interaction: Interaction, invocation: Invocation) -> SlackMessage | None:
+    await surfaces.perform_verb(interaction, invocation)  # answers where the outcome belongs
+    return None
+
+
+_PERFORM: Final[Handler] = perform
+
+
+async def show_help(surfaces: Surfaces | None, interaction: Interaction | None, invocation: Invocation) -> SlackMessage:
+    return help_message()
+
+
+def help_message() -> SlackMessage:
+    return render_help([(COMMANDS.line(c), c.help) for c in COMMANDS])
+
+
+COMMANDS: Final = CommandTable[Handler](
+    SLASH_COMMAND,
+    [
+        *(verb_command(verb, _PERFORM) for verb in VERBS),
+        Command(
+            "list",
+            "[git|gerrit|docker]",
+            "recent failed events, each with a Rerun button",
+            list_failures,
+            aliases=("failed", "failures"),
+            arguments=optional_kind,
+        ),
+        Command(
+            "audit",
+            "[event id|@user] [--since 7d]",
+            "who did what, and when",
+            audit_trail,
+            arguments=free_words,
+        ),
+        Command("whoami", "", "what the access policy lets you do here", whoami),
+        Command("help", "", "this list", show_help, aliases=("?",), arguments=free_words, instant=True),
+    ],
+)
+
+
+def parse_command(text: str) -> Invocation:
+    """The invocation ``/codestream <text>`` (or an @mention, mention stripped) asks for."""
+    return COMMANDS.parse(text)[1]

@@ -1,0 +1,31 @@
+"""``/codestream list [kind]``: recent failed events the caller may see, each with a Rerun button."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.codestream.errors import CodeStreamError
+from bot.codestream.models import EVENT_KINDS, Event
+from bot.core.access import Scope
+from bot.core.commands import Invocation
+from bot.slack.interaction import Interaction
+from bot.slack.render.messages import SlackMessage, render_error, render_event_list
+from bot.slack.surfaces import Surfaces
+
+
+async def list_failures(surfaces: Surfaces, interaction: Interaction, invocation: Invocation) -> SlackMessage:
+    viewer = await surfaces.viewer(interaction)
+    kinds = [invocation.kind] if invocation.kind else list(EVENT_KINDS)
+    events: list[Event] = []
+    try:
+        for kind in kinds:
+            page = await surfaces.client.list_events(kind, orderby="updatedAt desc", top=50)
+            for event in page.events:
+                # Only what the policy's show rules let this person see, here.
+                if event.is_failure and await surfaces.access.may_see(viewer, Scope.of(kind, event)):
+                    events.append(event)
+    except CodeStreamError as exc:
+        return render_error(exc)
+    events.sort(key=lambda e: e.updated or datetime.min.replace(tzinfo=UTC), reverse=True)
+    urls = {e.id: url for e in events if e.id and (url := surfaces.execution_link(e.execution_id))}
+    return render_event_list(events, execution_urls=urls, now=datetime.now(UTC))
