@@ -5,26 +5,21 @@ backoff that honours ``Retry-After``. Resume/rerun (POST) is never retried once 
 may have reached the server: when its outcome is ambiguous, the client reads the event back
 and reports whether a new execution started.
 
-The operations live here; authenticated sending is ``session``, retrying ``retry``.
+The operations live here; authenticated sending is ``session``, retrying ``retry``, and
+building a client with its pooled HTTP connection and login ``factory``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import httpx
 
-from bot.codestream.auth import (
-    CspApiTokenProvider,
-    StaticTokenProvider,
-    TokenProvider,
-    VraRefreshTokenProvider,
-)
+from bot.codestream.auth import TokenProvider
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.events import (
     KIND_COLLECTION,
@@ -84,6 +79,10 @@ class ActionResult:
 
 
 class CodeStreamClient(ApiSession):
+    """The Code Stream operations the bot uses, over an ``httpx.AsyncClient`` and a token
+    provider the caller configured (:func:`bot.codestream.factory.create_client` builds both
+    from plain arguments). :meth:`aclose` closes the ``httpx.AsyncClient``."""
+
     def __init__(
         self,
         base_url: str,
@@ -104,53 +103,6 @@ class CodeStreamClient(ApiSession):
         self.retry = retry or RetryPolicy()
         self._http = http
         self._observer = observer
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Any,
-        *,
-        retry: RetryPolicy | None = None,
-        observer: RequestObserver | None = None,
-    ) -> CodeStreamClient:
-        """Build the client and its one pooled ``httpx.AsyncClient`` from ``Settings``."""
-        problems = settings.codestream_problems()
-        if problems:
-            raise ValueError("; ".join(problems))
-        verify: ssl.SSLContext | bool = True
-        if settings.codestream_ca_bundle is not None:
-            verify = ssl.create_default_context(cafile=str(settings.codestream_ca_bundle))
-        if not settings.codestream_verify_tls:
-            log.warning(
-                "CODESTREAM_VERIFY_TLS=false: Code Stream's TLS certificate is NOT verified; "
-                "anyone on the network path can read the bot's tokens. Use CODESTREAM_CA_BUNDLE instead."
-            )
-            verify = False
-        http = httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                settings.codestream_timeout, connect=min(10.0, settings.codestream_timeout)
-            ),
-            verify=verify,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),  # no reconnect churn
-            headers={"Accept": "application/json", "User-Agent": "codestream-bot"},
-            follow_redirects=False,
-        )
-        auth: TokenProvider
-        if settings.codestream_auth == "token":
-            auth = StaticTokenProvider(settings.codestream_token)
-        elif settings.codestream_auth == "csp":
-            auth = CspApiTokenProvider(http, settings.codestream_csp_url, settings.codestream_refresh_token)
-        else:
-            auth = VraRefreshTokenProvider(http, settings.codestream_url, settings.codestream_refresh_token)
-        return cls(
-            settings.codestream_url,
-            auth,
-            http=http,
-            api_version=settings.codestream_api_version,
-            retry=retry,
-            observer=observer,
-            max_response_bytes=int(settings.codestream_max_response_mb * 1024 * 1024),
-        )
 
     # --- operations ------------------------------------------------------------------------
 
