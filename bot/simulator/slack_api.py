@@ -33,10 +33,10 @@ from aiohttp import WSMsgType, web
 
 from bot.simulator.slack_blocks import validate_blocks
 from bot.simulator.slack_methods import SlackWebApi
-from bot.simulator.slack_models import JSON, Message, ResponsePost, SlackCall, wait_for
+from bot.simulator.slack_models import JSON, Message, ResponsePost, SlackCall, SlackError, wait_for
 from bot.simulator.slack_responses import ResponseUrls
 from bot.simulator.slack_sender import SlackSender, sign
-from bot.simulator.slack_workspace import DEFAULT_BOT_TOKEN, SlackError
+from bot.simulator.slack_workspace import DEFAULT_BOT_TOKEN
 
 __all__ = [
     "Message",
