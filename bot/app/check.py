@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from bot.app.codestream import build_codestream_client
 from bot.app.settings import Settings, load_settings
 from bot.codestream import (
     AuthenticationFailed,
-    CodeStreamClient,
     CodeStreamError,
     NotFound,
     RetryPolicy,
@@ -84,7 +84,7 @@ async def _check_codestream(settings: Settings) -> list[CheckResult]:
     problems = settings.codestream_problems()
     if problems:
         return [CheckResult("codestream", False, problem) for problem in problems]
-    client = CodeStreamClient.from_settings(settings, retry=RetryPolicy(attempts=1))
+    client = build_codestream_client(settings, retry=RetryPolicy(attempts=1))
     results: list[CheckResult] = []
     try:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.app.codestream import build_codestream_client
 from bot.app.settings import Settings, secret_values
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.core import metrics
@@ -145,7 +146,7 @@ async def build_runtime(
     made_client = client is None
     try:
         if client is None:
-            client = CodeStreamClient.from_settings(settings, retry=retry, observer=metrics.observe_codestream)
+            client = build_codestream_client(settings, retry=retry, observer=metrics.observe_codestream)
             client.auth.on_login = lambda auth: metrics.TOKEN_REFRESHES.labels(auth).inc()
         store = await open_store(settings.bot_database_url)
     except BaseException:

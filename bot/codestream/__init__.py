@@ -14,6 +14,7 @@ from bot.codestream.errors import (
     TLSFailure,
     Unavailable,
 )
+from bot.codestream.factory import create_client
 from bot.codestream.ids import is_valid_id, validate_id
 from bot.codestream.models import (
     EVENT_KINDS,
@@ -47,6 +48,7 @@ __all__ = [
     "ServerError",
     "TLSFailure",
     "Unavailable",
+    "create_client",
     "is_valid_id",
     "validate_id",
 ]

@@ -4,82 +4,59 @@ Reads (GET) are retried on connection errors, 429 and 502/503/504 with bounded e
 backoff that honours ``Retry-After``. Resume/rerun (POST) is never retried once the request
 may have reached the server: when its outcome is ambiguous, the client reads the event back
 and reports whether a new execution started.
+
+The operations live here; authenticated sending is ``session``, retrying ``retry``, and
+building a client with its pooled HTTP connection and login ``factory``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeVar
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Final, Literal
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
-from bot.codestream.auth import (
-    CspApiTokenProvider,
-    StaticTokenProvider,
-    TokenProvider,
-    VraRefreshTokenProvider,
-)
-from bot.codestream.errors import (
-    AuthenticationFailed,
-    CodeStreamError,
-    RateLimited,
-    TLSFailure,
-    Unavailable,
-)
-from bot.codestream.ids import validate_id
-from bot.codestream.models import (
+from bot.codestream.auth import TokenProvider
+from bot.codestream.errors import CodeStreamError
+from bot.codestream.events import (
     KIND_COLLECTION,
     KIND_LABEL,
-    About,
     CodeStreamAction,
-    DocumentPage,
     Event,
     EventKind,
-    EventPage,
-    Execution,
     parse_event,
 )
+from bot.codestream.executions import Execution
+from bot.codestream.ids import validate_id
+from bot.codestream.pages import About, DocumentPage, EventPage
+from bot.codestream.retry import RetryPolicy
+from bot.codestream.session import API, DEFAULT_API_VERSION, ApiSession, Exchange, RequestObserver
 from bot.codestream.transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     ResponseTooLarge,
     TransportFailure,
     error_for_status,
     json_object,
-    send,
 )
 
-log = logging.getLogger(__name__)
-_T = TypeVar("_T")
+__all__ = [
+    "MAX_DOCUMENTS",
+    "ActionResult",
+    "ActionState",
+    "CodeStreamClient",
+    "RequestObserver",
+    "RetryPolicy",
+    "execution_changed",
+    "new_execution",
+]
 
-API: Final = "/codestream/api"
+log = logging.getLogger(__name__)
+
 #: Documents used from one list page at most (whatever the server sends).
 MAX_DOCUMENTS: Final = 500
-
-# Observer of every HTTP exchange: (operation, status or error class, seconds). Metrics hook.
-RequestObserver = Callable[[str, str, float], None]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 4  # total tries for a GET
-    initial_backoff: float = 0.5
-    max_backoff: float = 8.0
-    max_retry_after: float = 30.0  # a longer Retry-After is reported, not waited out
-    reconcile_reads: int = 3  # read-backs after an ambiguous POST
-    reconcile_delay: float = 1.0
-
 
 ActionState = Literal["succeeded", "not_started", "unknown"]
 
@@ -101,23 +78,18 @@ class ActionResult:
     reconciled: bool = False
 
 
-@dataclass
-class _Exchange:
-    """One authenticated request, re-buildable for the single retry after a 401."""
+class CodeStreamClient(ApiSession):
+    """The Code Stream operations the bot uses, over an ``httpx.AsyncClient`` and a token
+    provider the caller configured (:func:`bot.codestream.factory.create_client` builds both
+    from plain arguments). :meth:`aclose` closes the ``httpx.AsyncClient``."""
 
-    method: str
-    path: str
-    params: dict[str, str] = field(default_factory=dict)
-
-
-class CodeStreamClient:
     def __init__(
         self,
         base_url: str,
         auth: TokenProvider,
         *,
         http: httpx.AsyncClient,
-        api_version: str = "2019-10-17",
+        api_version: str = DEFAULT_API_VERSION,
         retry: RetryPolicy | None = None,
         observer: RequestObserver | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -132,60 +104,10 @@ class CodeStreamClient:
         self._http = http
         self._observer = observer
 
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Any,
-        *,
-        retry: RetryPolicy | None = None,
-        observer: RequestObserver | None = None,
-    ) -> CodeStreamClient:
-        """Build the client and its one pooled ``httpx.AsyncClient`` from ``Settings``."""
-        problems = settings.codestream_problems()
-        if problems:
-            raise ValueError("; ".join(problems))
-        verify: ssl.SSLContext | bool = True
-        if settings.codestream_ca_bundle is not None:
-            verify = ssl.create_default_context(cafile=str(settings.codestream_ca_bundle))
-        if not settings.codestream_verify_tls:
-            log.warning(
-                "CODESTREAM_VERIFY_TLS=false: Code Stream's TLS certificate is NOT verified; "
-                "anyone on the network path can read the bot's tokens. Use CODESTREAM_CA_BUNDLE instead."
-            )
-            verify = False
-        http = httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                settings.codestream_timeout, connect=min(10.0, settings.codestream_timeout)
-            ),
-            verify=verify,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),  # no reconnect churn
-            headers={"Accept": "application/json", "User-Agent": "codestream-bot"},
-            follow_redirects=False,
-        )
-        auth: TokenProvider
-        if settings.codestream_auth == "token":
-            auth = StaticTokenProvider(settings.codestream_token)
-        elif settings.codestream_auth == "csp":
-            auth = CspApiTokenProvider(http, settings.codestream_csp_url, settings.codestream_refresh_token)
-        else:
-            auth = VraRefreshTokenProvider(http, settings.codestream_url, settings.codestream_refresh_token)
-        return cls(
-            settings.codestream_url,
-            auth,
-            http=http,
-            api_version=settings.codestream_api_version,
-            retry=retry,
-            observer=observer,
-            max_response_bytes=int(settings.codestream_max_response_mb * 1024 * 1024),
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     # --- operations ------------------------------------------------------------------------
 
     async def about(self) -> About:
-        body = await self._get_json("about", _Exchange("GET", f"{API}/about"), what="about endpoint")
+        body = await self._get_json("about", Exchange("GET", f"{API}/about"), what="about endpoint")
         return About.model_validate(body)
 
     async def list_events(
@@ -208,7 +130,7 @@ class CodeStreamClient:
             params["$skip"] = str(skip)
         collection = KIND_COLLECTION[kind]
         body = await self._get_json(
-            f"list {collection}", _Exchange("GET", f"{API}/{collection}", params), what=f"{collection} list"
+            f"list {collection}", Exchange("GET", f"{API}/{collection}", params), what=f"{collection} list"
         )
         page = DocumentPage.model_validate(body)
         documents = page.ordered_documents()
@@ -251,7 +173,7 @@ class CodeStreamClient:
         collection = KIND_COLLECTION[kind]
         body = await self._get_json(
             f"get {collection}",
-            _Exchange("GET", f"{API}/{collection}/{event_id}"),
+            Exchange("GET", f"{API}/{collection}/{event_id}"),
             what=f"{KIND_LABEL[kind]} event {event_id}",
         )
         return parse_event(kind, body)
@@ -262,7 +184,7 @@ class CodeStreamClient:
         execution_id = validate_id(execution_id)
         body = await self._get_json(
             "get execution",
-            _Exchange("GET", f"{API}/executions/{execution_id}"),
+            Exchange("GET", f"{API}/executions/{execution_id}"),
             what=f"execution {execution_id}",
             retry=retry,
         )
@@ -288,7 +210,7 @@ class CodeStreamClient:
         if before is None:
             before = await self.get_event(kind, event_id)
         collection = KIND_COLLECTION[kind]
-        exchange = _Exchange("POST", f"{API}/{collection}/{event_id}", {"action": action})
+        exchange = Exchange("POST", f"{API}/{collection}/{event_id}", {"action": action})
         op = f"{action.lower()} {collection}"
         try:
             response = await self._send_unsent_retry(op, exchange)
@@ -343,97 +265,6 @@ class CodeStreamClient:
             log.warning("read-back failed", extra={"event_id": event_id, "error_class": type(exc).__name__})
             return None
 
-    async def _get_json(self, op: str, exchange: _Exchange, *, what: str, retry: bool = True) -> dict[str, Any]:
-        async def attempt() -> dict[str, Any]:
-            response = await self._send_authenticated(op, exchange)
-            if response.status_code >= 400:
-                raise error_for_status(response, what=what)
-            return json_object(response)
-
-        if not retry:
-            return await attempt()
-        return await self._with_retries(attempt, retry_sent=True)
-
-    async def _send_unsent_retry(self, op: str, exchange: _Exchange) -> httpx.Response:
-        """Send a POST; retry only failures that happened before the request left."""
-        return await self._with_retries(lambda: self._send_authenticated(op, exchange), retry_sent=False)
-
-    async def _with_retries(self, attempt: Callable[[], Awaitable[_T]], *, retry_sent: bool) -> _T:
-        def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, TransportFailure):
-                return retry_sent or not exc.request_sent
-            if not retry_sent:
-                return False
-            if isinstance(exc, RateLimited):
-                return exc.retry_after is None or exc.retry_after <= self.retry.max_retry_after
-            return isinstance(exc, Unavailable) and not isinstance(exc, TLSFailure)
-
-        backoff = wait_exponential_jitter(
-            multiplier=self.retry.initial_backoff, max=self.retry.max_backoff, jitter=self.retry.initial_backoff
-        )
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RateLimited) and exc.retry_after is not None:
-                return exc.retry_after
-            return float(backoff(state))
-
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(retryable),
-            stop=stop_after_attempt(self.retry.attempts),
-            wait=wait,
-            reraise=True,
-            before_sleep=_log_retry,
-        )
-        async for try_ in retrying:
-            with try_:
-                return await attempt()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _send_authenticated(self, op: str, exchange: _Exchange) -> httpx.Response:
-        token = await _login(self.auth.token())
-        response = await self._send_once(op, exchange, token)
-        if response.status_code == 401:
-            # A 401 was refused before any processing, so resending (even a POST) is safe: one
-            # fresh login and one retry; a second 401 means the credentials are wrong.
-            token = await _login(self.auth.refresh(rejected=token))
-            response = await self._send_once(op, exchange, token)
-            if response.status_code == 401:
-                raise AuthenticationFailed(status=401, server_message=None)
-        return response
-
-    async def _send_once(self, op: str, exchange: _Exchange, token: str) -> httpx.Response:
-        params = {**exchange.params, "apiVersion": self.api_version}
-        request = self._http.build_request(
-            exchange.method,
-            f"{self.base_url}{exchange.path}",
-            params=params,
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            response = await send(self._http, request, max_bytes=self.max_response_bytes)
-            outcome = str(response.status_code)
-            return response
-        except CodeStreamError as exc:
-            outcome = type(exc).__name__
-            raise
-        finally:
-            elapsed = time.perf_counter() - started
-            log.debug("codestream %s -> %s in %.3fs", op, outcome, elapsed)
-            if self._observer is not None:
-                self._observer(op, outcome, elapsed)
-
-
-async def _login(getting: Awaitable[str]) -> str:
-    """A token for the request. A login that failed in transit says nothing about the request
-    itself: that one was never sent."""
-    try:
-        return await getting
-    except TransportFailure as failure:
-        raise TransportFailure(failure.user_message, request_sent=False) from None
-
 
 def new_execution(before: Event, after: Event) -> bool:
     """Whether ``after`` shows an execution that ``before`` did not (the action ran)."""
@@ -443,15 +274,3 @@ def new_execution(before: Event, after: Event) -> bool:
 def execution_changed(index: int | None, link: str | None, after: Event) -> bool:
     changed = (after.execution_index, after.execution_link) != (index, link)
     return changed and (after.execution_link is not None or after.execution_index is not None)
-
-
-def _log_retry(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    log.info(
-        "codestream request retried",
-        extra={
-            "attempt": state.attempt_number,
-            "error_class": type(exc).__name__ if exc else None,
-            "wait_s": round(state.upcoming_sleep, 2),
-        },
-    )

@@ -4,25 +4,21 @@ Used by the test suite, the offline demo and the benchmarks. It is independent o
 client in bot/codestream: it only speaks JSON over HTTP, so the client is tested against
 the wire format, not against itself.
 
-One middleware does the cross-cutting work, in this order: record the request, apply a
-matching Fault (before or after the real processing), enforce the bearer token on
-/codestream/api/*, and turn routing errors into JSON.
+Here: the server, its logins, tokens and endpoints. The middleware in front of them
+(recording, faults, the bearer check) is `cs_middleware`; the data is `cs_state`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from bot.simulator.cs_events import API_PREFIX, KIND_BY_SEGMENT
-from bot.simulator.cs_faults import Fault, FaultBook, Headers, RecordedRequest
+from bot.simulator.cs_faults import Fault, FaultBook
+from bot.simulator.cs_middleware import SimMiddleware, json_error
 from bot.simulator.cs_odata import ODataError, parse_orderby
 from bot.simulator.cs_seed import (
     SAMPLE_FAILED_DOCKER_ID,
@@ -31,27 +27,13 @@ from bot.simulator.cs_seed import (
     SAMPLE_TRIGGER_FAILED_GIT_ID,
     seed_sample_data,
 )
-from bot.simulator.cs_state import SimState
 from bot.simulator.cs_tokens import TokenBook
 
 API_VERSION = "2019-10-17"
 _SEGMENTS = "|".join(KIND_BY_SEGMENT)
-# What a garbage fault answers with: a 200 "JSON" body cut off mid-document.
-_GARBAGE = b'{"count": 1, "totalCount": 1, "documents": {"/codestream/api/git-events/'
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message, "statusCode": status}, status=status)
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
-class CodeStreamSimulator(SimState):
+class CodeStreamSimulator(SimMiddleware):
     """In-memory Code Stream (SimState) plus the HTTP server, auth, faults and recording."""
 
     def __init__(
@@ -70,14 +52,14 @@ class CodeStreamSimulator(SimState):
         self.refresh_token = refresh_token
         self.api_token = api_token
         self.csp_accepts_api_token = csp_accepts_api_token
-        self.requests: list[RecordedRequest] = []
+        self.requests = []
         self.base_url: str | None = None
         self._tokens = TokenBook(token_lifetime)
         self._faults = FaultBook()
         self._logins = 0
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
-        self._later: set[asyncio.Task[None]] = set()  # effects applied after their answer
+        self._later = set()
         if seed:
             seed_sample_data(self)
 
@@ -168,107 +150,6 @@ class CodeStreamSimulator(SimState):
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         return self._tokens.subject(token.strip()) if scheme.lower() == "bearer" else None
 
-    # -- middleware --------------------------------------------------------------------------
-    @web.middleware
-    async def _front(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        body = await request.read()  # cached by aiohttp: handlers can still read it
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                headers=Headers(request.headers),
-                body=body,
-                at=time.monotonic(),
-            )
-        )
-        fault = self._faults.take(request.method, request.path)
-        if fault is None:
-            return await self._process(request, handler)
-        if fault.apply_after is not None:
-            self._apply_later(request, fault.apply_after)
-            if await self._stall(fault.delay):
-                return self._abort(request)
-            return self._faulted(request, fault)
-        if fault.after_processing:
-            # The real effect happens (e.g. the rerun creates an execution) and only then
-            # is the answer lost or mangled: the ambiguous-POST case.
-            response = await self._process(request, handler)
-            if await self._stall(fault.delay):
-                return self._abort(request)
-        else:
-            if await self._stall(fault.delay):
-                return self._abort(request)
-            if fault.replaces_response:
-                return self._faulted(request, fault)
-            response = await self._process(request, handler)
-        if fault.replaces_response:
-            return self._faulted(request, fault)
-        response.headers.update(fault.headers)
-        return response
-
-    def _apply_later(self, request: web.Request, delay: float) -> None:
-        """The effect of an event action, applied ``delay`` seconds from now."""
-        segment, event_id = request.match_info.get("segment"), request.match_info.get("id")
-        if request.method != "POST" or segment not in KIND_BY_SEGMENT or event_id is None:
-            return
-        kind, action = KIND_BY_SEGMENT[segment].name, request.query.get("action", "")
-        executed_by = self._bearer_subject(request) or "unknown"
-
-        async def apply() -> None:
-            if await self._stall(delay):
-                return
-            with contextlib.suppress(KeyError, ValueError):
-                self.act_on_event(kind, event_id, action, executed_by)
-
-        task = asyncio.create_task(apply())
-        self._later.add(task)
-        task.add_done_callback(self._later.discard)
-
-    async def _process(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(f"{API_PREFIX}/") and self._bearer_subject(request) is None:
-            return _error(401, "Unauthorized")
-        try:
-            return await handler(request)
-        except web.HTTPException as exc:  # router 404 / 405: answer in JSON like the API
-            if exc.status < 400:
-                raise
-            return _error(exc.status, exc.reason)
-
-    async def _stall(self, delay: float) -> bool:
-        """Sleep `delay` seconds; True if the simulator is stopping meanwhile."""
-        if delay <= 0:
-            return False
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-        except TimeoutError:
-            return False
-        return True
-
-    @staticmethod
-    def _abort(request: web.Request) -> web.StreamResponse:
-        # Drop the TCP connection with no HTTP response at all; the client sees a
-        # disconnect (httpx: RemoteProtocolError). aiohttp quietly fails to send the
-        # placeholder response below on the closed transport.
-        if request.transport is not None:
-            request.transport.abort()
-        return web.Response(status=500)
-
-    def _faulted(self, request: web.Request, fault: Fault) -> web.StreamResponse:
-        if fault.reset:
-            return self._abort(request)
-        if fault.garbage:
-            headers = {"Content-Type": fault.content_type or "application/json", **fault.headers}
-            return web.Response(status=fault.status or 200, body=_GARBAGE, headers=headers)
-        status = fault.status or 200
-        body = fault.body if fault.body is not None else {"message": _phrase(status), "statusCode": status}
-        if isinstance(body, dict):
-            data, default_type = json.dumps(body).encode(), "application/json"
-        else:
-            data = body.encode() if isinstance(body, str) else body
-            default_type = "text/plain; charset=utf-8"
-        headers = {"Content-Type": fault.content_type or default_type, **fault.headers}
-        return web.Response(status=status, body=data, headers=headers)
 
     # -- auth endpoints ----------------------------------------------------------------------
     async def _vra_login(self, request: web.Request) -> web.Response:
@@ -290,14 +171,14 @@ class CodeStreamSimulator(SimState):
         if self.csp_accepts_api_token:
             given = api_token if api_token is not None else refresh_token
             if given is None:
-                return _error(400, "Missing api_token parameter")
+                return json_error(400, "Missing api_token parameter")
         else:
             # An older CSP only knows the `refresh_token` form field.
             given = refresh_token
             if given is None:
-                return _error(400, "Missing refresh_token parameter")
+                return json_error(400, "Missing refresh_token parameter")
         if given != self.api_token:
-            return _error(400, "invalid_grant: Invalid refresh token")
+            return json_error(400, "invalid_grant: Invalid refresh token")
         return web.json_response(
             {
                 "access_token": self._issue_token("svc-codestream-bot@example.com"),
@@ -330,18 +211,18 @@ class CodeStreamSimulator(SimState):
             skip = int(q.get("$skip") or 0)
             page = int(q.get("page") or 0)
         except ValueError:
-            return _error(400, "Invalid paging parameter")
+            return json_error(400, "Invalid paging parameter")
         if top < 0 or skip < 0 or page < 0:
-            return _error(400, "Invalid paging parameter")
+            return json_error(400, "Invalid paging parameter")
         orderby = q.get("$orderby") or "name desc"  # the spec's default
         try:
             parse_orderby(orderby, kind.fields)
         except ODataError:
-            return _error(400, "Invalid orderby")
+            return json_error(400, "Invalid orderby")
         try:
             result = self.list_events(kind.name, q.get("$filter", ""), orderby, top, skip + page * top)
         except ODataError:
-            return _error(400, "Invalid filter")
+            return json_error(400, "Invalid filter")
         return web.json_response(result)
 
     async def _get_event(self, request: web.Request) -> web.Response:
@@ -350,7 +231,7 @@ class CodeStreamSimulator(SimState):
         try:
             return web.json_response(self.get_event(kind.name, event_id))
         except KeyError:
-            return _error(404, f"{kind.label} with id {event_id} not found")
+            return json_error(404, f"{kind.label} with id {event_id} not found")
 
     async def _act_on_event(self, request: web.Request) -> web.Response:
         kind = KIND_BY_SEGMENT[request.match_info["segment"]]
@@ -359,9 +240,9 @@ class CodeStreamSimulator(SimState):
         try:
             doc = self.act_on_event(kind.name, event_id, request.query.get("action", ""), executed_by)
         except ValueError:
-            return _error(400, "Invalid action")
+            return json_error(400, "Invalid action")
         except KeyError:
-            return _error(404, f"{kind.label} with id {event_id} not found")
+            return json_error(404, f"{kind.label} with id {event_id} not found")
         return web.json_response(doc)
 
     async def _get_execution(self, request: web.Request) -> web.Response:
@@ -369,7 +250,7 @@ class CodeStreamSimulator(SimState):
         try:
             return web.json_response(self.get_execution(execution_id))
         except KeyError:
-            return _error(404, f"Execution with id {execution_id} not found")
+            return json_error(404, f"Execution with id {execution_id} not found")
 
 
 async def serve_forever(host: str = "127.0.0.1", port: int = 8080, **kwargs: Any) -> None:

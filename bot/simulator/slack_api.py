@@ -25,18 +25,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from dataclasses import dataclass
 from types import TracebackType
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from bot.simulator.slack_blocks import validate_blocks
 from bot.simulator.slack_methods import SlackWebApi
-from bot.simulator.slack_models import JSON, Message, ResponsePost, SlackCall, wait_for
+from bot.simulator.slack_models import JSON, Message, ResponsePost, SlackCall, SlackError, wait_for
 from bot.simulator.slack_responses import ResponseUrls
 from bot.simulator.slack_sender import SlackSender, sign
-from bot.simulator.slack_workspace import DEFAULT_BOT_TOKEN, SlackError
+from bot.simulator.slack_socket import SocketMode
+from bot.simulator.slack_workspace import DEFAULT_BOT_TOKEN
 
 __all__ = [
     "Message",
@@ -66,7 +66,7 @@ class _Fault:
     remaining: int | None
 
 
-class SlackStandIn(SlackWebApi):
+class SlackStandIn(SlackWebApi, SocketMode):
     """In-process Slack: Web API, `response_url`s and a Socket Mode websocket on one port."""
 
     def __init__(
@@ -85,9 +85,9 @@ class SlackStandIn(SlackWebApi):
         self.app_token = app_token  # None: any "xapp-" token may open a Socket Mode connection
         self.latency = 0.0  # seconds added to every Web API call (benchmarks)
         self.calls: list[SlackCall] = []
-        self.socket_acks: dict[str, JSON] = {}  # envelope_id -> the ack frame the app sent back
+        self.socket_acks = {}
         self._faults: dict[str, list[_Fault]] = {}
-        self._sockets: list[web.WebSocketResponse] = []
+        self._sockets = []
         self._response_urls = ResponseUrls(self)
         self._runner: web.AppRunner | None = None
         self._host = "127.0.0.1"
@@ -294,62 +294,3 @@ class SlackStandIn(SlackWebApi):
             )
         )
         return web.json_response(body, status=status, headers=headers)
-
-    # ------------------------------------------------------------------ Socket Mode
-
-    @property
-    def socket_connections(self) -> int:
-        """How many Socket Mode websockets are open."""
-        return len(self._sockets)
-
-    async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)
-        await ws.prepare(request)
-        self._sockets.append(ws)
-        try:
-            await ws.send_json(
-                {
-                    "type": "hello",
-                    "num_connections": len(self._sockets),
-                    "debug_info": {"host": "slack-standin", "approximate_connection_time": 3600},
-                    "connection_info": {"app_id": self.app_id},
-                }
-            )
-            async for frame in ws:
-                if frame.type != WSMsgType.TEXT:
-                    continue
-                try:
-                    data = json.loads(frame.data)
-                except ValueError:
-                    continue
-                if isinstance(data, dict) and isinstance(data.get("envelope_id"), str):
-                    self.socket_acks[data["envelope_id"]] = data
-        finally:
-            self._sockets.remove(ws)
-        return ws
-
-    async def socket_deliver(
-        self,
-        envelope_type: str,
-        payload: JSON,
-        *,
-        accepts_response_payload: bool = False,
-        retry_attempt: int = 0,
-        retry_reason: str = "",
-    ) -> str:
-        """Send an envelope ("events_api" | "slash_commands" | "interactive") over the newest
-        Socket Mode connection; return its envelope_id. The app's ack lands in `socket_acks`."""
-        if not self._sockets:
-            raise RuntimeError("no Socket Mode connection is open")
-        envelope_id = str(uuid.uuid4())
-        await self._sockets[-1].send_json(
-            {
-                "envelope_id": envelope_id,
-                "type": envelope_type,
-                "payload": payload,
-                "accepts_response_payload": accepts_response_payload,
-                "retry_attempt": retry_attempt,
-                "retry_reason": retry_reason,
-            }
-        )
-        return envelope_id

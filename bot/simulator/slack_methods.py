@@ -11,8 +11,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from bot.simulator.slack_models import JSON, Message
-from bot.simulator.slack_workspace import SlackError, SlackWorkspace, truthy, ts_key
+from bot.simulator.slack_models import JSON, Message, SlackError, truthy, ts_key
+from bot.simulator.slack_workspace import SlackWorkspace
 
 
 def required(args: JSON, name: str) -> Any:

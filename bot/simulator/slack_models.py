@@ -1,4 +1,4 @@
-"""Records kept by the Slack stand-in, and a polling helper for tests.
+"""Records kept by the Slack stand-in, its error type, and a polling helper for tests.
 
 Part of the Slack stand-in (`bot.simulator.slack_api`); import from there.
 """
@@ -15,6 +15,28 @@ from typing import Any, TypeVar, cast
 T = TypeVar("T")
 
 JSON = dict[str, Any]
+
+
+class SlackError(Exception):
+    """Raised inside a method handler; becomes `{"ok": false, "error": ..., **extra}`."""
+
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+def truthy(value: Any) -> bool:
+    """Slack's reading of a boolean argument: JSON true, or "1"/"true" in a form/query."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def ts_key(ts: str) -> tuple[int, int]:
+    """Sort key for a message ts ("1732812345.000100")."""
+    sec, _, frac = ts.partition(".")
+    return int(sec or 0), int((frac or "0").ljust(6, "0")[:6])
 
 
 @dataclass

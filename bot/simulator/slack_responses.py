@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bot.simulator.slack_models import JSON, Message, ResponsePost
-from bot.simulator.slack_workspace import SlackError, SlackWorkspace, truthy
+from bot.simulator.slack_models import JSON, Message, ResponsePost, SlackError, truthy
+from bot.simulator.slack_workspace import SlackWorkspace
 
 MAX_POSTS = 5
 

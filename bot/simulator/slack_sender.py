@@ -18,15 +18,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import httpx
 
 from bot.simulator.slack_models import JSON, Message
-
-if TYPE_CHECKING:
-    from bot.simulator.slack_api import SlackStandIn
+from bot.simulator.slack_workspace import SlackWorkspace
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -59,7 +56,7 @@ class SlackSender:
         self,
         bot_url: str,
         signing_secret: str,
-        standin: SlackStandIn,
+        standin: SlackWorkspace,
         team_id: str | None = None,
         *,
         api_app_id: str | None = None,

@@ -1,4 +1,4 @@
-"""The Slack stand-in's state: users, usergroups, channels, messages, ephemerals.
+"""The Slack stand-in's state: messages and ephemerals, on top of users, usergroups and channels.
 
 Part of the Slack stand-in (`bot.simulator.slack_api`); import from there. Everything here
 is synchronous and free of HTTP, so the Web API methods, `response_url` handling and tests
@@ -12,37 +12,16 @@ import time
 from typing import Any
 
 from bot.simulator.slack_blocks import MAX_MESSAGE_TEXT, validate_blocks
-from bot.simulator.slack_models import JSON, Message, ResponsePost
-
-
-class SlackError(Exception):
-    """Raised inside a method handler; becomes `{"ok": false, "error": ..., **extra}`."""
-
-    def __init__(self, error: str, **extra: Any) -> None:
-        super().__init__(error)
-        self.error = error
-        self.extra = extra
-
-
-def truthy(value: Any) -> bool:
-    """Slack's reading of a boolean argument: JSON true, or "1"/"true" in a form/query."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes")
-    return bool(value)
-
-
-def ts_key(ts: str) -> tuple[int, int]:
-    """Sort key for a message ts ("1732812345.000100")."""
-    sec, _, frac = ts.partition(".")
-    return int(sec or 0), int((frac or "0").ljust(6, "0")[:6])
-
+from bot.simulator.slack_directory import SlackDirectory
+from bot.simulator.slack_models import JSON, Message, ResponsePost, SlackError, ts_key
 
 # Fake credentials of the stand-in's default workspace (not secrets).
 DEFAULT_BOT_TOKEN = "xoxb-test-token"  # noqa: S105
 
 
-class SlackWorkspace:
-    """One Slack team as the stand-in models it."""
+class SlackWorkspace(SlackDirectory):
+    """One Slack team as the stand-in models it: its directory (`SlackDirectory`), messages
+    and ephemerals."""
 
     def __init__(
         self,
@@ -55,15 +34,12 @@ class SlackWorkspace:
         team_domain: str = "codestream-test",
         seed: bool = True,
     ) -> None:
+        super().__init__(team_id)
         self.bot_token = bot_token
-        self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.app_id = app_id
         self.team_domain = team_domain
-        self.users: dict[str, JSON] = {}
-        self.usergroups: dict[str, JSON] = {}
-        self.channels: dict[str, JSON] = {}
         self.ephemerals: list[Message] = []
         self.responses: list[ResponsePost] = []
         self.response_errors: list[tuple[str, str, list[str]]] = []  # (url, error, details)
@@ -77,63 +53,6 @@ class SlackWorkspace:
             self.add_user("U0CAROL", "carol", real_name="Carol Example")
             self.add_channel("C0ALERTS", "cs-alerts")
             self.add_channel("C0OTHER", "other")
-
-    # ------------------------------------------------------------------ directory
-
-    def add_user(
-        self,
-        user_id: str,
-        name: str,
-        real_name: str | None = None,
-        *,
-        display_name: str | None = None,
-        email: str | None = None,
-        is_bot: bool = False,
-        deleted: bool = False,
-        team_id: str | None = None,
-    ) -> JSON:
-        """``team_id``: another workspace's, for a Slack Connect guest."""
-        real = real_name or name
-        self.users[user_id] = {
-            "id": user_id,
-            "team_id": team_id or self.team_id,
-            "name": name,
-            "real_name": real,
-            "deleted": deleted,
-            "is_bot": is_bot,
-            "tz": "Etc/UTC",
-            "profile": {
-                "display_name": display_name if display_name is not None else name,
-                "real_name": real,
-                "email": email or f"{name}@example.com",
-            },
-        }
-        return self.users[user_id]
-
-    def add_usergroup(self, group_id: str, handle: str, users: list[str], name: str | None = None) -> JSON:
-        self.usergroups[group_id] = {
-            "id": group_id,
-            "team_id": self.team_id,
-            "handle": handle,
-            "name": name or handle,
-            "users": list(users),
-            "user_count": len(users),
-        }
-        return self.usergroups[group_id]
-
-    def add_channel(self, channel_id: str, name: str, *, is_private: bool = False) -> JSON:
-        self.channels[channel_id] = {
-            "id": channel_id,
-            "name": name,
-            "is_channel": not is_private,
-            "is_group": is_private,
-            "is_im": False,
-            "is_private": is_private,
-            "is_member": True,
-            "is_archived": False,
-            "created": int(time.time()),
-        }
-        return self.channels[channel_id]
 
     # ------------------------------------------------------------------ inspection
 
@@ -177,6 +96,17 @@ class SlackWorkspace:
             if parent is not None and parent.user:
                 out["parent_user_id"] = parent.user
         return out
+
+    def new_response_url(
+        self,
+        channel: str | None = None,
+        user: str | None = None,
+        message_ts: str | None = None,
+        *,
+        ttl: float | None = None,
+    ) -> str:
+        """A fresh ``response_url``: only a stand-in serving HTTP (``SlackStandIn``) can issue one."""
+        raise NotImplementedError("response URLs need the stand-in's HTTP server")
 
     # ------------------------------------------------------------------ writing
 
@@ -297,32 +227,6 @@ class SlackWorkspace:
         target = self._index.get((channel, thread_ts))
         return target.thread_ts if target is not None and target.thread_ts else thread_ts
 
-    def resolve_channel(self, value: str) -> str:
-        """A channel id from an id, a name ("cs-alerts" / "#cs-alerts") or a user id (DM)."""
-        if value in self.channels:
-            return value
-        name = value.lstrip("#")
-        for cid, info in self.channels.items():
-            if info["name"] == name:
-                return cid
-        if value in self.users:  # posting to a user id opens the DM
-            dm = "D" + value[1:]
-            self.channels.setdefault(
-                dm,
-                {
-                    "id": dm,
-                    "name": dm,
-                    "is_channel": False,
-                    "is_group": False,
-                    "is_im": True,
-                    "is_private": True,
-                    "is_member": True,
-                    "user": value,
-                    "created": int(time.time()),
-                },
-            )
-            return dm
-        raise SlackError("channel_not_found")
 
     def find(self, channel: str, ts: Any) -> Message:
         msg = self._index.get((channel, str(ts))) if ts else None

@@ -1,0 +1,40 @@
+"""The pipeline execution a Code Stream event started, and what its status means."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import Field
+
+from bot.codestream.fields import CodeStreamModel, LenientInt, LenientStr
+
+TERMINAL_STATUSES: Final = frozenset(
+    {"CANCELED", "COMPLETED", "FAILED", "SKIPPED", "ROLLBACK_FAILED", "ROLLBACK_COMPLETED", "FAILED_CONTINUE"}
+)
+FAILED_STATUSES: Final = frozenset({"FAILED", "ROLLBACK_FAILED", "FAILED_CONTINUE", "CANCELED"})
+
+
+class Execution(CodeStreamModel):
+    id: LenientStr = None
+    name: LenientStr = None
+    index: LenientInt = None
+    project: LenientStr = None
+    status: LenientStr = None
+    status_message: LenientStr = Field(None, alias="statusMessage")
+    duration_micros: LenientInt = Field(None, alias="_durationInMicros")
+    executed_by: LenientStr = Field(None, alias="_executedBy")
+    pipeline_link: LenientStr = Field(None, alias="_pipelineLink")
+    request_time_micros: LenientInt = Field(None, alias="_requestTimeInMicros")
+    update_time_micros: LenientInt = Field(None, alias="_updateTimeInMicros")
+    created_at: LenientStr = Field(None, alias="createdAt")
+    updated_at: LenientStr = Field(None, alias="updatedAt")
+    comments: LenientStr = None
+    link: LenientStr = Field(None, alias="_link")
+
+    @property
+    def is_terminal(self) -> bool:
+        return (self.status or "").upper() in TERMINAL_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return self.duration_micros / 1_000_000 if self.duration_micros is not None else None

@@ -1,0 +1,90 @@
+"""Build a :class:`CodeStreamClient` with its one pooled ``httpx.AsyncClient`` and its login.
+
+Plain arguments only (the app maps its configuration onto them). A caller with an
+``httpx.AsyncClient`` and a token provider of its own constructs the client directly.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from typing import Final, Literal, TypeAlias
+
+import httpx
+from pydantic import SecretStr
+
+from bot.codestream.auth import (
+    CspApiTokenProvider,
+    StaticTokenProvider,
+    TokenProvider,
+    VraRefreshTokenProvider,
+)
+from bot.codestream.client import CodeStreamClient
+from bot.codestream.retry import RetryPolicy
+from bot.codestream.session import DEFAULT_API_VERSION, RequestObserver
+from bot.codestream.transport import DEFAULT_MAX_RESPONSE_BYTES
+
+#: ``vra``: a vRA on-prem refresh token; ``csp``: a VMware Cloud API token; ``token``: a ready
+#: bearer token.
+AuthKind: TypeAlias = Literal["vra", "csp", "token"]
+#: The VMware Cloud (CSP) console that authorizes API tokens.
+DEFAULT_CSP_URL: Final = "https://console.cloud.vmware.com"
+
+
+def _pooled_http(*, timeout: float, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
+    """The pooled client all Code Stream requests and logins share."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+        verify=verify,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),  # no reconnect churn
+        headers={"Accept": "application/json", "User-Agent": "codestream-bot"},
+        follow_redirects=False,
+    )
+
+
+def create_client(
+    base_url: str,
+    *,
+    auth: AuthKind = "vra",
+    refresh_token: SecretStr | None = None,
+    token: SecretStr | None = None,
+    csp_url: str = DEFAULT_CSP_URL,
+    timeout: float = 30.0,
+    verify_tls: bool = True,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    api_version: str = DEFAULT_API_VERSION,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    retry: RetryPolicy | None = None,
+    observer: RequestObserver | None = None,
+) -> CodeStreamClient:
+    """A client for the Code Stream at ``base_url`` (the vRA base URL).
+
+    ``auth="vra"`` and ``"csp"`` log in with ``refresh_token`` (for CSP: the API token, at
+    ``csp_url``); ``"token"`` sends ``token`` as it is. ``ca_bundle`` is a PEM file of the CAs
+    to trust; ``verify_tls=False`` verifies no certificate at all (whatever ``ca_bundle`` says).
+    """
+    secret = token if auth == "token" else refresh_token
+    if secret is None:
+        raise ValueError(f"auth={auth!r} needs {'a token' if auth == 'token' else 'a refresh token'}")
+    verify: ssl.SSLContext | bool = True
+    if ca_bundle is not None:
+        verify = ssl.create_default_context(cafile=os.fspath(ca_bundle))
+    if not verify_tls:
+        verify = False
+    http = _pooled_http(timeout=timeout, verify=verify)
+    provider: TokenProvider
+    if auth == "token":
+        provider = StaticTokenProvider(secret)
+    elif auth == "csp":
+        provider = CspApiTokenProvider(http, csp_url, secret)
+    else:
+        provider = VraRefreshTokenProvider(http, base_url, secret)
+    return CodeStreamClient(
+        base_url,
+        provider,
+        http=http,
+        api_version=api_version,
+        retry=retry,
+        observer=observer,
+        max_response_bytes=max_response_bytes,
+    )

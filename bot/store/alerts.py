@@ -1,0 +1,108 @@
+"""Alerts posted to Slack (one per failed event and execution), and those Slack refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, case, delete, func, or_, select
+
+from bot.store.base import StoreBase
+from bot.store.models import AlertRecord, UndeliveredAlert
+from bot.store.tables import NO_EXECUTION_INDEX, alerts, undelivered_alerts
+
+
+def _alert(row: Row[Any]) -> AlertRecord:
+    values = dict(row._mapping)
+    if values["execution_index"] == NO_EXECUTION_INDEX:
+        values["execution_index"] = None
+    return AlertRecord.model_validate(values)
+
+
+class AlertStore(StoreBase):
+    # -- alerts ---------------------------------------------------------------------------
+
+    async def _first_alert(self, query: Select[Any]) -> AlertRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _alert(row)
+
+    async def save_alert(self, record: AlertRecord) -> bool:
+        """Insert the alert; False (and nothing changes) if one exists for its key."""
+        values = record.model_dump(exclude={"id"})
+        if values["execution_index"] is None:
+            values["execution_index"] = NO_EXECUTION_INDEX
+        stmt = (
+            self._insert(alerts)
+            .values(**values)
+            .on_conflict_do_nothing(
+                index_elements=[alerts.c.kind, alerts.c.event_id, alerts.c.execution_index]
+            )
+            .returning(alerts.c.id)
+        )
+        async with self._writer.begin() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def get_alert(self, kind: str, event_id: str, execution_index: int | None) -> AlertRecord | None:
+        index = NO_EXECUTION_INDEX if execution_index is None else execution_index
+        query = select(alerts).where(
+            alerts.c.kind == kind, alerts.c.event_id == event_id, alerts.c.execution_index == index
+        )
+        return await self._first_alert(query)
+
+    async def latest_alert_for_event(self, kind: str, event_id: str) -> AlertRecord | None:
+        query = (
+            select(alerts)
+            .where(alerts.c.kind == kind, alerts.c.event_id == event_id)
+            .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
+            .limit(1)
+        )
+        return await self._first_alert(query)
+
+    async def find_alert_by_message(self, channel_id: str, ts: str) -> AlertRecord | None:
+        """The alert posted as message ``ts``; failing that, the newest alert threaded under
+        ``ts`` (``thread_ts == ts``)."""
+        query = (
+            select(alerts)
+            .where(alerts.c.channel_id == channel_id, or_(alerts.c.ts == ts, alerts.c.thread_ts == ts))
+            .order_by(case((alerts.c.ts == ts, 0), else_=1), alerts.c.created_at.desc(), alerts.c.id.desc())
+            .limit(1)
+        )
+        return await self._first_alert(query)
+
+    # -- undelivered alerts ---------------------------------------------------------------
+
+    async def hold_undelivered(self, record: UndeliveredAlert) -> None:
+        """Keep (or update) an alert Slack refused, to be retried."""
+        values = record.model_dump()
+        ins = self._insert(undelivered_alerts).values(**values)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[undelivered_alerts.c.key],
+            set_={name: ins.excluded[name] for name in ("reason", "tries", "next_try_at")},
+        )
+        async with self._writer.begin() as conn:
+            await conn.execute(stmt)
+
+    async def due_undelivered(self, now: datetime, limit: int = 20) -> list[UndeliveredAlert]:
+        query = (
+            select(undelivered_alerts)
+            .where(undelivered_alerts.c.next_try_at <= now)
+            .order_by(undelivered_alerts.c.next_try_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [UndeliveredAlert.model_validate(dict(row._mapping)) for row in rows]
+
+    async def drop_undelivered(self, key: str) -> None:
+        async with self._writer.begin() as conn:
+            await conn.execute(delete(undelivered_alerts).where(undelivered_alerts.c.key == key))
+
+    async def undelivered_by_channel(self) -> dict[tuple[str, str], int]:
+        """(channel, reason) -> how many alerts wait for it."""
+        query = select(
+            undelivered_alerts.c.channel_id, undelivered_alerts.c.reason, func.count()
+        ).group_by(undelivered_alerts.c.channel_id, undelivered_alerts.c.reason)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {(row[0], row[1]): int(row[2]) for row in rows}

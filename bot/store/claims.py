@@ -1,0 +1,118 @@
+"""Claims: "the first caller for a key wins, for a while" (dedupe windows, in-flight actions).
+
+A claim is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING`` statement, so it
+is atomic across coroutines, engines and processes on both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, delete, select, update
+
+from bot.store.base import StoreBase, seconds
+from bot.store.models import Claim
+from bot.store.tables import claims
+
+# A claim can vanish (released) between our failed insert and the read-back; then try again.
+_CLAIM_ATTEMPTS = 5
+
+
+def _held(row: Row[Any]) -> Claim:
+    """A claim read back (not won by this call)."""
+    return Claim(row.key, row.holder, False, row.claimed_at, row.expires_at, dict(row.data or {}))
+
+
+class ClaimStore(StoreBase):
+    async def claim(self, key: str, holder: str, window: float, data: dict[str, Any] | None = None) -> Claim:
+        """The first caller for ``key`` within ``window`` seconds wins (``won=True``); everyone
+        else gets the current winner's claim (``won=False``), including a repeat call by the
+        same holder. Once the claim expires the next caller wins and replaces it.
+        Holders should be unique per attempt (e.g. a request id)."""
+        span = seconds(window, "window")
+        for _ in range(_CLAIM_ATTEMPTS):
+            now = self.now()
+            ins = self._insert(claims).values(
+                key=key, holder=holder, claimed_at=now, expires_at=now + span, data=data or {}
+            )
+            stmt = ins.on_conflict_do_update(
+                index_elements=[claims.c.key],
+                set_={
+                    "holder": ins.excluded.holder,
+                    "claimed_at": ins.excluded.claimed_at,
+                    "expires_at": ins.excluded.expires_at,
+                    "data": ins.excluded.data,
+                },
+                where=claims.c.expires_at <= now,
+            ).returning(*claims.c)
+            async with self._writer.begin() as conn:
+                row = (await conn.execute(stmt)).first()
+                won = row is not None
+                if row is None:
+                    row = (await conn.execute(select(claims).where(claims.c.key == key))).first()
+            if row is not None:
+                return Claim(
+                    key=row.key,
+                    holder=row.holder,
+                    won=won,
+                    claimed_at=row.claimed_at,
+                    expires_at=row.expires_at,
+                    data=dict(row.data or {}),
+                )
+        raise RuntimeError(f"claim {key!r}: could not settle after {_CLAIM_ATTEMPTS} attempts")
+
+    async def get_claim(self, key: str) -> Claim | None:
+        """The unexpired claim on ``key`` (``won=False``), if any."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(claims).where(claims.c.key == key, claims.c.expires_at > self.now())
+                )
+            ).first()
+        return None if row is None else _held(row)
+
+    async def update_claim_data(self, key: str, holder: str, data: dict[str, Any]) -> bool:
+        """Replace the claim's data if ``holder`` still owns it. Returns whether it did."""
+        async with self._writer.begin() as conn:
+            result = await conn.execute(
+                update(claims).where(claims.c.key == key, claims.c.holder == holder).values(data=data)
+            )
+        return result.rowcount > 0
+
+    async def release_claim(self, key: str, holder: str) -> bool:
+        """Drop the claim if ``holder`` owns it, so the next caller wins at once."""
+        async with self._writer.begin() as conn:
+            result = await conn.execute(delete(claims).where(claims.c.key == key, claims.c.holder == holder))
+        return result.rowcount > 0
+
+    async def settle_claim(self, key: str, holder: str, window: float) -> bool:
+        """The action behind the claim has ended: keep the claim ``window`` more seconds (the
+        dedupe window) from now, then let it lapse. Returns whether ``holder`` still owned it."""
+        expires = self.now() + seconds(window, "window")
+        async with self._writer.begin() as conn:
+            result = await conn.execute(
+                update(claims).where(claims.c.key == key, claims.c.holder == holder).values(expires_at=expires)
+            )
+        return result.rowcount > 0
+
+    async def inflight_claims(
+        self, prefix: str, *, claimed_before: datetime, expiring_after: datetime
+    ) -> list[Claim]:
+        """Claims on keys starting with ``prefix``, taken before ``claimed_before`` and still
+        held past ``expiring_after`` (that is: in flight, not in their dedupe window)."""
+        query = select(claims).where(
+            claims.c.key.startswith(prefix, autoescape=True),
+            claims.c.claimed_at < claimed_before,
+            claims.c.expires_at > expiring_after,
+        ).limit(500)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_held(r) for r in rows]
+
+    async def purge_expired_claims(self, older_than: float = 0.0) -> int:
+        """Delete claims that expired more than ``older_than`` seconds ago. Returns the count."""
+        cutoff = self.now() - timedelta(seconds=older_than)
+        async with self._writer.begin() as conn:
+            result = await conn.execute(delete(claims).where(claims.c.expires_at <= cutoff))
+        return result.rowcount

@@ -1,0 +1,24 @@
+"""Cursors: small named values a replica picks up where another left off (e.g. the watcher's)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.store.base import StoreBase
+from bot.store.tables import cursors
+
+
+class CursorStore(StoreBase):
+    async def get_cursor(self, name: str) -> str | None:
+        async with self._engine.connect() as conn:
+            value = (await conn.execute(select(cursors.c.value).where(cursors.c.name == name))).scalar()
+        return None if value is None else str(value)
+
+    async def set_cursor(self, name: str, value: str) -> None:
+        ins = self._insert(cursors).values(name=name, value=value, updated_at=self.now())
+        stmt = ins.on_conflict_do_update(
+            index_elements=[cursors.c.name],
+            set_={"value": ins.excluded.value, "updated_at": ins.excluded.updated_at},
+        )
+        async with self._writer.begin() as conn:
+            await conn.execute(stmt)

@@ -1,0 +1,48 @@
+"""Followups: executions the bot keeps polling to report how a resume/rerun ended."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.store.base import StoreBase, validated_changes
+from bot.store.models import FollowupRecord
+from bot.store.tables import followups
+
+
+class FollowupStore(StoreBase):
+    async def add_followup(self, record: FollowupRecord) -> int:
+        return await self._add_row(followups, record.model_dump(exclude={"id"}))
+
+    async def due_followups(self, now: datetime | None = None, limit: int = 100) -> list[FollowupRecord]:
+        """Unfinished followups with ``next_poll_at <= now``, earliest first."""
+        when = self.now() if now is None else now
+        query = (
+            select(followups)
+            .where(followups.c.finished_at.is_(None), followups.c.next_poll_at <= when)
+            .order_by(followups.c.next_poll_at, followups.c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [FollowupRecord.model_validate(dict(row._mapping)) for row in rows]
+
+    async def update_followup(self, fid: int, **changes: Any) -> bool:
+        """Update fields (status, next_poll_at, interval, finished_at, ...). Returns whether
+        the row exists."""
+        values = validated_changes(FollowupRecord, changes, {"id", "created_at"})
+        if not values:
+            return await self.get_followup(fid) is not None
+        return await self._update_row(followups, fid, values)
+
+    async def active_followups_count(self) -> int:
+        query = select(func.count()).select_from(followups).where(followups.c.finished_at.is_(None))
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def get_followup(self, fid: int) -> FollowupRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(followups).where(followups.c.id == fid))).first()
+        return None if row is None else FollowupRecord.model_validate(dict(row._mapping))

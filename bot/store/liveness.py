@@ -1,0 +1,124 @@
+"""Leases (one replica does a job at a time) and replica heartbeats (which replicas are alive).
+
+A lease is taken in one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING`` statement,
+so it is atomic across coroutines, engines and processes on both backends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from sqlalchemy import case, delete, or_, select, update
+
+from bot.store.base import StoreBase, seconds
+from bot.store.tables import leases, replicas
+
+HolderGone = Callable[[str], Awaitable[bool]]
+
+
+class LivenessStore(StoreBase):
+    # -- leases ---------------------------------------------------------------------------
+
+    async def acquire_lease(
+        self, name: str, holder: str, ttl: float, *, holder_gone: HolderGone | None = None
+    ) -> bool:
+        """Take the lease if it is free or expired, or extend it if ``holder`` already has it.
+        ``holder_gone(other)``: whether the current holder is known to be dead; then the lease
+        is taken over at once instead of when it expires."""
+        if await self._acquire_lease(name, holder, ttl):
+            return True
+        if holder_gone is None:
+            return False
+        current = await self.lease_holder(name)
+        if current is None or current[0] == holder or not await holder_gone(current[0]):
+            return False
+        return await self.take_over_lease(name, current[0], holder, ttl)
+
+    async def _acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        span = seconds(ttl, "ttl")
+        now = self.now()
+        ins = self._insert(leases).values(name=name, holder=holder, acquired_at=now, expires_at=now + span)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[leases.c.name],
+            set_={
+                "holder": ins.excluded.holder,
+                "acquired_at": case(
+                    (leases.c.holder == ins.excluded.holder, leases.c.acquired_at),
+                    else_=ins.excluded.acquired_at,
+                ),
+                "expires_at": ins.excluded.expires_at,
+            },
+            where=or_(leases.c.expires_at <= now, leases.c.holder == ins.excluded.holder),
+        ).returning(leases.c.name)
+        async with self._writer.begin() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def renew_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Extend the lease to now + ttl if ``holder`` still holds it (nobody has taken it over,
+        even if it lapsed meanwhile)."""
+        span = seconds(ttl, "ttl")
+        now = self.now()
+        async with self._writer.begin() as conn:
+            result = await conn.execute(
+                update(leases)
+                .where(leases.c.name == name, leases.c.holder == holder)
+                .values(expires_at=now + span)
+            )
+        return result.rowcount > 0
+
+    async def release_lease(self, name: str, holder: str) -> bool:
+        async with self._writer.begin() as conn:
+            result = await conn.execute(
+                delete(leases).where(leases.c.name == name, leases.c.holder == holder)
+            )
+        return result.rowcount > 0
+
+    async def lease_holder(self, name: str) -> tuple[str, datetime] | None:
+        """``(holder, expires_at)`` of the unexpired lease, if any."""
+        query = select(leases.c.holder, leases.c.expires_at).where(
+            leases.c.name == name, leases.c.expires_at > self.now()
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else (row.holder, row.expires_at)
+
+    async def take_over_lease(self, name: str, dead_holder: str, holder: str, ttl: float) -> bool:
+        """Take the lease from ``dead_holder`` at once (the caller knows it is gone), if it still
+        holds it."""
+        now = self.now()
+        stmt = (
+            update(leases)
+            .where(leases.c.name == name, leases.c.holder == dead_holder)
+            .values(holder=holder, acquired_at=now, expires_at=now + seconds(ttl, "ttl"))
+        )
+        async with self._writer.begin() as conn:
+            result = await conn.execute(stmt)
+        return result.rowcount > 0
+
+    # -- replicas -------------------------------------------------------------------------
+
+    async def heartbeat(self, holder: str) -> None:
+        """Say that replica ``holder`` is alive (now)."""
+        now = self.now()
+        ins = self._insert(replicas).values(holder=holder, started_at=now, heartbeat_at=now)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[replicas.c.holder], set_={"heartbeat_at": ins.excluded.heartbeat_at}
+        )
+        async with self._writer.begin() as conn:
+            await conn.execute(stmt)
+
+    async def forget_replica(self, holder: str) -> None:
+        """A replica stopping cleanly: what it leaves is taken over at once."""
+        async with self._writer.begin() as conn:
+            await conn.execute(delete(replicas).where(replicas.c.holder == holder))
+
+    async def replica_heartbeats(self) -> dict[str, datetime]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(replicas.c.holder, replicas.c.heartbeat_at))).all()
+        return {row.holder: row.heartbeat_at for row in rows}
+
+    async def purge_replicas(self, before: datetime) -> int:
+        async with self._writer.begin() as conn:
+            result = await conn.execute(delete(replicas).where(replicas.c.heartbeat_at < before))
+        return result.rowcount
