@@ -20,7 +20,7 @@ from bot.store import Store, latest_version, open_store
 from bot.store.tables import schema_version
 from tests.conftest import POSTGRES_URL
 
-DATA = Path(__file__).parent / "data" / "v0.1"
+DATA = Path(__file__).resolve().parents[1] / "data" / "v0.1"
 V01_STATUSES = ["duplicate", "pending", "denied", "failed", "started"]  # newest first
 
 

@@ -34,7 +34,7 @@ from bot.store.tables import MIGRATIONS, Migration, add_column, cursors, latest_
 PG_ENV = "BOT_TEST_POSTGRES_URL"
 PG_SKIP_REASON = "BOT_TEST_POSTGRES_URL not set: PostgreSQL tests skipped"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LATEST = latest_version()
 NEXT = LATEST + 1
 
