@@ -1,14 +1,20 @@
-"""Shared fixtures: a real Code Stream simulator on loopback and a client talking to it."""
+"""Shared fixtures: a real Code Stream simulator on loopback and a client talking to it, and the
+store's database: SQLite, and PostgreSQL when BOT_TEST_POSTGRES_URL is set."""
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import DropSchema
 
 from bot.codestream.auth import VraRefreshTokenProvider
 from bot.codestream.client import CodeStreamClient, RetryPolicy
@@ -17,7 +23,9 @@ from tests.harness import Harness, running_harness
 
 # Fast but real backoff, so retry tests take milliseconds.
 FAST_RETRY = RetryPolicy(attempts=4, initial_backoff=0.01, max_backoff=0.05, reconcile_reads=3, reconcile_delay=0.02)
-POSTGRES_URL = os.environ.get("BOT_TEST_POSTGRES_URL")
+POSTGRES_URL = os.environ.get("BOT_TEST_POSTGRES_URL") or None
+POSTGRES_SKIP_REASON = "BOT_TEST_POSTGRES_URL not set: PostgreSQL tests skipped"
+needs_postgres = pytest.mark.skipif(POSTGRES_URL is None, reason=POSTGRES_SKIP_REASON)
 
 
 @pytest.fixture
@@ -61,3 +69,29 @@ def client(make_client: ClientFactory) -> CodeStreamClient:
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     async with running_harness(tmp_path) as h:
         yield h
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    url: str
+    schema: str | None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """A fresh, empty database, once on each backend: a SQLite file of the test's own, and a new
+    schema in BOT_TEST_POSTGRES_URL's database, dropped afterwards (skipped when it is not set)."""
+    if request.param == "sqlite":
+        yield Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", None)
+        return
+    if POSTGRES_URL is None:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    schema = f"t_{secrets.token_hex(6)}"
+    yield Backend("postgres", POSTGRES_URL, schema)
+    admin = create_async_engine(POSTGRES_URL, poolclass=NullPool)
+    try:
+        async with admin.begin() as conn:
+            await conn.execute(DropSchema(schema, cascade=True, if_exists=True))
+    finally:
+        await admin.dispose()

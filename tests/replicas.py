@@ -15,16 +15,11 @@ from typing import IO
 
 import asyncpg
 import httpx
-import pytest
 
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import SlackSender, SlackStandIn
 from tests.conftest import POSTGRES_URL
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, bot_cli, bot_env, free_port
-
-needs_postgres = pytest.mark.skipif(
-    POSTGRES_URL is None, reason="BOT_TEST_POSTGRES_URL not set: multi-replica PostgreSQL tests skipped"
-)
 
 
 @asynccontextmanager

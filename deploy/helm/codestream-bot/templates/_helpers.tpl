@@ -67,7 +67,7 @@ The container port that serves /healthz, /readyz and /metrics: its name and numb
 
 {{/*
 The environment variables that hold secrets: Settings' secret fields in bot/config.py, plus
-BOT_DATABASE_URL (it may carry a password). tests/test_deploy.py checks this list against the code.
+BOT_DATABASE_URL (it may carry a password). tests/deploy/test_helm.py checks this list against the code.
 */}}
 {{- define "codestream-bot.secretEnvNames" -}}
 CODESTREAM_REFRESH_TOKEN CODESTREAM_TOKEN SLACK_BOT_TOKEN SLACK_SIGNING_SECRET SLACK_APP_TOKEN BOT_WEBHOOK_TOKEN

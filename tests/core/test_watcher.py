@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,9 +19,6 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
-from sqlalchemy.schema import DropSchema
 from starlette.applications import Starlette
 
 from bot.app.runtime import Runtime, build_runtime
@@ -38,12 +33,10 @@ from bot.simulator.slack_api import Message, SlackStandIn, wait_for
 from bot.slack.delivery import Delivery
 from bot.slack.render.messages import ACTION_RERUN, ACTION_RESUME
 from bot.store import Store, open_store
-from tests.conftest import FAST_RETRY
+from tests.conftest import FAST_RETRY, Backend
 from tests.harness import ALERTS, BOT_TOKEN, Harness, bot_env
 
 OTHER = "C0OTHER"
-PG_URL = os.environ.get("BOT_TEST_POSTGRES_URL")
-PG_SKIP = "BOT_TEST_POSTGRES_URL not set: PostgreSQL watcher tests skipped"
 LIST_PATHS: dict[EventKind, str] = {
     "git": "/codestream/api/git-events",
     "gerrit": "/codestream/api/gerrit-events",
@@ -514,29 +507,16 @@ async def test_only_the_lease_holder_polls(world: World) -> None:
     assert len(world.alerts()) == 1
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def two_stores(request: pytest.FixtureRequest, world: World) -> AsyncIterator[tuple[Store, Store]]:
+@pytest.fixture
+async def two_stores(backend: Backend) -> AsyncIterator[tuple[Store, Store]]:
     """Two Store objects (two engines and pools) on one database."""
-    if request.param == "sqlite":
-        url, schema = f"sqlite+aiosqlite:///{world.tmp_path / 'shared.db'}", None
-    else:
-        if not PG_URL:
-            pytest.skip(PG_SKIP)
-        url, schema = PG_URL, f"w_{secrets.token_hex(6)}"
-    first = await open_store(url, schema=schema)
-    second = await open_store(url, schema=schema)
+    first = await open_store(backend.url, schema=backend.schema)
+    second = await open_store(backend.url, schema=backend.schema)
     try:
         yield first, second
     finally:
         await first.close()
         await second.close()
-        if schema is not None:
-            admin = create_async_engine(url, poolclass=NullPool)
-            try:
-                async with admin.begin() as conn:
-                    await conn.execute(DropSchema(schema, cascade=True, if_exists=True))
-            finally:
-                await admin.dispose()
 
 
 async def test_two_replicas_polling_concurrently_post_one_alert_per_failure(

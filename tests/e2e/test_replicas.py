@@ -13,8 +13,9 @@ from bot.simulator import SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.messages import ACTION_RERUN, METADATA_EVENT_TYPE
 from bot.store import ActionRecord, Store, open_store
+from tests.conftest import needs_postgres
 from tests.harness import wait_for_async
-from tests.replicas import Cluster, cluster, needs_postgres
+from tests.replicas import Cluster, cluster
 
 pytestmark = needs_postgres
 T = TypeVar("T")

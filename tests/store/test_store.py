@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import secrets
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,9 +13,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import Column, MetaData, Table, Text, insert, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
-from sqlalchemy.schema import DropSchema
 
 from bot.store import (
     ActionRecord,
@@ -30,11 +24,10 @@ from bot.store import (
     upgrade,
 )
 from bot.store.tables import MIGRATIONS, Migration, add_column, cursors, latest_version, schema_version
+from tests.conftest import Backend
 
-PG_ENV = "BOT_TEST_POSTGRES_URL"
-PG_SKIP_REASON = "BOT_TEST_POSTGRES_URL not set: PostgreSQL tests skipped"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LATEST = latest_version()
 NEXT = LATEST + 1
 
@@ -51,31 +44,6 @@ class FakeClock:
     def advance(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)
         return self.now
-
-
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    url: str
-    schema: str | None
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    if request.param == "sqlite":
-        yield Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", None)
-        return
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(PG_SKIP_REASON)
-    schema = f"t_{secrets.token_hex(6)}"
-    yield Backend("postgres", url, schema)
-    admin = create_async_engine(url, poolclass=NullPool)
-    try:
-        async with admin.begin() as conn:
-            await conn.execute(DropSchema(schema, cascade=True, if_exists=True))
-    finally:
-        await admin.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ The bot must never answer 5xx, never log an unhandled exception, and never call 
 for anything that is not a valid intent.
 
 The default run uses a modest number of examples; a nightly-style run sets FUZZ_EXAMPLES
-(e.g. ``FUZZ_EXAMPLES=10000 pytest tests/test_fuzz.py``).
+(e.g. ``FUZZ_EXAMPLES=10000 pytest tests/slack/test_fuzz.py``).
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ COMMIT_URL = f"https://git.example.com/payments/payments-api/commit/{COMMIT}"
 ALICE = "U0ALICE01"
 BOB = "U0BOB0002"
 HUGE = 10_000
-SNAPSHOTS = Path(__file__).parent / "snapshots" / "blocks"
+SNAPSHOTS = Path(__file__).resolve().parents[2] / "snapshots" / "blocks"
 
 
 # --- builders ------------------------------------------------------------------------------------
