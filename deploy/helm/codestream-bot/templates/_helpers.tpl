@@ -66,7 +66,7 @@ The container port that serves /healthz, /readyz and /metrics: its name and numb
 {{- end }}
 
 {{/*
-The environment variables that hold secrets: Settings' secret fields in bot/config.py, plus
+The environment variables that hold secrets: Settings' secret fields in bot/app/settings.py, plus
 BOT_DATABASE_URL (it may carry a password). tests/deploy/test_helm.py checks this list against the code.
 */}}
 {{- define "codestream-bot.secretEnvNames" -}}
