@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from bot.codestream.errors import CodeStreamError
-from bot.core.inflight import InFlight as InFlight  # re-exported: the app's shutdown drains it
 
 log = logging.getLogger(__name__)
 

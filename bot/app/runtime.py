@@ -90,6 +90,8 @@ class Runtime:
     def build_surfaces(self) -> Surfaces:
         """What the Slack listeners hand over to."""
         assert self.web is not None, "Slack is not configured"
+        # Surfaces keep the tracker they are given: build it first, or nothing is followed.
+        assert self.followups is not None, "build_followups() before build_surfaces()"
         return Surfaces(
             actions=self.actions,
             store=self.store,

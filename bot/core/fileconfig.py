@@ -9,7 +9,7 @@
 
 Everything is validated at start-up; a problem is reported as one line naming the rule and the
 field (``BOT_CONFIG routes[2].match.kind: must be git, gerrit or docker (got 'svn')``) through
-:class:`bot.app.settings.ConfigError`, like a bad environment variable.
+:class:`bot.core.errors.ConfigError`, like a bad environment variable.
 """
 
 from __future__ import annotations

@@ -29,12 +29,7 @@ from bot.codestream.models import Event
 from bot.core.access import AccessPolicy, AllowEveryone
 from bot.core.errors import AccessDenied, StoreUnavailable
 from bot.core.intents import (
-    IN_FLIGHT_CLAIM_SECONDS as IN_FLIGHT_CLAIM_SECONDS,
-)
-from bot.core.intents import (
-    INTENT_PREFIX as INTENT_PREFIX,
-)
-from bot.core.intents import (
+    IN_FLIGHT_CLAIM_SECONDS,
     intent_key,
     log_outcome,
     retry_write,
@@ -154,7 +149,8 @@ class Actions:
                 log.exception("on_claimed hook failed; carrying on with the action")
         try:
             action = VERBS[request.verb].codestream_action
-            assert action is not None, request.verb
+            if action is None:  # _perform sends only mutating verbs here
+                raise TypeError(f"{request.verb} does not act on Code Stream")
             # Bounded, so that the reconciler (which takes over rows open for longer than this)
             # never works on an action this process is still waiting on.
             async with asyncio.timeout(self.post_budget_seconds):

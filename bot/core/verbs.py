@@ -26,15 +26,11 @@ class VerbSpec:
     emoji: str = "🔁"  # shown on the alert while it is in progress
     button_style: ButtonStyle = None
     button_action_id: str | None = None  # a Block Kit action_id: the alert carries its button
-    access_action: str = ""  # the access policy's action name (defaults to the verb's name)
+    # The access policy's rules name verbs by ``name`` (``actions: [rerun]``).
 
     @property
     def mutates(self) -> bool:
         return self.codestream_action is not None
-
-    @property
-    def access(self) -> str:
-        return self.access_action or self.name
 
 
 VERBS: Final[dict[Verb, VerbSpec]] = {

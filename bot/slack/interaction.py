@@ -4,7 +4,7 @@ how, and where to answer. Listeners build it; everything after the ack takes it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core.requests import MessageRef, Surface
@@ -75,6 +75,4 @@ class Interaction:
 
     def on(self, alert: MessageRef) -> Interaction:
         """The same interaction, acting on ``alert`` (a thread reply once its alert is known)."""
-        return Interaction(
-            self.user_id, self.surface, alert.channel, self.user_name, self.team_id, alert.thread_ts, None, alert
-        )
+        return replace(self, channel_id=alert.channel, thread_ts=alert.thread_ts, respond=None, alert=alert)

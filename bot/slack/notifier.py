@@ -4,7 +4,6 @@ where the person will look. Rendering is here; the core only says what happened.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,8 +22,6 @@ from bot.slack.render.messages import (
     render_outcome,
 )
 from bot.store import FollowupRecord
-
-log = logging.getLogger(__name__)
 
 _MISSING_NOTE = (
     "🔍 *Stopped following:* Code Stream no longer has this execution (deleted, or its id is wrong); "

@@ -22,7 +22,8 @@ UTCDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 # Documented values (the columns are plain text so new values need no migration).
 ACTION_KINDS: Final = ("git", "gerrit", "docker")
-ACTION_NAMES: Final = ("rerun", "resume")
+# ``actions.action`` holds a mutating verb's name from the verb registry (bot.core.verbs): the
+# store sits below the core, so it takes any name and the core reads it back (``stored_verb``).
 SURFACES: Final = ("slash", "button", "thread", "mention", "cli")
 ACTION_STATUSES: Final = ("pending", "started", "failed", "unknown", "denied", "duplicate", "not_started")
 #: An action in one of these has an outcome nobody knows yet: its intent stays claimed.

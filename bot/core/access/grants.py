@@ -23,7 +23,7 @@ class Grant:
 @dataclass(frozen=True)
 class Grants:
     here: tuple[Grant, ...] = ()  # in the channel asked about
-    elsewhere: tuple[tuple[str, tuple[Verb, ...]], ...] = ()  # (channel id, verbs) allowed only there
+    elsewhere: tuple[tuple[str, Grant], ...] = ()  # (channel id, what is allowed only there)
     policy: bool = True  # False: no policy is set and everyone may do everything
     unchecked_groups: tuple[str, ...] = ()  # user groups whose membership could not be checked
     refused: str | None = None  # why the bot serves this person nothing at all (their workspace)

@@ -141,23 +141,21 @@ class RulePolicy:
 
     async def grants(self, viewer: Viewer) -> Grants:
         here: list[Grant] = []
-        elsewhere: dict[str, set[Verb]] = {}
+        elsewhere: list[tuple[str, Grant]] = []
         unchecked: list[str] = []
         for index, rule in enumerate(self.rules):
             if not await self._names(rule, viewer.user_id, unchecked):
                 continue
+            grant = Grant(
+                tuple(rule.actions), tuple(rule.kinds), tuple(rule.projects), tuple(rule.pipelines), rule=index
+            )
             if not rule.channels or viewer.channel_id in rule.channels:
-                scope = (tuple(rule.kinds), tuple(rule.projects), tuple(rule.pipelines))
-                here.append(Grant(tuple(rule.actions), *scope, rule=index))
+                here.append(grant)
             else:
-                for channel in rule.channels:
-                    elsewhere.setdefault(channel, set()).update(rule.actions)
-        order = {verb: n for n, verb in enumerate(VERBS)}
+                elsewhere += [(channel, grant) for channel in rule.channels]
         return Grants(
             here=tuple(here),
-            elsewhere=tuple(
-                (channel, tuple(sorted(verbs, key=order.__getitem__))) for channel, verbs in sorted(elsewhere.items())
-            ),
+            elsewhere=tuple(sorted(elsewhere, key=lambda item: (item[0], item[1].rule or 0))),
             unchecked_groups=tuple(sorted({self._handle(g) for g in unchecked})),
         )
 

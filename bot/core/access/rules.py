@@ -14,7 +14,8 @@ from bot.codestream.models import Event, EventKind
 from bot.core.errors import ConfigError
 from bot.core.verbs import VERBS, Verb
 
-ALL_VERBS: Final[tuple[Verb, ...]] = tuple(VERBS)
+# A rule without ``actions`` allows every verb; listed read-only first, as ``check`` shows them.
+ALL_VERBS: Final[tuple[Verb, ...]] = tuple(sorted(VERBS, key=lambda verb: VERBS[verb].mutates))
 @dataclass(frozen=True)
 class Scope:
     """What rules are matched against: an event, or an audit row that remembers its event's

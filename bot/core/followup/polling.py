@@ -66,8 +66,8 @@ class PollStep:
         self.stats.polls += 1
         try:
             execution = await self.client.get_execution(record.execution_id, retry=False)
-        except (NotFound, InvalidId):
-            await self._close(record, last_known(record), clock(), ending="missing")
+        except (NotFound, InvalidId) as exc:
+            await self._close(record, last_known(record), clock(), ending="missing", error=exc)
             return
         except CodeStreamError as exc:
             self.stats.poll_errors += 1
@@ -106,7 +106,15 @@ class PollStep:
         # overwrite a newer status recorded by the new holder.
         await self._reschedule(record, now, changed=changed, status=status if changed else None)
 
-    async def _close(self, record: FollowupRecord, execution: Execution, now: datetime, *, ending: Ending) -> None:
+    async def _close(
+        self,
+        record: FollowupRecord,
+        execution: Execution,
+        now: datetime,
+        *,
+        ending: Ending,
+        error: CodeStreamError | None = None,
+    ) -> None:
         """The one way a tracker ends: the execution finished, the tracker gave up (too old, or
         Code Stream unreadable past the deadline), or the execution is gone. The summary shows
         it, a finished one resolves the alert too, and the row is closed."""
@@ -134,6 +142,7 @@ class PollStep:
         self.stats.not_found += ending == "missing"
         extra = {"followup_id": record.id, "execution_id": record.execution_id, "status": status}
         if ending == "missing":
+            extra["error_class"] = type(error).__name__ if error is not None else None
             log.warning("execution not found; stopped following it", extra=extra)
         else:
             log.info("execution finished" if ending == "finished" else "gave up following an execution", extra=extra)

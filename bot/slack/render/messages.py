@@ -27,6 +27,7 @@ from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import EventKind, Execution
 from bot.core.errors import BotError
 from bot.core.requests import Outcome, OutcomeStatus
+from bot.core.verbs import verb_spec
 from bot.slack.render import text as t
 from bot.slack.render.alert import (
     render_alert,
@@ -229,7 +230,8 @@ def _error_view(outcome: Outcome) -> ErrorView | None:
 def _context_line(outcome: Outcome) -> str:
     request = outcome.request
     who = t.user_mention(request.actor.user_id)
-    acted = "Requested" if request.verb == "show" else f"{verb_title(request.verb)} requested"
+    mutates = (spec := verb_spec(request.verb)) is not None and spec.mutates
+    acted = f"{verb_title(request.verb)} requested" if mutates else "Requested"
     parts = [
         f"{acted} by {who}",
         t.slack_date(outcome.at),

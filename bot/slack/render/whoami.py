@@ -45,10 +45,13 @@ def render_whoami(grants: Grants, *, user_id: str, channel_id: str | None) -> Sl
             lines.append(f"… and {len(grants.here) - _MAX_LINES} more rules (`codestream-bot check` lists them all)")
         head = f"*What {who} may do in {where}:*"
         blocks.append(section(t.truncate(head + "\n" + "\n".join(lines), 2900)))
+    elif grants.unchecked_groups:
+        blocks.append(section(f"*{who} may do nothing in {where}* as far as the bot can tell right now (see below)."))
     else:
         blocks.append(section(f"*{who} may do nothing in {where}:* no access rule names you for this channel."))
     if grants.elsewhere:
-        lines = [f"• {_verbs(verbs)} in <#{channel}>" for channel, verbs in grants.elsewhere[:_MAX_LINES]]
+        shown = grants.elsewhere[:_MAX_LINES]
+        lines = [f"• in <#{channel}>: {_verbs(grant.actions)} — {_scope(grant)}" for channel, grant in shown]
         blocks.append(section(t.truncate("*Only elsewhere:*\n" + "\n".join(lines), 2900)))
     if grants.unchecked_groups:
         groups = ", ".join(t.escape(g) for g in grants.unchecked_groups)
