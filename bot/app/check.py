@@ -189,6 +189,13 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
         results.append(CheckResult("alert watcher", True, detail))
     else:
         results.append(CheckResult("alert watcher", True, "off (set BOT_ALERT_CHANNEL or routes in BOT_CONFIG)"))
+    mapped = len(file_config.people)
+    if settings.bot_mention_author:
+        detail = f"on: {mapped} people mapped in BOT_CONFIG, then users.lookupByEmail (scope users:read.email)"
+        results.append(CheckResult("author mentions", True, detail))
+    elif mapped:
+        detail = f"off, but BOT_CONFIG maps {mapped} people: set BOT_MENTION_AUTHOR=true to use them"
+        results.append(CheckResult("author mentions", True, detail, warning=True))
     return results
 
 

@@ -3,6 +3,7 @@ handed its collaborators, and closed once. Only ``bot.app`` (and tests) use this
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from bot.core.followup import FollowupTiming, FollowupTracker
 from bot.core.inflight import InFlight
 from bot.core.liveness import Liveness, new_replica_id
 from bot.core.logs import redact
+from bot.core.people import AuthorMentions
 from bot.core.perform import Actions
 from bot.core.routing import Router
 from bot.core.watcher import Watcher
@@ -26,6 +28,7 @@ from bot.slack.app import build_web_client
 from bot.slack.delivery import Delivery
 from bot.slack.identity import SlackIdentity
 from bot.slack.notifier import SlackNotifier
+from bot.slack.people import SlackEmailDirectory
 from bot.slack.surfaces import Surfaces
 from bot.slack.usergroups import SlackGroupDirectory
 from bot.slack.users import UserDirectory
@@ -79,12 +82,22 @@ class Runtime:
         )
         return self.followups
 
+    @functools.cached_property
+    def authors(self) -> AuthorMentions | None:
+        """Author mentions (BOT_MENTION_AUTHOR): the people map, then Slack's lookup by e-mail;
+        one per process, so its cache is shared."""
+        if not self.settings.bot_mention_author:
+            return None
+        directory = SlackEmailDirectory(self.web) if self.web is not None else None
+        return AuthorMentions(self.file_config.people, directory)
+
     def watcher(self, router: Router, delivery: Delivery | None = None, **options: Any) -> Watcher:
         """A watcher on this runtime's store, client and Slack; ``options`` as ``Watcher`` takes
         them (interval, lookback, page_size, holder)."""
         options.setdefault("holder", self.replica)
         options.setdefault("holder_gone", self.lease_holder_gone)
         options.setdefault("undeliverable_after", self.settings.bot_undeliverable_hours * 3600)
+        options.setdefault("authors", self.authors)
         return Watcher(self.store, self.client, self.notifier(delivery), router, **options)
 
     def build_surfaces(self) -> Surfaces:

@@ -119,6 +119,7 @@ class RunningBot:
                 notifier=runtime.notifier(),
                 holder=runtime.replica,
                 holder_gone=runtime.lease_holder_gone,
+                authors=runtime.authors,
             )
         extra = [webhook_route(self.watcher, self.settings.bot_webhook_token)] if self.watcher else []
         gate_secret = self.settings.slack_signing_secret if self.mode == "http" else None

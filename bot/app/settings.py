@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     # --- Failure alerts (watcher) --------------------------------------------------------------
     bot_alert_channel: str | None = None  # fallback channel id when no routing rule matches
     bot_watch: bool | None = None  # None: on when BOT_ALERT_CHANNEL or routing rules are set
+    # Mention the person who pushed in the alert (BOT_CONFIG people: map, then users.lookupByEmail,
+    # which needs the users:read.email scope: `codestream-bot manifest --mention-author`).
+    bot_mention_author: bool = False
     bot_watch_interval: float = Field(30.0, ge=1, le=3600)
     bot_watch_lookback: float = Field(900.0, ge=0, le=30 * 86_400)  # seconds; first start only
     bot_webhook_token: SecretStr | None = None  # X-Codestream-Bot-Token for POST /hooks/codestream

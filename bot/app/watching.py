@@ -15,6 +15,7 @@ from starlette.routing import Route
 from bot.app.settings import Settings
 from bot.codestream.client import CodeStreamClient
 from bot.core.fileconfig import FileConfig
+from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
 from bot.core.routing import Router
 from bot.core.watcher import Watcher
@@ -44,6 +45,7 @@ def build_watcher(
     notifier: AlertNotifier,
     holder: str,
     holder_gone: HolderGone | None = None,
+    authors: AuthorMentions | None = None,
 ) -> Watcher | None:
     """The watcher for these settings, or None when watching is off."""
     if not watch_enabled(settings, file_config):
@@ -62,6 +64,7 @@ def build_watcher(
         holder=holder,
         holder_gone=holder_gone,
         undeliverable_after=settings.bot_undeliverable_hours * 3600,
+        authors=authors,
     )
 
 

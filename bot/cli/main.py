@@ -87,7 +87,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_manifest(args: argparse.Namespace) -> int:
     from bot.slack.manifest import manifest_yaml
 
-    print(manifest_yaml(args.http), end="")
+    print(manifest_yaml(args.http, mention_author=args.mention_author), end="")
     return 0
 
 
@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     man = sub.add_parser("manifest", help="print the Slack app manifest (Socket Mode, or HTTP with --http URL)")
     man.add_argument("--http", metavar="BASE_URL", default=None, help="public base URL of the bot in HTTP mode")
+    man.add_argument(
+        "--mention-author",
+        action="store_true",
+        default=os.environ.get("BOT_MENTION_AUTHOR", "").strip().lower() in ("1", "true", "yes", "on"),
+        help="add users:read.email, which BOT_MENTION_AUTHOR needs (default: on when BOT_MENTION_AUTHOR is set)",
+    )
     man.set_defaults(func=_cmd_manifest)
 
     audit = sub.add_parser("audit", help="export the audit trail (who resumed or reran what, and how it went)")

@@ -6,7 +6,7 @@ from typing import Final
 
 from pydantic import Field
 
-from bot.codestream.fields import CodeStreamModel, LenientInt, LenientStr
+from bot.codestream.fields import CodeStreamModel, LenientDict, LenientInt, LenientStr, LenientStrList
 
 TERMINAL_STATUSES: Final = frozenset(
     {"CANCELED", "COMPLETED", "FAILED", "SKIPPED", "ROLLBACK_FAILED", "ROLLBACK_COMPLETED", "FAILED_CONTINUE"}
@@ -30,6 +30,10 @@ class Execution(CodeStreamModel):
     updated_at: LenientStr = Field(None, alias="updatedAt")
     comments: LenientStr = None
     link: LenientStr = Field(None, alias="_link")
+    # Stages and their tasks stay raw (``StageExecution``/``TaskExecution`` in the spec, keyed by
+    # name): they are read leniently, only to say what failed (bot.core.failures).
+    stages: LenientDict = Field(default_factory=dict)
+    stage_order: LenientStrList = Field(default_factory=list, alias="stageOrder")
 
     @property
     def is_terminal(self) -> bool:

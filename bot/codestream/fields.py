@@ -77,7 +77,12 @@ LenientInt = Annotated[int | None, BeforeValidator(_lenient_int)]
 LenientStr = Annotated[str | None, BeforeValidator(lenient_str)]
 UrlStr = Annotated[str | None, BeforeValidator(_url_like)]
 IntOrStr = Annotated[int | str | None, BeforeValidator(_int_or_str)]
+def _str_list(value: Any) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
 LenientDict = Annotated[dict[str, Any], BeforeValidator(_dict_or_empty)]
+LenientStrList = Annotated[list[str], BeforeValidator(_str_list)]
 
 
 def parse_time(value: int | str | None) -> datetime | None:

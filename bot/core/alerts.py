@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from bot.codestream.models import Event
+from bot.core.failures import FailureContext
 from bot.core.ports import AlertNotifier, Delivered
 from bot.store import AlertRecord, Store
 
@@ -22,13 +23,17 @@ async def post_alert(
     mention: str | None = None,
     thread_ts: str | None = None,
     on_posted: Callable[[AlertRecord], None] | None = None,
+    failure: FailureContext | None = None,
+    author: str | None = None,
 ) -> tuple[AlertRecord | None, Delivered]:
     """Post the alert for ``event`` and save it. The record is None when it was not posted (the
     caller retries later; ``Delivered.refused`` says why). ``on_posted`` sees the record before
     it is saved, so a caller can keep it if the store fails right after Slack took the post:
     that alert is then saved later, never posted again."""
     assert event.id is not None
-    delivered = await notifier.post_alert(event, channel=channel, mention=mention, thread_ts=thread_ts)
+    delivered = await notifier.post_alert(
+        event, channel=channel, mention=mention, thread_ts=thread_ts, failure=failure, author=author
+    )
     if delivered.ts is None:
         return None, delivered
     record = AlertRecord(

@@ -134,9 +134,27 @@ class Route(_Strict):
         return self
 
 
+def _people(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping of a name or e-mail to a Slack user id (got {_show(value)})")
+    people: dict[str, str] = {}
+    for key, user in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError(f"keys must be names or e-mails (got {_show(key)})")
+        if not isinstance(user, str) or not _USER_ID.match(user.strip()):
+            raise ValueError(f"{_show(key)} must map to a Slack user id such as U012AB3CD (got {_show(user)})")
+        people[key.strip().lower()] = user.strip()
+    return people
+
+
+People = Annotated[dict[str, str], BeforeValidator(_people)]
+
+
 class FileConfig(_Strict):
     routes: tuple[Route, ...] = ()
-    access: Any = None  # defined by the access-control issue; kept opaque here
+    access: Any = None  # validated by bot.core.access; kept opaque here
+    # Author mentions (BOT_MENTION_AUTHOR): a Code Stream owner (name or e-mail) → a Slack user.
+    people: People = {}
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -169,7 +187,7 @@ _TYPE_MESSAGES: Final = {
     "dict_type": "must be a mapping of keys to values",
 }
 _KEYS: Final = {
-    "": "routes, access",
+    "": "routes, access, people",
     "route": "match, channel, drop, mention",
     "match": ", ".join(MATCH_FIELDS),
 }
@@ -216,7 +234,7 @@ def parse_file_config(text: str) -> FileConfig:
     if data is None:
         return FileConfig()
     if not isinstance(data, dict):
-        raise ConfigError([f"{PREFIX}: must be a mapping with the keys routes and access (got {_show(data)})"])
+        raise ConfigError([f"{PREFIX}: must be a mapping with the keys routes, access and people (got {_show(data)})"])
     try:
         return FileConfig.model_validate(data)
     except ValidationError as exc:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from bot.codestream.models import Event, Execution
+from bot.core.failures import FailureContext
 from bot.core.requests import MessageRef, Outcome
 from bot.store import FollowupRecord
 
@@ -33,8 +34,18 @@ class AlertNotifier(Protocol):
     """Posts failure alerts (the watcher)."""
 
     async def post_alert(
-        self, event: Event, *, channel: str, mention: str | None, thread_ts: str | None
-    ) -> Delivered: ...
+        self,
+        event: Event,
+        *,
+        channel: str,
+        mention: str | None,
+        thread_ts: str | None,
+        failure: FailureContext | None = None,
+        author: str | None = None,
+    ) -> Delivered:
+        """``failure``: why it failed (the failed stage and task, the error), when known;
+        ``author``: the Slack user id of the person who pushed, to mention."""
+        ...
 
 
 class FollowThroughView(Protocol):

@@ -18,9 +18,77 @@ TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "SKIPPED", "ROLLBACK_CO
 _STATUS_MESSAGES = {
     "RUNNING": "Execution Running.",
     "COMPLETED": "Execution Completed.",
-    "FAILED": "Execution failed: stage Build, task Unit tests failed.",
+    "FAILED": "Execution failed: stage Test, task unit failed.",
     "CANCELED": "Execution Canceled.",
 }
+
+
+# Every simulated pipeline: Build, Test, Deploy, with their tasks (Test runs two in parallel).
+STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Build", ("compile",)),
+    ("Test", ("unit,integration",)),
+    ("Deploy", ("helm-upgrade",)),
+)
+DEFAULT_FAILURE = (
+    "Test",
+    "unit",
+    "3 tests failed:\n"
+    "  FAILED tests/test_invoice.py::test_rounding - AssertionError: 10.01 != 10.00\n"
+    "  FAILED tests/test_invoice.py::test_totals - AssertionError\n"
+    "  FAILED tests/test_tax.py::test_vat - KeyError: 'DE'",
+)
+_RUNNING = frozenset({"RUNNING", "QUEUED", "WAITING", "PAUSED", "NOT_STARTED", "STARTED"})
+
+
+def _task(name: str, status: str, error: str | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"name": name, "status": status, "type": "CI", "statusMessage": f"Task {status.lower()}."}
+    if error is not None:
+        doc["statusMessage"] = error.splitlines()[0]
+        doc["failureMessage"] = error
+    return doc
+
+
+def render_stages(ex: Execution) -> dict[str, Any]:
+    """``stages`` and ``stageOrder`` as the spec's StageExecution/TaskExecution: the first stage
+    running while the execution runs; completed up to the failed task (``ex.failure``, else
+    DEFAULT_FAILURE) and not started after it; all completed otherwise."""
+    failed = (ex.failure or DEFAULT_FAILURE) if ex.status in ("FAILED", "ROLLBACK_FAILED") else None
+    layout = [(stage, list(order)) for stage, order in STAGES]
+    if failed is not None:
+        known = dict(layout)
+        if failed[0] not in known:
+            layout.append((failed[0], [failed[1]]))
+        elif failed[1] not in {n for entry in known[failed[0]] for n in entry.split(",")}:
+            known[failed[0]].append(failed[1])
+    running = ex.status in _RUNNING
+    past_failure = False
+    stages: dict[str, Any] = {}
+    for index, (stage, order) in enumerate(layout):
+        names = [name for entry in order for name in entry.split(",")]
+        if running:
+            status = "RUNNING" if index == 0 else "NOT_STARTED"
+            tasks = {name: _task(name, status) for name in names}
+        elif past_failure:
+            status = "NOT_STARTED"
+            tasks = {name: _task(name, status) for name in names}
+        elif failed is not None and stage == failed[0]:
+            status, past_failure = "FAILED", True
+            tasks = {
+                name: _task(name, "FAILED", failed[2]) if name == failed[1] else _task(name, "COMPLETED")
+                for name in names
+            }
+        else:
+            status = "COMPLETED"
+            tasks = {name: _task(name, status) for name in names}
+        stages[stage] = {
+            "id": f"{ex.id}:{stage}",
+            "name": stage,
+            "status": status,
+            "statusMessage": f"Stage {status.lower().replace('_', ' ')}.",
+            "taskOrder": order,
+            "tasks": tasks,
+        }
+    return {"stages": stages, "stageOrder": [stage for stage, _ in layout]}
 
 
 def _url_text(server: Any) -> str:
@@ -51,6 +119,7 @@ class Execution:
     event: tuple[str, str] | None = None  # (kind name, event id) it was triggered by
     input: dict[str, Any] | None = None  # None: derived from the triggering event
     extra: dict[str, Any] | None = None  # caller-supplied JSON fields, overlaid last
+    failure: tuple[str, str, str] | None = None  # (stage, task, error) when it fails; else DEFAULT_FAILURE
 
 
 def render_execution(ex: Execution, event: Mapping[str, Any] | None, now_us: int) -> dict[str, Any]:
@@ -70,8 +139,7 @@ def render_execution(ex: Execution, event: Mapping[str, Any] | None, now_us: int
         "reason": "",
         "input": copy.deepcopy(ex.input) if ex.input is not None else _input_from_event(ex, event),
         "output": {},
-        "stages": {},
-        "stageOrder": [],
+        **render_stages(ex),
         "tags": [],
         "notifications": [],
         "workspaceResults": [],

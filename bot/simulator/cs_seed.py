@@ -59,11 +59,22 @@ def _java_date(micros: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{micros // 1000 % 1000:03d}+0000"
 
 
+# What the seeded payments-ci #6 failed with: a multi-line error, as Helm prints it.
+HELM_FAILURE = (
+    "Error: UPGRADE FAILED: timed out waiting for the condition\n"
+    "helm upgrade payments-api ./chart --namespace payments --install --wait --timeout 5m0s\n"
+    "deployment \"payments-api\" exceeded its progress deadline\n"
+    "pod payments-api-7d9f8c6b5-x2lqp: CrashLoopBackOff (back-off 2m40s restarting failed container)"
+)
+
+
 def _execution(
     state: SimState, execution_id: str, pipeline: str, project: str, index: int, status: str,
     started_us: int, minutes: float, message: str | None = None,
+    failure: tuple[str, str, str] | None = None,
 ) -> None:  # fmt: skip
     state.add_execution(
+        failure=failure,
         id=execution_id,
         pipeline=pipeline,
         project=project,
@@ -110,7 +121,8 @@ def seed_sample_data(state: SimState) -> None:
 
     _execution(
         state, SAMPLE_FAILED_EXECUTION_ID, "payments-ci", "Payments", 6, "FAILED", t[30], 6,
-        "Execution failed: stage Build, task Unit tests: 3 tests failed.",
+        "Execution failed: stage Deploy, task helm-upgrade failed.",
+        failure=("Deploy", "helm-upgrade", HELM_FAILURE),
     )  # fmt: skip
     state.add_event(
         "git", id=SAMPLE_FAILED_GIT_ID, project="Payments", pipeline="payments-ci",
@@ -135,6 +147,7 @@ def seed_sample_data(state: SimState) -> None:
     _execution(
         state, SAMPLE_FAILED_GERRIT_EXECUTION_ID, "platform-verify", "Platform", 88, "FAILED", t[12], 2,
         "Execution failed: stage Verify, task terraform-plan failed.",
+        failure=("Verify", "terraform-plan", "Error: Invalid provider version constraint\n  on versions.tf line 4"),
     )  # fmt: skip
     state.add_event(
         "gerrit", id=SAMPLE_FAILED_GERRIT_ID, project="Platform", pipeline="platform-verify",
@@ -147,7 +160,9 @@ def seed_sample_data(state: SimState) -> None:
     )  # fmt: skip
 
     _execution(state, SAMPLE_FAILED_DOCKER_EXECUTION_ID, "image-promote", "Platform", 15, "FAILED", t[9], 3,
-               "Execution failed: stage Promote, task Scan image: 2 critical vulnerabilities.")  # fmt: skip
+               "Execution failed: stage Promote, task Scan image: 2 critical vulnerabilities.",
+               failure=("Promote", "Scan image", "2 critical vulnerabilities: CVE-2026-0001, CVE-2026-0042"),
+               )  # fmt: skip
     state.add_event(
         "docker", id=SAMPLE_FAILED_DOCKER_ID, project="Platform", pipeline="image-promote",
         imageName="payments-api", repoNamespace="payments", repo="payments/payments-api",

@@ -262,8 +262,9 @@ class SimState:
         """Store an execution. Modelled keys: id, pipeline (not a JSON field: gives name and
         _pipelineLink), project, index, status (omit it to get a RUNNING execution that
         progresses), statusMessage, input, _executedBy, _createTimeInMicros, _updateTimeInMicros
-        (a terminal execution's duration is their difference). Any other
-        key is a JSON field overlaid on the rendered document."""
+        (a terminal execution's duration is their difference), failure (stage, task, error: what
+        its stages show when it fails; default cs_executions.DEFAULT_FAILURE). Any other key is
+        a JSON field overlaid on the rendered document."""
         if fields.get("id") in self._executions:
             raise ValueError(f"execution {fields['id']} already exists")
         created = fields.pop("_createTimeInMicros", None)
@@ -281,8 +282,14 @@ class SimState:
             ex.updated_us = max(updated, ex.created_us)
         ex.status_message = fields.pop("statusMessage", None)
         ex.input = fields.pop("input", None)
+        failure = fields.pop("failure", None)
+        ex.failure = (str(failure[0]), str(failure[1]), str(failure[2])) if failure else None
         ex.extra = fields or None
         return self._render(ex)
+
+    def set_failure(self, execution_id: str, stage: str, task: str, error: str) -> None:
+        """What the execution's stages show when it fails (now, or when its progression ends)."""
+        self._executions[execution_id].failure = (stage, task, error)
 
     def get_execution(self, execution_id: str) -> dict[str, Any]:
         """The execution as the API would return it; KeyError if unknown."""

@@ -66,6 +66,7 @@ class SlackWebApi(SlackWorkspace):
             "conversations.info": self._conversations_info,
             "conversations.list": self._conversations_list,
             "users.info": self._users_info,
+            "users.lookupByEmail": self._users_lookup_by_email,
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroups_users_list,
         }
@@ -190,6 +191,13 @@ class SlackWebApi(SlackWorkspace):
         if user is None:
             raise SlackError("user_not_found")
         return {"ok": True, "user": copy.deepcopy(user)}
+
+    def _users_lookup_by_email(self, args: JSON) -> JSON:
+        email = str(required(args, "email")).strip().lower()
+        for user in self.users.values():
+            if str((user.get("profile") or {}).get("email") or "").lower() == email and not user.get("deleted"):
+                return {"ok": True, "user": copy.deepcopy(user)}
+        raise SlackError("users_not_found")
 
     def _usergroups_list(self, args: JSON) -> JSON:
         groups = []

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.codestream.models import Event, Execution
+from bot.core.failures import FailureContext, failure_context
 from bot.core.ports import Delivered, Ending
 from bot.core.requests import MessageRef, Outcome
 from bot.slack.delivery import Delivery
@@ -65,10 +66,19 @@ class SlackNotifier:
     # --- AlertNotifier ---------------------------------------------------------------------
 
     async def post_alert(
-        self, event: Event, *, channel: str, mention: str | None, thread_ts: str | None
+        self,
+        event: Event,
+        *,
+        channel: str,
+        mention: str | None,
+        thread_ts: str | None,
+        failure: FailureContext | None = None,
+        author: str | None = None,
     ) -> Delivered:
         url = self.execution_link(event.execution_id)
-        message = render_alert(event, execution_url=url, mention=mention, now=datetime.now(UTC))
+        message = render_alert(
+            event, execution_url=url, mention=mention, now=datetime.now(UTC), failure=failure, author=author
+        )
         ts, refused = await self.delivery.post_or_why(channel, message, thread_ts=thread_ts)
         return Delivered(ts, refused)
 
@@ -77,7 +87,8 @@ class SlackNotifier:
     async def show_progress(
         self, followup: FollowupRecord, outcome: Outcome, execution: Execution, *, ending: Ending, now: datetime
     ) -> bool:
-        message = render_followup(outcome, execution=execution, now=now, gave_up=ending == "gave_up")
+        failure = failure_context(execution)  # the read the tracker made: stages included
+        message = render_followup(outcome, execution=execution, now=now, gave_up=ending == "gave_up", failure=failure)
         if ending == "missing":
             message = _with_note(message, *_MISSING_NOTE)
         return await self.delivery.update(followup.channel_id, followup.summary_ts, message)
@@ -97,6 +108,7 @@ class SlackNotifier:
             execution_index=index,
             final_status=final_status,
             now=now,
+            failure=failure_context(execution),
         )
         return await self.delivery.update(followup.alert_channel_id, followup.alert_ts, message)
 

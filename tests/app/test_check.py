@@ -137,3 +137,14 @@ async def test_the_cli_prints_one_line_per_check_and_exit_codes(sim: CodeStreamS
     assert code == 1
     assert "FAILED  codestream login (vra): the vRA refresh token was rejected" in out
     assert "a-wrong-refresh-token" not in out
+
+
+async def test_check_says_whether_authors_are_mentioned(sim: CodeStreamSimulator, tmp_path: Path) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text("people:\n  Alex Chen: U0ALEX\n")
+    results = await run_checks(_env(sim, tmp_path, BOT_CONFIG=str(config)))
+    [off] = [r for r in results if r.name == "author mentions"]
+    assert off.warning and "set BOT_MENTION_AUTHOR=true" in off.detail
+    results = await run_checks(_env(sim, tmp_path, BOT_CONFIG=str(config), BOT_MENTION_AUTHOR="true"))
+    [on] = [r for r in results if r.name == "author mentions"]
+    assert not on.warning and "1 people mapped" in on.detail and "users:read.email" in on.detail

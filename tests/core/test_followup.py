@@ -29,6 +29,7 @@ from bot.codestream.models import Event, GitEvent
 from bot.core.followup import LEASE_NAME, FollowupTiming, FollowupTracker, PollBudget
 from bot.core.requests import ActionRequest, Actor, Outcome
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
+from bot.simulator.cs_executions import DEFAULT_FAILURE
 from bot.simulator.slack_api import Message, SlackStandIn, wait_for
 from bot.slack.delivery import Delivery
 from bot.slack.notifier import SlackNotifier
@@ -214,6 +215,22 @@ async def test_a_rerun_that_fails_again_says_so_on_the_alert(harness: Harness) -
     assert re.search(r"FAILED in \d+s", summary.text), summary.text
     assert "Rerun #7 by <@U0ALICE> failed again (FAILED)" in alert.text, alert.text
     assert "codestream_rerun" in str(alert.blocks)  # the Rerun button is back
+
+
+async def test_failed_again_says_which_stage_and_task_failed_and_why(harness: Harness) -> None:
+    h = harness
+    h.sim.execution_duration = 0.3
+    h.sim.next_final_status[SAMPLE_FAILED_GIT_ID] = "FAILED"  # its stages then show DEFAULT_FAILURE
+    async with following(h, make_tracker(h)):
+        alert, summary, _ = await rerun_from_alert(h)
+        await eventually(lambda: finished(h.store), what="the tracker to finish")
+    stage, task, error = DEFAULT_FAILURE
+    for message in (summary, alert):
+        blocks = [str((block.get("text") or {}).get("text")) for block in message.blocks]
+        assert any(f"*Failed at:* {stage} › {task}" in text for text in blocks), blocks
+        assert any(f"```{error.splitlines()[0]}" in text for text in blocks), blocks
+    assert f"failed at {stage} › {task}" in alert.text and f"failed at {stage} › {task}" in summary.text
+    assert h.sim.count("GET", "/codestream/api/executions/") >= 1  # the tracker's own reads: nothing extra
 
 
 async def test_a_slash_command_rerun_without_an_alert_is_followed(harness: Harness) -> None:

@@ -174,7 +174,7 @@ teams: []
         "(got '#alerts'); copy it from the channel's details",
         "BOT_CONFIG routes[3].mention: must be a user id (U...) or a user group (<!subteam^S...>) (got 'nobody')",
         "BOT_CONFIG routes[4].drop: must be true or false (got 'maybe')",
-        "BOT_CONFIG teams: unknown key; expected one of: routes, access",
+        "BOT_CONFIG teams: unknown key; expected one of: routes, access, people",
     ]
 
 
@@ -188,7 +188,7 @@ teams: []
         ("routes: {channel: C0A}\n", "BOT_CONFIG routes: must be a list (got {'channel': 'C0A'})"),
         ("routes:\n  - match: [git]\n    channel: C0A\n", "BOT_CONFIG routes[0].match: must be a mapping"),
         ("routes:\n  - match: {repo: []}\n    channel: C0A\n", "BOT_CONFIG routes[0].match.repo: must not be an empty"),
-        ("- channel: C0A\n", "BOT_CONFIG: must be a mapping with the keys routes and access (got [{'channel'"),
+        ("- channel: C0A\n", "BOT_CONFIG: must be a mapping with the keys routes, access and people (got [{'channel'"),
         ("routes:\n  - channel: C0A\n    channel: C0B\n", "BOT_CONFIG line 3: key 'channel' appears twice"),
         ("routes:\n  - match: {kind: git\n    channel: C0A\n", "BOT_CONFIG line 3, column 12: invalid YAML: "),
         ("routes:\n\t- channel: C0A\n", "BOT_CONFIG line 2, column 1: invalid YAML: found character '\\t'"),

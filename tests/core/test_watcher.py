@@ -32,6 +32,7 @@ from bot.simulator import CodeStreamSimulator, Fault
 from bot.simulator.slack_api import Message, SlackStandIn, wait_for
 from bot.slack.delivery import Delivery
 from bot.slack.render.messages import ACTION_RERUN, ACTION_RESUME
+from bot.slack.render.plaintext import blocks_to_text
 from bot.store import Store, open_store
 from tests.conftest import FAST_RETRY, Backend
 from tests.harness import ALERTS, BOT_TOKEN, Harness, bot_env
@@ -734,3 +735,42 @@ async def test_a_kept_alert_whose_failure_was_rerun_meanwhile_is_not_posted(worl
     assert stats.reposted == 0
     assert [m for m in world.alerts() if m.metadata and m.metadata["event_payload"]["id"] == event["id"]] == []
     assert await world.runtime.store.due_undelivered(world.runtime.store.now()) == []
+
+
+# --- why it failed ------------------------------------------------------------------------------
+
+EXECUTION_READS = "/codestream/api/executions/"
+
+
+async def test_the_alert_says_which_stage_and_task_failed_and_why(world: World) -> None:
+    failed = world.sim.add_event("git", executionStatus="FAILED")
+    execution_id = failed["executionLink"].rsplit("/", 1)[-1]
+    world.sim.set_failure(execution_id, "Deploy", "helm-upgrade", "Error: UPGRADE FAILED: timed out\nsecond line")
+    watcher = world.watcher()
+    stats = await watcher.poll_once()
+    [alert] = world.alerts()
+    assert "Failed at: Deploy › helm-upgrade" in blocks_to_text(alert.blocks).replace("*", "")
+    texts = [str((block.get("text") or {}).get("text")) for block in alert.blocks]
+    assert any("```Error: UPGRADE FAILED: timed out\nsecond line```" in text for text in texts), texts
+    assert stats.detail_reads == 1 and world.sim.count("GET", EXECUTION_READS) == 1
+    # Steady state: nothing new, nothing read again.
+    for _ in range(3):
+        assert (await watcher.poll_once()).detail_reads == 0
+    assert world.sim.count("GET", EXECUTION_READS) == 1
+
+
+async def test_without_readable_details_the_alert_is_posted_as_before(world: World) -> None:
+    world.sim.inject(Fault(method="GET", path=EXECUTION_READS, status=503, times=None))
+    world.sim.add_event("git", executionStatus="FAILED")
+    stats = await world.watcher().poll_once()
+    [alert] = world.alerts()
+    assert stats.alerts_posted == 1 and "Failed at" not in blocks_to_text(alert.blocks)
+    assert buttons(alert) >= {ACTION_RERUN, ACTION_RESUME}
+
+
+async def test_a_trigger_failure_reads_no_execution_and_shows_the_events_message(world: World) -> None:
+    world.sim.add_event("git", executionStatus=None, message="Webhook payload could not be parsed")
+    await world.watcher().poll_once()
+    [alert] = world.alerts()
+    assert "Webhook payload could not be parsed" in blocks_to_text(alert.blocks)
+    assert world.sim.count("GET", EXECUTION_READS) == 0

@@ -16,10 +16,12 @@ from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import EventKind
 from bot.core import metrics
+from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
 from bot.core.routing import Router
 from bot.core.undelivered import UndeliveredAlerts
 from bot.core.watcher.cursor import Cursor, micros_now
+from bot.core.watcher.details import FailureDetails
 from bot.core.watcher.listing import EventLister
 from bot.core.watcher.posting import AlertPosting, explain, quietly
 from bot.core.watcher.stats import CycleStats, KindStats
@@ -61,6 +63,7 @@ class Watcher:
         page_size: int = 50,
         holder_gone: HolderGone | None = None,
         undeliverable_after: float = 24 * 3600.0,
+        authors: AuthorMentions | None = None,
     ) -> None:
         if interval <= 0 or lookback < 0 or page_size < 1:
             raise ValueError("need interval > 0, lookback >= 0 and page_size >= 1")
@@ -74,9 +77,11 @@ class Watcher:
         self.kinds: tuple[EventKind, ...] = router.kinds()
         self.lister = EventLister(client, page_size=page_size)
         self.undelivered = UndeliveredAlerts(store, client.get_event, give_up_after=undeliverable_after)
+        self.details = FailureDetails(client)
         self.posting = AlertPosting(
-            store, notifier, router, self.undelivered, holder=holder, keep_lease=self._keep_lease
-        )
+            store, notifier, router, self.undelivered, self.details,
+            holder=holder, keep_lease=self._keep_lease, authors=authors,
+        )  # fmt: skip
         self._cursors: dict[EventKind, Cursor] = {}  # valid only while we keep the lease
         self._wake = asyncio.Event()
         self._stopping = False
@@ -113,6 +118,7 @@ class Watcher:
     async def _poll_once(self, force: bool) -> CycleStats:
         cpu, wall = time.process_time(), time.perf_counter()
         stats = CycleStats(forced=force)
+        reads_before = self.details.reads
         self._last_poll = time.monotonic()
         try:
             leader = await self._take_lease()
@@ -120,15 +126,15 @@ class Watcher:
             stats.error = f"lease: {explain(exc)}"
             leader = False
             if not force:
-                return self._finish(stats, cpu, wall)
+                return self._finish(stats, cpu, wall, reads_before)
         if not leader and not force:
             stats.skipped = True
-            return self._finish(stats, cpu, wall)
+            return self._finish(stats, cpu, wall, reads_before)
         try:
             await self.posting.save_unsaved()
         except _EXPECTED_ERRORS as exc:
             stats.error = f"recording posted alerts: {explain(exc)}"
-            return self._finish(stats, cpu, wall)
+            return self._finish(stats, cpu, wall, reads_before)
         if leader:
             try:
                 stats.reposted = await self.undelivered.retry_due(self.posting.repost, self.store.now())
@@ -148,9 +154,10 @@ class Watcher:
                 kind_stats.error = explain(exc)
                 self._cursors.pop(kind, None)
                 log.exception("watcher: %s events not polled (unexpected error)", kind)
-        return self._finish(stats, cpu, wall)
+        return self._finish(stats, cpu, wall, reads_before)
 
-    def _finish(self, stats: CycleStats, cpu: float, wall: float) -> CycleStats:
+    def _finish(self, stats: CycleStats, cpu: float, wall: float, reads_before: int = 0) -> CycleStats:
+        stats.detail_reads = self.details.reads - reads_before
         stats.cpu_seconds = time.process_time() - cpu
         stats.wall_seconds = time.perf_counter() - wall
         problems = [stats.error] if stats.error else []

@@ -12,9 +12,11 @@ from typing import Any, Final
 
 from bot.codestream.models import Event
 from bot.core.alerts import post_alert
+from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
 from bot.core.routing import Router
 from bot.core.undelivered import MOOT, UNDELIVERABLE, UndeliveredAlerts
+from bot.core.watcher.details import FailureDetails
 from bot.core.watcher.stats import KindStats
 from bot.store import AlertRecord, Store, UndeliveredAlert
 
@@ -36,14 +38,18 @@ class AlertPosting:
         notifier: AlertNotifier,
         router: Router,
         undelivered: UndeliveredAlerts,
+        details: FailureDetails,
         *,
         holder: str,
         keep_lease: Callable[[bool], Awaitable[None]],
+        authors: AuthorMentions | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
         self.router = router
         self.undelivered = undelivered
+        self.details = details  # why each failure failed, read once per execution
+        self.authors = authors  # who pushed, to mention (BOT_MENTION_AUTHOR)
         self.holder = holder
         self.keep_lease = keep_lease  # renews the watcher's lease during a long cycle
         self._unsaved: dict[str, AlertRecord] = {}  # posted, but the store failed to record it
@@ -124,9 +130,11 @@ class AlertPosting:
         The claim is released when nothing was posted; kept when Slack has the alert."""
         posted: list[AlertRecord] = []
         try:
+            failure = await self.details.of(event)
+            author = await self.authors.user_for(event.owner) if self.authors is not None else None
             record, delivered = await post_alert(
                 self.notifier, self.store, event, channel=channel, mention=mention, thread_ts=thread_ts,
-                on_posted=posted.append,
+                on_posted=posted.append, failure=failure, author=author,
             )  # fmt: skip
         except BaseException:
             if posted:  # Slack has it, only the store failed: saved by the next cycle, never re-posted

@@ -27,6 +27,7 @@ class CycleStats:
     forced: bool = False  # polled without the lease (a wake)
     error: str | None = None  # the cycle could not run at all (e.g. the store is down)
     reposted: int = 0  # alerts kept aside earlier that Slack took this time
+    detail_reads: int = 0  # failed executions read for their alerts' failure details
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
 

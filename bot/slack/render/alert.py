@@ -12,6 +12,7 @@ from typing import Any, Final
 from slack_sdk.models.blocks import ButtonElement, ConfirmObject
 
 from bot.codestream.models import FAILED_STATUSES, TERMINAL_STATUSES, Event
+from bot.core.failures import FailureContext
 from bot.core.verbs import MUTATING, VERBS, VerbSpec, verb_spec
 from bot.slack.render import text as t
 from bot.slack.render.base import (
@@ -41,6 +42,7 @@ from bot.slack.render.base import (
     text_facts,
     verb_title,
 )
+from bot.slack.render.failure import failure_section, failure_text
 
 MAX_LISTED: Final = 10
 ALERT_ACTIONS_BLOCK_ID: Final = "codestream_alert_actions"
@@ -112,12 +114,17 @@ def alert_actions(event: Event, execution_url: str | None) -> dict[str, Any] | N
     return actions(buttons, block_id=ALERT_ACTIONS_BLOCK_ID) if buttons else None
 
 
-def _alert_body(event: Event, ref: ExecutionRef, *, title: str, mention: str, now: datetime) -> list[dict[str, Any]]:
+def _alert_body(
+    event: Event, ref: ExecutionRef, *, title: str, mention: str, now: datetime, failure: FailureContext | None = None
+) -> list[dict[str, Any]]:
     lead = " ".join(p for p in (mention, f"*{subject(event)}*") if p)
     blocks = [header(title), section(lead)]
     fields = event_fields(event, ref, owner=True)
     if fields:
         blocks.append(section("", fields=fields))
+    why = failure_section(failure)
+    if why is not None:
+        blocks.append(why)
     message = message_section(event)
     if message is not None:
         blocks.append(message)
@@ -137,21 +144,27 @@ def render_alert(
     execution_status: str | None = None,
     mention: str | None = None,
     now: datetime,
+    failure: FailureContext | None = None,
+    author: str | None = None,
 ) -> SlackMessage:
-    """The failure alert: what failed, where, and buttons to rerun or resume it."""
+    """The failure alert: what failed, where, who pushed it (``author``, a Slack user id, is
+    mentioned), why (the failed stage and task, and the first lines
+    of the error, when Code Stream says), and buttons to rerun or resume it."""
     ref = ExecutionRef(
         url=execution_url,
         name=event.pipeline,
         index=event.execution_index,
         status=execution_status or event.execution_status,
     )
-    who = t.mention_syntax(mention)
+    who = " ".join(
+        dict.fromkeys(p for p in (t.mention_syntax(mention), t.mention_syntax(author) if author else "") if p)
+    )  # a route mentioning the author already: once
     title = _alert_header(event)
-    blocks = _alert_body(event, ref, title=title, mention=who, now=now)
+    blocks = _alert_body(event, ref, title=title, mention=who, now=now, failure=failure)
     buttons = alert_actions(event, execution_url)
     if buttons is not None:
         blocks.append(buttons)
-    text = fallback_text(who, _alert_text(title, event, ref))
+    text = fallback_text(who, _alert_text(title, event, ref, failure_text(failure)))
     return SlackMessage(text=text, blocks=cap_blocks(blocks), metadata=_metadata(event))
 
 
@@ -231,8 +244,10 @@ def render_alert_resolved(
     final_status: str | None,
     now: datetime,
     reason: str | None = None,
+    failure: FailureContext | None = None,
 ) -> SlackMessage:
-    """The alert after the action (and its follow-through): fixed, failed again, or try again."""
+    """The alert after the action (and its follow-through): fixed, failed again (with why, when
+    Code Stream says), or try again."""
     result = resolution(
         verb=verb,
         who=t.user_mention(actor_id),
@@ -249,12 +264,13 @@ def render_alert_resolved(
         status=final_status or event.execution_status,
     )
     title = f"✅ {_pipeline(event)} fixed" if result.fixed else _alert_header(event)
-    blocks = _alert_body(event, ref, title=title, mention="", now=now)
+    why = None if result.fixed else failure
+    blocks = _alert_body(event, ref, title=title, mention="", now=now, failure=why)
     blocks.append(section(result.line))
     buttons = alert_actions(event, execution_url) if result.retry else None
     if buttons is not None:
         blocks.append(buttons)
-    text = _alert_text(title, event, ref, t.one_line(result.line))
+    text = _alert_text(title, event, ref, t.one_line(result.line), failure_text(why))
     return SlackMessage(text=text, blocks=cap_blocks(blocks), metadata=_metadata(event))
 
 

@@ -26,6 +26,7 @@ from typing import Any, Final
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import EventKind, Execution
 from bot.core.errors import BotError
+from bot.core.failures import FailureContext
 from bot.core.requests import Outcome, OutcomeStatus
 from bot.core.verbs import verb_spec
 from bot.slack.render import text as t
@@ -62,6 +63,7 @@ from bot.slack.render.base import (
     verb_title,
 )
 from bot.slack.render.errors import ErrorView, describe_error
+from bot.slack.render.failure import failure_section, failure_text
 
 __all__ = [
     "ACTION_OPEN",
@@ -241,12 +243,22 @@ def _context_line(outcome: Outcome) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def _summary(outcome: Outcome, ref: ExecutionRef | None, *, now: datetime, progress: str = "") -> SlackMessage:
+def _summary(
+    outcome: Outcome,
+    ref: ExecutionRef | None,
+    *,
+    now: datetime,
+    progress: str = "",
+    failure: FailureContext | None = None,
+) -> SlackMessage:
     head, head_plain = _headline(outcome, now)
     lead = f"{head}\n*{subject(outcome.event)}*" if outcome.event is not None else head
     blocks = [section(lead), *_facts_blocks(outcome, ref)]
     if progress:
         blocks.append(section(progress))
+    why = failure_section(failure)
+    if why is not None:
+        blocks.append(why)
     view = _error_view(outcome)
     if view is not None:
         blocks.append(section(view.mrkdwn))
@@ -258,6 +270,7 @@ def _summary(outcome: Outcome, ref: ExecutionRef | None, *, now: datetime, progr
         head_plain,
         text_facts(outcome.event, ref),
         t.one_line(progress.replace("*", "")),
+        failure_text(failure),
         view.plain if view is not None else "",
         f"by {t.user_mention(outcome.request.actor.user_id)}",
     )
@@ -282,8 +295,16 @@ def _progress_line(execution: Execution, *, gave_up: bool, followed_for: float) 
     return f"{current} · running for {t.duration(seconds)}"
 
 
-def render_followup(outcome: Outcome, *, execution: Execution, now: datetime, gave_up: bool = False) -> SlackMessage:
-    """The summary, updated in place while the bot follows the new execution."""
+def render_followup(
+    outcome: Outcome,
+    *,
+    execution: Execution,
+    now: datetime,
+    gave_up: bool = False,
+    failure: FailureContext | None = None,
+) -> SlackMessage:
+    """The summary, updated in place while the bot follows the new execution; at a failure, with
+    the failed stage and task and the first lines of the error."""
     event = outcome.event
     index = execution.index if execution.index is not None else (event.execution_index if event else None)
     ref = ExecutionRef(
@@ -293,7 +314,7 @@ def render_followup(outcome: Outcome, *, execution: Execution, now: datetime, ga
         status=execution.status,
     )
     progress = _progress_line(execution, gave_up=gave_up, followed_for=t.seconds_between(now, outcome.at))
-    return _summary(outcome, ref, now=now, progress=progress)
+    return _summary(outcome, ref, now=now, progress=progress, failure=failure)
 
 
 # --- errors, usage and help ------------------------------------------------------------------
