@@ -98,6 +98,7 @@ class Runtime:
         options.setdefault("holder_gone", self.lease_holder_gone)
         options.setdefault("undeliverable_after", self.settings.bot_undeliverable_hours * 3600)
         options.setdefault("authors", self.authors)
+        options.setdefault("repeat_window", self.settings.bot_repeat_window_hours * 3600)
         return Watcher(self.store, self.client, self.notifier(delivery), router, **options)
 
     def build_surfaces(self) -> Surfaces:

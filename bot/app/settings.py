@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # Mention the person who pushed in the alert (BOT_CONFIG people: map, then users.lookupByEmail,
     # which needs the users:read.email scope: `codestream-bot manifest --mention-author`).
     bot_mention_author: bool = False
+    # Another failure of the same pipeline on the same branch within this many hours of its
+    # unresolved alert goes in that alert's thread (0: every failure is a new alert).
+    bot_repeat_window_hours: float = Field(24.0, ge=0, le=24 * 30)
     bot_watch_interval: float = Field(30.0, ge=1, le=3600)
     bot_watch_lookback: float = Field(900.0, ge=0, le=30 * 86_400)  # seconds; first start only
     bot_webhook_token: SecretStr | None = None  # X-Codestream-Bot-Token for POST /hooks/codestream

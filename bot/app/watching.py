@@ -65,6 +65,7 @@ def build_watcher(
         holder_gone=holder_gone,
         undeliverable_after=settings.bot_undeliverable_hours * 3600,
         authors=authors,
+        repeat_window=settings.bot_repeat_window_hours * 3600,
     )
 
 

@@ -25,6 +25,8 @@ async def post_alert(
     on_posted: Callable[[AlertRecord], None] | None = None,
     failure: FailureContext | None = None,
     author: str | None = None,
+    series: str | None = None,
+    repeat: bool = False,
 ) -> tuple[AlertRecord | None, Delivered]:
     """Post the alert for ``event`` and save it. The record is None when it was not posted (the
     caller retries later; ``Delivered.refused`` says why). ``on_posted`` sees the record before
@@ -32,7 +34,7 @@ async def post_alert(
     that alert is then saved later, never posted again."""
     assert event.id is not None
     delivered = await notifier.post_alert(
-        event, channel=channel, mention=mention, thread_ts=thread_ts, failure=failure, author=author
+        event, channel=channel, mention=mention, thread_ts=thread_ts, failure=failure, author=author, repeat=repeat
     )
     if delivered.ts is None:
         return None, delivered
@@ -43,6 +45,7 @@ async def post_alert(
         channel_id=channel,
         ts=delivered.ts,
         thread_ts=thread_ts,
+        series=series,
     )
     if on_posted is not None:
         on_posted(record)

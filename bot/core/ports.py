@@ -42,9 +42,17 @@ class AlertNotifier(Protocol):
         thread_ts: str | None,
         failure: FailureContext | None = None,
         author: str | None = None,
+        repeat: bool = False,
     ) -> Delivered:
         """``failure``: why it failed (the failed stage and task, the error), when known;
-        ``author``: the Slack user id of the person who pushed, to mention."""
+        ``author``: the Slack user id of the person who pushed, to mention; ``repeat``: another
+        failure of a series whose alert is still open (posted in that alert's thread)."""
+        ...
+
+    async def show_repeats(
+        self, alert: MessageRef, event: Event, *, failure: FailureContext | None, repeats: int
+    ) -> bool:
+        """The series' top-level alert, redrawn with how many failures followed it."""
         ...
 
 

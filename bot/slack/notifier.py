@@ -74,13 +74,27 @@ class SlackNotifier:
         thread_ts: str | None,
         failure: FailureContext | None = None,
         author: str | None = None,
+        repeat: bool = False,
     ) -> Delivered:
         url = self.execution_link(event.execution_id)
         message = render_alert(
-            event, execution_url=url, mention=mention, now=datetime.now(UTC), failure=failure, author=author
+            event,
+            execution_url=url,
+            mention=mention,
+            now=datetime.now(UTC),
+            failure=failure,
+            author=author,
+            repeat=repeat,
         )
         ts, refused = await self.delivery.post_or_why(channel, message, thread_ts=thread_ts)
         return Delivered(ts, refused)
+
+    async def show_repeats(
+        self, alert: MessageRef, event: Event, *, failure: FailureContext | None, repeats: int
+    ) -> bool:
+        url = self.execution_link(event.execution_id)
+        message = render_alert(event, execution_url=url, now=datetime.now(UTC), failure=failure, repeats=repeats)
+        return await self.delivery.update(alert.channel, alert.ts, message)
 
     # --- FollowThroughView -----------------------------------------------------------------
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, case, delete, func, or_, select
+from sqlalchemy import Row, Select, case, delete, func, or_, select, update
 
 from bot.store.base import StoreBase
 from bot.store.models import AlertRecord, UndeliveredAlert
-from bot.store.tables import NO_EXECUTION_INDEX, alerts, undelivered_alerts
+from bot.store.tables import NO_EXECUTION_INDEX, actions, alerts, undelivered_alerts
 
 
 def _alert(row: Row[Any]) -> AlertRecord:
@@ -58,6 +58,54 @@ class AlertStore(StoreBase):
             .limit(1)
         )
         return await self._first_alert(query)
+
+    async def open_series_alert(self, series: str, *, since: datetime) -> AlertRecord | None:
+        """The newest top-level alert of ``series`` posted since ``since`` and not resolved:
+        where a repeated failure goes (in its thread)."""
+        query = (
+            select(alerts)
+            .where(
+                alerts.c.series == series,
+                alerts.c.thread_ts.is_(None),
+                alerts.c.resolved_at.is_(None),
+                alerts.c.created_at >= since,
+            )
+            .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
+            .limit(1)
+        )
+        return await self._first_alert(query)
+
+    async def count_repeat(self, alert_id: int) -> int:
+        """One more failure threaded under this alert; the new count."""
+        stmt = (
+            update(alerts)
+            .where(alerts.c.id == alert_id)
+            .values(repeats=alerts.c.repeats + 1)
+            .returning(alerts.c.repeats)
+        )
+        async with self._writer.begin() as conn:
+            count = (await conn.execute(stmt)).scalar_one_or_none()
+        return int(count or 0)
+
+    async def resolve_alert(self, channel_id: str, ts: str, at: datetime) -> int:
+        """A fix was seen for the alert posted as ``ts``: it and the top-level alert of its thread
+        are resolved (a new failure of the series is a new alert). Rows changed."""
+        target = select(alerts.c.thread_ts).where(alerts.c.channel_id == channel_id, alerts.c.ts == ts)
+        async with self._writer.begin() as conn:
+            root = (await conn.execute(target)).scalar_one_or_none()
+            stamps = [ts] if root is None else [ts, root]
+            result = await conn.execute(
+                update(alerts)
+                .where(alerts.c.channel_id == channel_id, alerts.c.ts.in_(stamps), alerts.c.resolved_at.is_(None))
+                .values(resolved_at=at)
+            )
+        return int(result.rowcount or 0)
+
+    async def alert_has_actions(self, channel_id: str, ts: str) -> bool:
+        """Whether anyone acted from the alert posted as ``ts`` (its message then shows that)."""
+        query = select(actions.c.id).where(actions.c.alert_channel == channel_id, actions.c.alert_ts == ts).limit(1)
+        async with self._engine.connect() as conn:
+            return (await conn.execute(query)).first() is not None
 
     async def find_alert_by_message(self, channel_id: str, ts: str) -> AlertRecord | None:
         """The alert posted as message ``ts``; failing that, the newest alert threaded under

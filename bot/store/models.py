@@ -100,6 +100,9 @@ class AlertRecord(_Record):
     thread_ts: str | None = None
     created_at: UTCDatetime = Field(default_factory=utcnow)
     id: int | None = None
+    series: str | None = None  # "kind:project:pipeline:branch": repeated failures thread together
+    repeats: int = Field(default=0, ge=0)  # failures threaded under this (top-level) alert
+    resolved_at: UTCDatetime | None = None  # a fix was seen: the next failure is a new alert
 
 
 class FollowupRecord(_Record):

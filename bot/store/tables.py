@@ -153,9 +153,15 @@ alerts = Table(
     Column("ts", Text, nullable=False),
     Column("thread_ts", Text),
     Column("created_at", UTCDateTime, nullable=False),
+    # v3: repeated failures. ``series`` is "kind:project:pipeline:branch"; a top-level alert of a
+    # series counts the failures threaded under it (``repeats``) until a fix resolves it.
+    Column("series", Text),
+    Column("repeats", Integer, nullable=False, server_default="0"),
+    Column("resolved_at", UTCDateTime),
     UniqueConstraint("kind", "event_id", "execution_index", name="uq_alerts_event_execution"),
     Index("ix_alerts_message", "channel_id", "ts"),
     Index("ix_alerts_thread", "channel_id", "thread_ts"),
+    Index("ix_alerts_series", "series", "created_at"),
 )
 
 followups = Table(
@@ -280,6 +286,12 @@ def _intent_lifecycle(conn: Connection) -> None:
     undelivered_alerts.create(conn)
 
 
+def _alert_series(conn: Connection) -> None:
+    for name in ("series", "repeats", "resolved_at"):
+        add_column(conn, alerts.c[name])
+    next(i for i in alerts.indexes if i.name == "ix_alerts_series").create(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial tables", _initial),
     Migration(
@@ -287,6 +299,7 @@ MIGRATIONS: list[Migration] = [
         "intent lifecycle: reconciliation columns on actions, replica heartbeats, undelivered alerts",
         _intent_lifecycle,
     ),
+    Migration(3, "repeated failures: alert series, repeat counts, resolution", _alert_series),
 ]
 
 

@@ -201,6 +201,9 @@ async def test_rerun_from_an_alert_is_followed_to_completion(harness: Harness) -
     assert "Fixed by rerun #7" in alert.text, alert.text
     assert "codestream_rerun" not in str(alert.blocks)
     assert tracker.stats.finished == 1 and tracker.stats.summary_updates == 2 and tracker.stats.alert_updates == 1
+    # Fixed: the alert is resolved in the store, so the next failure of its series is a new alert.
+    resolved = await h.store.find_alert_by_message(alert.channel, alert.ts)
+    assert resolved is not None and resolved.resolved_at is not None
 
 
 async def test_a_rerun_that_fails_again_says_so_on_the_alert(harness: Harness) -> None:
@@ -215,6 +218,8 @@ async def test_a_rerun_that_fails_again_says_so_on_the_alert(harness: Harness) -
     assert re.search(r"FAILED in \d+s", summary.text), summary.text
     assert "Rerun #7 by <@U0ALICE> failed again (FAILED)" in alert.text, alert.text
     assert "codestream_rerun" in str(alert.blocks)  # the Rerun button is back
+    open_alert = await h.store.find_alert_by_message(alert.channel, alert.ts)
+    assert open_alert is not None and open_alert.resolved_at is None  # failed again: still open
 
 
 async def test_failed_again_says_which_stage_and_task_failed_and_why(harness: Harness) -> None:

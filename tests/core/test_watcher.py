@@ -33,7 +33,7 @@ from bot.simulator.slack_api import Message, SlackStandIn, wait_for
 from bot.slack.delivery import Delivery
 from bot.slack.render.messages import ACTION_RERUN, ACTION_RESUME
 from bot.slack.render.plaintext import blocks_to_text
-from bot.store import Store, open_store
+from bot.store import ActionRecord, Store, open_store
 from tests.conftest import FAST_RETRY, Backend
 from tests.harness import ALERTS, BOT_TOKEN, Harness, bot_env
 
@@ -774,3 +774,78 @@ async def test_a_trigger_failure_reads_no_execution_and_shows_the_events_message
     [alert] = world.alerts()
     assert "Webhook payload could not be parsed" in blocks_to_text(alert.blocks)
     assert world.sim.count("GET", EXECUTION_READS) == 0
+
+
+# --- repeated failures stay in one place -------------------------------------------------------
+
+
+def top_level(world: World) -> list[Message]:
+    return [m for m in world.alerts() if m.thread_ts is None]
+
+
+async def test_another_failure_of_the_same_pipeline_and_branch_goes_in_the_first_alerts_thread(
+    world: World,
+) -> None:
+    first = world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    watcher = world.watcher()
+    await watcher.poll_once()
+    [root] = top_level(world)
+    second = world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    stats = await watcher.poll_once()
+    assert stats.alerts_posted == 1 and stats.kinds["git"].repeats == 1
+    assert top_level(world) == [world.slack.message(ALERTS, root.ts)]  # still one top-level alert
+    [repeat] = [m for m in world.alerts() if m.thread_ts == root.ts]
+    execution_index = second["executionIndex"]
+    assert repeat.text.startswith(f"🔁 failed again: payments-ci #{execution_index}, Test › unit")
+    assert repeat.metadata is not None and repeat.metadata["event_payload"]["id"] == second["id"]
+    assert buttons(repeat) >= {ACTION_RERUN, ACTION_RESUME}  # its own buttons act on its own event
+    # The first alert's header counts them (updated in place).
+    updated = world.slack.message(ALERTS, root.ts)
+    assert updated is not None and "payments-ci failed · 2 failures" in json.dumps(updated.blocks, ensure_ascii=False)
+    assert updated.metadata is not None and updated.metadata["event_payload"]["id"] == first["id"]
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    await watcher.poll_once()
+    updated = world.slack.message(ALERTS, root.ts)
+    assert updated is not None and "· 3 failures" in json.dumps(updated.blocks, ensure_ascii=False)
+    assert len(top_level(world)) == 1 and len(world.alerts()) == 3
+    record = await world.runtime.store.get_alert("git", first["id"], first["executionIndex"])
+    assert record is not None and record.repeats == 2
+
+
+async def test_another_branch_or_pipeline_is_its_own_alert(world: World) -> None:
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="release/2")
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="billing-ci", targetBranch="main")
+    await world.watcher().poll_once()
+    assert len(top_level(world)) == 3
+
+
+async def test_a_resolved_alert_or_no_window_means_a_new_alert(world: World) -> None:
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    await world.watcher().poll_once()
+    [root] = top_level(world)
+    assert await world.runtime.store.resolve_alert(ALERTS, root.ts, world.runtime.store.now()) == 1  # a fix
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    await world.watcher().poll_once()
+    assert len(top_level(world)) == 2
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    await world.watcher(repeat_window=0).poll_once()  # BOT_REPEAT_WINDOW_HOURS=0: every failure alone
+    assert len(top_level(world)) == 3
+
+
+async def test_a_series_alert_someone_acted_on_is_not_redrawn(world: World) -> None:
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    watcher = world.watcher()
+    await watcher.poll_once()
+    [root] = top_level(world)
+    before = world.slack.message(ALERTS, root.ts)
+    assert before is not None
+    await world.runtime.store.record_action(
+        ActionRecord(kind="git", event_id="x", action="rerun", actor_id="U0ALICE", surface="button",
+                     alert_channel=ALERTS, alert_ts=root.ts)
+    )  # fmt: skip
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    await watcher.poll_once()
+    after = world.slack.message(ALERTS, root.ts)
+    assert after is not None and after.blocks == before.blocks  # its "requested by" line stays
+    assert [m for m in world.alerts() if m.thread_ts == root.ts]  # the repeat is in the thread all the same

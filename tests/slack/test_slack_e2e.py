@@ -307,6 +307,9 @@ async def test_unrelated_threads_chatter_and_bot_messages_are_ignored(harness: H
     # ignores a message returns before doing any I/O).
     await harness.send.message_event(ALERTS, "U0BOB", "status", thread_ts=alert.ts)
     await wait_for(lambda: thread_replies(harness, alert))
+    # Events are worked on concurrently after their acks: the look-up for the unknown thread may
+    # still be on its way when "status" is answered.
+    await wait_for(lambda: harness.slack.calls_to("conversations.replies"))
     assert harness.posts() == 0
     methods = [c.method for c in harness.slack.calls[calls_before:] if c.method not in ("auth.test", "users.info")]
     # Only the look-up for the unknown thread, and the answer to "status".

@@ -58,6 +58,8 @@ async def test_a_v01_database_upgrades_in_place_and_keeps_its_audit_trail(v01_st
     assert started.execution_id == "e1" and started.finished_at is not None
     alert = await store.latest_alert_for_event("git", "7f3a1b2c-0000-4000-8000-000000000000")
     assert alert is not None and alert.ts == "1700000000.000100" and alert.execution_index == 3
+    assert (alert.series, alert.repeats, alert.resolved_at) == (None, 0, None)  # v3's columns, empty
+    assert await store.count_repeat(alert.id or 0) == 1  # and usable
     assert await store.get_cursor("watcher:git") == "{}"
     followup = await store.get_followup(1)
     assert followup is not None and followup.action_id == started.id

@@ -64,6 +64,7 @@ class Watcher:
         holder_gone: HolderGone | None = None,
         undeliverable_after: float = 24 * 3600.0,
         authors: AuthorMentions | None = None,
+        repeat_window: float = 0.0,
     ) -> None:
         if interval <= 0 or lookback < 0 or page_size < 1:
             raise ValueError("need interval > 0, lookback >= 0 and page_size >= 1")
@@ -81,6 +82,7 @@ class Watcher:
         self.posting = AlertPosting(
             store, notifier, router, self.undelivered, self.details,
             holder=holder, keep_lease=self._keep_lease, authors=authors,
+            repeat_window=repeat_window, read_event=client.get_event,
         )  # fmt: skip
         self._cursors: dict[EventKind, Cursor] = {}  # valid only while we keep the lease
         self._wake = asyncio.Event()

@@ -8,12 +8,14 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, Final
 
-from bot.codestream.models import Event
+from bot.codestream.models import EVENT_KINDS, Event, EventKind
 from bot.core.alerts import post_alert
 from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
+from bot.core.requests import MessageRef
 from bot.core.routing import Router
 from bot.core.undelivered import MOOT, UNDELIVERABLE, UndeliveredAlerts
 from bot.core.watcher.details import FailureDetails
@@ -24,6 +26,13 @@ log = logging.getLogger("bot.core.watcher")
 
 # A claim outlives a crash between claiming and posting by this long (then another try).
 CLAIM_WINDOW: Final = 600.0
+
+
+def series_key(event: Event) -> str | None:
+    """Failures of one pipeline on one branch form a series; None when either is unknown."""
+    if not event.pipeline or not event.branch:
+        return None
+    return f"{event.kind}:{event.project or ''}:{event.pipeline}:{event.branch}"
 
 
 def alert_key(event: Event) -> str:
@@ -43,6 +52,8 @@ class AlertPosting:
         holder: str,
         keep_lease: Callable[[bool], Awaitable[None]],
         authors: AuthorMentions | None = None,
+        repeat_window: float = 0.0,
+        read_event: Callable[[EventKind, str], Awaitable[Event]] | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -50,6 +61,10 @@ class AlertPosting:
         self.undelivered = undelivered
         self.details = details  # why each failure failed, read once per execution
         self.authors = authors  # who pushed, to mention (BOT_MENTION_AUTHOR)
+        # Repeated failures of a pipeline on a branch within this many seconds of the series'
+        # open alert go in its thread (0: every failure is its own alert).
+        self.repeat_window = repeat_window
+        self.read_event = read_event
         self.holder = holder
         self.keep_lease = keep_lease  # renews the watcher's lease during a long cycle
         self._unsaved: dict[str, AlertRecord] = {}  # posted, but the store failed to record it
@@ -69,17 +84,24 @@ class AlertPosting:
         store = self.store
         if key in self._unsaved or await store.get_alert(kind, event.id, index) is not None:
             return True
-        # A rerun that failed again goes in the thread of the event's first alert.
-        channel, thread_ts = decision.channel, None
+        # A rerun that failed again goes in the thread of the event's first alert; another failure
+        # of the same pipeline on the same branch, in the thread of the series' open alert.
+        channel, thread_ts, mention = decision.channel, None, decision.mention
+        series, root = series_key(event), None
         prior = await store.latest_alert_for_event(kind, event.id)
         if prior is not None:
             channel, thread_ts = prior.channel_id, prior.thread_ts or prior.ts
+        elif series is not None and self.repeat_window > 0:
+            since = store.now() - timedelta(seconds=self.repeat_window)
+            root = await store.open_series_alert(series, since=since)
+            if root is not None:  # the team was paged by the first one: no route mention again
+                channel, thread_ts, mention = root.channel_id, root.ts, None
         assert channel is not None
         if channel in refused:
             return False
         if channel in gone:  # refused for good a moment ago: do not ask Slack again this cycle
             await self.undelivered.hold(
-                key, event, channel=channel, thread_ts=thread_ts, mention=decision.mention, reason=gone[channel]
+                key, event, channel=channel, thread_ts=thread_ts, mention=mention, reason=gone[channel]
             )
             stats.undeliverable += 1
             return True
@@ -89,15 +111,18 @@ class AlertPosting:
         if not claim.won:
             # Another replica (or a woken poll) is posting it; done once its alert is saved.
             return await store.get_alert(kind, event.id, index) is not None
-        record, refusal = await self._post(key, holder, event, channel, decision.mention, thread_ts)
+        record, refusal = await self._post(key, holder, event, channel, mention, thread_ts, series, root)
         if record is not None:
             stats.alerts += 1
+            if root is not None:
+                stats.repeats += 1
+                await self._count_repeat(root)
             return True
         if refusal in UNDELIVERABLE:
             # Slack will keep saying no: keep the alert aside and let the cursor move on.
             gone[channel] = refusal
             await self.undelivered.hold(
-                key, event, channel=channel, thread_ts=thread_ts, mention=decision.mention, reason=refusal
+                key, event, channel=channel, thread_ts=thread_ts, mention=mention, reason=refusal
             )
             stats.undeliverable += 1
             return True
@@ -116,7 +141,9 @@ class AlertPosting:
         if not claim.won:
             return "claimed"
         try:
-            record, refusal = await self._post(held.key, holder, event, held.channel_id, held.mention, held.thread_ts)
+            record, refusal = await self._post(
+                held.key, holder, event, held.channel_id, held.mention, held.thread_ts, series_key(event), None
+            )
         except Exception:
             if held.key in self._unsaved:
                 return None  # posted; saved by the next cycle
@@ -124,7 +151,15 @@ class AlertPosting:
         return None if record is not None else refusal or "unknown"
 
     async def _post(
-        self, key: str, holder: str, event: Event, channel: str, mention: str | None, thread_ts: str | None
+        self,
+        key: str,
+        holder: str,
+        event: Event,
+        channel: str,
+        mention: str | None,
+        thread_ts: str | None,
+        series: str | None,
+        root: AlertRecord | None,
     ) -> tuple[AlertRecord | None, str | None]:
         """Post under the claim ``holder`` won: (the saved alert, None) or (None, Slack's refusal).
         The claim is released when nothing was posted; kept when Slack has the alert."""
@@ -135,6 +170,7 @@ class AlertPosting:
             record, delivered = await post_alert(
                 self.notifier, self.store, event, channel=channel, mention=mention, thread_ts=thread_ts,
                 on_posted=posted.append, failure=failure, author=author,
+                series=series if thread_ts is None else None, repeat=root is not None,
             )  # fmt: skip
         except BaseException:
             if posted:  # Slack has it, only the store failed: saved by the next cycle, never re-posted
@@ -145,6 +181,25 @@ class AlertPosting:
         if record is None:
             await quietly(self.store.release_claim(key, holder))
         return record, delivered.refused
+
+    async def _count_repeat(self, root: AlertRecord) -> None:
+        """The series' alert shows how many failures followed it — unless someone acted from it
+        (its message then says how that went, which a redraw must not erase). Best effort: the
+        repeat itself is posted and saved already."""
+        assert root.id is not None
+        try:
+            repeats = await self.store.count_repeat(root.id)
+            if self.read_event is None or await self.store.alert_has_actions(root.channel_id, root.ts):
+                return
+            kind = next((k for k in EVENT_KINDS if k == root.kind), None)
+            if kind is None:
+                return
+            event = await self.read_event(kind, root.event_id)
+            failure = await self.details.of(event)
+            ref = MessageRef(root.channel_id, root.ts, root.ts)
+            await self.notifier.show_repeats(ref, event, failure=failure, repeats=repeats)
+        except Exception as exc:  # noqa: BLE001 - logged; the repeat is posted, only the count is late
+            log.warning("watcher: could not update the repeat count: %s", explain(exc))
 
     async def save_unsaved(self) -> None:
         for key, record in list(self._unsaved.items()):

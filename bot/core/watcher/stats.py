@@ -14,6 +14,7 @@ class KindStats:
     new: int = 0  # events past the cursor
     failures: int = 0  # new events that are failures
     alerts: int = 0  # alerts posted
+    repeats: int = 0  # of which in the thread of their series' open alert
     post_failures: int = 0  # posts Slack refused (retried next cycle)
     pending: int = 0  # failures left for a later cycle
     undeliverable: int = 0  # alerts Slack refused for good: kept aside, retried later

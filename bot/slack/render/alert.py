@@ -146,6 +146,8 @@ def render_alert(
     now: datetime,
     failure: FailureContext | None = None,
     author: str | None = None,
+    repeat: bool = False,
+    repeats: int = 0,
 ) -> SlackMessage:
     """The failure alert: what failed, where, who pushed it (``author``, a Slack user id, is
     mentioned), why (the failed stage and task, and the first lines
@@ -160,7 +162,17 @@ def render_alert(
         dict.fromkeys(p for p in (t.mention_syntax(mention), t.mention_syntax(author) if author else "") if p)
     )  # a route mentioning the author already: once
     title = _alert_header(event)
+    if repeat:  # in the thread of its series' open alert
+        number = f" #{event.execution_index}" if event.execution_index is not None else ""
+        where = f", {t.clip(failure.where, 80)}" if failure is not None and failure.where else ""
+        title = f"🔁 failed again: {t.clip(event.pipeline, 80, default='the pipeline')}{number}{where}"
+    elif repeats > 0:  # the series' alert, counting the failures in its thread
+        title = f"{title} · {repeats + 1} failures"
     blocks = _alert_body(event, ref, title=title, mention=who, now=now, failure=failure)
+    if repeats > 0 and not repeat:
+        more = "1 more failure" if repeats == 1 else f"{repeats} more failures"
+        series = f"{t.clip(event.pipeline, 80)} on {t.clip(event.branch, 80)}"
+        blocks.insert(-1, context(f"🔁 {more} of {series} in the thread"))
     buttons = alert_actions(event, execution_url)
     if buttons is not None:
         blocks.append(buttons)
