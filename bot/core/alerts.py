@@ -46,6 +46,8 @@ async def post_alert(
         ts=delivered.ts,
         thread_ts=thread_ts,
         series=series,
+        mention=mention,
+        author=author,
     )
     if on_posted is not None:
         on_posted(record)

@@ -135,15 +135,21 @@ class Route(_Strict):
 
 
 def _people(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
     if not isinstance(value, dict):
         raise ValueError(f"must be a mapping of a name or e-mail to a Slack user id (got {_show(value)})")
     people: dict[str, str] = {}
     for key, user in value.items():
         if not isinstance(key, str) or not key.strip():
             raise ValueError(f"keys must be names or e-mails (got {_show(key)})")
-        if not isinstance(user, str) or not _USER_ID.match(user.strip()):
+        bare = user.strip().removeprefix("<@").removesuffix(">").split("|", 1)[0] if isinstance(user, str) else ""
+        if not _USER_ID.match(bare):
             raise ValueError(f"{_show(key)} must map to a Slack user id such as U012AB3CD (got {_show(user)})")
-        people[key.strip().lower()] = user.strip()
+        name = key.strip().lower()
+        if name in people:
+            raise ValueError(f"{_show(key)} appears twice (names and e-mails are compared ignoring case)")
+        people[name] = bare
     return people
 
 

@@ -20,7 +20,16 @@ _PATTERNS: Final = [
     re.compile(r"xapp-[A-Za-z0-9-]+"),  # Slack app-level tokens
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),  # Authorization values
     re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),  # JWTs (vRA/CSP tokens)
-    re.compile(r"(?i)((?:refresh_?token|api_token|access_token|token|secret)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"),
+    re.compile(
+        r"(?i)((?:refresh_?token|api_?token|access_?token|token|secret|client_?secret|api_?key|private_?key"
+        r"|password|passwd|pwd)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"
+    ),  # key=value, key: value, "key": "value" — passwords in CLI flags, YAML and JSON too
+    re.compile(r"(?i)(--password[= ]\s*)(?!-)\S+"),  # --password …
+    re.compile(r"(?i)((?:docker|podman|helm\s+registry)\s+login\b[^\n]*?\s-p\s+)\S+"),  # docker login -p …
+    re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]{8,}"),  # Authorization: Basic …
+    re.compile(r"()\bAKIA[0-9A-Z]{16}\b"),  # AWS access key ids
+    re.compile(r"()\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|glpat-[A-Za-z0-9_-]{20,})"),
+    re.compile(r"()-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"),
     # The password in a URL's userinfo, up to the last @ before the host: scheme://user:PASSWORD@host
     re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)\S*?(?=@[^\s@/]*(?:[/?#\s\"']|$))"),
     re.compile(r"(?i)([?&]password=)[^\s&#\"']+"),  # ...or in its query

@@ -7,11 +7,15 @@ answers are cached (misses too, so an unknown author costs one lookup an hour).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Final, Protocol
+
+log = logging.getLogger(__name__)
 
 _EMAIL: Final = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _ANGLED: Final = re.compile(r"<[^>]*>")
@@ -19,12 +23,19 @@ CACHE_SIZE: Final = 4096
 CACHE_SECONDS: Final = 3600.0
 
 
+LOOKUP_SECONDS: Final = 2.0  # the alert waits this long at most for its author
+
+
+class LookupFailed(Exception):
+    """The directory could not answer now (rate limited, down): not cached, asked again later."""
+
+
 class EmailDirectory(Protocol):
     """Slack's directory by e-mail (implemented by the Slack layer)."""
 
     async def user_for_email(self, email: str) -> str | None:
-        """The Slack user id with this e-mail; None when there is none or Slack cannot say.
-        Never raises."""
+        """The Slack user id with this e-mail; None when there is none. Raises LookupFailed (or
+        anything) when it cannot tell right now."""
         ...
 
 
@@ -69,8 +80,13 @@ class AuthorMentions:
         if cached is not None and cached[1] > now:
             return cached[0]
         self.lookups += 1
-        user = await self.directory.user_for_email(email)
-        self._cache[email] = (user, now + self.ttl)
+        try:
+            # Bounded: the alert is posted under its claim; a slow Slack must not hold it.
+            user = await asyncio.wait_for(self.directory.user_for_email(email), timeout=LOOKUP_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - no mention this time; asked again next time
+            log.info("author lookup unavailable; no mention", extra={"error_class": type(exc).__name__})
+            return None
+        self._cache[email] = (user, now + self.ttl)  # found, or surely nobody: cached
         self._cache.move_to_end(email)
         while len(self._cache) > self.size:
             self._cache.popitem(last=False)

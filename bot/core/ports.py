@@ -50,7 +50,14 @@ class AlertNotifier(Protocol):
         ...
 
     async def show_repeats(
-        self, alert: MessageRef, event: Event, *, failure: FailureContext | None, repeats: int
+        self,
+        alert: MessageRef,
+        event: Event,
+        *,
+        failure: FailureContext | None,
+        repeats: int,
+        mention: str | None = None,
+        author: str | None = None,
     ) -> bool:
         """The series' top-level alert, redrawn with how many failures followed it."""
         ...

@@ -90,10 +90,25 @@ class SlackNotifier:
         return Delivered(ts, refused)
 
     async def show_repeats(
-        self, alert: MessageRef, event: Event, *, failure: FailureContext | None, repeats: int
+        self,
+        alert: MessageRef,
+        event: Event,
+        *,
+        failure: FailureContext | None,
+        repeats: int,
+        mention: str | None = None,
+        author: str | None = None,
     ) -> bool:
         url = self.execution_link(event.execution_id)
-        message = render_alert(event, execution_url=url, now=datetime.now(UTC), failure=failure, repeats=repeats)
+        message = render_alert(
+            event,
+            execution_url=url,
+            mention=mention,
+            author=author,
+            now=datetime.now(UTC),
+            failure=failure,
+            repeats=repeats,
+        )
         return await self.delivery.update(alert.channel, alert.ts, message)
 
     # --- FollowThroughView -----------------------------------------------------------------

@@ -7,6 +7,8 @@ import logging
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.people import LookupFailed
+
 log = logging.getLogger(__name__)
 
 
@@ -19,12 +21,10 @@ class SlackEmailDirectory:
             reply = await self._web.users_lookupByEmail(email=email)
         except SlackApiError as exc:
             error = exc.response.get("error") if exc.response is not None else None
-            if error != "users_not_found":  # the usual answer for an author outside Slack
-                log.warning("users.lookupByEmail failed; no author mention", extra={"error": error})
-            return None
-        except (OSError, TimeoutError) as exc:
-            log.warning("users.lookupByEmail failed; no author mention", extra={"error_class": type(exc).__name__})
-            return None
+            if error == "users_not_found":  # the usual answer for an author outside Slack
+                return None
+            log.warning("users.lookupByEmail failed; no author mention", extra={"error": error})
+            raise LookupFailed(str(error)) from None
         user = reply.get("user") or {}
         user_id = user.get("id") if isinstance(user, dict) else None
         if not isinstance(user_id, str) or not user_id or user.get("deleted") or user.get("is_bot"):

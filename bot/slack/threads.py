@@ -65,7 +65,7 @@ class AlertThreads:
         """Which event does this thread belong to, and which alert message shows it? The store
         first, then the thread parent's message metadata."""
         try:
-            record = await self.store.find_alert_by_message(channel, thread_ts)
+            record = await self.store.newest_alert_in_thread(channel, thread_ts)
         except Exception:
             log.exception("alert lookup failed; trying the message metadata")
             record = None

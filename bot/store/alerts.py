@@ -107,6 +107,29 @@ class AlertStore(StoreBase):
         async with self._engine.connect() as conn:
             return (await conn.execute(query)).first() is not None
 
+    async def newest_alert_in_thread(self, channel_id: str, thread_ts: str) -> AlertRecord | None:
+        """The newest alert of the thread under ``thread_ts`` (its top-level alert included): what a
+        reply in that thread acts on — the latest failure, never an older commit's."""
+        query = (
+            select(alerts)
+            .where(alerts.c.channel_id == channel_id, or_(alerts.c.ts == thread_ts, alerts.c.thread_ts == thread_ts))
+            .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
+            .limit(1)
+        )
+        return await self._first_alert(query)
+
+    async def resolve_series(self, series: str, *, passed_at: datetime, at: datetime) -> int:
+        """A run of ``series`` passed at ``passed_at`` (a fix pushed outside the bot): its open
+        alerts posted before that are resolved. Rows changed."""
+        stmt = (
+            update(alerts)
+            .where(alerts.c.series == series, alerts.c.resolved_at.is_(None), alerts.c.created_at <= passed_at)
+            .values(resolved_at=at)
+        )
+        async with self._writer.begin() as conn:
+            result = await conn.execute(stmt)
+        return int(result.rowcount or 0)
+
     async def find_alert_by_message(self, channel_id: str, ts: str) -> AlertRecord | None:
         """The alert posted as message ``ts``; failing that, the newest alert threaded under
         ``ts`` (``thread_ts == ts``)."""

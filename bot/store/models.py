@@ -103,6 +103,8 @@ class AlertRecord(_Record):
     series: str | None = None  # "kind:project:pipeline:branch": repeated failures thread together
     repeats: int = Field(default=0, ge=0)  # failures threaded under this (top-level) alert
     resolved_at: UTCDatetime | None = None  # a fix was seen: the next failure is a new alert
+    mention: str | None = None  # the route's mention it was posted with
+    author: str | None = None  # the Slack user mentioned as the one who pushed
 
 
 class FollowupRecord(_Record):

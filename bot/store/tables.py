@@ -139,6 +139,7 @@ actions = Table(
     Index("ix_actions_created_at", "created_at"),
     Index("ix_actions_event_id", "event_id", "created_at"),
     Index("ix_actions_actor_id", "actor_id", "created_at"),
+    Index("ix_actions_alert", "alert_channel", "alert_ts"),  # v3: acted from this alert?
     Index("ix_actions_status", "status"),
 )
 
@@ -158,6 +159,8 @@ alerts = Table(
     Column("series", Text),
     Column("repeats", Integer, nullable=False, server_default="0"),
     Column("resolved_at", UTCDateTime),
+    Column("mention", Text),  # the route's mention the alert was posted with, kept when redrawn
+    Column("author", Text),  # the Slack user mentioned as the one who pushed
     UniqueConstraint("kind", "event_id", "execution_index", name="uq_alerts_event_execution"),
     Index("ix_alerts_message", "channel_id", "ts"),
     Index("ix_alerts_thread", "channel_id", "thread_ts"),
@@ -287,9 +290,10 @@ def _intent_lifecycle(conn: Connection) -> None:
 
 
 def _alert_series(conn: Connection) -> None:
-    for name in ("series", "repeats", "resolved_at"):
+    for name in ("series", "repeats", "resolved_at", "mention", "author"):
         add_column(conn, alerts.c[name])
     next(i for i in alerts.indexes if i.name == "ix_alerts_series").create(conn)
+    next(i for i in actions.indexes if i.name == "ix_actions_alert").create(conn)
 
 
 MIGRATIONS: list[Migration] = [

@@ -97,9 +97,13 @@ async def test_an_author_nobody_knows_or_a_failing_lookup_means_no_mention(
         assert "<@" not in lead(unknown)
         no_email = await alert_for(rt, slack, sim, "jenkins")
         assert "<@" not in lead(no_email)
-        slack.fail("users.lookupByEmail", error="internal_error", status=500, times=None)
+        slack.add_user("U0KIM", "kim", "Kim Lee", email="kim@corp.example")
+        slack.fail("users.lookupByEmail", error="ratelimited", status=429, times=None)
         failing = await alert_for(rt, slack, sim, "Kim Lee <kim@corp.example>")
         assert "<@" not in lead(failing) and failing.blocks  # the alert is there, without a mention
+        slack.clear_faults()
+        later = await alert_for(rt, slack, sim, "Kim Lee <kim@corp.example>")  # not cached as "nobody"
+        assert lead(later).startswith("<@U0KIM> ")
     finally:
         await rt.close()
 
@@ -116,6 +120,10 @@ def test_the_people_map_is_validated() -> None:
     assert "BOT_CONFIG people: 'Alex Chen' must map to a Slack user id such as U012AB3CD" in str(caught.value)
     with pytest.raises(ConfigError, match="must be a mapping of a name or e-mail"):
         parse_file_config("people: [U0ALEX]\n")
+    with pytest.raises(ConfigError, match="appears twice"):
+        parse_file_config("people:\n  Alex Chen: U0ALEX\n  alex chen: U0OTHER\n")
+    assert parse_file_config("people:\n").people == {}
+    assert parse_file_config("people:\n  alex@example.com: <@U0ALEX>\n").people == {"alex@example.com": "U0ALEX"}
 
 
 def test_the_email_scope_is_declared_only_when_mentions_are_on() -> None:

@@ -226,7 +226,8 @@ async def test_failed_again_says_which_stage_and_task_failed_and_why(harness: Ha
     h = harness
     h.sim.execution_duration = 0.3
     h.sim.next_final_status[SAMPLE_FAILED_GIT_ID] = "FAILED"  # its stages then show DEFAULT_FAILURE
-    async with following(h, make_tracker(h)):
+    tracker = make_tracker(h)
+    async with following(h, tracker):
         alert, summary, _ = await rerun_from_alert(h)
         await eventually(lambda: finished(h.store), what="the tracker to finish")
     stage, task, error = DEFAULT_FAILURE
@@ -235,7 +236,8 @@ async def test_failed_again_says_which_stage_and_task_failed_and_why(harness: Ha
         assert any(f"*Failed at:* {stage} › {task}" in text for text in blocks), blocks
         assert any(f"```{error.splitlines()[0]}" in text for text in blocks), blocks
     assert f"failed at {stage} › {task}" in alert.text and f"failed at {stage} › {task}" in summary.text
-    assert h.sim.count("GET", "/codestream/api/executions/") >= 1  # the tracker's own reads: nothing extra
+    # The context comes from the tracker's own reads of the execution: no read of its own.
+    assert h.sim.count("GET", "/codestream/api/executions/") == tracker.stats.polls
 
 
 async def test_a_slash_command_rerun_without_an_alert_is_followed(harness: Harness) -> None:

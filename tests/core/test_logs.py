@@ -115,3 +115,30 @@ def test_configure_logging_json_and_text(capsys: pytest.CaptureFixture[str]) -> 
     for handler in list(logging.getLogger().handlers):
         if getattr(handler, "_codestream_bot", False):
             logging.getLogger().removeHandler(handler)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "helm upgrade --set db.password=Sup3rS3cret payments ./chart",
+        "PASSWORD: Sup3rS3cret",
+        '{"user": "bot", "password": "Sup3rS3cret"}',
+        "Authorization: Basic Ym90OlN1cDNyUzNjcmV0",
+        "aws: AKIAIOSFODNN7EXAMPLE denied",
+        "clone failed with ghp_0123456789abcdefghijABCDEFGHIJ012345",
+        "glpat-Sup3rS3cretSup3rS3cret",
+        "docker login -u bot -p Sup3rS3cret registry.example.com",
+        "deploy --password Sup3rS3cret",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+    ],
+)
+def test_task_output_secrets_are_redacted(text: str) -> None:
+    redacted = Redactor()(text)
+    assert "Sup3rS3cret" not in redacted and REDACTED in redacted
+    for secret in ("Ym90OlN1cDNyUzNjcmV0", "AKIAIOSFODNN7EXAMPLE", "ghp_0123456789", "MIIEpAIBAAKCAQEA"):
+        assert secret not in redacted
+
+
+def test_ordinary_flags_are_left_alone() -> None:
+    for text in ("mkdir -p /var/lib/bot", "mvn -pl module test", "ls -p -l"):
+        assert Redactor()(text) == text

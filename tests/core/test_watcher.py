@@ -803,6 +803,9 @@ async def test_another_failure_of_the_same_pipeline_and_branch_goes_in_the_first
     updated = world.slack.message(ALERTS, root.ts)
     assert updated is not None and "payments-ci failed · 2 failures" in json.dumps(updated.blocks, ensure_ascii=False)
     assert updated.metadata is not None and updated.metadata["event_payload"]["id"] == first["id"]
+    # Its buttons would rerun the oldest commit: the newest failure, in the thread, is acted on.
+    assert not buttons(updated) & {ACTION_RERUN, ACTION_RESUME}
+    assert "rerun or resume the newest one there" in json.dumps(updated.blocks, ensure_ascii=False)
     world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
     await watcher.poll_once()
     updated = world.slack.message(ALERTS, root.ts)
@@ -849,3 +852,35 @@ async def test_a_series_alert_someone_acted_on_is_not_redrawn(world: World) -> N
     after = world.slack.message(ALERTS, root.ts)
     assert after is not None and after.blocks == before.blocks  # its "requested by" line stays
     assert [m for m in world.alerts() if m.thread_ts == root.ts]  # the repeat is in the thread all the same
+
+
+async def test_a_repeat_routed_elsewhere_now_is_a_new_alert_there(world: World) -> None:
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    await world.watcher().poll_once()
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    await world.watcher(Router(fallback=OTHER)).poll_once()  # the routing changed meanwhile
+    assert len(top_level(world)) == 1
+    other = [m for m in world.slack.messages(OTHER) if m.user == "U0BOT"]
+    assert len(other) == 1 and other[0].thread_ts is None
+
+
+async def test_a_passing_run_resolves_the_series(world: World) -> None:
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    watcher = world.watcher()
+    await watcher.poll_once()
+    world.sim.add_event("git", executionStatus="COMPLETED", pipeline="payments-ci", targetBranch="main")  # a fix
+    await watcher.poll_once()
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    await watcher.poll_once()
+    assert len(top_level(world)) == 2  # broken again after the fix: a new alert, which pages again
+
+
+async def test_a_reply_in_a_series_thread_acts_on_its_newest_failure(world: World) -> None:
+    world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    watcher = world.watcher()
+    await watcher.poll_once()
+    [root] = top_level(world)
+    newest = world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
+    await watcher.poll_once()
+    record = await world.runtime.store.newest_alert_in_thread(ALERTS, root.ts)
+    assert record is not None and record.event_id == newest["id"]

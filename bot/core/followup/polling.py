@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound, RateLimited
-from bot.codestream.models import FAILED_STATUSES, Execution
+from bot.codestream.models import Execution
 from bot.core.followup.leadership import Leadership, NotLeader
 from bot.core.followup.progress import NOT_FOUND_STATUS, OutcomeMemory, last_known
 from bot.core.followup.stats import FollowupStats
@@ -133,7 +133,7 @@ class PollStep:
                 self.stats.alert_updates += 1
             else:
                 self.stats.slack_failures += 1
-            if status not in FAILED_STATUSES:  # fixed: the next failure of its series is a new alert
+            if status == "COMPLETED":  # fixed: the next failure of its series is a new alert
                 await self.store.resolve_alert(record.alert_channel_id, record.alert_ts, now)
         if ending == "missing":
             status = NOT_FOUND_STATUS

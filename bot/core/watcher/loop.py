@@ -228,6 +228,7 @@ class Watcher:
         done = cursor
         held = False  # a failure before this point is still to be alerted: the cursor stays
         refused: set[str] = set()  # channels Slack refused this cycle: don't hammer them
+        passed: set[str] = set()  # series seen passing this cycle
         gone: dict[str, str] = {}  # channels Slack refused for good this cycle, and why
         try:
             for micros, event in new:
@@ -236,6 +237,7 @@ class Watcher:
                     stats.failures += 1
                     finished = await self.posting.alert(event, stats, refused, gone, leader)
                 else:
+                    await self.posting.passed(event, passed)
                     finished = True
                 if not finished:
                     held = True

@@ -32,7 +32,7 @@ def series_key(event: Event) -> str | None:
     """Failures of one pipeline on one branch form a series; None when either is unknown."""
     if not event.pipeline or not event.branch:
         return None
-    return f"{event.kind}:{event.project or ''}:{event.pipeline}:{event.branch}"
+    return f"{event.kind}:{event.project or ''}:{event.pipeline}:{event.repository or ''}:{event.branch}"
 
 
 def alert_key(event: Event) -> str:
@@ -94,6 +94,8 @@ class AlertPosting:
         elif series is not None and self.repeat_window > 0:
             since = store.now() - timedelta(seconds=self.repeat_window)
             root = await store.open_series_alert(series, since=since)
+            if root is not None and root.channel_id != decision.channel:
+                root = None  # routing sends it elsewhere now: a new alert where it belongs
             if root is not None:  # the team was paged by the first one: no route mention again
                 channel, thread_ts, mention = root.channel_id, root.ts, None
         assert channel is not None
@@ -189,17 +191,30 @@ class AlertPosting:
         assert root.id is not None
         try:
             repeats = await self.store.count_repeat(root.id)
-            if self.read_event is None or await self.store.alert_has_actions(root.channel_id, root.ts):
-                return
             kind = next((k for k in EVENT_KINDS if k == root.kind), None)
-            if kind is None:
+            if self.read_event is None or kind is None:
                 return
             event = await self.read_event(kind, root.event_id)
             failure = await self.details.of(event)
+            # Checked last, right before the redraw, to keep the window for a click small.
+            if await self.store.alert_has_actions(root.channel_id, root.ts):
+                return
             ref = MessageRef(root.channel_id, root.ts, root.ts)
-            await self.notifier.show_repeats(ref, event, failure=failure, repeats=repeats)
+            await self.notifier.show_repeats(
+                ref, event, failure=failure, repeats=repeats, mention=root.mention, author=root.author
+            )
         except Exception as exc:  # noqa: BLE001 - logged; the repeat is posted, only the count is late
             log.warning("watcher: could not update the repeat count: %s", explain(exc))
+
+    async def passed(self, event: Event, resolved: set[str]) -> None:
+        """A run of a series passed (a fix pushed outside the bot, or a rerun from vRA): its open
+        alert is resolved, so its next failure is a new alert that pages again."""
+        series = series_key(event)
+        if series is None or series in resolved or (event.execution_status or "").upper() != "COMPLETED":
+            return
+        resolved.add(series)
+        passed_at = event.updated or self.store.now()
+        await self.store.resolve_series(series, passed_at=passed_at, at=self.store.now())
 
     async def save_unsaved(self) -> None:
         for key, record in list(self._unsaved.items()):

@@ -104,9 +104,10 @@ def _open_button(execution_url: str | None) -> ButtonElement | None:
     return button("Open execution", action_id=ACTION_OPEN, url=url)
 
 
-def alert_actions(event: Event, execution_url: str | None) -> dict[str, Any] | None:
-    """Rerun (primary) and Resume, each behind a confirm dialog, plus a link to the execution."""
-    value = event_button_value(event)
+def alert_actions(event: Event, execution_url: str | None, *, act: bool = True) -> dict[str, Any] | None:
+    """Rerun (primary) and Resume, each behind a confirm dialog, plus a link to the execution.
+    ``act=False``: the link only (a series' alert: newer failures are acted on in its thread)."""
+    value = event_button_value(event) if act else None
     buttons = [_action_button(event, verb, value) for verb in MUTATING if verb.button_action_id] if value else []
     open_button = _open_button(execution_url)
     if open_button is not None:
@@ -172,8 +173,8 @@ def render_alert(
     if repeats > 0 and not repeat:
         more = "1 more failure" if repeats == 1 else f"{repeats} more failures"
         series = f"{t.clip(event.pipeline, 80)} on {t.clip(event.branch, 80)}"
-        blocks.insert(-1, context(f"🔁 {more} of {series} in the thread"))
-    buttons = alert_actions(event, execution_url)
+        blocks.insert(-1, context(f"🔁 {more} of {series} in the thread: rerun or resume the newest one there"))
+    buttons = alert_actions(event, execution_url, act=repeats == 0 or repeat)
     if buttons is not None:
         blocks.append(buttons)
     text = fallback_text(who, _alert_text(title, event, ref, failure_text(failure)))
