@@ -25,6 +25,7 @@ TOKEN_REFRESHES = Counter(f"{PREFIX}_token_refreshes_total", "Logins to Code Str
 SLACK_CALLS = Counter(f"{PREFIX}_slack_api_calls_total", "Slack Web API calls", ["method", "outcome"])
 SLACK_RATE_LIMIT_WAITS = Counter(f"{PREFIX}_slack_rate_limit_waits_total", "Waits after a Slack 429")
 ALERTS_POSTED = Counter(f"{PREFIX}_alerts_posted_total", "Failure alerts posted", ["kind"])
+ALERTS_MUTED = Counter(f"{PREFIX}_alerts_muted_total", "Failures not alerted because they were muted", ["kind"])
 ALERTS_UNDELIVERABLE = Counter(
     f"{PREFIX}_alerts_undeliverable_total", "Alerts Slack refused for good (kept and retried)", ["channel", "reason"]
 )

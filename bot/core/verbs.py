@@ -69,6 +69,10 @@ VERBS: Final[dict[Verb, VerbSpec]] = {
     )
 }
 
+#: What access rules grant (``actions:`` in BOT_CONFIG): every verb, and the actions that are not
+#: verbs on an event — ``mute`` (silence a pipeline's alerts for a while).
+AccessAction: TypeAlias = Literal["show", "rerun", "resume", "mute"]
+
 #: Verbs that change something in Code Stream, in the order their buttons appear.
 MUTATING: Final[tuple[VerbSpec, ...]] = tuple(spec for spec in VERBS.values() if spec.mutates)
 #: The read-only verb every policy evaluates for "may see".

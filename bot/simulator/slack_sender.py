@@ -166,8 +166,10 @@ class SlackSender:
         block_id: str | None = None,
         retry: int = 0,
         response_url: str | None = None,
+        option: str | None = None,
     ) -> httpx.Response:
-        """A button click (`block_actions`) on a message, as `payload=<json>` form field.
+        """A button click (`block_actions`) on a message, as `payload=<json>` form field; with
+        ``option``, the choice of that value in an overflow menu (``selected_option``).
 
         The message defaults to the stand-in's copy of `message_ts`; block_id, button text
         and value are taken from the clicked element in it unless given.
@@ -206,6 +208,14 @@ class SlackSender:
             "type": element.get("type", "button"),
             "action_ts": f"{time.time():.6f}",
         }
+        if option is not None:
+            chosen = [o for o in element.get("options") or [] if o.get("value") == option]
+            if not chosen:
+                raise ValueError(f"no option {option!r} in {action_id}")
+            action["selected_option"] = chosen[0]
+            action["type"] = "overflow"
+            action.pop("text", None)
+            action["value"] = None
         if action["value"] is None:
             del action["value"]
         if "style" in element:

@@ -84,6 +84,10 @@ class Surfaces:
 
     # --- entry points ---------------------------------------------------------------------
 
+    def working(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """For handlers outside this class: the same bookkeeping as every interaction."""
+        return self._interaction()
+
     @contextlib.asynccontextmanager
     async def _interaction(self) -> AsyncIterator[None]:
         """One Slack interaction after its ack: a request id in every log line from here through

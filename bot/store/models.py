@@ -128,6 +128,27 @@ class FollowupRecord(_Record):
     finished_at: UTCDatetime | None = None
 
 
+class MuteRecord(_Record):
+    """Failures of a pipeline (or of a repository's branch) not alerted for a while."""
+
+    scope: str  # "pipeline" | "branch"
+    kind: str
+    project: str | None = None
+    pipeline: str | None = None
+    repo: str | None = None
+    branch: str | None = None
+    until: UTCDatetime  # it ends by itself then, at the latest
+    until_pass: bool = False  # ...or as soon as a run of what was muted passes
+    event_id: str | None = None  # the event it was muted from
+    muted_by: str
+    channel_id: str | None = None
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    ended_at: UTCDatetime | None = None
+    ended_by: str | None = None
+    suppressed: int = 0
+    id: int | None = None
+
+
 class UndeliveredAlert(_Record):
     """An alert Slack refused for good; retried with backoff until ``give_up_at``."""
 

@@ -19,9 +19,10 @@ from bot.store.claims import ClaimStore
 from bot.store.cursors import CursorStore
 from bot.store.followups import FollowupStore
 from bot.store.liveness import HolderGone, LivenessStore
+from bot.store.mutes import MuteStore
 
 __all__ = ["Clock", "HolderGone", "Store"]
 
 
-class Store(ClaimStore, ActionStore, AlertStore, FollowupStore, LivenessStore, CursorStore):
+class Store(ClaimStore, ActionStore, AlertStore, FollowupStore, LivenessStore, CursorStore, MuteStore):
     """State shared by the bot's replicas. Create with :func:`bot.store.open_store`."""

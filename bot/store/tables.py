@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Connection,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.schema import CreateColumn
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -229,6 +231,28 @@ undelivered_alerts = Table(
     Index("ix_undelivered_due", "next_try_at"),
 )
 
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("scope", Text, nullable=False),  # "pipeline" (kind, project, pipeline) or "branch" (kind, repo, branch)
+    Column("kind", Text, nullable=False),
+    Column("project", Text),
+    Column("pipeline", Text),
+    Column("repo", Text),
+    Column("branch", Text),
+    Column("until", UTCDateTime, nullable=False),  # it ends by itself then (at the latest)
+    Column("until_pass", Boolean, nullable=False, server_default=false()),  # ...or when a run passes
+    Column("event_id", Text),  # the event it was muted from (for the audit trail)
+    Column("muted_by", Text, nullable=False),
+    Column("channel_id", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("ended_by", Text),  # a user id, "expired" is not stored (until says it), or "passed"
+    Column("suppressed", Integer, nullable=False, server_default="0"),  # failures not alerted
+    Index("ix_mutes_open", "ended_at"),
+)
+
 cursors = Table(
     "cursors",
     metadata,
@@ -296,6 +320,10 @@ def _alert_series(conn: Connection) -> None:
     next(i for i in actions.indexes if i.name == "ix_actions_alert").create(conn)
 
 
+def _mutes(conn: Connection) -> None:
+    mutes.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial tables", _initial),
     Migration(
@@ -304,6 +332,7 @@ MIGRATIONS: list[Migration] = [
         _intent_lifecycle,
     ),
     Migration(3, "repeated failures: alert series, repeat counts, resolution", _alert_series),
+    Migration(4, "mutes", _mutes),
 ]
 
 

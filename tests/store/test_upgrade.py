@@ -85,3 +85,20 @@ async def test_a_pending_row_left_by_v01_is_settled_as_unknown_without_a_post(
     assert row.status == "unknown" and row.error_class == "OutcomeUnconfirmed" and row.finished_at is not None
     assert sim.count("POST", "/codestream/api/") == 0
     assert await v01_store.open_actions() == []
+
+
+async def test_a_database_at_v3_gets_the_mutes_table(tmp_path: Path) -> None:
+    """Schema v3 (repeated failures) was written before mutes existed: v4 adds them."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'v3.db'}"
+    store = await open_store(url)
+    async with store.engine.begin() as conn:
+        await conn.exec_driver_sql("DROP TABLE mutes")
+        await conn.execute(schema_version.update().values(version=3))
+    await store.close()
+    store = await open_store(url)
+    try:
+        assert await store.active_mutes(store.now()) == []
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version() == 4
+    finally:
+        await store.close()

@@ -19,10 +19,20 @@ from bot.core.access.policy import (
     RulePolicy,
     build_policy,
 )
-from bot.core.access.rules import ALL_VERBS, AccessConfig, Rule, Scope, Viewer, parse_access_config, split_ids
+from bot.core.access.rules import (
+    ALL_ACTIONS,
+    ALL_VERBS,
+    AccessConfig,
+    Rule,
+    Scope,
+    Viewer,
+    parse_access_config,
+    split_ids,
+)
 from bot.core.access.workspace import WorkspaceGate
 
 __all__ = [
+    "ALL_ACTIONS",
     "ALL_VERBS",
     "NO_POLICY_WARNING",
     "AccessConfig",

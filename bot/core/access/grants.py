@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.codestream.models import EventKind
-from bot.core.verbs import Verb
+from bot.core.verbs import AccessAction
 
 
 @dataclass(frozen=True)
 class Grant:
     """Some verbs on some events. Empty tuples mean "any"."""
 
-    actions: tuple[Verb, ...]
+    actions: tuple[AccessAction, ...]
     kinds: tuple[EventKind, ...] = ()
     projects: tuple[str, ...] = ()  # exact or glob
     pipelines: tuple[str, ...] = ()

@@ -9,10 +9,10 @@ from typing import Any, Final, Literal, Protocol
 
 from bot.codestream.models import Event
 from bot.core.access.grants import Grant, Grants
-from bot.core.access.rules import ALL_VERBS, Rule, Scope, Viewer, parse_access_config, rules_from_env
+from bot.core.access.rules import ALL_ACTIONS, Rule, Scope, Viewer, parse_access_config, rules_from_env
 from bot.core.errors import AccessDenied
 from bot.core.requests import ActionRequest
-from bot.core.verbs import SHOW, VERBS, Verb
+from bot.core.verbs import SHOW, VERBS, AccessAction
 
 log = logging.getLogger("bot.core.access")
 
@@ -47,11 +47,14 @@ class AllowEveryone:
     async def check(self, request: ActionRequest, event: Event | None) -> None:
         return None
 
+    async def check_action(self, action: AccessAction, viewer: Viewer, scope: Scope) -> None:
+        return None
+
     async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
         return True
 
     async def grants(self, viewer: Viewer) -> Grants:
-        return Grants(here=(Grant(ALL_VERBS),), policy=False)
+        return Grants(here=(Grant(ALL_ACTIONS),), policy=False)
 
     def describe(self) -> list[str]:
         return [NO_POLICY_WARNING]
@@ -67,6 +70,10 @@ class AccessPolicy(Protocol):
     async def check(self, request: ActionRequest, event: Event | None) -> None:
         """Return if allowed; raise AccessDenied with a specific message if not. A denial names
         the event's project and pipeline only to someone the policy lets see the event."""
+
+    async def check_action(self, action: AccessAction, viewer: Viewer, scope: Scope) -> None:
+        """Like ``check``, for an action that is not a request on an event (``mute``): raise
+        AccessDenied (naming nothing to someone who may not see ``scope``) unless allowed."""
 
     async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
         """Whether the policy's ``show`` rules let ``viewer`` see this event (or audit row); a
@@ -108,11 +115,19 @@ class RulePolicy:
             raise AccessDenied(_private_denial(request.verb, reason))
         raise AccessDenied(reason.message(request.verb, scope))
 
+    async def check_action(self, action: AccessAction, viewer: Viewer, scope: Scope) -> None:
+        reason = await self._denial(action, viewer, scope)
+        if reason is None:
+            return
+        if not await self.may_see(viewer, scope):
+            raise AccessDenied(_private_denial(action, reason))
+        raise AccessDenied(reason.message(action, scope))
+
     async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
         return await self._denial(SHOW, viewer, scope) is None
 
     async def _denial(
-        self, verb: Verb, viewer: Viewer, scope: Scope, *, any_event: bool = False
+        self, verb: AccessAction, viewer: Viewer, scope: Scope, *, any_event: bool = False
     ) -> _Denial | None:
         """Why ``viewer`` may not ``verb`` events in ``scope`` (None: allowed). ``any_event``:
         rules count whatever projects and pipelines they name (the event is not read yet)."""
@@ -205,7 +220,7 @@ class _Denial:
     groups: list[str] | None = None
     who: str = ""
 
-    def message(self, verb: Verb, scope: Scope) -> str:
+    def message(self, verb: AccessAction, scope: Scope) -> str:
         what = _what(verb, scope)
         if self.why == "no-rule":
             return f"No access rule allows {what}."
@@ -220,15 +235,15 @@ class _Denial:
         return f"You are not {self.who}, which may {what}."
 
 
-def _private_denial(verb: Verb, denial: _Denial) -> str:
+def _private_denial(verb: AccessAction, denial: _Denial) -> str:
     if denial.why == "lookup":
         return denial.message(verb, Scope("git"))
-    if not VERBS[verb].mutates:
+    if verb == SHOW:
         return "The access policy does not let you see this event here."
     return f"The access policy does not let you {verb} this event here."
 
 
-def _what(verb: Verb, scope: Scope) -> str:
+def _what(verb: AccessAction, scope: Scope) -> str:
     target = f"{scope.project} pipelines" if scope.project else f"{scope.kind} events"
     if scope.pipeline:
         target = f"{target} ({scope.pipeline})"

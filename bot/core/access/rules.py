@@ -12,10 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.codestream.models import Event, EventKind
 from bot.core.errors import ConfigError
-from bot.core.verbs import VERBS, Verb
+from bot.core.verbs import VERBS, AccessAction, Verb
 
-# A rule without ``actions`` allows every verb; listed read-only first, as ``check`` shows them.
+# A rule without ``actions`` allows every verb, read-only first (as ``check`` shows them). The
+# actions that are not verbs (``mute``: silencing alerts) are granted only by naming them.
 ALL_VERBS: Final[tuple[Verb, ...]] = tuple(sorted(VERBS, key=lambda verb: VERBS[verb].mutates))
+ALL_ACTIONS: Final[tuple[AccessAction, ...]] = (*ALL_VERBS, "mute")
 @dataclass(frozen=True)
 class Scope:
     """What rules are matched against: an event, or an audit row that remembers its event's
@@ -47,7 +49,7 @@ class Rule(BaseModel):
     users: list[str] = Field(default_factory=list)  # Slack user ids (U…/W…)
     usergroups: list[str] = Field(default_factory=list)  # Slack user-group ids (S…)
     channels: list[str] = Field(default_factory=list)  # channel ids where actions are allowed
-    actions: list[Verb] = Field(default_factory=lambda: list(ALL_VERBS))
+    actions: list[AccessAction] = Field(default_factory=lambda: list[AccessAction](ALL_VERBS))
     kinds: list[EventKind] = Field(default_factory=list)
     projects: list[str] = Field(default_factory=list)  # exact or glob
     pipelines: list[str] = Field(default_factory=list)  # exact or glob
@@ -67,11 +69,11 @@ class Rule(BaseModel):
     def _channel_ids(cls, value: list[str]) -> list[str]:
         return _ids(value, ("C", "G", "D"), "channel ids such as C012AB3CD")
 
-    def may_apply(self, verb: Verb, kind: EventKind) -> bool:
+    def may_apply(self, verb: AccessAction, kind: EventKind) -> bool:
         """Could this rule speak about this action on some event of this kind?"""
         return verb in self.actions and (not self.kinds or kind in self.kinds)
 
-    def in_scope(self, verb: Verb, scope: Scope) -> bool:
+    def in_scope(self, verb: AccessAction, scope: Scope) -> bool:
         """Does this rule speak about this action on this event (regardless of who/where)?"""
         if verb not in self.actions or (self.kinds and scope.kind not in self.kinds):
             return False

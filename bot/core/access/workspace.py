@@ -10,6 +10,7 @@ from bot.core.access.policy import AccessPolicy
 from bot.core.access.rules import Scope, Viewer
 from bot.core.errors import AccessDenied
 from bot.core.requests import ActionRequest
+from bot.core.verbs import AccessAction
 
 
 class WorkspaceGate:
@@ -53,6 +54,17 @@ class WorkspaceGate:
     async def check(self, request: ActionRequest, event: Event | None) -> None:
         await self.precheck(request)
         await self.inner.check(request, event)
+
+    async def check_action(self, action: AccessAction, viewer: Viewer, scope: Scope) -> None:
+        ok = await self._team_ok(viewer.team_id)
+        if ok is None:
+            raise AccessDenied("The bot could not confirm its own Slack workspace right now; try again in a minute.")
+        if not ok:
+            raise AccessDenied(
+                "This bot only serves people of its own Slack workspace; your workspace is not allowed "
+                "(an operator can add it to BOT_ALLOWED_TEAMS)."
+            )
+        await self.inner.check_action(action, viewer, scope)
 
     async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
         return bool(await self._team_ok(viewer.team_id)) and await self.inner.may_see(viewer, scope)

@@ -16,6 +16,7 @@ from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import EventKind
 from bot.core import metrics
+from bot.core.mutes import ActiveMutes
 from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
 from bot.core.routing import Router
@@ -79,10 +80,11 @@ class Watcher:
         self.lister = EventLister(client, page_size=page_size)
         self.undelivered = UndeliveredAlerts(store, client.get_event, give_up_after=undeliverable_after)
         self.details = FailureDetails(client)
+        self.mutes = ActiveMutes(store)
         self.posting = AlertPosting(
             store, notifier, router, self.undelivered, self.details,
             holder=holder, keep_lease=self._keep_lease, authors=authors,
-            repeat_window=repeat_window, read_event=client.get_event,
+            repeat_window=repeat_window, read_event=client.get_event, mutes=self.mutes,
         )  # fmt: skip
         self._cursors: dict[EventKind, Cursor] = {}  # valid only while we keep the lease
         self._wake = asyncio.Event()
@@ -137,6 +139,7 @@ class Watcher:
         except _EXPECTED_ERRORS as exc:
             stats.error = f"recording posted alerts: {explain(exc)}"
             return self._finish(stats, cpu, wall, reads_before)
+        await self.mutes.load()  # one read a cycle: what is muted right now (fails open)
         if leader:
             try:
                 stats.reposted = await self.undelivered.retry_due(self.posting.repost, self.store.now())

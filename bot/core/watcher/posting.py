@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from bot.codestream.models import EVENT_KINDS, Event, EventKind
 from bot.core.alerts import post_alert
+from bot.core.mutes import ActiveMutes
 from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
 from bot.core.requests import MessageRef
@@ -54,6 +55,7 @@ class AlertPosting:
         authors: AuthorMentions | None = None,
         repeat_window: float = 0.0,
         read_event: Callable[[EventKind, str], Awaitable[Event]] | None = None,
+        mutes: ActiveMutes | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -65,6 +67,7 @@ class AlertPosting:
         # open alert go in its thread (0: every failure is its own alert).
         self.repeat_window = repeat_window
         self.read_event = read_event
+        self.mutes = mutes  # muted pipelines and branches: counted, not posted
         self.holder = holder
         self.keep_lease = keep_lease  # renews the watcher's lease during a long cycle
         self._unsaved: dict[str, AlertRecord] = {}  # posted, but the store failed to record it
@@ -83,6 +86,12 @@ class AlertPosting:
             return True
         store = self.store
         if key in self._unsaved or await store.get_alert(kind, event.id, index) is not None:
+            return True
+        muted = self.mutes.matching(event) if self.mutes is not None else None
+        if muted is not None:
+            assert self.mutes is not None
+            await self.mutes.suppressed(muted, event)
+            stats.muted += 1
             return True
         # A rerun that failed again goes in the thread of the event's first alert; another failure
         # of the same pipeline on the same branch, in the thread of the series' open alert.
@@ -209,6 +218,8 @@ class AlertPosting:
     async def passed(self, event: Event, resolved: set[str]) -> None:
         """A run of a series passed (a fix pushed outside the bot, or a rerun from vRA): its open
         alert is resolved, so its next failure is a new alert that pages again."""
+        if self.mutes is not None:
+            await self.mutes.passed(event, self.store.now())  # "until it passes again" ends here
         series = series_key(event)
         if series is None or series in resolved or (event.execution_status or "").upper() != "COMPLETED":
             return

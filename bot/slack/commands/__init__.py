@@ -11,6 +11,7 @@ from bot.core.commands import Command, CommandTable, Invocation, free_words, opt
 from bot.core.verbs import VERBS
 from bot.slack.commands.audit import audit_trail
 from bot.slack.commands.failures import list_failures
+from bot.slack.commands.mutes import end_mute, list_mutes
 from bot.slack.commands.whoami import whoami
 from bot.slack.interaction import Interaction
 from bot.slack.render.base import SlackMessage
@@ -56,6 +57,8 @@ COMMANDS: Final = CommandTable[Handler](
             arguments=free_words,
         ),
         Command("whoami", "", "what the access policy lets you do here", whoami),
+        Command("mutes", "", "what is muted (from an alert's ⋯ menu), for how long, by whom", list_mutes),
+        Command("unmute", "<n>", "end mute n: its failures are alerted again", end_mute, arguments=free_words),
         Command("help", "", "this list", show_help, aliases=("?",), arguments=free_words, instant=True),
     ],
 )

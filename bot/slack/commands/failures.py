@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import EVENT_KINDS, Event
+from bot.core import mutes
 from bot.core.access import Scope
 from bot.core.commands import Invocation
 from bot.slack.interaction import Interaction
@@ -28,4 +29,11 @@ async def list_failures(surfaces: Surfaces, interaction: Interaction, invocation
         return render_error(exc)
     events.sort(key=lambda e: e.updated or datetime.min.replace(tzinfo=UTC), reverse=True)
     urls = {e.id: url for e in events if e.id and (url := surfaces.execution_link(e.execution_id))}
-    return render_event_list(events, execution_urls=urls, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    active = await surfaces.store.active_mutes(now)
+    muted = {
+        e.id: mutes.describe(mute)
+        for e in events
+        if e.id and (mute := next((m for m in active if mutes.matches(m, e)), None)) is not None
+    }
+    return render_event_list(events, execution_urls=urls, now=now, muted=muted)

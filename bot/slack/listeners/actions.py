@@ -9,8 +9,10 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.core.errors import UsageError
 from bot.core.verbs import MUTATING, by_button
+from bot.slack.commands.mutes import mute_from_alert
 from bot.slack.interaction import Interaction
 from bot.slack.render.messages import ACTION_OPEN, parse_button_value, render_usage_error
+from bot.slack.render.mute import ACTION_MUTE, parse_mute_value
 from bot.slack.surfaces import Surfaces
 
 
@@ -34,6 +36,20 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
         if interaction.alert is None:
             return  # a button outside a message (cannot happen with our blocks); nothing to update
         await surfaces.act_on_alert(spec.name, kind, event_id, interaction)
+
+    @app.action(ACTION_MUTE)
+    async def on_mute(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest) -> None:
+        await ack()
+        if not await surfaces.accepted_once(request.headers):
+            return
+        interaction = Interaction.from_block_action(body)
+        option = action.get("selected_option") or {}
+        try:
+            kind, event_id, scope, duration = parse_mute_value(str(option.get("value") or ""))
+        except UsageError as exc:
+            await surfaces.answer(interaction, render_usage_error(exc))
+            return
+        await mute_from_alert(surfaces, interaction, kind, event_id, scope, duration)
 
     for verb in MUTATING:  # one button per mutating verb, from the registry
         if verb.button_action_id is not None:

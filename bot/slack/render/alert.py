@@ -43,6 +43,7 @@ from bot.slack.render.base import (
     verb_title,
 )
 from bot.slack.render.failure import failure_section, failure_text
+from bot.slack.render.mute import mute_menu
 
 MAX_LISTED: Final = 10
 ALERT_ACTIONS_BLOCK_ID: Final = "codestream_alert_actions"
@@ -110,9 +111,11 @@ def alert_actions(event: Event, execution_url: str | None, *, act: bool = True) 
     value = event_button_value(event) if act else None
     buttons = [_action_button(event, verb, value) for verb in MUTATING if verb.button_action_id] if value else []
     open_button = _open_button(execution_url)
-    if open_button is not None:
-        buttons.append(open_button)
-    return actions(buttons, block_id=ALERT_ACTIONS_BLOCK_ID) if buttons else None
+    elements: list[Any] = [*buttons, open_button] if open_button is not None else list(buttons)
+    menu = mute_menu(event) if act else None
+    if menu is not None:
+        elements.append(menu)
+    return actions(elements, block_id=ALERT_ACTIONS_BLOCK_ID) if elements else None
 
 
 def _alert_body(
@@ -290,7 +293,7 @@ def render_alert_resolved(
 # --- the list of failed events -----------------------------------------------------------------
 
 
-def _list_item(event: Event, execution_url: str | None, now: datetime) -> dict[str, Any]:
+def _list_item(event: Event, execution_url: str | None, now: datetime, muted: str | None = None) -> dict[str, Any]:
     ref = ExecutionRef.of_event(event, execution_url)
     facts = [branch(event), t.clip(event.repository, NAME_LEN)]
     if ref.known:
@@ -300,19 +303,23 @@ def _list_item(event: Event, execution_url: str | None, now: datetime) -> dict[s
     lines = [f"*{subject(event)}*", " · ".join(f for f in facts if f)]
     if is_trigger_failure(event):
         lines.append(f"⚠️ trigger failed: {t.clip(event.message, 300)}")
+    if muted is not None:
+        lines.append(f"🔕 muted: {t.clip(muted, 150)} — not alerted")
     lines.append(f"_{event_ref(event.kind, event.id)}_")
     value = event_button_value(event)
     accessory = _action_button(event, VERBS["rerun"], value) if value is not None else None
     return section("\n".join(lines), accessory=accessory)
 
 
-def render_event_list(events: list[Event], *, execution_urls: dict[str, str], now: datetime) -> SlackMessage:
+def render_event_list(
+    events: list[Event], *, execution_urls: dict[str, str], now: datetime, muted: dict[str, str] | None = None
+) -> SlackMessage:
     """Recent failed events (at most ten shown), each with a Rerun button."""
     if not events:
         return SlackMessage(text="No failed events 🎉", blocks=[section("No failed events 🎉")])
     shown = events[:MAX_LISTED]
     blocks = [header(f"Recent failed Code Stream events ({len(events)})")]
-    blocks.extend(_list_item(e, execution_urls.get(e.id or ""), now) for e in shown)
+    blocks.extend(_list_item(e, execution_urls.get(e.id or ""), now, (muted or {}).get(e.id or "")) for e in shown)
     more = len(events) - len(shown)
     if more > 0:
         blocks.append(context(f"…and {more} more not shown. Narrow it down with `/codestream list git|gerrit|docker`."))

@@ -175,7 +175,8 @@ def context(*parts: str) -> dict[str, Any]:
     return block
 
 
-def actions(buttons: list[ButtonElement], *, block_id: str | None = None) -> dict[str, Any]:
+def actions(buttons: list[Any], *, block_id: str | None = None) -> dict[str, Any]:
+    """An actions block of buttons (and an overflow menu)."""
     block: dict[str, Any] = ActionsBlock(elements=buttons, block_id=block_id).to_dict()
     return block
 

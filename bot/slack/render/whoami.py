@@ -10,8 +10,11 @@ from bot.slack.render.base import SlackMessage, cap_blocks, context, fallback_te
 _MAX_LINES = 20  # rules shown; an operator with more reads `codestream-bot check`
 
 
+_ORDER = (*VERBS, "mute")  # the verbs, then the actions that are not verbs
+
+
 def _verbs(actions: tuple[str, ...]) -> str:
-    return ", ".join(f"*{spec.name}*" for spec in VERBS.values() if spec.name in actions)
+    return ", ".join(f"*{action}*" for action in _ORDER if action in actions)
 
 
 def _scope(grant: Grant) -> str:

@@ -167,7 +167,20 @@ def _check_markup(text: str, where: str) -> None:
     assert not _ENTITY.search(text), f"{where}: bare & in {text!r}"
 
 
+def _check_overflow(element: dict[str, Any], where: str) -> None:
+    """Block Kit's overflow menu: 2 to 5 options, plain-text labels of 75, values of 150."""
+    options = element["options"]
+    assert 2 <= len(options) <= 5, f"{where}: {len(options)} options"
+    for k, option in enumerate(options):
+        assert option["text"]["type"] == "plain_text"
+        _check_len(option["text"]["text"], 75, f"{where}/options/{k}/text")
+        _check_len(option["value"], 150, f"{where}/options/{k}/value")
+
+
 def _check_button(element: dict[str, Any], where: str) -> None:
+    if element.get("type") == "overflow":
+        _check_overflow(element, where)
+        return
     _check_len(element["text"]["text"], 75, f"{where}/text")
     assert element["text"]["type"] == "plain_text"
     if "value" in element:
@@ -236,7 +249,7 @@ def assert_everywhere(message: SlackMessage, *needles: str) -> None:
         assert needle in message.text, f"{needle!r} not in text {message.text!r}"
 
 
-def buttons(message: SlackMessage) -> list[dict[str, Any]]:
+def elements(message: SlackMessage) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for block in message.blocks:
         if block["type"] == "actions":
@@ -244,6 +257,14 @@ def buttons(message: SlackMessage) -> list[dict[str, Any]]:
         elif block["type"] == "section" and "accessory" in block:
             found.append(block["accessory"])
     return found
+
+
+def buttons(message: SlackMessage) -> list[dict[str, Any]]:
+    return [e for e in elements(message) if e.get("type") == "button"]
+
+
+def overflow_values(message: SlackMessage) -> list[str]:
+    return [o["value"] for e in elements(message) if e.get("type") == "overflow" for o in e["options"]]
 
 
 def assert_snapshot(name: str, message: SlackMessage) -> None:
@@ -428,6 +449,10 @@ def test_alert_has_facts_buttons_with_confirm_and_metadata() -> None:
         assert fact in blocks
     rerun, resume, open_ = buttons(message)
     assert (rerun["action_id"], rerun["style"], rerun["text"]["text"]) == (ACTION_RERUN, "primary", "Rerun")
+    # The ⋯ menu: mute the pipeline for 1 h / 1 d / until it passes, or the branch for 1 d / until it passes.
+    assert [v.split("|", 2)[2] for v in overflow_values(message)] == [
+        "pipeline|1h", "pipeline|1d", "pipeline|pass", "branch|1d", "branch|pass"
+    ]  # fmt: skip
     assert (resume["action_id"], resume["text"]["text"]) == (ACTION_RESUME, "Resume")
     assert "style" not in resume
     for button in (rerun, resume):
@@ -547,6 +572,7 @@ def test_event_without_valid_id_gets_no_action_buttons_or_metadata() -> None:
     message = render_alert(git_event(id="../../etc"), execution_url=EXEC_URL, now=NOW)
     assert_valid(message)
     assert [b["action_id"] for b in buttons(message)] == [ACTION_OPEN]
+    assert overflow_values(message) == []  # nothing to mute from an event the bot cannot name
     assert message.metadata is None
 
 

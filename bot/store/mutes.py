@@ -1,0 +1,58 @@
+"""Mutes: failures of a pipeline, or of a repository's branch, that are counted but not alerted,
+for a while or until a run passes. Shared by replicas; the core decides what matches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, select, update
+
+from bot.store.base import StoreBase
+from bot.store.models import MuteRecord
+from bot.store.tables import mutes
+
+
+class MuteStore(StoreBase):
+    async def add_mute(self, record: MuteRecord) -> int:
+        stmt = self._insert(mutes).values(**record.model_dump(exclude={"id"})).returning(mutes.c.id)
+        async with self._writer.begin() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def active_mutes(self, now: datetime) -> list[MuteRecord]:
+        """Mutes not ended and not expired at ``now``, oldest first (their numbers)."""
+        query = select(mutes).where(mutes.c.ended_at.is_(None), mutes.c.until > now).order_by(mutes.c.id)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [MuteRecord.model_validate(dict(row._mapping)) for row in rows]
+
+    async def get_mute(self, mute_id: int) -> MuteRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(mutes).where(mutes.c.id == mute_id))).first()
+        return None if row is None else MuteRecord.model_validate(dict(row._mapping))
+
+    async def end_mute(self, mute_id: int, *, by: str, at: datetime) -> bool:
+        """End a mute that is still on; False when it had ended (or expired) already."""
+        stmt = (
+            update(mutes)
+            .where(mutes.c.id == mute_id, mutes.c.ended_at.is_(None), mutes.c.until > at)
+            .values(ended_at=at, ended_by=by)
+        )
+        async with self._writer.begin() as conn:
+            return bool((await conn.execute(stmt)).rowcount)
+
+    async def count_suppressed(self, mute_id: int) -> None:
+        stmt = update(mutes).where(mutes.c.id == mute_id).values(suppressed=mutes.c.suppressed + 1)
+        async with self._writer.begin() as conn:
+            await conn.execute(stmt)
+
+    async def end_mutes_until_pass(self, mute_ids: list[int], at: datetime) -> int:
+        """A run passed: these until-it-passes mutes end."""
+        if not mute_ids:
+            return 0
+        stmt = (
+            update(mutes)
+            .where(and_(mutes.c.id.in_(mute_ids), mutes.c.ended_at.is_(None), mutes.c.until_pass.is_(True)))
+            .values(ended_at=at, ended_by="passed")
+        )
+        async with self._writer.begin() as conn:
+            return int((await conn.execute(stmt)).rowcount or 0)
