@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from bot.codestream.models import Event
 from bot.core.routing import Router
 from bot.core.watcher import Watcher
 from bot.simulator.slack_api import Message, wait_for
@@ -42,6 +43,15 @@ def top_level(h: Harness) -> list[Message]:
     ]  # fmt: skip
 
 
+async def first_alert(h: Harness) -> tuple[Watcher, Message, Event]:
+    """A failure of mute-ci, alerted: the watcher, the alert and the event it shows."""
+    watcher = watcher_of(h)
+    first = fail(h)
+    await watcher.poll_once()
+    [alert] = top_level(h)
+    return watcher, alert, await h.runtime.client.get_event("git", str(first["id"]))
+
+
 async def mute_from(h: Harness, alert: Message, value: str, user: str = "U0ALICE") -> None:
     await h.send.block_action(ACTION_MUTE, user=user, channel=ALERTS, message_ts=alert.ts, option=value)
 
@@ -53,13 +63,9 @@ async def answered(h: Harness, seen: int) -> str:
 
 async def test_a_muted_pipeline_posts_nothing_until_it_is_unmuted(harness: Harness) -> None:
     h = harness
-    watcher = watcher_of(h)
-    first = fail(h)
-    await watcher.poll_once()
-    [alert] = top_level(h)
+    watcher, alert, event = await first_alert(h)
     menu = [e for b in alert.blocks if b.get("type") == "actions" for e in b["elements"] if e["type"] == "overflow"]
     assert menu and len(menu[0]["options"]) == 5  # Slack's limit
-    event = await h.runtime.client.get_event("git", str(first["id"]))
     await mute_from(h, alert, mute_value(event, "pipeline", "1d"))
     said = await wait_for(lambda: [m for m in h.slack.messages(ALERTS) if m.thread_ts == alert.ts], timeout=10)
     assert "muted mute-ci (Muting) for 1 day" in said[0].text and "/codestream unmute 1" in said[0].text
@@ -96,11 +102,7 @@ async def test_a_muted_pipeline_posts_nothing_until_it_is_unmuted(harness: Harne
 
 async def test_until_it_passes_ends_at_a_passing_run_and_an_hour_ends_by_itself(harness: Harness) -> None:
     h = harness
-    watcher = watcher_of(h)
-    first = fail(h)
-    await watcher.poll_once()
-    [alert] = top_level(h)
-    event = await h.runtime.client.get_event("git", str(first["id"]))
+    watcher, alert, event = await first_alert(h)
     await mute_from(h, alert, mute_value(event, "branch", "pass"))
     await wait_for(lambda: [m for m in h.slack.messages(ALERTS) if m.thread_ts == alert.ts], timeout=10)
     fail(h, pipeline="other-ci")  # the same repository and branch, another pipeline: muted too
@@ -136,11 +138,7 @@ async def no_mute_for_bob(tmp_path: Path) -> AsyncIterator[Harness]:
 
 async def test_someone_the_policy_does_not_let_mute_is_refused_and_audited(no_mute_for_bob: Harness) -> None:
     h = no_mute_for_bob
-    watcher = watcher_of(h)
-    first = fail(h)
-    await watcher.poll_once()
-    [alert] = top_level(h)
-    event = await h.runtime.client.get_event("git", str(first["id"]))
+    watcher, alert, event = await first_alert(h)
     await mute_from(h, alert, mute_value(event, "pipeline", "1h"), user="U0BOB")
     await wait_for(lambda: h.slack.ephemerals_for("U0BOB"), timeout=10)
     refusal = json.dumps([e.text for e in h.slack.ephemerals_for("U0BOB")])
@@ -157,11 +155,7 @@ async def test_a_branch_mute_needs_a_rule_covering_every_project(no_mute_for_bob
     """A branch mute silences every project's pipelines on that branch: Alice, whose mute rule
     names only the Muting project, may mute its pipeline but not the branch; Carol may."""
     h = no_mute_for_bob
-    watcher = watcher_of(h)
-    first = fail(h)
-    await watcher.poll_once()
-    [alert] = top_level(h)
-    event = await h.runtime.client.get_event("git", str(first["id"]))
+    watcher, alert, event = await first_alert(h)
     await mute_from(h, alert, mute_value(event, "branch", "1d"), user="U0ALICE")
     await wait_for(lambda: h.slack.ephemerals_for("U0ALICE"), timeout=10)
     assert await h.store.active_mutes(h.store.now()) == []
@@ -179,11 +173,7 @@ async def test_a_branch_mute_needs_a_rule_covering_every_project(no_mute_for_bob
 
 async def test_a_double_click_makes_one_mute_and_a_pass_elsewhere_does_not_end_it(harness: Harness) -> None:
     h = harness
-    watcher = watcher_of(h)
-    first = fail(h)
-    await watcher.poll_once()
-    [alert] = top_level(h)
-    event = await h.runtime.client.get_event("git", str(first["id"]))
+    watcher, alert, event = await first_alert(h)
     value = mute_value(event, "pipeline", "pass")
     await mute_from(h, alert, value)
     await mute_from(h, alert, value)

@@ -40,8 +40,8 @@ class WorkspaceGate:
             allowed.add(own)
         return team_id is not None and team_id in allowed
 
-    async def precheck(self, request: ActionRequest) -> None:
-        ok = await self._team_ok(request.team_id)
+    async def _require_team(self, team_id: str | None) -> None:
+        ok = await self._team_ok(team_id)
         if ok is None:
             raise AccessDenied("The bot could not confirm its own Slack workspace right now; try again in a minute.")
         if not ok:
@@ -49,6 +49,9 @@ class WorkspaceGate:
                 "This bot only serves people of its own Slack workspace; your workspace is not allowed "
                 "(an operator can add it to BOT_ALLOWED_TEAMS)."
             )
+
+    async def precheck(self, request: ActionRequest) -> None:
+        await self._require_team(request.team_id)
         await self.inner.precheck(request)
 
     async def check(self, request: ActionRequest, event: Event | None) -> None:
@@ -56,14 +59,7 @@ class WorkspaceGate:
         await self.inner.check(request, event)
 
     async def check_action(self, action: AccessAction, viewer: Viewer, scope: Scope) -> None:
-        ok = await self._team_ok(viewer.team_id)
-        if ok is None:
-            raise AccessDenied("The bot could not confirm its own Slack workspace right now; try again in a minute.")
-        if not ok:
-            raise AccessDenied(
-                "This bot only serves people of its own Slack workspace; your workspace is not allowed "
-                "(an operator can add it to BOT_ALLOWED_TEAMS)."
-            )
+        await self._require_team(viewer.team_id)
         await self.inner.check_action(action, viewer, scope)
 
     async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
