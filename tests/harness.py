@@ -100,6 +100,15 @@ async def running_harness(tmp_path: Path, **env: Any) -> AsyncIterator[Harness]:
         await sim.stop()
 
 
+@asynccontextmanager
+async def harness_with_config(tmp_path: Path, config: str, **env: Any) -> AsyncIterator[Harness]:
+    """A running bot with ``config`` as its BOT_CONFIG file."""
+    path = tmp_path / "bot.yaml"
+    path.write_text(config)
+    async with running_harness(tmp_path, BOT_CONFIG=str(path), **env) as h:
+        yield h
+
+
 def free_port() -> int:
     """A port that was free a moment ago (for a subprocess that must listen on a known port)."""
     with socket.socket() as s:

@@ -27,6 +27,11 @@ from bot.codestream.fields import (
 EventKind: TypeAlias = Literal["git", "gerrit", "docker"]
 EVENT_KINDS: Final[tuple[EventKind, ...]] = ("git", "gerrit", "docker")
 
+
+def as_kind(value: object) -> EventKind | None:
+    """A kind read back from elsewhere (a stored row, a button's value) as an EventKind."""
+    return next((kind for kind in EVENT_KINDS if kind == value), None)
+
 # Code Stream's collection for each kind of event.
 KIND_COLLECTION: Final[dict[EventKind, str]] = {
     "git": "git-events",
@@ -91,6 +96,11 @@ class CodeStreamEvent(CodeStreamModel):
     @property
     def repository(self) -> str | None:
         return None
+
+    @property
+    def passed(self) -> bool:
+        """Its latest run completed: what was broken works again."""
+        return (self.execution_status or "").upper() == "COMPLETED"
 
     @property
     def is_failure(self) -> bool:

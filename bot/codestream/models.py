@@ -20,6 +20,7 @@ from bot.codestream.events import (
     EventKind,
     GerritEvent,
     GitEvent,
+    as_kind,
     parse_event,
 )
 from bot.codestream.executions import FAILED_STATUSES, TERMINAL_STATUSES, Execution
@@ -45,6 +46,7 @@ __all__ = [
     "Execution",
     "GerritEvent",
     "GitEvent",
+    "as_kind",
     "id_from_link",
     "parse_event",
     "parse_time",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from bot.codestream.models import EVENT_KINDS, Event, EventKind
+from bot.codestream.models import Event, EventKind, as_kind
 from bot.core import metrics
 from bot.core.access import AccessPolicy, Scope, Viewer
 from bot.core.errors import AccessDenied, UsageError
@@ -65,7 +65,7 @@ def ends_on_pass(mute: MuteRecord, event: Event) -> bool:
         and matches(mute, event)
         and mute.pipeline == event.pipeline
         and mute.branch == event.branch
-        and (event.execution_status or "").upper() == "COMPLETED"
+        and event.passed
     )
 
 
@@ -144,7 +144,7 @@ async def unmute(
     record = await store.get_mute(mute_id)
     if record is None or record.ended_at is not None or record.until <= now:
         raise UsageError(f"No mute #{mute_id} is on. `/codestream mutes` lists them.")
-    kind: EventKind = next((k for k in EVENT_KINDS if k == record.kind), "git")
+    kind = as_kind(record.kind) or "git"
     scope = access_scope(kind, record.scope, record.project, record.pipeline)
     audit = ActionRecord(
         kind=record.kind, event_id=record.event_id or "", action="unmute", actor_id=actor.user_id,

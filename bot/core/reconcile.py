@@ -32,7 +32,7 @@ from typing import Final
 
 from bot.codestream.client import CodeStreamClient, execution_changed
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
-from bot.codestream.models import EVENT_KINDS, Event, EventKind
+from bot.codestream.models import Event, EventKind, as_kind
 from bot.core.errors import OutcomeUnconfirmed
 from bot.core.followup import FollowupTracker
 from bot.core.housekeeping import Housekeeping
@@ -46,7 +46,6 @@ from bot.store import ActionRecord, Store
 
 log = logging.getLogger(__name__)
 
-_KINDS: Final[dict[str, EventKind]] = {k: k for k in EVENT_KINDS}
 LEGACY_NOTE: Final = "Left open by an earlier release of the bot; its outcome was not recorded."
 
 
@@ -205,7 +204,7 @@ class Reconciler:
 
     async def _check(self, row: ActionRecord, now: datetime) -> None:
         assert row.id is not None
-        kind = _KINDS.get(row.kind)
+        kind = as_kind(row.kind)
         deadline = row.settle_by
         if kind is None or deadline is None:
             # Left open by an older release, which kept no "before" to compare with: close it in
@@ -266,7 +265,7 @@ class Reconciler:
         if not await retry_write(lambda: self.store.update_open_action(action_id, self.owner, **changes)):
             return  # settled or taken over meanwhile
         self.settled += 1
-        kind = _KINDS.get(row.kind, "git")
+        kind = as_kind(row.kind) or "git"
         key, holder = intent_key(kind, row.event_id), row.request_id or ""
         if status == "not_started":
             await retry_write(lambda: self.store.release_claim(key, holder))  # nothing ran: free

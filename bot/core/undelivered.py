@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
-from bot.codestream.models import EVENT_KINDS, Event, EventKind
+from bot.codestream.models import Event, EventKind, as_kind
 from bot.core import metrics
 from bot.store import Store, UndeliveredAlert
 
@@ -111,7 +111,7 @@ class UndeliveredAlerts:
                     extra={"channel_id": held.channel_id, "event_id": held.event_id},
                 )  # fmt: skip
                 continue
-            kind: EventKind | None = next((k for k in EVENT_KINDS if k == held.kind), None)
+            kind = as_kind(held.kind)
             try:
                 event = await self.read_event(kind or "git", held.event_id)
             except (NotFound, InvalidId):

@@ -65,6 +65,28 @@ class SlackNotifier:
 
     # --- AlertNotifier ---------------------------------------------------------------------
 
+    def _alert(
+        self,
+        event: Event,
+        *,
+        mention: str | None,
+        failure: FailureContext | None,
+        author: str | None,
+        repeat: bool = False,
+        repeats: int = 0,
+    ) -> SlackMessage:
+        """The alert as it stands now, linked to its execution."""
+        return render_alert(
+            event,
+            execution_url=self.execution_link(event.execution_id),
+            now=datetime.now(UTC),
+            mention=mention,
+            failure=failure,
+            author=author,
+            repeat=repeat,
+            repeats=repeats,
+        )
+
     async def post_alert(
         self,
         event: Event,
@@ -76,16 +98,7 @@ class SlackNotifier:
         author: str | None = None,
         repeat: bool = False,
     ) -> Delivered:
-        url = self.execution_link(event.execution_id)
-        message = render_alert(
-            event,
-            execution_url=url,
-            mention=mention,
-            now=datetime.now(UTC),
-            failure=failure,
-            author=author,
-            repeat=repeat,
-        )
+        message = self._alert(event, mention=mention, failure=failure, author=author, repeat=repeat)
         ts, refused = await self.delivery.post_or_why(channel, message, thread_ts=thread_ts)
         return Delivered(ts, refused)
 
@@ -99,16 +112,7 @@ class SlackNotifier:
         mention: str | None = None,
         author: str | None = None,
     ) -> bool:
-        url = self.execution_link(event.execution_id)
-        message = render_alert(
-            event,
-            execution_url=url,
-            mention=mention,
-            author=author,
-            now=datetime.now(UTC),
-            failure=failure,
-            repeats=repeats,
-        )
+        message = self._alert(event, mention=mention, failure=failure, author=author, repeats=repeats)
         return await self.delivery.update(alert.channel, alert.ts, message)
 
     # --- FollowThroughView -----------------------------------------------------------------

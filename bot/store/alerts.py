@@ -118,6 +118,21 @@ class AlertStore(StoreBase):
         )
         return await self._first_alert(query)
 
+    async def open_series(self, *, since: datetime) -> set[str]:
+        """The series whose top-level alert, posted since ``since``, is not resolved."""
+        query = (
+            select(alerts.c.series)
+            .where(
+                alerts.c.series.is_not(None),
+                alerts.c.thread_ts.is_(None),
+                alerts.c.resolved_at.is_(None),
+                alerts.c.created_at >= since,
+            )
+            .distinct()
+        )
+        async with self._engine.connect() as conn:
+            return {str(row[0]) for row in (await conn.execute(query)).all()}
+
     async def resolve_series(self, series: str, *, passed_at: datetime, at: datetime) -> int:
         """A run of ``series`` passed at ``passed_at`` (a fix pushed outside the bot): its open
         alerts posted before that are resolved. Rows changed."""

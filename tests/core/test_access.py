@@ -18,7 +18,7 @@ from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import SlackStandIn, wait_for
 from bot.slack.render.messages import ACTION_RERUN
 from bot.slack.usergroups import SlackGroupDirectory
-from tests.harness import ALERTS, BOT_TOKEN, Harness, running_harness, wait_for_rows
+from tests.harness import ALERTS, BOT_TOKEN, Harness, harness_with_config, running_harness, wait_for_rows
 
 PAYMENTS = GitEvent.model_validate({"id": SAMPLE_FAILED_GIT_ID, "project": "Payments", "pipeline": "payments-ci"})
 STOREFRONT = GitEvent.model_validate({"id": SAMPLE_FAILED_GIT_ID, "project": "Storefront", "pipeline": "web-ci"})
@@ -137,8 +137,7 @@ def test_bad_access_config_names_rule_and_field() -> None:
 
 @pytest.fixture
 async def guarded(tmp_path: Path) -> AsyncIterator[Harness]:
-    config = tmp_path / "bot.yaml"
-    config.write_text(
+    config = (
         "access:\n"
         "  rules:\n"
         "    - actions: [show]\n"
@@ -146,7 +145,7 @@ async def guarded(tmp_path: Path) -> AsyncIterator[Harness]:
         "      projects: [Payments]\n"
         "      channels: [C0ALERTS]\n"
     )
-    async with running_harness(tmp_path, BOT_CONFIG=str(config)) as h:
+    async with harness_with_config(tmp_path, config) as h:
         h.slack.add_usergroup("S0RELEASE", "release-managers", ["U0ALICE"])
         yield h
 

@@ -11,7 +11,7 @@ import pytest
 
 from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import wait_for
-from tests.harness import ALERTS, Harness, running_harness, wait_for_rows
+from tests.harness import ALERTS, Harness, harness_with_config, running_harness, wait_for_rows
 
 OTHER = "C0OTHER"
 # Facts of the Payments event that someone outside the policy must not learn from a denial.
@@ -21,8 +21,7 @@ PAYMENTS_FACTS = ("Payments", "payments-ci", "payments-api", "Fix rounding", "ma
 @pytest.fixture
 async def alice_only(tmp_path: Path) -> AsyncIterator[Harness]:
     """Only @alice may act, and see, and only in #cs-alerts; bob may see Platform pipelines."""
-    config = tmp_path / "bot.yaml"
-    config.write_text(
+    config = (
         "access:\n"
         "  rules:\n"
         "    - users: [U0ALICE]\n"
@@ -31,7 +30,7 @@ async def alice_only(tmp_path: Path) -> AsyncIterator[Harness]:
         "      actions: [show]\n"
         "      projects: [Platform]\n"
     )
-    async with running_harness(tmp_path, BOT_CONFIG=str(config)) as h:
+    async with harness_with_config(tmp_path, config) as h:
         yield h
 
 

@@ -18,7 +18,7 @@ from bot.core.watcher import Watcher
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.mute import ACTION_MUTE, mute_value
 from bot.store import MuteRecord
-from tests.harness import ALERTS, Harness, running_harness
+from tests.harness import ALERTS, Harness, harness_with_config
 
 
 def muted_total() -> float:
@@ -125,14 +125,13 @@ async def test_until_it_passes_ends_at_a_passing_run_and_an_hour_ends_by_itself(
 
 @pytest.fixture
 async def no_mute_for_bob(tmp_path: Path) -> AsyncIterator[Harness]:
-    config = tmp_path / "bot.yaml"
-    config.write_text(
+    config = (
         "access:\n  rules:\n"
         "    - users: [U0ALICE]\n      actions: [show, rerun, resume, mute]\n      projects: [Muting]\n"
         "    - users: [U0BOB]\n"  # no actions: every verb, but not mute (it must be named)
         "    - users: [U0CAROL]\n      actions: [show, mute]\n"
     )
-    async with running_harness(tmp_path, BOT_CONFIG=str(config)) as h:
+    async with harness_with_config(tmp_path, config) as h:
         yield h
 
 

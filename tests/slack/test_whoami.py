@@ -10,15 +10,14 @@ from pathlib import Path
 import pytest
 
 from bot.simulator.slack_api import wait_for
-from tests.harness import ALERTS, Harness, running_harness
+from tests.harness import ALERTS, Harness, harness_with_config, running_harness
 
 OTHER = "C0OTHER"
 
 
 @pytest.fixture
 async def policy(tmp_path: Path) -> AsyncIterator[Harness]:
-    config = tmp_path / "bot.yaml"
-    config.write_text(
+    config = (
         "access:\n"
         "  rules:\n"
         "    - users: [U0ALICE]\n"
@@ -31,7 +30,7 @@ async def policy(tmp_path: Path) -> AsyncIterator[Harness]:
         "      actions: [show]\n"
         "      kinds: [gerrit]\n"
     )
-    async with running_harness(tmp_path, BOT_CONFIG=str(config)) as h:
+    async with harness_with_config(tmp_path, config) as h:
         h.slack.add_usergroup("S0RELEASE", "release-managers", ["U0CAROL"])
         yield h
 

@@ -11,7 +11,7 @@ from typing import Final
 
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
-from bot.codestream.models import EVENT_KINDS, Event, EventKind, Execution
+from bot.codestream.models import Event, EventKind, Execution, as_kind
 from bot.core.followup.timing import PollBudget
 from bot.core.intents import request_from_row
 from bot.core.requests import ActionRequest, Actor, Outcome, new_request_id
@@ -21,7 +21,6 @@ log = logging.getLogger("bot.core.followup")
 
 NOT_FOUND_STATUS: Final = "NOT_FOUND"  # stored when Code Stream no longer has the execution
 UNKNOWN_STATUS: Final = "UNKNOWN"  # stored when the summary showed no status yet
-_KINDS: Final[dict[str, EventKind]] = {k: k for k in EVENT_KINDS}
 _OUTCOME_CACHE: Final = 2000  # outcomes kept in memory (re-read from the store after that)
 
 
@@ -87,7 +86,7 @@ class OutcomeMemory:
         action: ActionRecord | None = None
         if record.action_id is not None:
             action = await self.store.get_action(record.action_id)
-        kind = _KINDS.get(record.kind)
+        kind = as_kind(record.kind)
         event: Event | None = None
         if kind is not None:
             self.budget.take(now.timestamp())

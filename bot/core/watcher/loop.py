@@ -123,6 +123,7 @@ class Watcher:
         cpu, wall = time.process_time(), time.perf_counter()
         stats = CycleStats(forced=force)
         reads_before = self.details.reads
+        self.posting.begin_cycle()
         self._last_poll = time.monotonic()
         try:
             leader = await self._take_lease()
@@ -231,7 +232,6 @@ class Watcher:
         done = cursor
         held = False  # a failure before this point is still to be alerted: the cursor stays
         refused: set[str] = set()  # channels Slack refused this cycle: don't hammer them
-        passed: set[str] = set()  # series seen passing this cycle
         gone: dict[str, str] = {}  # channels Slack refused for good this cycle, and why
         try:
             for micros, event in new:
@@ -240,7 +240,7 @@ class Watcher:
                     stats.failures += 1
                     finished = await self.posting.alert(event, stats, refused, gone, leader)
                 else:
-                    await self.posting.passed(event, passed)
+                    await self.posting.passed(event)
                     finished = True
                 if not finished:
                     held = True

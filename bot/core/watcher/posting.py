@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Final
 
-from bot.codestream.models import EVENT_KINDS, Event, EventKind
+from bot.codestream.models import Event, EventKind, as_kind
 from bot.core.alerts import post_alert
 from bot.core.mutes import ActiveMutes
 from bot.core.people import AuthorMentions
@@ -67,6 +67,7 @@ class AlertPosting:
         # open alert go in its thread (0: every failure is its own alert).
         self.repeat_window = repeat_window
         self.read_event = read_event
+        self._open_series: set[str] | None = None  # series with an open alert, read once a cycle
         self.mutes = mutes  # muted pipelines and branches: counted, not posted
         self.holder = holder
         self.keep_lease = keep_lease  # renews the watcher's lease during a long cycle
@@ -125,6 +126,8 @@ class AlertPosting:
         record, refusal = await self._post(key, holder, event, channel, mention, thread_ts, series, root)
         if record is not None:
             stats.alerts += 1
+            if record.series is not None and self._open_series is not None:
+                self._open_series.add(record.series)  # a new series' alert, open from now on
             if root is not None:
                 stats.repeats += 1
                 await self._count_repeat(root)
@@ -200,7 +203,7 @@ class AlertPosting:
         assert root.id is not None
         try:
             repeats = await self.store.count_repeat(root.id)
-            kind = next((k for k in EVENT_KINDS if k == root.kind), None)
+            kind = as_kind(root.kind)
             if self.read_event is None or kind is None:
                 return
             event = await self.read_event(kind, root.event_id)
@@ -215,15 +218,24 @@ class AlertPosting:
         except Exception as exc:  # noqa: BLE001 - logged; the repeat is posted, only the count is late
             log.warning("watcher: could not update the repeat count: %s", explain(exc))
 
-    async def passed(self, event: Event, resolved: set[str]) -> None:
+    def begin_cycle(self) -> None:
+        self._open_series = None  # read again, once, when the cycle first needs it
+
+    async def passed(self, event: Event) -> None:
         """A run of a series passed (a fix pushed outside the bot, or a rerun from vRA): its open
-        alert is resolved, so its next failure is a new alert that pages again."""
+        alert is resolved, so its next failure is a new alert that pages again. The open series
+        are read once a cycle; only a series among them costs a write."""
         if self.mutes is not None:
             await self.mutes.passed(event, self.store.now())  # "until it passes again" ends here
         series = series_key(event)
-        if series is None or series in resolved or (event.execution_status or "").upper() != "COMPLETED":
+        if series is None or self.repeat_window <= 0 or not event.passed:
             return
-        resolved.add(series)
+        if self._open_series is None:
+            since = self.store.now() - timedelta(seconds=self.repeat_window)
+            self._open_series = await self.store.open_series(since=since)
+        if series not in self._open_series:
+            return
+        self._open_series.discard(series)
         passed_at = event.updated or self.store.now()
         await self.store.resolve_series(series, passed_at=passed_at, at=self.store.now())
 

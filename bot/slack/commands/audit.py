@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.codestream.models import EVENT_KINDS
+from bot.codestream.models import as_kind
 from bot.core import audit
 from bot.core.access import Scope
 from bot.core.commands import Invocation
@@ -26,7 +26,7 @@ async def audit_trail(surfaces: Surfaces, interaction: Interaction, invocation: 
     policy = surfaces.access
 
     async def visible(row: ActionRecord) -> bool:
-        kind = row.kind if row.kind in EVENT_KINDS else "git"
+        kind = as_kind(row.kind) or "git"
         return await policy.may_see(viewer, Scope(kind, row.project, row.pipeline))
 
     rows, has_more = await audit.fetch(surfaces.store, query, visible=visible)

@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 from bot.codestream.errors import CodeStreamError
-from bot.codestream.models import EVENT_KINDS, EventKind
+from bot.codestream.models import EventKind, as_kind
 from bot.core import mutes
 from bot.core.access import Scope
 from bot.core.commands import Invocation
@@ -63,7 +63,7 @@ async def list_mutes(surfaces: Surfaces, interaction: Interaction, invocation: I
     now = datetime.now(UTC)
     rows: list[tuple[int, str, datetime | None, str, int]] = []
     for m in await surfaces.store.active_mutes(now):
-        kind: EventKind = next((k for k in EVENT_KINDS if k == m.kind), "git")
+        kind = as_kind(m.kind) or "git"
         if await surfaces.access.may_see(viewer, Scope(kind, m.project, m.pipeline)):
             rows.append((m.id or 0, mutes.describe(m), None if m.until_pass else m.until, m.muted_by, m.suppressed))
     return render_mutes(rows, now=now)

@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import (
 
 from bot.codestream.errors import InvalidId
 from bot.codestream.ids import validate_id
-from bot.codestream.models import EVENT_KINDS, KIND_LABEL, Event, EventKind
+from bot.codestream.models import KIND_LABEL, Event, EventKind, as_kind
 from bot.core.errors import UsageError
 from bot.core.verbs import VERBS, verb_spec
 from bot.slack.render import text as t
@@ -57,7 +57,6 @@ NAME_LEN: Final = 100
 MESSAGE_LEN: Final = 1500
 SERVER_MESSAGE_LEN: Final = 500
 
-_KINDS: Final[dict[str, EventKind]] = {kind: kind for kind in EVENT_KINDS}
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ def parse_button_value(value: str) -> tuple[EventKind, str]:
     if not isinstance(data, dict):
         raise UsageError("That button is not one of mine (bad value).")
     raw_kind, event_id = data.get("kind"), data.get("id")
-    kind = _KINDS.get(raw_kind) if isinstance(raw_kind, str) else None
+    kind = as_kind(raw_kind)
     if kind is None or not isinstance(event_id, str):
         raise UsageError("That button names an unknown kind of event.")
     try:

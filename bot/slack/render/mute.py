@@ -11,7 +11,7 @@ from typing import Final
 from slack_sdk.models.blocks import Option as BlockOption
 from slack_sdk.models.blocks import OverflowMenuElement, PlainTextObject
 
-from bot.codestream.models import EVENT_KINDS, Event, EventKind
+from bot.codestream.models import Event, EventKind, as_kind
 from bot.core.errors import UsageError
 from bot.core.mutes import DURATIONS, SCOPES, MuteScope, describe, target
 from bot.slack.render import text as t
@@ -38,7 +38,7 @@ def parse_mute_value(value: str) -> tuple[EventKind, str, MuteScope, str]:
     if len(parts) != 4:
         raise UsageError("That mute option is not one the bot made.")
     kind_text, event_id, scope_text, duration = parts
-    kind = next((k for k in EVENT_KINDS if k == kind_text), None)
+    kind = as_kind(kind_text)
     scope = next((s for s in SCOPES if s == scope_text), None)
     if kind is None or scope is None or duration not in DURATIONS or not event_id:
         raise UsageError("That mute option is not one the bot made.")
