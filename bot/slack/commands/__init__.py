@@ -58,7 +58,7 @@ COMMANDS: Final = CommandTable[Handler](
         ),
         Command("whoami", "", "what the access policy lets you do here", whoami),
         Command("mutes", "", "what is muted (from an alert's ⋯ menu), for how long, by whom", list_mutes),
-        Command("unmute", "<n>", "end mute n: its failures are alerted again", end_mute, arguments=free_words),
+        Command("unmute", "<n>", "end mute n: its next failures are alerted again", end_mute, arguments=free_words),
         Command("help", "", "this list", show_help, aliases=("?",), arguments=free_words, instant=True),
     ],
 )
