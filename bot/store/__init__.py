@@ -9,7 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from bot.store.engine import make_engine, normalize_url, prepare_sqlite, upgrade
-from bot.store.models import ActionRecord, AlertRecord, Claim, FollowupRecord, MuteRecord, UndeliveredAlert, utcnow
+from bot.store.models import (
+    ActionRecord,
+    AlertRecord,
+    Claim,
+    DigestRecord,
+    DigestRow,
+    FollowupRecord,
+    MuteRecord,
+    UndeliveredAlert,
+    utcnow,
+)
 from bot.store.store import Clock, Store
 from bot.store.tables import NO_EXECUTION_INDEX, SchemaVersionError, StoreError, latest_version
 
@@ -19,6 +29,8 @@ __all__ = [
     "AlertRecord",
     "Claim",
     "Clock",
+    "DigestRecord",
+    "DigestRow",
     "FollowupRecord",
     "MuteRecord",
     "SchemaVersionError",

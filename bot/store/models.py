@@ -164,3 +164,32 @@ class UndeliveredAlert(_Record):
     first_at: UTCDatetime
     next_try_at: UTCDatetime
     give_up_at: UTCDatetime
+
+
+class DigestRecord(_Record):
+    """One digest message: many failures of one channel, posted as one (a storm)."""
+
+    id: int | None = None
+    channel_id: str
+    ts: str
+    created_at: UTCDatetime
+    updated_at: UTCDatetime  # when the newest row arrived
+    version: int = 1  # bumped by every change to its rows
+    drawn: int = 1  # the version Slack shows
+    mention: str | None = None  # the routes' mentions it was posted with
+
+
+class DigestRow(_Record):
+    """One failure listed in a digest; it is an alert too (same channel and ts).
+
+    ``facts`` and ``state`` are the core's and the renderer's business (JSON objects): what the
+    row shows about the failure, and what happened to it since (None: nothing yet)."""
+
+    id: int | None = None
+    digest_id: int = 0
+    kind: str
+    event_id: str
+    execution_index: int | None = Field(default=None, ge=0)
+    facts: dict[str, Any]
+    state: dict[str, Any] | None = None
+    added_at: UTCDatetime = Field(default_factory=utcnow)

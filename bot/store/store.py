@@ -6,8 +6,8 @@ statements, so they are atomic across coroutines, engines and processes on both 
 
 :class:`Store` is assembled from one part per kind of state, each in its own module:
 claims (``bot.store.claims``), the action audit (``bot.store.actions``), alerts and
-undelivered alerts (``bot.store.alerts``), followups (``bot.store.followups``), leases and
-replica heartbeats (``bot.store.liveness``) and cursors (``bot.store.cursors``).
+undelivered alerts (``bot.store.alerts``), storm digests (``bot.store.digests``), followups
+(``bot.store.followups``), leases and replica heartbeats (``bot.store.liveness``) and cursors (``bot.store.cursors``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from bot.store.alerts import AlertStore
 from bot.store.base import Clock
 from bot.store.claims import ClaimStore
 from bot.store.cursors import CursorStore
+from bot.store.digests import DigestStore
 from bot.store.followups import FollowupStore
 from bot.store.liveness import HolderGone, LivenessStore
 from bot.store.mutes import MuteStore
@@ -24,5 +25,7 @@ from bot.store.mutes import MuteStore
 __all__ = ["Clock", "HolderGone", "Store"]
 
 
-class Store(ClaimStore, ActionStore, AlertStore, FollowupStore, LivenessStore, CursorStore, MuteStore):
+class Store(
+    ClaimStore, ActionStore, AlertStore, DigestStore, FollowupStore, LivenessStore, CursorStore, MuteStore
+):
     """State shared by the bot's replicas. Create with :func:`bot.store.open_store`."""

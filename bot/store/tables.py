@@ -253,6 +253,38 @@ mutes = Table(
     Index("ix_mutes_open", "ended_at"),
 )
 
+# v5: storms. A digest is one message listing many failures of one channel; each row is also an
+# alert (``alerts.ts`` is the digest's ts), so "already alerted", the audit trail and the
+# follow-through find it like any alert. ``version`` counts changes, ``drawn`` the one Slack shows.
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("channel_id", Text, nullable=False),
+    Column("ts", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),  # the newest row's arrival
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("drawn", Integer, nullable=False, server_default="1"),
+    Column("mention", Text),  # the routes' mentions it was posted with, kept when redrawn
+    UniqueConstraint("channel_id", "ts", name="uq_digests_message"),
+    Index("ix_digests_channel", "channel_id", "updated_at"),
+)
+
+digest_rows = Table(
+    "digest_rows",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("digest_id", BigId, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("execution_index", Integer, nullable=False),  # NO_EXECUTION_INDEX for "none"
+    Column("facts", JSON, nullable=False),  # what the row shows: the event as read, why it failed
+    Column("state", JSON),  # what happened to it since (an action and its outcome); None: nothing
+    Column("added_at", UTCDateTime, nullable=False),
+    UniqueConstraint("digest_id", "kind", "event_id", name="uq_digest_rows_event"),
+)
+
 cursors = Table(
     "cursors",
     metadata,
@@ -324,6 +356,11 @@ def _mutes(conn: Connection) -> None:
     mutes.create(conn, checkfirst=True)
 
 
+def _digests(conn: Connection) -> None:
+    digests.create(conn, checkfirst=True)
+    digest_rows.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial tables", _initial),
     Migration(
@@ -333,6 +370,7 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(3, "repeated failures: alert series, repeat counts, resolution", _alert_series),
     Migration(4, "mutes", _mutes),
+    Migration(5, "storm digests", _digests),
 ]
 
 

@@ -1,0 +1,139 @@
+"""Digests: one message listing many failures of one channel (a storm). Each row is saved as an
+alert too, in the same transaction, so a failure is alerted once whichever way it was shown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.store.base import StoreBase
+from bot.store.models import DigestRecord, DigestRow
+from bot.store.tables import NO_EXECUTION_INDEX, alerts, digest_rows, digests
+
+
+def _index(value: int | None) -> int:
+    return NO_EXECUTION_INDEX if value is None else value
+
+
+def _row(values: dict[str, Any]) -> DigestRow:
+    if values["execution_index"] == NO_EXECUTION_INDEX:
+        values["execution_index"] = None
+    return DigestRow.model_validate(values)
+
+
+class DigestStore(StoreBase):
+    async def channel_load(self, channel_id: str, *, since: datetime) -> tuple[int, DigestRecord | None]:
+        """How many top-level alerts ``channel_id`` got since ``since`` (digest rows included), and
+        its newest digest that took a row since then (where more failures go), if any."""
+        count = select(func.count()).select_from(alerts).where(
+            alerts.c.channel_id == channel_id, alerts.c.thread_ts.is_(None), alerts.c.created_at >= since
+        )
+        newest = (
+            select(digests)
+            .where(digests.c.channel_id == channel_id, digests.c.updated_at >= since)
+            .order_by(digests.c.updated_at.desc(), digests.c.id.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            recent = int((await conn.execute(count)).scalar_one())
+            row = (await conn.execute(newest)).first()
+        return recent, None if row is None else DigestRecord.model_validate(dict(row._mapping))
+
+    async def save_digest(self, record: DigestRecord, rows: Sequence[DigestRow]) -> int:
+        """A digest just posted, its rows, and an alert per row, in one transaction; its id."""
+        values = record.model_dump(exclude={"id"})
+        async with self._writer.begin() as conn:
+            inserted = await conn.execute(digests.insert().values(**values).returning(digests.c.id))
+            digest_id = int(inserted.scalar_one())
+            await self._insert_rows(conn, digest_id, record.channel_id, record.ts, rows)
+        return digest_id
+
+    async def add_digest_rows(self, digest: DigestRecord, rows: Sequence[DigestRow]) -> int:
+        """More failures listed in an existing digest (to be redrawn); its new version."""
+        assert digest.id is not None
+        async with self._writer.begin() as conn:
+            await self._insert_rows(conn, digest.id, digest.channel_id, digest.ts, rows)
+            return await self._bump(conn, digest.id, updated_at=self.now())
+
+    async def _insert_rows(
+        self, conn: AsyncConnection, digest_id: int, channel: str, ts: str, rows: Sequence[DigestRow]
+    ) -> None:
+        now = self.now()
+        for row in rows:
+            values = row.model_dump(exclude={"id", "digest_id", "execution_index"})
+            index = _index(row.execution_index)
+            await conn.execute(
+                self._insert(digest_rows)
+                .values(**values, digest_id=digest_id, execution_index=index)
+                .on_conflict_do_nothing(
+                    index_elements=[digest_rows.c.digest_id, digest_rows.c.kind, digest_rows.c.event_id]
+                )
+            )
+            await conn.execute(
+                self._insert(alerts)
+                .values(
+                    kind=row.kind,
+                    event_id=row.event_id,
+                    execution_index=index,
+                    channel_id=channel,
+                    ts=ts,
+                    created_at=now,
+                    repeats=0,
+                )
+                .on_conflict_do_nothing(index_elements=[alerts.c.kind, alerts.c.event_id, alerts.c.execution_index])
+            )
+
+    async def _bump(self, conn: AsyncConnection, digest_id: int, **changes: Any) -> int:
+        stmt = (
+            update(digests)
+            .where(digests.c.id == digest_id)
+            .values(version=digests.c.version + 1, **changes)
+            .returning(digests.c.version)
+        )
+        return int((await conn.execute(stmt)).scalar_one())
+
+    async def digest_at(self, channel_id: str, ts: str) -> DigestRecord | None:
+        """The digest posted as message ``ts``, if that message is one."""
+        query = select(digests).where(digests.c.channel_id == channel_id, digests.c.ts == ts)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else DigestRecord.model_validate(dict(row._mapping))
+
+    async def get_digest(self, digest_id: int) -> tuple[DigestRecord, list[DigestRow]] | None:
+        """A digest and its rows in the order they were added (read together, for a redraw)."""
+        async with self._engine.connect() as conn:
+            head = (await conn.execute(select(digests).where(digests.c.id == digest_id))).first()
+            if head is None:
+                return None
+            query = select(digest_rows).where(digest_rows.c.digest_id == digest_id).order_by(digest_rows.c.id)
+            rows = (await conn.execute(query)).all()
+        return DigestRecord.model_validate(dict(head._mapping)), [_row(dict(r._mapping)) for r in rows]
+
+    async def set_digest_row_state(
+        self, digest_id: int, kind: str, event_id: str, state: dict[str, Any]
+    ) -> int | None:
+        """What happened to one row; the digest's new version (None: no such row)."""
+        where = (digest_rows.c.digest_id == digest_id, digest_rows.c.kind == kind, digest_rows.c.event_id == event_id)
+        async with self._writer.begin() as conn:
+            changed = await conn.execute(update(digest_rows).where(*where).values(state=state))
+            if not changed.rowcount:
+                return None
+            return await self._bump(conn, digest_id)
+
+    async def mark_digest_drawn(self, digest_id: int, version: int) -> None:
+        """Slack shows ``version`` now (a later one, drawn meanwhile, is kept)."""
+        stmt = update(digests).where(digests.c.id == digest_id, digests.c.drawn < version).values(drawn=version)
+        async with self._writer.begin() as conn:
+            await conn.execute(stmt)
+
+    async def undrawn_digests(self, limit: int = 20) -> list[int]:
+        """Digests whose last change Slack does not show yet (a redraw failed): to draw again."""
+        query = select(digests.c.id).where(digests.c.drawn < digests.c.version).order_by(digests.c.id).limit(limit)
+        async with self._engine.connect() as conn:
+            return [int(r[0]) for r in (await conn.execute(query)).all()]
+
+
