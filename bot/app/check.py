@@ -185,7 +185,13 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
             else "no webhook wake (BOT_WEBHOOK_TOKEN not set)"
         )
         every, back = settings.bot_watch_interval, settings.bot_watch_lookback
-        detail = f"on: every {every:g}s, first start looks back {back:g}s; {hook}"
+        threshold, window = settings.bot_digest_threshold, settings.bot_digest_window_seconds
+        storms = (
+            f"more than {threshold} failures for a channel within {window:g}s are one digest"
+            if threshold
+            else "no digests (BOT_DIGEST_THRESHOLD=0)"
+        )
+        detail = f"on: every {every:g}s, first start looks back {back:g}s; {hook}; {storms}"
         results.append(CheckResult("alert watcher", True, detail))
     else:
         results.append(CheckResult("alert watcher", True, "off (set BOT_ALERT_CHANNEL or routes in BOT_CONFIG)"))

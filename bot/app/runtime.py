@@ -57,14 +57,21 @@ class Runtime:
             self.liveness = Liveness(self.store, self.replica)
         self.actions.owner = self.replica
 
-    @property
+    @functools.cached_property
     def delivery(self) -> Delivery:
+        """One per process: its per-channel pacing must see all of the bot's traffic."""
         assert self.web is not None, "Slack is not configured"
         return Delivery(self.web)
 
+    @functools.cached_property
+    def _notifier(self) -> SlackNotifier:
+        return SlackNotifier(self.delivery, execution_link=self.settings.execution_link, store=self.store)
+
     def notifier(self, delivery: Delivery | None = None) -> SlackNotifier:
-        """The core's ports, implemented on Slack."""
-        return SlackNotifier(delivery or self.delivery, execution_link=self.settings.execution_link)
+        """The core's ports, implemented on Slack (one per process unless ``delivery`` is given)."""
+        if delivery is None:
+            return self._notifier
+        return SlackNotifier(delivery, execution_link=self.settings.execution_link, store=self.store)
 
     def build_followups(self, timing: FollowupTiming | None = None) -> FollowupTracker:
         """The follow-through, from BOT_FOLLOW_*; it updates Slack through ``web``."""
@@ -99,7 +106,11 @@ class Runtime:
         options.setdefault("undeliverable_after", self.settings.bot_undeliverable_hours * 3600)
         options.setdefault("authors", self.authors)
         options.setdefault("repeat_window", self.settings.bot_repeat_window_hours * 3600)
-        return Watcher(self.store, self.client, self.notifier(delivery), router, **options)
+        options.setdefault("digest_threshold", self.settings.bot_digest_threshold)
+        options.setdefault("digest_window", self.settings.bot_digest_window_seconds)
+        notifier = self.notifier(delivery)
+        options.setdefault("digests", notifier.digests)
+        return Watcher(self.store, self.client, notifier, router, **options)
 
     def build_surfaces(self) -> Surfaces:
         """What the Slack listeners hand over to."""
@@ -117,6 +128,7 @@ class Runtime:
             inflight=self.inflight,
             identity=self.identity,
             followups=self.followups,
+            notifier=self.notifier(),
         )
 
     async def lease_holder_gone(self, holder: str) -> bool:

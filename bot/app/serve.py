@@ -120,6 +120,7 @@ class RunningBot:
                 holder=runtime.replica,
                 holder_gone=runtime.lease_holder_gone,
                 authors=runtime.authors,
+                digests=runtime.notifier().digests,
             )
         extra = [webhook_route(self.watcher, self.settings.bot_webhook_token)] if self.watcher else []
         gate_secret = self.settings.slack_signing_secret if self.mode == "http" else None

@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     # Another failure of the same pipeline on the same branch within this many hours of its
     # unresolved alert goes in that alert's thread (0: every failure is a new alert).
     bot_repeat_window_hours: float = Field(24.0, ge=0, le=24 * 30)
+    # Storms: more than this many failures due for one channel within BOT_DIGEST_WINDOW_SECONDS
+    # (its alerts in that window included) are listed in one digest message (0: never).
+    bot_digest_threshold: int = Field(5, ge=0, le=1000)
+    bot_digest_window_seconds: float = Field(120.0, ge=1, le=3600)
     bot_watch_interval: float = Field(30.0, ge=1, le=3600)
     bot_watch_lookback: float = Field(900.0, ge=0, le=30 * 86_400)  # seconds; first start only
     bot_webhook_token: SecretStr | None = None  # X-Codestream-Bot-Token for POST /hooks/codestream

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from bot.app.settings import Settings
 from bot.codestream.client import CodeStreamClient
+from bot.core.digests import DigestBoard
 from bot.core.fileconfig import FileConfig
 from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
@@ -46,6 +47,7 @@ def build_watcher(
     holder: str,
     holder_gone: HolderGone | None = None,
     authors: AuthorMentions | None = None,
+    digests: DigestBoard | None = None,
 ) -> Watcher | None:
     """The watcher for these settings, or None when watching is off."""
     if not watch_enabled(settings, file_config):
@@ -66,6 +68,9 @@ def build_watcher(
         undeliverable_after=settings.bot_undeliverable_hours * 3600,
         authors=authors,
         repeat_window=settings.bot_repeat_window_hours * 3600,
+        digest_threshold=settings.bot_digest_threshold,
+        digest_window=settings.bot_digest_window_seconds,
+        digests=digests,
     )
 
 

@@ -34,7 +34,7 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
     from bot.simulator import serve_forever
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(args.host, args.port))
+        asyncio.run(serve_forever(args.host, args.port, burst=args.burst))
     return 0
 
 
@@ -181,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulator", help="run the built-in Code Stream simulator (for trials and demos)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8080)
+    sim.add_argument("--burst", type=int, default=0, metavar="N", help="fail N git events at start (a storm)")
     sim.set_defaults(func=_cmd_simulator)
     return parser
 

@@ -8,6 +8,7 @@ worked, so the core can retry later or leave it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -15,7 +16,7 @@ from typing import Literal, Protocol
 from bot.codestream.models import Event, Execution
 from bot.core.failures import FailureContext
 from bot.core.requests import MessageRef, Outcome
-from bot.store import FollowupRecord
+from bot.store import DigestRecord, DigestRow, FollowupRecord
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,15 @@ class AlertNotifier(Protocol):
         author: str | None = None,
     ) -> bool:
         """The series' top-level alert, redrawn with how many failures followed it."""
+        ...
+
+    async def post_digest(self, channel: str, rows: Sequence[DigestRow], *, mention: str | None) -> Delivered:
+        """A storm: one message listing these failures (each row: why it failed, and a menu to
+        rerun, resume or open it), with "Rerun all failed" behind a confirmation."""
+        ...
+
+    async def draw_digest(self, digest: DigestRecord, rows: Sequence[DigestRow]) -> bool:
+        """The digest redrawn over its message as it stands now (more rows, rows acted on)."""
         ...
 
 

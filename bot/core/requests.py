@@ -41,6 +41,9 @@ class MessageRef:
     channel: str
     ts: str  # the message itself
     thread_ts: str  # the thread to reply in (the message, or the thread it sits in)
+    # Known to be a storm digest (clicked from one of its rows): never drawn over as one alert,
+    # even in the moment between its post and its record in the store.
+    digest: bool = False
 
 
 @dataclass(frozen=True)

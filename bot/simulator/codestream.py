@@ -253,19 +253,24 @@ class CodeStreamSimulator(SimMiddleware):
             return json_error(404, f"Execution with id {execution_id} not found")
 
 
-async def serve_forever(host: str = "127.0.0.1", port: int = 8080, **kwargs: Any) -> None:
+async def serve_forever(host: str = "127.0.0.1", port: int = 8080, *, burst: int = 0, **kwargs: Any) -> None:
     """Run a simulator until cancelled (for `codestream-bot simulator --port 8080`).
 
-    kwargs go to CodeStreamSimulator. The credentials printed are the simulator's own
-    fake test values, not secrets.
+    ``burst``: that many git events of as many pipelines fail at start (a storm, see
+    ``fail_burst``). kwargs go to CodeStreamSimulator. The credentials printed are the
+    simulator's own fake test values, not secrets.
     """
     sim = CodeStreamSimulator(**kwargs)
+    if burst > 0:
+        sim.fail_burst(burst)
     url = await sim.start(host, port)
     lines = [
         f"Code Stream simulator listening on {url}",
         f"  vRA login:   POST {url}/iaas/api/login  refresh token: {sim.refresh_token}",
         f"  CSP login:   POST {url}/csp/gateway/am/api/auth/api-tokens/authorize  api token: {sim.api_token}",
     ]
+    if burst > 0:
+        lines.append(f"  storm: {burst} git events of pipelines storm-01.. failed at start")
     if kwargs.get("seed", True):
         lines += [
             f"  failed git event:       {SAMPLE_FAILED_GIT_ID}",

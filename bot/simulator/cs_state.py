@@ -78,6 +78,22 @@ class SimState:
         self._touch(k.name)
         return copy.deepcopy(doc)
 
+    def fail_burst(
+        self, count: int, kind: str = "git", *, prefix: str = "storm", **fields: Any
+    ) -> list[dict[str, Any]]:
+        """A storm: ``count`` events of as many pipelines failing at once (a shared dependency
+        broke), each execution failed in "Build › compile" with a multi-line error. ``fields``
+        apply to every event (e.g. project, targetBranch)."""
+        events = []
+        for number in range(1, count + 1):
+            doc = self.add_event(kind, executionStatus="FAILED", pipeline=f"{prefix}-{number:02d}", **fields)
+            link = doc.get("executionLink")
+            if isinstance(link, str):
+                error = f"npm ERR! 404 Not Found: @shared/lib@2.0.0\nnpm ERR! in {prefix}-{number:02d}"
+                self.set_failure(link.rsplit("/", 1)[-1], "Build", "compile", error)
+            events.append(doc)
+        return events
+
     def _attach(self, kind: Kind, doc: dict[str, Any], created_us: int | None = None) -> None:
         pipeline = str(doc.get("pipeline", ""))
         index = doc.get("executionIndex")

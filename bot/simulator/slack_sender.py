@@ -186,9 +186,12 @@ class SlackSender:
             message_ts = message_ts or (str(msg_json["ts"]) if msg_json and "ts" in msg_json else None)
         element: JSON = {}
         for bid, el in _elements(list((msg_json or {}).get("blocks") or [])):
-            if el.get("action_id") == action_id:
-                block_id, element = block_id or bid, el
-                break
+            if el.get("action_id") != action_id:
+                continue
+            if option is not None and option not in [o.get("value") for o in el.get("options") or []]:
+                continue  # several menus share an action id (a list's rows): the one offering it
+            block_id, element = block_id or bid, el
+            break
         ephemeral = msg_obj is not None and msg_obj.ephemeral_for is not None
         url = response_url or self.standin.new_response_url(channel=channel, user=user, message_ts=message_ts)
         self.last_response_url = url

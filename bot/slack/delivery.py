@@ -11,6 +11,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.pacing import ChannelPacer
 from bot.slack.render.messages import SlackMessage
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,9 @@ def _status(reply: Any) -> int:
 
 
 class Delivery:
-    def __init__(self, web: AsyncWebClient) -> None:
+    def __init__(self, web: AsyncWebClient, pacer: ChannelPacer | None = None) -> None:
         self.web = web
+        self.pacer = pacer or ChannelPacer()  # for the bot's bulk traffic only (``paced=True``)
 
     async def post(self, channel: str, message: SlackMessage, *, thread_ts: str | None = None) -> str | None:
         """chat.postMessage; the new message's ts, or None when Slack refused."""
@@ -33,9 +35,12 @@ class Delivery:
         return ts
 
     async def post_or_why(
-        self, channel: str, message: SlackMessage, *, thread_ts: str | None = None
+        self, channel: str, message: SlackMessage, *, thread_ts: str | None = None, paced: bool = False
     ) -> tuple[str | None, str | None]:
-        """(ts, None) when posted, (None, Slack's error code or the failure's class) when not."""
+        """(ts, None) when posted, (None, Slack's error code or the failure's class) when not.
+        ``paced``: wait for the channel's turn first (alerts and digests, not answers)."""
+        if paced:
+            await self.pacer.wait(channel)
         reply, why = await self._call_or_why(
             "chat.postMessage",
             channel,
@@ -46,7 +51,9 @@ class Delivery:
             return ts, None
         return None, why or "unknown"
 
-    async def update(self, channel: str, ts: str, message: SlackMessage) -> bool:
+    async def update(self, channel: str, ts: str, message: SlackMessage, *, paced: bool = False) -> bool:
+        if paced:
+            await self.pacer.wait(channel)
         reply = await self._call(
             "chat.update", channel, self.web.chat_update(channel=channel, ts=ts, **message.as_kwargs())
         )

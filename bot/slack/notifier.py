@@ -4,16 +4,19 @@ where the person will look. Rendering is here; the core only says what happened.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.codestream.models import Event, Execution
+from bot.core.digests import SAVE_WAIT, DigestBoard, RowState
 from bot.core.failures import FailureContext, failure_context
 from bot.core.ports import Delivered, Ending
 from bot.core.requests import MessageRef, Outcome
 from bot.slack.delivery import Delivery
 from bot.slack.render.base import MAX_BLOCKS, fallback_text, section
+from bot.slack.render.digest import render_digest
 from bot.slack.render.messages import (
     SlackMessage,
     is_checking,
@@ -22,7 +25,9 @@ from bot.slack.render.messages import (
     render_followup,
     render_outcome,
 )
-from bot.store import FollowupRecord
+from bot.store import DigestRecord, DigestRow, FollowupRecord, Store
+
+log = logging.getLogger(__name__)
 
 _MISSING_NOTE = (
     "🔍 *Stopped following:* Code Stream no longer has this execution (deleted, or its id is wrong); "
@@ -49,6 +54,11 @@ def render_alert_after(outcome: Outcome, *, now: datetime) -> SlackMessage | Non
     )
 
 
+def row_after(outcome: Outcome) -> RowState:
+    """A digest row once an action on it has an outcome (what ``render_alert_after`` says of an alert)."""
+    return RowState.after(outcome, status="checking" if is_checking(outcome) else None)
+
+
 def _with_note(message: SlackMessage, mrkdwn: str, plain: str) -> SlackMessage:
     """The message with one more section before its closing context line."""
     blocks = list(message.blocks)
@@ -57,11 +67,32 @@ def _with_note(message: SlackMessage, mrkdwn: str, plain: str) -> SlackMessage:
 
 
 class SlackNotifier:
-    """Implements ``AlertNotifier``, ``FollowThroughView`` and ``OutcomeNotifier``."""
+    """Implements ``AlertNotifier``, ``FollowThroughView`` and ``OutcomeNotifier``.
 
-    def __init__(self, delivery: Delivery, *, execution_link: Callable[[str | None], str | None]) -> None:
+    An alert that is a row of a storm digest is never drawn over the digest: the row's state
+    changes and the digest is redrawn (``update_alert``)."""
+
+    def __init__(
+        self, delivery: Delivery, *, execution_link: Callable[[str | None], str | None], store: Store | None = None
+    ) -> None:
         self.delivery = delivery
         self.execution_link = execution_link  # an execution id -> its page in the Code Stream UI
+        self.digests = DigestBoard(store, self.draw_digest) if store is not None else None
+
+    async def update_alert(
+        self, alert: MessageRef, kind: str, event_id: str, message: SlackMessage, row: RowState
+    ) -> bool:
+        """Show what happened on the alert ``alert``: ``message`` over it, or, when it is a digest,
+        ``row`` as the state of the event's row."""
+        if self.digests is None:
+            return await self.delivery.update(alert.channel, alert.ts, message)
+        digest = await self.digests.at(alert.channel, alert.ts, wait=SAVE_WAIT if alert.digest else 0.0)
+        if digest is None:
+            if alert.digest:  # a digest the store does not know (yet): never one alert drawn over it
+                log.warning("digest row not updated: no such digest in the store", extra={"channel_id": alert.channel})
+                return False
+            return await self.delivery.update(alert.channel, alert.ts, message)
+        return await self.digests.set_state(digest, kind, event_id, row)
 
     # --- AlertNotifier ---------------------------------------------------------------------
 
@@ -99,7 +130,7 @@ class SlackNotifier:
         repeat: bool = False,
     ) -> Delivered:
         message = self._alert(event, mention=mention, failure=failure, author=author, repeat=repeat)
-        ts, refused = await self.delivery.post_or_why(channel, message, thread_ts=thread_ts)
+        ts, refused = await self.delivery.post_or_why(channel, message, thread_ts=thread_ts, paced=True)
         return Delivered(ts, refused)
 
     async def show_repeats(
@@ -113,7 +144,16 @@ class SlackNotifier:
         author: str | None = None,
     ) -> bool:
         message = self._alert(event, mention=mention, failure=failure, author=author, repeats=repeats)
-        return await self.delivery.update(alert.channel, alert.ts, message)
+        return await self.delivery.update(alert.channel, alert.ts, message, paced=True)
+
+    async def post_digest(self, channel: str, rows: Sequence[DigestRow], *, mention: str | None) -> Delivered:
+        message = render_digest(rows, mention=mention, execution_link=self.execution_link, now=datetime.now(UTC))
+        ts, refused = await self.delivery.post_or_why(channel, message, paced=True)
+        return Delivered(ts, refused)
+
+    async def draw_digest(self, digest: DigestRecord, rows: Sequence[DigestRow]) -> bool:
+        message = render_digest(rows, mention=digest.mention, execution_link=self.execution_link, now=datetime.now(UTC))
+        return await self.delivery.update(digest.channel_id, digest.ts, message, paced=True)
 
     # --- FollowThroughView -----------------------------------------------------------------
 
@@ -124,7 +164,9 @@ class SlackNotifier:
         message = render_followup(outcome, execution=execution, now=now, gave_up=ending == "gave_up", failure=failure)
         if ending == "missing":
             message = _with_note(message, *_MISSING_NOTE)
-        return await self.delivery.update(followup.channel_id, followup.summary_ts, message)
+        summary = MessageRef(followup.channel_id, followup.summary_ts, followup.summary_ts)
+        row = RowState.after(outcome, final_status=execution.status, execution_index=execution.index)
+        return await self.update_alert(summary, followup.kind, followup.event_id, message, row)
 
     async def resolve_alert(
         self, followup: FollowupRecord, outcome: Outcome, execution: Execution, *, final_status: str, now: datetime
@@ -143,7 +185,9 @@ class SlackNotifier:
             now=now,
             failure=failure_context(execution),
         )
-        return await self.delivery.update(followup.alert_channel_id, followup.alert_ts, message)
+        alert = MessageRef(followup.alert_channel_id, followup.alert_ts, followup.alert_ts)
+        row = RowState.after(outcome, final_status=final_status, execution_index=index)
+        return await self.update_alert(alert, followup.kind, followup.event_id, message, row)
 
     # --- OutcomeNotifier -------------------------------------------------------------------
 
@@ -153,7 +197,9 @@ class SlackNotifier:
         request = outcome.request
         alert = request.alert
         where: MessageRef | None = None
-        if summary is not None and await self.delivery.update(summary.channel, summary.ts, message):
+        row = row_after(outcome)
+        kind, event_id = request.kind, request.event_id
+        if summary is not None and await self.update_alert(summary, kind, event_id, message, row):
             where = summary
         else:
             # No answer to update (the process that had it died first, or Slack refused the
@@ -163,8 +209,8 @@ class SlackNotifier:
             if channel is not None:
                 ts = await self.delivery.post(channel, message, thread_ts=thread)
                 where = MessageRef(channel, ts, thread or ts) if ts is not None else None
-        if alert is not None:
+        if alert is not None and (summary is None or (alert.channel, alert.ts) != (summary.channel, summary.ts)):
             resolved = render_alert_after(outcome, now=now)
             if resolved is not None:
-                await self.delivery.update(alert.channel, alert.ts, resolved)
+                await self.update_alert(alert, kind, event_id, resolved, row)
         return where

@@ -19,6 +19,7 @@ from bot.codestream.client import CodeStreamClient
 from bot.codestream.models import Event, EventKind
 from bot.core.access import AccessPolicy, Viewer
 from bot.core.commands import Command, Invocation
+from bot.core.digests import RowState
 from bot.core.followup import FollowupTracker
 from bot.core.inflight import InFlight
 from bot.core.logs import request_id
@@ -28,7 +29,7 @@ from bot.core.verbs import VERBS, Verb, verb_spec
 from bot.slack.delivery import Delivery
 from bot.slack.identity import SlackIdentity
 from bot.slack.interaction import Interaction
-from bot.slack.notifier import render_alert_after
+from bot.slack.notifier import SlackNotifier, render_alert_after, row_after
 from bot.slack.render.messages import SlackMessage, render_alert_in_progress, render_outcome
 from bot.slack.threads import AlertThreads, Deliveries
 from bot.slack.users import UserDirectory
@@ -65,6 +66,7 @@ class Surfaces:
         inflight: InFlight | None = None,
         identity: SlackIdentity | None = None,
         followups: FollowupTracker | None = None,
+        notifier: SlackNotifier | None = None,
     ) -> None:
         self.actions = actions
         self.store = store
@@ -75,9 +77,12 @@ class Surfaces:
         self.execution_link = execution_link
         self.inflight = inflight or InFlight()
         self.followups = followups  # follows what a started action created
+        # Draws on alerts (and on digests' rows): the same one the follow-through uses.
+        self.notifier = notifier or SlackNotifier(delivery, execution_link=execution_link, store=store)
         self.deliveries = Deliveries(store)
         self.threads = AlertThreads(store, delivery, identity)
-        self._marking: dict[tuple[str, str], asyncio.Task[bool]] = {}  # "requested by" updates in flight
+        # "requested by" updates in flight, per alert message and event (a digest has many rows)
+        self._marking: dict[tuple[str, str, str], asyncio.Task[bool]] = {}
         # Work after the ack is bounded: a burst queues here instead of piling up in the event
         # loop and the HTTP pools, so acks stay fast (Slack's deadline is 3 s).
         self._working = asyncio.Semaphore(MAX_CONCURRENT_WORK)
@@ -171,6 +176,26 @@ class Surfaces:
             if mutates and outcome.action_id is not None:
                 await self._after_action(outcome, summary=MessageRef(alert.channel, ts, ts) if ts else None)
 
+    async def act_on_rows(
+        self, interaction: Interaction, rows: Sequence[tuple[EventKind, str]], *, at_once: int = 4
+    ) -> list[Outcome]:
+        """"Rerun all" on a digest (``interaction.alert``): each row through ``perform`` as if its
+        own menu was used, ``at_once`` at a time; the digest is each one's summary (its row shows
+        the run's progress), so nothing is posted per row. Called inside ``working()``."""
+        alert = interaction.alert
+        assert alert is not None, "acting on rows needs their digest"
+        gate = asyncio.Semaphore(at_once)
+
+        async def one(kind: EventKind, event_id: str) -> Outcome:
+            async with gate:
+                request = await self._request("rerun", kind, event_id, interaction, alert)
+                outcome = await self.actions.perform(request, on_claimed=self._mark_in_progress(request, alert))
+                if outcome.status not in ("denied", "duplicate"):
+                    await self._after_action(outcome, summary=alert)
+                return outcome
+
+        return list(await asyncio.gather(*(one(kind, event_id) for kind, event_id in rows)))
+
     # --- shared ---------------------------------------------------------------------------
 
     async def _request(
@@ -220,18 +245,20 @@ class Surfaces:
                 execution_url=self.execution_link(event.execution_id),
                 now=now(),
             )
-            update = self.delivery.update(alert.channel, alert.ts, message)
-            self._marking[(alert.channel, alert.ts)] = asyncio.create_task(update)
+            row = RowState.requested(request.verb, request.actor.user_id)
+            update = self.notifier.update_alert(alert, request.kind, request.event_id, message, row)
+            self._marking[(alert.channel, alert.ts, request.event_id)] = asyncio.create_task(update)
 
         return mark
 
     async def _update_alert(self, alert: MessageRef, outcome: Outcome) -> None:
-        marking = self._marking.pop((alert.channel, alert.ts), None)
+        marking = self._marking.pop((alert.channel, alert.ts, outcome.request.event_id), None)
         if marking is not None:
             await marking
         message = render_alert_after(outcome, now=now())
         if message is not None:
-            await self.delivery.update(alert.channel, alert.ts, message)
+            row = row_after(outcome)
+            await self.notifier.update_alert(alert, outcome.request.kind, outcome.request.event_id, message, row)
 
     async def _after_action(self, outcome: Outcome, *, summary: MessageRef | None) -> None:
         """After the answer is shown. Code Stream may have acted: nothing here may end in "please

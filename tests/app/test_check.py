@@ -148,3 +148,12 @@ async def test_check_says_whether_authors_are_mentioned(sim: CodeStreamSimulator
     results = await run_checks(_env(sim, tmp_path, BOT_CONFIG=str(config), BOT_MENTION_AUTHOR="true"))
     [on] = [r for r in results if r.name == "author mentions"]
     assert not on.warning and "1 people mapped" in on.detail and "users:read.email" in on.detail
+
+
+async def test_check_says_when_a_storm_becomes_one_digest(sim: CodeStreamSimulator, tmp_path: Path) -> None:
+    results = await run_checks(_env(sim, tmp_path, BOT_ALERT_CHANNEL="C0ALERTS", BOT_DIGEST_THRESHOLD="8"))
+    [watcher] = [r for r in results if r.name == "alert watcher"]
+    assert "more than 8 failures for a channel within 120s are one digest" in watcher.detail
+    results = await run_checks(_env(sim, tmp_path, BOT_ALERT_CHANNEL="C0ALERTS", BOT_DIGEST_THRESHOLD="0"))
+    [watcher] = [r for r in results if r.name == "alert watcher"]
+    assert "no digests" in watcher.detail

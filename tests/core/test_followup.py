@@ -77,7 +77,7 @@ class RecordingDelivery(Delivery):
         super().__init__(AsyncWebClient(token="xoxb-unused"))
         self.updates: list[tuple[str, str, SlackMessage]] = []
 
-    async def update(self, channel: str, ts: str, message: SlackMessage) -> bool:
+    async def update(self, channel: str, ts: str, message: SlackMessage, *, paced: bool = False) -> bool:
         self.updates.append((channel, ts, message))
         return True
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import TypeVar
 
 from bot.core.liveness import holder_pid
 from bot.simulator import SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import Message, wait_for
+from bot.slack.render.digest import ACTION_RERUN_ALL, METADATA_DIGEST_TYPE
 from bot.slack.render.messages import ACTION_RERUN, METADATA_EVENT_TYPE
 from bot.store import ActionRecord, Store, open_store
 from tests.conftest import needs_postgres
@@ -44,7 +46,10 @@ def rerun_value(alert: Message) -> str:
 
 
 async def test_one_alert_per_failure_and_one_post_per_click_across_replicas(tmp_path: Path) -> None:
-    async with cluster(tmp_path, BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="1", BOT_WATCH_LOOKBACK="86400") as group:
+    # Digests off: this is about single alerts (a storm's digest across replicas is tested below).
+    async with cluster(
+        tmp_path, BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="1", BOT_WATCH_LOOKBACK="86400", BOT_DIGEST_THRESHOLD="0"
+    ) as group:
         a, b = group.replicas
         assert a.send is not None and b.send is not None
         new = [
@@ -73,6 +78,40 @@ async def test_one_alert_per_failure_and_one_post_per_click_across_replicas(tmp_
         await wait_for(lambda: len(group.slack.ephemerals) == 3, timeout=15)  # the three others told who won
         assert group.sim.count("POST", f"/codestream/api/git-events/{SAMPLE_FAILED_GIT_ID}") == 1
         assert len(summaries) == 1
+
+
+def digest_rows(group: Cluster) -> dict[str, list[Message]]:
+    """Failures listed in storm digests (from each row's menu), by event id."""
+    found: dict[str, list[Message]] = {}
+    for message in group.slack.messages(ALERTS):
+        if (message.metadata or {}).get("event_type") != METADATA_DIGEST_TYPE or message.thread_ts:
+            continue
+        for event_id in re.findall(r'"rerun\|git\|([0-9a-f-]{36})"', json.dumps(message.blocks)):
+            found.setdefault(event_id, []).append(message)
+    return found
+
+
+async def test_a_storm_is_listed_once_across_replicas_and_rerun_all_on_both_runs_each_once(tmp_path: Path) -> None:
+    async with cluster(tmp_path, BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="1", BOT_WATCH_LOOKBACK="60") as group:
+        a, b = group.replicas
+        assert a.send is not None and b.send is not None
+        new = {str(e["id"]) for e in group.sim.fail_burst(15, project="Payments")}
+        listed = await wait_for(lambda: (rows := digest_rows(group)) and new <= set(rows) and rows, timeout=30)
+        assert all(len(listed[event_id]) == 1 for event_id in new)  # each failure in one digest, once
+        assert not new & set(alerts_by_event(group))  # and never alerted alone besides
+        [digest] = {m.ts: m for ms in listed.values() for m in ms}.values()
+        await asyncio.gather(
+            a.send.block_action(ACTION_RERUN_ALL, user="U0ALICE", channel=ALERTS, message_ts=digest.ts),
+            b.send.block_action(ACTION_RERUN_ALL, user="U0BOB", channel=ALERTS, message_ts=digest.ts),
+        )
+
+        def posts() -> int:
+            return sum(group.sim.count("POST", f"/codestream/api/git-events/{e}") for e in new)
+
+        await wait_for(lambda: posts() >= 15, timeout=30)
+        said = lambda: any("asked Code Stream" in m.text for m in group.slack.thread(ALERTS, digest.ts))  # noqa: E731
+        await wait_for(said, timeout=30)
+        assert posts() == 15 and all(group.sim.count("POST", f"/codestream/api/git-events/{e}") == 1 for e in new)
 
 
 async def test_a_replica_dying_mid_tracking_leaves_the_follow_through_to_another(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import EventKind
 from bot.core import metrics
+from bot.core.digests import DigestBoard
 from bot.core.mutes import ActiveMutes
 from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
@@ -24,8 +25,9 @@ from bot.core.undelivered import UndeliveredAlerts
 from bot.core.watcher.cursor import Cursor, micros_now
 from bot.core.watcher.details import FailureDetails
 from bot.core.watcher.listing import EventLister
-from bot.core.watcher.posting import AlertPosting, explain, quietly
+from bot.core.watcher.posting import AlertPosting, alert_key, explain, quietly
 from bot.core.watcher.stats import CycleStats, KindStats
+from bot.core.watcher.storm import DEFAULT_THRESHOLD, DEFAULT_WINDOW, Storms
 from bot.store import Store
 from bot.store.store import HolderGone
 
@@ -66,9 +68,12 @@ class Watcher:
         undeliverable_after: float = 24 * 3600.0,
         authors: AuthorMentions | None = None,
         repeat_window: float = 0.0,
+        digest_threshold: int = DEFAULT_THRESHOLD,
+        digest_window: float = DEFAULT_WINDOW,
+        digests: DigestBoard | None = None,
     ) -> None:
-        if interval <= 0 or lookback < 0 or page_size < 1:
-            raise ValueError("need interval > 0, lookback >= 0 and page_size >= 1")
+        if interval <= 0 or lookback < 0 or page_size < 1 or digest_threshold < 0 or digest_window <= 0:
+            raise ValueError("need interval > 0, lookback >= 0, page_size >= 1, a digest threshold >= 0 and window > 0")
         self.store = store
         self.router = router
         self.interval = interval
@@ -81,10 +86,16 @@ class Watcher:
         self.undelivered = UndeliveredAlerts(store, client.get_event, give_up_after=undeliverable_after)
         self.details = FailureDetails(client)
         self.mutes = ActiveMutes(store)
+        # The board the Slack side draws row changes with, when given: one sweep for both.
+        self.digests = digests or DigestBoard(store, notifier.draw_digest)
+        self.storms = Storms(
+            store, notifier, self.digests, self.details, self.undelivered,
+            threshold=digest_threshold, window=digest_window,
+        )  # fmt: skip
         self.posting = AlertPosting(
             store, notifier, router, self.undelivered, self.details,
             holder=holder, keep_lease=self._keep_lease, authors=authors,
-            repeat_window=repeat_window, read_event=client.get_event, mutes=self.mutes,
+            repeat_window=repeat_window, read_event=client.get_event, mutes=self.mutes, storms=self.storms,
         )  # fmt: skip
         self._cursors: dict[EventKind, Cursor] = {}  # valid only while we keep the lease
         self._wake = asyncio.Event()
@@ -146,6 +157,10 @@ class Watcher:
                 stats.reposted = await self.undelivered.retry_due(self.posting.repost, self.store.now())
             except _EXPECTED_ERRORS as exc:
                 log.warning("watcher: retrying undelivered alerts failed: %s", explain(exc))
+            try:
+                await self.digests.redraw_undrawn()  # a digest change Slack missed (reads only then)
+            except _EXPECTED_ERRORS as exc:
+                log.warning("watcher: redrawing digests failed: %s", explain(exc))
         for kind in self.kinds:
             kind_stats = stats.kinds[kind] = KindStats()
             try:
@@ -229,11 +244,12 @@ class Watcher:
         cursor = await self._load_cursor(kind, leader)
         new = await self.lister.list_new(kind, cursor, stats)
         stats.new = len(new)
-        done = cursor
-        held = False  # a failure before this point is still to be alerted: the cursor stays
         refused: set[str] = set()  # channels Slack refused this cycle: don't hammer them
         gone: dict[str, str] = {}  # channels Slack refused for good this cycle, and why
+        handled: list[tuple[int, str, bool | None]] = []  # None: waits for its storm digest
+        settled: dict[str, bool] = {}  # those, by event id, once the digests went out
         try:
+            await self.storms.begin([event for _, event in new], self.router, self.mutes)
             for micros, event in new:
                 assert event.id is not None
                 if event.is_failure:
@@ -242,13 +258,25 @@ class Watcher:
                 else:
                     await self.posting.passed(event)
                     finished = True
+                handled.append((micros, event.id, finished))
+            waiting = {alert_key(e): e.id for _, e in new if e.id is not None}
+            settled = {waiting[key]: done for key, done in (await self.storms.flush(stats, refused, gone)).items()}
+        except BaseException:
+            await self.storms.abandon()
+            raise
+        finally:
+            # Also after an error: what was alerted stays alerted, the rest is retried. The
+            # cursor moves past events in order, up to the first one still to be alerted.
+            done = cursor
+            held = False
+            for micros, event_id, finished in handled:
+                if finished is None:
+                    finished = settled.get(event_id, False)
                 if not finished:
                     held = True
                     stats.pending += 1
                 elif not held:
-                    done = done.past(micros, event.id)
-        finally:
-            # Also after an error: what was alerted stays alerted, the rest is retried.
+                    done = done.past(micros, event_id)
             if done != cursor:
                 await self._save_cursor(kind, done, leader)
 

@@ -21,6 +21,7 @@ from bot.core.routing import Router
 from bot.core.undelivered import MOOT, UNDELIVERABLE, UndeliveredAlerts
 from bot.core.watcher.details import FailureDetails
 from bot.core.watcher.stats import KindStats
+from bot.core.watcher.storm import Due, Storms
 from bot.store import AlertRecord, Store, UndeliveredAlert
 
 log = logging.getLogger("bot.core.watcher")
@@ -56,6 +57,7 @@ class AlertPosting:
         repeat_window: float = 0.0,
         read_event: Callable[[EventKind, str], Awaitable[Event]] | None = None,
         mutes: ActiveMutes | None = None,
+        storms: Storms | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -69,6 +71,7 @@ class AlertPosting:
         self.read_event = read_event
         self._open_series: set[str] | None = None  # series with an open alert, read once a cycle
         self.mutes = mutes  # muted pipelines and branches: counted, not posted
+        self.storms = storms  # many failures for one channel at once: one digest message
         self.holder = holder
         self.keep_lease = keep_lease  # renews the watcher's lease during a long cycle
         self._unsaved: dict[str, AlertRecord] = {}  # posted, but the store failed to record it
@@ -76,8 +79,9 @@ class AlertPosting:
 
     async def alert(
         self, event: Event, stats: KindStats, refused: set[str], gone: dict[str, str], leader: bool
-    ) -> bool:
-        """Post the alert for one failure unless it exists. True when nothing is left to do."""
+    ) -> bool | None:
+        """Post the alert for one failure unless it exists. True when nothing is left to do;
+        None when it waits for its channel's storm digest (``Storms.flush`` says how that went)."""
         assert event.id is not None
         kind, index = event.kind, event.execution_index
         key = alert_key(event)
@@ -86,7 +90,9 @@ class AlertPosting:
             self._log_once(key, decision.dropped, decision.rule)
             return True
         store = self.store
-        if key in self._unsaved or await store.get_alert(kind, event.id, index) is not None:
+        if key in self._unsaved or self._unsaved_digest(key):
+            return True  # posted already; saved as soon as the store answers
+        if await store.get_alert(kind, event.id, index) is not None:
             return True
         muted = self.mutes.matching(event) if self.mutes is not None else None
         if muted is not None:
@@ -123,6 +129,9 @@ class AlertPosting:
         if not claim.won:
             # Another replica (or a woken poll) is posting it; done once its alert is saved.
             return await store.get_alert(kind, event.id, index) is not None
+        if thread_ts is None and self.storms is not None and self.storms.takes(channel):
+            self.storms.add(channel, Due(key, holder, event, mention))
+            return None
         record, refusal = await self._post(key, holder, event, channel, mention, thread_ts, series, root)
         if record is not None:
             stats.alerts += 1
@@ -243,6 +252,11 @@ class AlertPosting:
         for key, record in list(self._unsaved.items()):
             await self.store.save_alert(record)
             del self._unsaved[key]
+        if self.storms is not None:
+            await self.storms.save_unsaved()
+
+    def _unsaved_digest(self, key: str) -> bool:
+        return self.storms is not None and key in self.storms.unsaved_keys
 
     def _log_once(self, key: str, dropped: bool, rule: int | None) -> None:
         if key in self._logged:

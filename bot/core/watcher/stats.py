@@ -15,6 +15,7 @@ class KindStats:
     failures: int = 0  # new events that are failures
     alerts: int = 0  # alerts posted
     repeats: int = 0  # of which in the thread of their series' open alert
+    digested: int = 0  # of which listed in a storm digest instead of alerted one by one
     muted: int = 0  # failures not alerted because they were muted
     post_failures: int = 0  # posts Slack refused (retried next cycle)
     pending: int = 0  # failures left for a later cycle

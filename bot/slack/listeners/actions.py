@@ -1,7 +1,9 @@
-"""Buttons on alerts and lists: Rerun, Resume, Open execution."""
+"""Buttons on alerts and lists: Rerun, Resume, Open execution; the mute menu; a storm digest's
+row menus and its "Rerun all failed"."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -10,7 +12,9 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bot.core.errors import UsageError
 from bot.core.verbs import MUTATING, by_button
 from bot.slack.commands.mutes import mute_from_alert
+from bot.slack.digests import rerun_all
 from bot.slack.interaction import Interaction
+from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL, parse_row_value
 from bot.slack.render.messages import ACTION_OPEN, parse_button_value, render_usage_error
 from bot.slack.render.mute import ACTION_MUTE, parse_mute_value
 from bot.slack.surfaces import Surfaces
@@ -50,6 +54,32 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
             await surfaces.answer(interaction, render_usage_error(exc))
             return
         await mute_from_alert(surfaces, interaction, kind, event_id, scope, duration)
+
+    @app.action(ACTION_DIGEST_ROW)
+    async def on_digest_row(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
+        await ack()
+        if not await surfaces.accepted_once(request.headers):
+            return
+        interaction = Interaction.from_block_action(body)
+        option = action.get("selected_option") or {}
+        try:
+            chosen = parse_row_value(str(option.get("value") or ""))
+        except UsageError as exc:
+            await surfaces.answer(interaction, render_usage_error(exc))
+            return
+        if chosen is None or interaction.alert is None:
+            return  # "Open execution": a link Slack opened
+        verb, kind, event_id = chosen
+        await surfaces.act_on_alert(verb, kind, event_id, interaction.on(replace(interaction.alert, digest=True)))
+
+    @app.action(ACTION_RERUN_ALL)
+    async def on_rerun_all(ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest) -> None:
+        await ack()
+        if not await surfaces.accepted_once(request.headers):
+            return
+        await rerun_all(surfaces, Interaction.from_block_action(body))
 
     for verb in MUTATING:  # one button per mutating verb, from the registry
         if verb.button_action_id is not None:

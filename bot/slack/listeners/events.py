@@ -10,6 +10,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bot.core.errors import UsageError
 from bot.core.verbs import Verb
 from bot.slack.commands import COMMANDS
+from bot.slack.digests import thread_answer
 from bot.slack.interaction import Interaction
 from bot.slack.parse import parse_thread_reply, strip_mention
 from bot.slack.render.messages import render_usage_error
@@ -75,4 +76,9 @@ async def _thread_action(surfaces: Surfaces, event: dict[str, Any], verb: Verb) 
     if target is None:
         return  # a thread that is not one of our alerts
     kind, event_id, alert = target
-    await surfaces.act_on_alert(verb, kind, event_id, Interaction.from_event(event, "thread").on(alert))
+    interaction = Interaction.from_event(event, "thread").on(alert)
+    board = surfaces.notifier.digests
+    if board is not None and await board.at(channel, thread_ts) is not None:
+        await surfaces.answer(interaction, thread_answer())  # a digest's thread names no one failure
+        return
+    await surfaces.act_on_alert(verb, kind, event_id, interaction)

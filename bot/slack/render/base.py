@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
+    OverflowMenuElement,
     PlainTextObject,
     SectionBlock,
 )
@@ -153,7 +154,9 @@ def header(text: str) -> dict[str, Any]:
     return block
 
 
-def section(text: str, *, fields: list[str] | None = None, accessory: ButtonElement | None = None) -> dict[str, Any]:
+def section(
+    text: str, *, fields: list[str] | None = None, accessory: ButtonElement | OverflowMenuElement | None = None
+) -> dict[str, Any]:
     """A mrkdwn section of already-escaped text, with optional fields and accessory."""
     field_objects = [MarkdownTextObject(text=t.truncate(f, MAX_FIELD_TEXT)) for f in (fields or [])[:MAX_FIELDS]]
     block: dict[str, Any] = SectionBlock(

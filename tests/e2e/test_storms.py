@@ -1,0 +1,232 @@
+"""Storms through the real surfaces: when many pipelines fail at once, one digest message lists
+them (why each failed, a menu per row), its "Rerun all failed" reruns each failure exactly once
+even when clicked twice, a row's menu reruns just that one, and nothing is lost or posted twice."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.core.routing import Router
+from bot.core.watcher import Watcher
+from bot.simulator.slack_api import Message, wait_for
+from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL, row_value
+from tests.harness import ALERTS, Harness, harness_with_config
+
+GIT_EVENTS = "/codestream/api/git-events/"
+
+
+def watcher_of(h: Harness, *, lookback: float = 900, **options: Any) -> Watcher:
+    return h.runtime.watcher(Router(fallback=ALERTS), interval=30, lookback=lookback, holder="test-watcher", **options)
+
+
+def top_level(h: Harness) -> list[Message]:
+    return [m for m in h.slack.messages(ALERTS) if m.user == "U0BOT" and m.thread_ts is None]
+
+
+def digests(h: Harness) -> list[Message]:
+    return [m for m in top_level(h) if (m.metadata or {}).get("event_type") == "codestream_digest"]
+
+
+def storm_alerts(h: Harness) -> list[Message]:
+    """Single alerts of the storm's pipelines (there should be none while a digest lists them)."""
+    return [m for m in top_level(h) if "storm-" in m.text and m not in digests(h)]
+
+
+def reruns(h: Harness) -> int:
+    return sum(1 for r in h.sim.requests if r.method == "POST" and r.path.startswith(GIT_EVENTS))
+
+
+def blocks_text(message: Message) -> str:
+    return json.dumps(message.blocks, ensure_ascii=False)
+
+
+async def storm(h: Harness, count: int = 12, **fields: str) -> tuple[Watcher, Message, list[dict[str, object]]]:
+    """The seeded failures alerted first, then ``count`` pipelines fail at once: the digest."""
+    watcher = watcher_of(h)
+    await watcher.poll_once()
+    before = len(top_level(h))
+    events = h.sim.fail_burst(count, **fields)
+    stats = await watcher.poll_once()
+    assert stats.kinds["git"].digested == count
+    assert len(top_level(h)) == before + 1
+    [digest] = digests(h)
+    return watcher, digest, events
+
+
+def current(h: Harness, message: Message) -> Message:
+    found = h.slack.message(ALERTS, message.ts)
+    assert found is not None
+    return found
+
+
+async def test_twelve_failures_at_once_are_one_digest_and_rerun_all_runs_each_once_even_clicked_twice(
+    harness: Harness,
+) -> None:
+    h = harness
+    watcher, digest, events = await storm(h, 12)
+    text = blocks_text(digest)
+    assert "12 pipeline failures" in text
+    assert all(f"storm-{n:02d}" in text for n in range(1, 13))
+    assert text.count("Build › compile") == 12  # why each failed, read once per execution
+    assert "Rerun all failed (12)" in text and "Rerun 12 failed pipelines?" in text  # the confirm names the count
+    assert storm_alerts(h) == []
+    h.sim.reset_requests()
+
+    # Two people (or one double click) press "Rerun all" at once: each failure runs once.
+    await asyncio.gather(
+        h.send.block_action(ACTION_RERUN_ALL, user="U0ALICE", channel=ALERTS, message_ts=digest.ts),
+        h.send.block_action(ACTION_RERUN_ALL, user="U0BOB", channel=ALERTS, message_ts=digest.ts),
+    )
+    await wait_for(lambda: reruns(h) >= 12, timeout=20)
+    said = await wait_for(lambda: thread_note(h, digest), timeout=20)
+    assert "rerun 12 failed pipelines: 12 started" in said.text
+    assert reruns(h) == 12
+    assert {r.path.split("?")[0].rsplit("/", 1)[-1] for r in h.sim.requests if r.method == "POST"} == {
+        str(e["id"]) for e in events
+    }
+    refused = [e for e in h.slack.ephemerals if "Rerun all" in json.dumps(e.blocks) or "Nothing left" in e.text]
+    assert len(refused) == 1  # the second click was told, not acted on
+    rows = [r for r in await h.store.list_actions() if r.surface == "button"]
+    assert len(rows) == 12 and {r.status for r in rows} == {"started"}  # audited, one row per event
+
+    # The rows follow their runs to the end, in the digest itself; nothing is left to rerun.
+    await wait_for(lambda: blocks_text(current(h, digest)).count("Fixed by") == 12, timeout=30)
+    final = blocks_text(current(h, digest))
+    assert "Rerun all failed" not in final and "12 fixed" in final
+    assert reruns(h) == 12
+    await watcher.stop()
+
+
+async def test_a_row_menu_reruns_that_failure_only_and_shows_it_on_its_row(harness: Harness) -> None:
+    h = harness
+    watcher, digest, events = await storm(h, 8)
+    third = str(events[2]["id"])
+    stale = copy.deepcopy(digest)  # the list as a second screen still shows it
+    h.sim.reset_requests()
+    value = row_value("rerun", "git", third)
+    await h.send.block_action(ACTION_DIGEST_ROW, user="U0ALICE", channel=ALERTS, message_ts=digest.ts, option=value)
+    await wait_for(lambda: reruns(h) == 1, timeout=10)
+    [post] = [r for r in h.sim.requests if r.method == "POST"]
+    assert third in post.path and post.query.get("action") == "Rerun"
+    # The summary goes in the digest's thread; the row (and only it) says who reran it.
+    await wait_for(lambda: any(m.thread_ts == digest.ts and "storm-03" in m.text for m in h.slack.messages(ALERTS)))
+    await wait_for(lambda: "by <@U0ALICE>" in blocks_text(current(h, digest)), timeout=10)
+    shown = blocks_text(current(h, digest))
+    assert shown.count("<@U0ALICE>") == 1 and "Rerun all failed (7)" in shown
+    assert len(digests(h)) == 1 and storm_alerts(h) == []  # redrawn in place, never a new message
+    # The same option clicked again on the list as it was (a double click, a stale screen): told, not rerun.
+    await h.send.block_action(ACTION_DIGEST_ROW, user="U0BOB", channel=ALERTS, message=stale, option=value)
+    await wait_for(lambda: len(h.slack.ephemerals_for("U0BOB")) == 1, timeout=10)
+    assert reruns(h) == 1
+    await watcher.stop()
+
+
+async def test_a_rerun_reply_in_a_digest_thread_says_what_to_do_and_runs_nothing(harness: Harness) -> None:
+    h = harness
+    watcher, digest, _ = await storm(h, 6)
+    h.sim.reset_requests()
+    await h.send.message_event(ALERTS, "U0ALICE", "rerun", thread_ts=digest.ts)
+    await wait_for(lambda: h.slack.ephemerals_for("U0ALICE"), timeout=10)
+    [answer] = h.slack.ephemerals_for("U0ALICE")
+    assert "digest of several failures" in answer.text and "Rerun all failed" in answer.text
+    assert reruns(h) == 0
+    await watcher.stop()
+
+
+async def test_failures_at_the_threshold_are_alerted_one_by_one_and_a_continuing_storm_joins_its_digest(
+    harness: Harness,
+) -> None:
+    h = harness
+    watcher = watcher_of(h, digest_threshold=5, lookback=1)  # the seeded failures are not in the count
+    await watcher.poll_once()
+    h.sim.fail_burst(5, prefix="calm")
+    await watcher.poll_once()
+    assert len([m for m in top_level(h) if "calm-" in m.text]) == 5 and digests(h) == []
+    # A sixth failure within the window is more than five for this channel: the digest starts.
+    h.sim.fail_burst(1, prefix="storm")
+    await watcher.poll_once()
+    [digest] = digests(h)
+    assert "storm-01" in blocks_text(digest)
+    # More failures while it is recent join it, redrawn in place: still one message.
+    h.sim.fail_burst(3, prefix="later")
+    stats = await watcher.poll_once()
+    assert stats.kinds["git"].digested == 3
+    [same] = digests(h)
+    shown = blocks_text(same)
+    assert same.ts == digest.ts and all(f"later-0{n}" in shown for n in (1, 2, 3)) and "4 pipeline failures" in shown
+    assert not [m for m in top_level(h) if "later-" in m.text and m.ts != digest.ts]
+    await watcher.stop()
+
+
+async def test_a_rate_limited_digest_waits_for_slack_and_arrives_once(harness: Harness) -> None:
+    h = harness
+    watcher = watcher_of(h)
+    await watcher.poll_once()
+    h.slack.fail("chat.postMessage", "ratelimited", retry_after=1, times=1)
+    h.sim.fail_burst(7)
+    await watcher.poll_once()
+    [digest] = digests(h)
+    assert "7 pipeline failures" in blocks_text(digest)
+    assert storm_alerts(h) == []
+    again = await watcher.poll_once()  # nothing new, nothing posted twice
+    assert again.alerts_posted == 0 and len(digests(h)) == 1
+    await watcher.stop()
+
+
+async def test_a_digest_slack_refused_is_posted_on_the_next_cycle_and_nothing_is_lost(harness: Harness) -> None:
+    h = harness
+    watcher = watcher_of(h)
+    await watcher.poll_once()
+    h.slack.fail("chat.postMessage", "fatal_error", times=1)
+    h.sim.fail_burst(7)
+    first = await watcher.poll_once()
+    assert digests(h) == [] and first.kinds["git"].pending == 7
+    second = await watcher.poll_once()
+    assert second.kinds["git"].digested == 7
+    [digest] = digests(h)
+    assert all(f"storm-0{n}" in blocks_text(digest) for n in range(1, 8))
+    await watcher.stop()
+
+
+@pytest.fixture
+async def payments_only(tmp_path: Path) -> AsyncIterator[Harness]:
+    """Bob may rerun Payments' pipelines only; alice anything."""
+    config = (
+        "access:\n"
+        "  rules:\n"
+        "    - users: [U0ALICE]\n"
+        "    - users: [U0BOB]\n"
+        "      projects: [Payments]\n"
+    )
+    async with harness_with_config(tmp_path, config) as h:
+        yield h
+
+
+async def test_rerun_all_checks_access_for_each_failure(payments_only: Harness) -> None:
+    h = payments_only
+    watcher = watcher_of(h)
+    await watcher.poll_once()
+    h.sim.fail_burst(3, prefix="pay", project="Payments")
+    h.sim.fail_burst(4, prefix="inv", project="Inventory")
+    await watcher.poll_once()
+    [digest] = digests(h)
+    h.sim.reset_requests()
+    await h.send.block_action(ACTION_RERUN_ALL, user="U0BOB", channel=ALERTS, message_ts=digest.ts)
+    said = await wait_for(lambda: thread_note(h, digest), timeout=20)
+    assert "3 started" in said.text and "4 not allowed for you" in said.text
+    assert reruns(h) == 3
+    assert "Rerun all failed (4)" in blocks_text(current(h, digest))  # Inventory's still wait for someone allowed
+    await watcher.stop()
+
+
+def thread_note(h: Harness, digest: Message) -> Message | None:
+    """What "Rerun all" said in the digest's thread."""
+    said = [m for m in h.slack.messages(ALERTS) if m.thread_ts == digest.ts and "asked Code Stream" in m.text]
+    return said[0] if said else None
