@@ -117,6 +117,7 @@ class Runtime:
             inflight=self.inflight,
             identity=self.identity,
             followups=self.followups,
+            routing=Router.from_config(self.file_config, self.settings.bot_alert_channel),
         )
 
     async def lease_holder_gone(self, holder: str) -> bool:

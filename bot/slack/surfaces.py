@@ -24,6 +24,7 @@ from bot.core.inflight import InFlight
 from bot.core.logs import request_id
 from bot.core.perform import Actions, OnClaimed
 from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, new_request_id
+from bot.core.routing import Router
 from bot.core.verbs import VERBS, Verb, verb_spec
 from bot.slack.delivery import Delivery
 from bot.slack.identity import SlackIdentity
@@ -65,6 +66,7 @@ class Surfaces:
         inflight: InFlight | None = None,
         identity: SlackIdentity | None = None,
         followups: FollowupTracker | None = None,
+        routing: Router | None = None,
     ) -> None:
         self.actions = actions
         self.store = store
@@ -75,6 +77,7 @@ class Surfaces:
         self.execution_link = execution_link
         self.inflight = inflight or InFlight()
         self.followups = followups  # follows what a started action created
+        self.routing = routing or Router()  # BOT_CONFIG's routes and the fallback (read-only here)
         self.deliveries = Deliveries(store)
         self.threads = AlertThreads(store, delivery, identity)
         self._marking: dict[tuple[str, str], asyncio.Task[bool]] = {}  # "requested by" updates in flight
@@ -125,6 +128,12 @@ class Surfaces:
 
     async def alert_for_thread(self, channel: str, thread_ts: str) -> tuple[EventKind, str, MessageRef] | None:
         return await self.threads.alert_for_thread(channel, thread_ts)
+
+    async def actor(self, interaction: Interaction) -> tuple[Actor, str | None]:
+        """Who asks (their name from users.info) and their home workspace."""
+        info = await self.users.lookup(interaction.user_id)
+        name = (info.name if info is not None else None) or interaction.user_name
+        return Actor(interaction.user_id, name), (info.team_id if info is not None else None) or interaction.team_id
 
     async def viewer(self, interaction: Interaction) -> Viewer:
         """Who reads, where: the home workspace from users.info, else the payload's hint."""

@@ -9,7 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from bot.store.engine import make_engine, normalize_url, prepare_sqlite, upgrade
-from bot.store.models import ActionRecord, AlertRecord, Claim, FollowupRecord, MuteRecord, UndeliveredAlert, utcnow
+from bot.store.models import (
+    ActionRecord,
+    AlertRecord,
+    Claim,
+    FollowupRecord,
+    MuteRecord,
+    SubscriptionRecord,
+    UndeliveredAlert,
+    utcnow,
+)
 from bot.store.store import Clock, Store
 from bot.store.tables import NO_EXECUTION_INDEX, SchemaVersionError, StoreError, latest_version
 
@@ -24,6 +33,7 @@ __all__ = [
     "SchemaVersionError",
     "Store",
     "StoreError",
+    "SubscriptionRecord",
     "UndeliveredAlert",
     "latest_version",
     "make_engine",

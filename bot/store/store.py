@@ -7,7 +7,8 @@ statements, so they are atomic across coroutines, engines and processes on both 
 :class:`Store` is assembled from one part per kind of state, each in its own module:
 claims (``bot.store.claims``), the action audit (``bot.store.actions``), alerts and
 undelivered alerts (``bot.store.alerts``), followups (``bot.store.followups``), leases and
-replica heartbeats (``bot.store.liveness``) and cursors (``bot.store.cursors``).
+replica heartbeats (``bot.store.liveness``), cursors (``bot.store.cursors``), mutes
+(``bot.store.mutes``) and subscriptions (``bot.store.subscriptions``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from bot.store.cursors import CursorStore
 from bot.store.followups import FollowupStore
 from bot.store.liveness import HolderGone, LivenessStore
 from bot.store.mutes import MuteStore
+from bot.store.subscriptions import SubscriptionStore
 
 __all__ = ["Clock", "HolderGone", "Store"]
 
 
-class Store(ClaimStore, ActionStore, AlertStore, FollowupStore, LivenessStore, CursorStore, MuteStore):
+class Store(
+    ClaimStore, ActionStore, AlertStore, FollowupStore, LivenessStore, CursorStore, MuteStore, SubscriptionStore
+):
     """State shared by the bot's replicas. Create with :func:`bot.store.open_store`."""

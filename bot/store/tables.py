@@ -253,6 +253,26 @@ mutes = Table(
     Index("ix_mutes_open", "ended_at"),
 )
 
+# v7: alert routes a channel added itself (``/codestream subscribe``), evaluated after BOT_CONFIG's
+# routes. A removed one is kept (removed_at/removed_by) for the record; the audit trail has both.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("channel_id", Text, nullable=False),  # where matching failures are alerted
+    Column("kind", Text),  # git | gerrit | docker | approval; NULL: any
+    Column("project", Text),  # exact; NULL: any
+    Column("pipeline", Text),  # glob
+    Column("repo", Text),  # glob
+    Column("branch", Text),  # glob
+    Column("mention", Text),  # <!subteam^S…> or <@U…>
+    Column("created_by", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime),
+    Column("removed_by", Text),
+    Index("ix_subscriptions_channel", "channel_id", "removed_at"),
+)
+
 cursors = Table(
     "cursors",
     metadata,
@@ -324,6 +344,10 @@ def _mutes(conn: Connection) -> None:
     mutes.create(conn, checkfirst=True)
 
 
+def _subscriptions(conn: Connection) -> None:
+    subscriptions.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial tables", _initial),
     Migration(
@@ -333,6 +357,7 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(3, "repeated failures: alert series, repeat counts, resolution", _alert_series),
     Migration(4, "mutes", _mutes),
+    Migration(7, "subscriptions: alert routes channels add themselves", _subscriptions),
 ]
 
 

@@ -148,3 +148,26 @@ async def test_check_says_whether_authors_are_mentioned(sim: CodeStreamSimulator
     results = await run_checks(_env(sim, tmp_path, BOT_CONFIG=str(config), BOT_MENTION_AUTHOR="true"))
     [on] = [r for r in results if r.name == "author mentions"]
     assert not on.warning and "1 people mapped" in on.detail and "users:read.email" in on.detail
+
+
+async def test_check_prints_the_channels_subscriptions_after_the_file_routes(
+    sim: CodeStreamSimulator, tmp_path: Path
+) -> None:
+    from bot.store import SubscriptionRecord, open_store
+
+    config = tmp_path / "bot.yaml"
+    config.write_text("routes:\n  - match: {project: Platform}\n    channel: C0PLATFORM\n")
+    env = _env(sim, tmp_path, BOT_CONFIG=str(config), BOT_ALERT_CHANNEL="C0ALERTS")
+    store = await open_store(env["BOT_DATABASE_URL"])
+    try:
+        await store.add_subscription(
+            SubscriptionRecord(channel_id="C0PAYMENTS", project="Payments", pipeline="pay-*", created_by="U0ALICE")
+        )
+    finally:
+        await store.close()
+    lines = [r.detail for r in await run_checks(env) if r.name == "alert routing"]
+    assert lines[:3] == [
+        "routes[0]: project=Platform -> channel C0PLATFORM",
+        "subscription #1: project=Payments pipeline=pay-* -> channel C0PAYMENTS",
+        "otherwise: channel C0ALERTS (BOT_ALERT_CHANNEL)",
+    ]

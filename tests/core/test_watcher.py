@@ -683,6 +683,11 @@ async def test_buttons_on_a_watcher_alert_rerun_the_event(harness: Harness) -> N
         ({}, "routes:\n  - drop: true\n", False),
         ({"BOT_ALERT_CHANNEL": ALERTS, "BOT_WATCH": "false"}, "", False),
         ({"BOT_WATCH": "true"}, "", True),
+        # With Slack, channels may subscribe: on, unless the file's rules take every failure.
+        ({"SLACK_BOT_TOKEN": "xoxb-x"}, "", True),
+        ({"SLACK_BOT_TOKEN": "xoxb-x"}, "routes:\n  - drop: true\n", False),
+        ({"SLACK_BOT_TOKEN": "xoxb-x"}, "routes:\n  - match: {kind: git}\n    drop: true\n", True),
+        ({"SLACK_BOT_TOKEN": "xoxb-x", "BOT_WATCH": "false"}, "", False),
     ],
 )
 def test_watch_enabled(env: dict[str, str], routes: str, enabled: bool) -> None:
@@ -694,7 +699,14 @@ async def test_build_watcher_follows_the_settings(world: World, tmp_path: Path) 
         notifier = runtime.notifier(world.delivery)
         return {"store": runtime.store, "client": runtime.client, "notifier": notifier, "holder": runtime.replica}
 
-    assert build_watcher(world.runtime.settings, parse_file_config(""), **pieces(world.runtime)) is None
+    # Slack is configured: channels may subscribe at any time, so the watcher runs, idle, until a
+    # route exists (BOT_WATCH=false turns it off).
+    idle = build_watcher(world.runtime.settings, parse_file_config(""), **pieces(world.runtime))
+    assert idle is not None and idle.kinds == ()
+    stats = await idle.poll_once()
+    assert stats.skipped and await world.runtime.store.lease_holder("watcher") is None  # no lease, no reads
+    off = world.runtime.settings.model_copy(update={"bot_watch": False})
+    assert build_watcher(off, parse_file_config(""), **pieces(world.runtime)) is None
     settings = load_settings(
         bot_env(world.sim, world.slack, tmp_path, BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="7",
                 BOT_WATCH_LOOKBACK="60")

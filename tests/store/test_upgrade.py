@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -29,14 +30,22 @@ V01_STATUSES = ["duplicate", "pending", "denied", "failed", "started"]  # newest
 async def v01_store(backend: Backend) -> AsyncIterator[Store]:
     """The 0.1 database, restored into the test's fresh one: the SQLite file copied over it, or
     the PostgreSQL dump loaded into its schema."""
+    async with restored(backend, DATA, "csbot_v01") as store:
+        yield store
+
+
+@asynccontextmanager
+async def restored(backend: Backend, data: Path, dumped_schema: str) -> AsyncIterator[Store]:
+    """``data``'s database restored into the test's fresh one (the SQLite file copied over it, or
+    the PostgreSQL dump of ``dumped_schema`` loaded into its schema), opened by the current code."""
     if backend.schema is None:
         path = make_url(backend.url).database
         assert path is not None
-        shutil.copy(DATA / "bot.db", path)
+        shutil.copy(data / "bot.db", path)
     else:
         admin = await asyncpg.connect(backend.url.replace("postgresql+asyncpg://", "postgresql://"))
         try:
-            await admin.execute((DATA / "postgres.sql").read_text().replace("csbot_v01", backend.schema))
+            await admin.execute((data / "postgres.sql").read_text().replace(dumped_schema, backend.schema))
         finally:
             await admin.close()
     store = await open_store(backend.url, schema=backend.schema)
@@ -99,6 +108,40 @@ async def test_a_database_at_v3_gets_the_mutes_table(tmp_path: Path) -> None:
     try:
         assert await store.active_mutes(store.now()) == []
         async with store.engine.connect() as conn:
-            assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version() == 4
+            assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
     finally:
         await store.close()
+
+
+V4 = Path(__file__).resolve().parents[1] / "data" / "v4"
+
+
+@pytest.fixture
+async def v4_store(backend: Backend) -> AsyncIterator[Store]:
+    """The schema-4 database (tests/data/v4, written by the store before subscriptions), restored
+    into the test's fresh one and opened by the current code."""
+    async with restored(backend, V4, "csbot_v4") as store:
+        yield store
+
+
+async def test_a_v4_database_gets_subscriptions_and_keeps_its_data(v4_store: Store) -> None:
+    from bot.store import SubscriptionRecord
+
+    store = v4_store
+    async with store.engine.connect() as conn:
+        assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version() == 7
+    [row] = await store.list_actions(limit=10)
+    assert (row.action, row.actor_id, row.project, row.status) == ("rerun", "U0ALICE", "Payments", "started")
+    alert = await store.latest_alert_for_event("git", "7f3a1b2c-0000-4000-8000-000000000004")
+    assert alert is not None and alert.series == "git|Payments|payments-ci|payments-api|main"
+    [mute] = await store.active_mutes(store.now())
+    assert (mute.pipeline, mute.muted_by) == ("payments-nightly", "U0ALICE")
+    # The new table works.
+    assert await store.live_subscriptions() == []
+    new_id = await store.add_subscription(
+        SubscriptionRecord(channel_id="C0PAYMENTS", project="Payments", created_by="U0ALICE")
+    )
+    assert [s.id for s in await store.live_subscriptions("C0PAYMENTS")] == [new_id]
+    assert await store.remove_subscription(new_id, by="U0ALICE", at=store.now())
+    assert not await store.remove_subscription(new_id, by="U0BOB", at=store.now())
+    assert await store.live_subscriptions() == []
