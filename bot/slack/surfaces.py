@@ -42,6 +42,9 @@ PUBLIC_STATUSES: Final = frozenset({"started", "unknown"})
 # Interactions worked on at once, after their ack (100 keeps 100 concurrent reruns parallel).
 MAX_CONCURRENT_WORK: Final = 100
 
+#: The bot's health as the App Home shows it: part → state ("ok", or what is wrong).
+Health = Callable[[], Awaitable[dict[str, str]]]
+
 # A command's handler: answers itself (None) or returns the message only the caller sees.
 Handler = Callable[["Surfaces", Interaction, Invocation], Awaitable[SlackMessage | None]]
 
@@ -78,6 +81,7 @@ class Surfaces:
         self.inflight = inflight or InFlight()
         self.followups = followups  # follows what a started action created
         self.routing = routing or Router()  # BOT_CONFIG's routes and the fallback (read-only here)
+        self.health: Health | None = None  # set by the app once readiness and the watcher exist
         self.deliveries = Deliveries(store)
         self.threads = AlertThreads(store, delivery, identity)
         self._marking: dict[tuple[str, str], asyncio.Task[bool]] = {}  # "requested by" updates in flight
@@ -163,7 +167,7 @@ class Surfaces:
         if alert is not None and outcome.action_id is not None and outcome.status not in ("denied", "duplicate"):
             await self._update_alert(alert, outcome)
 
-    async def act_on_alert(self, verb: Verb, kind: EventKind, event_id: str, interaction: Interaction) -> None:
+    async def act_on_alert(self, verb: Verb, kind: EventKind, event_id: str, interaction: Interaction) -> Outcome:
         """A button on an alert, or a reply in its thread (``interaction.alert`` is the alert)."""
         alert = interaction.alert
         assert alert is not None, "acting on an alert needs the alert"
@@ -175,10 +179,26 @@ class Surfaces:
             message = render_outcome(outcome, now=now())
             if outcome.status in ("denied", "duplicate"):
                 await self.delivery.ephemeral(alert.channel, interaction.user_id, message, thread_ts=alert.thread_ts)
-                return
+                return outcome
             ts = await self.delivery.public(alert.channel, message, thread_ts=alert.thread_ts)
             if mutates and outcome.action_id is not None:
                 await self._after_action(outcome, summary=MessageRef(alert.channel, ts, ts) if ts else None)
+            return outcome
+
+    async def act_from_home(self, verb: Verb, kind: EventKind, event_id: str, interaction: Interaction) -> Outcome:
+        """A button on the App Home: the same perform(). An event with an alert is acted on as
+        from the alert (its channel for access; marked, summary in its thread, followed to its
+        end); one without is acted on outside any channel (a rule limited to channels does not
+        apply), its outcome shown on the Home tab."""
+        alert = await self._known_alert(verb, kind, event_id)
+        if alert is not None:
+            return await self.act_on_alert(verb, kind, event_id, interaction.on(alert))
+        async with self._interaction():
+            request = await self._request(verb, kind, event_id, interaction, None)
+            outcome = await self.actions.perform(request)
+            if outcome.status == "unknown":
+                await self.actions.follow_unknown(outcome, None)  # the reconciler settles it
+            return outcome
 
     # --- shared ---------------------------------------------------------------------------
 
