@@ -76,10 +76,12 @@ async def test_a_rerun_from_the_home_tab_runs_once_and_the_tab_shows_its_outcome
     # The tab is published again with the outcome (after each click that ran).
     after = await home_of(h, "U0ALICE", publishes=2)
     assert "Rerun" in after
-    await wait_for(lambda: h.slack.home_publishes["U0ALICE"] >= 3, timeout=20)  # the double click, told
+    await wait_for(lambda: h.slack.home_publishes["U0ALICE"] >= 3, timeout=20)  # a second click, told
     assert h.sim.count("POST", f"/codestream/api/git-events/{event_id}") == 1
     rows = [r for r in await h.store.list_actions() if r.event_id == event_id]
-    assert sorted(r.status for r in rows) in (["duplicate", "started"], ["duplicate", "unknown"])
+    ran = [r.status for r in rows if r.status != "duplicate"]
+    assert ran in (["started"], ["unknown"]), rows  # one ran; whoever else got through was told
+
 
 
 async def test_a_rerun_from_the_home_tab_of_an_alerted_failure_answers_in_the_alert_thread(h: Harness) -> None:
