@@ -26,6 +26,7 @@ from bot.store import ActionRecord
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL: Final = 30.0  # seconds between two publishes of one person's tab on opening it
+MAX_CACHED: Final = 5000  # people whose rendered view is kept (pruned to the interval's beyond it)
 FAILURE_WINDOW: Final = timedelta(hours=24)
 ACTIONS_WINDOW: Final = timedelta(days=7)
 
@@ -74,7 +75,10 @@ class HomeTabs:
         except Exception as exc:  # noqa: BLE001 - logged; the next open tries again
             log.warning("views.publish failed", extra={"user_id": user_id, "error_class": type(exc).__name__})
             return False
-        self._views[user_id] = (time.monotonic(), view)
+        moment = time.monotonic()
+        if len(self._views) >= MAX_CACHED:  # only the views of the interval matter
+            self._views = {u: v for u, v in self._views.items() if moment - v[0] < self.min_interval}
+        self._views[user_id] = (moment, view)
         return True
 
     async def render(self, user_id: str, team_id: str | None, *, note: str | None = None) -> dict[str, Any]:

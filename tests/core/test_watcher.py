@@ -896,3 +896,30 @@ async def test_a_reply_in_a_series_thread_acts_on_its_newest_failure(world: Worl
     await watcher.poll_once()
     record = await world.runtime.store.newest_alert_in_thread(ALERTS, root.ts)
     assert record is not None and record.event_id == newest["id"]
+
+
+async def test_a_kind_a_first_subscription_makes_polled_starts_from_the_lookback_window(world: World) -> None:
+    """Nothing routed: the watcher idles (no lease, no list). A subscription makes git polled from
+    the next cycle — from the lookback window, not from a day-old cursor left by an earlier route,
+    so the failures of the time nobody subscribed are not posted late."""
+    from bot.core.watcher.cursor import micros_now
+    from bot.store import SubscriptionRecord
+
+    world.slack.add_channel("C0PAY", "payments")
+    store = world.runtime.store
+    watcher = world.watcher(Router(), lookback=60)
+    now = micros_now()
+    world.sim.add_event(
+        "git", executionStatus="FAILED", project="Payments",
+        _createTimeInMicros=now - 900_000_000, _updateTimeInMicros=now - 600_000_000,
+    )  # fmt: skip
+    await store.set_cursor("watcher:git", Cursor(now - 86_400_000_000).dump())
+    assert (await watcher.poll_once()).skipped and world.lists("git") == 0
+    assert await store.lease_holder(LEASE) is None
+    await store.add_subscription(SubscriptionRecord(channel_id="C0PAY", kind="git", created_by="U0ALICE"))
+    new = world.sim.add_event("git", executionStatus="FAILED", project="Payments")
+    stats = await watcher.poll_once()
+    assert watcher.kinds == ("git",) and stats.alerts_posted == 1
+    [alert] = world.alerts("C0PAY")
+    assert (alert.metadata or {}).get("event_payload", {}).get("id") == new["id"]
+    await watcher.stop()

@@ -131,7 +131,8 @@ class Watcher:
         # Subscriptions are routes too: read them once, route by them this cycle, and poll
         # every kind some route can alert on now.
         self.router.use_stored(await self.subscriptions.load())
-        self.kinds, started = self.router.kinds(), self._started_kinds()
+        self.kinds = self.router.kinds()
+        started = self._started_kinds()
         if not self.kinds:  # nothing can alert (yet): no lease, no Code Stream reads
             stats.skipped = True
             return self._finish(stats, cpu, wall, reads_before)
