@@ -176,3 +176,13 @@ async def test_the_access_action_subscribe_is_needed_scoped_by_channel_and_proje
     assert "subscribe" in await command(h, "unsubscribe 1", user="U0BOB")
     assert len(await h.store.live_subscriptions()) == 1
     assert "*subscribe*" in await command(h, "whoami", user="U0ALICE")
+
+
+async def test_a_subscription_a_file_rule_takes_first_is_said_with_a_warning(tmp_path: Path) -> None:
+    config = "routes:\n  - match: {kind: docker}\n    channel: C0OTHER\n"
+    async with harness_with_config(tmp_path, config) as h:
+        h.slack.add_channel(PAYMENTS, "payments")
+        await command(h, "subscribe kind:docker project:Platform")
+        [said] = await wait_for(lambda: said_in(h, PAYMENTS), timeout=10)
+        warning = json.dumps(said.blocks)
+        assert "BOT_CONFIG routes[0] (kind=docker) comes first and sends them to <#C0OTHER>" in warning

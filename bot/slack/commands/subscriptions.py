@@ -64,8 +64,7 @@ async def subscribe(surfaces: Surfaces, interaction: Interaction, invocation: In
     shadowed_by = None
     if shadow is not None:
         rule = surfaces.routing.routes[shadow]
-        target = "drops them" if rule.drop else f"sends them to <#{rule.channel}>"
-        shadowed_by = f"BOT_CONFIG routes[{shadow}] ({describe_match(rule.match)}) {target}"
+        shadowed_by = (shadow, describe_match(rule.match), None if rule.drop else rule.channel)
     said = render_subscribed(record, actor_id=asker.actor.user_id, shadowed_by=shadowed_by)
     if await surfaces.delivery.post(interaction.channel_id, said) is None:
         # The bot may not post here (not a member): say it through the response_url, with why

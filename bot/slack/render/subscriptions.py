@@ -22,7 +22,11 @@ def _what(record: SubscriptionRecord) -> str:
 
 
 def render_subscribed(
-    record: SubscriptionRecord, *, actor_id: str, shadowed_by: str | None, bot_missing: bool = False
+    record: SubscriptionRecord,
+    *,
+    actor_id: str,
+    shadowed_by: tuple[int, str, str | None] | None = None,
+    bot_missing: bool = False,
 ) -> SlackMessage:
     """Said in the channel: everyone sees who routed what here."""
     line = (
@@ -30,8 +34,12 @@ def render_subscribed(
         f"(*#{record.id}* · `/codestream unsubscribe {record.id}` removes it)"
     )
     blocks = [section(line)]
-    if shadowed_by:
-        blocks.append(context(f"⚠️ {t.escape(shadowed_by)} comes first and takes all of them: ask an operator."))
+    if shadowed_by is not None:  # (the rule's index, its match, its channel; None: it drops them)
+        index, match, channel = shadowed_by
+        target = f"sends them to <#{channel}>" if channel else "drops them"
+        blocks.append(
+            context(f"⚠️ BOT_CONFIG routes[{index}] ({t.clip(match, 200)}) comes first and {target}: ask an operator.")
+        )
     if bot_missing:
         blocks.append(context("⚠️ The bot is not in this channel, so it cannot alert here: `/invite @codestream-bot`."))
     return SlackMessage(text=fallback_text(line), blocks=blocks)
