@@ -23,6 +23,7 @@ from bot.codestream.transport import TransportFailure
 from bot.core.access import NO_POLICY_WARNING, build_policy
 from bot.core.errors import ConfigError
 from bot.core.fileconfig import load_file_config
+from bot.core.routing import StoredRoute
 from bot.slack.channels import CHANNEL_ID
 
 
@@ -175,6 +176,11 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
         results.append(resolved)
         fallback = resolved.detail.rsplit(" ", 1)[-1] if resolved.ok else None
     router = Router(file_config.routes, fallback=fallback)
+    stored = await _stored_routes(settings)
+    if stored is None:
+        results.append(CheckResult("alert routing", True, "subscriptions: cannot read the database", warning=True))
+    else:
+        router.use_stored(stored)
     results.extend(CheckResult("alert routing", True, line) for line in router.describe())
     from bot.app.watching import watch_enabled
 
@@ -194,7 +200,11 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
         detail = f"on: every {every:g}s, first start looks back {back:g}s; {hook}; {storms}"
         results.append(CheckResult("alert watcher", True, detail))
     else:
-        results.append(CheckResult("alert watcher", True, "off (set BOT_ALERT_CHANNEL or routes in BOT_CONFIG)"))
+        results.append(
+            CheckResult(
+                "alert watcher", True, "off (set BOT_ALERT_CHANNEL, routes in BOT_CONFIG, or Slack for subscriptions)"
+            )
+        )
     mapped = len(file_config.people)
     if settings.bot_mention_author:
         detail = f"on: {mapped} people mapped in BOT_CONFIG, then users.lookupByEmail (scope users:read.email)"
@@ -203,6 +213,24 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
         detail = f"off, but BOT_CONFIG maps {mapped} people: set BOT_MENTION_AUTHOR=true to use them"
         results.append(CheckResult("author mentions", True, detail, warning=True))
     return results
+
+
+async def _stored_routes(settings: Settings) -> tuple[StoredRoute, ...] | None:
+    """The channels' subscriptions (``/codestream subscribe``), as the watcher routes by them;
+    None when the database cannot be read (its own check says why)."""
+    from bot.core.subscriptions import as_route
+    from bot.store import open_store
+
+    try:
+        store = await open_store(settings.bot_database_url)
+    except Exception:  # noqa: BLE001 - the database check reports it
+        return None
+    try:
+        return tuple(as_route(record) for record in await store.live_subscriptions())
+    except Exception:  # noqa: BLE001 - reported as a warning line
+        return None
+    finally:
+        await store.close()
 
 
 #: Checks whose failure means the configuration itself is wrong (``check`` exits 2, like ``serve``).

@@ -65,6 +65,10 @@ class Readiness:
                 parts["notes"] = f"unavailable ({type(exc).__name__})"
         return ready, parts
 
+    async def codestream_state(self) -> str:
+        """"ok", or why Code Stream is not ready (checked at most every ``ttl`` seconds)."""
+        return await self._codestream_state()
+
     async def _codestream_state(self) -> str:
         async with self._lock:  # one check at a time; the rest reuse its answer
             cached = self._codestream

@@ -129,6 +129,7 @@ class Runtime:
             identity=self.identity,
             followups=self.followups,
             notifier=self.notifier(),
+            routing=Router.from_config(self.file_config, self.settings.bot_alert_channel),
         )
 
     async def lease_holder_gone(self, holder: str) -> bool:

@@ -122,6 +122,8 @@ class RunningBot:
                 authors=runtime.authors,
                 digests=runtime.notifier().digests,
             )
+        if self.surfaces is not None:
+            self.surfaces.health = self._home_health
         extra = [webhook_route(self.watcher, self.settings.bot_webhook_token)] if self.watcher else []
         gate_secret = self.settings.slack_signing_secret if self.mode == "http" else None
         web = build_web(
@@ -197,6 +199,20 @@ class RunningBot:
                 f"(its lease runs until {held[1]:%H:%M:%S} UTC). SQLite supports one process: stop the other "
                 "one, or run several replicas on PostgreSQL (BOT_DATABASE_URL=postgresql+asyncpg://...)."
             )
+
+    async def _home_health(self) -> dict[str, str]:
+        """What the App Home says of the bot: Code Stream (the readiness check, cached 30 s), the
+        watcher's lag, and alerts Slack refused for good."""
+        assert self.readiness is not None and self.runtime is not None
+        health = {"codestream": await self.readiness.codestream_state()}
+        if self.watcher is None:
+            health["watcher"] = "off"
+        else:
+            lag = self.watcher.lag()
+            late = lag > 3 * self.watcher.interval + 30
+            health["watcher"] = f"{'⚠️ ' if late else ''}last cycle {lag:.0f} s ago (every {self.watcher.interval:g} s)"
+        health["alerts"] = await describe_undelivered(self.runtime.store)
+        return health
 
     async def _undelivered_note(self, runtime: Runtime) -> dict[str, str]:
         return {"alerts": await describe_undelivered(runtime.store)}

@@ -31,10 +31,13 @@ WEBHOOK_MAX_BODY: Final = 64 * 1024
 
 
 def watch_enabled(settings: Settings, file_config: FileConfig) -> bool:
-    """BOT_WATCH wins when set; otherwise on when there is somewhere to send an alert."""
+    """BOT_WATCH wins when set; otherwise on when there is somewhere to send an alert — or may be
+    soon: with Slack configured a channel can subscribe at any time (the watcher then idles,
+    without a lease or a Code Stream read, until some route can alert)."""
     if settings.bot_watch is not None:
         return settings.bot_watch
-    return Router.from_config(file_config, settings.bot_alert_channel).configured
+    router = Router.from_config(file_config, settings.bot_alert_channel)
+    return router.configured or (settings.slack_configured and router.open_to_stored())
 
 
 def build_watcher(
@@ -53,8 +56,10 @@ def build_watcher(
     if not watch_enabled(settings, file_config):
         return None
     router = Router.from_config(file_config, settings.bot_alert_channel)
-    if not router.configured:
+    if not router.configured and not (settings.slack_configured and router.open_to_stored()):
         log.warning("BOT_WATCH is on but no alert channel is configured: failures will not be alerted")
+    elif not router.configured:
+        log.info("no alert routes configured: failures are alerted where channels subscribe (/codestream subscribe)")
     return Watcher(
         store,
         client,

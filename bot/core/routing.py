@@ -1,5 +1,8 @@
-"""Where a failure alert goes: the first matching ``routes:`` rule of BOT_CONFIG, else the
-fallback channel (BOT_ALERT_CHANNEL), else nowhere."""
+"""Where a failure alert goes: the first matching ``routes:`` rule of BOT_CONFIG (a channel, or
+``drop``), else the oldest matching subscription a channel added itself (``/codestream
+subscribe``; the watcher hands them over once a cycle), else the fallback channel
+(BOT_ALERT_CHANNEL), else nowhere. The file comes first so that an operator can still route or
+silence a source everywhere."""
 
 from __future__ import annotations
 
@@ -15,8 +18,9 @@ from bot.core.fileconfig import MATCH_FIELDS, FileConfig, Match, Route
 class RouteDecision:
     channel: str | None  # None: no alert
     mention: str | None
-    rule: int | None  # index into routes; None for the fallback or no match
+    rule: int | None  # index into routes; None for a subscription, the fallback or no match
     dropped: bool  # a ``drop: true`` rule matched
+    subscription: int | None = None  # the subscription that matched (after no rule did)
 
     @property
     def alerts(self) -> bool:
@@ -42,7 +46,45 @@ def _matches(match: Match, values: dict[str, str]) -> bool:
     return True
 
 
-def _describe_match(match: Match) -> str:
+@dataclass(frozen=True)
+class StoredRoute:
+    """A route a channel added itself (a subscription): every filter that is set must match.
+    ``project`` and ``kind`` are exact; ``pipeline``, ``repo`` and ``branch`` are globs. A kind
+    that is not an event kind (``approval``) matches no failure event."""
+
+    id: int
+    channel: str
+    kind: str | None = None
+    project: str | None = None
+    pipeline: str | None = None
+    repo: str | None = None
+    branch: str | None = None
+    mention: str | None = None
+
+    def matches(self, values: dict[str, str]) -> bool:
+        if self.kind is not None and values["kind"] != self.kind:
+            return False
+        if self.project is not None and values["project"] != self.project:
+            return False
+        globs = (("pipeline", self.pipeline), ("repo", self.repo), ("branch", self.branch))
+        return all(pattern is None or fnmatchcase(values[name], pattern) for name, pattern in globs)
+
+    def may_match(self, kind: EventKind) -> bool:
+        return self.kind is None or self.kind == kind
+
+    def describe(self) -> str:
+        parts = [
+            f"{name}={value}"
+            for name, value in (
+                ("kind", self.kind), ("project", self.project), ("pipeline", self.pipeline),
+                ("repo", self.repo), ("branch", self.branch),
+            )
+            if value is not None
+        ]  # fmt: skip
+        return " ".join(parts) or "any failure"
+
+
+def describe_match(match: Match) -> str:
     parts: list[str] = []
     for name in MATCH_FIELDS:
         patterns: tuple[str, ...] | None = getattr(match, name)
@@ -51,10 +93,24 @@ def _describe_match(match: Match) -> str:
     return " ".join(parts) or "any failure"
 
 
+def _catches_all(match: Match, kind: EventKind) -> bool:
+    """Whether a rule with this match takes every failure of ``kind``."""
+    if match.kind is not None and kind not in match.kind:
+        return False
+    return all(getattr(match, name) is None for name in MATCH_FIELDS if name != "kind")
+
+
 class Router:
-    def __init__(self, routes: Sequence[Route] = (), fallback: str | None = None) -> None:
+    def __init__(
+        self, routes: Sequence[Route] = (), fallback: str | None = None, stored: Sequence[StoredRoute] = ()
+    ) -> None:
         self.routes = tuple(routes)
         self.fallback = fallback or None
+        self.stored = tuple(stored)
+
+    def use_stored(self, stored: Sequence[StoredRoute]) -> None:
+        """The subscriptions to route by from now on (the watcher reads them once a cycle)."""
+        self.stored = tuple(stored)
 
     @classmethod
     def from_config(cls, file_config: FileConfig, fallback: str | None) -> Router:
@@ -67,12 +123,32 @@ class Router:
                 if rule.drop:
                     return RouteDecision(None, None, index, dropped=True)
                 return RouteDecision(rule.channel, rule.mention, index, dropped=False)
+        for stored in self.stored:
+            if stored.matches(values):
+                return RouteDecision(stored.channel, stored.mention, None, dropped=False, subscription=stored.id)
         return RouteDecision(self.fallback, None, None, dropped=False)
 
     @property
     def configured(self) -> bool:
-        """Some failure can produce an alert (a channel rule or a fallback exists)."""
-        return self.fallback is not None or any(not r.drop for r in self.routes)
+        """Some failure can produce an alert (a channel rule, a subscription or a fallback)."""
+        return self.fallback is not None or any(not r.drop for r in self.routes) or bool(self.stored)
+
+    def open_to_stored(self) -> bool:
+        """Whether some failure gets past the file's routes, so that a subscription can route it
+        (not when rules take every failure of every kind, e.g. one ``drop: true`` matching all)."""
+        return any(not any(_catches_all(r.match, kind) for r in self.routes) for kind in EVENT_KINDS)
+
+    def shadowing_rule(self, stored: StoredRoute) -> int | None:
+        """The first file rule that takes every failure ``stored`` could match before it does
+        (so it would never receive one), if any."""
+        kinds = [k for k in EVENT_KINDS if stored.may_match(k)]
+        if not kinds or stored.kind not in (None, *EVENT_KINDS):
+            return None
+        return next((i for i, r in enumerate(self.routes) if all(_catches_all(r.match, k) for k in kinds)), None)
+
+    def rules_to(self, channel: str) -> list[tuple[int, Route]]:
+        """The file's rules that alert in ``channel``, with their index."""
+        return [(index, rule) for index, rule in enumerate(self.routes) if rule.channel == channel and not rule.drop]
 
     def may_alert(self, kind: EventKind) -> bool:
         """Whether any failure of ``kind`` can reach a channel: the watcher does not poll kinds
@@ -83,9 +159,9 @@ class Router:
                 continue
             if not rule.drop:
                 return True
-            if all(getattr(rule.match, name) is None for name in MATCH_FIELDS if name != "kind"):
+            if _catches_all(rule.match, kind):
                 return False  # drops every failure of this kind
-        return self.fallback is not None
+        return any(s.may_match(kind) for s in self.stored) or self.fallback is not None
 
     def kinds(self) -> tuple[EventKind, ...]:
         return tuple(k for k in EVENT_KINDS if self.may_alert(k))
@@ -97,7 +173,8 @@ class Router:
             target = "drop (no alert)" if rule.drop else f"channel {rule.channel}"
             if rule.mention:
                 target += f", mention {rule.mention}"
-            lines.append(f"routes[{index}]: {_describe_match(rule.match)} -> {target}")
+            lines.append(f"routes[{index}]: {describe_match(rule.match)} -> {target}")
+        lines.extend(describe_stored(self.stored))
         if self.fallback:
             lines.append(f"otherwise: channel {self.fallback} (BOT_ALERT_CHANNEL)")
         else:
@@ -106,3 +183,12 @@ class Router:
         if skipped:
             lines.append(f"not polled (no rule can alert on them): {', '.join(skipped)}")
         return lines
+
+
+def describe_stored(stored: Sequence[StoredRoute]) -> list[str]:
+    """The subscriptions, one line each, as ``check`` prints them after the file's routes."""
+    lines: list[str] = []
+    for route in stored:
+        target = f"channel {route.channel}" + (f", mention {route.mention}" if route.mention else "")
+        lines.append(f"subscription #{route.id}: {route.describe()} -> {target}")
+    return lines

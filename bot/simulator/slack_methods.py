@@ -8,9 +8,12 @@ and returns the JSON body, or raises `SlackError` for `{"ok": false, "error": ..
 from __future__ import annotations
 
 import copy
+import json
+import secrets
 from collections.abc import Callable
 from typing import Any
 
+from bot.simulator.slack_blocks import validate_blocks
 from bot.simulator.slack_models import JSON, Message, SlackError, truthy, ts_key
 from bot.simulator.slack_workspace import SlackWorkspace
 
@@ -69,7 +72,30 @@ class SlackWebApi(SlackWorkspace):
             "users.lookupByEmail": self._users_lookup_by_email,
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroups_users_list,
+            "views.publish": self._views_publish,
         }
+
+    def _views_publish(self, args: JSON) -> JSON:
+        """The user's Home tab: a ``home`` view of valid blocks, kept until the next publish."""
+        user = str(required(args, "user_id"))
+        if user not in self.users:
+            raise SlackError("user_not_found")
+        view = required(args, "view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                raise SlackError("invalid_arguments") from None
+        if not isinstance(view, dict) or view.get("type") != "home":
+            raise SlackError("invalid_arguments", response_metadata={"messages": ["[ERROR] view.type must be home"]})
+        errors = validate_blocks(view.get("blocks"))
+        if errors:
+            raise SlackError("invalid_blocks", errors=errors)
+        previous = self.home_views.get(user)
+        view_id = previous["id"] if previous is not None else "V" + secrets.token_hex(5).upper()
+        self.home_views[user] = {**copy.deepcopy(view), "id": view_id, "team_id": self.team_id}
+        self.home_publishes[user] = self.home_publishes.get(user, 0) + 1
+        return {"ok": True, "view": copy.deepcopy(self.home_views[user])}
 
     def _channel(self, args: JSON) -> str:
         return self.resolve_channel(str(required(args, "channel")))

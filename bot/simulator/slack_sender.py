@@ -244,7 +244,61 @@ class SlackSender:
         headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
         return await self._form({"payload": json.dumps(payload)}, headers)
 
+    async def home_action(
+        self, action_id: str, user: str = "U0ALICE", *, value: str | None = None, retry: int = 0
+    ) -> httpx.Response:
+        """A click on a button of the user's published Home tab (the one whose ``value`` is
+        given, else the first with ``action_id``): ``block_actions`` from a view, no channel."""
+        view = self.standin.home_views.get(user)
+        if view is None:
+            raise ValueError(f"{user} has no Home tab published")
+        element = next(
+            (
+                (bid, el)
+                for bid, el in _elements(list(view.get("blocks") or []))
+                if el.get("action_id") == action_id and (value is None or el.get("value") == value)
+            ),
+            None,
+        )
+        if element is None:
+            raise ValueError(f"no {action_id} button with value {value!r} on {user}'s Home tab")
+        block_id, el = element
+        action: JSON = {
+            "action_id": action_id,
+            "block_id": block_id or secrets.token_hex(3),
+            "text": el.get("text"),
+            "value": el.get("value"),
+            "type": el.get("type", "button"),
+            "action_ts": f"{time.time():.6f}",
+        }
+        payload: JSON = {
+            "type": "block_actions",
+            "user": self._user(user),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "container": {"type": "view", "view_id": view["id"]},
+            "trigger_id": _trigger_id(),
+            "team": {"id": self.team_id, "domain": self.standin.team_domain},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": view,
+            "state": {"values": {}},
+            "actions": [action],
+        }
+        self.last_payload = payload
+        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
+        return await self._form({"payload": json.dumps(payload)}, headers)
+
     # ------------------------------------------------------------------ Events API
+
+    async def app_home_opened(self, user: str = "U0ALICE", tab: str = "home") -> httpx.Response:
+        """The user opens the app's Home (or Messages) tab: ``app_home_opened``, with the view
+        published last, when there is one."""
+        event: JSON = {"type": "app_home_opened", "user": user, "channel": "D0" + user[1:], "tab": tab}
+        view = self.standin.home_views.get(user)
+        if view is not None:
+            event["view"] = view
+        return await self.event(event)
 
     async def event(
         self,

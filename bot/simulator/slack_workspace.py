@@ -43,6 +43,8 @@ class SlackWorkspace(SlackDirectory):
         self.ephemerals: list[Message] = []
         self.responses: list[ResponsePost] = []
         self.response_errors: list[tuple[str, str, list[str]]] = []  # (url, error, details)
+        self.home_views: dict[str, JSON] = {}  # each user's published Home tab (views.publish)
+        self.home_publishes: dict[str, int] = {}  # views.publish calls per user
         self._messages: dict[str, list[Message]] = {}
         self._index: dict[tuple[str, str], Message] = {}
         self._last_us = 0

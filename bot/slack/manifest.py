@@ -13,6 +13,7 @@ import yaml
 from bot.slack.commands import COMMANDS
 from bot.slack.listeners.commands import COMMAND
 from bot.slack.listeners.events import MANIFEST_BOT_EVENTS
+from bot.slack.listeners.home import MANIFEST_HOME_EVENTS
 
 BOT_SCOPES: Final = (
     "app_mentions:read",
@@ -41,7 +42,7 @@ def manifest(http_base_url: str | None = None, *, mention_author: bool = False) 
         # filter needs user ids, and the parser reads both forms.
         "should_escape": True,
     }
-    event_subscriptions: dict[str, Any] = {"bot_events": list(MANIFEST_BOT_EVENTS)}
+    event_subscriptions: dict[str, Any] = {"bot_events": [*MANIFEST_BOT_EVENTS, *MANIFEST_HOME_EVENTS]}
     interactivity: dict[str, Any] = {"is_enabled": True}
     if events_url:
         command["url"] = events_url
@@ -54,6 +55,12 @@ def manifest(http_base_url: str | None = None, *, mention_author: bool = False) 
             "background_color": "#1d428a",
         },
         "features": {
+            # The Home tab: what is failing, what you did, the bot's health (views.publish).
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": False,
+                "messages_tab_read_only_enabled": False,
+            },
             "bot_user": {"display_name": "codestream-bot", "always_online": True},
             "slash_commands": [command],
         },

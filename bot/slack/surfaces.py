@@ -25,6 +25,7 @@ from bot.core.inflight import InFlight
 from bot.core.logs import request_id
 from bot.core.perform import Actions, OnClaimed
 from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, new_request_id
+from bot.core.routing import Router
 from bot.core.verbs import VERBS, Verb, verb_spec
 from bot.slack.delivery import Delivery
 from bot.slack.identity import SlackIdentity
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 PUBLIC_STATUSES: Final = frozenset({"started", "unknown"})
 # Interactions worked on at once, after their ack (100 keeps 100 concurrent reruns parallel).
 MAX_CONCURRENT_WORK: Final = 100
+
+#: The bot's health as the App Home shows it: part → state ("ok", or what is wrong).
+Health = Callable[[], Awaitable[dict[str, str]]]
 
 # A command's handler: answers itself (None) or returns the message only the caller sees.
 Handler = Callable[["Surfaces", Interaction, Invocation], Awaitable[SlackMessage | None]]
@@ -67,6 +71,7 @@ class Surfaces:
         identity: SlackIdentity | None = None,
         followups: FollowupTracker | None = None,
         notifier: SlackNotifier | None = None,
+        routing: Router | None = None,
     ) -> None:
         self.actions = actions
         self.store = store
@@ -79,6 +84,8 @@ class Surfaces:
         self.followups = followups  # follows what a started action created
         # Draws on alerts (and on digests' rows): the same one the follow-through uses.
         self.notifier = notifier or SlackNotifier(delivery, execution_link=execution_link, store=store)
+        self.routing = routing or Router()  # BOT_CONFIG's routes and the fallback (read-only here)
+        self.health: Health | None = None  # set by the app once readiness and the watcher exist
         self.deliveries = Deliveries(store)
         self.threads = AlertThreads(store, delivery, identity)
         # "requested by" updates in flight, per alert message and event (a digest has many rows)
@@ -131,6 +138,12 @@ class Surfaces:
     async def alert_for_thread(self, channel: str, thread_ts: str) -> tuple[EventKind, str, MessageRef] | None:
         return await self.threads.alert_for_thread(channel, thread_ts)
 
+    async def actor(self, interaction: Interaction) -> tuple[Actor, str | None]:
+        """Who asks (their name from users.info) and their home workspace."""
+        info = await self.users.lookup(interaction.user_id)
+        name = (info.name if info is not None else None) or interaction.user_name
+        return Actor(interaction.user_id, name), (info.team_id if info is not None else None) or interaction.team_id
+
     async def viewer(self, interaction: Interaction) -> Viewer:
         """Who reads, where: the home workspace from users.info, else the payload's hint."""
         info = await self.users.lookup(interaction.user_id)
@@ -159,7 +172,7 @@ class Surfaces:
         if alert is not None and outcome.action_id is not None and outcome.status not in ("denied", "duplicate"):
             await self._update_alert(alert, outcome)
 
-    async def act_on_alert(self, verb: Verb, kind: EventKind, event_id: str, interaction: Interaction) -> None:
+    async def act_on_alert(self, verb: Verb, kind: EventKind, event_id: str, interaction: Interaction) -> Outcome:
         """A button on an alert, or a reply in its thread (``interaction.alert`` is the alert)."""
         alert = interaction.alert
         assert alert is not None, "acting on an alert needs the alert"
@@ -171,10 +184,26 @@ class Surfaces:
             message = render_outcome(outcome, now=now())
             if outcome.status in ("denied", "duplicate"):
                 await self.delivery.ephemeral(alert.channel, interaction.user_id, message, thread_ts=alert.thread_ts)
-                return
+                return outcome
             ts = await self.delivery.public(alert.channel, message, thread_ts=alert.thread_ts)
             if mutates and outcome.action_id is not None:
                 await self._after_action(outcome, summary=MessageRef(alert.channel, ts, ts) if ts else None)
+            return outcome
+
+    async def act_from_home(self, verb: Verb, kind: EventKind, event_id: str, interaction: Interaction) -> Outcome:
+        """A button on the App Home: the same perform(). An event with an alert is acted on as
+        from the alert (its channel for access; marked, summary in its thread, followed to its
+        end); one without is acted on outside any channel (a rule limited to channels does not
+        apply), its outcome shown on the Home tab."""
+        alert = await self._known_alert(verb, kind, event_id)
+        if alert is not None:
+            return await self.act_on_alert(verb, kind, event_id, interaction.on(alert))
+        async with self._interaction():
+            request = await self._request(verb, kind, event_id, interaction, None)
+            outcome = await self.actions.perform(request)
+            if outcome.status == "unknown":
+                await self.actions.follow_unknown(outcome, None)  # the reconciler settles it
+            return outcome
 
     async def act_on_rows(
         self, interaction: Interaction, rows: Sequence[tuple[EventKind, str]], *, at_once: int = 4

@@ -17,6 +17,7 @@ from bot.store.models import (
     DigestRow,
     FollowupRecord,
     MuteRecord,
+    SubscriptionRecord,
     UndeliveredAlert,
     utcnow,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "SchemaVersionError",
     "Store",
     "StoreError",
+    "SubscriptionRecord",
     "UndeliveredAlert",
     "latest_version",
     "make_engine",

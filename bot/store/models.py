@@ -149,6 +149,24 @@ class MuteRecord(_Record):
     id: int | None = None
 
 
+class SubscriptionRecord(_Record):
+    """An alert route a channel added itself: failures matching every filter that is set go to
+    ``channel_id`` (after BOT_CONFIG's routes). The core matches; the store keeps them."""
+
+    id: int | None = None
+    channel_id: str
+    kind: str | None = None
+    project: str | None = None
+    pipeline: str | None = None
+    repo: str | None = None
+    branch: str | None = None
+    mention: str | None = None
+    created_by: str
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    removed_at: UTCDatetime | None = None
+    removed_by: str | None = None
+
+
 class UndeliveredAlert(_Record):
     """An alert Slack refused for good; retried with backoff until ``give_up_at``."""
 

@@ -7,7 +7,8 @@ statements, so they are atomic across coroutines, engines and processes on both 
 :class:`Store` is assembled from one part per kind of state, each in its own module:
 claims (``bot.store.claims``), the action audit (``bot.store.actions``), alerts and
 undelivered alerts (``bot.store.alerts``), storm digests (``bot.store.digests``), followups
-(``bot.store.followups``), leases and replica heartbeats (``bot.store.liveness``) and cursors (``bot.store.cursors``).
+(``bot.store.followups``), leases and replica heartbeats (``bot.store.liveness``), cursors
+(``bot.store.cursors``), mutes (``bot.store.mutes``) and subscriptions (``bot.store.subscriptions``).
 """
 
 from __future__ import annotations
@@ -21,11 +22,20 @@ from bot.store.digests import DigestStore
 from bot.store.followups import FollowupStore
 from bot.store.liveness import HolderGone, LivenessStore
 from bot.store.mutes import MuteStore
+from bot.store.subscriptions import SubscriptionStore
 
 __all__ = ["Clock", "HolderGone", "Store"]
 
 
 class Store(
-    ClaimStore, ActionStore, AlertStore, DigestStore, FollowupStore, LivenessStore, CursorStore, MuteStore
+    ClaimStore,
+    ActionStore,
+    AlertStore,
+    DigestStore,
+    FollowupStore,
+    LivenessStore,
+    CursorStore,
+    MuteStore,
+    SubscriptionStore,
 ):
     """State shared by the bot's replicas. Create with :func:`bot.store.open_store`."""

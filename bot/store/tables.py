@@ -285,6 +285,26 @@ digest_rows = Table(
     UniqueConstraint("digest_id", "kind", "event_id", name="uq_digest_rows_event"),
 )
 
+# v6: alert routes a channel added itself (``/codestream subscribe``), evaluated after BOT_CONFIG's
+# routes. A removed one is kept (removed_at/removed_by) for the record; the audit trail has both.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("channel_id", Text, nullable=False),  # where matching failures are alerted
+    Column("kind", Text),  # git | gerrit | docker | approval; NULL: any
+    Column("project", Text),  # exact; NULL: any
+    Column("pipeline", Text),  # glob
+    Column("repo", Text),  # glob
+    Column("branch", Text),  # glob
+    Column("mention", Text),  # <!subteam^S…> or <@U…>
+    Column("created_by", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime),
+    Column("removed_by", Text),
+    Index("ix_subscriptions_channel", "channel_id", "removed_at"),
+)
+
 cursors = Table(
     "cursors",
     metadata,
@@ -361,6 +381,10 @@ def _digests(conn: Connection) -> None:
     digest_rows.create(conn, checkfirst=True)
 
 
+def _subscriptions(conn: Connection) -> None:
+    subscriptions.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial tables", _initial),
     Migration(
@@ -371,6 +395,7 @@ MIGRATIONS: list[Migration] = [
     Migration(3, "repeated failures: alert series, repeat counts, resolution", _alert_series),
     Migration(4, "mutes", _mutes),
     Migration(5, "storm digests", _digests),
+    Migration(6, "subscriptions: alert routes channels add themselves", _subscriptions),
 ]
 
 

@@ -157,3 +157,26 @@ async def test_check_says_when_a_storm_becomes_one_digest(sim: CodeStreamSimulat
     results = await run_checks(_env(sim, tmp_path, BOT_ALERT_CHANNEL="C0ALERTS", BOT_DIGEST_THRESHOLD="0"))
     [watcher] = [r for r in results if r.name == "alert watcher"]
     assert "no digests" in watcher.detail
+
+
+async def test_check_prints_the_channels_subscriptions_after_the_file_routes(
+    sim: CodeStreamSimulator, tmp_path: Path
+) -> None:
+    from bot.store import SubscriptionRecord, open_store
+
+    config = tmp_path / "bot.yaml"
+    config.write_text("routes:\n  - match: {project: Platform}\n    channel: C0PLATFORM\n")
+    env = _env(sim, tmp_path, BOT_CONFIG=str(config), BOT_ALERT_CHANNEL="C0ALERTS")
+    store = await open_store(env["BOT_DATABASE_URL"])
+    try:
+        await store.add_subscription(
+            SubscriptionRecord(channel_id="C0PAYMENTS", project="Payments", pipeline="pay-*", created_by="U0ALICE")
+        )
+    finally:
+        await store.close()
+    lines = [r.detail for r in await run_checks(env) if r.name == "alert routing"]
+    assert lines[:3] == [
+        "routes[0]: project=Platform -> channel C0PLATFORM",
+        "subscription #1: project=Payments pipeline=pay-* -> channel C0PAYMENTS",
+        "otherwise: channel C0ALERTS (BOT_ALERT_CHANNEL)",
+    ]

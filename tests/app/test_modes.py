@@ -12,6 +12,7 @@ from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn, wait_for
 from bot.slack.listeners.commands import COMMAND
 from bot.slack.listeners.events import MANIFEST_BOT_EVENTS, REGISTERED_EVENTS
+from bot.slack.listeners.home import MANIFEST_HOME_EVENTS
 from bot.slack.manifest import BOT_SCOPES, manifest, manifest_yaml
 from tests.harness import ALERTS, BOT_TOKEN, FAST, bot_cli, bot_env, free_port
 
@@ -52,7 +53,9 @@ def test_manifest_declares_everything_the_code_listens_to() -> None:
     socket = manifest()
     assert [c["command"] for c in socket["features"]["slash_commands"]] == [COMMAND]
     declared = socket["settings"]["event_subscriptions"]["bot_events"]
-    assert declared == list(MANIFEST_BOT_EVENTS)
+    assert declared == [*MANIFEST_BOT_EVENTS, *MANIFEST_HOME_EVENTS]
+    assert socket["features"]["app_home"]["home_tab_enabled"] is True  # the Home tab and its event
+    assert "app_home_opened" in declared
     # Each registered Bolt event is delivered by at least one subscription.
     for event in REGISTERED_EVENTS:
         assert any(d == event or d.startswith(event + ".") for d in declared), event

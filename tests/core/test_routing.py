@@ -217,3 +217,51 @@ def test_load_file_config(tmp_path: Path) -> None:
     path.write_text("routes:\n  - match: {kind: svn}\n    channel: C0A\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"routes\[0\]\.match\.kind: must be git, gerrit or docker"):
         load_file_config(path)
+
+
+# --- subscriptions: the channels' own routes, after the file's -----------------------------------
+
+
+def test_subscriptions_come_after_the_file_routes_and_before_the_fallback() -> None:
+    from bot.core.routing import StoredRoute
+
+    file_routes = parse_file_config('routes:\n  - match: {pipeline: "*-nightly"}\n    drop: true\n'
+                                    "  - match: {project: Platform}\n    channel: C0PLATFORM\n").routes  # fmt: skip
+    router = Router(file_routes, "C0ALERTS")
+    router.use_stored([
+        StoredRoute(1, "C0PAYMENTS", project="Payments", branch="release/*", mention="<!subteam^S0PAY>"),
+        StoredRoute(2, "C0PAYALL", project="Payments"),
+        StoredRoute(3, "C0PLATTEAM", project="Platform"),
+        StoredRoute(4, "C0APPROVALS", kind="approval"),
+    ])  # fmt: skip
+    release = router.route(event(project="Payments", pipeline="payments-ci", targetBranch="release/2.1"))
+    assert (release.channel, release.mention, release.subscription, release.rule) == (
+        "C0PAYMENTS", "<!subteam^S0PAY>", 1, None,
+    )  # fmt: skip
+    assert router.route(event(project="Payments", targetBranch="main")).channel == "C0PAYALL"  # oldest match first
+    assert router.route(event(project="Payments", pipeline="payments-nightly")).dropped  # the file's drop wins
+    assert router.route(event(project="Platform")).channel == "C0PLATFORM"  # the file's channel rule wins
+    assert router.route(event(project="payments")).channel == "C0ALERTS"  # project is exact; then the fallback
+    assert all(d.subscription != 4 for d in (router.route(event(k)) for k in ("git", "gerrit", "docker")))
+    assert router.shadowing_rule(StoredRoute(5, "C0X", project="Platform")) is None  # only Platform is taken
+    assert router.shadowing_rule(StoredRoute(5, "C0X", kind="approval")) is None
+    lines = router.describe()
+    assert "subscription #1: project=Payments branch=release/* -> channel C0PAYMENTS, mention <!subteam^S0PAY>" in lines
+    assert lines.index("subscription #1: project=Payments branch=release/* -> channel C0PAYMENTS, mention "
+                       "<!subteam^S0PAY>") > 1  # fmt: skip
+
+
+def test_a_subscription_makes_its_kind_polled_unless_a_file_rule_takes_every_failure_of_it() -> None:
+    from bot.core.routing import StoredRoute
+
+    router = Router(parse_file_config("routes:\n  - match: {kind: docker}\n    drop: true\n").routes)
+    assert router.kinds() == () and not router.configured and router.open_to_stored()
+    router.use_stored([StoredRoute(1, "C0PAY", kind="gerrit")])
+    assert router.kinds() == ("gerrit",) and router.configured
+    router.use_stored([StoredRoute(1, "C0PAY", kind="docker")])  # dropped by the file first
+    assert router.kinds() == ()
+    assert router.shadowing_rule(StoredRoute(1, "C0PAY", kind="docker")) == 0
+    router.use_stored([StoredRoute(1, "C0PAY")])
+    assert router.kinds() == ("git", "gerrit")
+    everything = Router(parse_file_config("routes:\n  - channel: C0ALL\n").routes)
+    assert not everything.open_to_stored() and everything.shadowing_rule(StoredRoute(1, "C0PAY")) == 0

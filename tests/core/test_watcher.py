@@ -689,6 +689,11 @@ async def test_buttons_on_a_watcher_alert_rerun_the_event(harness: Harness) -> N
         ({}, "routes:\n  - drop: true\n", False),
         ({"BOT_ALERT_CHANNEL": ALERTS, "BOT_WATCH": "false"}, "", False),
         ({"BOT_WATCH": "true"}, "", True),
+        # With Slack, channels may subscribe: on, unless the file's rules take every failure.
+        ({"SLACK_BOT_TOKEN": "xoxb-x"}, "", True),
+        ({"SLACK_BOT_TOKEN": "xoxb-x"}, "routes:\n  - drop: true\n", False),
+        ({"SLACK_BOT_TOKEN": "xoxb-x"}, "routes:\n  - match: {kind: git}\n    drop: true\n", True),
+        ({"SLACK_BOT_TOKEN": "xoxb-x", "BOT_WATCH": "false"}, "", False),
     ],
 )
 def test_watch_enabled(env: dict[str, str], routes: str, enabled: bool) -> None:
@@ -700,7 +705,14 @@ async def test_build_watcher_follows_the_settings(world: World, tmp_path: Path) 
         notifier = runtime.notifier(world.delivery)
         return {"store": runtime.store, "client": runtime.client, "notifier": notifier, "holder": runtime.replica}
 
-    assert build_watcher(world.runtime.settings, parse_file_config(""), **pieces(world.runtime)) is None
+    # Slack is configured: channels may subscribe at any time, so the watcher runs, idle, until a
+    # route exists (BOT_WATCH=false turns it off).
+    idle = build_watcher(world.runtime.settings, parse_file_config(""), **pieces(world.runtime))
+    assert idle is not None and idle.kinds == ()
+    stats = await idle.poll_once()
+    assert stats.skipped and await world.runtime.store.lease_holder("watcher") is None  # no lease, no reads
+    off = world.runtime.settings.model_copy(update={"bot_watch": False})
+    assert build_watcher(off, parse_file_config(""), **pieces(world.runtime)) is None
     settings = load_settings(
         bot_env(world.sim, world.slack, tmp_path, BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="7",
                 BOT_WATCH_LOOKBACK="60")
@@ -890,3 +902,30 @@ async def test_a_reply_in_a_series_thread_acts_on_its_newest_failure(world: Worl
     await watcher.poll_once()
     record = await world.runtime.store.newest_alert_in_thread(ALERTS, root.ts)
     assert record is not None and record.event_id == newest["id"]
+
+
+async def test_a_kind_a_first_subscription_makes_polled_starts_from_the_lookback_window(world: World) -> None:
+    """Nothing routed: the watcher idles (no lease, no list). A subscription makes git polled from
+    the next cycle — from the lookback window, not from a day-old cursor left by an earlier route,
+    so the failures of the time nobody subscribed are not posted late."""
+    from bot.core.watcher.cursor import micros_now
+    from bot.store import SubscriptionRecord
+
+    world.slack.add_channel("C0PAY", "payments")
+    store = world.runtime.store
+    watcher = world.watcher(Router(), lookback=60)
+    now = micros_now()
+    world.sim.add_event(
+        "git", executionStatus="FAILED", project="Payments",
+        _createTimeInMicros=now - 900_000_000, _updateTimeInMicros=now - 600_000_000,
+    )  # fmt: skip
+    await store.set_cursor("watcher:git", Cursor(now - 86_400_000_000).dump())
+    assert (await watcher.poll_once()).skipped and world.lists("git") == 0
+    assert await store.lease_holder(LEASE) is None
+    await store.add_subscription(SubscriptionRecord(channel_id="C0PAY", kind="git", created_by="U0ALICE"))
+    new = world.sim.add_event("git", executionStatus="FAILED", project="Payments")
+    stats = await watcher.poll_once()
+    assert watcher.kinds == ("git",) and stats.alerts_posted == 1
+    [alert] = world.alerts("C0PAY")
+    assert (alert.metadata or {}).get("event_payload", {}).get("id") == new["id"]
+    await watcher.stop()

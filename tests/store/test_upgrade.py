@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -17,19 +18,26 @@ from bot.codestream import CodeStreamClient
 from bot.core.ports import LoggedOutcomes
 from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.simulator import CodeStreamSimulator
-from bot.store import DigestRecord, DigestRow, Store, latest_version, open_store
+from bot.store import Store, latest_version, open_store
 from bot.store.tables import schema_version
 from tests.conftest import Backend
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "v0.1"
-# Schema v4 (mutes), written by the store code of commit 0052040 (before storm digests).
-DATA_V4 = Path(__file__).resolve().parents[1] / "data" / "v4"
 V01_STATUSES = ["duplicate", "pending", "denied", "failed", "started"]  # newest first
 
 
-async def restored(backend: Backend, data: Path, schema_name: str) -> Store:
-    """A database written by an earlier release, restored into the test's fresh one (the SQLite
-    file copied over it, or the PostgreSQL dump loaded into its schema), then opened: upgraded."""
+@pytest.fixture
+async def v01_store(backend: Backend) -> AsyncIterator[Store]:
+    """The 0.1 database, restored into the test's fresh one: the SQLite file copied over it, or
+    the PostgreSQL dump loaded into its schema."""
+    async with restored(backend, DATA, "csbot_v01") as store:
+        yield store
+
+
+@asynccontextmanager
+async def restored(backend: Backend, data: Path, dumped_schema: str) -> AsyncIterator[Store]:
+    """``data``'s database restored into the test's fresh one (the SQLite file copied over it, or
+    the PostgreSQL dump of ``dumped_schema`` loaded into its schema), opened by the current code."""
     if backend.schema is None:
         path = make_url(backend.url).database
         assert path is not None
@@ -37,43 +45,12 @@ async def restored(backend: Backend, data: Path, schema_name: str) -> Store:
     else:
         admin = await asyncpg.connect(backend.url.replace("postgresql+asyncpg://", "postgresql://"))
         try:
-            await admin.execute((data / "postgres.sql").read_text().replace(schema_name, backend.schema))
+            await admin.execute((data / "postgres.sql").read_text().replace(dumped_schema, backend.schema))
         finally:
             await admin.close()
-    return await open_store(backend.url, schema=backend.schema)
-
-
-@pytest.fixture
-async def v01_store(backend: Backend) -> AsyncIterator[Store]:
-    store = await restored(backend, DATA, "csbot_v01")
+    store = await open_store(backend.url, schema=backend.schema)
     try:
         yield store
-    finally:
-        await store.close()
-
-
-async def test_a_v4_database_gets_digests_and_keeps_its_alerts_mutes_and_audit_trail(backend: Backend) -> None:
-    store = await restored(backend, DATA_V4, "csbot_v4")
-    try:
-        async with store.engine.connect() as conn:
-            assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
-        [action] = await store.list_actions()
-        assert (action.actor_name, action.status, action.execution_id, action.pipeline) == (
-            "alice", "started", "e4", "payments-ci"
-        )
-        alert = await store.latest_alert_for_event("git", "7f3a1b2c-0000-4000-8000-000000000004")
-        assert alert is not None and alert.repeats == 1 and alert.series == "git:demo:payments-ci:payments:main"
-        [mute] = await store.active_mutes(store.now())
-        assert (mute.pipeline, mute.muted_by) == ("flaky-ci", "U0ALICE")
-        assert await store.get_cursor("watcher:git") == '{"v":1}'
-        # The new tables work: a digest with a row is saved, found, and its row counts as an alert.
-        now = store.now()
-        record = DigestRecord(channel_id="C0ALERTS", ts="1764936100.000100", created_at=now, updated_at=now)
-        row = DigestRow(kind="git", event_id="7f3a1b2c-0000-4000-8000-000000000005", execution_index=1, facts={})
-        digest_id = await store.save_digest(record, [row])
-        found = await store.digest_at("C0ALERTS", "1764936100.000100")
-        assert found is not None and found.id == digest_id
-        assert await store.get_alert("git", "7f3a1b2c-0000-4000-8000-000000000005", 1) is not None
     finally:
         await store.close()
 
@@ -134,3 +111,48 @@ async def test_a_database_at_v3_gets_the_mutes_table(tmp_path: Path) -> None:
             assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
     finally:
         await store.close()
+
+
+V4 = Path(__file__).resolve().parents[1] / "data" / "v4"
+
+
+@pytest.fixture
+async def v4_store(backend: Backend) -> AsyncIterator[Store]:
+    """The schema-4 database (tests/data/v4, written by the store before subscriptions), restored
+    into the test's fresh one and opened by the current code."""
+    async with restored(backend, V4, "csbot_v4") as store:
+        yield store
+
+
+async def test_a_v4_database_gets_digests_and_subscriptions_and_keeps_its_data(v4_store: Store) -> None:
+    from bot.store import DigestRecord, DigestRow, SubscriptionRecord
+
+    store = v4_store
+    async with store.engine.connect() as conn:
+        assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
+    [row] = await store.list_actions(limit=10)
+    assert (row.action, row.actor_name, row.status, row.execution_id, row.pipeline) == (
+        "rerun", "alice", "started", "e4", "payments-ci"
+    )
+    alert = await store.latest_alert_for_event("git", "7f3a1b2c-0000-4000-8000-000000000004")
+    assert alert is not None and alert.repeats == 1 and alert.series == "git:demo:payments-ci:payments:main"
+    [mute] = await store.active_mutes(store.now())
+    assert (mute.pipeline, mute.muted_by) == ("flaky-ci", "U0ALICE")
+    assert await store.get_cursor("watcher:git") == '{"v":1}'
+    # v5: a digest with a row is saved, found, and its row counts as an alert.
+    now = store.now()
+    record = DigestRecord(channel_id="C0ALERTS", ts="1764936100.000100", created_at=now, updated_at=now)
+    digest_row = DigestRow(kind="git", event_id="7f3a1b2c-0000-4000-8000-000000000005", execution_index=1, facts={})
+    digest_id = await store.save_digest(record, [digest_row])
+    found = await store.digest_at("C0ALERTS", "1764936100.000100")
+    assert found is not None and found.id == digest_id
+    assert await store.get_alert("git", "7f3a1b2c-0000-4000-8000-000000000005", 1) is not None
+    # v6: subscriptions.
+    assert await store.live_subscriptions() == []
+    new_id = await store.add_subscription(
+        SubscriptionRecord(channel_id="C0PAYMENTS", project="Payments", created_by="U0ALICE")
+    )
+    assert [s.id for s in await store.live_subscriptions("C0PAYMENTS")] == [new_id]
+    assert await store.remove_subscription(new_id, by="U0ALICE", at=store.now())
+    assert not await store.remove_subscription(new_id, by="U0BOB", at=store.now())
+    assert await store.live_subscriptions() == []

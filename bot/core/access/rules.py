@@ -15,9 +15,10 @@ from bot.core.errors import ConfigError
 from bot.core.verbs import VERBS, AccessAction, Verb
 
 # A rule without ``actions`` allows every verb, read-only first (as ``check`` shows them). The
-# actions that are not verbs (``mute``: silencing alerts) are granted only by naming them.
+# actions that are not verbs (``mute``: silencing alerts; ``subscribe``: routing alerts to a
+# channel) are granted only by naming them.
 ALL_VERBS: Final[tuple[Verb, ...]] = tuple(sorted(VERBS, key=lambda verb: VERBS[verb].mutates))
-ALL_ACTIONS: Final[tuple[AccessAction, ...]] = (*ALL_VERBS, "mute")
+ALL_ACTIONS: Final[tuple[AccessAction, ...]] = (*ALL_VERBS, "mute", "subscribe")
 @dataclass(frozen=True)
 class Scope:
     """What rules are matched against: an event, or an audit row that remembers its event's

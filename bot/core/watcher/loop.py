@@ -21,6 +21,7 @@ from bot.core.mutes import ActiveMutes
 from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
 from bot.core.routing import Router
+from bot.core.subscriptions import StoredRoutes
 from bot.core.undelivered import UndeliveredAlerts
 from bot.core.watcher.cursor import Cursor, micros_now
 from bot.core.watcher.details import FailureDetails
@@ -81,7 +82,9 @@ class Watcher:
         self.holder = holder
         self.holder_gone = holder_gone  # a dead holder's lease is taken over at once
         self.lease_ttl = 3 * interval
-        self.kinds: tuple[EventKind, ...] = router.kinds()
+        self.kinds: tuple[EventKind, ...] = router.kinds()  # what can alert; again every cycle
+        self.subscriptions = StoredRoutes(store)  # channels' own routes, read once a cycle
+        self._polled: tuple[EventKind, ...] | None = None  # the kinds of this process's last cycle
         self.lister = EventLister(client, page_size=page_size)
         self.undelivered = UndeliveredAlerts(store, client.get_event, give_up_after=undeliverable_after)
         self.details = FailureDetails(client)
@@ -136,6 +139,14 @@ class Watcher:
         reads_before = self.details.reads
         self.posting.begin_cycle()
         self._last_poll = time.monotonic()
+        # Subscriptions are routes too: read them once, route by them this cycle, and poll
+        # every kind some route can alert on now.
+        self.router.use_stored(await self.subscriptions.load())
+        self.kinds = self.router.kinds()
+        started = self._started_kinds()
+        if not self.kinds:  # nothing can alert (yet): no lease, no Code Stream reads
+            stats.skipped = True
+            return self._finish(stats, cpu, wall, reads_before)
         try:
             leader = await self._take_lease()
         except _EXPECTED_ERRORS as exc:
@@ -152,6 +163,10 @@ class Watcher:
             stats.error = f"recording posted alerts: {explain(exc)}"
             return self._finish(stats, cpu, wall, reads_before)
         await self.mutes.load()  # one read a cycle: what is muted right now (fails open)
+        for kind in started if leader else ():
+            # A kind polled again after a pause (a first subscription to it) starts like a first
+            # start: the failures of the pause were routed nowhere, they are not alerted now.
+            await self._save_cursor(kind, self._fresh_cursor(), leader)
         if leader:
             try:
                 stats.reposted = await self.undelivered.retry_due(self.posting.repost, self.store.now())
@@ -176,6 +191,15 @@ class Watcher:
                 self._cursors.pop(kind, None)
                 log.exception("watcher: %s events not polled (unexpected error)", kind)
         return self._finish(stats, cpu, wall, reads_before)
+
+    def _started_kinds(self) -> tuple[EventKind, ...]:
+        """Kinds polled now but not in this process's previous cycle (none on its first one:
+        after a restart the saved cursors carry on, so nothing is lost)."""
+        previous, self._polled = self._polled, self.kinds
+        return () if previous is None else tuple(k for k in self.kinds if k not in previous)
+
+    def _fresh_cursor(self) -> Cursor:
+        return Cursor(micros_now() - int(self.lookback * 1_000_000))
 
     def _finish(self, stats: CycleStats, cpu: float, wall: float, reads_before: int = 0) -> CycleStats:
         stats.detail_reads = self.details.reads - reads_before
@@ -229,7 +253,7 @@ class Watcher:
             if text is not None:
                 log.warning("watcher: unreadable %s cursor %r; starting from the lookback window", kind, text[:80])
             # First start: only failures within the lookback window, not the whole history.
-            cursor = Cursor(micros_now() - int(self.lookback * 1_000_000))
+            cursor = self._fresh_cursor()
             await self._save_cursor(kind, cursor, leader)
         elif leader:
             self._cursors[kind] = cursor

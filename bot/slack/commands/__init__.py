@@ -12,6 +12,7 @@ from bot.core.verbs import VERBS
 from bot.slack.commands.audit import audit_trail
 from bot.slack.commands.failures import list_failures
 from bot.slack.commands.mutes import end_mute, list_mutes
+from bot.slack.commands.subscriptions import list_subscriptions, subscribe, unsubscribe
 from bot.slack.commands.whoami import whoami
 from bot.slack.interaction import Interaction
 from bot.slack.render.base import SlackMessage
@@ -59,6 +60,15 @@ COMMANDS: Final = CommandTable[Handler](
         Command("whoami", "", "what the access policy lets you do here", whoami),
         Command("mutes", "", "what is muted (from an alert's ⋯ menu), for how long, by whom", list_mutes),
         Command("unmute", "<n>", "end mute n: its next failures are alerted again", end_mute, arguments=free_words),
+        Command(
+            "subscribe",
+            "[kind:…] [project:…] [pipeline:…] [repo:…] [branch:…] [mention:@group]",
+            "alert this channel of the failures that match (after the configured routes)",
+            subscribe,
+            arguments=free_words,
+        ),
+        Command("subscriptions", "", "this channel's subscriptions and configured routes", list_subscriptions),
+        Command("unsubscribe", "<n>", "remove subscription n of this channel", unsubscribe, arguments=free_words),
         Command("help", "", "this list", show_help, aliases=("?",), arguments=free_words, instant=True),
     ],
 )

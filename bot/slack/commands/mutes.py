@@ -23,9 +23,7 @@ log = logging.getLogger(__name__)
 
 
 async def _actor(surfaces: Surfaces, interaction: Interaction) -> tuple[Actor, str | None]:
-    info = await surfaces.users.lookup(interaction.user_id)
-    name = (info.name if info is not None else None) or interaction.user_name
-    return Actor(interaction.user_id, name), (info.team_id if info is not None else None) or interaction.team_id
+    return await surfaces.actor(interaction)
 
 
 async def mute_from_alert(

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.listeners import actions, commands, events
+from bot.slack.home import HomeTabs
+from bot.slack.listeners import actions, commands, events, home
 from bot.slack.surfaces import Surfaces
 
 COMMAND = commands.COMMAND
 
 
 def register(app: AsyncApp, surfaces: Surfaces) -> None:
+    home_tabs = HomeTabs(surfaces)
     commands.register(app, surfaces)
-    actions.register(app, surfaces)
+    actions.register(app, surfaces, home_tabs)
     events.register(app, surfaces)
+    home.register(app, home_tabs)

@@ -13,6 +13,7 @@ from bot.core.errors import UsageError
 from bot.core.verbs import MUTATING, by_button
 from bot.slack.commands.mutes import mute_from_alert
 from bot.slack.digests import rerun_all
+from bot.slack.home import HomeTabs
 from bot.slack.interaction import Interaction
 from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL, parse_row_value
 from bot.slack.render.messages import ACTION_OPEN, parse_button_value, render_usage_error
@@ -20,7 +21,7 @@ from bot.slack.render.mute import ACTION_MUTE, parse_mute_value
 from bot.slack.surfaces import Surfaces
 
 
-def register(app: AsyncApp, surfaces: Surfaces) -> None:
+def register(app: AsyncApp, surfaces: Surfaces, home: HomeTabs) -> None:
     async def on_button(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
@@ -38,7 +39,9 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
         if spec is None:
             return  # only the verbs' own action ids are registered below
         if interaction.alert is None:
-            return  # a button outside a message (cannot happen with our blocks); nothing to update
+            if body.get("container", {}).get("type") == "view":  # the App Home tab
+                await home.act(spec.name, kind, event_id, interaction)
+            return  # otherwise a button outside a message (not ours): nothing to update
         await surfaces.act_on_alert(spec.name, kind, event_id, interaction)
 
     @app.action(ACTION_MUTE)

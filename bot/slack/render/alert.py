@@ -327,3 +327,17 @@ def render_event_list(
     subjects = "; ".join(subject(e, 60) for e in shown[:3])
     text = fallback_text(f"{len(events)} failed {'/'.join(kinds)} events", subjects, f"{more} more" if more else "")
     return SlackMessage(text=text, blocks=cap_blocks(blocks))
+
+
+def home_item(event: Event, execution_url: str | None, now: datetime) -> list[dict[str, Any]]:
+    """One failure on the App Home: what failed, then Rerun and Resume (behind their confirm
+    dialogs) and the execution's link. No mute menu: muting is said in the alert's thread."""
+    item = _list_item(event, execution_url, now)
+    item.pop("accessory", None)
+    value = event_button_value(event)
+    verbs = [verb for verb in MUTATING if verb.button_action_id] if value else []
+    elements: list[Any] = [_action_button(event, verb, value) for verb in verbs if value]
+    open_button = _open_button(execution_url)
+    if open_button is not None:
+        elements.append(open_button)
+    return [item, actions(elements)] if elements else [item]

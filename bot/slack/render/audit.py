@@ -53,3 +53,7 @@ def render_audit(rows: list[ActionRecord], query: AuditQuery, *, has_more: bool,
     if has_more:
         blocks.append(context(f"More: `/codestream audit {t.escape(query.args())} --page {query.page + 1}`"))
     return SlackMessage(text=fallback_text(f"Audit: {len(rows)} entries"), blocks=cap_blocks(blocks))
+
+
+#: One audit row as a line (the App Home lists the person's own recent actions with it).
+audit_line = _line

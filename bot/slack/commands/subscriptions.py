@@ -1,0 +1,118 @@
+"""``/codestream subscribe …``, ``subscriptions`` and ``unsubscribe <n>``: a channel routes
+failures to itself. A change is said in the channel (everyone sees who routed what here);
+usage errors and refusals only to the person."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from bot.core import subscriptions
+from bot.core.access import Scope
+from bot.core.commands import Invocation
+from bot.core.errors import AccessDenied, StoreUnavailable, UsageError
+from bot.core.routing import describe_match
+from bot.core.subscriptions import UNSUBSCRIBE_USAGE, Asker
+from bot.slack.interaction import Interaction
+from bot.slack.render.base import SlackMessage
+from bot.slack.render.messages import render_error, render_usage_error
+from bot.slack.render.subscriptions import (
+    render_already_subscribed,
+    render_subscribed,
+    render_subscriptions,
+    render_unsubscribed,
+)
+from bot.slack.surfaces import Surfaces
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def _asker(surfaces: Surfaces, interaction: Interaction) -> Asker:
+    actor, team = await surfaces.actor(interaction)
+    return Asker(actor, interaction.channel_id, team)
+
+
+async def _guarded(what: str, change: Awaitable[T]) -> T | SlackMessage:
+    """The change's result, or what to answer the person when it could not be made."""
+    try:
+        return await change
+    except UsageError as exc:
+        return render_usage_error(exc)
+    except AccessDenied as exc:
+        return render_error(exc)
+    except Exception:
+        log.exception("%s failed", what)
+        return render_error(StoreUnavailable())
+
+
+async def subscribe(surfaces: Surfaces, interaction: Interaction, invocation: Invocation) -> SlackMessage | None:
+    try:
+        filters = subscriptions.parse_filters(invocation.args)
+    except UsageError as exc:
+        return render_usage_error(exc)
+    asker = await _asker(surfaces, interaction)
+    done = await _guarded("subscribe", subscriptions.subscribe(surfaces.store, surfaces.access, asker, filters))
+    if isinstance(done, SlackMessage):
+        return done
+    record = done.record
+    if done.already:
+        return render_already_subscribed(record)
+    assert record.id is not None and interaction.channel_id is not None
+    shadow = surfaces.routing.shadowing_rule(filters.route(record.id, interaction.channel_id))
+    shadowed_by = None
+    if shadow is not None:
+        rule = surfaces.routing.routes[shadow]
+        shadowed_by = (shadow, describe_match(rule.match), None if rule.drop else rule.channel)
+    said = render_subscribed(record, actor_id=asker.actor.user_id, shadowed_by=shadowed_by)
+    if await surfaces.delivery.post(interaction.channel_id, said) is None:
+        # The bot may not post here (not a member): say it through the response_url, with why
+        # no alert will arrive until it is invited.
+        said = render_subscribed(record, actor_id=asker.actor.user_id, shadowed_by=shadowed_by, bot_missing=True)
+        await surfaces.delivery.public(None, said, respond=interaction.respond)
+    return None
+
+
+async def unsubscribe(surfaces: Surfaces, interaction: Interaction, invocation: Invocation) -> SlackMessage | None:
+    if len(invocation.args) != 1 or not invocation.args[0].lstrip("#").isdigit():
+        return render_usage_error(UsageError(UNSUBSCRIBE_USAGE))
+    number = int(invocation.args[0].lstrip("#"))
+    asker = await _asker(surfaces, interaction)
+    record = await _guarded("unsubscribe", subscriptions.unsubscribe(surfaces.store, surfaces.access, asker, number))
+    if isinstance(record, SlackMessage):
+        return record
+    said = render_unsubscribed(record, actor_id=asker.actor.user_id)
+    await surfaces.delivery.public(interaction.channel_id, said, respond=interaction.respond)
+    return None
+
+
+async def list_subscriptions(surfaces: Surfaces, interaction: Interaction, invocation: Invocation) -> SlackMessage:
+    """The channel's subscriptions the caller may see, and the configuration's routes to it."""
+    viewer = await surfaces.viewer(interaction)
+    channel = interaction.channel_id
+    if channel is None:
+        return render_usage_error(UsageError("Ask in a channel: subscriptions belong to the channel."))
+    try:
+        records = await surfaces.store.live_subscriptions(channel)
+    except Exception:
+        log.exception("listing subscriptions failed")
+        return render_error(StoreUnavailable())
+    shown = [r for r in records if await subscriptions.may_see(surfaces.access, viewer, r)]
+    routing = surfaces.routing
+    configured: list[str] = []
+    for index, rule in routing.rules_to(channel):
+        kinds, projects, pipelines = rule.match.kind, rule.match.project, rule.match.pipeline
+        # A rule is shown to whoever may see what it names (one project and pipeline at most;
+        # a rule naming several is shown to those whose rules cover any project or pipeline).
+        scope = Scope(
+            kinds[0] if kinds else "git",
+            projects[0] if projects and len(projects) == 1 else None,
+            pipelines[0] if pipelines and len(pipelines) == 1 else None,
+        )
+        if await surfaces.access.may_see(viewer, scope):
+            mention = ", with a mention" if rule.mention else ""
+            configured.append(f"routes[{index}]: {describe_match(rule.match)}{mention}")
+    if routing.fallback == channel:
+        configured.append("BOT_ALERT_CHANNEL: failures no route or subscription takes")
+    return render_subscriptions(shown, configured=configured, hidden=len(records) - len(shown))
