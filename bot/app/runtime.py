@@ -15,6 +15,9 @@ from bot.app.settings import Settings, secret_values
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.core import metrics
 from bot.core.access import AccessPolicy, WorkspaceGate, build_policy, parse_access_config, split_ids
+from bot.core.control import ExecutionControl
+from bot.core.control.ports import LoggedControls
+from bot.core.control.readback import ControlReadBack
 from bot.core.fileconfig import FileConfig, load_file_config
 from bot.core.followup import FollowupTiming, FollowupTracker
 from bot.core.inflight import InFlight
@@ -101,6 +104,29 @@ class Runtime:
         options.setdefault("repeat_window", self.settings.bot_repeat_window_hours * 3600)
         return Watcher(self.store, self.client, self.notifier(delivery), router, **options)
 
+    @functools.cached_property
+    def controls(self) -> ExecutionControl:
+        """Cancel, pause and resume of executions: the same store, client, access and budgets
+        as ``actions`` (serve wires the reconciler's wake-up)."""
+        actions = self.actions
+        return ExecutionControl(
+            client=self.client,
+            store=self.store,
+            execution_url=actions.execution_url,
+            access=self.access,
+            owner=self.replica,
+            reconcile_seconds=actions.reconcile_seconds,
+            post_budget_seconds=actions.post_budget_seconds,
+        )
+
+    def control_readback(self) -> ControlReadBack:
+        """The reconciler's side of execution control, telling Slack (when configured)."""
+        notifier = self.notifier() if self.web is not None else LoggedControls()
+        return ControlReadBack(
+            self.store, self.client, notifier, owner=self.replica,
+            execution_url=self.settings.execution_ui_url, tracker=self.followups,
+        )  # fmt: skip
+
     def build_surfaces(self) -> Surfaces:
         """What the Slack listeners hand over to."""
         assert self.web is not None, "Slack is not configured"
@@ -117,6 +143,7 @@ class Runtime:
             inflight=self.inflight,
             identity=self.identity,
             followups=self.followups,
+            controls=self.controls,
         )
 
     async def lease_holder_gone(self, holder: str) -> bool:

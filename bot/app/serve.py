@@ -91,8 +91,10 @@ class RunningBot:
             timing=self.reconcile_timing
             or ReconcileTiming(stuck_after=max(600.0, runtime.actions.post_budget_seconds + 60)),
             tracker=runtime.followups,
+            controls=runtime.control_readback(),
         )
         runtime.actions.wake_reconciler = self.reconciler.wake
+        runtime.controls.wake_reconciler = self.reconciler.wake
         await self.reconciler.start()  # this replica's first heartbeat, before it takes any work
         self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
         if runtime.web is not None:

@@ -33,6 +33,9 @@ from typing import Final
 from bot.codestream.client import CodeStreamClient, execution_changed
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
 from bot.codestream.models import Event, EventKind, as_kind
+from bot.core.control.ports import LoggedControls
+from bot.core.control.readback import ControlReadBack
+from bot.core.control.verbs import EXECUTION_KIND
 from bot.core.errors import OutcomeUnconfirmed
 from bot.core.followup import FollowupTracker
 from bot.core.housekeeping import Housekeeping
@@ -78,8 +81,13 @@ class Reconciler:
         retention_days: float = 0.0,
         timing: ReconcileTiming | None = None,
         tracker: FollowupTracker | None = None,
+        controls: ControlReadBack | None = None,
     ) -> None:
         self.store = store
+        # Settles cancels, pauses and resumes of executions (told only in the log without Slack).
+        self.controls = controls or ControlReadBack(
+            store, client, LoggedControls(), owner=owner, execution_url=execution_url, tracker=tracker
+        )
         self.tracker = tracker  # follows what a late outcome started
         self.client = client
         self.notifier = notifier
@@ -204,6 +212,9 @@ class Reconciler:
 
     async def _check(self, row: ActionRecord, now: datetime) -> None:
         assert row.id is not None
+        if row.kind == EXECUTION_KIND:
+            await self._check_control(self.controls, row, now)
+            return
         kind = as_kind(row.kind)
         deadline = row.settle_by
         if kind is None or deadline is None:
@@ -231,6 +242,20 @@ class Reconciler:
             await self._settle(row, "not_started", event, None, now)
         else:
             await self._reschedule(row, now)
+
+    async def _check_control(self, controls: ControlReadBack, row: ActionRecord, now: datetime) -> None:
+        """A cancel, pause or resume: the execution's status says whether it took effect."""
+        verdict, execution = await controls.read(row, now)
+        deadline = row.settle_by or now
+        if verdict in ("done", "not_started"):
+            settled = await controls.settle(row, verdict, execution, now)
+        elif verdict == "gone" or (verdict == "unreadable" and now >= deadline + timedelta(
+            seconds=self.timing.unreadable_cap)):  # fmt: skip
+            settled = await controls.settle(row, "unknown", execution, now)
+        else:
+            await self._reschedule(row, now)
+            return
+        self.settled += settled
 
     async def _reschedule(self, row: ActionRecord, now: datetime) -> None:
         assert row.id is not None

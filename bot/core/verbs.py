@@ -70,8 +70,9 @@ VERBS: Final[dict[Verb, VerbSpec]] = {
 }
 
 #: What access rules grant (``actions:`` in BOT_CONFIG): every verb, and the actions that are not
-#: verbs on an event — ``mute`` (silence a pipeline's alerts for a while).
-AccessAction: TypeAlias = Literal["show", "rerun", "resume", "mute"]
+#: verbs on an event — ``mute`` (silence a pipeline's alerts for a while), ``cancel`` and
+#: ``pause`` (a running execution; ``pause`` also covers resuming it: ``bot.core.control``).
+AccessAction: TypeAlias = Literal["show", "rerun", "resume", "mute", "cancel", "pause"]
 
 #: Verbs that change something in Code Stream, in the order their buttons appear.
 MUTATING: Final[tuple[VerbSpec, ...]] = tuple(spec for spec in VERBS.values() if spec.mutates)

@@ -27,6 +27,7 @@ from bot.simulator.cs_seed import (
     SAMPLE_TRIGGER_FAILED_GIT_ID,
     seed_sample_data,
 )
+from bot.simulator.cs_state import InvalidExecutionAction
 from bot.simulator.cs_tokens import TokenBook
 
 API_VERSION = "2019-10-17"
@@ -77,6 +78,7 @@ class CodeStreamSimulator(SimMiddleware):
         app.router.add_get(f"{API_PREFIX}/{{segment:{_SEGMENTS}}}/{{id}}", self._get_event)
         app.router.add_post(f"{API_PREFIX}/{{segment:{_SEGMENTS}}}/{{id}}", self._act_on_event)
         app.router.add_get(f"{API_PREFIX}/executions/{{id}}", self._get_execution)
+        app.router.add_post(f"{API_PREFIX}/executions/{{id}}", self._act_on_execution)
         # A short shutdown timeout: stop() must not wait out a client's keep-alive.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -251,6 +253,24 @@ class CodeStreamSimulator(SimMiddleware):
             return web.json_response(self.get_execution(execution_id))
         except KeyError:
             return json_error(404, f"Execution with id {execution_id} not found")
+
+
+    async def _act_on_execution(self, request: web.Request) -> web.Response:
+        execution_id = request.match_info["id"]
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return json_error(400, "Malformed JSON body")
+        reason = body.get("reason") if isinstance(body, dict) else None
+        try:
+            doc = self.act_on_execution(
+                execution_id, request.query.get("action", ""), reason if isinstance(reason, str) else None
+            )
+        except InvalidExecutionAction as exc:
+            return json_error(400, str(exc))
+        except KeyError:
+            return json_error(404, f"Execution with id {execution_id} not found")
+        return web.json_response(doc)
 
 
 async def serve_forever(host: str = "127.0.0.1", port: int = 8080, **kwargs: Any) -> None:

@@ -88,8 +88,11 @@ class SimMiddleware(SimState):
         return response
 
     def _apply_later(self, request: web.Request, delay: float) -> None:
-        """The effect of an event action, applied ``delay`` seconds from now."""
+        """The effect of an event or execution action, applied ``delay`` seconds from now."""
         segment, event_id = request.match_info.get("segment"), request.match_info.get("id")
+        if request.method == "POST" and event_id is not None and request.path.startswith(f"{API_PREFIX}/executions/"):
+            self._apply_execution_action_later(event_id, request.query.get("action", ""), delay)
+            return
         if request.method != "POST" or segment not in KIND_BY_SEGMENT or event_id is None:
             return
         kind, action = KIND_BY_SEGMENT[segment].name, request.query.get("action", "")
@@ -100,6 +103,17 @@ class SimMiddleware(SimState):
                 return
             with contextlib.suppress(KeyError, ValueError):
                 self.act_on_event(kind, event_id, action, executed_by)
+
+        task = asyncio.create_task(apply())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    def _apply_execution_action_later(self, execution_id: str, action: str, delay: float) -> None:
+        async def apply() -> None:
+            if await self._stall(delay):
+                return
+            with contextlib.suppress(KeyError, ValueError):
+                self.act_on_execution(execution_id, action, None)
 
         task = asyncio.create_task(apply())
         self._later.add(task)

@@ -9,11 +9,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.codestream.models import Event, Execution
+from bot.core.control import ControlOutcome
 from bot.core.failures import FailureContext, failure_context
 from bot.core.ports import Delivered, Ending
 from bot.core.requests import MessageRef, Outcome
 from bot.slack.delivery import Delivery
 from bot.slack.render.base import MAX_BLOCKS, fallback_text, section
+from bot.slack.render.control import acted_line, render_control_outcome
 from bot.slack.render.messages import (
     SlackMessage,
     is_checking,
@@ -57,7 +59,7 @@ def _with_note(message: SlackMessage, mrkdwn: str, plain: str) -> SlackMessage:
 
 
 class SlackNotifier:
-    """Implements ``AlertNotifier``, ``FollowThroughView`` and ``OutcomeNotifier``."""
+    """Implements ``AlertNotifier``, ``FollowThroughView``, ``OutcomeNotifier`` and ``ControlNotifier``."""
 
     def __init__(self, delivery: Delivery, *, execution_link: Callable[[str | None], str | None]) -> None:
         self.delivery = delivery
@@ -121,7 +123,15 @@ class SlackNotifier:
         self, followup: FollowupRecord, outcome: Outcome, execution: Execution, *, ending: Ending, now: datetime
     ) -> bool:
         failure = failure_context(execution)  # the read the tracker made: stages included
-        message = render_followup(outcome, execution=execution, now=now, gave_up=ending == "gave_up", failure=failure)
+        message = render_followup(
+            outcome,
+            execution=execution,
+            now=now,
+            gave_up=ending == "gave_up",
+            failure=failure,
+            execution_id=followup.execution_id if ending == "running" else None,
+            acted=acted_line(followup.control_verb, followup.control_by, followup.control_at),
+        )
         if ending == "missing":
             message = _with_note(message, *_MISSING_NOTE)
         return await self.delivery.update(followup.channel_id, followup.summary_ts, message)
@@ -144,6 +154,15 @@ class SlackNotifier:
             failure=failure_context(execution),
         )
         return await self.delivery.update(followup.alert_channel_id, followup.alert_ts, message)
+
+    # --- ControlNotifier -------------------------------------------------------------------
+
+    async def control_settled(self, outcome: ControlOutcome, answer: MessageRef | None) -> None:
+        message = render_control_outcome(outcome, now=datetime.now(UTC))
+        if answer is not None and await self.delivery.update(answer.channel, answer.ts, message):
+            return
+        if outcome.request.channel_id is not None:
+            await self.delivery.post(outcome.request.channel_id, message)
 
     # --- OutcomeNotifier -------------------------------------------------------------------
 

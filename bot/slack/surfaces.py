@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from typing import Final
 
 from bot.codestream.client import CodeStreamClient
-from bot.codestream.models import Event, EventKind
+from bot.codestream.models import Event, EventKind, as_kind
 from bot.core.access import AccessPolicy, Viewer
 from bot.core.commands import Command, Invocation
+from bot.core.control import ControlRequest, ControlVerb, ExecutionControl
 from bot.core.followup import FollowupTracker
 from bot.core.inflight import InFlight
 from bot.core.logs import request_id
@@ -29,10 +30,11 @@ from bot.slack.delivery import Delivery
 from bot.slack.identity import SlackIdentity
 from bot.slack.interaction import Interaction
 from bot.slack.notifier import render_alert_after
+from bot.slack.render.control import render_control_outcome
 from bot.slack.render.messages import SlackMessage, render_alert_in_progress, render_outcome
 from bot.slack.threads import AlertThreads, Deliveries
 from bot.slack.users import UserDirectory
-from bot.store import Store
+from bot.store import FollowupRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ class Surfaces:
         inflight: InFlight | None = None,
         identity: SlackIdentity | None = None,
         followups: FollowupTracker | None = None,
+        controls: ExecutionControl | None = None,
     ) -> None:
         self.actions = actions
         self.store = store
@@ -75,6 +78,7 @@ class Surfaces:
         self.execution_link = execution_link
         self.inflight = inflight or InFlight()
         self.followups = followups  # follows what a started action created
+        self.controls = controls  # cancel, pause and resume of executions
         self.deliveries = Deliveries(store)
         self.threads = AlertThreads(store, delivery, identity)
         self._marking: dict[tuple[str, str], asyncio.Task[bool]] = {}  # "requested by" updates in flight
@@ -170,6 +174,53 @@ class Surfaces:
             ts = await self.delivery.public(alert.channel, message, thread_ts=alert.thread_ts)
             if mutates and outcome.action_id is not None:
                 await self._after_action(outcome, summary=MessageRef(alert.channel, ts, ts) if ts else None)
+
+    # --- execution control ------------------------------------------------------------------
+
+    async def control_execution(
+        self, verb: ControlVerb, execution_id: str, interaction: Interaction, *, kind: EventKind | None = None
+    ) -> None:
+        """Cancel, pause or resume an execution: a summary's button (``interaction.alert`` is the
+        summary) or ``/codestream cancel|pause|resume-execution``. Done (or not known yet):
+        everyone sees who did it, in the summary's thread or where the command was typed, and
+        a followed summary updates in place; anything else only the person who asked sees."""
+        assert self.controls is not None, "execution control is not wired"
+        followed = await self._followed(execution_id)
+        if kind is None and followed is not None:
+            kind = as_kind(followed.kind)
+        info = await self.users.lookup(interaction.user_id)
+        request = ControlRequest(
+            verb=verb,
+            execution_id=execution_id,
+            actor=Actor(interaction.user_id, (info.name if info is not None else None) or interaction.user_name),
+            surface=interaction.surface,
+            channel_id=interaction.channel_id,
+            request_id=request_id.get() or new_request_id(),
+            team_id=(info.team_id if info is not None else None) or interaction.team_id,
+            kind=kind,
+        )
+        outcome = await self.controls.perform(request)
+        message = render_control_outcome(outcome, now=now())
+        if outcome.status not in ("done", "unknown"):
+            await self.answer(interaction, message)
+            return
+        channel, thread_ts = interaction.channel_id, interaction.thread_ts
+        ts = await self.delivery.public(channel, message, thread_ts=thread_ts, respond=interaction.respond)
+        try:
+            if outcome.status == "unknown":
+                answer = MessageRef(channel, ts, ts) if channel and ts else None
+                await self.controls.follow_unknown(outcome, answer)
+            elif self.followups is not None:
+                await self.followups.acted(execution_id, verb=verb, actor_id=request.actor.user_id, at=outcome.at)
+        except Exception:
+            log.exception("after an execution action: follow-up failed", extra={"action_id": outcome.action_id})
+
+    async def _followed(self, execution_id: str) -> FollowupRecord | None:
+        try:
+            return await self.store.open_followup_for_execution(execution_id)
+        except Exception:
+            log.exception("followup lookup failed")
+            return None
 
     # --- shared ---------------------------------------------------------------------------
 

@@ -126,6 +126,9 @@ class FollowupRecord(_Record):
     interval: float = Field(default=5.0, gt=0)
     created_at: UTCDatetime = Field(default_factory=utcnow)
     finished_at: UTCDatetime | None = None
+    control_verb: str | None = None  # the last cancel/pause/resume-execution from Slack
+    control_by: str | None = None  # who asked (a Slack user id)
+    control_at: UTCDatetime | None = None
 
 
 class MuteRecord(_Record):

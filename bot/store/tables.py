@@ -36,6 +36,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    inspect,
 )
 from sqlalchemy.schema import CreateColumn
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -188,6 +189,10 @@ followups = Table(
     Column("interval", Float, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
+    # The last cancel/pause/resume from Slack on the followed execution: its summary says who.
+    Column("control_verb", Text),
+    Column("control_by", Text),
+    Column("control_at", UTCDateTime),
     Index("ix_followups_due", "finished_at", "next_poll_at"),
     Index("ix_followups_execution", "execution_id"),
 )
@@ -324,6 +329,15 @@ def _mutes(conn: Connection) -> None:
     mutes.create(conn, checkfirst=True)
 
 
+def _execution_control(conn: Connection) -> None:
+    # Only the columns missing: a database created by a later layout and stamped older (tests,
+    # a half-applied manual fix) already has some.
+    present = {c["name"] for c in inspect(conn).get_columns(followups.name, schema=conn.schema_for_object(followups))}
+    for name in ("control_verb", "control_by", "control_at"):
+        if name not in present:
+            add_column(conn, followups.c[name])
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial tables", _initial),
     Migration(
@@ -333,6 +347,7 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(3, "repeated failures: alert series, repeat counts, resolution", _alert_series),
     Migration(4, "mutes", _mutes),
+    Migration(6, "execution control: who canceled, paused or resumed a followed execution", _execution_control),
 ]
 
 

@@ -4,8 +4,9 @@ spec's own example payloads parse."""
 from __future__ import annotations
 
 from bot.codestream import CodeStreamClient, EventKind
+from bot.codestream.execution_actions import ExecutionAction
 from bot.simulator import SAMPLE_FAILED_DOCKER_ID, SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID, CodeStreamSimulator
-from tests.spec import check_request, find_operation
+from tests.spec import SPEC_FILES, check_body, check_request, find_operation
 
 
 async def test_every_request_the_client_sends_is_in_the_spec(
@@ -53,3 +54,27 @@ def test_the_checker_catches_nonconforming_requests() -> None:
     assert check_request("PUT", "/codestream/api/git-events/x", {}) == [
         "PUT /codestream/api/git-events/x: no such operation in the spec"
     ]
+
+
+async def test_execution_actions_conform_to_both_spec_versions(
+    client: CodeStreamClient, sim: CodeStreamSimulator
+) -> None:
+    """Pause, resume and cancel: path, query and the ExecutionActionRequest body, against the
+    2019-10-17 spec and vRA 8.10.1's."""
+    execution = await client.get_execution(str(sim.add_execution(pipeline="contract-ci")["id"]))
+    assert execution.id is not None
+    steps: list[ExecutionAction] = ["pause", "resume", "cancel"]
+    for action in steps:
+        reason = "Paused from Slack by @alice"
+        result = await client.act_on_execution(execution.id, action, reason=reason, before=execution)
+        assert result.state == "succeeded"
+        execution = await client.get_execution(execution.id)
+    posts = [r for r in sim.requests if r.method == "POST" and r.path.startswith("/codestream/api/executions/")]
+    assert [r.query["action"] for r in posts] == steps
+    for spec_file in SPEC_FILES:
+        for r in posts:
+            assert check_request(r.method, r.path, r.query, bool(r.body), spec_file) == []
+            assert check_body(r.method, r.path, r.json(), spec_file) == []
+    problems = check_body("POST", posts[0].path, {"reason": 3, "why": "x"})
+    assert problems[0] == "POST /codestream/api/executions/{id}: reason should be string, got 3"
+    assert problems[1].startswith("POST /codestream/api/executions/{id}: undocumented body property 'why'")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -17,8 +18,8 @@ from bot.codestream import CodeStreamClient
 from bot.core.ports import LoggedOutcomes
 from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.simulator import CodeStreamSimulator
-from bot.store import Store, latest_version, open_store
-from bot.store.tables import schema_version
+from bot.store import FollowupRecord, Store, latest_version, open_store
+from bot.store.tables import followups, schema_version
 from tests.conftest import Backend
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "v0.1"
@@ -99,6 +100,40 @@ async def test_a_database_at_v3_gets_the_mutes_table(tmp_path: Path) -> None:
     try:
         assert await store.active_mutes(store.now()) == []
         async with store.engine.connect() as conn:
-            assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version() == 4
+            assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
+    finally:
+        await store.close()
+
+
+async def test_a_v4_database_gets_the_execution_control_columns_and_keeps_its_followups(backend: Backend) -> None:
+    """Schema v4 (before execution control) has no control_* columns on followups: the upgrade
+    adds them in place, on SQLite and PostgreSQL, and the followups being polled carry on."""
+    store = await open_store(backend.url, schema=backend.schema)
+    now = store.now()
+    record = FollowupRecord(
+        execution_id="e-v4", kind="git", event_id="ev-v4", channel_id="C0ALERTS", summary_ts="1.2",
+        next_poll_at=now, deadline_at=now + timedelta(hours=6), created_at=now,
+    )  # fmt: skip
+    try:
+        fid = await store.add_followup(record)
+        async with store.engine.begin() as conn:  # back to the v4 layout, as v4's code left it
+            preparer = conn.dialect.identifier_preparer
+            table = preparer.quote(followups.name)
+            if backend.schema is not None:
+                table = f"{preparer.quote_schema(backend.schema)}.{table}"
+            for column in ("control_verb", "control_by", "control_at"):
+                await conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+            await conn.execute(schema_version.update().values(version=4))
+    finally:
+        await store.close()
+    store = await open_store(backend.url, schema=backend.schema)
+    try:
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
+        kept = await store.get_followup(fid)
+        assert kept is not None and (kept.execution_id, kept.summary_ts, kept.control_verb) == ("e-v4", "1.2", None)
+        assert await store.update_followup(fid, control_verb="cancel", control_by="U0ALICE", control_at=now)
+        followed = await store.open_followup_for_execution("e-v4")
+        assert followed is not None and (followed.control_verb, followed.control_by) == ("cancel", "U0ALICE")
     finally:
         await store.close()

@@ -244,7 +244,7 @@ def _private_denial(verb: AccessAction, denial: _Denial) -> str:
 
 
 def _what(verb: AccessAction, scope: Scope) -> str:
-    target = f"{scope.project} pipelines" if scope.project else f"{scope.kind} events"
+    target = f"{scope.project} pipelines" if scope.project else f"{scope.kind or 'any'} events"
     if scope.pipeline:
         target = f"{target} ({scope.pipeline})"
     return f"{verb} {target}"
