@@ -78,3 +78,28 @@ async def test_execution_actions_conform_to_both_spec_versions(
     problems = check_body("POST", posts[0].path, {"reason": 3, "why": "x"})
     assert problems[0] == "POST /codestream/api/executions/{id}: reason should be string, got 3"
     assert problems[1].startswith("POST /codestream/api/executions/{id}: undocumented body property 'why'")
+
+
+async def test_approval_requests_conform_to_both_spec_versions(
+    client: CodeStreamClient, sim: CodeStreamSimulator
+) -> None:
+    """List, read and respond to user operations: path, query and the UserOpResponse body (the
+    enum form of the status) against both specs."""
+    first = sim.user_operations.add(approvers=["alice@example.com"])
+    second = sim.user_operations.add(status="Active")  # read leniently
+    pending = await client.list_user_operations(filter="status eq 'ACTIVE'", top=50)
+    assert [op.id for op in pending] == [first["id"]]
+    before = await client.get_user_operation(str(first["id"]))
+    assert before.pending and before.approvers == ["alice@example.com"] and before.expires_at is not None
+    result = await client.respond_to_user_operation(str(first["id"]), "APPROVED", message="looks good", before=before)
+    assert result.state == "succeeded" and result.operation is not None and result.operation.status == "APPROVED"
+    lenient = await client.get_user_operation(str(second["id"]))
+    assert lenient.status == "ACTIVE"
+    requests = [r for r in sim.requests if "/user-operations" in r.path]
+    posts = [r for r in requests if r.method == "POST"]
+    assert [r.json() for r in posts] == [{"status": "APPROVED", "responseMessage": "looks good"}]
+    for spec_file in SPEC_FILES:
+        for r in requests:
+            assert check_request(r.method, r.path, r.query, bool(r.body), spec_file) == []
+        for r in posts:
+            assert check_body(r.method, r.path, r.json(), spec_file) == []
