@@ -9,7 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from bot.store.engine import make_engine, normalize_url, prepare_sqlite, upgrade
-from bot.store.models import ActionRecord, AlertRecord, Claim, FollowupRecord, MuteRecord, UndeliveredAlert, utcnow
+from bot.store.models import (
+    ActionRecord,
+    AlertRecord,
+    ApprovalRecord,
+    Claim,
+    FollowupRecord,
+    MuteRecord,
+    UndeliveredAlert,
+    utcnow,
+)
 from bot.store.store import Clock, Store
 from bot.store.tables import NO_EXECUTION_INDEX, SchemaVersionError, StoreError, latest_version
 
@@ -17,6 +26,7 @@ __all__ = [
     "NO_EXECUTION_INDEX",
     "ActionRecord",
     "AlertRecord",
+    "ApprovalRecord",
     "Claim",
     "Clock",
     "FollowupRecord",

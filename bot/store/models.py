@@ -167,3 +167,21 @@ class UndeliveredAlert(_Record):
     first_at: UTCDatetime
     next_try_at: UTCDatetime
     give_up_at: UTCDatetime
+
+
+class ApprovalRecord(_Record):
+    """A Code Stream approval (user operation) the bot posted a request for, and how it ended."""
+
+    id: int | None = None
+    operation_id: str
+    channel_id: str | None = None
+    ts: str | None = None
+    status: str = "ACTIVE"
+    project: str | None = None
+    pipeline: str | None = None
+    execution_id: str | None = None
+    decided_by: str | None = None
+    decided_in: str | None = None
+    response_message: str | None = None
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    finished_at: UTCDatetime | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from bot.store.actions import ActionStore
 from bot.store.alerts import AlertStore
+from bot.store.approvals import ApprovalStore
 from bot.store.base import Clock
 from bot.store.claims import ClaimStore
 from bot.store.cursors import CursorStore
@@ -24,5 +25,5 @@ from bot.store.mutes import MuteStore
 __all__ = ["Clock", "HolderGone", "Store"]
 
 
-class Store(ClaimStore, ActionStore, AlertStore, FollowupStore, LivenessStore, CursorStore, MuteStore):
+class Store(ClaimStore, ActionStore, AlertStore, FollowupStore, LivenessStore, CursorStore, MuteStore, ApprovalStore):
     """State shared by the bot's replicas. Create with :func:`bot.store.open_store`."""

@@ -258,6 +258,26 @@ mutes = Table(
     Index("ix_mutes_open", "ended_at"),
 )
 
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("operation_id", Text, nullable=False),  # the Code Stream user operation
+    Column("channel_id", Text),  # where its request is posted (None until it is)
+    Column("ts", Text),
+    Column("status", Text, nullable=False),  # what the message shows: ACTIVE, APPROVED, REJECTED, EXPIRED, CANCELED
+    Column("project", Text),
+    Column("pipeline", Text),
+    Column("execution_id", Text),
+    Column("decided_by", Text),  # a Slack user id (decided in Slack) or Code Stream's respondedBy
+    Column("decided_in", Text),  # "slack" or "codestream"
+    Column("response_message", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),  # set once the operation is no longer pending
+    UniqueConstraint("operation_id", name="uq_approvals_operation"),
+    Index("ix_approvals_open", "finished_at"),
+)
+
 cursors = Table(
     "cursors",
     metadata,
@@ -329,13 +349,14 @@ def _mutes(conn: Connection) -> None:
     mutes.create(conn, checkfirst=True)
 
 
-def _execution_control(conn: Connection) -> None:
+def _execution_control_and_approvals(conn: Connection) -> None:
     # Only the columns missing: a database created by a later layout and stamped older (tests,
     # a half-applied manual fix) already has some.
     present = {c["name"] for c in inspect(conn).get_columns(followups.name, schema=conn.schema_for_object(followups))}
     for name in ("control_verb", "control_by", "control_at"):
         if name not in present:
             add_column(conn, followups.c[name])
+    approvals.create(conn, checkfirst=True)
 
 
 MIGRATIONS: list[Migration] = [
@@ -347,7 +368,11 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(3, "repeated failures: alert series, repeat counts, resolution", _alert_series),
     Migration(4, "mutes", _mutes),
-    Migration(6, "execution control: who canceled, paused or resumed a followed execution", _execution_control),
+    Migration(
+        6,
+        "execution control (who canceled, paused or resumed a followed execution) and approvals",
+        _execution_control_and_approvals,
+    ),
 ]
 
 

@@ -18,8 +18,8 @@ from bot.codestream import CodeStreamClient
 from bot.core.ports import LoggedOutcomes
 from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.simulator import CodeStreamSimulator
-from bot.store import FollowupRecord, Store, latest_version, open_store
-from bot.store.tables import followups, schema_version
+from bot.store import ApprovalRecord, FollowupRecord, Store, latest_version, open_store
+from bot.store.tables import approvals, followups, schema_version
 from tests.conftest import Backend
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "v0.1"
@@ -105,9 +105,9 @@ async def test_a_database_at_v3_gets_the_mutes_table(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_a_v4_database_gets_the_execution_control_columns_and_keeps_its_followups(backend: Backend) -> None:
-    """Schema v4 (before execution control) has no control_* columns on followups: the upgrade
-    adds them in place, on SQLite and PostgreSQL, and the followups being polled carry on."""
+async def test_a_v4_database_gets_execution_control_and_approvals_and_keeps_its_followups(backend: Backend) -> None:
+    """Schema v4 (before #14) has no control_* columns on followups and no approvals table: the
+    upgrade adds them in place, on SQLite and PostgreSQL, and the followups being polled carry on."""
     store = await open_store(backend.url, schema=backend.schema)
     now = store.now()
     record = FollowupRecord(
@@ -123,6 +123,7 @@ async def test_a_v4_database_gets_the_execution_control_columns_and_keeps_its_fo
                 table = f"{preparer.quote_schema(backend.schema)}.{table}"
             for column in ("control_verb", "control_by", "control_at"):
                 await conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+            await conn.run_sync(lambda sync: approvals.drop(sync))
             await conn.execute(schema_version.update().values(version=4))
     finally:
         await store.close()
@@ -135,5 +136,14 @@ async def test_a_v4_database_gets_the_execution_control_columns_and_keeps_its_fo
         assert await store.update_followup(fid, control_verb="cancel", control_by="U0ALICE", control_at=now)
         followed = await store.open_followup_for_execution("e-v4")
         assert followed is not None and (followed.control_verb, followed.control_by) == ("cancel", "U0ALICE")
+        # ...and the approvals table: one row per operation.
+        first = await store.add_approval(ApprovalRecord(operation_id="op-1", created_at=now))
+        assert first is not None and await store.add_approval(ApprovalRecord(operation_id="op-1")) is None
+        await store.approval_posted(first, "C0ALERTS", "3.4")
+        assert [a.operation_id for a in await store.open_approvals()] == ["op-1"]
+        assert await store.finish_approval(
+            "op-1", status="APPROVED", decided_by="U0ALICE", decided_in="slack", response_message="ok", at=now
+        )
+        assert await store.open_approvals() == []
     finally:
         await store.close()
