@@ -15,6 +15,7 @@ from bot.app.settings import Settings, secret_values
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.core import metrics
 from bot.core.access import AccessPolicy, WorkspaceGate, build_policy, parse_access_config, split_ids
+from bot.core.approvals.watcher import ApprovalWatcher
 from bot.core.control import ExecutionControl
 from bot.core.control.ports import LoggedControls
 from bot.core.control.readback import ControlReadBack
@@ -126,6 +127,12 @@ class Runtime:
             self.store, self.client, notifier, owner=self.replica,
             execution_url=self.settings.execution_ui_url, tracker=self.followups,
         )  # fmt: skip
+
+    def approval_watcher(self, router: Router, **options: Any) -> ApprovalWatcher:
+        """An approvals watcher on this runtime's store, client and Slack (tests, tools)."""
+        options.setdefault("holder", self.replica)
+        options.setdefault("interval", self.settings.bot_approvals_interval)
+        return ApprovalWatcher(self.store, self.client, self.notifier(), router, **options)
 
     def build_surfaces(self) -> Surfaces:
         """What the Slack listeners hand over to."""

@@ -18,9 +18,10 @@ from bot.app.health import Readiness
 from bot.app.httpserver import server_options
 from bot.app.runtime import Runtime, build_runtime
 from bot.app.settings import Settings
-from bot.app.watching import build_watcher, webhook_route
+from bot.app.watching import build_approval_watcher, build_watcher, webhook_route
 from bot.app.web import build_web
 from bot.codestream.client import RetryPolicy
+from bot.core.approvals.watcher import ApprovalWatcher
 from bot.core.followup import FollowupTiming, FollowupTracker
 from bot.core.ports import LoggedOutcomes
 from bot.core.reconcile import Reconciler, ReconcileTiming
@@ -60,11 +61,13 @@ class RunningBot:
     readiness: Readiness | None = None
     followup_timing: FollowupTiming | None = None  # the demo and tests follow faster
     watcher: Watcher | None = None
+    approvals: ApprovalWatcher | None = None
     reconciler: Reconciler | None = None
     reconcile_timing: ReconcileTiming | None = None  # tests read back faster
     _reconciler_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _followups_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _watcher_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _approvals_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _server: uvicorn.Server | None = field(default=None, repr=False)
     _server_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _socket: AsyncSocketModeHandler | None = field(default=None, repr=False)
@@ -123,6 +126,10 @@ class RunningBot:
                 holder_gone=runtime.lease_holder_gone,
                 authors=runtime.authors,
             )
+            self.approvals = build_approval_watcher(
+                self.settings, runtime.file_config, store=runtime.store, client=runtime.client,
+                notifier=runtime.notifier(), holder=runtime.replica, holder_gone=runtime.lease_holder_gone,
+            )  # fmt: skip
         extra = [webhook_route(self.watcher, self.settings.bot_webhook_token)] if self.watcher else []
         gate_secret = self.settings.slack_signing_secret if self.mode == "http" else None
         web = build_web(
@@ -151,6 +158,8 @@ class RunningBot:
         if self.watcher is not None:
             await self._refuse_second_sqlite_watcher(runtime)
             self._watcher_task = asyncio.create_task(self.watcher.run(), name="watcher")
+        if self.approvals is not None:
+            self._approvals_task = asyncio.create_task(self.approvals.run(), name="approvals")
         log.info("bot started", extra={"mode": self.mode, "url": self.url})
         return self
 
@@ -213,6 +222,11 @@ class RunningBot:
         if self.watcher is not None:
             await self.watcher.stop()  # ends run(), releases the lease for another replica
             self.watcher, self._watcher_task = None, None
+        if self.approvals is not None:
+            await self.approvals.stop()
+            if self._approvals_task is not None:
+                await asyncio.gather(self._approvals_task, return_exceptions=True)
+            self.approvals, self._approvals_task = None, None
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None

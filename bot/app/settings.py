@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     bot_watch_page_size: int = Field(50, ge=1, le=500)
     # An alert Slack refuses for good (bot not in the channel...) is retried for this long.
     bot_undeliverable_hours: float = Field(24.0, gt=0, le=24 * 30)
+    # Code Stream approvals (user operations) posted where routing sends kind `approval`.
+    bot_approvals: bool | None = None  # None: on whenever the failure watcher is on
+    bot_approvals_interval: float = Field(30.0, ge=1, le=3600)
 
     # --- Follow-through ------------------------------------------------------------------------
     bot_follow_max_hours: float = Field(6.0, gt=0, le=7 * 24)

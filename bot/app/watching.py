@@ -14,6 +14,8 @@ from starlette.routing import Route
 
 from bot.app.settings import Settings
 from bot.codestream.client import CodeStreamClient
+from bot.core.approvals.ports import ApprovalNotifier
+from bot.core.approvals.watcher import ApprovalWatcher
 from bot.core.fileconfig import FileConfig
 from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
@@ -66,6 +68,31 @@ def build_watcher(
         undeliverable_after=settings.bot_undeliverable_hours * 3600,
         authors=authors,
         repeat_window=settings.bot_repeat_window_hours * 3600,
+    )
+
+
+def build_approval_watcher(
+    settings: Settings,
+    file_config: FileConfig,
+    *,
+    store: Store,
+    client: CodeStreamClient,
+    notifier: ApprovalNotifier,
+    holder: str,
+    holder_gone: HolderGone | None = None,
+) -> ApprovalWatcher | None:
+    """The approvals watcher (BOT_APPROVALS, by default on with the failure watcher), or None."""
+    enabled = settings.bot_approvals if settings.bot_approvals is not None else watch_enabled(settings, file_config)
+    if not enabled:
+        return None
+    return ApprovalWatcher(
+        store,
+        client,
+        notifier,
+        Router.from_config(file_config, settings.bot_alert_channel),
+        interval=settings.bot_approvals_interval,
+        holder=holder,
+        holder_gone=holder_gone,
     )
 
 

@@ -61,7 +61,15 @@ class Router:
         return cls(file_config.routes, fallback)
 
     def route(self, event: Event) -> RouteDecision:
-        values = _event_values(event)
+        return self._route(_event_values(event))
+
+    def route_approval(self, project: str | None, pipeline: str | None) -> RouteDecision:
+        """Where a Code Stream approval's request goes: the same rules, with kind ``approval``
+        (a rule naming other kinds does not match; one naming no kind does)."""
+        values = {"kind": "approval", "project": project or "", "pipeline": pipeline or "", "repo": "", "branch": ""}
+        return self._route(values)
+
+    def _route(self, values: dict[str, str]) -> RouteDecision:
         for index, rule in enumerate(self.routes):
             if _matches(rule.match, values):
                 if rule.drop:

@@ -9,11 +9,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.codestream.models import Event, Execution
+from bot.codestream.user_operations import UserOperation
+from bot.core.approvals.ports import ApprovalEnd
 from bot.core.control import ControlOutcome
 from bot.core.failures import FailureContext, failure_context
 from bot.core.ports import Delivered, Ending
 from bot.core.requests import MessageRef, Outcome
 from bot.slack.delivery import Delivery
+from bot.slack.render.approval import render_approval_end, render_approval_request
 from bot.slack.render.base import MAX_BLOCKS, fallback_text, section
 from bot.slack.render.control import acted_line, render_control_outcome
 from bot.slack.render.messages import (
@@ -59,7 +62,8 @@ def _with_note(message: SlackMessage, mrkdwn: str, plain: str) -> SlackMessage:
 
 
 class SlackNotifier:
-    """Implements ``AlertNotifier``, ``FollowThroughView``, ``OutcomeNotifier`` and ``ControlNotifier``."""
+    """Implements ``AlertNotifier``, ``FollowThroughView``, ``OutcomeNotifier``, ``ControlNotifier``
+    and ``ApprovalNotifier``."""
 
     def __init__(self, delivery: Delivery, *, execution_link: Callable[[str | None], str | None]) -> None:
         self.delivery = delivery
@@ -154,6 +158,18 @@ class SlackNotifier:
             failure=failure_context(execution),
         )
         return await self.delivery.update(followup.alert_channel_id, followup.alert_ts, message)
+
+    # --- ApprovalNotifier ------------------------------------------------------------------
+
+    async def post_approval(self, operation: UserOperation, *, channel: str, mention: str | None) -> Delivered:
+        url = self.execution_link(operation.execution_id)
+        message = render_approval_request(operation, execution_url=url, mention=mention)
+        ts, refused = await self.delivery.post_or_why(channel, message)
+        return Delivered(ts, refused)
+
+    async def show_approval_end(self, where: MessageRef, operation: UserOperation, end: ApprovalEnd) -> bool:
+        message = render_approval_end(operation, end, execution_url=self.execution_link(operation.execution_id))
+        return await self.delivery.update(where.channel, where.ts, message)
 
     # --- ControlNotifier -------------------------------------------------------------------
 

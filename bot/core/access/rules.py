@@ -17,7 +17,7 @@ from bot.core.verbs import VERBS, AccessAction, Verb
 # A rule without ``actions`` allows every verb, read-only first (as ``check`` shows them). The
 # actions that are not verbs (``mute``: silencing alerts) are granted only by naming them.
 ALL_VERBS: Final[tuple[Verb, ...]] = tuple(sorted(VERBS, key=lambda verb: VERBS[verb].mutates))
-ALL_ACTIONS: Final[tuple[AccessAction, ...]] = (*ALL_VERBS, "mute", "cancel", "pause")
+ALL_ACTIONS: Final[tuple[AccessAction, ...]] = (*ALL_VERBS, "mute", "cancel", "pause", "approve")
 @dataclass(frozen=True)
 class Scope:
     """What rules are matched against: an event, or an audit row that remembers its event's
