@@ -15,6 +15,7 @@ from bot.app.settings import Settings, secret_values
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.core import metrics
 from bot.core.access import AccessPolicy, WorkspaceGate, build_policy, parse_access_config, split_ids
+from bot.core.approvals.decide import ApprovalDecisions
 from bot.core.approvals.watcher import ApprovalWatcher
 from bot.core.control import ExecutionControl
 from bot.core.control.ports import LoggedControls
@@ -128,6 +129,23 @@ class Runtime:
             execution_url=self.settings.execution_ui_url, tracker=self.followups,
         )  # fmt: skip
 
+    @functools.cached_property
+    def decisions(self) -> ApprovalDecisions:
+        """Approving and rejecting Code Stream approvals from Slack (serve wires the reconciler)."""
+        actions = self.actions
+        return ApprovalDecisions(
+            client=self.client,
+            store=self.store,
+            notifier=self.notifier(),
+            access=self.access,
+            groups=SlackGroupDirectory(self.web) if self.web is not None else None,
+            approver_groups=self.file_config.approver_groups,
+            listed_only=self.settings.bot_approvals_listed_only,
+            owner=self.replica,
+            reconcile_seconds=actions.reconcile_seconds,
+            post_budget_seconds=actions.post_budget_seconds,
+        )
+
     def approval_watcher(self, router: Router, **options: Any) -> ApprovalWatcher:
         """An approvals watcher on this runtime's store, client and Slack (tests, tools)."""
         options.setdefault("holder", self.replica)
@@ -151,6 +169,7 @@ class Runtime:
             identity=self.identity,
             followups=self.followups,
             controls=self.controls,
+            decisions=self.decisions,
         )
 
     async def lease_holder_gone(self, holder: str) -> bool:

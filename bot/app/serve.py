@@ -21,6 +21,7 @@ from bot.app.settings import Settings
 from bot.app.watching import build_approval_watcher, build_watcher, webhook_route
 from bot.app.web import build_web
 from bot.codestream.client import RetryPolicy
+from bot.core.approvals.decide import ApprovalReadBack
 from bot.core.approvals.watcher import ApprovalWatcher
 from bot.core.followup import FollowupTiming, FollowupTracker
 from bot.core.ports import LoggedOutcomes
@@ -95,9 +96,12 @@ class RunningBot:
             or ReconcileTiming(stuck_after=max(600.0, runtime.actions.post_budget_seconds + 60)),
             tracker=runtime.followups,
             controls=runtime.control_readback(),
+            approvals=ApprovalReadBack(runtime.decisions) if runtime.web is not None else None,
         )
         runtime.actions.wake_reconciler = self.reconciler.wake
         runtime.controls.wake_reconciler = self.reconciler.wake
+        if runtime.web is not None:
+            runtime.decisions.wake_reconciler = self.reconciler.wake
         await self.reconciler.start()  # this replica's first heartbeat, before it takes any work
         self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
         if runtime.web is not None:

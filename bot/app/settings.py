@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # Code Stream approvals (user operations) posted where routing sends kind `approval`.
     bot_approvals: bool | None = None  # None: on whenever the failure watcher is on
     bot_approvals_interval: float = Field(30.0, ge=1, le=3600)
+    # Only people the approval lists (their Slack e-mail in `approvers`, or a member of a Slack
+    # group BOT_CONFIG's approver_groups maps one of its groups to) may decide; off: the access
+    # policy's `approve` action alone decides.
+    bot_approvals_listed_only: bool = True
 
     # --- Follow-through ------------------------------------------------------------------------
     bot_follow_max_hours: float = Field(6.0, gt=0, le=7 * 24)

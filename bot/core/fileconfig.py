@@ -161,11 +161,33 @@ def _people(value: Any) -> dict[str, str]:
 People = Annotated[dict[str, str], BeforeValidator(_people)]
 
 
+def _approver_groups(value: Any) -> dict[str, str]:
+    """Code Stream approver group names -> Slack user group ids (``S…``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("must map Code Stream approver groups to Slack user group ids (S...)")
+    groups: dict[str, str] = {}
+    for key, group in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError(f"keys must be Code Stream group names (got {_show(key)})")
+        if not isinstance(group, str) or not _GROUP_ID.match(group.strip()):
+            raise ValueError(f"{_show(key)} maps to a Slack user group id such as S0123RELEASE (got {_show(group)})")
+        groups[key.strip()] = group.strip()
+    return groups
+
+
+ApproverGroups = Annotated[dict[str, str], BeforeValidator(_approver_groups)]
+
+
 class FileConfig(_Strict):
     routes: tuple[Route, ...] = ()
     access: Any = None  # validated by bot.core.access; kept opaque here
     # Author mentions (BOT_MENTION_AUTHOR): a Code Stream owner (name or e-mail) → a Slack user.
     people: People = {}
+    # Approvals: a Code Stream approver group (``approverGroups``) -> the Slack user group whose
+    # members may decide for it.
+    approver_groups: ApproverGroups = {}
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -198,7 +220,7 @@ _TYPE_MESSAGES: Final = {
     "dict_type": "must be a mapping of keys to values",
 }
 _KEYS: Final = {
-    "": "routes, access, people",
+    "": "routes, access, people, approver_groups",
     "route": "match, channel, drop, mention",
     "match": ", ".join(MATCH_FIELDS),
 }

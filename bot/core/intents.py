@@ -182,3 +182,64 @@ async def hand_to_reconciler(
     except Exception:
         log.exception("could not hand an unknown outcome to the reconciler", extra={"action_id": action_id})
     wake()
+
+
+def audit_row(
+    *,
+    now: datetime,
+    kind: str,
+    target_id: str,
+    action: str,
+    actor: Actor,
+    surface: str,
+    channel_id: str | None,
+    request_id: str,
+    status: str,
+    error: Exception | None,
+    owner: str,
+    open_seconds: float,
+    project: str | None,
+    pipeline: str | None,
+    **extra: Any,
+) -> ActionRecord:
+    """An audit row of an action on something other than an event (an execution, an approval:
+    ``kind`` says which, ``target_id`` is its id). A pending row carries what the reconciler
+    needs: its owner and the deadline ``open_seconds`` from now."""
+    pending = status == "pending"
+    return ActionRecord(
+        kind=kind,
+        event_id=target_id,
+        action=action,
+        actor_id=actor.user_id,
+        actor_name=actor.name,
+        surface=surface,
+        channel_id=channel_id,
+        status=status,
+        error=user_message(error),
+        error_class=type(error).__name__ if error else None,
+        request_id=request_id,
+        created_at=now,
+        finished_at=None if pending else now,
+        owner=owner if pending else None,
+        settle_by=now + timedelta(seconds=open_seconds) if pending else None,
+        project=project,
+        pipeline=pipeline,
+        **extra,
+    )
+
+
+async def record_quietly(store: Store, record: ActionRecord) -> int | None:
+    """A finished request's audit row (denied, duplicate, failed): logged if it cannot be written."""
+    try:
+        return await retry_write(lambda: store.record_action(record))
+    except Exception:
+        log.exception("could not write the audit row", extra={"result": record.status})
+        return None
+
+
+async def release_quietly(store: Store, key: str, holder: str) -> None:
+    """Give an intent back; a failure is logged (the claim then lapses with its window)."""
+    try:
+        await retry_write(lambda: store.release_claim(key, holder))
+    except Exception:
+        log.warning("could not release the claim; it lapses with its window", exc_info=True)

@@ -16,12 +16,17 @@ from datetime import UTC, datetime
 from typing import Final
 
 from bot.codestream.client import CodeStreamClient
+from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import Event, EventKind, as_kind
+from bot.codestream.user_operations import Decision
 from bot.core.access import AccessPolicy, Viewer
+from bot.core.approvals.decide import ApprovalDecisions, DecisionRequest
 from bot.core.commands import Command, Invocation
 from bot.core.control import ControlRequest, ControlVerb, ExecutionControl
+from bot.core.errors import UsageError
 from bot.core.followup import FollowupTracker
 from bot.core.inflight import InFlight
+from bot.core.intents import hand_to_reconciler
 from bot.core.logs import request_id
 from bot.core.perform import Actions, OnClaimed
 from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, new_request_id
@@ -30,8 +35,19 @@ from bot.slack.delivery import Delivery
 from bot.slack.identity import SlackIdentity
 from bot.slack.interaction import Interaction
 from bot.slack.notifier import render_alert_after
+from bot.slack.render.approval import (
+    approval_title,
+    render_decision_modal,
+    render_decision_outcome,
+)
 from bot.slack.render.control import render_control_outcome
-from bot.slack.render.messages import SlackMessage, render_alert_in_progress, render_outcome
+from bot.slack.render.messages import (
+    SlackMessage,
+    render_alert_in_progress,
+    render_error,
+    render_outcome,
+    render_usage_error,
+)
 from bot.slack.threads import AlertThreads, Deliveries
 from bot.slack.users import UserDirectory
 from bot.store import FollowupRecord, Store
@@ -68,6 +84,7 @@ class Surfaces:
         identity: SlackIdentity | None = None,
         followups: FollowupTracker | None = None,
         controls: ExecutionControl | None = None,
+        decisions: ApprovalDecisions | None = None,
     ) -> None:
         self.actions = actions
         self.store = store
@@ -79,6 +96,7 @@ class Surfaces:
         self.inflight = inflight or InFlight()
         self.followups = followups  # follows what a started action created
         self.controls = controls  # cancel, pause and resume of executions
+        self.decisions = decisions  # approving and rejecting Code Stream approvals
         self.deliveries = Deliveries(store)
         self.threads = AlertThreads(store, delivery, identity)
         self._marking: dict[tuple[str, str], asyncio.Task[bool]] = {}  # "requested by" updates in flight
@@ -221,6 +239,63 @@ class Surfaces:
         except Exception:
             log.exception("followup lookup failed")
             return None
+
+    # --- approvals ----------------------------------------------------------------------------
+
+    async def _decision_request(
+        self, operation_id: str, decision: Decision, message: str, interaction: Interaction, channel: str | None
+    ) -> DecisionRequest:
+        info = await self.users.lookup(interaction.user_id)
+        return DecisionRequest(
+            operation_id=operation_id,
+            decision=decision,
+            message=message,
+            actor=Actor(interaction.user_id, (info.name if info is not None else None) or interaction.user_name),
+            surface=interaction.surface,
+            email=info.email if info is not None else None,
+            channel_id=channel,
+            team_id=(info.team_id if info is not None else None) or interaction.team_id,
+            request_id=request_id.get() or new_request_id(),
+        )
+
+    async def open_decision(self, operation_id: str, decision: Decision, interaction: Interaction) -> None:
+        """Approve / Reject on a request: someone who may decide gets the modal for a response
+        message; anyone else a specific answer at once (before typing anything)."""
+        assert self.decisions is not None, "approvals are not wired"
+        request = await self._decision_request(operation_id, decision, "", interaction, interaction.channel_id)
+        try:
+            operation = await self.client.get_user_operation(operation_id)
+        except CodeStreamError as exc:
+            await self.answer(interaction, render_error(exc))
+            return
+        refusal = await self.decisions.refusal(request, operation)
+        if refusal is not None:
+            outcome = await self.decisions.refused(request, refusal, operation)
+            await self.answer(interaction, render_decision_outcome(outcome))
+            return
+        if not operation.pending:
+            outcome = await self.decisions.decide(request)  # says it ended, and redraws it; sends nothing
+            await self.answer(interaction, render_decision_outcome(outcome))
+            return
+        view = render_decision_modal(operation_id, decision, title=approval_title(operation))
+        if interaction.trigger_id is None or not await self.delivery.open_view(interaction.trigger_id, view):
+            await self.answer(interaction, render_usage_error(UsageError("Slack did not open the form; try again.")))
+
+    async def submit_decision(
+        self, operation_id: str, decision: Decision, message: str, interaction: Interaction
+    ) -> None:
+        """The modal's submission: decide, and tell the person if it did not go through (a done
+        decision shows in the request message itself)."""
+        assert self.decisions is not None, "approvals are not wired"
+        record = await self.store.get_approval(operation_id)
+        channel = record.channel_id if record is not None else None
+        request = await self._decision_request(operation_id, decision, message, interaction, channel)
+        outcome = await self.decisions.decide(request)
+        if channel is not None and outcome.status != "done":
+            await self.delivery.ephemeral(channel, interaction.user_id, render_decision_outcome(outcome))
+        if outcome.status == "unknown" and outcome.action_id is not None:
+            await hand_to_reconciler(self.store, self.decisions.owner, outcome.action_id, None,
+                                     self.decisions.wake_reconciler)  # fmt: skip
 
     # --- shared ---------------------------------------------------------------------------
 

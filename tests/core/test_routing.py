@@ -174,7 +174,7 @@ teams: []
         "(got '#alerts'); copy it from the channel's details",
         "BOT_CONFIG routes[3].mention: must be a user id (U...) or a user group (<!subteam^S...>) (got 'nobody')",
         "BOT_CONFIG routes[4].drop: must be true or false (got 'maybe')",
-        "BOT_CONFIG teams: unknown key; expected one of: routes, access, people",
+        "BOT_CONFIG teams: unknown key; expected one of: routes, access, people, approver_groups",
     ]
 
 

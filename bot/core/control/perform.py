@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Final
 
 from bot.codestream.client import CodeStreamClient
@@ -42,11 +41,12 @@ from bot.core.errors import AccessDenied, StoreUnavailable
 from bot.core.intents import (
     IN_FLIGHT_CLAIM_SECONDS,
     INTENT_PREFIX,
+    audit_row,
     close_action,
     hand_to_reconciler,
     mark_unknown,
-    retry_write,
-    user_message,
+    record_quietly,
+    release_quietly,
 )
 from bot.core.logs import request_id as request_id_var
 from bot.core.metrics import record_outcome
@@ -242,47 +242,23 @@ class ExecutionControl:
         error: Exception | None = None,
         execution: Execution | None = None,
     ) -> int | None:
-        """A finished request's audit row (denied, duplicate, failed): logged if it cannot be written."""
-        record = self._row(request, status, error=error, execution=execution)
-        try:
-            return await retry_write(lambda: self.store.record_action(record))
-        except Exception:
-            log.exception("could not write the audit row", extra={"result": status})
-            return None
+        return await record_quietly(self.store, self._row(request, status, error=error, execution=execution))
 
     def _row(
         self, request: ControlRequest, status: str, *, error: Exception | None = None, execution: Execution | None
     ) -> ActionRecord:
-        """The audit row: kind ``execution``, the execution id in ``event_id``. A pending row
-        carries what the reconciler needs (the owner, the deadline)."""
-        now = self.store.now()
-        pending = status == "pending"
-        return ActionRecord(
-            kind=EXECUTION_KIND,
-            event_id=request.execution_id,
-            action=request.verb,
-            actor_id=request.actor.user_id,
-            actor_name=request.actor.name,
-            surface=request.surface,
-            channel_id=request.channel_id,
-            status=status,
-            error=user_message(error),
-            error_class=type(error).__name__ if error else None,
-            request_id=request.request_id,
-            created_at=now,
-            finished_at=None if pending else now,
-            owner=self.owner if pending else None,
+        """The audit row: kind ``execution``, the execution id in ``event_id``."""
+        return audit_row(
+            now=self.store.now(), kind=EXECUTION_KIND, target_id=request.execution_id, action=request.verb,
+            actor=request.actor, surface=request.surface, channel_id=request.channel_id,
+            request_id=request.request_id, status=status, error=error, owner=self.owner,
+            open_seconds=self.post_budget_seconds + self.reconcile_seconds,
+            project=execution.project if execution is not None else None, pipeline=pipeline_of(execution),
             before_execution_index=execution.index if execution is not None else None,
-            settle_by=now + timedelta(seconds=self.post_budget_seconds + self.reconcile_seconds) if pending else None,
-            project=execution.project if execution is not None else None,
-            pipeline=pipeline_of(execution),
-        )
+        )  # fmt: skip
 
     async def _release(self, key: str, holder: str) -> None:
-        try:
-            await retry_write(lambda: self.store.release_claim(key, holder))
-        except Exception:
-            log.warning("could not release the claim; it lapses with its window", exc_info=True)
+        await release_quietly(self.store, key, holder)
 
 
 def _str(value: object) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.listeners import actions, commands, events
+from bot.slack.listeners import actions, approvals, commands, events
 from bot.slack.surfaces import Surfaces
 
 COMMAND = commands.COMMAND
@@ -15,3 +15,4 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
     commands.register(app, surfaces)
     actions.register(app, surfaces)
     events.register(app, surfaces)
+    approvals.register(app, surfaces)

@@ -10,6 +10,7 @@ from typing import Any, Final
 from bot.codestream.errors import InvalidId
 from bot.codestream.ids import validate_id
 from bot.codestream.user_operations import Decision, UserOperation
+from bot.core.approvals.decide import DecisionOutcome
 from bot.core.approvals.ports import ApprovalEnd
 from bot.core.errors import UsageError
 from bot.slack.render import text as t
@@ -24,6 +25,7 @@ from bot.slack.render.base import (
     header,
     section,
 )
+from bot.slack.render.errors import describe_error
 
 ACTION_APPROVE: Final = "codestream_approval_approve"
 ACTION_REJECT: Final = "codestream_approval_reject"
@@ -36,6 +38,11 @@ _ENDS: Final = {
     "EXPIRED": ("⌛", "Expired"),
     "CANCELED": ("⛔", "Canceled"),
 }
+
+
+def approval_title(operation: UserOperation) -> str:
+    """ "payments-deploy #12" (plain text)."""
+    return _title(operation)
 
 
 def _title(operation: UserOperation) -> str:
@@ -163,3 +170,34 @@ def parse_decision_submission(view: dict[str, Any]) -> tuple[str, Decision, str]
     values = ((view.get("state") or {}).get("values") or {}).get(MESSAGE_BLOCK) or {}
     message = (values.get(MESSAGE_INPUT) or {}).get("value") or ""
     return operation_id, decision, str(message)[:1000]
+
+
+def render_decision_outcome(outcome: DecisionOutcome) -> SlackMessage:
+    """The answer only the person who decided sees (a done decision shows in the request itself)."""
+    word = "Approval" if outcome.request.decision == "APPROVED" else "Rejection"
+    title = _title(outcome.operation) if outcome.operation is not None else "this approval"
+    if outcome.status == "done":
+        head = f"{'✅' if outcome.request.decision == 'APPROVED' else '❌'} *{word} sent* for {t.escape(title)}."
+    elif outcome.status == "ended":
+        status = (outcome.operation.status or "decided") if outcome.operation is not None else "decided"
+        head = f"ℹ️ *Nothing sent:* {t.escape(title)} is already {status.lower()} (in Code Stream)."
+    elif outcome.status == "duplicate":
+        who = t.user_mention(outcome.prior_actor) if outcome.prior_actor else "someone"
+        head = f"🔁 *Already in hand* — {who} is deciding this approval right now."
+    elif outcome.status == "unknown":
+        head = (
+            f"⏳ *{word} sent — outcome not known yet.* Code Stream did not answer clearly; the bot reads the "
+            "approval back and updates its message. Do not decide again meanwhile."
+        )
+    elif outcome.status == "not_started":
+        head = f"↩️ *{word} not sent* — Code Stream could not be reached; safe to try again."
+    elif outcome.status == "denied":
+        head = "🚫 *You may not decide this approval.*"
+    else:
+        head = f"❌ *{word} failed*"
+    blocks = [section(head)]
+    if outcome.error is not None and outcome.status in ("failed", "denied", "not_started"):
+        view = describe_error(outcome.error)
+        blocks.append(section(view.mrkdwn if outcome.status != "denied" else t.escape(outcome.error.user_message)))
+    error = outcome.error.user_message if outcome.error is not None else ""
+    return SlackMessage(text=fallback_text(head.replace("*", ""), t.one_line(error)), blocks=blocks)
