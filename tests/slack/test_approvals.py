@@ -14,6 +14,7 @@ import pytest
 
 from bot.core.approvals.watcher import ApprovalWatcher
 from bot.core.routing import Router
+from bot.simulator import Fault
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.approval import ACTION_APPROVE, ACTION_REJECT
 from tests.harness import ALERTS, Harness, harness_with_config
@@ -240,3 +241,46 @@ async def test_the_policy_must_grant_approve(no_approve_action: Harness) -> None
     await wait_for(lambda: h.slack.ephemerals_for("U0ALICE"), timeout=10)
     assert "may not decide" in json.dumps([e.blocks for e in h.slack.ephemerals_for("U0ALICE")])
     assert h.slack.views == [] and decision_posts(h) == []
+
+
+@pytest.fixture
+async def quick_reconcile(tmp_path: Path) -> AsyncIterator[Harness]:
+    config = (
+        "routes:\n  - match: {kind: approval}\n    channel: C0APPROVALS\n"
+        "access:\n  rules:\n    - users: [U0ALICE]\n      actions: [show, approve]\n"
+    )
+    async with harness_with_config(tmp_path, config, BOT_APPROVALS="false", BOT_RECONCILE_SECONDS="2") as h:
+        h.slack.add_channel(APPROVALS, "cs-approvals")
+        yield h
+
+
+async def test_an_ambiguous_answer_is_settled_by_reading_the_approval_back(quick_reconcile: Harness) -> None:
+    h = quick_reconcile
+    request, _ = await posted_request(h, approvers=["alice@example.com"])
+    # A 504 from the proxy; Code Stream applies the decision a moment later.
+    h.sim.inject(Fault(method="POST", path="/user-operations/", status=504, apply_after=0.5, times=1))
+    await press(h, request, ACTION_APPROVE)
+    await submit(h, await modal(h), "ship it")
+    await wait_for(lambda: h.slack.ephemerals_for("U0ALICE"), timeout=10)
+    assert "outcome not known yet" in json.dumps([e.blocks for e in h.slack.ephemerals_for("U0ALICE")])
+    await shows(h, request, "✅ *Approved* by <@U0ALICE>: ship it")
+    assert len(decision_posts(h)) == 1
+    [row] = [r for r in await h.store.list_actions() if r.kind == "approval"]
+    assert row.status == "done"
+
+
+async def test_a_member_of_a_mapped_approver_group_may_decide(tmp_path: Path) -> None:
+    config = (
+        "routes:\n  - match: {kind: approval}\n    channel: C0APPROVALS\n"
+        "approver_groups:\n  release-managers: S0RELEASE\n"
+        "access:\n  rules:\n    - users: [U0CAROL]\n      actions: [show, approve]\n"
+    )
+    async with harness_with_config(tmp_path, config, BOT_APPROVALS="false") as h:
+        h.slack.add_channel(APPROVALS, "cs-approvals")
+        h.slack.add_usergroup("S0RELEASE", "release-managers", ["U0CAROL"])
+        request, _ = await posted_request(h, approvers=[], approverGroups=["release-managers"])
+        await press(h, request, ACTION_REJECT, user="U0CAROL")
+        await submit(h, await modal(h), "", user="U0CAROL")
+        updated = await shows(h, request, "❌ *Rejected* by <@U0CAROL>")
+        assert not buttons(updated)
+        assert decision_posts(h) == [{"status": "REJECTED", "responseMessage": ""}]
