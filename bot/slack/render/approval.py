@@ -68,11 +68,13 @@ def _facts(operation: UserOperation, execution_url: str | None) -> list[str]:
     return facts
 
 
-def _body(operation: UserOperation, execution_url: str | None, mention: str | None) -> list[dict[str, Any]]:
+def _body(
+    operation: UserOperation, execution_url: str | None, mention: str | None, *, pending: bool = True
+) -> list[dict[str, Any]]:
     lead = f"{mention} " if mention else ""
     summary = t.clip(operation.summary or operation.name, 300, default="Approval requested")
     blocks: list[dict[str, Any]] = [
-        header(f"🛂 Approval needed: {_title(operation)}"),
+        header(f"🛂 {'Approval needed' if pending else 'Approval'}: {_title(operation)}"),
         section(f"{lead}*{summary}*", fields=_facts(operation, execution_url)),
     ]
     if operation.description and operation.description.strip():
@@ -122,7 +124,7 @@ def end_line(end: ApprovalEnd) -> str:
 
 def render_approval_end(operation: UserOperation, end: ApprovalEnd, *, execution_url: str | None) -> SlackMessage:
     line = end_line(end)
-    blocks = [*_body(operation, execution_url, None), section(line)]
+    blocks = [*_body(operation, execution_url, None, pending=False), section(line)]
     return SlackMessage(
         text=fallback_text(f"Approval {_title(operation)}", line.replace("*", "")), blocks=cap_blocks(blocks)
     )
