@@ -162,6 +162,11 @@ async def test_someone_the_policy_does_not_let_cancel_is_refused_and_audited(bob
     # The slash command is refused the same way; alice may.
     await h.send.slash_command(f"pause {execution_id}", user="U0BOB")
     await wait_for(lambda: len([r for r in h.slack.responses if "Pause denied" in json.dumps(r.body)]) == 1)
+    # Someone no rule names learns nothing about the execution.
+    await click(h, summary, CANCEL, user="U0CAROL")
+    await wait_for(lambda: h.slack.ephemerals_for("U0CAROL"), timeout=10)
+    private = json.dumps([e.blocks for e in h.slack.ephemerals_for("U0CAROL")], ensure_ascii=False)
+    assert "does not let you cancel that here" in private and "demo-pipeline" not in private, private
     await click(h, summary, PAUSE, user="U0ALICE")
     await summary_shows(h, summary, "PAUSED")
     assert [action for action, _ in control_posts(h)] == ["pause"]

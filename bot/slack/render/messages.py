@@ -366,7 +366,8 @@ def render_help(commands_help: Sequence[tuple[str, str]]) -> SlackMessage:
         section(commands),
         context(
             "On a failure alert: press *Rerun* or *Resume*, or reply `rerun`, `resume` or `status` in its thread. "
-            "The bot follows the new execution and updates its summary until it ends."
+            "The bot follows the new execution and updates its summary until it ends; while it runs, the summary "
+            "has *Pause* and *Cancel*. Approval requests have *Approve* and *Reject*."
         ),
     ]
     return SlackMessage(
