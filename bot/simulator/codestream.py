@@ -263,7 +263,8 @@ class CodeStreamSimulator(SimMiddleware):
     async def _act_on_execution(self, request: web.Request) -> web.Response:
         execution_id = request.match_info["id"]
         try:
-            body = await request.json() if request.can_read_body else {}
+            raw = await request.read()  # cached by aiohttp (the middleware read it already)
+            body = json.loads(raw) if raw.strip() else {}
         except ValueError:
             return json_error(400, "Malformed JSON body")
         reason = body.get("reason") if isinstance(body, dict) else None
