@@ -249,7 +249,7 @@ async def quick_reconcile(tmp_path: Path) -> AsyncIterator[Harness]:
         "routes:\n  - match: {kind: approval}\n    channel: C0APPROVALS\n"
         "access:\n  rules:\n    - users: [U0ALICE]\n      actions: [show, approve]\n"
     )
-    async with harness_with_config(tmp_path, config, BOT_APPROVALS="false", BOT_RECONCILE_SECONDS="2") as h:
+    async with harness_with_config(tmp_path, config, BOT_APPROVALS="false", BOT_RECONCILE_SECONDS="5") as h:
         h.slack.add_channel(APPROVALS, "cs-approvals")
         yield h
 
@@ -258,7 +258,7 @@ async def test_an_ambiguous_answer_is_settled_by_reading_the_approval_back(quick
     h = quick_reconcile
     request, _ = await posted_request(h, approvers=["alice@example.com"])
     # A 504 from the proxy; Code Stream applies the decision a moment later.
-    h.sim.inject(Fault(method="POST", path="/user-operations/", status=504, apply_after=0.5, times=1))
+    h.sim.inject(Fault(method="POST", path="/user-operations/", status=504, apply_after=1.0, times=1))
     await press(h, request, ACTION_APPROVE)
     await submit(h, await modal(h), "ship it")
     await wait_for(lambda: h.slack.ephemerals_for("U0ALICE"), timeout=10)

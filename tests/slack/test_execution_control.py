@@ -208,7 +208,7 @@ async def test_an_answer_lost_after_the_cancel_applied_is_read_back_as_done(harn
 
 @pytest.fixture
 async def quick_reconcile(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_harness(tmp_path, BOT_RECONCILE_SECONDS="2") as h:
+    async with running_harness(tmp_path, BOT_RECONCILE_SECONDS="5") as h:
         yield h
 
 
@@ -218,7 +218,7 @@ async def test_an_unknown_outcome_is_settled_by_the_reconciler_without_a_second_
     h = quick_reconcile
     alert, summary, _ = await rerun_and_summary(h)
     # Code Stream answers 504 and applies the pause only later (a slow backend behind a proxy).
-    h.sim.inject(Fault(method="POST", path="/executions/", status=504, apply_after=0.5, times=1))
+    h.sim.inject(Fault(method="POST", path="/executions/", status=504, apply_after=1.0, times=1))
     await click(h, summary, PAUSE)
     [answer] = await wait_for(
         lambda: [m for m in h.slack.thread(ALERTS, alert.ts)[2:] if "outcome not known yet" in everything(m)],
