@@ -85,11 +85,14 @@ def build_approval_watcher(
     enabled = settings.bot_approvals if settings.bot_approvals is not None else watch_enabled(settings, file_config)
     if not enabled:
         return None
+    router = Router.from_config(file_config, settings.bot_alert_channel)
+    if not router.configured:
+        log.warning("BOT_APPROVALS is on but no channel is configured: approval requests will not be posted")
     return ApprovalWatcher(
         store,
         client,
         notifier,
-        Router.from_config(file_config, settings.bot_alert_channel),
+        router,
         interval=settings.bot_approvals_interval,
         holder=holder,
         holder_gone=holder_gone,
