@@ -17,11 +17,14 @@ from typing import Any
 # A copy of the official spec (shared/reference/codestream-api), kept with the tests so they run
 # from any checkout.
 SPEC_FILE = Path(__file__).resolve().parent / "data" / "codestream-api-2019-10-17.swagger.json"
+#: The later spec (vRA 8.10.1): new requests are checked against both.
+SPEC_FILE_8_10 = Path(__file__).resolve().parent / "data" / "codestream-api-vra-8.10.1.swagger.json"
+SPEC_FILES = (SPEC_FILE, SPEC_FILE_8_10)
 
 
 @cache
-def spec() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(SPEC_FILE.read_text())
+def spec(path: Path = SPEC_FILE) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
     return data
 
 
@@ -30,9 +33,9 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile(f"^{pattern}$")
 
 
-def find_operation(method: str, path: str) -> tuple[str, dict[str, Any]] | None:
+def find_operation(method: str, path: str, spec_file: Path = SPEC_FILE) -> tuple[str, dict[str, Any]] | None:
     # Prefer literal paths over templated ones (/git-events before /git-events/{id}).
-    paths = sorted(spec()["paths"].items(), key=lambda item: item[0].count("{"))
+    paths = sorted(spec(spec_file)["paths"].items(), key=lambda item: item[0].count("{"))
     for template, ops in paths:
         if _template_regex(template).match(path):
             op = ops.get(method.lower())
@@ -40,9 +43,11 @@ def find_operation(method: str, path: str) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def check_request(method: str, path: str, query: dict[str, str], has_body: bool = False) -> list[str]:
+def check_request(
+    method: str, path: str, query: dict[str, str], has_body: bool = False, spec_file: Path = SPEC_FILE
+) -> list[str]:
     """Problems with the request according to the spec (empty list: it conforms)."""
-    found = find_operation(method, path)
+    found = find_operation(method, path, spec_file)
     if found is None:
         return [f"{method} {path}: no such operation in the spec"]
     template, op = found
@@ -73,3 +78,40 @@ def example_of(definition: str, depth: int = 0) -> dict[str, Any]:
         elif "$ref" in prop and depth < 2:
             result[name] = example_of(prop["$ref"].rsplit("/", 1)[-1], depth + 1)
     return result
+
+
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict,
+}
+
+
+def check_body(method: str, path: str, body: Any, spec_file: Path = SPEC_FILE) -> list[str]:
+    """Problems with a JSON request body according to the operation's body schema: every
+    property declared, of its declared type, within its enum (empty list: it conforms)."""
+    found = find_operation(method, path, spec_file)
+    if found is None:
+        return [f"{method} {path}: no such operation in {spec_file.name}"]
+    template, op = found
+    params = [p for p in op.get("parameters", []) if isinstance(p, dict) and p.get("in") == "body"]
+    if not params:
+        return [f"{method} {template}: takes no body in {spec_file.name}"]
+    ref = params[0].get("schema", {}).get("$ref", "")
+    schema = spec(spec_file)["definitions"].get(ref.rsplit("/", 1)[-1], {})
+    if not isinstance(body, dict):
+        return [f"{method} {template}: body should be an object"]
+    problems: list[str] = []
+    properties = schema.get("properties", {})
+    for name, value in body.items():
+        prop = properties.get(name)
+        if prop is None:
+            problems.append(f"{method} {template}: undocumented body property {name!r} ({spec_file.name})")
+            continue
+        expected = _JSON_TYPES.get(str(prop.get("type")))
+        if expected is not None and not isinstance(value, expected):
+            problems.append(f"{method} {template}: {name} should be {prop.get('type')}, got {value!r}")
+        if "enum" in prop and value not in prop["enum"]:
+            problems.append(f"{method} {template}: {name} should be one of {prop['enum']}, got {value!r}")
+    for name in schema.get("required", []):
+        if name not in body:
+            problems.append(f"{method} {template}: missing required body property {name!r}")
+    return problems

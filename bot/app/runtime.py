@@ -15,6 +15,11 @@ from bot.app.settings import Settings, secret_values
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.core import metrics
 from bot.core.access import AccessPolicy, WorkspaceGate, build_policy, parse_access_config, split_ids
+from bot.core.approvals.decide import ApprovalDecisions
+from bot.core.approvals.watcher import ApprovalWatcher
+from bot.core.control import ExecutionControl
+from bot.core.control.ports import LoggedControls
+from bot.core.control.readback import ControlReadBack
 from bot.core.fileconfig import FileConfig, load_file_config
 from bot.core.followup import FollowupTiming, FollowupTracker
 from bot.core.inflight import InFlight
@@ -112,6 +117,52 @@ class Runtime:
         options.setdefault("digests", notifier.digests)
         return Watcher(self.store, self.client, notifier, router, **options)
 
+    @functools.cached_property
+    def controls(self) -> ExecutionControl:
+        """Cancel, pause and resume of executions: the same store, client, access and budgets
+        as ``actions`` (serve wires the reconciler's wake-up)."""
+        actions = self.actions
+        return ExecutionControl(
+            client=self.client,
+            store=self.store,
+            execution_url=actions.execution_url,
+            access=self.access,
+            owner=self.replica,
+            reconcile_seconds=actions.reconcile_seconds,
+            post_budget_seconds=actions.post_budget_seconds,
+        )
+
+    def control_readback(self) -> ControlReadBack:
+        """The reconciler's side of execution control, telling Slack (when configured)."""
+        notifier = self.notifier() if self.web is not None else LoggedControls()
+        return ControlReadBack(
+            self.store, self.client, notifier, owner=self.replica,
+            execution_url=self.settings.execution_ui_url, tracker=self.followups,
+        )  # fmt: skip
+
+    @functools.cached_property
+    def decisions(self) -> ApprovalDecisions:
+        """Approving and rejecting Code Stream approvals from Slack (serve wires the reconciler)."""
+        actions = self.actions
+        return ApprovalDecisions(
+            client=self.client,
+            store=self.store,
+            notifier=self.notifier(),
+            access=self.access,
+            groups=SlackGroupDirectory(self.web) if self.web is not None else None,
+            approver_groups=self.file_config.approver_groups,
+            listed_only=self.settings.bot_approvals_listed_only,
+            owner=self.replica,
+            reconcile_seconds=actions.reconcile_seconds,
+            post_budget_seconds=actions.post_budget_seconds,
+        )
+
+    def approval_watcher(self, router: Router, **options: Any) -> ApprovalWatcher:
+        """An approvals watcher on this runtime's store, client and Slack (tests, tools)."""
+        options.setdefault("holder", self.replica)
+        options.setdefault("interval", self.settings.bot_approvals_interval)
+        return ApprovalWatcher(self.store, self.client, self.notifier(), router, **options)
+
     def build_surfaces(self) -> Surfaces:
         """What the Slack listeners hand over to."""
         assert self.web is not None, "Slack is not configured"
@@ -130,6 +181,8 @@ class Runtime:
             followups=self.followups,
             notifier=self.notifier(),
             routing=Router.from_config(self.file_config, self.settings.bot_alert_channel),
+            controls=self.controls,
+            decisions=self.decisions,
         )
 
     async def lease_holder_gone(self, holder: str) -> bool:

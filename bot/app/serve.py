@@ -18,9 +18,11 @@ from bot.app.health import Readiness
 from bot.app.httpserver import server_options
 from bot.app.runtime import Runtime, build_runtime
 from bot.app.settings import Settings
-from bot.app.watching import build_watcher, webhook_route
+from bot.app.watching import build_approval_watcher, build_watcher, webhook_route
 from bot.app.web import build_web
 from bot.codestream.client import RetryPolicy
+from bot.core.approvals.decide import ApprovalReadBack
+from bot.core.approvals.watcher import ApprovalWatcher
 from bot.core.followup import FollowupTiming, FollowupTracker
 from bot.core.ports import LoggedOutcomes
 from bot.core.reconcile import Reconciler, ReconcileTiming
@@ -60,11 +62,13 @@ class RunningBot:
     readiness: Readiness | None = None
     followup_timing: FollowupTiming | None = None  # the demo and tests follow faster
     watcher: Watcher | None = None
+    approvals: ApprovalWatcher | None = None
     reconciler: Reconciler | None = None
     reconcile_timing: ReconcileTiming | None = None  # tests read back faster
     _reconciler_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _followups_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _watcher_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _approvals_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _server: uvicorn.Server | None = field(default=None, repr=False)
     _server_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _socket: AsyncSocketModeHandler | None = field(default=None, repr=False)
@@ -91,8 +95,13 @@ class RunningBot:
             timing=self.reconcile_timing
             or ReconcileTiming(stuck_after=max(600.0, runtime.actions.post_budget_seconds + 60)),
             tracker=runtime.followups,
+            controls=runtime.control_readback(),
+            approvals=ApprovalReadBack(runtime.decisions) if runtime.web is not None else None,
         )
         runtime.actions.wake_reconciler = self.reconciler.wake
+        runtime.controls.wake_reconciler = self.reconciler.wake
+        if runtime.web is not None:
+            runtime.decisions.wake_reconciler = self.reconciler.wake
         await self.reconciler.start()  # this replica's first heartbeat, before it takes any work
         self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
         if runtime.web is not None:
@@ -122,6 +131,10 @@ class RunningBot:
                 authors=runtime.authors,
                 digests=runtime.notifier().digests,
             )
+            self.approvals = build_approval_watcher(
+                self.settings, runtime.file_config, store=runtime.store, client=runtime.client,
+                notifier=runtime.notifier(), holder=runtime.replica, holder_gone=runtime.lease_holder_gone,
+            )  # fmt: skip
         if self.surfaces is not None:
             self.surfaces.health = self._home_health
         extra = [webhook_route(self.watcher, self.settings.bot_webhook_token)] if self.watcher else []
@@ -152,6 +165,8 @@ class RunningBot:
         if self.watcher is not None:
             await self._refuse_second_sqlite_watcher(runtime)
             self._watcher_task = asyncio.create_task(self.watcher.run(), name="watcher")
+        if self.approvals is not None:
+            self._approvals_task = asyncio.create_task(self.approvals.run(), name="approvals")
         log.info("bot started", extra={"mode": self.mode, "url": self.url})
         return self
 
@@ -228,6 +243,11 @@ class RunningBot:
         if self.watcher is not None:
             await self.watcher.stop()  # ends run(), releases the lease for another replica
             self.watcher, self._watcher_task = None, None
+        if self.approvals is not None:
+            await self.approvals.stop()
+            if self._approvals_task is not None:
+                await asyncio.gather(self._approvals_task, return_exceptions=True)
+            self.approvals, self._approvals_task = None, None
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None

@@ -109,9 +109,9 @@ class Settings(BaseSettings):
 
     # --- Failure alerts (watcher) --------------------------------------------------------------
     bot_alert_channel: str | None = None  # fallback channel id when no routing rule matches
-    bot_watch: bool | None = None  # None: on when BOT_ALERT_CHANNEL or routing rules are set
+    bot_watch: bool | None = None  # None: on when alerts can go somewhere or Slack is set (subscriptions)
     # Mention the person who pushed in the alert (BOT_CONFIG people: map, then users.lookupByEmail,
-    # which needs the users:read.email scope: `codestream-bot manifest --mention-author`).
+    # which needs the users:read.email scope; the manifest declares it, approvals need it too).
     bot_mention_author: bool = False
     # Another failure of the same pipeline on the same branch within this many hours of its
     # unresolved alert goes in that alert's thread (0: every failure is a new alert).
@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     bot_watch_page_size: int = Field(50, ge=1, le=500)
     # An alert Slack refuses for good (bot not in the channel...) is retried for this long.
     bot_undeliverable_hours: float = Field(24.0, gt=0, le=24 * 30)
+    # Code Stream approvals (user operations) posted where routing sends kind `approval`.
+    bot_approvals: bool | None = None  # None: on whenever the failure watcher is on
+    bot_approvals_interval: float = Field(30.0, ge=1, le=3600)
+    # Only people the approval lists (their Slack e-mail in `approvers`, or a member of a Slack
+    # group BOT_CONFIG's approver_groups maps one of its groups to) may decide; off: the access
+    # policy's `approve` action alone decides.
+    bot_approvals_listed_only: bool = True
 
     # --- Follow-through ------------------------------------------------------------------------
     bot_follow_max_hours: float = Field(6.0, gt=0, le=7 * 24)

@@ -14,6 +14,8 @@ from starlette.routing import Route
 
 from bot.app.settings import Settings
 from bot.codestream.client import CodeStreamClient
+from bot.core.approvals.ports import ApprovalNotifier
+from bot.core.approvals.watcher import ApprovalWatcher
 from bot.core.digests import DigestBoard
 from bot.core.fileconfig import FileConfig
 from bot.core.people import AuthorMentions
@@ -76,6 +78,34 @@ def build_watcher(
         digest_threshold=settings.bot_digest_threshold,
         digest_window=settings.bot_digest_window_seconds,
         digests=digests,
+    )
+
+
+def build_approval_watcher(
+    settings: Settings,
+    file_config: FileConfig,
+    *,
+    store: Store,
+    client: CodeStreamClient,
+    notifier: ApprovalNotifier,
+    holder: str,
+    holder_gone: HolderGone | None = None,
+) -> ApprovalWatcher | None:
+    """The approvals watcher (BOT_APPROVALS, by default on with the failure watcher), or None."""
+    enabled = settings.bot_approvals if settings.bot_approvals is not None else watch_enabled(settings, file_config)
+    if not enabled:
+        return None
+    router = Router.from_config(file_config, settings.bot_alert_channel)
+    if not router.configured:
+        log.warning("BOT_APPROVALS is on but no channel is configured: approval requests will not be posted")
+    return ApprovalWatcher(
+        store,
+        client,
+        notifier,
+        router,
+        interval=settings.bot_approvals_interval,
+        holder=holder,
+        holder_gone=holder_gone,
     )
 
 

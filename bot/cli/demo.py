@@ -2,7 +2,8 @@
 
 A git push fails its pipeline → Code Stream's webhook wakes the bot → the alert appears in
 #cs-alerts → alice clicks Rerun → the summary appears in the alert's thread → the bot follows the
-new execution to COMPLETED and updates both messages. Each Slack message is printed as a channel
+new execution to COMPLETED and updates both messages; then a deploy waits on a manual approval,
+the request appears, alice approves it with a message. Each Slack message is printed as a channel
 would show it (and as Block Kit JSON with ``--json``). Exits 0 when the story completed.
 """
 
@@ -24,6 +25,7 @@ from bot.app.settings import load_settings
 from bot.core.followup.timing import FollowupTiming
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
+from bot.slack.render.approval import ACTION_APPROVE, MESSAGE_BLOCK, MESSAGE_INPUT
 from bot.slack.render.messages import ACTION_RERUN
 from bot.slack.render.plaintext import blocks_to_text
 
@@ -92,6 +94,7 @@ async def run_demo(out: TextIO, *, as_json: bool = False) -> bool:
                     "BOT_ALERT_CHANNEL": CHANNEL,
                     "BOT_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
                     "BOT_WATCH_INTERVAL": "30",
+                    "BOT_APPROVALS_INTERVAL": "1",
                     "BOT_LOG_LEVEL": "WARNING",
                 }
             )
@@ -153,5 +156,42 @@ async def _story(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bo
     story.say("...and marks the alert fixed:")
     story.show(fixed, "#cs-alerts (updated)")
     reruns = sim.count("POST", f"/codestream/api/git-events/{event['id']}")
+    approved = await _approval(story, sim, slack, bot)
     print(f"\nDone: 1 alert, {reruns} rerun sent to Code Stream, execution COMPLETED.", file=story.out)
-    return reruns == 1
+    print(f"Done: 1 approval request, {approved} decision sent to Code Stream.", file=story.out)
+    return reruns == 1 and approved == 1
+
+
+async def _approval(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bot: RunningBot) -> int:
+    """The extra step: the deploy pipeline waits on a manual approval; alice approves it."""
+    assert bot.url is not None
+    story.say("payments-deploy waits for a manual approval in Code Stream (approvers: alice@example.com).")
+    operation = sim.user_operations.add(
+        pipelineName="payments-deploy", project="Payments", executionIndex=14, requestedBy="fritz",
+        summary="Deploy payments-api 1.4.2 to production", approvers=["alice@example.com"],
+    )  # fmt: skip
+
+    def request() -> Message | None:
+        return next((m for m in slack.messages(CHANNEL) if m.user == "U0BOT" and "Approval needed" in m.text), None)
+
+    posted = await until(request, "the approval request")
+    story.say("The approvals watcher posts the request:")
+    story.show(posted, "#cs-alerts")
+    story.say("alice clicks Approve, types a response message and submits the form.")
+    value = next(
+        e["value"] for b in posted.blocks if b.get("type") == "actions" for e in b["elements"]
+        if e.get("action_id") == ACTION_APPROVE
+    )  # fmt: skip
+    async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack) as send:
+        await send.block_action(ACTION_APPROVE, value, user="U0ALICE", channel=CHANNEL, message_ts=posted.ts)
+        opened = await until(lambda: slack.views, "the form")
+        values = {MESSAGE_BLOCK: {MESSAGE_INPUT: {"type": "plain_text_input", "value": "looks good"}}}
+        await send.view_submission(opened[-1]["view"], "U0ALICE", values=values)
+
+    def decided() -> Message | None:
+        message = slack.message(CHANNEL, posted.ts)
+        return message if message is not None and "Approved" in json.dumps(message.blocks) else None
+
+    story.say("The request is updated in place:")
+    story.show(await until(decided, "the decision"), "#cs-alerts (updated)")
+    return sim.count("POST", f"/codestream/api/user-operations/{operation['id']}")

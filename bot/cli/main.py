@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mention-author",
         action="store_true",
         default=os.environ.get("BOT_MENTION_AUTHOR", "").strip().lower() in ("1", "true", "yes", "on"),
-        help="add users:read.email, which BOT_MENTION_AUTHOR needs (default: on when BOT_MENTION_AUTHOR is set)",
+        help="kept for older scripts: users:read.email (BOT_MENTION_AUTHOR, approvals) is always declared now",
     )
     man.set_defaults(func=_cmd_manifest)
 

@@ -29,6 +29,13 @@ from bot.codestream.events import (
     EventKind,
     parse_event,
 )
+from bot.codestream.execution_actions import (
+    MAX_REASON,
+    ExecutionAction,
+    ExecutionActionRequest,
+    ExecutionActionResult,
+    took_effect,
+)
 from bot.codestream.executions import Execution
 from bot.codestream.ids import validate_id
 from bot.codestream.pages import About, DocumentPage, EventPage
@@ -40,6 +47,13 @@ from bot.codestream.transport import (
     TransportFailure,
     error_for_status,
     json_object,
+)
+from bot.codestream.user_operations import (
+    MAX_RESPONSE_MESSAGE,
+    Decision,
+    UserOperation,
+    UserOpResponse,
+    UserOpResult,
 )
 
 __all__ = [
@@ -239,7 +253,123 @@ class CodeStreamClient(ApiSession):
                 after = None
         return ActionResult("succeeded", before=before, event=after)
 
+    async def act_on_execution(
+        self, execution_id: str, action: ExecutionAction, *, reason: str, before: Execution
+    ) -> ExecutionActionResult:
+        """Pause, resume or cancel an execution, exactly once: the POST is never resent once it
+        may have left. An ambiguous answer (timeout after sending, 5xx, 499) is followed by a few
+        reads of the execution; its status says whether the action took effect, else the result
+        is ``unknown`` and the caller keeps reading back. Definite refusals (4xx) raise."""
+        execution_id = validate_id(execution_id)
+        body = ExecutionActionRequest(reason=reason[:MAX_REASON]).model_dump()
+        exchange = Exchange("POST", f"{API}/executions/{execution_id}", {"action": action}, body)
+        op = f"{action} execution"
+        try:
+            response = await self._send_unsent_retry(op, exchange)
+        except ResponseTooLarge as big:
+            return await self._read_execution_back(action, before, big)
+        except TransportFailure as failure:
+            if not failure.request_sent:
+                return ExecutionActionResult("not_started", before=before, error=failure)
+            return await self._read_execution_back(action, before, failure)
+        if response.status_code >= 500 or response.status_code == 499:
+            return await self._read_execution_back(action, before, error_for_status(response, what=op))
+        if response.status_code >= 400:
+            raise error_for_status(response, what=f"execution {execution_id}")
+        try:
+            after: Execution | None = Execution.model_validate(json_object(response))
+        except CodeStreamError:
+            after = None  # accepted; the summary's next read shows the status
+        return ExecutionActionResult("succeeded", before=before, execution=after)
+
+    async def list_user_operations(self, *, filter: str | None = None, top: int = 100) -> list[UserOperation]:
+        """User operations (approvals), newest first; ``filter`` e.g. ``status eq 'ACTIVE'``."""
+        params = {"$top": str(top), "$orderby": "createdAt desc"}
+        if filter:
+            params["$filter"] = filter
+        body = await self._get_json(
+            "list user-operations", Exchange("GET", f"{API}/user-operations", params), what="user operations list"
+        )
+        documents = DocumentPage.model_validate(body).ordered_documents()[: min(top, self.max_documents)]
+        return [UserOperation.model_validate(doc) for doc in documents]
+
+    async def get_user_operation(self, operation_id: str) -> UserOperation:
+        operation_id = validate_id(operation_id)
+        body = await self._get_json(
+            "get user-operation",
+            Exchange("GET", f"{API}/user-operations/{operation_id}"),
+            what=f"approval {operation_id}",
+        )
+        return UserOperation.model_validate(body)
+
+    async def respond_to_user_operation(
+        self, operation_id: str, decision: Decision, *, message: str, before: UserOperation
+    ) -> UserOpResult:
+        """Approve or reject, exactly once: never resent once it may have left. An ambiguous
+        answer is followed by reads: the operation showing ``decision`` means it arrived.
+        Definite refusals (4xx, a 403 when the bot's account may not respond) raise."""
+        operation_id = validate_id(operation_id)
+        body = UserOpResponse(status=decision, response_message=message[:MAX_RESPONSE_MESSAGE])
+        exchange = Exchange(
+            "POST", f"{API}/user-operations/{operation_id}", {}, body.model_dump(by_alias=True)
+        )
+        op = "respond user-operation"
+        try:
+            response = await self._send_unsent_retry(op, exchange)
+        except ResponseTooLarge as big:
+            return await self._read_user_operation_back(decision, before, big)
+        except TransportFailure as failure:
+            if not failure.request_sent:
+                return UserOpResult("not_started", before=before, error=failure)
+            return await self._read_user_operation_back(decision, before, failure)
+        if response.status_code >= 500 or response.status_code == 499:
+            return await self._read_user_operation_back(decision, before, error_for_status(response, what=op))
+        if response.status_code >= 400:
+            raise error_for_status(response, what=f"approval {operation_id}")
+        try:
+            after: UserOperation | None = UserOperation.model_validate(json_object(response))
+        except CodeStreamError:
+            after = None
+        return UserOpResult("succeeded", before=before, operation=after)
+
     # --- internals -------------------------------------------------------------------------
+
+    async def _read_user_operation_back(
+        self, decision: Decision, before: UserOperation, error: CodeStreamError
+    ) -> UserOpResult:
+        assert before.id is not None
+        log.warning("ambiguous approval outcome, reading it back", extra={"error_class": type(error).__name__})
+        for attempt in range(self.retry.reconcile_reads):
+            if attempt:
+                await asyncio.sleep(self.retry.reconcile_delay)
+            try:
+                after = await self.get_user_operation(before.id)
+            except CodeStreamError:
+                continue
+            if after.status == decision:
+                return UserOpResult("succeeded", before=before, operation=after, error=error)
+        return UserOpResult("unknown", before=before, error=error)
+
+    async def _read_execution_back(
+        self, action: ExecutionAction, before: Execution, error: CodeStreamError
+    ) -> ExecutionActionResult:
+        assert before.id is not None
+        log.warning(
+            "ambiguous %s outcome, reading the execution back",
+            action,
+            extra={"execution_id": before.id, "error_class": type(error).__name__},
+        )
+        for attempt in range(self.retry.reconcile_reads):
+            if attempt:
+                await asyncio.sleep(self.retry.reconcile_delay)
+            try:
+                after = await self.get_execution(before.id)
+            except CodeStreamError as exc:
+                log.warning("read-back failed", extra={"execution_id": before.id, "error_class": type(exc).__name__})
+                continue
+            if took_effect(action, after):
+                return ExecutionActionResult("succeeded", before=before, execution=after, error=error)
+        return ExecutionActionResult("unknown", before=before, error=error)
 
     async def _reconcile(self, kind: EventKind, before: Event, error: CodeStreamError) -> ActionResult:
         assert before.id is not None

@@ -43,6 +43,7 @@ class Exchange:
     method: str
     path: str
     params: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None  # sent as JSON (the execution actions' request body)
 
 
 class ApiSession:
@@ -95,6 +96,7 @@ class ApiSession:
             f"{self.base_url}{exchange.path}",
             params=params,
             headers={"Authorization": f"Bearer {token}"},
+            json=exchange.body,
         )
         started = time.perf_counter()
         outcome = "error"

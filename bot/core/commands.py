@@ -14,7 +14,7 @@ from typing import Final, Generic, TypeVar
 
 from bot.codestream.models import EventKind
 from bot.core.errors import UsageError
-from bot.core.targets import KINDS, TARGET_USAGE, parse_target
+from bot.core.targets import KINDS, TARGET_USAGE, parse_execution_target, parse_target
 from bot.core.verbs import VERBS, Verb
 
 H = TypeVar("H")
@@ -44,6 +44,11 @@ def no_arguments(name: str, words: list[str]) -> Invocation:
 def event_target(name: str, words: list[str]) -> Invocation:
     kind, event_id = parse_target(words, command=name)
     return Invocation(name, kind, event_id)
+
+
+def execution_target(name: str, words: list[str]) -> Invocation:
+    """``<execution id or link>``: the id travels in ``event_id`` (no kind)."""
+    return Invocation(name, None, parse_execution_target(words, command=name))
 
 
 def optional_kind(name: str, words: list[str]) -> Invocation:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal, TypeAlias
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
-from bot.codestream.models import EVENT_KINDS, EventKind
+from bot.codestream.models import EVENT_KINDS
 from bot.core.errors import ConfigError
 
 PREFIX: Final = "BOT_CONFIG"
@@ -56,12 +56,17 @@ def _patterns(value: Any) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _kinds(value: Any) -> tuple[EventKind, ...]:
-    kinds: list[EventKind] = []
+#: What a route's ``kind`` may name: the event kinds, and ``approval`` (Code Stream approvals).
+RouteKind: TypeAlias = Literal["git", "gerrit", "docker", "approval"]
+_ROUTE_KINDS: Final[tuple[RouteKind, ...]] = (*EVENT_KINDS, "approval")
+
+
+def _kinds(value: Any) -> tuple[RouteKind, ...]:
+    kinds: list[RouteKind] = []
     for item in _patterns(value):
-        matched = next((k for k in EVENT_KINDS if k == item.strip().lower()), None)
+        matched = next((k for k in _ROUTE_KINDS if k == item.strip().lower()), None)
         if matched is None:
-            raise ValueError(f"must be git, gerrit or docker (got {_show(item)})")
+            raise ValueError(f"must be git, gerrit, docker or approval (got {_show(item)})")
         kinds.append(matched)
     return tuple(kinds)
 
@@ -98,7 +103,7 @@ def normalize_mention(value: Any) -> str:
 
 
 Patterns = Annotated[tuple[str, ...] | None, BeforeValidator(lambda v: None if v is None else _patterns(v))]
-Kinds = Annotated[tuple[EventKind, ...] | None, BeforeValidator(lambda v: None if v is None else _kinds(v))]
+Kinds = Annotated[tuple[RouteKind, ...] | None, BeforeValidator(lambda v: None if v is None else _kinds(v))]
 ChannelId = Annotated[str | None, BeforeValidator(lambda v: None if v is None else _channel(v))]
 Mention = Annotated[str | None, BeforeValidator(lambda v: None if v is None else normalize_mention(v))]
 
@@ -156,11 +161,33 @@ def _people(value: Any) -> dict[str, str]:
 People = Annotated[dict[str, str], BeforeValidator(_people)]
 
 
+def _approver_groups(value: Any) -> dict[str, str]:
+    """Code Stream approver group names -> Slack user group ids (``S…``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("must map Code Stream approver groups to Slack user group ids (S...)")
+    groups: dict[str, str] = {}
+    for key, group in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError(f"keys must be Code Stream group names (got {_show(key)})")
+        if not isinstance(group, str) or not _GROUP_ID.match(group.strip()):
+            raise ValueError(f"{_show(key)} maps to a Slack user group id such as S0123RELEASE (got {_show(group)})")
+        groups[key.strip()] = group.strip()
+    return groups
+
+
+ApproverGroups = Annotated[dict[str, str], BeforeValidator(_approver_groups)]
+
+
 class FileConfig(_Strict):
     routes: tuple[Route, ...] = ()
     access: Any = None  # validated by bot.core.access; kept opaque here
     # Author mentions (BOT_MENTION_AUTHOR): a Code Stream owner (name or e-mail) → a Slack user.
     people: People = {}
+    # Approvals: a Code Stream approver group (``approverGroups``) -> the Slack user group whose
+    # members may decide for it.
+    approver_groups: ApproverGroups = {}
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -193,7 +220,7 @@ _TYPE_MESSAGES: Final = {
     "dict_type": "must be a mapping of keys to values",
 }
 _KEYS: Final = {
-    "": "routes, access, people",
+    "": "routes, access, people, approver_groups",
     "route": "match, channel, drop, mention",
     "match": ", ".join(MATCH_FIELDS),
 }

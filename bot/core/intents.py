@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, Final, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -14,7 +15,7 @@ from bot.codestream.models import Event, EventKind
 from bot.core.metrics import record_outcome
 from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, Surface, new_request_id
 from bot.core.verbs import stored_verb
-from bot.store import ActionRecord
+from bot.store import ActionRecord, Store
 
 log = logging.getLogger("bot.core.perform")
 _T = TypeVar("_T")
@@ -90,6 +91,11 @@ def log_outcome(outcome: Outcome, seconds: float) -> None:
 _SURFACES: Final[dict[str, Surface]] = {s: s for s in ("slash", "button", "thread", "mention", "cli")}
 
 
+def stored_surface(value: str) -> Surface:
+    """An audit row's surface; rows written by other releases fall back to a button."""
+    return _SURFACES.get(value, "button")
+
+
 def request_from_row(row: ActionRecord, kind: EventKind, *, alert: MessageRef | None) -> ActionRequest:
     """The request an audit row records, rebuilt after a restart or on another replica. Rows
     written by other releases fall back to a rerun from a button."""
@@ -98,8 +104,142 @@ def request_from_row(row: ActionRecord, kind: EventKind, *, alert: MessageRef | 
         kind=kind,
         event_id=row.event_id,
         actor=Actor(row.actor_id, row.actor_name),
-        surface=_SURFACES.get(row.surface, "button"),
+        surface=stored_surface(row.surface),
         channel_id=row.channel_id,
         request_id=row.request_id or new_request_id(),
         alert=alert,
     )
+
+
+# --- an open action's row: closed, marked unknown, or handed to the reconciler ---------------
+# Shared by ``perform`` (events) and ``bot.core.control`` (executions): one lifecycle for both.
+
+
+async def close_action(
+    store: Store,
+    owner: str,
+    action_id: int,
+    status: str,
+    *,
+    error: Exception | None = None,
+    execution_link: str | None = None,
+    execution_id: str | None = None,
+) -> None:
+    """Record a known outcome. Code Stream already answered: a failing write is logged and the
+    row left open for the reconciler, never raised to the person waiting."""
+    changes = {
+        "status": status,
+        "error": user_message(error),
+        "error_class": type(error).__name__ if error else None,
+        "execution_link": execution_link,
+        "execution_id": execution_id,
+        "finished_at": store.now(),
+        "next_check_at": None,
+    }
+    try:
+        await retry_write(lambda: store.update_open_action(action_id, owner, **changes))
+    except Exception:
+        log.exception(
+            "could not record the outcome in the audit trail; the reconciler will settle it",
+            extra={"action_id": action_id, "result": status, "execution_id": execution_id},
+        )
+
+
+async def mark_unknown(
+    store: Store,
+    owner: str,
+    action_id: int,
+    reconcile_seconds: float,
+    *,
+    error: Exception | None = None,
+    error_class: str | None = None,
+) -> datetime:
+    """The request may have reached Code Stream: read back until the returned deadline."""
+    settle_by = store.now() + timedelta(seconds=reconcile_seconds)
+    changes = {
+        "status": "unknown",
+        "error": user_message(error),
+        "error_class": error_class or (type(error).__name__ if error else None),
+        "settle_by": settle_by,
+    }
+    try:
+        await retry_write(lambda: store.update_open_action(action_id, owner, **changes))
+    except Exception:
+        log.exception("could not record an unknown outcome; it stays pending", extra={"action_id": action_id})
+    return settle_by
+
+
+async def hand_to_reconciler(
+    store: Store, owner: str, action_id: int, summary: MessageRef | None, wake: Callable[[], None]
+) -> None:
+    """An unknown outcome has been shown (``summary``: where, to update in place): from now on
+    the reconciler reads it back and settles it."""
+    changes: dict[str, Any] = {"next_check_at": store.now()}
+    if summary is not None:
+        changes |= {"summary_channel": summary.channel, "summary_ts": summary.ts}
+    try:
+        await retry_write(lambda: store.update_open_action(action_id, owner, **changes))
+    except Exception:
+        log.exception("could not hand an unknown outcome to the reconciler", extra={"action_id": action_id})
+    wake()
+
+
+def audit_row(
+    *,
+    now: datetime,
+    kind: str,
+    target_id: str,
+    action: str,
+    actor: Actor,
+    surface: str,
+    channel_id: str | None,
+    request_id: str,
+    status: str,
+    error: Exception | None,
+    owner: str,
+    open_seconds: float,
+    project: str | None,
+    pipeline: str | None,
+    **extra: Any,
+) -> ActionRecord:
+    """An audit row of an action on something other than an event (an execution, an approval:
+    ``kind`` says which, ``target_id`` is its id). A pending row carries what the reconciler
+    needs: its owner and the deadline ``open_seconds`` from now."""
+    pending = status == "pending"
+    return ActionRecord(
+        kind=kind,
+        event_id=target_id,
+        action=action,
+        actor_id=actor.user_id,
+        actor_name=actor.name,
+        surface=surface,
+        channel_id=channel_id,
+        status=status,
+        error=user_message(error),
+        error_class=type(error).__name__ if error else None,
+        request_id=request_id,
+        created_at=now,
+        finished_at=None if pending else now,
+        owner=owner if pending else None,
+        settle_by=now + timedelta(seconds=open_seconds) if pending else None,
+        project=project,
+        pipeline=pipeline,
+        **extra,
+    )
+
+
+async def record_quietly(store: Store, record: ActionRecord) -> int | None:
+    """A finished request's audit row (denied, duplicate, failed): logged if it cannot be written."""
+    try:
+        return await retry_write(lambda: store.record_action(record))
+    except Exception:
+        log.exception("could not write the audit row", extra={"result": record.status})
+        return None
+
+
+async def release_quietly(store: Store, key: str, holder: str) -> None:
+    """Give an intent back; a failure is logged (the claim then lapses with its window)."""
+    try:
+        await retry_write(lambda: store.release_claim(key, holder))
+    except Exception:
+        log.warning("could not release the claim; it lapses with its window", exc_info=True)

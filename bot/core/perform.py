@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 from bot.codestream.client import ActionResult, CodeStreamClient
 from bot.codestream.errors import CodeStreamError, Unavailable
@@ -30,8 +30,11 @@ from bot.core.access import AccessPolicy, AllowEveryone
 from bot.core.errors import AccessDenied, StoreUnavailable
 from bot.core.intents import (
     IN_FLIGHT_CLAIM_SECONDS,
+    close_action,
+    hand_to_reconciler,
     intent_key,
     log_outcome,
+    mark_unknown,
     retry_write,
     user_message,
     without_execution,
@@ -87,15 +90,7 @@ class Actions:
         from now on the reconciler reads the event back and settles it."""
         if outcome.status != "unknown" or outcome.action_id is None:
             return
-        action_id = outcome.action_id
-        changes: dict[str, Any] = {"next_check_at": self.store.now()}
-        if summary is not None:
-            changes |= {"summary_channel": summary.channel, "summary_ts": summary.ts}
-        try:
-            await retry_write(lambda: self.store.update_open_action(action_id, self.owner, **changes))
-        except Exception:
-            log.exception("could not hand an unknown outcome to the reconciler", extra={"action_id": action_id})
-        self.wake_reconciler()
+        await hand_to_reconciler(self.store, self.owner, outcome.action_id, summary, self.wake_reconciler)
 
     async def _perform(self, request: ActionRequest, on_claimed: OnClaimed | None) -> Outcome:
         try:
@@ -264,40 +259,17 @@ class Actions:
         execution_link: str | None = None,
         execution_id: str | None = None,
     ) -> None:
-        changes = {
-            "status": status,
-            "error": user_message(error),
-            "error_class": type(error).__name__ if error else None,
-            "execution_link": execution_link,
-            "execution_id": execution_id,
-            "finished_at": self.store.now(),
-            "next_check_at": None,
-        }
-        try:
-            await retry_write(lambda: self.store.update_open_action(action_id, self.owner, **changes))
-        except Exception:
-            # Code Stream already answered: the person must still hear about it. The row stays
-            # open; the reconciler settles it from a read-back of the event.
-            log.exception(
-                "could not record the outcome in the audit trail; the reconciler will settle it",
-                extra={"action_id": action_id, "result": status, "execution_id": execution_id},
-            )
+        await close_action(
+            self.store, self.owner, action_id, status,
+            error=error, execution_link=execution_link, execution_id=execution_id,
+        )  # fmt: skip
 
     async def _mark_unknown(
         self, action_id: int, *, error: Exception | None = None, error_class: str | None = None
     ) -> datetime:
-        settle_by = self.store.now() + timedelta(seconds=self.reconcile_seconds)
-        changes = {
-            "status": "unknown",
-            "error": user_message(error),
-            "error_class": error_class or (type(error).__name__ if error else None),
-            "settle_by": settle_by,
-        }
-        try:
-            await retry_write(lambda: self.store.update_open_action(action_id, self.owner, **changes))
-        except Exception:
-            log.exception("could not record an unknown outcome; it stays pending", extra={"action_id": action_id})
-        return settle_by
+        return await mark_unknown(
+            self.store, self.owner, action_id, self.reconcile_seconds, error=error, error_class=error_class
+        )
 
     async def _quietly(self, operation: Callable[[], Awaitable[_T]]) -> _T | None:
         """A retried write (or read) whose failure is logged, not raised."""

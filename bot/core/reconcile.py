@@ -33,6 +33,10 @@ from typing import Final
 from bot.codestream.client import CodeStreamClient, execution_changed
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
 from bot.codestream.models import Event, EventKind, as_kind
+from bot.core.approvals.decide import APPROVAL_KIND, ApprovalReadBack
+from bot.core.control.ports import LoggedControls
+from bot.core.control.readback import ControlReadBack
+from bot.core.control.verbs import EXECUTION_KIND
 from bot.core.errors import OutcomeUnconfirmed
 from bot.core.followup import FollowupTracker
 from bot.core.housekeeping import Housekeeping
@@ -78,8 +82,15 @@ class Reconciler:
         retention_days: float = 0.0,
         timing: ReconcileTiming | None = None,
         tracker: FollowupTracker | None = None,
+        controls: ControlReadBack | None = None,
+        approvals: ApprovalReadBack | None = None,
     ) -> None:
+        self.approvals = approvals  # settles approval decisions (serve wires it; None: left open)
         self.store = store
+        # Settles cancels, pauses and resumes of executions (told only in the log without Slack).
+        self.controls = controls or ControlReadBack(
+            store, client, LoggedControls(), owner=owner, execution_url=execution_url, tracker=tracker
+        )
         self.tracker = tracker  # follows what a late outcome started
         self.client = client
         self.notifier = notifier
@@ -204,6 +215,13 @@ class Reconciler:
 
     async def _check(self, row: ActionRecord, now: datetime) -> None:
         assert row.id is not None
+        if row.kind == EXECUTION_KIND:
+            await self._check_readback(self.controls, row, now)
+            return
+        if row.kind == APPROVAL_KIND:
+            if self.approvals is not None:
+                await self._check_readback(self.approvals, row, now)
+            return
         kind = as_kind(row.kind)
         deadline = row.settle_by
         if kind is None or deadline is None:
@@ -231,6 +249,23 @@ class Reconciler:
             await self._settle(row, "not_started", event, None, now)
         else:
             await self._reschedule(row, now)
+
+    async def _check_readback(
+        self, readback: ControlReadBack | ApprovalReadBack, row: ActionRecord, now: datetime
+    ) -> None:
+        """A cancel, pause or resume (the execution's status says whether it took effect), or an
+        approval decision (the operation's status says so)."""
+        verdict, thing = await readback.read(row, now)
+        deadline = row.settle_by or now
+        if verdict in ("done", "not_started"):
+            settled = await readback.settle(row, verdict, thing, now)  # type: ignore[arg-type]
+        elif verdict == "gone" or (verdict == "unreadable" and now >= deadline + timedelta(
+            seconds=self.timing.unreadable_cap)):  # fmt: skip
+            settled = await readback.settle(row, "unknown", thing, now)  # type: ignore[arg-type]
+        else:
+            await self._reschedule(row, now)
+            return
+        self.settled += settled
 
     async def _reschedule(self, row: ActionRecord, now: datetime) -> None:
         assert row.id is not None

@@ -117,7 +117,15 @@ class Router:
         return cls(file_config.routes, fallback)
 
     def route(self, event: Event) -> RouteDecision:
-        values = _event_values(event)
+        return self._route(_event_values(event))
+
+    def route_approval(self, project: str | None, pipeline: str | None) -> RouteDecision:
+        """Where a Code Stream approval's request goes: the same rules, with kind ``approval``
+        (a rule naming other kinds does not match; one naming no kind does)."""
+        values = {"kind": "approval", "project": project or "", "pipeline": pipeline or "", "repo": "", "branch": ""}
+        return self._route(values)
+
+    def _route(self, values: dict[str, str]) -> RouteDecision:
         for index, rule in enumerate(self.routes):
             if _matches(rule.match, values):
                 if rule.drop:
@@ -162,6 +170,20 @@ class Router:
             if _catches_all(rule.match, kind):
                 return False  # drops every failure of this kind
         return any(s.may_match(kind) for s in self.stored) or self.fallback is not None
+
+    def may_route_approvals(self) -> bool:
+        """Whether some approval request could reach a channel (the approvals watcher idles,
+        without a Code Stream read, while none can): a file rule for kind ``approval`` or for
+        any kind, a subscription for it or for anything, or the fallback."""
+        for rule in self.routes:
+            kinds = rule.match.kind
+            if kinds is not None and "approval" not in kinds:
+                continue
+            if not rule.drop:
+                return True
+            if all(getattr(rule.match, name) is None for name in MATCH_FIELDS if name != "kind"):
+                return False  # drops every approval request
+        return self.fallback is not None or any(s.kind in (None, "approval") for s in self.stored)
 
     def kinds(self) -> tuple[EventKind, ...]:
         return tuple(k for k in EVENT_KINDS if self.may_alert(k))

@@ -65,3 +65,30 @@ def parse_target(words: list[str], *, command: str) -> tuple[EventKind, str]:
             return explicit or "git", matches[-1].group("id").lower()
     shown = target if len(target) <= 60 else target[:57] + "..."
     raise UsageError(f"`{shown}` is not a Code Stream event id (expected a UUID or a Code Stream link).")
+
+
+EXECUTION_USAGE: Final = "<execution id or link>"
+
+
+def parse_execution_target(words: list[str], *, command: str) -> str:
+    """``<execution id | link to it>`` -> the lower-case execution id. A link to an event is
+    refused with a hint: cancel and pause act on executions."""
+    if not words:
+        raise UsageError(f"`{command}` needs an execution id or link.")
+    if len(words) > 1:
+        raise UsageError(f"`{command}` takes one execution id or link, got {len(words)} words.")
+    target = _unwrap_link(words[0])
+    if _UUID.match(target):
+        return target.lower()
+    matches = list(_IN_URL.finditer(target)) if "/" in target else []
+    for match in reversed(matches):
+        segment = match.group("segment").lower()
+        if segment in ("executions", "execution"):
+            return match.group("id").lower()
+        if segment in _COLLECTION_KIND:
+            raise UsageError(
+                f"That link is to an event, not an execution. `{command}` acts on a running execution: "
+                "paste its id or link (the summary's execution link)."
+            )
+    shown = target if len(target) <= 60 else target[:57] + "..."
+    raise UsageError(f"`{shown}` is not a Code Stream execution id (expected a UUID or an execution link).")

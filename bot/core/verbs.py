@@ -71,8 +71,10 @@ VERBS: Final[dict[Verb, VerbSpec]] = {
 
 #: What access rules grant (``actions:`` in BOT_CONFIG): every verb, and the actions that are not
 #: verbs on an event — ``mute`` (silence a pipeline's alerts for a while), ``subscribe`` (route
-#: failures to a channel, ``/codestream subscribe``).
-AccessAction: TypeAlias = Literal["show", "rerun", "resume", "mute", "subscribe"]
+#: failures to a channel, ``/codestream subscribe``), ``cancel`` and ``pause`` (a running
+#: execution; ``pause`` also covers resuming it: ``bot.core.control``), ``approve`` (approve or
+#: reject a Code Stream approval: ``bot.core.approvals``).
+AccessAction: TypeAlias = Literal["show", "rerun", "resume", "mute", "subscribe", "cancel", "pause", "approve"]
 
 #: Verbs that change something in Code Stream, in the order their buttons appear.
 MUTATING: Final[tuple[VerbSpec, ...]] = tuple(spec for spec in VERBS.values() if spec.mutates)

@@ -27,7 +27,9 @@ from bot.simulator.cs_seed import (
     SAMPLE_TRIGGER_FAILED_GIT_ID,
     seed_sample_data,
 )
+from bot.simulator.cs_state import InvalidExecutionAction
 from bot.simulator.cs_tokens import TokenBook
+from bot.simulator.cs_user_ops import UserOperations, UserOpError
 
 API_VERSION = "2019-10-17"
 _SEGMENTS = "|".join(KIND_BY_SEGMENT)
@@ -60,6 +62,7 @@ class CodeStreamSimulator(SimMiddleware):
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self._later = set()
+        self.user_operations = UserOperations()
         if seed:
             seed_sample_data(self)
 
@@ -77,6 +80,10 @@ class CodeStreamSimulator(SimMiddleware):
         app.router.add_get(f"{API_PREFIX}/{{segment:{_SEGMENTS}}}/{{id}}", self._get_event)
         app.router.add_post(f"{API_PREFIX}/{{segment:{_SEGMENTS}}}/{{id}}", self._act_on_event)
         app.router.add_get(f"{API_PREFIX}/executions/{{id}}", self._get_execution)
+        app.router.add_post(f"{API_PREFIX}/executions/{{id}}", self._act_on_execution)
+        app.router.add_get(f"{API_PREFIX}/user-operations", self._list_user_operations)
+        app.router.add_get(f"{API_PREFIX}/user-operations/{{id}}", self._get_user_operation)
+        app.router.add_post(f"{API_PREFIX}/user-operations/{{id}}", self._respond_to_user_operation)
         # A short shutdown timeout: stop() must not wait out a client's keep-alive.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -251,6 +258,60 @@ class CodeStreamSimulator(SimMiddleware):
             return web.json_response(self.get_execution(execution_id))
         except KeyError:
             return json_error(404, f"Execution with id {execution_id} not found")
+
+
+    async def _act_on_execution(self, request: web.Request) -> web.Response:
+        execution_id = request.match_info["id"]
+        try:
+            raw = await request.read()  # cached by aiohttp (the middleware read it already)
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return json_error(400, "Malformed JSON body")
+        reason = body.get("reason") if isinstance(body, dict) else None
+        try:
+            doc = self.act_on_execution(
+                execution_id, request.query.get("action", ""), reason if isinstance(reason, str) else None
+            )
+        except InvalidExecutionAction as exc:
+            return json_error(400, str(exc))
+        except KeyError:
+            return json_error(404, f"Execution with id {execution_id} not found")
+        return web.json_response(doc)
+
+
+    async def _list_user_operations(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            top, skip = int(q.get("$top") or 25), int(q.get("$skip") or 0)
+            return web.json_response(
+                self.user_operations.listing(q.get("$filter", ""), q.get("$orderby") or "createdAt desc", top, skip)
+            )
+        except (ValueError, ODataError):
+            return json_error(400, "Invalid query")
+
+    async def _get_user_operation(self, request: web.Request) -> web.Response:
+        op_id = request.match_info["id"]
+        try:
+            return web.json_response(self.user_operations.get(op_id))
+        except KeyError:
+            return json_error(404, f"User operation with id {op_id} not found")
+
+    async def _respond_to_user_operation(self, request: web.Request) -> web.Response:
+        op_id = request.match_info["id"]
+        try:
+            body = await request.json()
+        except ValueError:
+            return json_error(400, "Malformed JSON body")
+        if not isinstance(body, dict):
+            return json_error(400, "Malformed JSON body")
+        responder = self._bearer_subject(request) or "unknown"
+        try:
+            doc = self.user_operations.respond(op_id, body.get("status"), body.get("responseMessage"), responder)
+        except UserOpError as exc:
+            return json_error(exc.status, str(exc))
+        except KeyError:
+            return json_error(404, f"User operation with id {op_id} not found")
+        return web.json_response(doc)
 
 
 async def serve_forever(host: str = "127.0.0.1", port: int = 8080, *, burst: int = 0, **kwargs: Any) -> None:

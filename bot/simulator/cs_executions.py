@@ -37,7 +37,9 @@ DEFAULT_FAILURE = (
     "  FAILED tests/test_invoice.py::test_totals - AssertionError\n"
     "  FAILED tests/test_tax.py::test_vat - KeyError: 'DE'",
 )
-_RUNNING = frozenset({"RUNNING", "QUEUED", "WAITING", "PAUSED", "NOT_STARTED", "STARTED"})
+_RUNNING = frozenset(
+    {"RUNNING", "QUEUED", "WAITING", "PAUSED", "PAUSING", "CANCELING", "RESUMING", "NOT_STARTED", "STARTED"}
+)
 
 
 def _task(name: str, status: str, error: str | None = None) -> dict[str, Any]:
@@ -120,6 +122,9 @@ class Execution:
     input: dict[str, Any] | None = None  # None: derived from the triggering event
     extra: dict[str, Any] | None = None  # caller-supplied JSON fields, overlaid last
     failure: tuple[str, str, str] | None = None  # (stage, task, error) when it fails; else DEFAULT_FAILURE
+    reason: str | None = None  # the reason of the last pause/resume/cancel (ExecutionActionRequest)
+    settling: str | None = None  # after PAUSING/CANCELING: the status the next read shows
+    remaining: float | None = None  # while paused: seconds its progression still had to go
 
 
 def render_execution(ex: Execution, event: Mapping[str, Any] | None, now_us: int) -> dict[str, Any]:
@@ -136,7 +141,7 @@ def render_execution(ex: Execution, event: Mapping[str, Any] | None, now_us: int
         "status": ex.status,
         "statusMessage": ex.status_message or _STATUS_MESSAGES.get(ex.status, f"Execution {ex.status}."),
         "comments": "",
-        "reason": "",
+        "reason": ex.reason or "",
         "input": copy.deepcopy(ex.input) if ex.input is not None else _input_from_event(ex, event),
         "output": {},
         **render_stages(ex),

@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 from bot.simulator.cs_events import API_PREFIX, KIND_BY_SEGMENT
 from bot.simulator.cs_faults import Fault, FaultBook, Headers, RecordedRequest
 from bot.simulator.cs_state import SimState
+from bot.simulator.cs_user_ops import UserOperations
 
 # What a garbage fault answers with: a 200 "JSON" body cut off mid-document.
 _GARBAGE = b'{"count": 1, "totalCount": 1, "documents": {"/codestream/api/git-events/'
@@ -45,6 +46,7 @@ class SimMiddleware(SimState):
     _faults: FaultBook
     _stopping: asyncio.Event
     _later: set[asyncio.Task[None]]  # effects applied after their answer
+    user_operations: UserOperations
 
     def _bearer_subject(self, request: web.Request) -> str | None:
         raise NotImplementedError
@@ -66,7 +68,7 @@ class SimMiddleware(SimState):
         if fault is None:
             return await self._process(request, handler)
         if fault.apply_after is not None:
-            self._apply_later(request, fault.apply_after)
+            self._apply_later(request, fault.apply_after, body)
             if await self._stall(fault.delay):
                 return self._abort(request)
             return self._faulted(request, fault)
@@ -87,9 +89,16 @@ class SimMiddleware(SimState):
         response.headers.update(fault.headers)
         return response
 
-    def _apply_later(self, request: web.Request, delay: float) -> None:
-        """The effect of an event action, applied ``delay`` seconds from now."""
+    def _apply_later(self, request: web.Request, delay: float, body: bytes = b"") -> None:
+        """The effect of an event or execution action, or of an approval's decision, applied
+        ``delay`` seconds from now."""
         segment, event_id = request.match_info.get("segment"), request.match_info.get("id")
+        if request.method == "POST" and event_id is not None and "/user-operations/" in request.path:
+            self._decide_later(event_id, body, self._bearer_subject(request) or "unknown", delay)
+            return
+        if request.method == "POST" and event_id is not None and request.path.startswith(f"{API_PREFIX}/executions/"):
+            self._apply_execution_action_later(event_id, request.query.get("action", ""), delay)
+            return
         if request.method != "POST" or segment not in KIND_BY_SEGMENT or event_id is None:
             return
         kind, action = KIND_BY_SEGMENT[segment].name, request.query.get("action", "")
@@ -100,6 +109,35 @@ class SimMiddleware(SimState):
                 return
             with contextlib.suppress(KeyError, ValueError):
                 self.act_on_event(kind, event_id, action, executed_by)
+
+        task = asyncio.create_task(apply())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    def _decide_later(self, op_id: str, body: bytes, responder: str, delay: float) -> None:
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            return
+        if not isinstance(data, dict):
+            return
+
+        async def apply() -> None:
+            if await self._stall(delay):
+                return
+            with contextlib.suppress(KeyError, ValueError):
+                self.user_operations.respond(op_id, data.get("status"), data.get("responseMessage"), responder)
+
+        task = asyncio.create_task(apply())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    def _apply_execution_action_later(self, execution_id: str, action: str, delay: float) -> None:
+        async def apply() -> None:
+            if await self._stall(delay):
+                return
+            with contextlib.suppress(KeyError, ValueError):
+                self.act_on_execution(execution_id, action, None)
 
         task = asyncio.create_task(apply())
         self._later.add(task)

@@ -26,6 +26,19 @@ from bot.simulator.cs_executions import Execution, execution_link, render_execut
 from bot.simulator.cs_odata import compile_filter, parse_orderby, sort_docs
 
 ACTIONS = ("Resume", "Rerun")  # exact spelling of the documented `action` values
+# Execution actions (``POST /executions/{id}?action=``): where each may start, the status the
+# answer shows, and the status the next read shows (vRA passes through PAUSING and CANCELING).
+EXECUTION_ACTIONS: dict[str, tuple[frozenset[str], str, str]] = {
+    "pause": (frozenset({"RUNNING", "WAITING", "QUEUED", "STARTED", "NOT_STARTED"}), "PAUSING", "PAUSED"),
+    "resume": (frozenset({"PAUSED"}), "RUNNING", "RUNNING"),
+    "cancel": (
+        frozenset({"RUNNING", "WAITING", "QUEUED", "STARTED", "NOT_STARTED", "PAUSED"}), "CANCELING", "CANCELED"
+    ),
+}
+
+
+class InvalidExecutionAction(ValueError):
+    """The action is unknown, or the execution's status does not allow it (vRA answers 400)."""
 
 
 class SimState:
@@ -46,6 +59,7 @@ class SimState:
         self._list_cache: OrderedDict[tuple[str, str, str], tuple[int, list[str]]] = OrderedDict()
         self._last_us = 0
         self._rng = random.Random(20191017)
+        self._settling = False  # an execution is PAUSING or CANCELING: the next read settles it
 
     # -- clock -------------------------------------------------------------------------
     def _tick(self) -> int:
@@ -312,11 +326,38 @@ class SimState:
         self._advance()
         return self._render(self._executions[execution_id])
 
+    def act_on_execution(self, execution_id: str, action: str, reason: str | None) -> dict[str, Any]:
+        """Pause, resume or cancel, as vRA does: KeyError for an unknown execution,
+        InvalidExecutionAction for an action its status does not allow. A paused execution's
+        progression stops and picks up where it was on resume."""
+        self._advance()
+        ex = self._executions[execution_id]
+        rule = EXECUTION_ACTIONS.get(action)
+        if rule is None:
+            raise InvalidExecutionAction(f"Invalid action {action!r}")
+        allowed_from, answered, settled = rule
+        if ex.status not in allowed_from:
+            raise InvalidExecutionAction(f"Execution is {ex.status}; it cannot be {action}d.")
+        ex.reason = reason
+        if action == "resume":
+            ex.finish_at = time.monotonic() + (ex.remaining if ex.remaining is not None else self.execution_duration)
+            ex.remaining = None
+            self._pending[ex.id] = ex
+        else:
+            if ex.id in self._pending and ex.finish_at is not None:
+                ex.remaining = max(0.0, ex.finish_at - time.monotonic())
+            self._pending.pop(ex.id, None)
+            ex.settling = settled
+            self._settling = True
+        self._set_status(ex, answered)
+        return self._render(ex)
+
     def set_execution_status(self, execution_id: str, status: str) -> None:
         """Force a status now (stops any progression); the owning event follows."""
         ex = self._executions[execution_id]
         self._pending.pop(execution_id, None)
         ex.final_status = ex.finish_at = None
+        ex.settling = None
         self._set_status(ex, status)
 
     def _set_status(self, ex: Execution, status: str) -> None:
@@ -334,7 +375,14 @@ class SimState:
             self._touch(kind)
 
     def _advance(self) -> None:
-        """Move every execution whose deadline has passed to its final status."""
+        """Move every execution whose deadline has passed to its final status, and a pausing
+        or canceling one to paused or canceled."""
+        settling = [ex for ex in self._executions.values() if ex.settling is not None] if self._settling else []
+        for ex in settling:
+            status, ex.settling = ex.settling, None
+            assert status is not None
+            self._set_status(ex, status)
+        self._settling = False
         if not self._pending:
             return
         now = time.monotonic()

@@ -73,6 +73,7 @@ class SlackWebApi(SlackWorkspace):
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroups_users_list,
             "views.publish": self._views_publish,
+            "views.open": self._views_open,
         }
 
     def _views_publish(self, args: JSON) -> JSON:
@@ -211,6 +212,18 @@ class SlackWebApi(SlackWorkspace):
             "channels": copy.deepcopy(page),
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
+
+    def _views_open(self, args: JSON) -> JSON:
+        """A modal: kept in ``views`` (a test submits it with the sender's ``view_submission``)."""
+        trigger = str(required(args, "trigger_id"))
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not isinstance(view, dict) or view.get("type") != "modal" or not view.get("title"):
+            raise SlackError("invalid_arguments")
+        opened = {"trigger_id": trigger, "view": copy.deepcopy(view), "id": f"V{len(self.views) + 1:08d}"}
+        self.views.append(opened)
+        return {"ok": True, "view": {**copy.deepcopy(view), "id": opened["id"]}}
 
     def _users_info(self, args: JSON) -> JSON:
         user = self.users.get(str(required(args, "user")))

@@ -289,6 +289,26 @@ class SlackSender:
         headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
         return await self._form({"payload": json.dumps(payload)}, headers)
 
+    async def view_submission(
+        self, view: JSON, user: str = "U0ALICE", *, values: JSON | None = None, retry: int = 0
+    ) -> httpx.Response:
+        """A modal (as ``views.open`` received it) submitted by ``user``; ``values`` is the
+        ``state.values`` Slack sends: ``{block_id: {action_id: {"type": ..., "value": ...}}}``."""
+        payload: JSON = {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": self.standin.team_domain},
+            "user": self._user(user),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "trigger_id": _trigger_id(),
+            "view": {**view, "id": view.get("id", "V00000001"), "state": {"values": values or {}}},
+            "response_urls": [],
+            "is_enterprise_install": False,
+        }
+        self.last_payload = payload
+        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
+        return await self._form({"payload": json.dumps(payload)}, headers)
+
     # ------------------------------------------------------------------ Events API
 
     async def app_home_opened(self, user: str = "U0ALICE", tab: str = "home") -> httpx.Response:

@@ -42,6 +42,7 @@ class SlackWorkspace(SlackDirectory):
         self.team_domain = team_domain
         self.ephemerals: list[Message] = []
         self.responses: list[ResponsePost] = []
+        self.views: list[JSON] = []  # modals opened with views.open: {"trigger_id", "view", "id"}
         self.response_errors: list[tuple[str, str, list[str]]] = []  # (url, error, details)
         self.home_views: dict[str, JSON] = {}  # each user's published Home tab (views.publish)
         self.home_publishes: dict[str, int] = {}  # views.publish calls per user

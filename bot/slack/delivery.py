@@ -78,6 +78,10 @@ class Delivery:
         )
         return await self._call("chat.postEphemeral", channel, call) is not None
 
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> bool:
+        """A modal, for the person whose click gave ``trigger_id`` (valid for 3 s)."""
+        return await self._call("views.open", "-", self.web.views_open(trigger_id=trigger_id, view=view)) is not None
+
     async def _call(self, method: str, channel: str, call: Awaitable[Any]) -> Any | None:
         """Await a Web API call; on any failure log one line and return None."""
         reply, _ = await self._call_or_why(method, channel, call)

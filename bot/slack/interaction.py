@@ -30,6 +30,7 @@ class Interaction:
     thread_ts: str | None = None  # answer in this thread
     respond: Respond | None = None  # the response_url, when the payload has one
     alert: MessageRef | None = None  # the alert message a button or thread reply acts on
+    trigger_id: str | None = None  # a button's: opens a modal (valid for 3 s)
 
     @classmethod
     def from_command(cls, command: Mapping[str, Any], respond: Respond | None) -> Interaction:
@@ -60,6 +61,18 @@ class Interaction:
             team_id=_str(user.get("team_id")) or _str(_get(body, "team").get("id")),
             thread_ts=alert.thread_ts if alert is not None else None,
             alert=alert,
+            trigger_id=_str(body.get("trigger_id")),
+        )
+
+    @classmethod
+    def from_view_submission(cls, body: Mapping[str, Any]) -> Interaction:
+        """A submitted modal: who submitted it (the modal itself says what it is about)."""
+        user = _get(body, "user")
+        return cls(
+            user_id=_str(user.get("id")) or "",
+            surface="button",
+            user_name=_str(user.get("username")) or _str(user.get("name")),
+            team_id=_str(user.get("team_id")) or _str(_get(body, "team").get("id")),
         )
 
     @classmethod

@@ -25,6 +25,7 @@ BOT_SCOPES: Final = (
     "groups:read",  # ... private channels too
     "usergroups:read",
     "users:read",
+    "users:read.email",  # approvals: a person's e-mail, matched with the approval's approvers
 )
 
 
@@ -64,7 +65,9 @@ def manifest(http_base_url: str | None = None, *, mention_author: bool = False) 
             "bot_user": {"display_name": "codestream-bot", "always_online": True},
             "slash_commands": [command],
         },
-        "oauth_config": {"scopes": {"bot": [*BOT_SCOPES, *(MENTION_AUTHOR_SCOPES if mention_author else ())]}},
+        "oauth_config": {
+            "scopes": {"bot": list(dict.fromkeys([*BOT_SCOPES, *(MENTION_AUTHOR_SCOPES if mention_author else ())]))}
+        },
         "settings": {
             "event_subscriptions": event_subscriptions,
             "interactivity": interactivity,

@@ -10,12 +10,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.codestream.models import Event, Execution
+from bot.codestream.user_operations import UserOperation
+from bot.core.approvals.ports import ApprovalEnd
+from bot.core.control import ControlOutcome
 from bot.core.digests import SAVE_WAIT, DigestBoard, RowState
 from bot.core.failures import FailureContext, failure_context
 from bot.core.ports import Delivered, Ending
 from bot.core.requests import MessageRef, Outcome
 from bot.slack.delivery import Delivery
+from bot.slack.render.approval import render_approval_end, render_approval_request
 from bot.slack.render.base import MAX_BLOCKS, fallback_text, section
+from bot.slack.render.control import acted_line, render_control_outcome
 from bot.slack.render.digest import render_digest
 from bot.slack.render.messages import (
     SlackMessage,
@@ -67,7 +72,8 @@ def _with_note(message: SlackMessage, mrkdwn: str, plain: str) -> SlackMessage:
 
 
 class SlackNotifier:
-    """Implements ``AlertNotifier``, ``FollowThroughView`` and ``OutcomeNotifier``.
+    """Implements ``AlertNotifier``, ``FollowThroughView``, ``OutcomeNotifier``, ``ControlNotifier``
+    and ``ApprovalNotifier``.
 
     An alert that is a row of a storm digest is never drawn over the digest: the row's state
     changes and the digest is redrawn (``update_alert``)."""
@@ -161,7 +167,15 @@ class SlackNotifier:
         self, followup: FollowupRecord, outcome: Outcome, execution: Execution, *, ending: Ending, now: datetime
     ) -> bool:
         failure = failure_context(execution)  # the read the tracker made: stages included
-        message = render_followup(outcome, execution=execution, now=now, gave_up=ending == "gave_up", failure=failure)
+        message = render_followup(
+            outcome,
+            execution=execution,
+            now=now,
+            gave_up=ending == "gave_up",
+            failure=failure,
+            execution_id=followup.execution_id if ending == "running" else None,
+            acted=acted_line(followup.control_verb, followup.control_by, followup.control_at),
+        )
         if ending == "missing":
             message = _with_note(message, *_MISSING_NOTE)
         summary = MessageRef(followup.channel_id, followup.summary_ts, followup.summary_ts)
@@ -188,6 +202,27 @@ class SlackNotifier:
         alert = MessageRef(followup.alert_channel_id, followup.alert_ts, followup.alert_ts)
         row = RowState.after(outcome, final_status=final_status, execution_index=index)
         return await self.update_alert(alert, followup.kind, followup.event_id, message, row)
+
+    # --- ApprovalNotifier ------------------------------------------------------------------
+
+    async def post_approval(self, operation: UserOperation, *, channel: str, mention: str | None) -> Delivered:
+        url = self.execution_link(operation.execution_id)
+        message = render_approval_request(operation, execution_url=url, mention=mention)
+        ts, refused = await self.delivery.post_or_why(channel, message)
+        return Delivered(ts, refused)
+
+    async def show_approval_end(self, where: MessageRef, operation: UserOperation, end: ApprovalEnd) -> bool:
+        message = render_approval_end(operation, end, execution_url=self.execution_link(operation.execution_id))
+        return await self.delivery.update(where.channel, where.ts, message)
+
+    # --- ControlNotifier -------------------------------------------------------------------
+
+    async def control_settled(self, outcome: ControlOutcome, answer: MessageRef | None) -> None:
+        message = render_control_outcome(outcome, now=datetime.now(UTC))
+        if answer is not None and await self.delivery.update(answer.channel, answer.ts, message):
+            return
+        if outcome.request.channel_id is not None:
+            await self.delivery.post(outcome.request.channel_id, message)
 
     # --- OutcomeNotifier -------------------------------------------------------------------
 

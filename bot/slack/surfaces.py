@@ -16,12 +16,18 @@ from datetime import UTC, datetime
 from typing import Final
 
 from bot.codestream.client import CodeStreamClient
-from bot.codestream.models import Event, EventKind
+from bot.codestream.errors import CodeStreamError
+from bot.codestream.models import Event, EventKind, as_kind
+from bot.codestream.user_operations import Decision
 from bot.core.access import AccessPolicy, Viewer
+from bot.core.approvals.decide import ApprovalDecisions, DecisionRequest
 from bot.core.commands import Command, Invocation
+from bot.core.control import ControlRequest, ControlVerb, ExecutionControl
 from bot.core.digests import RowState
+from bot.core.errors import UsageError
 from bot.core.followup import FollowupTracker
 from bot.core.inflight import InFlight
+from bot.core.intents import hand_to_reconciler
 from bot.core.logs import request_id
 from bot.core.perform import Actions, OnClaimed
 from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, new_request_id
@@ -31,10 +37,22 @@ from bot.slack.delivery import Delivery
 from bot.slack.identity import SlackIdentity
 from bot.slack.interaction import Interaction
 from bot.slack.notifier import SlackNotifier, render_alert_after, row_after
-from bot.slack.render.messages import SlackMessage, render_alert_in_progress, render_outcome
+from bot.slack.render.approval import (
+    approval_title,
+    render_decision_modal,
+    render_decision_outcome,
+)
+from bot.slack.render.control import render_control_outcome
+from bot.slack.render.messages import (
+    SlackMessage,
+    render_alert_in_progress,
+    render_error,
+    render_outcome,
+    render_usage_error,
+)
 from bot.slack.threads import AlertThreads, Deliveries
 from bot.slack.users import UserDirectory
-from bot.store import Store
+from bot.store import FollowupRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +90,8 @@ class Surfaces:
         followups: FollowupTracker | None = None,
         notifier: SlackNotifier | None = None,
         routing: Router | None = None,
+        controls: ExecutionControl | None = None,
+        decisions: ApprovalDecisions | None = None,
     ) -> None:
         self.actions = actions
         self.store = store
@@ -86,6 +106,8 @@ class Surfaces:
         self.notifier = notifier or SlackNotifier(delivery, execution_link=execution_link, store=store)
         self.routing = routing or Router()  # BOT_CONFIG's routes and the fallback (read-only here)
         self.health: Health | None = None  # set by the app once readiness and the watcher exist
+        self.controls = controls  # cancel, pause and resume of executions
+        self.decisions = decisions  # approving and rejecting Code Stream approvals
         self.deliveries = Deliveries(store)
         self.threads = AlertThreads(store, delivery, identity)
         # "requested by" updates in flight, per alert message and event (a digest has many rows)
@@ -224,6 +246,110 @@ class Surfaces:
                 return outcome
 
         return list(await asyncio.gather(*(one(kind, event_id) for kind, event_id in rows)))
+
+    # --- execution control ------------------------------------------------------------------
+
+    async def control_execution(
+        self, verb: ControlVerb, execution_id: str, interaction: Interaction, *, kind: EventKind | None = None
+    ) -> None:
+        """Cancel, pause or resume an execution: a summary's button (``interaction.alert`` is the
+        summary) or ``/codestream cancel|pause|resume-execution``. Done (or not known yet):
+        everyone sees who did it, in the summary's thread or where the command was typed, and
+        a followed summary updates in place; anything else only the person who asked sees."""
+        assert self.controls is not None, "execution control is not wired"
+        followed = await self._followed(execution_id)
+        if kind is None and followed is not None:
+            kind = as_kind(followed.kind)
+        info = await self.users.lookup(interaction.user_id)
+        request = ControlRequest(
+            verb=verb,
+            execution_id=execution_id,
+            actor=Actor(interaction.user_id, (info.name if info is not None else None) or interaction.user_name),
+            surface=interaction.surface,
+            channel_id=interaction.channel_id,
+            request_id=request_id.get() or new_request_id(),
+            team_id=(info.team_id if info is not None else None) or interaction.team_id,
+            kind=kind,
+        )
+        outcome = await self.controls.perform(request)
+        message = render_control_outcome(outcome, now=now())
+        if outcome.status not in ("done", "unknown"):
+            await self.answer(interaction, message)
+            return
+        channel, thread_ts = interaction.channel_id, interaction.thread_ts
+        ts = await self.delivery.public(channel, message, thread_ts=thread_ts, respond=interaction.respond)
+        try:
+            if outcome.status == "unknown":
+                answer = MessageRef(channel, ts, ts) if channel and ts else None
+                await self.controls.follow_unknown(outcome, answer)
+            elif self.followups is not None:
+                await self.followups.acted(execution_id, verb=verb, actor_id=request.actor.user_id, at=outcome.at)
+        except Exception:
+            log.exception("after an execution action: follow-up failed", extra={"action_id": outcome.action_id})
+
+    async def _followed(self, execution_id: str) -> FollowupRecord | None:
+        try:
+            return await self.store.open_followup_for_execution(execution_id)
+        except Exception:
+            log.exception("followup lookup failed")
+            return None
+
+    # --- approvals ----------------------------------------------------------------------------
+
+    async def _decision_request(
+        self, operation_id: str, decision: Decision, message: str, interaction: Interaction, channel: str | None
+    ) -> DecisionRequest:
+        info = await self.users.lookup(interaction.user_id)
+        return DecisionRequest(
+            operation_id=operation_id,
+            decision=decision,
+            message=message,
+            actor=Actor(interaction.user_id, (info.name if info is not None else None) or interaction.user_name),
+            surface=interaction.surface,
+            email=info.email if info is not None else None,
+            channel_id=channel,
+            team_id=(info.team_id if info is not None else None) or interaction.team_id,
+            request_id=request_id.get() or new_request_id(),
+        )
+
+    async def open_decision(self, operation_id: str, decision: Decision, interaction: Interaction) -> None:
+        """Approve / Reject on a request: someone who may decide gets the modal for a response
+        message; anyone else a specific answer at once (before typing anything)."""
+        assert self.decisions is not None, "approvals are not wired"
+        request = await self._decision_request(operation_id, decision, "", interaction, interaction.channel_id)
+        try:
+            operation = await self.client.get_user_operation(operation_id)
+        except CodeStreamError as exc:
+            await self.answer(interaction, render_error(exc))
+            return
+        refusal = await self.decisions.refusal(request, operation)
+        if refusal is not None:
+            outcome = await self.decisions.refused(request, refusal, operation)
+            await self.answer(interaction, render_decision_outcome(outcome))
+            return
+        if not operation.pending:
+            outcome = await self.decisions.decide(request)  # says it ended, and redraws it; sends nothing
+            await self.answer(interaction, render_decision_outcome(outcome))
+            return
+        view = render_decision_modal(operation_id, decision, title=approval_title(operation))
+        if interaction.trigger_id is None or not await self.delivery.open_view(interaction.trigger_id, view):
+            await self.answer(interaction, render_usage_error(UsageError("Slack did not open the form; try again.")))
+
+    async def submit_decision(
+        self, operation_id: str, decision: Decision, message: str, interaction: Interaction
+    ) -> None:
+        """The modal's submission: decide, and tell the person if it did not go through (a done
+        decision shows in the request message itself)."""
+        assert self.decisions is not None, "approvals are not wired"
+        record = await self.store.get_approval(operation_id)
+        channel = record.channel_id if record is not None else None
+        request = await self._decision_request(operation_id, decision, message, interaction, channel)
+        outcome = await self.decisions.decide(request)
+        if channel is not None and outcome.status != "done":
+            await self.delivery.ephemeral(channel, interaction.user_id, render_decision_outcome(outcome))
+        if outcome.status == "unknown" and outcome.action_id is not None:
+            await hand_to_reconciler(self.store, self.decisions.owner, outcome.action_id, None,
+                                     self.decisions.wake_reconciler)  # fmt: skip
 
     # --- shared ---------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ _MAX_ENTRIES: Final = 5000
 class UserInfo:
     name: str | None
     team_id: str | None  # the person's home workspace (a Slack Connect guest's is another one)
+    email: str | None = None  # profile.email, with the users:read.email scope (approvals)
 
 
 class UserDirectory:
@@ -46,9 +47,11 @@ class UserDirectory:
         profile: dict[str, Any] = user.get("profile") or {}
         name = profile.get("display_name") or profile.get("real_name") or user.get("name")
         team = user.get("team_id") or profile.get("team")
+        email = profile.get("email")
         info = UserInfo(
             name=name if isinstance(name, str) and name else None,
             team_id=team if isinstance(team, str) and team else None,
+            email=email if isinstance(email, str) and email else None,
         )
         if len(self._cache) >= _MAX_ENTRIES:
             self._cache.clear()  # bounded memory; a refill costs one users.info per active user

@@ -12,6 +12,7 @@ from bot.store.engine import make_engine, normalize_url, prepare_sqlite, upgrade
 from bot.store.models import (
     ActionRecord,
     AlertRecord,
+    ApprovalRecord,
     Claim,
     DigestRecord,
     DigestRow,
@@ -28,6 +29,7 @@ __all__ = [
     "NO_EXECUTION_INDEX",
     "ActionRecord",
     "AlertRecord",
+    "ApprovalRecord",
     "Claim",
     "Clock",
     "DigestRecord",

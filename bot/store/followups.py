@@ -46,3 +46,15 @@ class FollowupStore(StoreBase):
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(followups).where(followups.c.id == fid))).first()
         return None if row is None else FollowupRecord.model_validate(dict(row._mapping))
+
+    async def open_followup_for_execution(self, execution_id: str) -> FollowupRecord | None:
+        """The newest unfinished followup of ``execution_id`` (its summary shows controls)."""
+        query = (
+            select(followups)
+            .where(followups.c.execution_id == execution_id, followups.c.finished_at.is_(None))
+            .order_by(followups.c.id.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else FollowupRecord.model_validate(dict(row._mapping))

@@ -126,6 +126,9 @@ class FollowupRecord(_Record):
     interval: float = Field(default=5.0, gt=0)
     created_at: UTCDatetime = Field(default_factory=utcnow)
     finished_at: UTCDatetime | None = None
+    control_verb: str | None = None  # the last cancel/pause/resume-execution from Slack
+    control_by: str | None = None  # who asked (a Slack user id)
+    control_at: UTCDatetime | None = None
 
 
 class MuteRecord(_Record):
@@ -211,3 +214,21 @@ class DigestRow(_Record):
     facts: dict[str, Any]
     state: dict[str, Any] | None = None
     added_at: UTCDatetime = Field(default_factory=utcnow)
+
+
+class ApprovalRecord(_Record):
+    """A Code Stream approval (user operation) the bot posted a request for, and how it ended."""
+
+    id: int | None = None
+    operation_id: str
+    channel_id: str | None = None
+    ts: str | None = None
+    status: str = "ACTIVE"
+    project: str | None = None
+    pipeline: str | None = None
+    execution_id: str | None = None
+    decided_by: str | None = None
+    decided_in: str | None = None
+    response_message: str | None = None
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    finished_at: UTCDatetime | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from bot.store.actions import ActionStore
 from bot.store.alerts import AlertStore
+from bot.store.approvals import ApprovalStore
 from bot.store.base import Clock
 from bot.store.claims import ClaimStore
 from bot.store.cursors import CursorStore
@@ -37,5 +38,6 @@ class Store(
     CursorStore,
     MuteStore,
     SubscriptionStore,
+    ApprovalStore,
 ):
     """State shared by the bot's replicas. Create with :func:`bot.store.open_store`."""

@@ -128,7 +128,7 @@ async def test_a_bad_config_file_stops_start_up_with_clear_lines(tmp_path: Path)
         _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 2
     message = err.decode()
-    assert "BOT_CONFIG routes[0].match.kind: must be git, gerrit or docker (got 'svn')" in message
+    assert "BOT_CONFIG routes[0].match.kind: must be git, gerrit, docker or approval (got 'svn')" in message
     assert "Traceback" not in message
 
 

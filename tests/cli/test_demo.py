@@ -22,6 +22,9 @@ async def test_demo_tells_the_whole_story_and_exits_0(tmp_path: Path) -> None:
         "Status: COMPLETED",
         "Fixed by rerun #2",
         "Done: 1 alert, 1 rerun sent to Code Stream, execution COMPLETED.",
+        "Approval needed: payments-deploy #14",
+        "Approved by @alice: looks good",
+        "Done: 1 approval request, 1 decision sent to Code Stream.",
     ):
         assert line in text, line
     assert '"blocks": [' in text  # --json prints the Block Kit too

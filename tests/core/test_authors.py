@@ -126,6 +126,9 @@ def test_the_people_map_is_validated() -> None:
     assert parse_file_config("people:\n  alex@example.com: <@U0ALEX>\n").people == {"alex@example.com": "U0ALEX"}
 
 
-def test_the_email_scope_is_declared_only_when_mentions_are_on() -> None:
-    assert "users:read.email" not in manifest()["oauth_config"]["scopes"]["bot"]
-    assert "users:read.email" in manifest(mention_author=True)["oauth_config"]["scopes"]["bot"]
+def test_the_email_scope_is_declared_once_for_approvals_and_mentions() -> None:
+    # Approvals match a person's Slack e-mail with the approvers: the scope is always declared,
+    # and mentions (which need it too) do not declare it twice.
+    for mention_author in (False, True):
+        scopes = manifest(mention_author=mention_author)["oauth_config"]["scopes"]["bot"]
+        assert scopes.count("users:read.email") == 1

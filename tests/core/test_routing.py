@@ -149,7 +149,7 @@ def test_broadcast_mentions_are_refused(broadcast: str) -> None:
 
 def test_unknown_kind_names_the_rule_and_field() -> None:
     text = "routes:\n" + "  - channel: C0A\n" * 2 + "  - match: {kind: svn}\n    channel: C0A\n"
-    assert problems(text) == ["BOT_CONFIG routes[2].match.kind: must be git, gerrit or docker (got 'svn')"]
+    assert problems(text) == ["BOT_CONFIG routes[2].match.kind: must be git, gerrit, docker or approval (got 'svn')"]
 
 
 def test_every_problem_gets_its_own_line() -> None:
@@ -166,7 +166,7 @@ routes:
 teams: []
 """
     assert problems(text) == [
-        "BOT_CONFIG routes[0].match.kind: must be git, gerrit or docker (got 'svn')",
+        "BOT_CONFIG routes[0].match.kind: must be git, gerrit, docker or approval (got 'svn')",
         "BOT_CONFIG routes[0].match.colour: unknown key; expected one of: kind, project, pipeline, repo, branch",
         "BOT_CONFIG routes[1]: has both channel and drop: true; use one",
         "BOT_CONFIG routes[2].match.branch: must be a string or a list of strings; quote it: '1.1' (got 1.1)",
@@ -174,7 +174,7 @@ teams: []
         "(got '#alerts'); copy it from the channel's details",
         "BOT_CONFIG routes[3].mention: must be a user id (U...) or a user group (<!subteam^S...>) (got 'nobody')",
         "BOT_CONFIG routes[4].drop: must be true or false (got 'maybe')",
-        "BOT_CONFIG teams: unknown key; expected one of: routes, access, people",
+        "BOT_CONFIG teams: unknown key; expected one of: routes, access, people, approver_groups",
     ]
 
 
@@ -215,7 +215,7 @@ def test_load_file_config(tmp_path: Path) -> None:
         load_file_config(tmp_path / "missing.yaml")
     assert caught.value.problems == [f"BOT_CONFIG: cannot read {tmp_path / 'missing.yaml'} (No such file or directory)"]
     path.write_text("routes:\n  - match: {kind: svn}\n    channel: C0A\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"routes\[0\]\.match\.kind: must be git, gerrit or docker"):
+    with pytest.raises(ConfigError, match=r"routes\[0\]\.match\.kind: must be git, gerrit, docker or approval"):
         load_file_config(path)
 
 

@@ -675,3 +675,60 @@ async def test_serve_forever_prints_how_to_connect_and_stops_on_cancel(capsys: p
             await task
         with pytest.raises(httpx.ConnectError):
             await c.get(f"{API}/about", headers=auth)
+
+
+# -- execution actions and user operations ---------------------------------------------------
+
+
+async def test_executions_pause_resume_and_cancel_as_vra_moves_them(
+    sim: CodeStreamSimulator, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    sim.execution_duration = 0.3
+    ex_id = str(sim.add_execution(pipeline="moving-ci")["id"])
+    path = f"{API}/executions/{ex_id}"
+
+    async def act(action: str, reason: str = "why") -> httpx.Response:
+        return await client.post(path, params={"action": action}, json={"reason": reason}, headers=auth)
+
+    async def status() -> str:
+        return str((await client.get(path, headers=auth)).json()["status"])
+
+    paused = await act("pause", "Paused from Slack by @alice")
+    assert paused.json()["status"] == "PAUSING" and paused.json()["reason"] == "Paused from Slack by @alice"
+    assert await status() == "PAUSED"
+    assert (await act("pause")).status_code == 400  # already paused
+    # Another run started after it, as long, finishes; the paused one does not.
+    other = f"{API}/executions/{sim.add_execution(pipeline='other-ci')['id']}"
+
+    async def other_done() -> bool:
+        return bool((await client.get(other, headers=auth)).json()["status"] == "COMPLETED")
+
+    await wait_until(other_done)
+    assert await status() == "PAUSED"
+    assert (await act("resume")).json()["status"] == "RUNNING"
+    assert (await act("cancel")).json()["status"] == "CANCELING"
+    assert await status() == "CANCELED"
+    assert (await act("cancel")).status_code == 400  # nothing left to cancel
+    assert (await act("explode")).status_code == 400
+    missing = await client.post(f"{API}/executions/00000000-0000-4000-8000-000000000000", params={"action": "cancel"},
+                                json={}, headers=auth)  # fmt: skip
+    assert missing.status_code == 404
+
+
+async def test_user_operations_are_decided_once_expire_and_refuse_unauthorized_responders(
+    sim: CodeStreamSimulator, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    first = sim.user_operations.add(approvers=["alice@example.com"])
+    second = sim.user_operations.add()
+    listed = (await client.get(f"{API}/user-operations", params={"$filter": "status eq 'ACTIVE'"}, headers=auth)).json()
+    assert listed["count"] == 2
+    decide = f"{API}/user-operations/{first['id']}"
+    assert (await client.post(decide, json={"status": "maybe"}, headers=auth)).status_code == 400
+    approved = await client.post(decide, json={"status": "Approved", "responseMessage": "ok"}, headers=auth)
+    assert approved.json()["status"] == "APPROVED" and approved.json()["responseMessage"] == "ok"
+    assert (await client.post(decide, json={"status": "REJECTED"}, headers=auth)).status_code == 400  # decided
+    sim.user_operations.forbidden.add(str(second["id"]))
+    refused = await client.post(f"{API}/user-operations/{second['id']}", json={"status": "APPROVED"}, headers=auth)
+    assert refused.status_code == 403
+    sim.user_operations.ops[str(second["id"])]["_expiresOnInMicros"] = 0
+    assert (await client.get(f"{API}/user-operations/{second['id']}", headers=auth)).json()["status"] == "EXPIRED"

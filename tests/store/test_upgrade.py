@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -18,8 +19,8 @@ from bot.codestream import CodeStreamClient
 from bot.core.ports import LoggedOutcomes
 from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.simulator import CodeStreamSimulator
-from bot.store import Store, latest_version, open_store
-from bot.store.tables import schema_version
+from bot.store import ApprovalRecord, FollowupRecord, Store, latest_version, open_store
+from bot.store.tables import approvals, followups, schema_version
 from tests.conftest import Backend
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "v0.1"
@@ -113,6 +114,50 @@ async def test_a_database_at_v3_gets_the_mutes_table(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_a_v4_database_gets_execution_control_and_approvals_and_keeps_its_followups(backend: Backend) -> None:
+    """Schema v4 (before #14) has no control_* columns on followups and no approvals table: the
+    upgrade adds them in place, on SQLite and PostgreSQL, and the followups being polled carry on."""
+    store = await open_store(backend.url, schema=backend.schema)
+    now = store.now()
+    record = FollowupRecord(
+        execution_id="e-v4", kind="git", event_id="ev-v4", channel_id="C0ALERTS", summary_ts="1.2",
+        next_poll_at=now, deadline_at=now + timedelta(hours=6), created_at=now,
+    )  # fmt: skip
+    try:
+        fid = await store.add_followup(record)
+        async with store.engine.begin() as conn:  # back to the v4 layout, as v4's code left it
+            preparer = conn.dialect.identifier_preparer
+            table = preparer.quote(followups.name)
+            if backend.schema is not None:
+                table = f"{preparer.quote_schema(backend.schema)}.{table}"
+            for column in ("control_verb", "control_by", "control_at"):
+                await conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+            await conn.run_sync(lambda sync: approvals.drop(sync))
+            await conn.execute(schema_version.update().values(version=4))
+    finally:
+        await store.close()
+    store = await open_store(backend.url, schema=backend.schema)
+    try:
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
+        kept = await store.get_followup(fid)
+        assert kept is not None and (kept.execution_id, kept.summary_ts, kept.control_verb) == ("e-v4", "1.2", None)
+        assert await store.update_followup(fid, control_verb="cancel", control_by="U0ALICE", control_at=now)
+        followed = await store.open_followup_for_execution("e-v4")
+        assert followed is not None and (followed.control_verb, followed.control_by) == ("cancel", "U0ALICE")
+        # ...and the approvals table: one row per operation.
+        first = await store.add_approval(ApprovalRecord(operation_id="op-1", created_at=now))
+        assert first is not None and await store.add_approval(ApprovalRecord(operation_id="op-1")) is None
+        await store.approval_posted(first, "C0ALERTS", "3.4")
+        assert [a.operation_id for a in await store.open_approvals()] == ["op-1"]
+        assert await store.finish_approval(
+            "op-1", status="APPROVED", decided_by="U0ALICE", decided_in="slack", response_message="ok", at=now
+        )
+        assert await store.open_approvals() == []
+    finally:
+        await store.close()
+
+
 V4 = Path(__file__).resolve().parents[1] / "data" / "v4"
 
 
@@ -156,3 +201,6 @@ async def test_a_v4_database_gets_digests_and_subscriptions_and_keeps_its_data(v
     assert await store.remove_subscription(new_id, by="U0ALICE", at=store.now())
     assert not await store.remove_subscription(new_id, by="U0BOB", at=store.now())
     assert await store.live_subscriptions() == []
+    # v7: approvals, one row per operation.
+    first = await store.add_approval(ApprovalRecord(operation_id="op-1", created_at=now))
+    assert first is not None and await store.add_approval(ApprovalRecord(operation_id="op-1")) is None

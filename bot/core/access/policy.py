@@ -120,7 +120,7 @@ class RulePolicy:
         if reason is None:
             return
         if not await self.may_see(viewer, scope):
-            raise AccessDenied(_private_denial(action, reason))
+            raise AccessDenied(_private_denial(action, reason, scope))
         raise AccessDenied(reason.message(action, scope))
 
     async def may_see(self, viewer: Viewer, scope: Scope) -> bool:
@@ -235,16 +235,19 @@ class _Denial:
         return f"You are not {self.who}, which may {what}."
 
 
-def _private_denial(verb: AccessAction, denial: _Denial) -> str:
+def _private_denial(verb: AccessAction, denial: _Denial, scope: Scope | None = None) -> str:
     if denial.why == "lookup":
         return denial.message(verb, Scope("git"))
+    # An execution or an approval is "that", not "this event".
+    on_event = verb not in ("cancel", "pause", "approve") and (scope is None or scope.kind is not None)
+    what = "this event" if on_event else "that"
     if verb == SHOW:
-        return "The access policy does not let you see this event here."
-    return f"The access policy does not let you {verb} this event here."
+        return f"The access policy does not let you see {what} here."
+    return f"The access policy does not let you {verb} {what} here."
 
 
 def _what(verb: AccessAction, scope: Scope) -> str:
-    target = f"{scope.project} pipelines" if scope.project else f"{scope.kind} events"
+    target = f"{scope.project} pipelines" if scope.project else f"{scope.kind or 'any'} events"
     if scope.pipeline:
         target = f"{target} ({scope.pipeline})"
     return f"{verb} {target}"

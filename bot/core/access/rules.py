@@ -18,13 +18,13 @@ from bot.core.verbs import VERBS, AccessAction, Verb
 # actions that are not verbs (``mute``: silencing alerts; ``subscribe``: routing alerts to a
 # channel) are granted only by naming them.
 ALL_VERBS: Final[tuple[Verb, ...]] = tuple(sorted(VERBS, key=lambda verb: VERBS[verb].mutates))
-ALL_ACTIONS: Final[tuple[AccessAction, ...]] = (*ALL_VERBS, "mute", "subscribe")
+ALL_ACTIONS: Final[tuple[AccessAction, ...]] = (*ALL_VERBS, "mute", "subscribe", "cancel", "pause", "approve")
 @dataclass(frozen=True)
 class Scope:
     """What rules are matched against: an event, or an audit row that remembers its event's
     project and pipeline."""
 
-    kind: EventKind
+    kind: EventKind | None  # None: an execution not known to come from an event (cancel, pause)
     project: str | None = None
     pipeline: str | None = None
 
@@ -70,7 +70,7 @@ class Rule(BaseModel):
     def _channel_ids(cls, value: list[str]) -> list[str]:
         return _ids(value, ("C", "G", "D"), "channel ids such as C012AB3CD")
 
-    def may_apply(self, verb: AccessAction, kind: EventKind) -> bool:
+    def may_apply(self, verb: AccessAction, kind: EventKind | None) -> bool:
         """Could this rule speak about this action on some event of this kind?"""
         return verb in self.actions and (not self.kinds or kind in self.kinds)
 

@@ -35,6 +35,7 @@ from bot.codestream.client import CodeStreamClient
 from bot.core.followup.leadership import Leadership
 from bot.core.followup.polling import PollStep
 from bot.core.followup.progress import (
+    UNKNOWN_STATUS,
     OutcomeMemory,
     new_execution_id,
     shown_status,
@@ -149,6 +150,23 @@ class FollowupTracker:
             extra={"followup_id": fid, "execution_id": execution_id, "event_id": request.event_id},
         )
         return fid
+
+    async def acted(self, execution_id: str, *, verb: str, actor_id: str, at: datetime) -> bool:
+        """Someone canceled, paused or resumed a followed execution from Slack: its summary
+        says who at the next poll, which is now (the recorded status is reset, so the summary
+        is re-rendered whatever the new status). Returns whether the bot follows it."""
+        record = await self.store.open_followup_for_execution(execution_id)
+        if record is None or record.id is None:
+            return False
+        fid = record.id
+        await retry_write(
+            lambda: self.store.update_followup(
+                fid, control_verb=verb, control_by=actor_id, control_at=at, status=UNKNOWN_STATUS,
+                next_poll_at=self._clock(), interval=self.timing.initial_interval,
+            )
+        )  # fmt: skip
+        self._wake.set()
+        return True
 
     # --- the loop ------------------------------------------------------------------------------
 

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot.core.commands import Command, CommandTable, Invocation, free_words, optional_kind, verb_command
+from bot.core.commands import (
+    Command,
+    CommandTable,
+    Invocation,
+    execution_target,
+    free_words,
+    optional_kind,
+    verb_command,
+)
+from bot.core.control import CONTROLS, control_spec
+from bot.core.targets import EXECUTION_USAGE
 from bot.core.verbs import VERBS
 from bot.slack.commands.audit import audit_trail
 from bot.slack.commands.failures import list_failures
@@ -30,6 +40,17 @@ async def perform(surfaces: Surfaces, interaction: Interaction, invocation: Invo
 _PERFORM: Final[Handler] = perform
 
 
+async def control(surfaces: Surfaces, interaction: Interaction, invocation: Invocation) -> SlackMessage | None:
+    """``/codestream cancel|pause|resume-execution <execution id or link>``."""
+    spec = control_spec(invocation.command)
+    assert spec is not None and invocation.event_id is not None
+    await surfaces.control_execution(spec.name, invocation.event_id, interaction)  # answers itself
+    return None
+
+
+_CONTROL: Final[Handler] = control
+
+
 async def show_help(surfaces: Surfaces | None, interaction: Interaction | None, invocation: Invocation) -> SlackMessage:
     return help_message()
 
@@ -42,6 +63,10 @@ COMMANDS: Final = CommandTable[Handler](
     SLASH_COMMAND,
     [
         *(verb_command(verb, _PERFORM) for verb in VERBS),
+        *(
+            Command(spec.name, EXECUTION_USAGE, spec.help, _CONTROL, aliases=spec.aliases, arguments=execution_target)
+            for spec in CONTROLS.values()
+        ),
         Command(
             "list",
             "[git|gerrit|docker]",

@@ -26,8 +26,9 @@ async def audit_trail(surfaces: Surfaces, interaction: Interaction, invocation: 
     policy = surfaces.access
 
     async def visible(row: ActionRecord) -> bool:
-        kind = as_kind(row.kind) or "git"
-        return await policy.may_see(viewer, Scope(kind, row.project, row.pipeline))
+        # Rows on executions and approvals have no event kind: rules limited to kinds do not
+        # show them; project and pipeline rules do.
+        return await policy.may_see(viewer, Scope(as_kind(row.kind), row.project, row.pipeline))
 
     rows, has_more = await audit.fetch(surfaces.store, query, visible=visible)
     return render_audit(rows, query, has_more=has_more, now=datetime.now(UTC))

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from bot.codestream.models import as_kind
 from bot.core import subscriptions
 from bot.core.access import Scope
 from bot.core.commands import Invocation
@@ -106,7 +107,7 @@ async def list_subscriptions(surfaces: Surfaces, interaction: Interaction, invoc
         # A rule is shown to whoever may see what it names (one project and pipeline at most;
         # a rule naming several is shown to those whose rules cover any project or pipeline).
         scope = Scope(
-            kinds[0] if kinds else "git",
+            as_kind(kinds[0]) if kinds else "git",  # approval requests: no event kind
             projects[0] if projects and len(projects) == 1 else None,
             pipelines[0] if pipelines and len(pipelines) == 1 else None,
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack.home import HomeTabs
-from bot.slack.listeners import actions, commands, events, home
+from bot.slack.listeners import actions, approvals, commands, events, home
 from bot.slack.surfaces import Surfaces
 
 COMMAND = commands.COMMAND
@@ -18,3 +18,4 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
     actions.register(app, surfaces, home_tabs)
     events.register(app, surfaces)
     home.register(app, home_tabs)
+    approvals.register(app, surfaces)

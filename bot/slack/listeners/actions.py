@@ -1,5 +1,5 @@
 """Buttons on alerts and lists: Rerun, Resume, Open execution; the mute menu; a storm digest's
-row menus and its "Rerun all failed"."""
+row menus and its "Rerun all failed"; on summaries: Cancel, Pause, Resume execution."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from bot.core.control import CONTROLS, by_control_button
 from bot.core.errors import UsageError
 from bot.core.verbs import MUTATING, by_button
 from bot.slack.commands.mutes import mute_from_alert
@@ -87,6 +88,27 @@ def register(app: AsyncApp, surfaces: Surfaces, home: HomeTabs) -> None:
     for verb in MUTATING:  # one button per mutating verb, from the registry
         if verb.button_action_id is not None:
             app.action(verb.button_action_id)(on_button)
+
+    async def on_control(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
+        """Cancel / Pause / Resume execution on a followed execution's summary."""
+        await ack()
+        if not await surfaces.accepted_once(request.headers):
+            return
+        interaction = Interaction.from_block_action(body)
+        spec = by_control_button(str(action.get("action_id")))
+        async with surfaces.working():
+            try:
+                kind, execution_id = parse_button_value(str(action.get("value") or ""))
+            except UsageError as exc:
+                await surfaces.answer(interaction, render_usage_error(exc))
+                return
+            if spec is not None:
+                await surfaces.control_execution(spec.name, execution_id, interaction, kind=kind)
+
+    for control in CONTROLS.values():
+        app.action(control.button_action_id)(on_control)
 
     @app.action(ACTION_OPEN)
     async def open_execution(ack: AsyncAck) -> None:

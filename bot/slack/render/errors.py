@@ -23,6 +23,7 @@ from bot.codestream.errors import (
     Unavailable,
 )
 from bot.codestream.models import EventKind
+from bot.core.control.requests import NotActionable
 from bot.core.errors import AccessDenied, BotError, OutcomeUnconfirmed, StoreUnavailable, UsageError
 from bot.slack.render import text as t
 from bot.slack.render.base import SERVER_MESSAGE_LEN, event_ref
@@ -61,6 +62,7 @@ ERROR_STYLES: Final[tuple[tuple[type[Exception], ErrorStyle], ...]] = (
     (AccessDenied, ErrorStyle("🚫", "You are not allowed to do that here.")),
     (StoreUnavailable, ErrorStyle("🗄️", "The bot's database is unavailable; try again shortly.")),
     (OutcomeUnconfirmed, ErrorStyle("⚠️", "Not confirmed either way.")),
+    (NotActionable, ErrorStyle("ℹ️", "Not possible in the execution's current status.")),
     (BotError, ErrorStyle("⚠️", "Something went wrong.")),
 )
 _FALLBACK: Final = ErrorStyle("⚠️", "Something went wrong.")

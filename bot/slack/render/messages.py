@@ -27,6 +27,7 @@ from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import EventKind, Execution
 from bot.core.errors import BotError
 from bot.core.failures import FailureContext
+from bot.core.followup.progress import new_execution_id
 from bot.core.requests import Outcome, OutcomeStatus
 from bot.core.verbs import verb_spec
 from bot.slack.render import text as t
@@ -62,6 +63,7 @@ from bot.slack.render.base import (
     verb_past,
     verb_title,
 )
+from bot.slack.render.control import control_buttons
 from bot.slack.render.errors import ErrorView, describe_error
 from bot.slack.render.failure import failure_section, failure_text
 
@@ -250,6 +252,7 @@ def _summary(
     now: datetime,
     progress: str = "",
     failure: FailureContext | None = None,
+    controls: dict[str, Any] | None = None,
 ) -> SlackMessage:
     head, head_plain = _headline(outcome, now)
     lead = f"{head}\n*{subject(outcome.event)}*" if outcome.event is not None else head
@@ -265,6 +268,8 @@ def _summary(
     message = message_section(outcome.event)
     if message is not None:
         blocks.append(message)
+    if controls is not None:
+        blocks.append(controls)
     blocks.append(context(_context_line(outcome)))
     text = fallback_text(
         head_plain,
@@ -278,8 +283,16 @@ def _summary(
 
 
 def render_outcome(outcome: Outcome, *, now: datetime) -> SlackMessage:
-    """The summary posted after an action or a ``show``."""
-    return _summary(outcome, _outcome_ref(outcome), now=now)
+    """The summary posted after an action or a ``show``; a started one carries the execution's
+    controls (Cancel, Pause) while it runs."""
+    ref = _outcome_ref(outcome)
+    execution_id = new_execution_id(outcome) if outcome.status == "started" else None
+    controls = None
+    if execution_id is not None and ref is not None:
+        controls = control_buttons(
+            execution_id, outcome.request.kind, status=ref.status, pipeline=ref.name, index=ref.index
+        )
+    return _summary(outcome, ref, now=now, controls=controls)
 
 
 def _progress_line(execution: Execution, *, gave_up: bool, followed_for: float) -> str:
@@ -302,9 +315,12 @@ def render_followup(
     now: datetime,
     gave_up: bool = False,
     failure: FailureContext | None = None,
+    execution_id: str | None = None,
+    acted: str = "",
 ) -> SlackMessage:
     """The summary, updated in place while the bot follows the new execution; at a failure, with
-    the failed stage and task and the first lines of the error."""
+    the failed stage and task and the first lines of the error. With ``execution_id``, the
+    controls its status allows (Cancel, Pause, Resume execution); ``acted``: who did that last."""
     event = outcome.event
     index = execution.index if execution.index is not None else (event.execution_index if event else None)
     ref = ExecutionRef(
@@ -314,7 +330,14 @@ def render_followup(
         status=execution.status,
     )
     progress = _progress_line(execution, gave_up=gave_up, followed_for=t.seconds_between(now, outcome.at))
-    return _summary(outcome, ref, now=now, progress=progress, failure=failure)
+    if acted:
+        progress = f"{progress}\n{acted}"
+    controls = None
+    if execution_id is not None and not gave_up:
+        controls = control_buttons(
+            execution_id, outcome.request.kind, status=execution.status, pipeline=ref.name, index=index
+        )
+    return _summary(outcome, ref, now=now, progress=progress, failure=failure, controls=controls)
 
 
 # --- errors, usage and help ------------------------------------------------------------------
@@ -343,7 +366,8 @@ def render_help(commands_help: Sequence[tuple[str, str]]) -> SlackMessage:
         section(commands),
         context(
             "On a failure alert: press *Rerun* or *Resume*, or reply `rerun`, `resume` or `status` in its thread. "
-            "The bot follows the new execution and updates its summary until it ends."
+            "The bot follows the new execution and updates its summary until it ends; while it runs, the summary "
+            "has *Pause* and *Cancel*. Approval requests have *Approve* and *Reject*."
         ),
     ]
     return SlackMessage(

@@ -1,0 +1,161 @@
+"""The approvals watcher: finds Code Stream user operations waiting for a decision (status
+ACTIVE), posts one request per operation where routing sends kind ``approval``, and redraws a
+request once its operation was decided in Code Stream, expired or was canceled.
+
+Beside the failure-alert watcher, not inside it: its own loop, its own lease (``approvals``),
+so one replica polls at a time; the store's unique row per operation makes a post exactly once
+even when two replicas overlap. No Slack here: ``ApprovalNotifier``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Final
+
+from bot.codestream.client import CodeStreamClient
+from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
+from bot.codestream.user_operations import UserOperation
+from bot.core.approvals.ports import ApprovalEnd, ApprovalNotifier
+from bot.core.requests import MessageRef
+from bot.core.routing import Router
+from bot.core.subscriptions import StoredRoutes
+from bot.store import ApprovalRecord, Store
+from bot.store.store import HolderGone
+
+log = logging.getLogger("bot.core.approvals")
+
+LEASE: Final = "approvals"
+PENDING_FILTER: Final = "status eq 'ACTIVE'"
+
+
+@dataclass
+class ApprovalStats:
+    listed: int = 0
+    posted: int = 0
+    unrouted: int = 0
+    ended: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class ApprovalWatcher:
+    def __init__(
+        self,
+        store: Store,
+        client: CodeStreamClient,
+        notifier: ApprovalNotifier,
+        router: Router,
+        *,
+        interval: float,
+        holder: str,
+        holder_gone: HolderGone | None = None,
+        page_size: int = 100,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.notifier = notifier
+        self.router = router
+        self.interval = interval
+        self.holder = holder
+        self.holder_gone = holder_gone
+        self.page_size = page_size
+        self.subscriptions = StoredRoutes(store)  # channels' own routes (kind approval, or any)
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        log.info("approvals watcher started", extra={"holder": self.holder})
+        while not self._stopping.is_set():
+            try:
+                await self.poll_once()
+            except Exception:
+                log.exception("approvals poll failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        with contextlib.suppress(Exception):
+            await self.store.release_lease(LEASE, self.holder)
+
+    async def poll_once(self, *, force: bool = False) -> ApprovalStats:
+        """One pass: post the new pending operations, redraw the ended ones. ``force``: without
+        the lease (tests, tools)."""
+        stats = ApprovalStats()
+        self.router.use_stored(await self.subscriptions.load())  # one read a cycle, like the failure watcher
+        if not self.router.may_route_approvals():
+            return stats  # nowhere to post a request (yet): no lease, no Code Stream read
+        if not force and not await self.store.acquire_lease(
+            LEASE, self.holder, 3 * self.interval, holder_gone=self.holder_gone
+        ):
+            return stats
+        try:
+            pending = await self.client.list_user_operations(filter=PENDING_FILTER, top=self.page_size)
+        except CodeStreamError as exc:
+            log.warning("could not list approvals", extra={"error_class": type(exc).__name__})
+            stats.errors.append(type(exc).__name__)
+            return stats
+        pending = [op for op in pending if op.pending and op.id]
+        stats.listed = len(pending)
+        known = await self.store.known_operations([str(op.id) for op in pending])
+        for operation in pending:
+            if str(operation.id) not in known:
+                await self._post(operation, stats)
+        listed = {str(op.id) for op in pending}
+        for record in await self.store.open_approvals():
+            if record.operation_id not in listed:
+                await self._check_end(record, stats)
+        return stats
+
+    async def _post(self, operation: UserOperation, stats: ApprovalStats) -> None:
+        decision = self.router.route_approval(operation.project, operation.pipeline)
+        if not decision.alerts or decision.channel is None:
+            stats.unrouted += 1
+            return
+        record = ApprovalRecord(
+            operation_id=str(operation.id),
+            project=operation.project,
+            pipeline=operation.pipeline,
+            execution_id=operation.execution_id,
+            created_at=self.store.now(),
+        )
+        approval_id = await self.store.add_approval(record)
+        if approval_id is None:
+            return  # another replica has it
+        delivered = await self.notifier.post_approval(operation, channel=decision.channel, mention=decision.mention)
+        if delivered.ts is None:
+            log.warning("approval request not posted", extra={"channel_id": decision.channel, "why": delivered.refused})
+            await self.store.forget_approval(approval_id)  # the next poll tries again
+            return
+        await self.store.approval_posted(approval_id, decision.channel, delivered.ts)
+        stats.posted += 1
+        log.info("approval request posted", extra={"operation_id": operation.id, "channel_id": decision.channel})
+
+    async def _check_end(self, record: ApprovalRecord, stats: ApprovalStats) -> None:
+        """No longer listed as pending: read it; decided in Code Stream, expired or canceled."""
+        try:
+            operation = await self.client.get_user_operation(record.operation_id)
+        except (NotFound, InvalidId):
+            operation = UserOperation.model_validate({"id": record.operation_id, "status": "CANCELED"})
+        except CodeStreamError as exc:
+            log.info("approval read failed", extra={"error_class": type(exc).__name__})
+            return
+        status = operation.status
+        if status is None or status == "ACTIVE":
+            return  # still pending (beyond the listed page): nothing to redraw
+        end = ApprovalEnd(status, "codestream", operation.responded_by, operation.response_message)
+        await show_end(self.store, self.notifier, record, operation, end)
+        stats.ended += 1
+
+
+async def show_end(
+    store: Store, notifier: ApprovalNotifier, record: ApprovalRecord, operation: UserOperation, end: ApprovalEnd
+) -> bool:
+    """Record how an approval ended and redraw its request, once (whoever gets there first)."""
+    finished = await store.finish_approval(
+        record.operation_id, status=end.status, decided_by=end.by, decided_in=end.decided_in,
+        response_message=end.message, at=store.now(),
+    )  # fmt: skip
+    if not finished or record.channel_id is None or record.ts is None:
+        return False
+    return await notifier.show_approval_end(MessageRef(record.channel_id, record.ts, record.ts), operation, end)

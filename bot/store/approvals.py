@@ -1,0 +1,84 @@
+"""Approvals: which Code Stream user operations have a request posted in Slack, where, and how
+they ended. One row per operation (a unique key), so a replica's second attempt finds the first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from bot.store.base import StoreBase
+from bot.store.models import ApprovalRecord
+from bot.store.tables import approvals
+
+
+class ApprovalStore(StoreBase):
+    async def add_approval(self, record: ApprovalRecord) -> int | None:
+        """Remember an operation about to be posted; None when a row for it exists already."""
+        stmt = (
+            self._insert(approvals)
+            .values(**record.model_dump(exclude={"id"}))
+            .on_conflict_do_nothing(index_elements=[approvals.c.operation_id])
+            .returning(approvals.c.id)
+        )
+        async with self._writer.begin() as conn:
+            new_id = (await conn.execute(stmt)).scalar()
+        return int(new_id) if new_id is not None else None
+
+    async def approval_posted(self, approval_id: int, channel_id: str, ts: str) -> None:
+        stmt = update(approvals).where(approvals.c.id == approval_id).values(channel_id=channel_id, ts=ts)
+        async with self._writer.begin() as conn:
+            await conn.execute(stmt)
+
+    async def forget_approval(self, approval_id: int) -> None:
+        """Its post failed: the next poll tries again."""
+        stmt = approvals.delete().where(approvals.c.id == approval_id, approvals.c.ts.is_(None))
+        async with self._writer.begin() as conn:
+            await conn.execute(stmt)
+
+    async def known_operations(self, operation_ids: list[str]) -> set[str]:
+        if not operation_ids:
+            return set()
+        query = select(approvals.c.operation_id).where(approvals.c.operation_id.in_(operation_ids))
+        async with self._engine.connect() as conn:
+            return {str(r[0]) for r in (await conn.execute(query)).all()}
+
+    async def open_approvals(self, limit: int = 200) -> list[ApprovalRecord]:
+        """Posted approvals still shown as pending, oldest first."""
+        query = (
+            select(approvals)
+            .where(approvals.c.finished_at.is_(None), approvals.c.ts.is_not(None))
+            .order_by(approvals.c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [ApprovalRecord.model_validate(dict(row._mapping)) for row in rows]
+
+    async def get_approval(self, operation_id: str) -> ApprovalRecord | None:
+        query = select(approvals).where(approvals.c.operation_id == operation_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else ApprovalRecord.model_validate(dict(row._mapping))
+
+    async def finish_approval(
+        self,
+        operation_id: str,
+        *,
+        status: str,
+        decided_by: str | None,
+        decided_in: str,
+        response_message: str | None,
+        at: datetime,
+    ) -> bool:
+        """Record how it ended; False when it had ended already (whoever shows it, once)."""
+        stmt = (
+            update(approvals)
+            .where(approvals.c.operation_id == operation_id, approvals.c.finished_at.is_(None))
+            .values(
+                status=status, decided_by=decided_by, decided_in=decided_in, response_message=response_message,
+                finished_at=at,
+            )
+        )  # fmt: skip
+        async with self._writer.begin() as conn:
+            return bool((await conn.execute(stmt)).rowcount)
