@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_ROWS: Final = 40  # rows in one digest (Slack: 50 blocks a message); more start a new digest
 SAVE_WAIT: Final = 10.0  # how long a click on a digest waits for its record to be saved
+SWEEP_EVERY: Final = 10  # watcher cycles between two looks for digests left undrawn anywhere
 MAX_REDRAWS: Final = 50  # draws in a row by one drawer before leaving the rest to the next cycle
 _RETRYABLE: Final = frozenset({"failed", "not_started", "denied"})
 
@@ -163,20 +164,26 @@ class DigestBoard:
         # A draw failed (or this process just started, after a crash perhaps): some digest may
         # show an old state. Only then does the sweep read the store.
         self._sweep = True
+        self._cycles = 0
 
     async def at(self, channel: str, ts: str, *, wait: float = 0.0) -> DigestRecord | None:
-        """The digest posted as ``ts``, if that message is one (None when the store cannot say).
-        ``wait``: the message is known to be a digest, so give its record that long to be saved
-        (Slack shows a digest a moment before the store has it)."""
+        """The digest posted as ``ts``, or None when that message is not one. ``wait``: the
+        message is known to be a digest, so give its record that long to be saved (Slack shows
+        a digest a moment before the store has it). Raises when the store cannot say: callers
+        must not take "cannot tell" for "not a digest" (one alert drawn over a digest)."""
         delay, waited = 0.05, 0.0
         while True:
+            failed: Exception | None = None
             try:
                 found = await self.store.digest_at(channel, ts)
-            except Exception:
-                log.exception("digest look-up failed")
-                found = None
-            if found is not None or waited >= wait:
+            except Exception as exc:  # noqa: BLE001 - tried again while waiting, raised after
+                failed, found = exc, None
+            if found is not None:
                 return found
+            if waited >= wait:
+                if failed is not None:
+                    raise failed
+                return None
             await asyncio.sleep(delay)
             waited += delay
             delay = min(delay * 2, 1.0)
@@ -191,12 +198,13 @@ class DigestBoard:
             return False
         return await self.redraw(digest.id)
 
-    async def redraw(self, digest_id: int) -> bool:
+    async def redraw(self, digest_id: int, *, follow: bool = True) -> bool:
         """Draw the digest's newest version unless Slack shows it already; whether it does (or
         will: a redraw already under way in this process draws this change too, right after its
         own, so changes arriving together cost one or two draws, not one each). After each draw
         the version is read again and drawn again if another replica changed it meanwhile, so the
-        last draw to reach Slack is the newest state."""
+        last draw to reach Slack is the newest state. ``follow=False`` (the watcher): one draw,
+        the changes that come after are drawn by whoever makes them."""
         self._dirty.add(digest_id)
         if len(self._locks) > 1000:  # digests are few; forget the idle ones now and then
             self._locks = {k: v for k, v in self._locks.items() if v.locked()}
@@ -220,12 +228,17 @@ class DigestBoard:
                         return False  # left undrawn: the watcher draws it again next cycle
                     await self.store.mark_digest_drawn(digest_id, digest.version)
                     mine = digest.version
+                if not follow:
+                    return True
             return True
 
     async def redraw_undrawn(self) -> int:
         """Digests whose last change Slack missed (a failed redraw, a crash): drawn again. Reads
         the store only after a failed draw here, or once after start."""
-        if not self._sweep:
+        self._cycles += 1
+        # Also now and then: a draw that failed on another replica (or a crash between a stale
+        # draw and the newest one) leaves a digest this process has no flag for.
+        if not self._sweep and self._cycles % SWEEP_EVERY:
             return 0
         self._sweep = False
         drawn = 0

@@ -39,6 +39,16 @@ class OutcomeUnconfirmed(BotError):
     )
 
 
+class Superseded(BotError):
+    """The failure someone acted on (a digest row, as listed) is not the event's latest run any
+    more: it was rerun since, from vRA or elsewhere. Nothing is sent."""
+
+    default_message = (
+        "This failure was rerun since it was listed (its latest run is another one): nothing was "
+        "sent. Check that run before running it again."
+    )
+
+
 class ConfigError(Exception):
     """One or more settings are invalid; ``problems`` holds one readable line each."""
 

@@ -27,7 +27,7 @@ from bot.codestream.client import ActionResult, CodeStreamClient
 from bot.codestream.errors import CodeStreamError, Unavailable
 from bot.codestream.models import Event
 from bot.core.access import AccessPolicy, AllowEveryone
-from bot.core.errors import AccessDenied, StoreUnavailable
+from bot.core.errors import AccessDenied, StoreUnavailable, Superseded
 from bot.core.intents import (
     IN_FLIGHT_CLAIM_SECONDS,
     close_action,
@@ -129,6 +129,14 @@ class Actions:
             return Outcome(request, "failed", event=event, error=StoreUnavailable())
         if not claim.won:
             return await self._duplicate(request, event, claim.data, claim.claimed_at)
+        if request.expected_index is not None and event.execution_index != request.expected_index:
+            # The run the person saw is not the latest any more (rerun from vRA, or by someone
+            # whose claim has ended): nothing is sent. Checked under the claim, after "already
+            # in hand", which says more while the other run is fresh.
+            await self._quietly(lambda: self.store.release_claim(key, holder))
+            moved = Superseded()
+            action_id = await self._audit(request, "failed", error=moved, event=event)
+            return Outcome(request, "failed", event=event, error=moved, action_id=action_id)
         try:
             action_id = await self._audit(request, "pending", event=event)
             await self.store.update_claim_data(key, holder, {**data, "action_id": action_id})

@@ -57,6 +57,9 @@ class ActionRequest:
     request_id: str = field(default_factory=new_request_id)
     alert: MessageRef | None = None  # the alert the request came from (or that shows the event)
     team_id: str | None = None  # the Slack workspace of the actor
+    # The run the person saw (a digest row lists one failed run): acted on only while it is
+    # still the event's latest, so an old list never reruns a newer run's commit again.
+    expected_index: int | None = None
 
 
 @dataclass(frozen=True)

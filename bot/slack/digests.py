@@ -39,7 +39,11 @@ async def rerun_all(surfaces: Surfaces, interaction: Interaction) -> None:
     if alert is None or board is None:
         return
     async with surfaces.working():
-        digest = await board.at(alert.channel, alert.ts, wait=SAVE_WAIT)
+        try:
+            digest = await board.at(alert.channel, alert.ts, wait=SAVE_WAIT)
+        except Exception:
+            log.exception("rerun all: the digest could not be read")
+            digest = None
         if digest is None or digest.id is None:
             refusal = "That list is not saved yet (or not one of mine): nothing was rerun; try again in a minute."
             await surfaces.answer(interaction, render_rerun_all_refused(refusal))
@@ -55,11 +59,11 @@ async def rerun_all(surfaces: Surfaces, interaction: Interaction) -> None:
         try:
             read = await surfaces.store.get_digest(digest.id)
             rows = failing_rows(read[1]) if read is not None else []
-            targets: list[tuple[EventKind, str]] = []
+            targets: list[tuple[EventKind, str, int | None]] = []
             for row in rows:
                 kind = as_kind(row.kind)
                 if kind is not None:
-                    targets.append((kind, row.event_id))
+                    targets.append((kind, row.event_id, row.execution_index))
             if not targets:
                 nothing = "Nothing left to rerun: every failure in this list has been acted on or fixed."
                 await surfaces.answer(interaction, render_rerun_all_refused(nothing))

@@ -92,7 +92,11 @@ class SlackNotifier:
         ``row`` as the state of the event's row."""
         if self.digests is None:
             return await self.delivery.update(alert.channel, alert.ts, message)
-        digest = await self.digests.at(alert.channel, alert.ts, wait=SAVE_WAIT if alert.digest else 0.0)
+        try:
+            digest = await self.digests.at(alert.channel, alert.ts, wait=SAVE_WAIT if alert.digest else 0.0)
+        except Exception as exc:  # noqa: BLE001 - cannot tell whether it is a digest: draw nothing
+            log.warning("alert not updated: the store cannot say what it is", extra={"error_class": type(exc).__name__})
+            return False
         if digest is None:
             if alert.digest:  # a digest the store does not know (yet): never one alert drawn over it
                 log.warning("digest row not updated: no such digest in the store", extra={"channel_id": alert.channel})

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final
 
@@ -194,13 +195,23 @@ class Surfaces:
         if alert is not None and outcome.action_id is not None and outcome.status not in ("denied", "duplicate"):
             await self._update_alert(alert, outcome)
 
-    async def act_on_alert(self, verb: Verb, kind: EventKind, event_id: str, interaction: Interaction) -> Outcome:
-        """A button on an alert, or a reply in its thread (``interaction.alert`` is the alert)."""
+    async def act_on_alert(
+        self,
+        verb: Verb,
+        kind: EventKind,
+        event_id: str,
+        interaction: Interaction,
+        *,
+        expected_index: int | None = None,
+    ) -> Outcome:
+        """A button on an alert, or a reply in its thread (``interaction.alert`` is the alert).
+        ``expected_index``: the run the clicked row lists (a digest), acted on only while latest."""
         alert = interaction.alert
         assert alert is not None, "acting on an alert needs the alert"
         mutates = VERBS[verb].mutates
         async with self._interaction():
             request = await self._request(verb, kind, event_id, interaction, alert if mutates else None)
+            request = replace(request, expected_index=expected_index)
             on_claimed = self._mark_in_progress(request, alert) if mutates else None
             outcome = await self.actions.perform(request, on_claimed=on_claimed)
             message = render_outcome(outcome, now=now())
@@ -228,7 +239,7 @@ class Surfaces:
             return outcome
 
     async def act_on_rows(
-        self, interaction: Interaction, rows: Sequence[tuple[EventKind, str]], *, at_once: int = 4
+        self, interaction: Interaction, rows: Sequence[tuple[EventKind, str, int | None]], *, at_once: int = 4
     ) -> list[Outcome]:
         """"Rerun all" on a digest (``interaction.alert``): each row through ``perform`` as if its
         own menu was used, ``at_once`` at a time; the digest is each one's summary (its row shows
@@ -237,15 +248,17 @@ class Surfaces:
         assert alert is not None, "acting on rows needs their digest"
         gate = asyncio.Semaphore(at_once)
 
-        async def one(kind: EventKind, event_id: str) -> Outcome:
+        async def one(kind: EventKind, event_id: str, listed: int | None) -> Outcome:
             async with gate:
-                request = await self._request("rerun", kind, event_id, interaction, alert)
+                request = replace(
+                    await self._request("rerun", kind, event_id, interaction, alert), expected_index=listed
+                )
                 outcome = await self.actions.perform(request, on_claimed=self._mark_in_progress(request, alert))
                 if outcome.status not in ("denied", "duplicate"):
                     await self._after_action(outcome, summary=alert)
                 return outcome
 
-        return list(await asyncio.gather(*(one(kind, event_id) for kind, event_id in rows)))
+        return list(await asyncio.gather(*(one(*row) for row in rows)))
 
     # --- execution control ------------------------------------------------------------------
 

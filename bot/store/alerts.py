@@ -87,17 +87,37 @@ class AlertStore(StoreBase):
             count = (await conn.execute(stmt)).scalar_one_or_none()
         return int(count or 0)
 
-    async def resolve_alert(self, channel_id: str, ts: str, at: datetime) -> int:
+    async def resolve_alert(
+        self, channel_id: str, ts: str, at: datetime, *, kind: str | None = None, event_id: str | None = None
+    ) -> int:
         """A fix was seen for the alert posted as ``ts``: it and the top-level alert of its thread
-        are resolved (a new failure of the series is a new alert). Rows changed."""
-        target = select(alerts.c.thread_ts).where(alerts.c.channel_id == channel_id, alerts.c.ts == ts)
+        are resolved (a new failure of the series is a new alert). Rows changed.
+
+        A storm digest is one message holding many alerts: there only the fixed event's row is
+        resolved (``kind``/``event_id``), and a fix in a digest's thread never resolves the
+        digest's other failures."""
+        at_ts = select(alerts.c.id, alerts.c.kind, alerts.c.event_id, alerts.c.thread_ts).where(
+            alerts.c.channel_id == channel_id, alerts.c.ts == ts
+        )
         async with self._writer.begin() as conn:
-            root = (await conn.execute(target)).scalar_one_or_none()
-            stamps = [ts] if root is None else [ts, root]
+            found = (await conn.execute(at_ts)).all()
+            if len(found) > 1:  # a digest: its rows are separate failures
+                ids = [r.id for r in found if r.kind == kind and r.event_id == event_id]
+            else:
+                ids = [r.id for r in found]
+                root = found[0].thread_ts if found else None
+                if root is not None:
+                    roots = (
+                        await conn.execute(
+                            select(alerts.c.id).where(alerts.c.channel_id == channel_id, alerts.c.ts == root)
+                        )
+                    ).all()
+                    if len(roots) == 1:  # a series' alert, not a digest
+                        ids.append(roots[0].id)
+            if not ids:
+                return 0
             result = await conn.execute(
-                update(alerts)
-                .where(alerts.c.channel_id == channel_id, alerts.c.ts.in_(stamps), alerts.c.resolved_at.is_(None))
-                .values(resolved_at=at)
+                update(alerts).where(alerts.c.id.in_(ids), alerts.c.resolved_at.is_(None)).values(resolved_at=at)
             )
         return int(result.rowcount or 0)
 

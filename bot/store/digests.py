@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.base import StoreBase
@@ -26,15 +26,23 @@ def _row(values: dict[str, Any]) -> DigestRow:
 
 
 class DigestStore(StoreBase):
-    async def channel_load(self, channel_id: str, *, since: datetime) -> tuple[int, DigestRecord | None]:
+    async def channel_load(
+        self, channel_id: str, *, since: datetime, opened_since: datetime
+    ) -> tuple[int, DigestRecord | None]:
         """How many top-level alerts ``channel_id`` got since ``since`` (digest rows included), and
-        its newest digest that took a row since then (where more failures go), if any."""
+        its newest open digest that took a row since then and was posted since ``opened_since``
+        (where more failures go), if any."""
         count = select(func.count()).select_from(alerts).where(
             alerts.c.channel_id == channel_id, alerts.c.thread_ts.is_(None), alerts.c.created_at >= since
         )
         newest = (
             select(digests)
-            .where(digests.c.channel_id == channel_id, digests.c.updated_at >= since)
+            .where(
+                digests.c.channel_id == channel_id,
+                digests.c.updated_at >= since,
+                digests.c.created_at >= opened_since,
+                digests.c.closed_at.is_(None),
+            )
             .order_by(digests.c.updated_at.desc(), digests.c.id.desc())
             .limit(1)
         )
@@ -52,12 +60,49 @@ class DigestStore(StoreBase):
             await self._insert_rows(conn, digest_id, record.channel_id, record.ts, rows)
         return digest_id
 
-    async def add_digest_rows(self, digest: DigestRecord, rows: Sequence[DigestRow]) -> int:
-        """More failures listed in an existing digest (to be redrawn); its new version."""
+    async def add_digest_rows(self, digest: DigestRecord, rows: Sequence[DigestRow], *, max_rows: int) -> int:
+        """More failures listed in an open digest (to be redrawn), as many as fit in ``max_rows``
+        (counted in the same transaction, the digest row locked: two replicas adding at once
+        never overfill it); how many were taken, the first ones. None when it is closed."""
+        assert digest.id is not None
+        lock = select(digests.c.closed_at).where(digests.c.id == digest.id)
+        if self._dialect == "postgresql":
+            lock = lock.with_for_update()
+        counted = select(func.count()).select_from(digest_rows).where(digest_rows.c.digest_id == digest.id)
+        async with self._writer.begin() as conn:
+            state = (await conn.execute(lock)).first()
+            if state is None or state[0] is not None:
+                return 0
+            room = max_rows - int((await conn.execute(counted)).scalar_one())
+            taken = list(rows[: max(0, room)])
+            if taken:
+                await self._insert_rows(conn, digest.id, digest.channel_id, digest.ts, taken)
+                await self._bump(conn, digest.id, updated_at=self.now())
+            return len(taken)
+
+    async def close_digest(self, digest: DigestRecord, rows: Sequence[DigestRow]) -> None:
+        """Slack will not show this digest's changes any more (deleted, archived...): it takes no
+        more failures, and ``rows`` (just added, never shown) leave it, alerts included, so they
+        can be listed elsewhere."""
         assert digest.id is not None
         async with self._writer.begin() as conn:
-            await self._insert_rows(conn, digest.id, digest.channel_id, digest.ts, rows)
-            return await self._bump(conn, digest.id, updated_at=self.now())
+            await conn.execute(update(digests).where(digests.c.id == digest.id).values(closed_at=self.now()))
+            for row in rows:
+                await conn.execute(
+                    delete(digest_rows).where(
+                        digest_rows.c.digest_id == digest.id,
+                        digest_rows.c.kind == row.kind,
+                        digest_rows.c.event_id == row.event_id,
+                    )
+                )
+                await conn.execute(
+                    delete(alerts).where(
+                        alerts.c.channel_id == digest.channel_id,
+                        alerts.c.ts == digest.ts,
+                        alerts.c.kind == row.kind,
+                        alerts.c.event_id == row.event_id,
+                    )
+                )
 
     async def _insert_rows(
         self, conn: AsyncConnection, digest_id: int, channel: str, ts: str, rows: Sequence[DigestRow]

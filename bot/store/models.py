@@ -198,6 +198,7 @@ class DigestRecord(_Record):
     version: int = 1  # bumped by every change to its rows
     drawn: int = 1  # the version Slack shows
     mention: str | None = None  # the routes' mentions it was posted with
+    closed_at: UTCDatetime | None = None  # takes no more failures
 
 
 class DigestRow(_Record):

@@ -272,6 +272,7 @@ digests = Table(
     Column("version", Integer, nullable=False, server_default="1"),
     Column("drawn", Integer, nullable=False, server_default="1"),
     Column("mention", Text),  # the routes' mentions it was posted with, kept when redrawn
+    Column("closed_at", UTCDateTime),  # takes no more failures (Slack refused to redraw it)
     UniqueConstraint("channel_id", "ts", name="uq_digests_message"),
     Index("ix_digests_channel", "channel_id", "updated_at"),
 )

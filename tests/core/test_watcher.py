@@ -548,7 +548,7 @@ async def test_two_replicas_polling_concurrently_post_one_alert_per_failure(
     metadata = [m.metadata for m in world.alerts() if m.metadata]
     posted = [meta["event_payload"]["id"] for meta in metadata if "id" in meta["event_payload"]]
     digests = [m for m in world.alerts() if (m.metadata or {}).get("event_type") == "codestream_digest"]
-    row = re.compile(r'"rerun\|(?:git|docker)\|([0-9a-f-]{36})"')
+    row = re.compile(r'"rerun\|(?:git|docker)\|([0-9a-f-]{36})\|')
     posted += [event_id for m in digests for event_id in row.findall(json.dumps(m.blocks))]
     assert sorted(posted) == sorted(expected)
     # Without force, the replica without the lease skips the cycle.

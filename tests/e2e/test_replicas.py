@@ -86,7 +86,7 @@ def digest_rows(group: Cluster) -> dict[str, list[Message]]:
     for message in group.slack.messages(ALERTS):
         if (message.metadata or {}).get("event_type") != METADATA_DIGEST_TYPE or message.thread_ts:
             continue
-        for event_id in re.findall(r'"rerun\|git\|([0-9a-f-]{36})"', json.dumps(message.blocks)):
+        for event_id in re.findall(r'"rerun\|git\|([0-9a-f-]{36})\|', json.dumps(message.blocks)):
             found.setdefault(event_id, []).append(message)
     return found
 

@@ -7,19 +7,23 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
+from bot.core.fileconfig import Match, Route
 from bot.core.routing import Router
 from bot.core.watcher import Watcher
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL, row_value
-from tests.harness import ALERTS, Harness, harness_with_config
+from bot.store import DigestRecord, DigestRow
+from tests.harness import ALERTS, Harness, harness_with_config, wait_for_async
 
 GIT_EVENTS = "/codestream/api/git-events/"
+OTHER = "C0OTHER"
 
 
 def watcher_of(h: Harness, *, lookback: float = 900, **options: Any) -> Watcher:
@@ -110,7 +114,7 @@ async def test_a_row_menu_reruns_that_failure_only_and_shows_it_on_its_row(harne
     third = str(events[2]["id"])
     stale = copy.deepcopy(digest)  # the list as a second screen still shows it
     h.sim.reset_requests()
-    value = row_value("rerun", "git", third)
+    value = row_value("rerun", "git", third, int(str(events[2]["executionIndex"])))
     await h.send.block_action(ACTION_DIGEST_ROW, user="U0ALICE", channel=ALERTS, message_ts=digest.ts, option=value)
     await wait_for(lambda: reruns(h) == 1, timeout=10)
     [post] = [r for r in h.sim.requests if r.method == "POST"]
@@ -230,3 +234,117 @@ def thread_note(h: Harness, digest: Message) -> Message | None:
     """What "Rerun all" said in the digest's thread."""
     said = [m for m in h.slack.messages(ALERTS) if m.thread_ts == digest.ts and "asked Code Stream" in m.text]
     return said[0] if said else None
+
+
+# --- found by review: each failed before its fix ------------------------------------------------
+
+
+async def test_a_fixed_row_ends_its_follow_through_and_resolves_only_its_own_failure(harness: Harness) -> None:
+    h = harness
+    watcher, digest, events = await storm(h, 6)
+    first = events[0]
+    value = row_value("rerun", "git", str(first["id"]), int(str(first["executionIndex"])))
+    await h.send.block_action(ACTION_DIGEST_ROW, user="U0ALICE", channel=ALERTS, message_ts=digest.ts, option=value)
+    await wait_for(lambda: "Fixed by" in blocks_text(current(h, digest)), timeout=30)
+    await wait_for_async(lambda: _no_open_followups(h), within=15)  # it ended (it kept polling before)
+    for event in events[1:]:  # the other failures are still broken: their alerts stay open
+        alert = await h.store.get_alert("git", str(event["id"]), int(str(event["executionIndex"])))
+        assert alert is not None and alert.resolved_at is None
+    await watcher.stop()
+
+
+def two_channels() -> Router:
+    """Payments' failures to ALERTS, Inventory's to OTHER."""
+    pay, inv = Route(match=Match(project=("Pay",)), channel=ALERTS), Route(match=Match(project=("Inv",)), channel=OTHER)
+    return Router([pay, inv])
+
+
+async def _no_open_followups(h: Harness) -> bool:
+    return await h.store.active_followups_count() == 0
+
+
+async def test_a_store_error_while_flushing_one_channel_holds_back_no_other(harness: Harness) -> None:
+    h = harness
+    router = two_channels()
+    watcher = h.runtime.watcher(router, interval=30, lookback=900, holder="test-watcher")
+    await watcher.poll_once()
+    h.sim.fail_burst(7, prefix="pay", project="Pay")
+    h.sim.fail_burst(7, prefix="inv", project="Inv")
+    save = h.store.save_digest
+
+    async def fails_once(record: DigestRecord, rows: Sequence[DigestRow]) -> int:
+        h.store.save_digest = save  # type: ignore[method-assign]
+        raise OperationalError("INSERT INTO digests", {}, Exception("database is locked"))
+
+    h.store.save_digest = fails_once  # type: ignore[method-assign]
+    await watcher.poll_once()  # the first digest posted, its record not saved: kept for the next cycle
+    await watcher.poll_once()
+    assert len([m for m in h.slack.messages(OTHER) if m.thread_ts is None]) == 1  # not held for 10 min
+    assert len(digests(h)) == 1 and storm_alerts(h) == []  # and the first one was never posted twice
+    await watcher.stop()
+
+
+async def test_a_store_error_never_draws_one_alert_over_a_digest(harness: Harness) -> None:
+    h = harness
+    watcher, digest, events = await storm(h, 8)
+    look_up = h.store.digest_at
+    calls = 0
+
+    async def second_call_fails(channel: str, ts: str) -> DigestRecord | None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OperationalError("SELECT digests", {}, Exception("connection reset"))
+        return await look_up(channel, ts)
+
+    h.store.digest_at = second_call_fails  # type: ignore[method-assign,assignment]
+    await h.send.slash_command(f"rerun {events[2]['id']}", user="U0ALICE", channel=ALERTS)
+    await wait_for(lambda: reruns(h) >= 1, timeout=10)
+    await wait_for(lambda: calls >= 2, timeout=10)
+    await wait_for(lambda: "by <@U0ALICE>" in blocks_text(current(h, digest)) or calls >= 3, timeout=10)
+    shown = blocks_text(current(h, digest))
+    assert all(f"storm-0{n}" in shown for n in range(1, 9)) and "Rerun all failed" in shown
+    await watcher.stop()
+
+
+async def test_failures_joining_a_deleted_digest_are_listed_in_a_new_one(harness: Harness) -> None:
+    h = harness
+    watcher, digest, _ = await storm(h, 6)
+    h.slack.fail("chat.update", "message_not_found", times=None)  # someone deleted the noisy list
+    h.sim.fail_burst(3, prefix="later")
+    await watcher.poll_once()
+    h.slack.clear_faults()
+    later = [m for m in digests(h) if m.ts != digest.ts]
+    assert len(later) == 1 and all(f"later-0{n}" in blocks_text(later[0]) for n in (1, 2, 3))
+    assert "later-" not in blocks_text(current(h, digest))
+    await watcher.stop()
+
+
+async def test_failures_listed_again_behind_a_held_cursor_do_not_make_a_storm(harness: Harness) -> None:
+    h = harness
+    router = two_channels()
+    watcher = h.runtime.watcher(router, interval=30, lookback=900, holder="test-watcher", digest_threshold=5)
+    await watcher.poll_once()
+    h.sim.fail_burst(1, prefix="inv", project="Inv")
+    h.sim.fail_burst(3, prefix="pay", project="Pay")
+    h.slack.fail("chat.postMessage", "fatal_error", times=1)  # OTHER's alert refused: the cursor waits there
+    await watcher.poll_once()
+    h.sim.fail_burst(1, prefix="new", project="Pay")
+    await watcher.poll_once()  # the three Pay alerts are listed again, behind the cursor
+    assert digests(h) == []  # 4 alerts in the window, not a storm of 5+
+    assert len([m for m in top_level(h) if "pay-" in m.text or "new-" in m.text]) == 4
+    await watcher.stop()
+
+
+async def test_a_row_rerun_since_it_was_listed_is_not_run_again(harness: Harness) -> None:
+    h = harness
+    watcher, digest, events = await storm(h, 6)
+    target = events[1]
+    listed = int(str(target["executionIndex"]))
+    h.sim.act_on_event("git", str(target["id"]), "Rerun", "someone-in-vra")  # rerun from the UI meanwhile
+    h.sim.reset_requests()
+    value = row_value("rerun", "git", str(target["id"]), listed)
+    await h.send.block_action(ACTION_DIGEST_ROW, user="U0ALICE", channel=ALERTS, message_ts=digest.ts, option=value)
+    said = await wait_for(lambda: [m for m in h.slack.messages(ALERTS) if "rerun since" in m.text], timeout=10)
+    assert said and reruns(h) == 0
+    await watcher.stop()

@@ -134,7 +134,9 @@ class PollStep:
             else:
                 self.stats.slack_failures += 1
             if status == "COMPLETED":  # fixed: the next failure of its series is a new alert
-                await self.store.resolve_alert(record.alert_channel_id, record.alert_ts, now)
+                await self.store.resolve_alert(
+                    record.alert_channel_id, record.alert_ts, now, kind=record.kind, event_id=record.event_id
+                )
         if ending == "missing":
             status = NOT_FOUND_STATUS
         await self.store.update_followup(record.id, status=status, finished_at=now)

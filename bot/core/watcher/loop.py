@@ -284,7 +284,10 @@ class Watcher:
                     finished = True
                 handled.append((micros, event.id, finished))
             waiting = {alert_key(e): e.id for _, e in new if e.id is not None}
-            settled = {waiting[key]: done for key, done in (await self.storms.flush(stats, refused, gone)).items()}
+            flushed = await self.storms.flush(
+                stats, refused, gone, self.posting.post_one, lambda: self._keep_lease(leader)
+            )
+            settled = {waiting[key]: done for key, done in flushed.items()}
         except BaseException:
             await self.storms.abandon()
             raise

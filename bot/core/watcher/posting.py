@@ -132,6 +132,44 @@ class AlertPosting:
         if thread_ts is None and self.storms is not None and self.storms.takes(channel):
             self.storms.add(channel, Due(key, holder, event, mention))
             return None
+        return await self.post_claimed(
+            key, holder, event, channel, mention, thread_ts, series, root, stats=stats, refused=refused, gone=gone
+        )
+
+    async def post_one(self, due: Due, channel: str, stats: KindStats, refused: set[str], gone: dict[str, str]) -> bool:
+        """A failure that waited for a storm that did not come (its channel stayed under the
+        threshold): posted alone after all, as ``alert`` would have. True when done."""
+        if channel in refused:
+            await quietly(self.store.release_claim(due.key, due.holder))
+            return False
+        if channel in gone:
+            await quietly(self.store.release_claim(due.key, due.holder))
+            await self.undelivered.hold(
+                due.key, due.event, channel=channel, thread_ts=None, mention=due.mention, reason=gone[channel]
+            )
+            stats.undeliverable += 1
+            return True
+        return await self.post_claimed(
+            due.key, due.holder, due.event, channel, due.mention, None, series_key(due.event), None,
+            stats=stats, refused=refused, gone=gone,
+        )  # fmt: skip
+
+    async def post_claimed(
+        self,
+        key: str,
+        holder: str,
+        event: Event,
+        channel: str,
+        mention: str | None,
+        thread_ts: str | None,
+        series: str | None,
+        root: AlertRecord | None,
+        *,
+        stats: KindStats,
+        refused: set[str],
+        gone: dict[str, str],
+    ) -> bool:
+        """Post the alert this caller holds the claim on; True when nothing is left to do."""
         record, refusal = await self._post(key, holder, event, channel, mention, thread_ts, series, root)
         if record is not None:
             stats.alerts += 1

@@ -1,18 +1,22 @@
 """Storms: when more than ``threshold`` failures are due for one channel within ``window``
 seconds (counting the alerts it got in that window), the new ones are listed in one digest
-message instead of one alert each; while that digest keeps taking failures (within the window),
-later ones join it. A series' repeat or a rerun that failed again still goes in its own thread.
+message instead of one alert each; while that digest keeps taking failures (within the window,
+for ``MAX_AGE`` at most), later ones join it. A series' repeat or a rerun that failed again still
+goes in its own thread.
 
-Each failure is claimed as for an alert (``alert:{kind}:{id}:{index}``) before it waits for the
-digest; the digest is posted (or redrawn) at the end of the kind's cycle and saved with one
-alert per row in one transaction, so a failure is listed once, on any replica, and one whose
-digest could not be posted is released and tried again next cycle (the cursor waits for it).
+A cycle first marks the channels that may storm (``begin``: a cheap count of the new failures
+routed there); their new top-level alerts then wait, claimed as for an alert
+(``alert:{kind}:{id}:{index}``), until the end of the kind's cycle (``flush``), which decides with
+the true count — only failures that really need a top-level message, plus the channel's recent
+alerts: a digest (saved with one alert per row in one transaction), or each posted alone after
+all. A failure is listed once, on any replica; one whose digest could not be posted is released
+and tried again next cycle (the cursor waits for it).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
@@ -31,6 +35,11 @@ log = logging.getLogger("bot.core.watcher")
 
 DEFAULT_THRESHOLD: Final = 5
 DEFAULT_WINDOW: Final = 120.0
+MAX_AGE: Final = 900.0  # a digest takes later failures for this long at most, then a new one starts
+
+# Posts one failure that waited for a storm that did not come (AlertPosting.post_one).
+PostOne = Callable[["Due", str, KindStats, set[str], dict[str, str]], Awaitable[bool]]
+KeepLease = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class Due:
 @dataclass
 class ChannelStorm:
     open_digest: DigestRecord | None  # the channel's digest still taking failures, if any
+    recent: int = 0  # top-level alerts the channel got within the window
     due: list[Due] = field(default_factory=list)
 
 
@@ -79,8 +89,10 @@ class Storms:
         self.unsaved_keys: set[str] = set()
 
     async def begin(self, events: Sequence[Event], router: Router, mutes: ActiveMutes | None) -> None:
-        """Before a kind's new events are handled: which channels are in a storm this cycle.
-        Costs one store read per channel with new failures, nothing when there are none."""
+        """Before a kind's new events are handled: which channels may storm this cycle (their
+        top-level alerts wait for ``flush``). Costs one store read per channel with new failures,
+        nothing when there are none. Counts generously (a failure alerted already, or bound for a
+        thread, counts here); ``flush`` decides on the true count."""
         self._channels = {}
         if self.threshold <= 0:
             return
@@ -91,11 +103,12 @@ class Storms:
             decision = router.route(event)
             if decision.alerts and decision.channel is not None:
                 due[decision.channel] = due.get(decision.channel, 0) + 1
-        since = self.store.now() - timedelta(seconds=self.window)
+        now = self.store.now()
+        since, opened_since = now - timedelta(seconds=self.window), now - timedelta(seconds=MAX_AGE)
         for channel, count in due.items():
-            recent, digest = await self.store.channel_load(channel, since=since)
+            recent, digest = await self.store.channel_load(channel, since=since, opened_since=opened_since)
             if digest is not None or recent + count > self.threshold:
-                self._channels[channel] = ChannelStorm(digest)
+                self._channels[channel] = ChannelStorm(digest, recent=recent)
 
     def takes(self, channel: str) -> bool:
         return channel in self._channels
@@ -103,18 +116,26 @@ class Storms:
     def add(self, channel: str, due: Due) -> None:
         self._channels[channel].due.append(due)
 
-    async def flush(self, stats: KindStats, refused: set[str], gone: dict[str, str]) -> dict[str, bool]:
-        """Post or extend each channel's digest: alert key -> whether that failure is done."""
+    async def flush(
+        self, stats: KindStats, refused: set[str], gone: dict[str, str], post_one: PostOne, keep_lease: KeepLease
+    ) -> dict[str, bool]:
+        """Each waiting channel: its digest (a new one, or more rows in its open one), or each
+        failure alone when it did not storm after all. Alert key -> whether that failure is done.
+        On an error, whatever was not done is released (claimed again next cycle)."""
         done: dict[str, bool] = {}
         channels, self._channels = self._channels, {}
-        for channel, storm in channels.items():
-            if not storm.due:
-                continue
-            try:
-                done |= await self._flush_channel(channel, storm, stats, refused, gone)
-            except BaseException:
-                await self._release([d for d in storm.due if d.key not in done and d.key not in self.unsaved_keys])
-                raise
+        try:
+            for channel, storm in channels.items():
+                await keep_lease()
+                if storm.open_digest is None and len(storm.due) + storm.recent <= self.threshold:
+                    for due in storm.due:  # no storm after all (the generous count was too high)
+                        done[due.key] = await post_one(due, channel, stats, refused, gone)
+                else:
+                    done |= await self._flush_channel(channel, storm, stats, refused, gone, keep_lease)
+        except BaseException:
+            waiting = [d for s in channels.values() for d in s.due]
+            await self._release([d for d in waiting if d.key not in done and d.key not in self.unsaved_keys])
+            raise
         return done
 
     async def abandon(self) -> None:
@@ -124,28 +145,60 @@ class Storms:
             await self._release(storm.due)
 
     async def _flush_channel(
-        self, channel: str, storm: ChannelStorm, stats: KindStats, refused: set[str], gone: dict[str, str]
+        self,
+        channel: str,
+        storm: ChannelStorm,
+        stats: KindStats,
+        refused: set[str],
+        gone: dict[str, str],
+        keep_lease: KeepLease,
     ) -> dict[str, bool]:
         done: dict[str, bool] = {}
         due = list(storm.due)
-        if storm.open_digest is not None and storm.open_digest.id is not None:
-            read = await self.store.get_digest(storm.open_digest.id)
-            room = MAX_ROWS - len(read[1]) if read is not None else 0
-            if room > 0 and read is not None:
-                taken, due = due[:room], due[room:]
-                rows = [row_for(d.event, await self.details.of(d.event)) for d in taken]
-                await self.store.add_digest_rows(read[0], rows)
-                done |= {d.key: True for d in taken}
-                self._count(stats, len(taken))
-                await self.board.redraw(read[0].id or 0)  # undrawn on failure: drawn next cycle
+        if storm.open_digest is not None and due:
+            taken = await self._join(storm.open_digest, due)
+            done |= {d.key: True for d in taken}
+            self._count(stats, len(taken))
+            due = due[len(taken) :]
         while due:
+            await keep_lease()
             chunk, due = due[:MAX_ROWS], due[MAX_ROWS:]
-            if channel in refused:
-                done |= {d.key: False for d in chunk}
-                await self._release(chunk)
+            if channel in refused or channel in gone:
+                done |= await self._refused_before(chunk, channel, stats, gone)
                 continue
             done |= await self._post(channel, chunk, stats, refused, gone)
         return done
+
+    async def _join(self, digest: DigestRecord, due: list[Due]) -> list[Due]:
+        """As many of ``due`` as fit listed in the channel's open digest, and shown: the ones
+        taken. When Slack will not redraw it (deleted, archived...), it is closed and they are
+        taken out again, to go in a new digest — never counted as shown when they are not."""
+        rows = [row_for(d.event, await self.details.of(d.event)) for d in due[:MAX_ROWS]]
+        count = await self.store.add_digest_rows(digest, rows, max_rows=MAX_ROWS)
+        if not count:
+            return []
+        assert digest.id is not None
+        if await self.board.redraw(digest.id, follow=False):
+            return due[:count]
+        log.warning("watcher: a digest could not be redrawn; its new failures go in a new one",
+                    extra={"channel_id": digest.channel_id})  # fmt: skip
+        await self.store.close_digest(digest, rows[:count])
+        return []
+
+    async def _refused_before(
+        self, chunk: list[Due], channel: str, stats: KindStats, gone: dict[str, str]
+    ) -> dict[str, bool]:
+        """Slack refused this channel earlier in the cycle: for good (kept aside one by one, like
+        any alert) or for now (released, tried next cycle)."""
+        await self._release(chunk)
+        if channel not in gone:
+            return {d.key: False for d in chunk}
+        for d in chunk:
+            await self.undelivered.hold(
+                d.key, d.event, channel=channel, thread_ts=None, mention=d.mention, reason=gone[channel]
+            )
+        stats.undeliverable += len(chunk)
+        return {d.key: True for d in chunk}
 
     async def _post(
         self, channel: str, chunk: list[Due], stats: KindStats, refused: set[str], gone: dict[str, str]
@@ -154,19 +207,13 @@ class Storms:
         mention = _mentions(chunk)
         delivered = await self.notifier.post_digest(channel, rows, mention=mention)
         if delivered.ts is None:
-            await self._release(chunk)
             reason = delivered.refused or "unknown"
-            if reason in UNDELIVERABLE:  # kept aside one by one, like any alert Slack refuses
+            if reason in UNDELIVERABLE:
                 gone[channel] = reason
-                for d in chunk:
-                    await self.undelivered.hold(
-                        d.key, d.event, channel=channel, thread_ts=None, mention=d.mention, reason=reason
-                    )
-                stats.undeliverable += len(chunk)
-                return {d.key: True for d in chunk}
-            refused.add(channel)
-            stats.post_failures += len(chunk)
-            return {d.key: False for d in chunk}
+            else:
+                refused.add(channel)
+                stats.post_failures += len(chunk)
+            return await self._refused_before(chunk, channel, stats, gone)
         now = self.store.now()
         record = DigestRecord(channel_id=channel, ts=delivered.ts, created_at=now, updated_at=now, mention=mention)
         keys = [d.key for d in chunk]

@@ -75,8 +75,9 @@ def register(app: AsyncApp, surfaces: Surfaces, home: HomeTabs) -> None:
             return
         if chosen is None or interaction.alert is None:
             return  # "Open execution": a link Slack opened
-        verb, kind, event_id = chosen
-        await surfaces.act_on_alert(verb, kind, event_id, interaction.on(replace(interaction.alert, digest=True)))
+        verb, kind, event_id, listed = chosen
+        row = interaction.on(replace(interaction.alert, digest=True))
+        await surfaces.act_on_alert(verb, kind, event_id, row, expected_index=listed)
 
     @app.action(ACTION_RERUN_ALL)
     async def on_rerun_all(ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest) -> None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.core.errors import UsageError
+from bot.core.errors import StoreUnavailable, UsageError
 from bot.core.verbs import Verb
 from bot.slack.commands import COMMANDS
 from bot.slack.digests import thread_answer
 from bot.slack.interaction import Interaction
 from bot.slack.parse import parse_thread_reply, strip_mention
-from bot.slack.render.messages import render_usage_error
+from bot.slack.render.messages import render_error, render_usage_error
 from bot.slack.surfaces import Surfaces
+
+log = logging.getLogger(__name__)
 
 # The Bolt events registered below, and the manifest subscriptions that deliver them.
 MANIFEST_BOT_EVENTS: Final = ("app_mention", "message.channels", "message.groups")
@@ -78,7 +81,13 @@ async def _thread_action(surfaces: Surfaces, event: dict[str, Any], verb: Verb) 
     kind, event_id, alert = target
     interaction = Interaction.from_event(event, "thread").on(alert)
     board = surfaces.notifier.digests
-    if board is not None and await board.at(channel, thread_ts) is not None:
+    try:
+        in_digest = board is not None and await board.at(channel, thread_ts) is not None
+    except Exception:  # cannot tell whether this thread names one failure: act on none
+        log.exception("digest look-up failed; the reply is not acted on")
+        await surfaces.answer(interaction, render_error(StoreUnavailable()))
+        return
+    if in_digest:
         await surfaces.answer(interaction, thread_answer())  # a digest's thread names no one failure
         return
     await surfaces.act_on_alert(verb, kind, event_id, interaction)

@@ -48,21 +48,25 @@ _OPEN: Final = "open"
 _BAD_VALUE: Final = "That menu option is not one the bot made."
 
 
-def row_value(verb: str, kind: str, event_id: str) -> str:
-    return f"{verb}|{kind}|{event_id}"
+def row_value(verb: str, kind: str, event_id: str, execution_index: int | None) -> str:
+    """A row menu option: the verb, the event, and the run the row lists (acted on only while
+    it is still the event's latest)."""
+    return f"{verb}|{kind}|{event_id}|{'none' if execution_index is None else execution_index}"
 
 
-def parse_row_value(value: str) -> tuple[Verb, EventKind, str] | None:
-    """A row menu's option -> (verb, kind, event id); None for "Open execution" (a link)."""
+def parse_row_value(value: str) -> tuple[Verb, EventKind, str, int | None] | None:
+    """A row menu's option -> (verb, kind, event id, listed run); None for "Open execution"."""
     if value == _OPEN:
         return None
     parts = value.split("|") if isinstance(value, str) and len(value) <= 150 else []
-    spec = verb_spec(parts[0]) if len(parts) == 3 else None
-    kind = as_kind(parts[1]) if len(parts) == 3 else None
-    if spec is None or not spec.mutates or kind is None:
+    if len(parts) != 4:
+        raise UsageError(_BAD_VALUE)
+    spec, kind = verb_spec(parts[0]), as_kind(parts[1])
+    index = None if parts[3] == "none" else int(parts[3]) if parts[3].isdigit() and len(parts[3]) < 10 else -1
+    if spec is None or not spec.mutates or kind is None or index == -1:
         raise UsageError(_BAD_VALUE)
     try:
-        return spec.name, kind, validate_id(parts[2])
+        return spec.name, kind, validate_id(parts[2]), index
     except InvalidId as exc:
         raise UsageError(_BAD_VALUE) from exc
 
@@ -75,7 +79,10 @@ def _accessory(row: DigestRow, execution_url: str | None, act: bool) -> Overflow
     if not act:
         return button("Open execution", action_id=ACTION_OPEN, url=url) if url is not None else None
     options = [
-        BlockOption(value=row_value(verb.name, row.kind, row.event_id), text=PlainTextObject(text=verb.label))
+        BlockOption(
+            value=row_value(verb.name, row.kind, row.event_id, row.execution_index),
+            text=PlainTextObject(text=verb.label),
+        )
         for verb in MUTATING
         if verb.button_action_id
     ]
@@ -142,7 +149,7 @@ def render_digest(
     last = max((r.added_at for r in rows), default=now)
     span = max(60.0, (last - first).total_seconds())  # "within 1 min" at the least
     count = len(rows)
-    title = f"🚨 {count} pipeline failures within {t.age(span)}"
+    title = f"🚨 {count} pipeline {'failure' if count == 1 else 'failures'} within {t.age(span)}"
     lead = " ".join(
         p
         for p in (
