@@ -84,6 +84,17 @@ class StoredRoute:
         return " ".join(parts) or "any failure"
 
 
+def by_specificity(stored: Sequence[StoredRoute]) -> tuple[StoredRoute, ...]:
+    """The order subscriptions are tried in: the one naming more (kind, project, pipeline, repo,
+    branch) first, so #payments' `project:Payments` gets Payments' failures even when #general
+    subscribed to everything earlier; among equals, the oldest (the lowest number)."""
+
+    def named(route: StoredRoute) -> int:
+        return sum(v is not None for v in (route.kind, route.project, route.pipeline, route.repo, route.branch))
+
+    return tuple(sorted(stored, key=lambda r: (-named(r), r.id)))
+
+
 def describe_match(match: Match) -> str:
     parts: list[str] = []
     for name in MATCH_FIELDS:
@@ -106,11 +117,11 @@ class Router:
     ) -> None:
         self.routes = tuple(routes)
         self.fallback = fallback or None
-        self.stored = tuple(stored)
+        self.stored = by_specificity(stored)
 
     def use_stored(self, stored: Sequence[StoredRoute]) -> None:
         """The subscriptions to route by from now on (the watcher reads them once a cycle)."""
-        self.stored = tuple(stored)
+        self.stored = by_specificity(stored)
 
     @classmethod
     def from_config(cls, file_config: FileConfig, fallback: str | None) -> Router:

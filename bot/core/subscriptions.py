@@ -96,7 +96,12 @@ def parse_filters(words: tuple[str, ...] | list[str]) -> Filters:
     mention = found.get("mention")
     if mention is not None:
         mention = _mention(mention)
-    return Filters(kind, found.get("project"), found.get("pipeline"), found.get("repo"), found.get("branch"), mention)
+    pipeline = found.get("pipeline")
+    if pipeline is not None and any(c in pipeline for c in "?[]"):
+        # Access rules scope pipelines by pattern; a subscription's pattern is checked against
+        # them, which is sound only for plain text and "*" (a "[!x]" class would slip past).
+        raise UsageError(f"`pipeline` takes a name, or a pattern with `*` only (no `?` or `[…]`). {SUBSCRIBE_USAGE}")
+    return Filters(kind, found.get("project"), pipeline, found.get("repo"), found.get("branch"), mention)
 
 
 def _mention(value: str) -> str:
@@ -127,7 +132,21 @@ def scopes(filters: Filters | SubscriptionRecord) -> list[Scope]:
     """What access is checked against: each kind it covers, its project and its pipeline glob
     (a rule's pipeline patterns must match the glob itself; no pipeline filter means any
     pipeline, which only a rule not limited to pipelines allows)."""
-    return [Scope(kind, filters.project, filters.pipeline) for kind in covered_kinds(filters.kind)]
+    return [
+        Scope(kind, filters.project, pipeline)
+        for kind in covered_kinds(filters.kind)
+        for pipeline in _pipeline_probes(filters.pipeline)
+    ]
+
+
+def _pipeline_probes(pattern: str | None) -> tuple[str | None, ...]:
+    """The pipeline values a rule must allow for a subscription to ``pattern``: the pattern
+    itself (a rule's ``payments-*`` covers ``payments-*``), and with its ``*`` standing for
+    nothing and for two characters no name has — so a rule pattern with ``?`` or a class, which
+    matches the ``*`` character itself, does not pass for every name ``*`` stands for."""
+    if pattern is None or "*" not in pattern:
+        return (pattern,)
+    return (pattern, pattern.replace("*", ""), pattern.replace("*", "\x00\x00"))
 
 
 async def may_see(access: AccessPolicy, viewer: Viewer, filters: Filters | SubscriptionRecord) -> bool:

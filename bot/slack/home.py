@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import EVENT_KINDS, Event, EventKind, as_kind
-from bot.core.access import Scope, Viewer
+from bot.core.access import Scope
 from bot.core.requests import new_request_id
 from bot.core.verbs import Verb
 from bot.slack.commands.failures import execution_urls, visible_failures
@@ -58,9 +58,12 @@ class HomeTabs:
             if won:
                 await self.publish(user_id, team_id)
 
-    async def act(self, verb: Verb, kind: EventKind, event_id: str, interaction: Interaction) -> None:
-        """A Rerun/Resume button on the tab: perform() once, then the tab again, with the outcome."""
-        outcome = await self.surfaces.act_from_home(verb, kind, event_id, interaction)
+    async def act(
+        self, verb: Verb, kind: EventKind, event_id: str, interaction: Interaction, *, listed: int | None = None
+    ) -> None:
+        """A Rerun/Resume button on the tab: perform() once, then the tab again, with the outcome.
+        ``listed``: the run the tab showed (a tab stays on screen: a newer run is not rerun)."""
+        outcome = await self.surfaces.act_from_home(verb, kind, event_id, interaction, expected_index=listed)
         note = strip_links(render_outcome(outcome, now=now()).text)
         alert = outcome.request.alert
         if alert is not None and outcome.status not in ("denied", "duplicate"):
@@ -83,7 +86,9 @@ class HomeTabs:
 
     async def render(self, user_id: str, team_id: str | None, *, note: str | None = None) -> dict[str, Any]:
         surfaces = self.surfaces
-        viewer = Viewer(user_id, None, team_id)
+        # The person's home workspace from users.info (a Slack Connect guest's is their own), as
+        # every other surface does; the payload's team is the app's, only a hint.
+        viewer = await surfaces.viewer(Interaction(user_id=user_id, surface="button", team_id=team_id))
         at = now()
         failures: list[Event] | None
         error = None

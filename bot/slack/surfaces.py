@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Literal
 
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError
@@ -203,15 +203,19 @@ class Surfaces:
         interaction: Interaction,
         *,
         expected_index: int | None = None,
+        access_channel: str | Literal["alert"] | None = "alert",
     ) -> Outcome:
         """A button on an alert, or a reply in its thread (``interaction.alert`` is the alert).
-        ``expected_index``: the run the clicked row lists (a digest), acted on only while latest."""
+        ``expected_index``: the run the clicked row lists (a digest), acted on only while latest;
+        ``access_channel``: where access is checked (the alert's channel, or None: from Home)."""
         alert = interaction.alert
         assert alert is not None, "acting on an alert needs the alert"
         mutates = VERBS[verb].mutates
         async with self._interaction():
             request = await self._request(verb, kind, event_id, interaction, alert if mutates else None)
             request = replace(request, expected_index=expected_index)
+            if access_channel != "alert":
+                request = replace(request, channel_id=access_channel)
             on_claimed = self._mark_in_progress(request, alert) if mutates else None
             outcome = await self.actions.perform(request, on_claimed=on_claimed)
             message = render_outcome(outcome, now=now())
@@ -223,16 +227,27 @@ class Surfaces:
                 await self._after_action(outcome, summary=MessageRef(alert.channel, ts, ts) if ts else None)
             return outcome
 
-    async def act_from_home(self, verb: Verb, kind: EventKind, event_id: str, interaction: Interaction) -> Outcome:
-        """A button on the App Home: the same perform(). An event with an alert is acted on as
-        from the alert (its channel for access; marked, summary in its thread, followed to its
-        end); one without is acted on outside any channel (a rule limited to channels does not
-        apply), its outcome shown on the Home tab."""
+    async def act_from_home(
+        self,
+        verb: Verb,
+        kind: EventKind,
+        event_id: str,
+        interaction: Interaction,
+        *,
+        expected_index: int | None = None,
+    ) -> Outcome:
+        """A button on the App Home: the same perform(), outside any channel for access (a rule
+        limited to channels does not allow it: the person did not act in that channel). An event
+        with an alert is otherwise acted on as from the alert (marked, summary in its thread,
+        followed to its end); one without has its outcome shown on the Home tab."""
         alert = await self._known_alert(verb, kind, event_id)
         if alert is not None:
-            return await self.act_on_alert(verb, kind, event_id, interaction.on(alert))
+            return await self.act_on_alert(
+                verb, kind, event_id, interaction.on(alert), expected_index=expected_index, access_channel=None
+            )
         async with self._interaction():
             request = await self._request(verb, kind, event_id, interaction, None)
+            request = replace(request, channel_id=None, expected_index=expected_index)
             outcome = await self.actions.perform(request)
             if outcome.status == "unknown":
                 await self.actions.follow_unknown(outcome, None)  # the reconciler settles it

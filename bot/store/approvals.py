@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from bot.store.base import StoreBase
 from bot.store.models import ApprovalRecord
@@ -36,10 +36,33 @@ class ApprovalStore(StoreBase):
         async with self._writer.begin() as conn:
             await conn.execute(stmt)
 
-    async def known_operations(self, operation_ids: list[str]) -> set[str]:
+    async def take_over_approval(self, operation_id: str, *, stale_before: datetime) -> int | None:
+        """A row whose request was never recorded as posted, left since before ``stale_before``
+        (its poster crashed, or Slack failed in a way that raised): this caller posts it now.
+        Its id, or None when there is no such row (posted, or another poster is at it)."""
+        stmt = (
+            update(approvals)
+            .where(
+                approvals.c.operation_id == operation_id,
+                approvals.c.ts.is_(None),
+                approvals.c.finished_at.is_(None),
+                approvals.c.created_at < stale_before,
+            )
+            .values(created_at=self.now())
+            .returning(approvals.c.id)
+        )
+        async with self._writer.begin() as conn:
+            taken = (await conn.execute(stmt)).scalar()
+        return int(taken) if taken is not None else None
+
+    async def known_operations(self, operation_ids: list[str], *, stale_before: datetime | None = None) -> set[str]:
+        """The operations that have a row, less those left unposted since before
+        ``stale_before`` (to be posted again)."""
         if not operation_ids:
             return set()
         query = select(approvals.c.operation_id).where(approvals.c.operation_id.in_(operation_ids))
+        if stale_before is not None:
+            query = query.where(or_(approvals.c.ts.is_not(None), approvals.c.created_at >= stale_before))
         async with self._engine.connect() as conn:
             return {str(r[0]) for r in (await conn.execute(query)).all()}
 

@@ -265,3 +265,22 @@ def test_a_subscription_makes_its_kind_polled_unless_a_file_rule_takes_every_fai
     assert router.kinds() == ("git", "gerrit")
     everything = Router(parse_file_config("routes:\n  - channel: C0ALL\n").routes)
     assert not everything.open_to_stored() and everything.shadowing_rule(StoredRoute(1, "C0PAY")) == 0
+
+
+def test_a_more_specific_subscription_wins_over_an_older_catch_all() -> None:
+    """Found by review: #general subscribed to everything first, so #payments' later
+    `project:Payments` got nothing; the one naming more is tried first, then the oldest."""
+    from bot.core.routing import StoredRoute
+
+    router = Router(fallback="C0FALLBACK")
+    router.use_stored(
+        [
+            StoredRoute(1, "C0GENERAL"),
+            StoredRoute(2, "C0PAYMENTS", project="Payments"),
+            StoredRoute(3, "C0PAYMAIN", project="Payments", branch="main"),
+            StoredRoute(4, "C0LATER", project="Payments"),
+        ]
+    )
+    assert router.route(event(project="Payments", targetBranch="main")).channel == "C0PAYMAIN"
+    assert router.route(event(project="Payments", targetBranch="dev")).channel == "C0PAYMENTS"  # not the later equal
+    assert router.route(event(project="Inventory")).channel == "C0GENERAL"

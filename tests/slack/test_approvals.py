@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from bot.core.routing import Router
 from bot.simulator import Fault
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.approval import ACTION_APPROVE, ACTION_REJECT
+from bot.store import ApprovalRecord
 from tests.harness import ALERTS, Harness, harness_with_config
 
 APPROVALS = "C0APPROVALS"
@@ -284,3 +286,20 @@ async def test_a_member_of_a_mapped_approver_group_may_decide(tmp_path: Path) ->
         updated = await shows(h, request, "❌ *Rejected* by <@U0CAROL>")
         assert not buttons(updated)
         assert decision_posts(h) == [{"status": "REJECTED", "responseMessage": ""}]
+
+
+async def test_a_request_left_unposted_by_a_crash_is_posted_by_a_later_poll(routed: Harness) -> None:
+    """Found by review: the row is written before the post; a crash (or an exception) in between
+    left it unposted for good — never posted, never redrawn."""
+    h = routed
+    op = h.sim.user_operations.add(pipelineName="payments-deploy", summary="Deploy 1.4.3", approvers=["a@x.io"])
+    long_ago = h.store.now() - timedelta(hours=1)
+    await h.store.add_approval(ApprovalRecord(operation_id=str(op["id"]), created_at=long_ago))  # as the crash left it
+    stats = await watcher_of(h).poll_once(force=True)
+    assert stats.posted == 1 and len(requests_in(h)) == 1
+    record = await h.store.get_approval(str(op["id"]))
+    assert record is not None and record.ts is not None
+    # A row a poster is at right now (not stale) is left to it: nothing posted twice.
+    fresh = h.sim.user_operations.add(pipelineName="payments-deploy", summary="Deploy 1.4.4", approvers=["a@x.io"])
+    await h.store.add_approval(ApprovalRecord(operation_id=str(fresh["id"]), created_at=h.store.now()))
+    assert (await watcher_of(h).poll_once(force=True)).posted == 0

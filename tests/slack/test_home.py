@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.simulator.slack_api import wait_for
-from bot.slack.render.base import ACTION_RERUN, button_value
+from bot.slack.render.base import ACTION_RERUN
 from tests.harness import ALERTS, Harness, harness_with_config
 
 CONFIG = (
@@ -61,11 +62,31 @@ async def test_the_home_tab_shows_only_what_the_policy_lets_each_person_see(h: H
     assert h.slack.home_publishes["U0ALICE"] == 1
 
 
+def home_value(h: Harness, user: str, event_id: str) -> str:
+    """The value of the Rerun button of ``event_id`` on ``user``'s published Home tab."""
+    view = json.dumps(h.slack.home_views[user])
+    [found] = {v for v in re.findall(r'"value": "((?:[^"\\]|\\.)*)"', view) if event_id in v}
+    return str(json.loads(f'"{found}"'))
+
+
+async def test_a_stale_home_tab_does_not_rerun_a_newer_run(h: Harness) -> None:
+    """Found by review: a tab stays on screen; once the event was rerun (from vRA, or by someone
+    whose intent claim has ended), its old button must not run it again."""
+    event_id = fail(h, "Payments", "payments-deploy")
+    await h.send.app_home_opened("U0ALICE")
+    await home_of(h, "U0ALICE")
+    h.sim.act_on_event("git", event_id, "Rerun", "someone-in-vra")
+    h.sim.reset_requests()
+    await h.send.home_action(ACTION_RERUN, "U0ALICE", value=home_value(h, "U0ALICE", event_id))
+    after = await home_of(h, "U0ALICE", publishes=2)
+    assert "rerun since" in after and h.posts() == 0
+
+
 async def test_a_rerun_from_the_home_tab_runs_once_and_the_tab_shows_its_outcome(h: Harness) -> None:
     event_id = fail(h, "Payments", "payments-deploy")
     await h.send.app_home_opened("U0ALICE")
     await home_of(h, "U0ALICE")
-    value = button_value("git", event_id)
+    value = home_value(h, "U0ALICE", event_id)
     clicks: list[Any] = [
         h.send.home_action(ACTION_RERUN, "U0ALICE", value=value),
         h.send.home_action(ACTION_RERUN, "U0ALICE", value=value),
@@ -89,7 +110,7 @@ async def test_a_rerun_from_the_home_tab_of_an_alerted_failure_answers_in_the_al
     alert = await h.post_alert("git", event_id)
     await h.send.app_home_opened("U0ALICE")
     await home_of(h, "U0ALICE")
-    await h.send.home_action(ACTION_RERUN, "U0ALICE", value=button_value("git", event_id))
+    await h.send.home_action(ACTION_RERUN, "U0ALICE", value=home_value(h, "U0ALICE", event_id))
     summary = await wait_for(lambda: [m for m in h.slack.thread(ALERTS, alert.ts)[1:] if m.user == "U0BOT"], timeout=20)
     assert summary and h.sim.count("POST", f"/codestream/api/git-events/{event_id}") == 1
     after = await home_of(h, "U0ALICE", publishes=2)
@@ -97,3 +118,22 @@ async def test_a_rerun_from_the_home_tab_of_an_alerted_failure_answers_in_the_al
     # The tab lists the action among her own.
     await wait_for(lambda: "Your recent actions" in after, timeout=1)
     assert "rerun git" in after
+
+
+async def test_a_rule_limited_to_a_channel_does_not_allow_acting_from_the_home_tab(tmp_path: Path) -> None:
+    """Found by review: the Home button was checked as if clicked in the alert's channel, so a
+    rule `channels: [ops]` let anyone rerun from Home without being in #ops."""
+    config = (
+        "access:\n  rules:\n"
+        "    - users: [U0ALICE, U0BOB]\n      actions: [show]\n"
+        f"    - channels: [{ALERTS}]\n      actions: [rerun]\n"
+    )
+    async with harness_with_config(tmp_path, config) as h:
+        event_id = fail(h, "Payments", "payments-deploy")
+        await h.post_alert("git", event_id)
+        await h.send.app_home_opened("U0BOB")
+        await home_of(h, "U0BOB")
+        h.sim.reset_requests()
+        await h.send.home_action(ACTION_RERUN, "U0BOB", value=home_value(h, "U0BOB", event_id))
+        after = await home_of(h, "U0BOB", publishes=2)
+        assert "allow" in after and h.posts() == 0

@@ -186,3 +186,20 @@ async def test_a_subscription_a_file_rule_takes_first_is_said_with_a_warning(tmp
         [said] = await wait_for(lambda: said_in(h, PAYMENTS), timeout=10)
         warning = json.dumps(said.blocks)
         assert "BOT_CONFIG routes[0] (kind=docker) comes first and sends them to <#C0OTHER>" in warning
+
+
+async def test_a_pipeline_pattern_cannot_reach_past_a_rule_limited_to_pipelines(tmp_path: Path) -> None:
+    """Found by review: `pipeline:*[!pay]` passed a `*pay*` rule (the rule was matched against
+    the pattern's text) and then routed every other team's failures here."""
+    config = (
+        CONFIG + "access:\n  rules:\n"
+        '    - users: [U0ALICE]\n      actions: [show, subscribe]\n      pipelines: ["*pay*", "ops-?"]\n'
+    )
+    async with harness_with_config(tmp_path, config, BOT_WATCH_INTERVAL="1") as h:
+        h.slack.add_channel(PAYMENTS, "payments")
+        refused = await command(h, "subscribe pipeline:*[!pay]")
+        assert "`*` only" in refused
+        refused = await command(h, "subscribe pipeline:ops-*")  # `ops-?` allows ops-1, not ops-anything
+        assert "subscribe" in refused and await h.store.live_subscriptions() == []
+        await command(h, "subscribe pipeline:payments-*")  # within `*pay*`: allowed
+        assert [s.pipeline for s in await h.store.live_subscriptions()] == ["payments-*"]

@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Final
 
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
 from bot.codestream.user_operations import UserOperation
 from bot.core.approvals.ports import ApprovalEnd, ApprovalNotifier
+from bot.core.intents import retry_write
 from bot.core.requests import MessageRef
 from bot.core.routing import Router
 from bot.core.subscriptions import StoredRoutes
@@ -97,7 +99,7 @@ class ApprovalWatcher:
             return stats
         pending = [op for op in pending if op.pending and op.id]
         stats.listed = len(pending)
-        known = await self.store.known_operations([str(op.id) for op in pending])
+        known = await self.store.known_operations([str(op.id) for op in pending], stale_before=self._stale_before())
         for operation in pending:
             if str(operation.id) not in known:
                 await self._post(operation, stats)
@@ -120,16 +122,24 @@ class ApprovalWatcher:
             created_at=self.store.now(),
         )
         approval_id = await self.store.add_approval(record)
-        if approval_id is None:
-            return  # another replica has it
+        if approval_id is None:  # a row exists: another replica posts it, unless it was left unposted
+            approval_id = await self.store.take_over_approval(str(operation.id), stale_before=self._stale_before())
+            if approval_id is None:
+                return
         delivered = await self.notifier.post_approval(operation, channel=decision.channel, mention=decision.mention)
         if delivered.ts is None:
             log.warning("approval request not posted", extra={"channel_id": decision.channel, "why": delivered.refused})
             await self.store.forget_approval(approval_id)  # the next poll tries again
             return
-        await self.store.approval_posted(approval_id, decision.channel, delivered.ts)
+        ts, posted_id = delivered.ts, approval_id
+        # Slack has it: recording it must not fail on a blip (unrecorded, it would be posted again).
+        await retry_write(lambda: self.store.approval_posted(posted_id, decision.channel or "", ts))
         stats.posted += 1
         log.info("approval request posted", extra={"operation_id": operation.id, "channel_id": decision.channel})
+
+    def _stale_before(self) -> datetime:
+        """A request left unposted since before this (a crash mid-post) is posted again."""
+        return self.store.now() - timedelta(seconds=max(60.0, 5 * self.interval))
 
     async def _check_end(self, record: ApprovalRecord, stats: ApprovalStats) -> None:
         """No longer listed as pending: read it; decided in Code Stream, expired or canceled."""

@@ -16,6 +16,7 @@ from bot.slack.commands.mutes import mute_from_alert
 from bot.slack.digests import rerun_all
 from bot.slack.home import HomeTabs
 from bot.slack.interaction import Interaction
+from bot.slack.render.base import button_index
 from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL, parse_row_value
 from bot.slack.render.messages import ACTION_OPEN, parse_button_value, render_usage_error
 from bot.slack.render.mute import ACTION_MUTE, parse_mute_value
@@ -41,7 +42,8 @@ def register(app: AsyncApp, surfaces: Surfaces, home: HomeTabs) -> None:
             return  # only the verbs' own action ids are registered below
         if interaction.alert is None:
             if body.get("container", {}).get("type") == "view":  # the App Home tab
-                await home.act(spec.name, kind, event_id, interaction)
+                listed = button_index(str(action.get("value") or ""))
+                await home.act(spec.name, kind, event_id, interaction, listed=listed)
             return  # otherwise a button outside a message (not ours): nothing to update
         await surfaces.act_on_alert(spec.name, kind, event_id, interaction)
 

@@ -35,6 +35,7 @@ from bot.slack.render.base import (
     fallback_text,
     header,
     kind_label,
+    listed_button_value,
     message_section,
     section,
     status_text,
@@ -334,7 +335,7 @@ def home_item(event: Event, execution_url: str | None, now: datetime) -> list[di
     dialogs) and the execution's link. No mute menu: muting is said in the alert's thread."""
     item = _list_item(event, execution_url, now)
     item.pop("accessory", None)
-    value = event_button_value(event)
+    value = listed_button_value(event)
     verbs = [verb for verb in MUTATING if verb.button_action_id] if value else []
     elements: list[Any] = [_action_button(event, verb, value) for verb in verbs if value]
     open_button = _open_button(execution_url)

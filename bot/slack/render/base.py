@@ -105,6 +105,25 @@ def parse_button_value(value: str) -> tuple[EventKind, str]:
         raise UsageError("That button names an invalid Code Stream id.") from exc
 
 
+def listed_button_value(event: Event) -> str | None:
+    """A button value that also names the run shown (the App Home: a tab stays on screen, so a
+    click acts only while that run is still the event's latest)."""
+    value = event_button_value(event)
+    if value is None or event.execution_index is None:
+        return value
+    return json.dumps({**json.loads(value), "index": event.execution_index}, separators=(",", ":"))
+
+
+def button_index(value: str) -> int | None:
+    """The run a button names (``listed_button_value``), if any; anything else is None."""
+    try:
+        data = json.loads(value) if isinstance(value, str) and len(value) <= MAX_BUTTON_VALUE else None
+    except (ValueError, RecursionError):
+        return None
+    index = data.get("index") if isinstance(data, dict) else None
+    return index if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else None
+
+
 def event_metadata(kind: EventKind, event_id: str) -> dict[str, Any]:
     """Slack message metadata of an alert: which event it is about."""
     return {"event_type": METADATA_EVENT_TYPE, "event_payload": {"kind": kind, "id": event_id}}
