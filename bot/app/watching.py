@@ -106,6 +106,7 @@ def build_approval_watcher(
         interval=settings.bot_approvals_interval,
         holder=holder,
         holder_gone=holder_gone,
+        lookback=settings.bot_watch_lookback,
     )
 
 

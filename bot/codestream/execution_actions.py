@@ -49,8 +49,9 @@ def took_effect(action: ExecutionAction, after: Execution | None) -> bool:
     if not status:
         return False
     if action == "resume":
-        # Resumed: no longer paused (RESUMING, RUNNING...), or already run to its end.
-        return status not in ("PAUSED", "PAUSING")
+        # Resumed: no longer paused (RESUMING, RUNNING...), or already run to its end — but not
+        # canceled meanwhile: someone else's cancel is not our resume taking effect.
+        return status not in ("PAUSED", "PAUSING", "CANCELED", "CANCELING")
     return status in _EFFECT[action]
 
 

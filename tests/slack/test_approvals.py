@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -303,3 +304,17 @@ async def test_a_request_left_unposted_by_a_crash_is_posted_by_a_later_poll(rout
     fresh = h.sim.user_operations.add(pipelineName="payments-deploy", summary="Deploy 1.4.4", approvers=["a@x.io"])
     await h.store.add_approval(ApprovalRecord(operation_id=str(fresh["id"]), created_at=h.store.now()))
     assert (await watcher_of(h).poll_once(force=True)).posted == 0
+
+
+async def test_approvals_pending_since_long_before_the_bot_watched_are_not_posted(routed: Harness) -> None:
+    """Found by review: an upgrade (approvals on by default) posted every pending request, weeks
+    old included. Like failures on a first start, only those within the lookback are posted."""
+    h = routed
+    weeks_ago = int((time.time() - 21 * 86_400) * 1_000_000)
+    h.sim.user_operations.add(summary="Deploy 0.9 (forgotten)", _requestedOnInMicros=weeks_ago, approvers=["a@x.io"])
+    h.sim.user_operations.add(summary="Deploy 1.5", approvers=["a@x.io"])
+    router = Router.from_config(h.runtime.file_config, ALERTS)
+    stats = await h.runtime.approval_watcher(router, holder="test-approvals", lookback=900).poll_once(force=True)
+    assert (stats.posted, stats.old) == (1, 1)
+    [request] = requests_in(h)
+    assert "Deploy 1.5" in everything(request)

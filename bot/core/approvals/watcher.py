@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -37,6 +38,7 @@ class ApprovalStats:
     listed: int = 0
     posted: int = 0
     unrouted: int = 0
+    old: int = 0  # pending since before this process watched (and the lookback): not posted
     ended: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -53,6 +55,7 @@ class ApprovalWatcher:
         holder: str,
         holder_gone: HolderGone | None = None,
         page_size: int = 100,
+        lookback: float | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -63,6 +66,11 @@ class ApprovalWatcher:
         self.holder_gone = holder_gone
         self.page_size = page_size
         self.subscriptions = StoredRoutes(store)  # channels' own routes (kind approval, or any)
+        # Like the failure watcher's first start: an approval requested longer than this before
+        # the process began watching, and never posted, is not posted now (an upgrade, or a bot
+        # first started, must not flood a channel with weeks-old requests). None: all are.
+        self.lookback = lookback
+        self._since_micros: int | None = None
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -101,8 +109,12 @@ class ApprovalWatcher:
         stats.listed = len(pending)
         known = await self.store.known_operations([str(op.id) for op in pending], stale_before=self._stale_before())
         for operation in pending:
-            if str(operation.id) not in known:
-                await self._post(operation, stats)
+            if str(operation.id) in known:
+                continue
+            if self._too_old(operation):
+                stats.old += 1
+                continue
+            await self._post(operation, stats)
         listed = {str(op.id) for op in pending}
         for record in await self.store.open_approvals():
             if record.operation_id not in listed:
@@ -136,6 +148,13 @@ class ApprovalWatcher:
         await retry_write(lambda: self.store.approval_posted(posted_id, decision.channel or "", ts))
         stats.posted += 1
         log.info("approval request posted", extra={"operation_id": operation.id, "channel_id": decision.channel})
+
+    def _too_old(self, operation: UserOperation) -> bool:
+        if self.lookback is None or operation.requested_on_micros is None:
+            return False
+        if self._since_micros is None:
+            self._since_micros = int((time.time() - self.lookback) * 1_000_000)
+        return operation.requested_on_micros < self._since_micros
 
     def _stale_before(self) -> datetime:
         """A request left unposted since before this (a crash mid-post) is posted again."""
