@@ -282,16 +282,27 @@ class CodeStreamClient(ApiSession):
             after = None  # accepted; the summary's next read shows the status
         return ExecutionActionResult("succeeded", before=before, execution=after)
 
-    async def list_user_operations(self, *, filter: str | None = None, top: int = 100) -> list[UserOperation]:
-        """User operations (approvals), newest first; ``filter`` e.g. ``status eq 'ACTIVE'``."""
-        params = {"$top": str(top), "$orderby": "createdAt desc"}
-        if filter:
-            params["$filter"] = filter
-        body = await self._get_json(
-            "list user-operations", Exchange("GET", f"{API}/user-operations", params), what="user operations list"
-        )
-        documents = DocumentPage.model_validate(body).ordered_documents()[: min(top, self.max_documents)]
-        return [UserOperation.model_validate(doc) for doc in documents]
+    async def list_user_operations(
+        self, *, filter: str | None = None, top: int = 100, max_pages: int = 10
+    ) -> list[UserOperation]:
+        """User operations (approvals), newest first; ``filter`` e.g. ``status eq 'ACTIVE'``.
+        Pages through them ($skip) until a short page, ``totalCount`` or ``max_pages``: more than
+        one page of pending approvals must not leave the older ones unposted."""
+        found: list[UserOperation] = []
+        for page in range(max_pages):
+            params = {"$top": str(top), "$skip": str(page * top), "$orderby": "createdAt desc"}
+            if filter:
+                params["$filter"] = filter
+            body = await self._get_json(
+                "list user-operations", Exchange("GET", f"{API}/user-operations", params), what="user operations list"
+            )
+            listing = DocumentPage.model_validate(body)
+            documents = listing.ordered_documents()[: min(top, self.max_documents)]
+            found += [UserOperation.model_validate(doc) for doc in documents]
+            total = listing.total_count
+            if len(documents) < top or (total is not None and len(found) >= total):
+                break
+        return found
 
     async def get_user_operation(self, operation_id: str) -> UserOperation:
         operation_id = validate_id(operation_id)

@@ -92,7 +92,7 @@ class UserOperations:
         links = [str(d["_link"]) for d in docs]
         return {
             "count": len(docs),
-            "totalCount": len(docs),
+            "totalCount": len(matching),  # all that match, as Code Stream says
             "links": links,
             "documents": {str(d["_link"]): copy.deepcopy(d) for d in docs},
         }

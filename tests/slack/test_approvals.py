@@ -318,3 +318,15 @@ async def test_approvals_pending_since_long_before_the_bot_watched_are_not_poste
     assert (stats.posted, stats.old) == (1, 1)
     [request] = requests_in(h)
     assert "Deploy 1.5" in everything(request)
+
+
+async def test_pending_approvals_beyond_the_first_page_are_posted_too(routed: Harness) -> None:
+    """Found by review: one page was read, so the older pending approvals were never posted."""
+    h = routed
+    for n in range(5):
+        h.sim.user_operations.add(summary=f"Deploy 2.{n}", approvers=["a@x.io"])
+    router = Router.from_config(h.runtime.file_config, ALERTS)
+    stats = await h.runtime.approval_watcher(router, holder="test-approvals", page_size=2).poll_once(force=True)
+    assert (stats.listed, stats.posted) == (5, 5)
+    lists = [r for r in h.sim.requests if r.method == "GET" and r.path.endswith("/user-operations")]
+    assert [r.query.get("$skip") for r in lists] == ["0", "2", "4"]
