@@ -8,6 +8,7 @@ checked for the channel and for what the subscription covers; every change is au
 from __future__ import annotations
 
 import html
+import json
 import logging
 import shlex
 from dataclasses import dataclass
@@ -158,9 +159,10 @@ async def may_see(access: AccessPolicy, viewer: Viewer, filters: Filters | Subsc
 
 
 def key(channel: str, filters: Filters) -> str:
-    return "subscribe:" + ":".join(
-        [channel, *(v or "" for v in (filters.kind, filters.project, filters.pipeline, filters.repo, filters.branch))]
-    )
+    """One subscription of a channel per set of filters (as JSON: `project:x:y` is not
+    `project:x pipeline:y`)."""
+    values = [channel, filters.kind, filters.project, filters.pipeline, filters.repo, filters.branch]
+    return "subscribe:" + json.dumps(values, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
