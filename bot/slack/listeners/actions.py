@@ -23,14 +23,24 @@ from bot.slack.render.mute import ACTION_MUTE, parse_mute_value
 from bot.slack.surfaces import Surfaces
 
 
+async def accepted(
+    surfaces: Surfaces, ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest
+) -> Interaction | None:
+    """Every click's start: ack first, then None for a request already taken (a replay, or the
+    same click on another replica), else the click read once into an Interaction."""
+    await ack()
+    if not await surfaces.accepted_once(request.headers):
+        return None
+    return Interaction.from_block_action(body)
+
+
 def register(app: AsyncApp, surfaces: Surfaces, home: HomeTabs) -> None:
     async def on_button(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
-        await ack()
-        if not await surfaces.accepted_once(request.headers):
+        interaction = await accepted(surfaces, ack, body, request)
+        if interaction is None:
             return
-        interaction = Interaction.from_block_action(body)
         try:
             kind, event_id = parse_button_value(str(action.get("value") or ""))
         except UsageError as exc:
@@ -49,10 +59,9 @@ def register(app: AsyncApp, surfaces: Surfaces, home: HomeTabs) -> None:
 
     @app.action(ACTION_MUTE)
     async def on_mute(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest) -> None:
-        await ack()
-        if not await surfaces.accepted_once(request.headers):
+        interaction = await accepted(surfaces, ack, body, request)
+        if interaction is None:
             return
-        interaction = Interaction.from_block_action(body)
         option = action.get("selected_option") or {}
         try:
             kind, event_id, scope, duration = parse_mute_value(str(option.get("value") or ""))
@@ -65,10 +74,9 @@ def register(app: AsyncApp, surfaces: Surfaces, home: HomeTabs) -> None:
     async def on_digest_row(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
-        await ack()
-        if not await surfaces.accepted_once(request.headers):
+        interaction = await accepted(surfaces, ack, body, request)
+        if interaction is None:
             return
-        interaction = Interaction.from_block_action(body)
         option = action.get("selected_option") or {}
         try:
             chosen = parse_row_value(str(option.get("value") or ""))
@@ -83,10 +91,9 @@ def register(app: AsyncApp, surfaces: Surfaces, home: HomeTabs) -> None:
 
     @app.action(ACTION_RERUN_ALL)
     async def on_rerun_all(ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest) -> None:
-        await ack()
-        if not await surfaces.accepted_once(request.headers):
-            return
-        await rerun_all(surfaces, Interaction.from_block_action(body))
+        interaction = await accepted(surfaces, ack, body, request)
+        if interaction is not None:
+            await rerun_all(surfaces, interaction)
 
     for verb in MUTATING:  # one button per mutating verb, from the registry
         if verb.button_action_id is not None:
@@ -96,10 +103,9 @@ def register(app: AsyncApp, surfaces: Surfaces, home: HomeTabs) -> None:
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
         """Cancel / Pause / Resume execution on a followed execution's summary."""
-        await ack()
-        if not await surfaces.accepted_once(request.headers):
+        interaction = await accepted(surfaces, ack, body, request)
+        if interaction is None:
             return
-        interaction = Interaction.from_block_action(body)
         spec = by_control_button(str(action.get("action_id")))
         async with surfaces.working():
             try:
