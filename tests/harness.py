@@ -4,6 +4,7 @@ stand-in, driven by requests signed exactly as Slack signs them."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
@@ -62,6 +63,20 @@ class Harness:
 
     def posts(self, method: str = "POST", path: str = "/codestream/api/") -> int:
         return self.sim.count(method, path)
+
+
+def everything(message: Message) -> str:
+    """A message's notification text and blocks, as one string to search."""
+    return message.text + json.dumps(message.blocks, ensure_ascii=False)
+
+
+def buttons(message: Message) -> dict[str, dict[str, Any]]:
+    """A message's buttons by action id."""
+    return {
+        e["action_id"]: e
+        for b in message.blocks if b.get("type") == "actions"
+        for e in b["elements"] if e.get("type") == "button"
+    }  # fmt: skip
 
 
 def bot_env(sim: CodeStreamSimulator, slack: SlackStandIn, tmp_path: Path, **extra: str) -> dict[str, str]:

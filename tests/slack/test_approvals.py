@@ -20,21 +20,10 @@ from bot.simulator import Fault
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.approval import ACTION_APPROVE, ACTION_REJECT
 from bot.store import ApprovalRecord
-from tests.harness import ALERTS, Harness, harness_with_config
+from tests.harness import ALERTS, Harness, buttons, everything, harness_with_config
 
 APPROVALS = "C0APPROVALS"
 
-
-def everything(message: Message) -> str:
-    return message.text + json.dumps(message.blocks, ensure_ascii=False)
-
-
-def buttons(message: Message) -> dict[str, dict[str, Any]]:
-    return {
-        e["action_id"]: e
-        for b in message.blocks if b.get("type") == "actions"
-        for e in b["elements"] if e.get("type") == "button"
-    }  # fmt: skip
 
 
 def requests_in(h: Harness, channel: str = APPROVALS) -> list[Message]:

@@ -16,24 +16,13 @@ from bot.core.control import CONTROLS
 from bot.simulator import SAMPLE_FAILED_GIT_ID, Fault
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.messages import ACTION_RERUN
-from tests.harness import ALERTS, Harness, harness_with_config, running_harness
+from tests.harness import ALERTS, Harness, buttons, everything, harness_with_config, running_harness
 
 CANCEL = CONTROLS["cancel"].button_action_id
 PAUSE = CONTROLS["pause"].button_action_id
 RESUME = CONTROLS["resume-execution"].button_action_id
 EXECUTIONS = "/codestream/api/executions/"
 
-
-def everything(message: Message) -> str:
-    return message.text + json.dumps(message.blocks, ensure_ascii=False)
-
-
-def buttons(message: Message) -> dict[str, dict[str, Any]]:
-    return {
-        e["action_id"]: e
-        for b in message.blocks if b.get("type") == "actions"
-        for e in b["elements"] if e.get("type") == "button"
-    }  # fmt: skip
 
 
 def control_posts(h: Harness) -> list[tuple[str, Any]]:
