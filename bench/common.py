@@ -16,9 +16,11 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -494,3 +496,24 @@ def header(title: str) -> str:
         f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}\n"
     )
 
+
+
+@dataclass
+class Profiler:
+    """py-spy sampling one process's CPU (``--format raw``: collapsed stacks) until stopped."""
+
+    proc: subprocess.Popen[bytes]
+    out: Path
+
+    @classmethod
+    def attach(cls, pid: int, out: Path, rate: int = 250) -> Profiler:
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        argv = [spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", str(out)]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # py-spy attaches before the load starts
+        return cls(proc, out)
+
+    async def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        await asyncio.to_thread(self.proc.wait, 30)

@@ -22,6 +22,7 @@ from bot.core.control.ports import LoggedControls
 from bot.core.control.readback import ControlReadBack
 from bot.core.fileconfig import FileConfig, load_file_config
 from bot.core.followup import FollowupTiming, FollowupTracker
+from bot.core.foreground import Foreground
 from bot.core.inflight import InFlight
 from bot.core.liveness import Liveness, new_replica_id
 from bot.core.logs import redact
@@ -56,6 +57,8 @@ class Runtime:
     replica: str = field(default_factory=new_replica_id)
     liveness: Liveness | None = None  # tells dead lease holders and action owners from live ones
     identity: SlackIdentity | None = None  # the bot's own workspace and ids, when Slack is configured
+    # Requests being answered now: the work after earlier acks yields to them at each I/O step.
+    foreground: Foreground = field(default_factory=Foreground)
 
     def __post_init__(self) -> None:
         if self.liveness is None:
@@ -183,6 +186,7 @@ class Runtime:
             routing=Router.from_config(self.file_config, self.settings.bot_alert_channel),
             controls=self.controls,
             decisions=self.decisions,
+            foreground=self.foreground,
         )
 
     async def lease_holder_gone(self, holder: str) -> bool:
@@ -209,9 +213,14 @@ async def build_runtime(
     file_config = load_file_config(settings.bot_config)
     parse_access_config(file_config.access)
     web = None
+    foreground = Foreground()
     if settings.slack_configured:
         assert settings.slack_bot_token is not None
-        web = build_web_client(settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+        web = build_web_client(
+            settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_url,
+            before_request=foreground.wait_turn,
+        )
     identity = SlackIdentity(web) if web is not None else None
     if access is None:
         access = build_policy(
@@ -230,7 +239,9 @@ async def build_runtime(
         if client is None:
             client = build_codestream_client(settings, retry=retry, observer=metrics.observe_codestream)
             client.auth.on_login = lambda auth: metrics.TOKEN_REFRESHES.labels(auth).inc()
+            client.before_each_request(foreground.wait_turn)
         store = await open_store(settings.bot_database_url)
+        store.before_each_transaction(foreground.wait_turn)
     except BaseException:
         # Nothing opened so far is left open: the error reaches the operator alone.
         if made_client and client is not None:
@@ -256,4 +267,5 @@ async def build_runtime(
         web=web,
         file_config=file_config,
         identity=identity,
+        foreground=foreground,
     )

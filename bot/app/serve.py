@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -144,6 +145,7 @@ class RunningBot:
             self.readiness,
             signing_secret=gate_secret.get_secret_value() if gate_secret is not None else None,
             extra_routes=extra,
+            foreground=runtime.foreground,
         )
         port = self.port if self.mode == "http" else self.settings.bot_health_port
         config = uvicorn.Config(
@@ -284,6 +286,11 @@ class RunningBot:
 async def serve(settings: Settings, *, mode: Mode, host: str, port: int) -> None:
     bot = RunningBot(settings, mode=mode, host=host, port=port)
     await bot.start()
+    # Everything made at start-up (modules, tables, models) lives as long as the process: moved
+    # out of the collector's reach, a full collection under load no longer walks it (shorter
+    # pauses of the event loop, less CPU).
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app.health import Readiness
 from bot.app.metrics import exposition
+from bot.core.foreground import Foreground
 from bot.slack.signature import RequestGate, Verdict
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def build_web(
     *,
     signing_secret: str | None = None,
     extra_routes: list[Route] | None = None,
+    foreground: Foreground | None = None,
 ) -> Starlette:
     """``app`` is None in Socket Mode (health only). With a signing secret, every request to
     /slack/events is verified and checked for replays before Bolt sees it."""
@@ -68,7 +70,14 @@ def build_web(
     verify = handler is not None and signing_secret is not None and signing_secret.strip()
     gate = RequestGate(signing_secret) if verify and signing_secret is not None else None
 
+    answering = foreground or Foreground()
+
     async def slack_events(request: Request) -> Response:
+        # Counted until Bolt has acked: the work after earlier acks waits its turn behind this.
+        with answering.answering():
+            return await answer_slack(request)
+
+    async def answer_slack(request: Request) -> Response:
         if handler is None:
             return PlainTextResponse("Slack is not configured", status_code=404)
         if readiness.shutting_down:

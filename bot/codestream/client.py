@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -117,6 +117,14 @@ class CodeStreamClient(ApiSession):
         self.retry = retry or RetryPolicy()
         self._http = http
         self._observer = observer
+
+    def before_each_request(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Await ``hook`` before each HTTP request this client sends (the bot's acks-first turn)."""
+
+        async def request_hook(_request: httpx.Request) -> None:
+            await hook()
+
+        self._http.event_hooks["request"].append(request_hook)
 
     # --- operations ------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ listeners, and one error handler that maps anything unexpected to a polite messa
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -22,9 +23,23 @@ from bot.slack.surfaces import Surfaces
 log = logging.getLogger(__name__)
 
 
-def build_web_client(token: str, *, base_url: str) -> AsyncWebClient:
+def build_web_client(
+    token: str, *, base_url: str, before_request: Callable[[], Awaitable[None]] | None = None
+) -> AsyncWebClient:
+    """``before_request`` is awaited before each HTTP request to Slack (acks first: see
+    ``bot.core.foreground``)."""
+    trace_configs: list[aiohttp.TraceConfig] = []
+    if before_request is not None:
+        trace = aiohttp.TraceConfig()
+
+        async def on_request_start(*_: object) -> None:
+            await before_request()
+
+        trace.on_request_start.append(on_request_start)
+        trace_configs.append(trace)
     # One aiohttp session for every call: connections are kept alive instead of one per call.
-    web = MeteredWebClient(token=token, base_url=base_url, session=aiohttp.ClientSession())
+    session = aiohttp.ClientSession(trace_configs=trace_configs)
+    web = MeteredWebClient(token=token, base_url=base_url, session=session)
     # Waits out 429s (honouring Retry-After) and retries Slack's own 5xx a few times, so a
     # message is delivered late rather than lost.
     web.retry_handlers = [

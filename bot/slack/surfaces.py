@@ -27,6 +27,7 @@ from bot.core.control import ControlRequest, ControlVerb, ExecutionControl
 from bot.core.digests import RowState
 from bot.core.errors import UsageError
 from bot.core.followup import FollowupTracker
+from bot.core.foreground import Foreground
 from bot.core.inflight import InFlight
 from bot.core.intents import hand_to_reconciler
 from bot.core.logs import request_id
@@ -93,6 +94,7 @@ class Surfaces:
         routing: Router | None = None,
         controls: ExecutionControl | None = None,
         decisions: ApprovalDecisions | None = None,
+        foreground: Foreground | None = None,
     ) -> None:
         self.actions = actions
         self.store = store
@@ -116,6 +118,8 @@ class Surfaces:
         # Work after the ack is bounded: a burst queues here instead of piling up in the event
         # loop and the HTTP pools, so acks stay fast (Slack's deadline is 3 s).
         self._working = asyncio.Semaphore(MAX_CONCURRENT_WORK)
+        # Requests still waiting for their ack go first (see bot.core.foreground).
+        self.foreground = foreground or Foreground()
 
     # --- entry points ---------------------------------------------------------------------
 
@@ -130,8 +134,11 @@ class Surfaces:
         shutdown waits for it), and one of at most MAX_CONCURRENT_WORK at once."""
         token = request_id.set(new_request_id())
         try:
-            async with self.inflight.track(), self._working:
-                yield
+            async with self.inflight.track():
+                self.foreground.behind()
+                await self.foreground.wait_turn()
+                async with self._working:
+                    yield
         finally:
             request_id.reset(token)
 
@@ -153,6 +160,8 @@ class Surfaces:
         )
 
     async def accepted_once(self, headers: Mapping[str, Sequence[str] | str]) -> bool:
+        self.foreground.behind()  # called right after the ack: what follows waits its turn
+        await self.foreground.wait_turn()
         return await self.deliveries.accepted_once(headers)
 
     async def first_delivery(self, event_id: object) -> bool:

@@ -37,7 +37,7 @@ class ActionStore(StoreBase):
             .where(actions.c.id == action_id, actions.c.owner == owner, _OPEN)
             .values(**values)
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(stmt)
         return result.rowcount > 0
 
@@ -50,13 +50,13 @@ class ActionStore(StoreBase):
             .where(actions.c.id == action_id, owned, _OPEN)
             .values(owner=new_owner)
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(stmt)
         return result.rowcount > 0
 
     async def actions_by_request(self, request_id: str) -> list[ActionRecord]:
         query = select(actions).where(actions.c.request_id == request_id).limit(20)
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [ActionRecord.model_validate(dict(row._mapping)) for row in rows]
 
@@ -68,19 +68,19 @@ class ActionStore(StoreBase):
             .order_by(actions.c.created_at, actions.c.id)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [ActionRecord.model_validate(dict(row._mapping)) for row in rows]
 
     async def purge_actions(self, before: datetime) -> int:
         """Delete finished audit rows created before ``before`` (retention). Open ones stay."""
         stmt = delete(actions).where(actions.c.created_at < before, ~_OPEN)
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(stmt)
         return result.rowcount
 
     async def get_action(self, action_id: int) -> ActionRecord | None:
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(select(actions).where(actions.c.id == action_id))).first()
         return None if row is None else ActionRecord.model_validate(dict(row._mapping))
 
@@ -105,6 +105,6 @@ class ActionStore(StoreBase):
         if kind is not None:
             query = query.where(actions.c.kind == kind)
         query = query.order_by(actions.c.created_at.desc(), actions.c.id.desc()).limit(limit).offset(offset)
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [ActionRecord.model_validate(dict(row._mapping)) for row in rows]

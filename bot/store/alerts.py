@@ -23,7 +23,7 @@ class AlertStore(StoreBase):
     # -- alerts ---------------------------------------------------------------------------
 
     async def _first_alert(self, query: Select[Any]) -> AlertRecord | None:
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else _alert(row)
 
@@ -40,7 +40,7 @@ class AlertStore(StoreBase):
             )
             .returning(alerts.c.id)
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             return (await conn.execute(stmt)).first() is not None
 
     async def get_alert(self, kind: str, event_id: str, execution_index: int | None) -> AlertRecord | None:
@@ -83,7 +83,7 @@ class AlertStore(StoreBase):
             .values(repeats=alerts.c.repeats + 1)
             .returning(alerts.c.repeats)
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             count = (await conn.execute(stmt)).scalar_one_or_none()
         return int(count or 0)
 
@@ -99,7 +99,7 @@ class AlertStore(StoreBase):
         at_ts = select(alerts.c.id, alerts.c.kind, alerts.c.event_id, alerts.c.thread_ts).where(
             alerts.c.channel_id == channel_id, alerts.c.ts == ts
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             found = (await conn.execute(at_ts)).all()
             if len(found) > 1:  # a digest: its rows are separate failures
                 ids = [r.id for r in found if r.kind == kind and r.event_id == event_id]
@@ -124,7 +124,7 @@ class AlertStore(StoreBase):
     async def alert_has_actions(self, channel_id: str, ts: str) -> bool:
         """Whether anyone acted from the alert posted as ``ts`` (its message then shows that)."""
         query = select(actions.c.id).where(actions.c.alert_channel == channel_id, actions.c.alert_ts == ts).limit(1)
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             return (await conn.execute(query)).first() is not None
 
     async def newest_alert_in_thread(self, channel_id: str, thread_ts: str) -> AlertRecord | None:
@@ -150,7 +150,7 @@ class AlertStore(StoreBase):
             )
             .distinct()
         )
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             return {str(row[0]) for row in (await conn.execute(query)).all()}
 
     async def resolve_series(self, series: str, *, passed_at: datetime, at: datetime) -> int:
@@ -161,7 +161,7 @@ class AlertStore(StoreBase):
             .where(alerts.c.series == series, alerts.c.resolved_at.is_(None), alerts.c.created_at <= passed_at)
             .values(resolved_at=at)
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(stmt)
         return int(result.rowcount or 0)
 
@@ -186,7 +186,7 @@ class AlertStore(StoreBase):
             index_elements=[undelivered_alerts.c.key],
             set_={name: ins.excluded[name] for name in ("reason", "tries", "next_try_at")},
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)
 
     async def due_undelivered(self, now: datetime, limit: int = 20) -> list[UndeliveredAlert]:
@@ -196,12 +196,12 @@ class AlertStore(StoreBase):
             .order_by(undelivered_alerts.c.next_try_at)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [UndeliveredAlert.model_validate(dict(row._mapping)) for row in rows]
 
     async def drop_undelivered(self, key: str) -> None:
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(delete(undelivered_alerts).where(undelivered_alerts.c.key == key))
 
     async def undelivered_by_channel(self) -> dict[tuple[str, str], int]:
@@ -209,6 +209,6 @@ class AlertStore(StoreBase):
         query = select(
             undelivered_alerts.c.channel_id, undelivered_alerts.c.reason, func.count()
         ).group_by(undelivered_alerts.c.channel_id, undelivered_alerts.c.reason)
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return {(row[0], row[1]): int(row[2]) for row in rows}

@@ -21,19 +21,19 @@ class ApprovalStore(StoreBase):
             .on_conflict_do_nothing(index_elements=[approvals.c.operation_id])
             .returning(approvals.c.id)
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             new_id = (await conn.execute(stmt)).scalar()
         return int(new_id) if new_id is not None else None
 
     async def approval_posted(self, approval_id: int, channel_id: str, ts: str) -> None:
         stmt = update(approvals).where(approvals.c.id == approval_id).values(channel_id=channel_id, ts=ts)
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)
 
     async def forget_approval(self, approval_id: int) -> None:
         """Its post failed: the next poll tries again."""
         stmt = approvals.delete().where(approvals.c.id == approval_id, approvals.c.ts.is_(None))
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)
 
     async def take_over_approval(self, operation_id: str, *, stale_before: datetime) -> int | None:
@@ -51,7 +51,7 @@ class ApprovalStore(StoreBase):
             .values(created_at=self.now())
             .returning(approvals.c.id)
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             taken = (await conn.execute(stmt)).scalar()
         return int(taken) if taken is not None else None
 
@@ -63,7 +63,7 @@ class ApprovalStore(StoreBase):
         query = select(approvals.c.operation_id).where(approvals.c.operation_id.in_(operation_ids))
         if stale_before is not None:
             query = query.where(or_(approvals.c.ts.is_not(None), approvals.c.created_at >= stale_before))
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             return {str(r[0]) for r in (await conn.execute(query)).all()}
 
     async def open_approvals(self, limit: int = 200) -> list[ApprovalRecord]:
@@ -74,13 +74,13 @@ class ApprovalStore(StoreBase):
             .order_by(approvals.c.id)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [ApprovalRecord.model_validate(dict(row._mapping)) for row in rows]
 
     async def get_approval(self, operation_id: str) -> ApprovalRecord | None:
         query = select(approvals).where(approvals.c.operation_id == operation_id)
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else ApprovalRecord.model_validate(dict(row._mapping))
 
@@ -103,5 +103,5 @@ class ApprovalStore(StoreBase):
                 finished_at=at,
             )
         )  # fmt: skip
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             return bool((await conn.execute(stmt)).rowcount)

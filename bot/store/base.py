@@ -8,7 +8,8 @@ from the store's clock (Python side) and is compared in the database.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Annotated, Any
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Table, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.store.engine import WRITE_OPTIONS
 from bot.store.models import utcnow
@@ -56,12 +57,34 @@ class StoreBase:
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**WRITE_OPTIONS)  # SQLite: BEGIN IMMEDIATE
+        self._before: Callable[[], Awaitable[None]] | None = None
         self._clock = clock
         self._dialect = engine.dialect.name
 
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
+
+    def before_each_transaction(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Await ``hook`` before each connection is taken from the pool (once per transaction or
+        read, before any lock is held): the bot's acks-first turn (``bot.core.foreground``)."""
+        self._before = hook
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads (SQLite: a deferred transaction, so WAL readers never wait)."""
+        if self._before is not None:
+            await self._before()
+        async with self._engine.connect() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE), committed when the block ends."""
+        if self._before is not None:
+            await self._before()
+        async with self._writer.begin() as conn:
+            yield conn
 
     @property
     def dialect(self) -> str:
@@ -80,13 +103,13 @@ class StoreBase:
 
     async def _add_row(self, table: Table, values: Mapping[str, Any]) -> int:
         """Insert one row into a table with an ``id`` column; returns the new ``id``."""
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             new_id = (await conn.execute(insert(table).values(**values).returning(table.c.id))).scalar_one()
         return int(new_id)
 
     async def _update_row(self, table: Table, row_id: int, values: Mapping[str, Any]) -> bool:
         """Change the row with this ``id``; returns whether it exists."""
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(update(table).where(table.c.id == row_id).values(**values))
         return result.rowcount > 0
 
@@ -94,5 +117,5 @@ class StoreBase:
         await self._engine.dispose()
 
     async def ping(self) -> None:
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             await conn.execute(text("SELECT 1"))

@@ -46,7 +46,7 @@ class ClaimStore(StoreBase):
                 },
                 where=claims.c.expires_at <= now,
             ).returning(*claims.c)
-            async with self._writer.begin() as conn:
+            async with self._write() as conn:
                 row = (await conn.execute(stmt)).first()
                 won = row is not None
                 if row is None:
@@ -64,7 +64,7 @@ class ClaimStore(StoreBase):
 
     async def get_claim(self, key: str) -> Claim | None:
         """The unexpired claim on ``key`` (``won=False``), if any."""
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             row = (
                 await conn.execute(
                     select(claims).where(claims.c.key == key, claims.c.expires_at > self.now())
@@ -74,7 +74,7 @@ class ClaimStore(StoreBase):
 
     async def update_claim_data(self, key: str, holder: str, data: dict[str, Any]) -> bool:
         """Replace the claim's data if ``holder`` still owns it. Returns whether it did."""
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 update(claims).where(claims.c.key == key, claims.c.holder == holder).values(data=data)
             )
@@ -82,7 +82,7 @@ class ClaimStore(StoreBase):
 
     async def release_claim(self, key: str, holder: str) -> bool:
         """Drop the claim if ``holder`` owns it, so the next caller wins at once."""
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(delete(claims).where(claims.c.key == key, claims.c.holder == holder))
         return result.rowcount > 0
 
@@ -90,7 +90,7 @@ class ClaimStore(StoreBase):
         """The action behind the claim has ended: keep the claim ``window`` more seconds (the
         dedupe window) from now, then let it lapse. Returns whether ``holder`` still owned it."""
         expires = self.now() + seconds(window, "window")
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 update(claims).where(claims.c.key == key, claims.c.holder == holder).values(expires_at=expires)
             )
@@ -106,13 +106,13 @@ class ClaimStore(StoreBase):
             claims.c.claimed_at < claimed_before,
             claims.c.expires_at > expiring_after,
         ).limit(500)
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [_held(r) for r in rows]
 
     async def purge_expired_claims(self, older_than: float = 0.0) -> int:
         """Delete claims that expired more than ``older_than`` seconds ago. Returns the count."""
         cutoff = self.now() - timedelta(seconds=older_than)
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(delete(claims).where(claims.c.expires_at <= cutoff))
         return result.rowcount

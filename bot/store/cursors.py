@@ -10,7 +10,7 @@ from bot.store.tables import cursors
 
 class CursorStore(StoreBase):
     async def get_cursor(self, name: str) -> str | None:
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             value = (await conn.execute(select(cursors.c.value).where(cursors.c.name == name))).scalar()
         return None if value is None else str(value)
 
@@ -20,5 +20,5 @@ class CursorStore(StoreBase):
             index_elements=[cursors.c.name],
             set_={"value": ins.excluded.value, "updated_at": ins.excluded.updated_at},
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)

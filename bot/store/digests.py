@@ -46,7 +46,7 @@ class DigestStore(StoreBase):
             .order_by(digests.c.updated_at.desc(), digests.c.id.desc())
             .limit(1)
         )
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             recent = int((await conn.execute(count)).scalar_one())
             row = (await conn.execute(newest)).first()
         return recent, None if row is None else DigestRecord.model_validate(dict(row._mapping))
@@ -54,7 +54,7 @@ class DigestStore(StoreBase):
     async def save_digest(self, record: DigestRecord, rows: Sequence[DigestRow]) -> int:
         """A digest just posted, its rows, and an alert per row, in one transaction; its id."""
         values = record.model_dump(exclude={"id"})
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             inserted = await conn.execute(digests.insert().values(**values).returning(digests.c.id))
             digest_id = int(inserted.scalar_one())
             await self._insert_rows(conn, digest_id, record.channel_id, record.ts, rows)
@@ -69,7 +69,7 @@ class DigestStore(StoreBase):
         if self._dialect == "postgresql":
             lock = lock.with_for_update()
         counted = select(func.count()).select_from(digest_rows).where(digest_rows.c.digest_id == digest.id)
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             state = (await conn.execute(lock)).first()
             if state is None or state[0] is not None:
                 return 0
@@ -85,7 +85,7 @@ class DigestStore(StoreBase):
         more failures, and ``rows`` (just added, never shown) leave it, alerts included, so they
         can be listed elsewhere."""
         assert digest.id is not None
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(update(digests).where(digests.c.id == digest.id).values(closed_at=self.now()))
             for row in rows:
                 await conn.execute(
@@ -144,13 +144,13 @@ class DigestStore(StoreBase):
     async def digest_at(self, channel_id: str, ts: str) -> DigestRecord | None:
         """The digest posted as message ``ts``, if that message is one."""
         query = select(digests).where(digests.c.channel_id == channel_id, digests.c.ts == ts)
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else DigestRecord.model_validate(dict(row._mapping))
 
     async def get_digest(self, digest_id: int) -> tuple[DigestRecord, list[DigestRow]] | None:
         """A digest and its rows in the order they were added (read together, for a redraw)."""
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             head = (await conn.execute(select(digests).where(digests.c.id == digest_id))).first()
             if head is None:
                 return None
@@ -163,7 +163,7 @@ class DigestStore(StoreBase):
     ) -> int | None:
         """What happened to one row; the digest's new version (None: no such row)."""
         where = (digest_rows.c.digest_id == digest_id, digest_rows.c.kind == kind, digest_rows.c.event_id == event_id)
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             changed = await conn.execute(update(digest_rows).where(*where).values(state=state))
             if not changed.rowcount:
                 return None
@@ -172,13 +172,13 @@ class DigestStore(StoreBase):
     async def mark_digest_drawn(self, digest_id: int, version: int) -> None:
         """Slack shows ``version`` now (a later one, drawn meanwhile, is kept)."""
         stmt = update(digests).where(digests.c.id == digest_id, digests.c.drawn < version).values(drawn=version)
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)
 
     async def undrawn_digests(self, limit: int = 20) -> list[int]:
         """Digests whose last change Slack does not show yet (a redraw failed): to draw again."""
         query = select(digests.c.id).where(digests.c.drawn < digests.c.version).order_by(digests.c.id).limit(limit)
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             return [int(r[0]) for r in (await conn.execute(query)).all()]
 
 

@@ -25,7 +25,7 @@ class FollowupStore(StoreBase):
             .order_by(followups.c.next_poll_at, followups.c.id)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [FollowupRecord.model_validate(dict(row._mapping)) for row in rows]
 
@@ -39,11 +39,11 @@ class FollowupStore(StoreBase):
 
     async def active_followups_count(self) -> int:
         query = select(func.count()).select_from(followups).where(followups.c.finished_at.is_(None))
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             return int((await conn.execute(query)).scalar_one())
 
     async def get_followup(self, fid: int) -> FollowupRecord | None:
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(select(followups).where(followups.c.id == fid))).first()
         return None if row is None else FollowupRecord.model_validate(dict(row._mapping))
 
@@ -55,6 +55,6 @@ class FollowupStore(StoreBase):
             .order_by(followups.c.id.desc())
             .limit(1)
         )
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else FollowupRecord.model_validate(dict(row._mapping))

@@ -51,7 +51,7 @@ class LivenessStore(StoreBase):
             },
             where=or_(leases.c.expires_at <= now, leases.c.holder == ins.excluded.holder),
         ).returning(leases.c.name)
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             return (await conn.execute(stmt)).first() is not None
 
     async def renew_lease(self, name: str, holder: str, ttl: float) -> bool:
@@ -59,7 +59,7 @@ class LivenessStore(StoreBase):
         even if it lapsed meanwhile)."""
         span = seconds(ttl, "ttl")
         now = self.now()
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 update(leases)
                 .where(leases.c.name == name, leases.c.holder == holder)
@@ -68,7 +68,7 @@ class LivenessStore(StoreBase):
         return result.rowcount > 0
 
     async def release_lease(self, name: str, holder: str) -> bool:
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 delete(leases).where(leases.c.name == name, leases.c.holder == holder)
             )
@@ -79,7 +79,7 @@ class LivenessStore(StoreBase):
         query = select(leases.c.holder, leases.c.expires_at).where(
             leases.c.name == name, leases.c.expires_at > self.now()
         )
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else (row.holder, row.expires_at)
 
@@ -92,7 +92,7 @@ class LivenessStore(StoreBase):
             .where(leases.c.name == name, leases.c.holder == dead_holder)
             .values(holder=holder, acquired_at=now, expires_at=now + seconds(ttl, "ttl"))
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(stmt)
         return result.rowcount > 0
 
@@ -105,20 +105,20 @@ class LivenessStore(StoreBase):
         stmt = ins.on_conflict_do_update(
             index_elements=[replicas.c.holder], set_={"heartbeat_at": ins.excluded.heartbeat_at}
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)
 
     async def forget_replica(self, holder: str) -> None:
         """A replica stopping cleanly: what it leaves is taken over at once."""
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(delete(replicas).where(replicas.c.holder == holder))
 
     async def replica_heartbeats(self) -> dict[str, datetime]:
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(select(replicas.c.holder, replicas.c.heartbeat_at))).all()
         return {row.holder: row.heartbeat_at for row in rows}
 
     async def purge_replicas(self, before: datetime) -> int:
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(delete(replicas).where(replicas.c.heartbeat_at < before))
         return result.rowcount

@@ -15,18 +15,18 @@ from bot.store.tables import mutes
 class MuteStore(StoreBase):
     async def add_mute(self, record: MuteRecord) -> int:
         stmt = self._insert(mutes).values(**record.model_dump(exclude={"id"})).returning(mutes.c.id)
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
     async def active_mutes(self, now: datetime) -> list[MuteRecord]:
         """Mutes not ended and not expired at ``now``, oldest first (their numbers)."""
         query = select(mutes).where(mutes.c.ended_at.is_(None), mutes.c.until > now).order_by(mutes.c.id)
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [MuteRecord.model_validate(dict(row._mapping)) for row in rows]
 
     async def get_mute(self, mute_id: int) -> MuteRecord | None:
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(select(mutes).where(mutes.c.id == mute_id))).first()
         return None if row is None else MuteRecord.model_validate(dict(row._mapping))
 
@@ -37,12 +37,12 @@ class MuteStore(StoreBase):
             .where(mutes.c.id == mute_id, mutes.c.ended_at.is_(None), mutes.c.until > at)
             .values(ended_at=at, ended_by=by)
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             return bool((await conn.execute(stmt)).rowcount)
 
     async def count_suppressed(self, mute_id: int) -> None:
         stmt = update(mutes).where(mutes.c.id == mute_id).values(suppressed=mutes.c.suppressed + 1)
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)
 
     async def end_mutes_until_pass(self, mute_ids: list[int], at: datetime) -> int:
@@ -54,5 +54,5 @@ class MuteStore(StoreBase):
             .where(and_(mutes.c.id.in_(mute_ids), mutes.c.ended_at.is_(None), mutes.c.until_pass.is_(True)))
             .values(ended_at=at, ended_by="passed")
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             return int((await conn.execute(stmt)).rowcount or 0)

@@ -22,13 +22,13 @@ class SubscriptionStore(StoreBase):
         query = select(subscriptions).where(subscriptions.c.removed_at.is_(None))
         if channel_id is not None:
             query = query.where(subscriptions.c.channel_id == channel_id)
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(query.order_by(subscriptions.c.id))).all()
         return [SubscriptionRecord.model_validate(dict(row._mapping)) for row in rows]
 
     async def get_subscription(self, subscription_id: int) -> SubscriptionRecord | None:
         query = select(subscriptions).where(subscriptions.c.id == subscription_id)
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else SubscriptionRecord.model_validate(dict(row._mapping))
 
@@ -39,5 +39,5 @@ class SubscriptionStore(StoreBase):
             .where(subscriptions.c.id == subscription_id, subscriptions.c.removed_at.is_(None))
             .values(removed_at=at, removed_by=by)
         )
-        async with self._writer.begin() as conn:
+        async with self._write() as conn:
             return bool((await conn.execute(stmt)).rowcount)
