@@ -28,12 +28,23 @@ COPY requirements.lock ./
 RUN /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: -r requirements.lock
 
 # The package itself, built with the locked backend (no build isolation: nothing unpinned is
-# fetched); then the build-only tools leave the runtime environment.
+# fetched); then the build-only tools leave the runtime environment, pip last (it removes itself:
+# the runtime installs nothing). The .pyc the bot runs from are kept (the runtime venv is
+# read-only and PYTHONDONTWRITEBYTECODE is set, so a missing one is compiled again at every
+# start); those of code no command imports are dropped: test suites, pydantic.v1, and the
+# SQLAlchemy dialects other than SQLite and PostgreSQL.
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation . \
     && /opt/venv/bin/pip uninstall --yes setuptools wheel packaging \
     && /opt/venv/bin/pip check \
+    && /opt/venv/bin/python -m pip uninstall --yes pip \
+    && ! /opt/venv/bin/python -c "import pip" 2>/dev/null \
+    && sp=$(/opt/venv/bin/python -c "import sysconfig; print(sysconfig.get_path('purelib'))") \
+    && for unused in pydantic/v1 sqlalchemy/testing greenlet/tests \
+            sqlalchemy/dialects/mssql sqlalchemy/dialects/mysql sqlalchemy/dialects/oracle; do \
+        find "$sp/$unused" -name __pycache__ -prune -exec rm -rf {} +; \
+    done \
     && /opt/venv/bin/codestream-bot --version
 
 # --- runtime ------------------------------------------------------------------------------------
@@ -66,9 +77,12 @@ COPY --from=builder /opt/venv /opt/venv
 
 # BOT_DATABASE_URL: SQLite on the /data volume (one replica). Several replicas need PostgreSQL:
 #   -e BOT_DATABASE_URL=postgresql+asyncpg://user:password@host:5432/db
+# MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (aiosqlite runs one per connection)
+# an arena of its own and keeps their freed memory; two arenas hold RSS down (docs/PERFORMANCE.md).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    MALLOC_ARENA_MAX=2 \
     BOT_LOG_FORMAT=json \
     BOT_DATABASE_URL=sqlite+aiosqlite:////data/codestream-bot.db
 

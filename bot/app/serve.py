@@ -9,10 +9,9 @@ import gc
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import uvicorn
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot.app.health import Readiness
@@ -32,6 +31,9 @@ from bot.core.watcher import Watcher
 from bot.slack.app import build_app
 from bot.slack.channels import CHANNEL_ID, ChannelDirectory, ChannelNotFound
 from bot.slack.surfaces import Surfaces
+
+if TYPE_CHECKING:  # Socket Mode's client is imported only when the bot runs in Socket Mode
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,8 @@ class RunningBot:
         bound = self._server.servers[0].sockets[0].getsockname()[1]
         self.url = f"http://{self.host}:{bound}"
         if self.mode == "socket":
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
             assert self.app is not None and self.settings.slack_app_token is not None
             self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
             await self._socket.connect_async()  # type: ignore[no-untyped-call]

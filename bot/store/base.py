@@ -12,18 +12,20 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Table, insert, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.store.engine import WRITE_OPTIONS
 from bot.store.models import utcnow
 
+if TYPE_CHECKING:  # each dialect's module is imported only by a store on that database
+    from sqlalchemy.dialects import postgresql, sqlite
+
 Clock = Callable[[], datetime]
-Insert = postgresql.Insert | sqlite.Insert
+Insert: TypeAlias = "postgresql.Insert | sqlite.Insert"
 
 
 @cache
@@ -98,8 +100,12 @@ class StoreBase:
 
     def _insert(self, table: Table) -> Insert:
         if self._dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            return postgresql_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
 
     async def _add_row(self, table: Table, values: Mapping[str, Any]) -> int:
         """Insert one row into a table with an ``id`` column; returns the new ``id``."""

@@ -153,6 +153,20 @@ def test_installs_are_pinned_and_hash_checked() -> None:
     assert any("pip uninstall --yes setuptools wheel packaging" in run.value for run in builder.all("RUN"))
 
 
+def test_runtime_venv_carries_no_installer() -> None:
+    """pip leaves the venv last (after `pip check`), so the image has no installer; the healthcheck
+    and the bot need only the standard library and the locked packages."""
+    builder = dockerfile_stages()[1][0]
+    run = next(r.value for r in builder.all("RUN") if "pip check" in r.value)
+    assert run.index("pip check") < run.index("pip uninstall --yes pip")
+    assert '! /opt/venv/bin/python -c "import pip"' in run
+    assert "import pip" not in healthcheck_command()[2]
+
+
+def test_glibc_keeps_few_malloc_arenas() -> None:
+    assert final_env()["MALLOC_ARENA_MAX"] == "2"
+
+
 def test_exposes_the_ports_the_bot_listens_on() -> None:
     runtime = final_stage()
     exposed = {int(p.split("/")[0]) for i in runtime.all("EXPOSE") for p in i.value.split()}

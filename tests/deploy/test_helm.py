@@ -392,9 +392,14 @@ def _check_pod(r: Rendered) -> None:
     else:
         assert r.env["BOT_HEALTH_PORT"]["value"] == str(port["containerPort"])
 
-    # Every variable is one the bot reads and README documents; tokens only ever come from a Secret.
+    # Every variable is one the bot reads and README documents, or one the image sets for the
+    # runtime itself (MALLOC_ARENA_MAX), with the image's value; tokens only ever come from a Secret.
     readme = readme_variables()
+    image_env = final_env()
     for name, entry in r.env.items():
+        if name in image_env and not ENV_NAME.fullmatch(name):
+            assert entry == {"name": name, "value": image_env[name]}, name
+            continue
         assert name in SETTINGS_ENV and name in readme, name
         if name in SECRET_ENV:
             assert "value" not in entry and "secretKeyRef" in entry["valueFrom"], name
@@ -486,6 +491,7 @@ def test_socket_mode_defaults(helm: Renderer) -> None:
     assert r.one("PersistentVolumeClaim")["metadata"]["name"] == claim
     assert r.one("Deployment")["spec"]["strategy"] == {"type": "Recreate"}, "SQLite: never two pods at once"
     assert r.pod["securityContext"]["fsGroup"] == UID, "the volume must be writable by the bot"
+    assert r.env["MALLOC_ARENA_MAX"]["value"] == final_env()["MALLOC_ARENA_MAX"], "as in the image"
     assert not r.of("Secret") and not r.of("ConfigMap") and not r.of("Ingress") and not r.of("ServiceMonitor")
     assert not [n for n in r.env if n in SECRET_ENV], "no Secret, no references to one"
 
