@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import Update, and_, delete, select, update
 
 from bot.store.base import StoreBase, validated_changes
 from bot.store.models import OPEN_STATUSES, ActionRecord
@@ -16,9 +16,21 @@ from bot.store.tables import actions
 _OPEN = and_(actions.c.status.in_(OPEN_STATUSES), actions.c.finished_at.is_(None))
 
 
+def update_open_stmt(action_id: int, owner: str, changes: dict[str, Any]) -> Update:
+    """Change an open action ``owner`` finishes (see ``update_open_action``); the changes are
+    validated as the record's fields (unknown or frozen ones raise TypeError)."""
+    values = validated_changes(ActionRecord, changes, {"id", "created_at"})
+    return update(actions).where(actions.c.id == action_id, actions.c.owner == owner, _OPEN).values(**values)
+
+
+def record_values(record: ActionRecord) -> dict[str, Any]:
+    """An audit row's columns (its id is the database's)."""
+    return record.model_dump(exclude={"id"})
+
+
 class ActionStore(StoreBase):
     async def record_action(self, record: ActionRecord) -> int:
-        return await self._add_row(actions, record.model_dump(exclude={"id"}))
+        return await self._add_row(actions, record_values(record))
 
     async def update_action(self, action_id: int, **changes: Any) -> bool:
         """Update fields (status, execution_link, execution_id, error, error_class, finished_at,
@@ -31,12 +43,7 @@ class ActionStore(StoreBase):
     async def update_open_action(self, action_id: int, owner: str, **changes: Any) -> bool:
         """Update an action whose outcome is still open (pending / unknown) and that ``owner``
         finishes. False when it was settled or taken over meanwhile: then leave it alone."""
-        values = validated_changes(ActionRecord, changes, {"id", "created_at"})
-        stmt = (
-            update(actions)
-            .where(actions.c.id == action_id, actions.c.owner == owner, _OPEN)
-            .values(**values)
-        )
+        stmt = update_open_stmt(action_id, owner, changes)
         async with self._write() as conn:
             result = await conn.execute(stmt)
         return result.rowcount > 0

@@ -9,19 +9,39 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Delete, Row, Update, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.base import StoreBase, seconds
 from bot.store.models import Claim
 from bot.store.tables import claims
 
 # A claim can vanish (released) between our failed insert and the read-back; then try again.
-_CLAIM_ATTEMPTS = 5
+CLAIM_ATTEMPTS = 5
+
+
+def claim_data_stmt(key: str, holder: str, data: dict[str, Any]) -> Update:
+    """Replace the data of ``holder``'s claim on ``key``."""
+    return update(claims).where(claims.c.key == key, claims.c.holder == holder).values(data=data)
+
+
+def release_stmt(key: str, holder: str) -> Delete:
+    """Drop ``holder``'s claim on ``key``."""
+    return delete(claims).where(claims.c.key == key, claims.c.holder == holder)
+
+
+def settle_stmt(key: str, holder: str, expires: datetime) -> Update:
+    """Let ``holder``'s claim on ``key`` lapse at ``expires``."""
+    return update(claims).where(claims.c.key == key, claims.c.holder == holder).values(expires_at=expires)
+
+
+def _claim(row: Row[Any], won: bool) -> Claim:
+    return Claim(row.key, row.holder, won, row.claimed_at, row.expires_at, dict(row.data or {}))
 
 
 def _held(row: Row[Any]) -> Claim:
     """A claim read back (not won by this call)."""
-    return Claim(row.key, row.holder, False, row.claimed_at, row.expires_at, dict(row.data or {}))
+    return _claim(row, False)
 
 
 class ClaimStore(StoreBase):
@@ -31,36 +51,34 @@ class ClaimStore(StoreBase):
         same holder. Once the claim expires the next caller wins and replaces it.
         Holders should be unique per attempt (e.g. a request id)."""
         span = seconds(window, "window")
-        for _ in range(_CLAIM_ATTEMPTS):
-            now = self.now()
-            ins = self._insert(claims).values(
-                key=key, holder=holder, claimed_at=now, expires_at=now + span, data=data or {}
-            )
-            stmt = ins.on_conflict_do_update(
-                index_elements=[claims.c.key],
-                set_={
-                    "holder": ins.excluded.holder,
-                    "claimed_at": ins.excluded.claimed_at,
-                    "expires_at": ins.excluded.expires_at,
-                    "data": ins.excluded.data,
-                },
-                where=claims.c.expires_at <= now,
-            ).returning(*claims.c)
+        for _ in range(CLAIM_ATTEMPTS):
             async with self._write() as conn:
-                row = (await conn.execute(stmt)).first()
-                won = row is not None
-                if row is None:
-                    row = (await conn.execute(select(claims).where(claims.c.key == key))).first()
+                row, won = await self._claim_on(conn, key, holder, span, data or {})
             if row is not None:
-                return Claim(
-                    key=row.key,
-                    holder=row.holder,
-                    won=won,
-                    claimed_at=row.claimed_at,
-                    expires_at=row.expires_at,
-                    data=dict(row.data or {}),
-                )
-        raise RuntimeError(f"claim {key!r}: could not settle after {_CLAIM_ATTEMPTS} attempts")
+                return _claim(row, won)
+        raise RuntimeError(f"claim {key!r}: could not settle after {CLAIM_ATTEMPTS} attempts")
+
+    async def _claim_on(
+        self, conn: AsyncConnection, key: str, holder: str, span: timedelta, data: dict[str, Any]
+    ) -> tuple[Row[Any] | None, bool]:
+        """One claim attempt in the write transaction ``conn``: the claim row (ours if we won,
+        else the current winner's; None when it vanished meanwhile: try again) and whether we won."""
+        now = self.now()
+        ins = self._insert(claims).values(key=key, holder=holder, claimed_at=now, expires_at=now + span, data=data)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[claims.c.key],
+            set_={
+                "holder": ins.excluded.holder,
+                "claimed_at": ins.excluded.claimed_at,
+                "expires_at": ins.excluded.expires_at,
+                "data": ins.excluded.data,
+            },
+            where=claims.c.expires_at <= now,
+        ).returning(*claims.c)
+        row = (await conn.execute(stmt)).first()
+        if row is not None:
+            return row, True
+        return (await conn.execute(select(claims).where(claims.c.key == key))).first(), False
 
     async def get_claim(self, key: str) -> Claim | None:
         """The unexpired claim on ``key`` (``won=False``), if any."""
@@ -75,15 +93,13 @@ class ClaimStore(StoreBase):
     async def update_claim_data(self, key: str, holder: str, data: dict[str, Any]) -> bool:
         """Replace the claim's data if ``holder`` still owns it. Returns whether it did."""
         async with self._write() as conn:
-            result = await conn.execute(
-                update(claims).where(claims.c.key == key, claims.c.holder == holder).values(data=data)
-            )
+            result = await conn.execute(claim_data_stmt(key, holder, data))
         return result.rowcount > 0
 
     async def release_claim(self, key: str, holder: str) -> bool:
         """Drop the claim if ``holder`` owns it, so the next caller wins at once."""
         async with self._write() as conn:
-            result = await conn.execute(delete(claims).where(claims.c.key == key, claims.c.holder == holder))
+            result = await conn.execute(release_stmt(key, holder))
         return result.rowcount > 0
 
     async def settle_claim(self, key: str, holder: str, window: float) -> bool:
@@ -91,9 +107,7 @@ class ClaimStore(StoreBase):
         dedupe window) from now, then let it lapse. Returns whether ``holder`` still owned it."""
         expires = self.now() + seconds(window, "window")
         async with self._write() as conn:
-            result = await conn.execute(
-                update(claims).where(claims.c.key == key, claims.c.holder == holder).values(expires_at=expires)
-            )
+            result = await conn.execute(settle_stmt(key, holder, expires))
         return result.rowcount > 0
 
     async def inflight_claims(

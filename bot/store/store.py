@@ -5,22 +5,22 @@ statements, so they are atomic across coroutines, engines and processes on both 
 "now" always comes from the store's clock (Python side) and is compared in the database.
 
 :class:`Store` is assembled from one part per kind of state, each in its own module:
-claims (``bot.store.claims``), the action audit (``bot.store.actions``), alerts and
-undelivered alerts (``bot.store.alerts``), storm digests (``bot.store.digests``), followups
-(``bot.store.followups``), leases and replica heartbeats (``bot.store.liveness``), cursors
-(``bot.store.cursors``), mutes (``bot.store.mutes``) and subscriptions (``bot.store.subscriptions``).
+claims (``bot.store.claims``), the action audit (``bot.store.actions``), both at once for an
+action's intent (``bot.store.intents``), alerts and undelivered alerts (``bot.store.alerts``),
+storm digests (``bot.store.digests``), followups (``bot.store.followups``), leases and replica
+heartbeats (``bot.store.liveness``), cursors (``bot.store.cursors``), mutes (``bot.store.mutes``)
+and subscriptions (``bot.store.subscriptions``).
 """
 
 from __future__ import annotations
 
-from bot.store.actions import ActionStore
 from bot.store.alerts import AlertStore
 from bot.store.approvals import ApprovalStore
 from bot.store.base import Clock
-from bot.store.claims import ClaimStore
 from bot.store.cursors import CursorStore
 from bot.store.digests import DigestStore
 from bot.store.followups import FollowupStore
+from bot.store.intents import IntentStore
 from bot.store.liveness import HolderGone, LivenessStore
 from bot.store.mutes import MuteStore
 from bot.store.subscriptions import SubscriptionStore
@@ -29,8 +29,7 @@ __all__ = ["Clock", "HolderGone", "Store"]
 
 
 class Store(
-    ClaimStore,
-    ActionStore,
+    IntentStore,
     AlertStore,
     DigestStore,
     FollowupStore,

@@ -1,0 +1,66 @@
+"""Intents: an action's claim and its audit row, written together.
+
+An action on an event starts with three writes (win the intent's claim, record the pending
+audit row, note the row's id in the claim for the losers to read) and ends with two (close the
+row, settle or release the claim). Each group is one transaction here: all of it or none of it,
+and one commit instead of several.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert
+
+from bot.store.actions import ActionStore, record_values, update_open_stmt
+from bot.store.base import seconds
+from bot.store.claims import CLAIM_ATTEMPTS, ClaimStore, claim_data_stmt, release_stmt, settle_stmt
+from bot.store.models import ActionRecord, Claim
+from bot.store.tables import actions
+
+
+class IntentStore(ClaimStore, ActionStore):
+    async def claim_intent(
+        self, key: str, holder: str, window: float, data: dict[str, Any], record: ActionRecord
+    ) -> tuple[Claim, int | None]:
+        """``claim(key, holder, window, data)`` and, when won, in the same transaction: the
+        audit row ``record`` (pending) and the claim's data with its ``action_id``. Returns
+        the claim and the row's id (None when lost: then nothing else is written). If it
+        fails, nothing is written at all."""
+        span = seconds(window, "window")
+        for _ in range(CLAIM_ATTEMPTS):
+            action_id: int | None = None
+            async with self._write() as conn:
+                row, won = await self._claim_on(conn, key, holder, span, data)
+                if won:
+                    inserted = insert(actions).values(**record_values(record)).returning(actions.c.id)
+                    action_id = int((await conn.execute(inserted)).scalar_one())
+                    data = {**data, "action_id": action_id}
+                    await conn.execute(claim_data_stmt(key, holder, data))
+            if row is not None:
+                claim_data = data if won else dict(row.data or {})
+                return Claim(row.key, row.holder, won, row.claimed_at, row.expires_at, claim_data), action_id
+        raise RuntimeError(f"claim {key!r}: could not settle after {CLAIM_ATTEMPTS} attempts")
+
+    async def finish_intent(
+        self,
+        key: str,
+        holder: str,
+        action_id: int,
+        owner: str,
+        changes: dict[str, Any],
+        *,
+        settle_for: float | None,
+    ) -> bool:
+        """In one transaction: ``update_open_action(action_id, owner, **changes)`` (the known
+        outcome), and ``holder``'s claim on ``key`` settled for ``settle_for`` more seconds
+        (the dedupe window), or released when it is None. The claim ends whether or not the row
+        was still open (it may have been taken over meanwhile). Returns whether the row was."""
+        close = update_open_stmt(action_id, owner, changes)
+        end = release_stmt(key, holder) if settle_for is None else settle_stmt(
+            key, holder, self.now() + seconds(settle_for, "window")
+        )
+        async with self._write() as conn:
+            closed = (await conn.execute(close)).rowcount > 0
+            await conn.execute(end)
+        return closed
