@@ -115,6 +115,21 @@ def request_from_row(row: ActionRecord, kind: EventKind, *, alert: MessageRef | 
 # Shared by ``perform`` (events) and ``bot.core.control`` (executions): one lifecycle for both.
 
 
+def _closing(
+    store: Store, status: str, error: Exception | None, execution_link: str | None, execution_id: str | None
+) -> dict[str, Any]:
+    """The changes that record a known outcome on an open row."""
+    return {
+        "status": status,
+        "error": user_message(error),
+        "error_class": type(error).__name__ if error else None,
+        "execution_link": execution_link,
+        "execution_id": execution_id,
+        "finished_at": store.now(),
+        "next_check_at": None,
+    }
+
+
 async def close_action(
     store: Store,
     owner: str,
@@ -127,17 +142,38 @@ async def close_action(
 ) -> None:
     """Record a known outcome. Code Stream already answered: a failing write is logged and the
     row left open for the reconciler, never raised to the person waiting."""
-    changes = {
-        "status": status,
-        "error": user_message(error),
-        "error_class": type(error).__name__ if error else None,
-        "execution_link": execution_link,
-        "execution_id": execution_id,
-        "finished_at": store.now(),
-        "next_check_at": None,
-    }
+    changes = _closing(store, status, error, execution_link, execution_id)
     try:
         await retry_write(lambda: store.update_open_action(action_id, owner, **changes))
+    except Exception:
+        log.exception(
+            "could not record the outcome in the audit trail; the reconciler will settle it",
+            extra={"action_id": action_id, "result": status, "execution_id": execution_id},
+        )
+
+
+async def finish_action(
+    store: Store,
+    owner: str,
+    action_id: int,
+    status: str,
+    *,
+    key: str,
+    holder: str,
+    settle_for: float | None,
+    error: Exception | None = None,
+    execution_link: str | None = None,
+    execution_id: str | None = None,
+) -> None:
+    """``close_action`` and, in the same transaction, the end of the intent's claim: settled
+    for ``settle_for`` seconds (the dedupe window), or released when None. Code Stream already
+    answered: a failing write is logged, never raised; the row stays open and the claim held,
+    and the reconciler settles both."""
+    changes = _closing(store, status, error, execution_link, execution_id)
+    try:
+        await retry_write(
+            lambda: store.finish_intent(key, holder, action_id, owner, changes, settle_for=settle_for)
+        )
     except Exception:
         log.exception(
             "could not record the outcome in the audit trail; the reconciler will settle it",

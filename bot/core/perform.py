@@ -6,11 +6,13 @@
    holds while the action is in flight (pending, or unknown until read back) and for the dedupe
    window after it ends; everyone else (double clicks, Slack retries, other replicas, the other
    verb) is told what is already happening
-4. record a pending row (the audit trail, and what a reconciler needs after a crash), then call
-   Code Stream once. When the answer is ambiguous the outcome is *unknown*: the intent stays
-   claimed and the reconciler (``bot.core.reconcile``) reads the event back until a new execution
-   appears or the deadline passes. Never a second POST.
-5. record the outcome; writes after Code Stream acted are retried
+4. record a pending row (the audit trail, and what a reconciler needs after a crash; in the
+   claim's transaction: both or neither), then call Code Stream once. When the answer is
+   ambiguous the outcome is *unknown*: the intent stays claimed and the reconciler
+   (``bot.core.reconcile``) reads the event back until a new execution appears or the deadline
+   passes. Never a second POST.
+5. record the outcome and end the claim (one transaction); writes after Code Stream acted are
+   retried
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from bot.core.access import AccessPolicy, AllowEveryone
 from bot.core.errors import AccessDenied, StoreUnavailable, Superseded
 from bot.core.intents import (
     IN_FLIGHT_CLAIM_SECONDS,
-    close_action,
+    finish_action,
     hand_to_reconciler,
     intent_key,
     log_outcome,
@@ -99,18 +101,19 @@ class Actions:
             await self.access.precheck(request)
         except AccessDenied as denied:
             if VERBS[request.verb].mutates:
-                await self._audit(request, "denied", error=denied)
+                await self._audit(self._record(request, "denied", error=denied))
             return Outcome(request, "denied", error=denied)
         try:
             event = await self.client.get_event(request.kind, request.event_id)
         except CodeStreamError as exc:
-            action_id = await self._audit(request, "failed", error=exc) if VERBS[request.verb].mutates else None
+            mutates = VERBS[request.verb].mutates
+            action_id = await self._audit(self._record(request, "failed", error=exc)) if mutates else None
             return Outcome(request, "failed", error=exc, action_id=action_id)
         try:
             await self.access.check(request, event)
         except AccessDenied as denied:
             if VERBS[request.verb].mutates:
-                await self._audit(request, "denied", error=denied, event=event)
+                await self._audit(self._record(request, "denied", error=denied, event=event))
             # A denial names no event facts: the person may not be allowed to see them either.
             return Outcome(request, "denied", error=denied)
         if not VERBS[request.verb].mutates:
@@ -121,30 +124,31 @@ class Actions:
         key = intent_key(request.kind, request.event_id)
         holder = request.request_id
         data = {"actor_id": request.actor.user_id, "actor_name": request.actor.name, "verb": request.verb}
+        # The run the person saw is not the latest any more (rerun from vRA, or by someone whose
+        # claim has ended): nothing is sent. Acted on under the claim, after "already in hand",
+        # which says more while the other run is fresh.
+        superseded = request.expected_index is not None and event.execution_index != request.expected_index
+        action_id: int | None = None
         try:
-            claim = await self.store.claim(key, holder, IN_FLIGHT_CLAIM_SECONDS, data)
+            if superseded:
+                claim = await self.store.claim(key, holder, IN_FLIGHT_CLAIM_SECONDS, data)
+            else:
+                # One transaction: the claim and, if won, the pending row and its id in the claim.
+                pending = self._record(request, "pending", event=event)
+                claim, action_id = await self.store.claim_intent(key, holder, IN_FLIGHT_CLAIM_SECONDS, data, pending)
         except Exception as exc:
-            # Without the claim we cannot promise "exactly once": refuse rather than risk two runs.
+            # Without the claim (and the pending row) we cannot promise "exactly once": refuse
+            # rather than risk two runs. Nothing was written: a retry can run.
             log.exception("store unavailable for claim", extra={"error_class": type(exc).__name__})
             return Outcome(request, "failed", event=event, error=StoreUnavailable())
         if not claim.won:
             return await self._duplicate(request, event, claim.data, claim.claimed_at)
-        if request.expected_index is not None and event.execution_index != request.expected_index:
-            # The run the person saw is not the latest any more (rerun from vRA, or by someone
-            # whose claim has ended): nothing is sent. Checked under the claim, after "already
-            # in hand", which says more while the other run is fresh.
+        if superseded:
             await self._quietly(lambda: self.store.release_claim(key, holder))
             moved = Superseded()
-            action_id = await self._audit(request, "failed", error=moved, event=event)
-            return Outcome(request, "failed", event=event, error=moved, action_id=action_id)
-        try:
-            action_id = await self._audit(request, "pending", event=event)
-            await self.store.update_claim_data(key, holder, {**data, "action_id": action_id})
-        except Exception as exc:
-            # Nothing was sent: give the intent back so that a retry can run.
-            log.exception("store unavailable for the audit row", extra={"error_class": type(exc).__name__})
-            await self._quietly(lambda: self.store.release_claim(key, holder))
-            return Outcome(request, "failed", event=event, error=StoreUnavailable())
+            failed_id = await self._audit(self._record(request, "failed", error=moved, event=event))
+            return Outcome(request, "failed", event=event, error=moved, action_id=failed_id)
+        assert action_id is not None  # claim_intent returns the pending row's id when it won
         if on_claimed is not None:
             try:
                 await on_claimed(event)
@@ -165,8 +169,7 @@ class Actions:
             return Outcome(request, "unknown", event=shown, error=error, action_id=action_id, settle_by=settle_by)
         except CodeStreamError as exc:
             # A definite refusal (4xx, or nothing could be sent): nothing ran, a retry is fine.
-            await self._close(action_id, "failed", error=exc)
-            await self._quietly(lambda: self.store.release_claim(key, holder))
+            await self._finish(key, holder, action_id, "failed", error=exc)
             return Outcome(request, "failed", event=event, error=exc, action_id=action_id)
         except BaseException:
             # Cancelled (shutdown past its grace) or a bug while the POST may be on its way: the
@@ -183,17 +186,15 @@ class Actions:
             event = without_execution(result.before)
             return Outcome(request, "unknown", event=event, error=error, action_id=action_id, settle_by=settle_by)
         after = result.event
-        await self._close(
+        await self._finish(
+            key,
+            request.request_id,
             action_id,
             status,
             error=error,
             execution_link=after.execution_link if after is not None else None,
             execution_id=after.execution_id if after is not None else None,
         )
-        if status == "started":
-            await self._quietly(lambda: self.store.settle_claim(key, request.request_id, self.dedupe_seconds))
-        else:
-            await self._quietly(lambda: self.store.release_claim(key, request.request_id))
         # Accepted but unreadable: show the event without its old execution, which would
         # otherwise pass for the new one.
         event = after if after is not None else without_execution(result.before)
@@ -213,10 +214,15 @@ class Actions:
             execution_url=self.execution_url(winner.execution_id) if winner and winner.execution_id else None,
             verb=_verb(verb) if isinstance(verb, str) else request.verb,
         )
-        action_id = await self._audit(request, "duplicate", duplicate_of=winner.id if winner else None, event=event)
+        row = self._record(request, "duplicate", duplicate_of=winner.id if winner else None, event=event)
+        action_id = await self._audit(row)
         return Outcome(request, "duplicate", event=event, prior=prior, action_id=action_id)
 
-    async def _audit(
+    async def _audit(self, record: ActionRecord) -> int:
+        """Write the audit row of a request that ends here (denied, failed, duplicate)."""
+        return await self.store.record_action(record)
+
+    def _record(
         self,
         request: ActionRequest,
         status: str,
@@ -224,14 +230,14 @@ class Actions:
         error: Exception | None = None,
         duplicate_of: int | None = None,
         event: Event | None = None,
-    ) -> int:
-        """Write the audit row; a ``pending`` row carries what finishing it needs (the event as
-        it was, the alert) and is finished by ``_close``, ``_mark_unknown`` or the reconciler."""
+    ) -> ActionRecord:
+        """The audit row; a ``pending`` row carries what finishing it needs (the event as it
+        was, the alert) and is finished by ``_finish``, ``_mark_unknown`` or the reconciler."""
         now = self.store.now()
         pending = status == "pending"
         before = event if pending else None
         alert = request.alert
-        record = ActionRecord(
+        return ActionRecord(
             kind=request.kind,
             event_id=request.event_id,
             action=request.verb,
@@ -256,10 +262,11 @@ class Actions:
             project=event.project if event is not None else None,
             pipeline=event.pipeline if event is not None else None,
         )
-        return await self.store.record_action(record)
 
-    async def _close(
+    async def _finish(
         self,
+        key: str,
+        holder: str,
         action_id: int,
         status: str,
         *,
@@ -267,8 +274,11 @@ class Actions:
         execution_link: str | None = None,
         execution_id: str | None = None,
     ) -> None:
-        await close_action(
+        """Code Stream answered: close the row and, in the same transaction, end the claim (a
+        run that started keeps it for the dedupe window; anything else gives it back)."""
+        await finish_action(
             self.store, self.owner, action_id, status,
+            key=key, holder=holder, settle_for=self.dedupe_seconds if status == "started" else None,
             error=error, execution_link=execution_link, execution_id=execution_id,
         )  # fmt: skip
 
