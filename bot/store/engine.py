@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import Connection, event, insert, select, text, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 from sqlalchemy.schema import CreateSchema
+from sqlalchemy.util import await_
 
 from bot.store.tables import MIGRATIONS, Migration, SchemaVersionError, metadata, schema_version
 
@@ -102,7 +103,33 @@ async def prepare_sqlite(url: str | URL) -> None:
 
 def _sqlite_on_begin(conn: Connection) -> None:
     mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
+    sql = f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}"
+    # Straight to aiosqlite: one hand-off to its thread (``exec_driver_sql`` makes three: a
+    # cursor, the statement, closing the cursor). Errors come out as they would from there:
+    # the adapter's translation, then SQLAlchemy's wrapping (OperationalError, "database is
+    # locked"; a dead connection is invalidated).
+    adapted: Any = conn.connection.dbapi_connection  # SQLAlchemy's AsyncAdapt_aiosqlite_connection
+    try:
+        try:
+            await_(adapted.driver_connection.execute_fetchall(sql))
+        except Exception as exc:  # noqa: BLE001 - re-raised, translated
+            adapted._handle_exception(exc)
+    except Exception as exc:  # noqa: BLE001 - re-raised, wrapped
+        conn._handle_dbapi_exception(exc, sql, None, None, None)
+
+
+def _sqlite_on_reset(dbapi_connection: Any, _record: ConnectionPoolEntry, state: PoolResetState) -> None:
+    """A connection back in the pool: roll back only if a transaction is still open there.
+
+    Replaces the pool's unconditional ROLLBACK on return (a hand-off to aiosqlite's thread for
+    nothing after every commit). The driver is in autocommit mode (isolation_level None), so
+    the only transactions are our BEGINs; ``Connection.close()`` rolls back the one it began
+    (and one whose COMMIT failed) before this runs, so this is the safety net for anything
+    else. ``in_transaction`` is read without a hand-off."""
+    if state.terminate_only or not state.asyncio_safe:
+        return  # the connection is being discarded
+    if dbapi_connection.driver_connection.in_transaction:
+        dbapi_connection.rollback()
 
 
 def make_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> AsyncEngine:
@@ -111,9 +138,11 @@ def make_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> 
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, **kwargs.pop("connect_args", {})}
+        kwargs.setdefault("pool_reset_on_return", None)  # _sqlite_on_reset does it when needed
         engine = create_async_engine(parsed, connect_args=connect_args, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+        event.listen(engine.sync_engine, "reset", _sqlite_on_reset)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     if schema:

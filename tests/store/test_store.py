@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import Column, MetaData, Table, Text, event, insert, select, text
+from sqlalchemy.exc import OperationalError
 
 from bot.store import (
     ActionRecord,
@@ -672,3 +673,63 @@ async def test_finish_intent_failing_midway_changes_nothing(store: Store, store2
     assert row is not None and row.in_flight  # the close rolled back with the release
     claim = await store2.get_claim(key)
     assert claim is not None and claim.holder == "req-a"
+
+
+# -- SQLite transactions: how they begin, and that none outlives its connection --------------
+
+
+async def _sqlite_pair(tmp_path: Path) -> tuple[Store, Store]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'locks.db'}"
+    return await open_store(url, clock=FakeClock()), await open_store(url, clock=FakeClock())
+
+
+async def test_sqlite_writers_begin_immediate_and_readers_deferred(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.store.engine
+
+    monkeypatch.setattr(bot.store.engine, "SQLITE_BUSY_TIMEOUT_S", 0.2)  # fail fast when locked
+    store, other = await _sqlite_pair(tmp_path)
+    try:
+        await store.set_cursor("c", "v")
+        async with other.engine.connect() as holder:
+            driver: Any = (await holder.get_raw_connection()).driver_connection  # aiosqlite's
+            await driver.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+            assert await store.get_cursor("c") == "v"  # a reader does not wait (deferred, WAL)
+            with pytest.raises(OperationalError, match="locked"):  # a writer waits, then fails as SQLAlchemy's
+                await store.set_cursor("c", "w")
+            await driver.rollback()
+        await store.set_cursor("c", "w")  # and its connection is fine afterwards
+        assert await other.get_cursor("c") == "w"
+    finally:
+        await store.close()
+        await other.close()
+
+
+async def test_sqlite_connection_returned_mid_transaction_holds_no_lock(tmp_path: Path) -> None:
+    store, other = await _sqlite_pair(tmp_path)
+    try:
+
+        async def write_then_fail() -> None:
+            async with store._write() as conn:
+                await conn.execute(insert(cursors).values(name="a", value="1", updated_at=T0))
+                raise RuntimeError("midway")
+
+        with pytest.raises(RuntimeError, match="midway"):
+            await write_then_fail()
+        # The lock is gone at once (busy_timeout would make a leak wait 30 s) and nothing stayed.
+        await asyncio.wait_for(other.set_cursor("b", "2"), 5)
+        assert await other.get_cursor("a") is None
+        # Even a transaction SQLAlchemy never saw (begun on the driver itself) ends with its connection.
+        async with store.engine.connect() as conn:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            await driver.execute("BEGIN IMMEDIATE")
+            assert driver.in_transaction
+        await asyncio.wait_for(other.set_cursor("c", "3"), 5)
+        async with store.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert not driver.in_transaction
+        await asyncio.wait_for(store.set_cursor("d", "4"), 5)  # its pooled connections still write
+    finally:
+        await store.close()
+        await other.close()
