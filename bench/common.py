@@ -247,9 +247,11 @@ def free_port() -> int:
 
 
 def _base_env() -> dict[str, str]:
-    """A clean environment: no SLACK_APP_TOKEN or BOT_* from the caller leaks into the server."""
+    """A clean environment: no SLACK_APP_TOKEN or BOT_* from the caller leaks into the server.
+    MALLOC_ARENA_MAX=2 as in the image (and the Helm chart), for the bot and the bare app alike."""
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
     env["PYTHONPATH"] = str(REPO)
+    env["MALLOC_ARENA_MAX"] = os.environ.get("MALLOC_ARENA_MAX", "2")
     return env
 
 

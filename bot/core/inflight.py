@@ -24,14 +24,21 @@ class InFlight:
 
     @contextlib.asynccontextmanager
     async def track(self) -> AsyncIterator[None]:
-        self._count += 1
-        self._idle.clear()
+        self.enter()
         try:
             yield
         finally:
-            self._count -= 1
-            if self._count == 0:
-                self._idle.set()
+            self.leave()
+
+    def enter(self) -> None:
+        """One more in flight (from a plain function: e.g. before a task is started)."""
+        self._count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self._count -= 1
+        if self._count == 0:
+            self._idle.set()
 
     async def drain(self, grace: float) -> bool:
         """Wait until nothing is in flight, at most ``grace`` seconds; True when drained."""

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import listeners
 from bot.slack.metered import CountingRateLimitHandler, MeteredWebClient
-from bot.slack.render.messages import SlackMessage
+from bot.slack.render.messages import SOMETHING_WENT_WRONG
 from bot.slack.surfaces import Surfaces
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,6 @@ def build_app(surfaces: Surfaces, *, signing_secret: str | None, socket_mode: bo
             or (body.get("event") or {}).get("channel")
         )
         if isinstance(user, str) and isinstance(channel, str):
-            message = SlackMessage(
-                # Not "please try again": the request may have been an action that ran.
-                text=(
-                    "⚠️ Something went wrong on the bot's side; it has been logged. If you asked for a rerun "
-                    "or resume, check the event with `/codestream show <event>` before asking again."
-                ),
-                blocks=[],
-            )
-            await delivery.ephemeral(channel, user, message)
+            await delivery.ephemeral(channel, user, SOMETHING_WENT_WRONG)
 
     return app

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError
@@ -46,6 +46,7 @@ from bot.slack.render.approval import (
 )
 from bot.slack.render.control import render_control_outcome
 from bot.slack.render.messages import (
+    SOMETHING_WENT_WRONG,
     SlackMessage,
     render_alert_in_progress,
     render_error,
@@ -115,6 +116,7 @@ class Surfaces:
         self.threads = AlertThreads(store, delivery, identity)
         # "requested by" updates in flight, per alert message and event (a digest has many rows)
         self._marking: dict[tuple[str, str, str], asyncio.Task[bool]] = {}
+        self._detached: set[asyncio.Task[object]] = set()  # work going on after its listener returned
         # Work after the ack is bounded: a burst queues here instead of piling up in the event
         # loop and the HTTP pools, so acks stay fast (Slack's deadline is 3 s).
         self._working = asyncio.Semaphore(MAX_CONCURRENT_WORK)
@@ -141,6 +143,44 @@ class Surfaces:
                     yield
         finally:
             request_id.reset(token)
+
+    def after_ack(
+        self,
+        headers: Mapping[str, Sequence[str] | str],
+        interaction: Interaction,
+        work: Callable[[], Awaitable[object]],
+    ) -> None:
+        """Right after a listener's ack: the replay check, then ``work``, in a task of their own
+        (see ``detach``). Only the request's headers are kept, not its payload."""
+        kept = {name: value if isinstance(value, str) else list(value) for name, value in headers.items()}
+
+        async def accepted_then_work() -> None:
+            if await self.accepted_once(kept):
+                await work()
+
+        self.detach(accepted_then_work(), interaction)
+
+    def detach(self, work: Coroutine[Any, Any, object], interaction: Interaction) -> None:
+        """Go on with ``work`` in a task of its own, so the listener can return at once: Bolt's
+        request (the raw and parsed payload, its context) is freed instead of staying in memory
+        while the work waits its turn behind a burst. Counted in flight from now; an unexpected
+        error is logged and the person told, as Bolt's error handler does for listeners."""
+        self.inflight.enter()
+        task = asyncio.get_running_loop().create_task(work)
+        self._detached.add(task)
+
+        def done(finished: asyncio.Task[object]) -> None:
+            self._detached.discard(finished)
+            self.inflight.leave()
+            if finished.cancelled() or finished.exception() is None:
+                return
+            error = finished.exception()
+            log.error("unhandled error in a listener", exc_info=error, extra={"error_class": type(error).__name__})
+            if interaction.channel_id:
+                apology = self.delivery.ephemeral(interaction.channel_id, interaction.user_id, SOMETHING_WENT_WRONG)
+                self.detach(apology, replace(interaction, channel_id=None))
+
+        task.add_done_callback(done)
 
     async def run(self, command: Command[Handler], interaction: Interaction, invocation: Invocation) -> None:
         """A parsed command (slash or @mention), through its registry record's handler."""

@@ -38,24 +38,31 @@ def register(app: AsyncApp, surfaces: Surfaces, home: HomeTabs) -> None:
     async def on_button(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
-        interaction = await accepted(surfaces, ack, body, request)
-        if interaction is None:
-            return
-        try:
-            kind, event_id = parse_button_value(str(action.get("value") or ""))
-        except UsageError as exc:
-            if interaction.channel_id:
-                await surfaces.delivery.ephemeral(interaction.channel_id, interaction.user_id, render_usage_error(exc))
-            return
-        spec = by_button(str(action.get("action_id")))
-        if spec is None:
-            return  # only the verbs' own action ids are registered below
-        if interaction.alert is None:
-            if body.get("container", {}).get("type") == "view":  # the App Home tab
-                listed = button_index(str(action.get("value") or ""))
-                await home.act(spec.name, kind, event_id, interaction, listed=listed)
-            return  # otherwise a button outside a message (not ours): nothing to update
-        await surfaces.act_on_alert(spec.name, kind, event_id, interaction)
+        await ack()
+        # The payload is read once here; the work below keeps only what it needs, so the
+        # payload is freed while the work waits its turn behind a burst.
+        interaction = Interaction.from_block_action(body)
+        value, spec = str(action.get("value") or ""), by_button(str(action.get("action_id")))
+        from_home = body.get("container", {}).get("type") == "view"  # the App Home tab
+
+        async def click() -> None:
+            try:
+                kind, event_id = parse_button_value(value)
+            except UsageError as exc:
+                if interaction.channel_id:
+                    await surfaces.delivery.ephemeral(
+                        interaction.channel_id, interaction.user_id, render_usage_error(exc)
+                    )
+                return
+            if spec is None:
+                return  # only the verbs' own action ids are registered below
+            if interaction.alert is None:
+                if from_home:
+                    await home.act(spec.name, kind, event_id, interaction, listed=button_index(value))
+                return  # otherwise a button outside a message (not ours): nothing to update
+            await surfaces.act_on_alert(spec.name, kind, event_id, interaction)
+
+        surfaces.after_ack(request.headers, interaction, click)
 
     @app.action(ACTION_MUTE)
     async def on_mute(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest) -> None:

@@ -34,9 +34,7 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
             await ack(**_ephemeral(message) if message is not None else {})
             return
         await ack()
-        if not await surfaces.accepted_once(request.headers):
-            return
-        await surfaces.run(record, interaction, invocation)
+        surfaces.after_ack(request.headers, interaction, lambda: surfaces.run(record, interaction, invocation))
 
 
 def _ephemeral(message: SlackMessage) -> dict[str, Any]:

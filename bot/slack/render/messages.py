@@ -351,6 +351,17 @@ def render_error(
     return SlackMessage(text=fallback_text(f"{view.emoji} {view.plain}"), blocks=[section(view.mrkdwn)])
 
 
+#: What the person sees when something unexpected broke on the bot's side. Not "please try again":
+#: the request may have been an action that ran.
+SOMETHING_WENT_WRONG = SlackMessage(
+    text=(
+        "⚠️ Something went wrong on the bot's side; it has been logged. If you asked for a rerun "
+        "or resume, check the event with `/codestream show <event>` before asking again."
+    ),
+    blocks=[],
+)
+
+
 def render_usage_error(error: CodeStreamError | BotError) -> SlackMessage:
     """Words that did not make a command: say how to write them."""
     message = t.clip_block(error.user_message, 2500)
