@@ -21,7 +21,9 @@ log = logging.getLogger("bot.core.followup")
 
 NOT_FOUND_STATUS: Final = "NOT_FOUND"  # stored when Code Stream no longer has the execution
 UNKNOWN_STATUS: Final = "UNKNOWN"  # stored when the summary showed no status yet
-_OUTCOME_CACHE: Final = 2000  # outcomes kept in memory (re-read from the store after that)
+# Outcomes kept in memory (about 3 KB each). Past this many followed at once, the oldest are
+# rebuilt from the store and one read of the event (charged to the poll budget) when they end.
+_OUTCOME_CACHE: Final = 500
 
 
 def new_execution_id(outcome: Outcome) -> str | None:
