@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from bench.common import Services, Spread, bot_process, header, ratios, run_load, table, wait_until
 from bot.simulator import Fault
 
-TARGET_SECONDS = 2.0
+TARGET_SECONDS = 0.8  # issue #16: the last summary within 0.8 s of the first request
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def report(bursts: list[Burst], delay: float, n: int) -> str:
         "",
         f"Delayed / baseline: {ratio.fmt(2)}×; the delay added {extra.fmt(2, ' s')} "
         f"(serialised, it would add {n * delay:.0f} s).",
-        f"Target: all {n} summaries within {TARGET_SECONDS:.0f} s — median {median:.2f} s, "
+        f"Target: all {n} summaries within {TARGET_SECONDS:g} s — median {median:.2f} s, "
         f"worst {worst:.2f} s: {'met' if worst <= TARGET_SECONDS else 'NOT met'}; "
         f"exactly {n} POSTs, 1 login and {n} summaries in every run: {'yes' if exact else 'NO'}.",
     ]

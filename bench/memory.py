@@ -113,7 +113,7 @@ def report(all_series: list[Series], actions: int) -> str:
             f"Bot growth from {half:,} to {actions:,} actions: {Spread.of(growth).fmt(1, ' MiB')} "
             f"= {Spread.of([g * 100 for g in growth_pct]).fmt(1, ' %')} of the {half:,} figure "
             f"(≈ {per_k:.2f} MiB per 1,000 actions); bare app: {Spread.of(bare_growth).fmt(1, ' MiB')}.",
-            f"Targets: ≤ {RSS_TARGET_MB:.0f} MB after {actions:,} actions — {final:.1f} MiB: "
+            f"Targets: ≤ {RSS_TARGET_MB:.0f} MiB after {actions:,} actions — {final:.1f} MiB: "
             f"{'met' if final <= RSS_TARGET_MB else 'NOT met'}; no growth from {half:,} to {actions:,} "
             f"(< {GROWTH_NOISE * 100:.0f} %): "
             f"{'met' if statistics.median(growth_pct) < GROWTH_NOISE else 'NOT met'}.",
