@@ -73,11 +73,6 @@ def build_web(
     answering = foreground or Foreground()
 
     async def slack_events(request: Request) -> Response:
-        # Counted until Bolt has acked: the work after earlier acks waits its turn behind this.
-        with answering.answering():
-            return await answer_slack(request)
-
-    async def answer_slack(request: Request) -> Response:
         if handler is None:
             return PlainTextResponse("Slack is not configured", status_code=404)
         if readiness.shutting_down:
@@ -93,6 +88,13 @@ def build_web(
                 # One line, no traceback, and nothing the body asks for is done.
                 log.warning("rejected request to /slack/events: %s", verdict.value, extra={"reason": verdict.name})
                 return PlainTextResponse("invalid request", status_code=401)
+        # Counted once verified (an unsigned sender cannot hold the work back) until Bolt has
+        # acked: the work after earlier acks waits its turn behind this.
+        with answering.answering():
+            return await answer_verified(request)
+
+    async def answer_verified(request: Request) -> Response:
+        assert handler is not None
         try:
             response: Response = await handler.handle(request)
         except Exception as exc:  # noqa: BLE001 - Bolt chokes on some malformed bodies; answer 400, not 500

@@ -13,9 +13,11 @@ meanwhile waits behind at most one step, not behind the whole backlog), and one 
 seconds while answers are pending (so a steady stream of requests slows the work but never starves
 it). Nothing is dropped: parked work resumes where it stopped.
 
-What a request does before its ack (Bolt's authorization, say) is never parked: it *is* the
-foreground. The request's context is marked as such, and the tasks Bolt starts for it inherit
-the mark, so the work after the ack says where the background begins (:meth:`Foreground.behind`).
+Only the work after a Slack interaction's ack parks: the listener marks its task with
+:meth:`Foreground.behind` right after the ack (tasks it starts inherit the mark). Everything
+else never waits here: what a request does before its ack, the health checks, heartbeats and
+leases (which have deadlines of their own), the watcher and the follow-through (already paced by
+their own budgets).
 """
 
 from __future__ import annotations
@@ -31,9 +33,8 @@ from typing import Final
 DEFAULT_TRICKLE_S: Final = 0.01
 
 
-# True inside a request's handling until its ack (and in the tasks started from it, until they
-# call Foreground.behind()).
-_ANSWERING: contextvars.ContextVar[bool] = contextvars.ContextVar("answering", default=False)
+# True in the work after an interaction's ack (and in the tasks it starts): the work that yields.
+_BEHIND: contextvars.ContextVar[bool] = contextvars.ContextVar("behind", default=False)
 
 
 class Foreground:
@@ -44,6 +45,7 @@ class Foreground:
         self._pending = 0
         self._parked: collections.deque[asyncio.Future[None]] = collections.deque()
         self._next: asyncio.Handle | None = None  # the next release, when one is scheduled
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the parked futures belong to
 
     @property
     def pending(self) -> int:
@@ -59,11 +61,11 @@ class Foreground:
     def answering(self) -> Iterator[None]:
         """Around the handling of one request, until its answer has been sent."""
         self._pending += 1
-        mark = _ANSWERING.set(True)
+        mark = _BEHIND.set(False)  # the request itself is never parked
         try:
             yield
         finally:
-            _ANSWERING.reset(mark)
+            _BEHIND.reset(mark)
             self._pending -= 1
             if self._pending == 0 and self._parked and isinstance(self._next, asyncio.TimerHandle):
                 self._next.cancel()  # the acks have drained: no need to wait for the trickle
@@ -72,15 +74,19 @@ class Foreground:
 
     @staticmethod
     def behind() -> None:
-        """From here on, the current task is background work (call it right after the ack)."""
-        _ANSWERING.set(False)
+        """From here on, the current task is work after an ack (call it right after the ack)."""
+        _BEHIND.set(True)
 
     async def wait_turn(self) -> None:
-        """Return at once in the foreground, or if nothing is parked and no answer is pending;
-        else at this step's turn."""
-        if (self._pending == 0 and not self._parked) or _ANSWERING.get():
+        """Return at once outside the work after an ack, or if nothing is parked and no answer
+        is pending; else at this step's turn."""
+        if not _BEHIND.get() or (self._pending == 0 and not self._parked):
             return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new event loop (tests): what the old one left is void
+            self._loop, self._next = loop, None
+            self._parked.clear()
+        turn: asyncio.Future[None] = loop.create_future()
         self._parked.append(turn)
         self._schedule()
         await turn

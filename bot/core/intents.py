@@ -179,6 +179,15 @@ async def finish_action(
             "could not record the outcome in the audit trail; the reconciler will settle it",
             extra={"action_id": action_id, "result": status, "execution_id": execution_id},
         )
+        # The outcome is known all the same: the claim ends on its own (as it would have with the
+        # row closed), so that a row the store keeps refusing does not hold retries back.
+        try:
+            if settle_for is None:
+                await retry_write(lambda: store.release_claim(key, holder))
+            else:
+                await retry_write(lambda: store.settle_claim(key, holder, settle_for))
+        except Exception:
+            log.warning("could not end the intent's claim either; it lapses on its own", exc_info=True)
 
 
 async def mark_unknown(

@@ -137,7 +137,6 @@ class Surfaces:
         token = request_id.set(new_request_id())
         try:
             async with self.inflight.track():
-                self.foreground.behind()
                 await self.foreground.wait_turn()
                 async with self._working:
                     yield
@@ -171,14 +170,19 @@ class Surfaces:
 
         def done(finished: asyncio.Task[object]) -> None:
             self._detached.discard(finished)
-            self.inflight.leave()
-            if finished.cancelled() or finished.exception() is None:
-                return
-            error = finished.exception()
-            log.error("unhandled error in a listener", exc_info=error, extra={"error_class": type(error).__name__})
-            if interaction.channel_id:
-                apology = self.delivery.ephemeral(interaction.channel_id, interaction.user_id, SOMETHING_WENT_WRONG)
-                self.detach(apology, replace(interaction, channel_id=None))
+            try:
+                error = None if finished.cancelled() else finished.exception()
+                if error is not None:
+                    log.error(
+                        "unhandled error in a listener", exc_info=error, extra={"error_class": type(error).__name__}
+                    )
+                    if interaction.channel_id:  # the apology is in flight before this task leaves
+                        apology = self.delivery.ephemeral(
+                            interaction.channel_id, interaction.user_id, SOMETHING_WENT_WRONG
+                        )
+                        self.detach(apology, replace(interaction, channel_id=None))
+            finally:
+                self.inflight.leave()
 
         task.add_done_callback(done)
 
@@ -199,9 +203,11 @@ class Surfaces:
             respond=interaction.respond,
         )
 
-    async def accepted_once(self, headers: Mapping[str, Sequence[str] | str]) -> bool:
-        self.foreground.behind()  # called right after the ack: what follows waits its turn
-        await self.foreground.wait_turn()
+    async def accepted_once(self, headers: Mapping[str, Sequence[str] | str], *, behind: bool = True) -> bool:
+        """Right after the ack: the replay check. From here on the work yields to acks
+        (``behind``), unless it has a deadline of its own (a modal's 3 s trigger)."""
+        if behind:
+            self.foreground.behind()
         return await self.deliveries.accepted_once(headers)
 
     async def first_delivery(self, event_id: object) -> bool:

@@ -110,3 +110,18 @@ async def test_a_cancelled_step_does_not_hold_up_the_next() -> None:
 async def _park_behind(foreground: Foreground) -> None:
     foreground.behind()
     await foreground.wait_turn()
+
+
+async def test_work_that_is_not_behind_an_ack_never_waits() -> None:
+    """Health checks, heartbeats, leases, the watcher: deadlines of their own, never parked."""
+    foreground = Foreground(trickle=60)
+    with foreground.answering():
+        parked = [asyncio.create_task(_park_behind(foreground)) for _ in range(50)]
+        await wait_for(lambda: foreground.parked == 50)
+
+        async def heartbeat() -> str:
+            await foreground.wait_turn()
+            return "beat"
+
+        assert await asyncio.wait_for(asyncio.create_task(heartbeat()), 1) == "beat"
+    await asyncio.wait_for(asyncio.gather(*parked), 5)

@@ -29,7 +29,8 @@ def register(app: AsyncApp, surfaces: Surfaces) -> None:
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
         await ack()
-        if not await surfaces.accepted_once(request.headers):
+        # Not behind the acks: the form must open within Slack's 3 s for the trigger.
+        if not await surfaces.accepted_once(request.headers, behind=False):
             return
         interaction = Interaction.from_block_action(body)
         decision = _DECISIONS.get(str(action.get("action_id")))
