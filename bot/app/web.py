@@ -91,15 +91,11 @@ def build_web(
         # Counted once verified (an unsigned sender cannot hold the work back) until Bolt has
         # acked: the work after earlier acks waits its turn behind this.
         with answering.answering():
-            return await answer_verified(request)
-
-    async def answer_verified(request: Request) -> Response:
-        assert handler is not None
-        try:
-            response: Response = await handler.handle(request)
-        except Exception as exc:  # noqa: BLE001 - Bolt chokes on some malformed bodies; answer 400, not 500
-            log.warning("malformed request to /slack/events", extra={"error_class": type(exc).__name__})
-            return PlainTextResponse("malformed request", status_code=400)
+            try:
+                response: Response = await handler.handle(request)
+            except Exception as exc:  # noqa: BLE001 - Bolt chokes on some malformed bodies; answer 400, not 500
+                log.warning("malformed request to /slack/events", extra={"error_class": type(exc).__name__})
+                return PlainTextResponse("malformed request", status_code=400)
         return response
 
     async def healthz(_: Request) -> Response:

@@ -61,11 +61,9 @@ class Foreground:
     def answering(self) -> Iterator[None]:
         """Around the handling of one request, until its answer has been sent."""
         self._pending += 1
-        mark = _BEHIND.set(False)  # the request itself is never parked
         try:
             yield
         finally:
-            _BEHIND.reset(mark)
             self._pending -= 1
             if self._pending == 0 and self._parked and isinstance(self._next, asyncio.TimerHandle):
                 self._next.cancel()  # the acks have drained: no need to wait for the trickle
