@@ -156,9 +156,19 @@ def report(runs: list[Run], workloads: list[str], concurrencies: list[int]) -> s
                     ]
                 )
             rows.append(
-                [workload, str(conc), "**bot / bare**", f"**{rate_ratio.fmt(2)}×**", f"{p50_ratio.fmt(2)}×",
-                 f"**{p99_ratio.fmt(2)}×**", "", "", "", ""]
-            )  # fmt: skip
+                [
+                    workload,
+                    str(conc),
+                    "**bot / bare**",
+                    f"**{rate_ratio.fmt(2)}×**",
+                    f"{p50_ratio.fmt(2)}×",
+                    f"**{p99_ratio.fmt(2)}×**",
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
+            )
             if workload != "help":
                 ok_rate = rate_ratio.median >= THROUGHPUT_TARGET
                 ok_p99 = p99_ratio.median <= P99_TARGET
@@ -170,8 +180,18 @@ def report(runs: list[Run], workloads: list[str], concurrencies: list[int]) -> s
                     f"CPU per action {cpu.median:.2f} ms ({'met' if cpu.median <= CPU_TARGET_MS else 'NOT met'}, "
                     f"target ≤ {CPU_TARGET_MS} ms)"
                 )
-    headers = ["workload", "in flight", "server", "acks/s", "p50 ms", "p99 ms", "server CPU ms/req",
-               "sim + stand-in CPU ms/req", "completed/s", "non-200"]  # fmt: skip
+    headers = [
+        "workload",
+        "in flight",
+        "server",
+        "acks/s",
+        "p50 ms",
+        "p99 ms",
+        "server CPU ms/req",
+        "sim + stand-in CPU ms/req",
+        "completed/s",
+        "non-200",
+    ]
     out.append(table(headers, rows))
     out.append("")
     out.append("Median over runs (min–max); ratios are per ABAB pair. Targets (median of the pair ratios):")
@@ -207,9 +227,14 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
                             else None
                         )
                         run = await measure(
-                            services, server, workload=workload, concurrency=conc, rep=rep,
-                            warmup=warmup, bodies=bodies,
-                        )  # fmt: skip
+                            services,
+                            server,
+                            workload=workload,
+                            concurrency=conc,
+                            rep=rep,
+                            warmup=warmup,
+                            bodies=bodies,
+                        )
                         if profiler is not None:
                             await profiler.stop()
                         runs.append(run)
@@ -225,8 +250,10 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
             if process is not None:
                 await process.stop()
         await services.stop()
-    print(f"\n{args.requests} measured requests per run after {args.warmup} warm-up; "
-          f"{time.monotonic() - started:.0f} s in all.\n")  # fmt: skip
+    print(
+        f"\n{args.requests} measured requests per run after {args.warmup} warm-up; "
+        f"{time.monotonic() - started:.0f} s in all.\n"
+    )
     print(report(runs, workloads, concurrencies))
     return runs
 
@@ -240,9 +267,11 @@ def main() -> None:
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"any of {','.join(WORKLOADS)}")
     parser.add_argument("--json", default=None, help="also write every run to this JSON file")
     parser.add_argument(
-        "--profile", default=None, metavar="DIR",
+        "--profile",
+        default=None,
+        metavar="DIR",
         help="sample the bot with py-spy during its runs; collapsed stacks go to DIR (see bench.profile)",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     if args.runs < 1 or args.requests < 1:
         sys.exit("--runs and --requests must be positive")

@@ -79,8 +79,10 @@ def report(bursts: list[Burst], delay: float, n: int) -> str:
     base = sorted((b for b in bursts if b.delay == 0), key=lambda b: b.rep)
     slow = sorted((b for b in bursts if b.delay == delay), key=lambda b: b.rep)
     rows = []
-    for label, group in ((f"baseline: POST answered at once ({n} reruns)", base),
-                         (f"POST answered after {delay * 1000:.0f} ms ({n} reruns)", slow)):  # fmt: skip
+    for label, group in (
+        (f"baseline: POST answered at once ({n} reruns)", base),
+        (f"POST answered after {delay * 1000:.0f} ms ({n} reruns)", slow),
+    ):
         rows.append(
             [
                 label,
@@ -94,8 +96,15 @@ def report(bursts: list[Burst], delay: float, n: int) -> str:
         )
     ratio = ratios([b.seconds for b in slow], [b.seconds for b in base])
     extra = Spread.of([s.seconds - b.seconds for s, b in zip(slow, base, strict=True)])
-    headers = ["burst", "first request → last summary", "summaries per run", "rerun POSTs per run",
-               "logins per run", "ack p99", "non-200"]  # fmt: skip
+    headers = [
+        "burst",
+        "first request → last summary",
+        "summaries per run",
+        "rerun POSTs per run",
+        "logins per run",
+        "ack p99",
+        "non-200",
+    ]
     worst, median = max(b.seconds for b in slow), Spread.of([b.seconds for b in slow]).median
     exact = all(b.posts == n and b.logins == 1 and b.summaries == n for b in slow + base)
     lines = [

@@ -53,6 +53,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # --------------------------------------------------------------------------- payloads
 
+
 def _trigger_id() -> str:
     return f"{secrets.randbelow(10**11)}.{secrets.randbelow(10**9)}.{secrets.token_hex(16)}"
 
@@ -497,7 +498,6 @@ def header(title: str) -> str:
         f"## {title}\n\n{stamp}; {os.cpu_count()} cores, load average before the run "
         f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}\n"
     )
-
 
 
 @dataclass

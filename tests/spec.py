@@ -81,7 +81,12 @@ def example_of(definition: str, depth: int = 0) -> dict[str, Any]:
 
 
 _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
-    "string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict,
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "array": list,
+    "object": dict,
 }
 
 

@@ -236,6 +236,7 @@ async def _stored_routes(settings: Settings) -> tuple[StoredRoute, ...] | None:
 #: Checks whose failure means the configuration itself is wrong (``check`` exits 2, like ``serve``).
 CONFIG_CHECKS = frozenset({"configuration", "config file", "alert channel"})
 
+
 async def _resolve_channel(settings: Settings, name: str) -> CheckResult:
     if settings.slack_bot_token is None:
         return CheckResult("alert channel", False, f"{name} is a name", "set SLACK_BOT_TOKEN, or use the channel id")
@@ -250,12 +251,16 @@ async def _resolve_channel(settings: Settings, name: str) -> CheckResult:
         channel = await ChannelDirectory(web).resolve(name)
     except ChannelNotFound:
         return CheckResult(
-            "alert channel", False, f"no channel named {name} that the bot can see",
+            "alert channel",
+            False,
+            f"no channel named {name} that the bot can see",
             "check the name, invite the bot to it, or use the channel id",
         )
     except Exception as exc:  # noqa: BLE001 - reported, never raised
         return CheckResult(
-            "alert channel", False, f"cannot list channels ({type(exc).__name__})",
+            "alert channel",
+            False,
+            f"cannot list channels ({type(exc).__name__})",
             "the app needs the channels:read and groups:read scopes, or use the channel id",
         )
     finally:

@@ -66,7 +66,7 @@ class Readiness:
         return ready, parts
 
     async def codestream_state(self) -> str:
-        """"ok", or why Code Stream is not ready (checked at most every ``ttl`` seconds)."""
+        """ "ok", or why Code Stream is not ready (checked at most every ``ttl`` seconds)."""
         return await self._codestream_state()
 
     async def _codestream_state(self) -> str:

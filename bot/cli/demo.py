@@ -167,9 +167,13 @@ async def _approval(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn,
     assert bot.url is not None
     story.say("payments-deploy waits for a manual approval in Code Stream (approvers: alice@example.com).")
     operation = sim.user_operations.add(
-        pipelineName="payments-deploy", project="Payments", executionIndex=14, requestedBy="fritz",
-        summary="Deploy payments-api 1.4.2 to production", approvers=["alice@example.com"],
-    )  # fmt: skip
+        pipelineName="payments-deploy",
+        project="Payments",
+        executionIndex=14,
+        requestedBy="fritz",
+        summary="Deploy payments-api 1.4.2 to production",
+        approvers=["alice@example.com"],
+    )
 
     def request() -> Message | None:
         return next((m for m in slack.messages(CHANNEL) if m.user == "U0BOT" and "Approval needed" in m.text), None)
@@ -179,9 +183,12 @@ async def _approval(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn,
     story.show(posted, "#cs-alerts")
     story.say("alice clicks Approve, types a response message and submits the form.")
     value = next(
-        e["value"] for b in posted.blocks if b.get("type") == "actions" for e in b["elements"]
+        e["value"]
+        for b in posted.blocks
+        if b.get("type") == "actions"
+        for e in b["elements"]
         if e.get("action_id") == ACTION_APPROVE
-    )  # fmt: skip
+    )
     async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack) as send:
         await send.block_action(ACTION_APPROVE, value, user="U0ALICE", channel=CHANNEL, message_ts=posted.ts)
         opened = await until(lambda: slack.views, "the form")

@@ -101,9 +101,7 @@ class StaticTokenProvider(TokenProvider):
 
     async def refresh(self, rejected: str | None) -> str:
         if rejected is not None:
-            raise AuthenticationFailed(
-                "Code Stream rejected CODESTREAM_TOKEN; an operator must set a valid token."
-            )
+            raise AuthenticationFailed("Code Stream rejected CODESTREAM_TOKEN; an operator must set a valid token.")
         return self._token.get_secret_value()
 
     async def _login(self) -> tuple[str, float]:  # pragma: no cover - never called

@@ -167,7 +167,9 @@ class CodeStreamClient(ApiSession):
             documents = documents[:wanted]
         events = [parse_event(kind, doc) for doc in documents]
         return EventPage(
-            kind=kind, events=events, count=page.count if page.count is not None else len(events),
+            kind=kind,
+            events=events,
+            count=page.count if page.count is not None else len(events),
             total_count=page.total_count,
         )
 
@@ -329,9 +331,7 @@ class CodeStreamClient(ApiSession):
         Definite refusals (4xx, a 403 when the bot's account may not respond) raise."""
         operation_id = validate_id(operation_id)
         body = UserOpResponse(status=decision, response_message=message[:MAX_RESPONSE_MESSAGE])
-        exchange = Exchange(
-            "POST", f"{API}/user-operations/{operation_id}", {}, body.model_dump(by_alias=True)
-        )
+        exchange = Exchange("POST", f"{API}/user-operations/{operation_id}", {}, body.model_dump(by_alias=True))
         op = "respond user-operation"
         try:
             response = await self._send_unsent_retry(op, exchange)

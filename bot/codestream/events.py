@@ -32,6 +32,7 @@ def as_kind(value: object) -> EventKind | None:
     """A kind read back from elsewhere (a stored row, a button's value) as an EventKind."""
     return next((kind for kind in EVENT_KINDS if kind == value), None)
 
+
 # Code Stream's collection for each kind of event.
 KIND_COLLECTION: Final[dict[EventKind, str]] = {
     "git": "git-events",

@@ -77,6 +77,8 @@ LenientInt = Annotated[int | None, BeforeValidator(_lenient_int)]
 LenientStr = Annotated[str | None, BeforeValidator(lenient_str)]
 UrlStr = Annotated[str | None, BeforeValidator(_url_like)]
 IntOrStr = Annotated[int | str | None, BeforeValidator(_int_or_str)]
+
+
 def _str_list(value: Any) -> list[str]:
     return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
@@ -115,4 +117,3 @@ def id_from_link(link: str | None) -> str | None:
 
 class CodeStreamModel(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
-

@@ -141,9 +141,7 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
         body = json.loads(response.content)
     except (ValueError, UnicodeDecodeError):
         kind = response.headers.get("content-type", "unknown content").split(";")[0]
-        raise BadResponse(
-            f"Code Stream sent {kind} where JSON was expected.", status=response.status_code
-        ) from None
+        raise BadResponse(f"Code Stream sent {kind} where JSON was expected.", status=response.status_code) from None
     if not isinstance(body, dict):
         raise BadResponse("Code Stream sent JSON of an unexpected shape.", status=response.status_code)
     return body

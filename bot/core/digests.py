@@ -191,9 +191,7 @@ class DigestBoard:
     async def set_state(self, digest: DigestRecord, kind: str, event_id: str, state: RowState) -> bool:
         """One row's new state, then a redraw; whether Slack shows it."""
         assert digest.id is not None
-        version = await self.store.set_digest_row_state(
-            digest.id, kind, event_id, state.model_dump(exclude_none=True)
-        )
+        version = await self.store.set_digest_row_state(digest.id, kind, event_id, state.model_dump(exclude_none=True))
         if version is None:
             return False
         return await self.redraw(digest.id)

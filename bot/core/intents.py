@@ -171,9 +171,7 @@ async def finish_action(
     and the reconciler settles both."""
     changes = _closing(store, status, error, execution_link, execution_id)
     try:
-        await retry_write(
-            lambda: store.finish_intent(key, holder, action_id, owner, changes, settle_for=settle_for)
-        )
+        await retry_write(lambda: store.finish_intent(key, holder, action_id, owner, changes, settle_for=settle_for))
     except Exception:
         log.exception(
             "could not record the outcome in the audit trail; the reconciler will settle it",

@@ -35,6 +35,7 @@ _PATTERNS: Final = [
     re.compile(r"(?i)([?&]password=)[^\s&#\"']+"),  # ...or in its query
 ]
 
+
 class Redactor:
     """Removes known secret values and anything shaped like a token from text."""
 

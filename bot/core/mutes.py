@@ -70,8 +70,10 @@ def ends_on_pass(mute: MuteRecord, event: Event) -> bool:
 
 
 def mute_key(record: MuteRecord) -> str:
-    parts = (record.scope, record.kind, record.project, record.pipeline) if record.scope == "pipeline" else (
-        record.scope, record.kind, record.repo, record.branch
+    parts = (
+        (record.scope, record.kind, record.project, record.pipeline)
+        if record.scope == "pipeline"
+        else (record.scope, record.kind, record.repo, record.branch)
     )
     return "mute:" + ":".join(p or "" for p in parts)
 
@@ -92,9 +94,16 @@ async def mute(store: Store, access: AccessPolicy, asked: MuteAsked) -> MuteReco
     event, actor = asked.event, asked.actor
     viewer = Viewer(actor.user_id, asked.channel_id, asked.team_id)
     audit = ActionRecord(
-        kind=event.kind, event_id=event.id or "", action="mute", actor_id=actor.user_id, actor_name=actor.name,
-        surface=asked.surface, channel_id=asked.channel_id, project=event.project, pipeline=event.pipeline,
-    )  # fmt: skip
+        kind=event.kind,
+        event_id=event.id or "",
+        action="mute",
+        actor_id=actor.user_id,
+        actor_name=actor.name,
+        surface=asked.surface,
+        channel_id=asked.channel_id,
+        project=event.project,
+        pipeline=event.pipeline,
+    )
     if asked.duration not in DURATIONS or asked.scope not in SCOPES or target(event, asked.scope) is None:
         raise UsageError("That mute cannot be made for this event (it names no pipeline or branch).")
     try:
@@ -147,10 +156,16 @@ async def unmute(
     kind = as_kind(record.kind) or "git"
     scope = access_scope(kind, record.scope, record.project, record.pipeline)
     audit = ActionRecord(
-        kind=record.kind, event_id=record.event_id or "", action="unmute", actor_id=actor.user_id,
-        actor_name=actor.name, surface="slash", channel_id=channel_id, project=record.project,
+        kind=record.kind,
+        event_id=record.event_id or "",
+        action="unmute",
+        actor_id=actor.user_id,
+        actor_name=actor.name,
+        surface="slash",
+        channel_id=channel_id,
+        project=record.project,
         pipeline=record.pipeline,
-    )  # fmt: skip
+    )
     try:
         await access.check_action("mute", Viewer(actor.user_id, channel_id, team_id), scope)
     except AccessDenied as denied:

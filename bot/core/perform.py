@@ -63,6 +63,8 @@ _RESULT_STATUS: Final[dict[str, OutcomeStatus]] = {
     "not_started": "not_started",
     "unknown": "unknown",
 }
+
+
 @dataclass
 class Actions:
     client: CodeStreamClient
@@ -277,10 +279,17 @@ class Actions:
         """Code Stream answered: close the row and, in the same transaction, end the claim (a
         run that started keeps it for the dedupe window; anything else gives it back)."""
         await finish_action(
-            self.store, self.owner, action_id, status,
-            key=key, holder=holder, settle_for=self.dedupe_seconds if status == "started" else None,
-            error=error, execution_link=execution_link, execution_id=execution_id,
-        )  # fmt: skip
+            self.store,
+            self.owner,
+            action_id,
+            status,
+            key=key,
+            holder=holder,
+            settle_for=self.dedupe_seconds if status == "started" else None,
+            error=error,
+            execution_link=execution_link,
+            execution_id=execution_id,
+        )
 
     async def _mark_unknown(
         self, action_id: int, *, error: Exception | None = None, error_class: str | None = None
@@ -300,10 +309,10 @@ class Actions:
     def _url_for(self, event: Event) -> str | None:
         return self.execution_url(event.execution_id) if event.execution_id else None
 
+
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
 def _verb(value: str) -> Verb:
     return stored_verb(value)
-

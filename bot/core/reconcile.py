@@ -259,8 +259,9 @@ class Reconciler:
         deadline = row.settle_by or now
         if verdict in ("done", "not_started"):
             settled = await readback.settle(row, verdict, thing, now)  # type: ignore[arg-type]
-        elif verdict == "gone" or (verdict == "unreadable" and now >= deadline + timedelta(
-            seconds=self.timing.unreadable_cap)):  # fmt: skip
+        elif verdict == "gone" or (
+            verdict == "unreadable" and now >= deadline + timedelta(seconds=self.timing.unreadable_cap)
+        ):
             settled = await readback.settle(row, "unknown", thing, now)  # type: ignore[arg-type]
         else:
             await self._reschedule(row, now)

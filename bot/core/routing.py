@@ -76,11 +76,14 @@ class StoredRoute:
         parts = [
             f"{name}={value}"
             for name, value in (
-                ("kind", self.kind), ("project", self.project), ("pipeline", self.pipeline),
-                ("repo", self.repo), ("branch", self.branch),
+                ("kind", self.kind),
+                ("project", self.project),
+                ("pipeline", self.pipeline),
+                ("repo", self.repo),
+                ("branch", self.branch),
             )
             if value is not None
-        ]  # fmt: skip
+        ]
         return " ".join(parts) or "any failure"
 
 

@@ -30,7 +30,7 @@ SUBSCRIPTION_KINDS: Final[tuple[str, ...]] = (*get_args(EventKind), "approval")
 FILTERS: Final = ("kind", "project", "pipeline", "repo", "branch", "mention")
 SUBSCRIBE_USAGE: Final = (
     "Usage: `/codestream subscribe [kind:git|gerrit|docker|approval] [project:P] [pipeline:GLOB] "
-    "[repo:GLOB] [branch:GLOB] [mention:@group]` (quote a value with spaces: `project:\"Team A\"`)."
+    '[repo:GLOB] [branch:GLOB] [mention:@group]` (quote a value with spaces: `project:"Team A"`).'
 )
 UNSUBSCRIBE_USAGE: Final = "Usage: `/codestream unsubscribe <n>` (`/codestream subscriptions` lists them)."
 MAX_VALUE: Final = 200  # characters of one filter value
@@ -188,10 +188,16 @@ def _audit(
     asker: Asker, action: str, filters: Filters | SubscriptionRecord, subscription_id: int | None
 ) -> ActionRecord:
     return ActionRecord(
-        kind=filters.kind or "any", event_id=f"#{subscription_id}" if subscription_id else "", action=action,
-        actor_id=asker.actor.user_id, actor_name=asker.actor.name, surface="slash", channel_id=asker.channel_id,
-        project=filters.project, pipeline=filters.pipeline,
-    )  # fmt: skip
+        kind=filters.kind or "any",
+        event_id=f"#{subscription_id}" if subscription_id else "",
+        action=action,
+        actor_id=asker.actor.user_id,
+        actor_name=asker.actor.name,
+        surface="slash",
+        channel_id=asker.channel_id,
+        project=filters.project,
+        pipeline=filters.pipeline,
+    )
 
 
 async def _check(store: Store, access: AccessPolicy, asker: Asker, audit: ActionRecord, filters: Filters) -> None:
@@ -228,10 +234,16 @@ async def subscribe(store: Store, access: AccessPolicy, asker: Asker, filters: F
             )
         now = store.now()
         record = SubscriptionRecord(
-            channel_id=channel, kind=filters.kind, project=filters.project, pipeline=filters.pipeline,
-            repo=filters.repo, branch=filters.branch, mention=filters.mention, created_by=asker.actor.user_id,
+            channel_id=channel,
+            kind=filters.kind,
+            project=filters.project,
+            pipeline=filters.pipeline,
+            repo=filters.repo,
+            branch=filters.branch,
+            mention=filters.mention,
+            created_by=asker.actor.user_id,
             created_at=now,
-        )  # fmt: skip
+        )
         record.id = await store.add_subscription(record)
     finally:
         await store.release_claim(claim_key, holder)
@@ -290,8 +302,10 @@ class StoredRoutes:
         try:
             records = await self.store.live_subscriptions()
         except Exception as exc:  # noqa: BLE001 - logged; routing carries on with what it knew
-            log.warning("watcher: subscriptions unreadable; routing by the last ones read",
-                        extra={"error_class": type(exc).__name__})  # fmt: skip
+            log.warning(
+                "watcher: subscriptions unreadable; routing by the last ones read",
+                extra={"error_class": type(exc).__name__},
+            )
             return self._routes
         self._routes = tuple(as_route(r) for r in records)
         return self._routes

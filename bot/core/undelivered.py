@@ -107,9 +107,11 @@ class UndeliveredAlerts:
                 await self.store.drop_undelivered(held.key)
                 log.warning(
                     "gave up posting an alert to <#%s> (%s) after %s tries",
-                    held.channel_id, held.reason, held.tries,
+                    held.channel_id,
+                    held.reason,
+                    held.tries,
                     extra={"channel_id": held.channel_id, "event_id": held.event_id},
-                )  # fmt: skip
+                )
                 continue
             kind = as_kind(held.kind)
             try:

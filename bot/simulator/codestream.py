@@ -157,7 +157,6 @@ class CodeStreamSimulator(SimMiddleware):
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         return self._tokens.subject(token.strip()) if scheme.lower() == "bearer" else None
 
-
     # -- auth endpoints ----------------------------------------------------------------------
     async def _vra_login(self, request: web.Request) -> web.Response:
         try:
@@ -259,7 +258,6 @@ class CodeStreamSimulator(SimMiddleware):
         except KeyError:
             return json_error(404, f"Execution with id {execution_id} not found")
 
-
     async def _act_on_execution(self, request: web.Request) -> web.Response:
         execution_id = request.match_info["id"]
         try:
@@ -277,7 +275,6 @@ class CodeStreamSimulator(SimMiddleware):
         except KeyError:
             return json_error(404, f"Execution with id {execution_id} not found")
         return web.json_response(doc)
-
 
     async def _list_user_operations(self, request: web.Request) -> web.Response:
         q = request.query

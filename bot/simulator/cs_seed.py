@@ -63,7 +63,7 @@ def _java_date(micros: int) -> str:
 HELM_FAILURE = (
     "Error: UPGRADE FAILED: timed out waiting for the condition\n"
     "helm upgrade payments-api ./chart --namespace payments --install --wait --timeout 5m0s\n"
-    "deployment \"payments-api\" exceeded its progress deadline\n"
+    'deployment "payments-api" exceeded its progress deadline\n'
     "pod payments-api-7d9f8c6b5-x2lqp: CrashLoopBackOff (back-off 2m40s restarting failed container)"
 )
 

@@ -32,7 +32,9 @@ EXECUTION_ACTIONS: dict[str, tuple[frozenset[str], str, str]] = {
     "pause": (frozenset({"RUNNING", "WAITING", "QUEUED", "STARTED", "NOT_STARTED"}), "PAUSING", "PAUSED"),
     "resume": (frozenset({"PAUSED"}), "RUNNING", "RUNNING"),
     "cancel": (
-        frozenset({"RUNNING", "WAITING", "QUEUED", "STARTED", "NOT_STARTED", "PAUSED"}), "CANCELING", "CANCELED"
+        frozenset({"RUNNING", "WAITING", "QUEUED", "STARTED", "NOT_STARTED", "PAUSED"}),
+        "CANCELING",
+        "CANCELED",
     ),
 }
 
@@ -386,8 +388,10 @@ class SimState:
         if not self._pending:
             return
         now = time.monotonic()
-        due = sorted((ex for ex in self._pending.values() if ex.finish_at is not None and ex.finish_at <= now),
-                     key=lambda ex: ex.finish_at or 0.0)  # fmt: skip
+        due = sorted(
+            (ex for ex in self._pending.values() if ex.finish_at is not None and ex.finish_at <= now),
+            key=lambda ex: ex.finish_at or 0.0,
+        )
         for ex in due:
             del self._pending[ex.id]
             final = ex.final_status or self.final_status

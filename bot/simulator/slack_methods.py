@@ -198,7 +198,8 @@ class SlackWebApi(SlackWorkspace):
         ``types`` (public_channel, private_channel), ``exclude_archived``."""
         types = str(args.get("types") or "public_channel").split(",")
         wanted = [
-            c for c in self.channels.values()
+            c
+            for c in self.channels.values()
             if not c.get("is_im")
             and (("private_channel" in types) if c.get("is_private") else ("public_channel" in types))
             and not (truthy(args.get("exclude_archived")) and c.get("is_archived"))

@@ -230,7 +230,6 @@ class SlackWorkspace(SlackDirectory):
         target = self._index.get((channel, thread_ts))
         return target.thread_ts if target is not None and target.thread_ts else thread_ts
 
-
     def find(self, channel: str, ts: Any) -> Message:
         msg = self._index.get((channel, str(ts))) if ts else None
         if msg is None or msg.deleted:

@@ -30,6 +30,7 @@ MAX_CACHED: Final = 5000  # people whose rendered view is kept (pruned to the in
 FAILURE_WINDOW: Final = timedelta(hours=24)
 ACTIONS_WINDOW: Final = timedelta(days=7)
 
+
 def _scope(row: ActionRecord) -> Scope:
     return Scope(as_kind(row.kind) or "git", row.project, row.pipeline)
 

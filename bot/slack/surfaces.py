@@ -311,7 +311,7 @@ class Surfaces:
     async def act_on_rows(
         self, interaction: Interaction, rows: Sequence[tuple[EventKind, str, int | None]], *, at_once: int = 4
     ) -> list[Outcome]:
-        """"Rerun all" on a digest (``interaction.alert``): each row through ``perform`` as if its
+        """ "Rerun all" on a digest (``interaction.alert``): each row through ``perform`` as if its
         own menu was used, ``at_once`` at a time; the digest is each one's summary (its row shows
         the run's progress), so nothing is posted per row. Called inside ``working()``."""
         alert = interaction.alert
@@ -431,8 +431,9 @@ class Surfaces:
         if channel is not None and outcome.status != "done":
             await self.delivery.ephemeral(channel, interaction.user_id, render_decision_outcome(outcome))
         if outcome.status == "unknown" and outcome.action_id is not None:
-            await hand_to_reconciler(self.store, self.decisions.owner, outcome.action_id, None,
-                                     self.decisions.wake_reconciler)  # fmt: skip
+            await hand_to_reconciler(
+                self.store, self.decisions.owner, outcome.action_id, None, self.decisions.wake_reconciler
+            )
 
     # --- shared ---------------------------------------------------------------------------
 

@@ -49,9 +49,7 @@ __all__ = [
 ]
 
 
-async def open_store(
-    url: str, *, schema: str | None = None, clock: Clock | None = None, **engine_kwargs: Any
-) -> Store:
+async def open_store(url: str, *, schema: str | None = None, clock: Clock | None = None, **engine_kwargs: Any) -> Store:
     """Create the engine, create or upgrade the tables, and return the :class:`Store`.
 
     ``schema`` is a PostgreSQL schema (created if missing) that holds every table; SQLite

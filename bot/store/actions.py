@@ -52,11 +52,7 @@ class ActionStore(StoreBase):
         """Make ``new_owner`` responsible for an open action its ``owner`` left (it died, or
         stopped). Atomic: of several replicas trying at once, one wins."""
         owned = actions.c.owner.is_(None) if owner is None else actions.c.owner == owner
-        stmt = (
-            update(actions)
-            .where(actions.c.id == action_id, owned, _OPEN)
-            .values(owner=new_owner)
-        )
+        stmt = update(actions).where(actions.c.id == action_id, owned, _OPEN).values(owner=new_owner)
         async with self._write() as conn:
             result = await conn.execute(stmt)
         return result.rowcount > 0
@@ -69,12 +65,7 @@ class ActionStore(StoreBase):
 
     async def open_actions(self, limit: int = 500) -> list[ActionRecord]:
         """Actions whose outcome is not known yet (pending / unknown), oldest first."""
-        query = (
-            select(actions)
-            .where(_OPEN)
-            .order_by(actions.c.created_at, actions.c.id)
-            .limit(limit)
-        )
+        query = select(actions).where(_OPEN).order_by(actions.c.created_at, actions.c.id).limit(limit)
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [ActionRecord.model_validate(dict(row._mapping)) for row in rows]

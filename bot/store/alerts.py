@@ -35,9 +35,7 @@ class AlertStore(StoreBase):
         stmt = (
             self._insert(alerts)
             .values(**values)
-            .on_conflict_do_nothing(
-                index_elements=[alerts.c.kind, alerts.c.event_id, alerts.c.execution_index]
-            )
+            .on_conflict_do_nothing(index_elements=[alerts.c.kind, alerts.c.event_id, alerts.c.execution_index])
             .returning(alerts.c.id)
         )
         async with self._write() as conn:
@@ -206,9 +204,9 @@ class AlertStore(StoreBase):
 
     async def undelivered_by_channel(self) -> dict[tuple[str, str], int]:
         """(channel, reason) -> how many alerts wait for it."""
-        query = select(
-            undelivered_alerts.c.channel_id, undelivered_alerts.c.reason, func.count()
-        ).group_by(undelivered_alerts.c.channel_id, undelivered_alerts.c.reason)
+        query = select(undelivered_alerts.c.channel_id, undelivered_alerts.c.reason, func.count()).group_by(
+            undelivered_alerts.c.channel_id, undelivered_alerts.c.reason
+        )
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return {(row[0], row[1]): int(row[2]) for row in rows}

@@ -99,9 +99,12 @@ class ApprovalStore(StoreBase):
             update(approvals)
             .where(approvals.c.operation_id == operation_id, approvals.c.finished_at.is_(None))
             .values(
-                status=status, decided_by=decided_by, decided_in=decided_in, response_message=response_message,
+                status=status,
+                decided_by=decided_by,
+                decided_in=decided_in,
+                response_message=response_message,
                 finished_at=at,
             )
-        )  # fmt: skip
+        )
         async with self._write() as conn:
             return bool((await conn.execute(stmt)).rowcount)

@@ -84,9 +84,7 @@ class ClaimStore(StoreBase):
         """The unexpired claim on ``key`` (``won=False``), if any."""
         async with self._read() as conn:
             row = (
-                await conn.execute(
-                    select(claims).where(claims.c.key == key, claims.c.expires_at > self.now())
-                )
+                await conn.execute(select(claims).where(claims.c.key == key, claims.c.expires_at > self.now()))
             ).first()
         return None if row is None else _held(row)
 
@@ -110,16 +108,18 @@ class ClaimStore(StoreBase):
             result = await conn.execute(settle_stmt(key, holder, expires))
         return result.rowcount > 0
 
-    async def inflight_claims(
-        self, prefix: str, *, claimed_before: datetime, expiring_after: datetime
-    ) -> list[Claim]:
+    async def inflight_claims(self, prefix: str, *, claimed_before: datetime, expiring_after: datetime) -> list[Claim]:
         """Claims on keys starting with ``prefix``, taken before ``claimed_before`` and still
         held past ``expiring_after`` (that is: in flight, not in their dedupe window)."""
-        query = select(claims).where(
-            claims.c.key.startswith(prefix, autoescape=True),
-            claims.c.claimed_at < claimed_before,
-            claims.c.expires_at > expiring_after,
-        ).limit(500)
+        query = (
+            select(claims)
+            .where(
+                claims.c.key.startswith(prefix, autoescape=True),
+                claims.c.claimed_at < claimed_before,
+                claims.c.expires_at > expiring_after,
+            )
+            .limit(500)
+        )
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [_held(r) for r in rows]

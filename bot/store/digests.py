@@ -32,8 +32,10 @@ class DigestStore(StoreBase):
         """How many top-level alerts ``channel_id`` got since ``since`` (digest rows included), and
         its newest open digest that took a row since then and was posted since ``opened_since``
         (where more failures go), if any."""
-        count = select(func.count()).select_from(alerts).where(
-            alerts.c.channel_id == channel_id, alerts.c.thread_ts.is_(None), alerts.c.created_at >= since
+        count = (
+            select(func.count())
+            .select_from(alerts)
+            .where(alerts.c.channel_id == channel_id, alerts.c.thread_ts.is_(None), alerts.c.created_at >= since)
         )
         newest = (
             select(digests)
@@ -158,9 +160,7 @@ class DigestStore(StoreBase):
             rows = (await conn.execute(query)).all()
         return DigestRecord.model_validate(dict(head._mapping)), [_row(dict(r._mapping)) for r in rows]
 
-    async def set_digest_row_state(
-        self, digest_id: int, kind: str, event_id: str, state: dict[str, Any]
-    ) -> int | None:
+    async def set_digest_row_state(self, digest_id: int, kind: str, event_id: str, state: dict[str, Any]) -> int | None:
         """What happened to one row; the digest's new version (None: no such row)."""
         where = (digest_rows.c.digest_id == digest_id, digest_rows.c.kind == kind, digest_rows.c.event_id == event_id)
         async with self._write() as conn:
@@ -180,5 +180,3 @@ class DigestStore(StoreBase):
         query = select(digests.c.id).where(digests.c.drawn < digests.c.version).order_by(digests.c.id).limit(limit)
         async with self._read() as conn:
             return [int(r[0]) for r in (await conn.execute(query)).all()]
-
-

@@ -171,16 +171,12 @@ def _upgrade(conn: Connection, schema: str | None, migrations: Sequence[Migratio
         conn.execute(insert(schema_version).values(id=1, version=latest, updated_at=now))
         return latest
     if current > latest:
-        raise SchemaVersionError(
-            f"database schema version {current} is newer than this code supports ({latest})"
-        )
+        raise SchemaVersionError(f"database schema version {current} is newer than this code supports ({latest})")
     for migration in ordered:
         if migration.version > current:
             migration.apply(conn)
     if latest != current:
-        conn.execute(
-            update(schema_version).where(schema_version.c.id == 1).values(version=latest, updated_at=now)
-        )
+        conn.execute(update(schema_version).where(schema_version.c.id == 1).values(version=latest, updated_at=now))
     return latest
 
 
@@ -196,8 +192,6 @@ async def upgrade(
     if engine.dialect.name == "sqlite":
         schema = None
     async with engine.execution_options(**WRITE_OPTIONS).connect() as conn:
-        version = await conn.run_sync(
-            _upgrade, schema, list(MIGRATIONS if migrations is None else migrations), now
-        )
+        version = await conn.run_sync(_upgrade, schema, list(MIGRATIONS if migrations is None else migrations), now)
         await conn.commit()
     return version

@@ -57,8 +57,10 @@ class IntentStore(ClaimStore, ActionStore):
         (the dedupe window), or released when it is None. The claim ends whether or not the row
         was still open (it may have been taken over meanwhile). Returns whether the row was."""
         close = update_open_stmt(action_id, owner, changes)
-        end = release_stmt(key, holder) if settle_for is None else settle_stmt(
-            key, holder, self.now() + seconds(settle_for, "window")
+        end = (
+            release_stmt(key, holder)
+            if settle_for is None
+            else settle_stmt(key, holder, self.now() + seconds(settle_for, "window"))
         )
         async with self._write() as conn:
             closed = (await conn.execute(close)).rowcount > 0

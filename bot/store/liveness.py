@@ -20,9 +20,7 @@ HolderGone = Callable[[str], Awaitable[bool]]
 class LivenessStore(StoreBase):
     # -- leases ---------------------------------------------------------------------------
 
-    async def acquire_lease(
-        self, name: str, holder: str, ttl: float, *, holder_gone: HolderGone | None = None
-    ) -> bool:
+    async def acquire_lease(self, name: str, holder: str, ttl: float, *, holder_gone: HolderGone | None = None) -> bool:
         """Take the lease if it is free or expired, or extend it if ``holder`` already has it.
         ``holder_gone(other)``: whether the current holder is known to be dead; then the lease
         is taken over at once instead of when it expires."""
@@ -61,17 +59,13 @@ class LivenessStore(StoreBase):
         now = self.now()
         async with self._write() as conn:
             result = await conn.execute(
-                update(leases)
-                .where(leases.c.name == name, leases.c.holder == holder)
-                .values(expires_at=now + span)
+                update(leases).where(leases.c.name == name, leases.c.holder == holder).values(expires_at=now + span)
             )
         return result.rowcount > 0
 
     async def release_lease(self, name: str, holder: str) -> bool:
         async with self._write() as conn:
-            result = await conn.execute(
-                delete(leases).where(leases.c.name == name, leases.c.holder == holder)
-            )
+            result = await conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
         return result.rowcount > 0
 
     async def lease_holder(self, name: str) -> tuple[str, datetime] | None:

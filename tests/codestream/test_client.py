@@ -108,8 +108,17 @@ async def test_unknown_event_is_not_found_and_nothing_is_posted(
 
 @pytest.mark.parametrize(
     "bad_id",
-    ["../../iaas/api/x", "%2e%2e", "", " ", "x" * 500, "8365ef3b-8bf3-48aa-bd5d", "8365ef3b8bf348aabd5d7113fcff827c",
-     "8365ef3b-8bf3-48aa-bd5d-7113fcff827c/../x", "8365ef3b-8bf3-48aa-bd5d-7113fcff827c?action=Rerun"],
+    [
+        "../../iaas/api/x",
+        "%2e%2e",
+        "",
+        " ",
+        "x" * 500,
+        "8365ef3b-8bf3-48aa-bd5d",
+        "8365ef3b8bf348aabd5d7113fcff827c",
+        "8365ef3b-8bf3-48aa-bd5d-7113fcff827c/../x",
+        "8365ef3b-8bf3-48aa-bd5d-7113fcff827c?action=Rerun",
+    ],
 )
 async def test_bad_ids_are_rejected_without_a_request(
     client: CodeStreamClient, sim: CodeStreamSimulator, bad_id: str
@@ -228,13 +237,27 @@ async def test_static_token_cannot_refresh(sim: CodeStreamSimulator) -> None:
         (Fault(path=GIT_EVENT, status=429, headers={"Retry-After": "0"}), RateLimited, 4),
         (Fault(path=GIT_EVENT, status=429, headers={"Retry-After": "3600"}), RateLimited, 1),
         (Fault(path=GIT_EVENT, garbage=True), BadResponse, 1),
-        (Fault(path=GIT_EVENT, status=200, body="<html><body>Login</body></html>", content_type="text/html"),
-         BadResponse, 1),
+        (
+            Fault(path=GIT_EVENT, status=200, body="<html><body>Login</body></html>", content_type="text/html"),
+            BadResponse,
+            1,
+        ),
         (Fault(path=GIT_EVENT, reset=True), Unavailable, 4),
         (Fault(path=GIT_EVENT, delay=2.0), Unavailable, 4),
     ],
-    ids=["403", "404", "400", "500", "503", "429-retry-after-0", "429-retry-after-too-long", "garbage-json",
-         "html-page", "connection-reset", "read-timeout"],
+    ids=[
+        "403",
+        "404",
+        "400",
+        "500",
+        "503",
+        "429-retry-after-0",
+        "429-retry-after-too-long",
+        "garbage-json",
+        "html-page",
+        "connection-reset",
+        "read-timeout",
+    ],
 )
 async def test_each_error_type_and_get_retries(
     make_client: ClientFactory, sim: CodeStreamSimulator, fault: Fault, error: type[Exception], gets: int
@@ -326,7 +349,9 @@ async def test_request_lost_after_it_was_sent_is_unknown_never_not_started(
 async def test_connection_refused_post_is_not_started_without_a_read_back(sim: CodeStreamSimulator) -> None:
     async with httpx.AsyncClient(timeout=1.0) as http:
         client = CodeStreamClient(
-            "http://127.0.0.1:9", StaticTokenProvider(SecretStr("t")), http=http,
+            "http://127.0.0.1:9",
+            StaticTokenProvider(SecretStr("t")),
+            http=http,
             retry=RetryPolicy(attempts=2, initial_backoff=0.01, max_backoff=0.01),
         )
         before = parse_event("git", sim.get_event("git", SAMPLE_FAILED_GIT_ID))
@@ -358,7 +383,9 @@ async def test_connection_refused_post_is_safe_to_retry_and_reported(sim: CodeSt
     # Nothing listens on the port: the request never left, so retrying cannot duplicate a run.
     async with httpx.AsyncClient(timeout=1.0) as http:
         client = CodeStreamClient(
-            "http://127.0.0.1:9", StaticTokenProvider(SecretStr("t")), http=http,
+            "http://127.0.0.1:9",
+            StaticTokenProvider(SecretStr("t")),
+            http=http,
             retry=RetryPolicy(attempts=2, initial_backoff=0.01, max_backoff=0.01),
         )
         with pytest.raises(TransportFailure) as caught:

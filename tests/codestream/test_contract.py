@@ -14,7 +14,9 @@ async def test_every_request_the_client_sends_is_in_the_spec(
 ) -> None:
     await client.about()
     samples: list[tuple[EventKind, str]] = [
-        ("git", SAMPLE_FAILED_GIT_ID), ("gerrit", SAMPLE_FAILED_GERRIT_ID), ("docker", SAMPLE_FAILED_DOCKER_ID)
+        ("git", SAMPLE_FAILED_GIT_ID),
+        ("gerrit", SAMPLE_FAILED_GERRIT_ID),
+        ("docker", SAMPLE_FAILED_DOCKER_ID),
     ]
     for kind, event_id in samples:
         await client.list_events(kind, filter="executionStatus eq 'FAILED'", orderby="updatedAt desc", top=5, skip=0)

@@ -162,7 +162,10 @@ async def test_absurd_durations_get_a_usage_error_not_a_crash(harness: Harness, 
     [answer] = await wait_for(lambda: harness.slack.responses, timeout=10)
     assert "at most 3650d" in json.dumps(answer.body) and "went wrong" not in json.dumps(answer.body)
     proc = await bot_cli(
-        "audit", "--since", since, env={"PATH": "/usr/bin:/bin", "BOT_DATABASE_URL": harness.settings.bot_database_url},
+        "audit",
+        "--since",
+        since,
+        env={"PATH": "/usr/bin:/bin", "BOT_DATABASE_URL": harness.settings.bot_database_url},
         cwd=tmp_path,
     )
     _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
@@ -177,7 +180,7 @@ async def test_cli_limit_out_of_range_is_a_usage_error(harness: Harness, tmp_pat
         assert proc.returncode == 2 and b"Traceback" not in err and b"--limit" in err
 
 
-@pytest.mark.parametrize("name", ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"])
+@pytest.mark.parametrize("name", ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"])
 async def test_csv_export_escapes_cells_a_spreadsheet_would_run(harness: Harness, tmp_path: Path, name: str) -> None:
     from bot.core.audit import export_rows
     from bot.store import ActionRecord

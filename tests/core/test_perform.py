@@ -168,9 +168,7 @@ async def test_unknown_outcome_keeps_the_claim_and_is_never_retried(
     assert [r.status for r in await store.list_actions()] == ["duplicate", "unknown"]
 
 
-async def test_show_reads_without_acting_or_auditing(
-    actions: Actions, sim: CodeStreamSimulator, store: Store
-) -> None:
+async def test_show_reads_without_acting_or_auditing(actions: Actions, sim: CodeStreamSimulator, store: Store) -> None:
     outcome = await actions.perform(request("show"))
     assert outcome.status == "shown" and outcome.event is not None
     assert outcome.execution_url is not None

@@ -76,8 +76,16 @@ async def test_expired_claims_and_seen_signatures_are_purged_and_audit_rows_kept
     await store.claim(signature_key("v0=abc"), "r2", SIGNATURE_WINDOW_SECONDS)
     await store.claim("intent:git:recent", "r3", 3600)
     await store.record_action(
-        ActionRecord(kind="git", event_id="e", action="rerun", actor_id="U1", surface="slash", status="started",
-                     created_at=T0 - timedelta(days=400), finished_at=T0 - timedelta(days=400))
+        ActionRecord(
+            kind="git",
+            event_id="e",
+            action="rerun",
+            actor_id="U1",
+            surface="slash",
+            status="started",
+            created_at=T0 - timedelta(days=400),
+            finished_at=T0 - timedelta(days=400),
+        )
     )
     clock.advance(seconds=SIGNATURE_WINDOW_SECONDS + 1)
     await reconciler(store, client, "me:1:x:1").round()
@@ -90,9 +98,19 @@ async def test_audit_retention_deletes_old_finished_rows_only(
 ) -> None:
     def row(status: str, days_ago: float) -> ActionRecord:
         at = T0 - timedelta(days=days_ago)
-        return ActionRecord(kind="git", event_id="e", action="rerun", actor_id="U1", surface="slash",
-                            status=status, created_at=at, finished_at=None if status == "unknown" else at,
-                            owner="alive:2:x:2" if status == "unknown" else None, settle_by=at)
+        return ActionRecord(
+            kind="git",
+            event_id="e",
+            action="rerun",
+            actor_id="U1",
+            surface="slash",
+            status=status,
+            created_at=at,
+            finished_at=None if status == "unknown" else at,
+            owner="alive:2:x:2" if status == "unknown" else None,
+            settle_by=at,
+        )
+
     for status, days in [("started", 40), ("denied", 31), ("started", 10), ("unknown", 45)]:
         await store.record_action(row(status, days))
     await store.heartbeat("alive:2:x:2")  # the replica finishing the open one runs
@@ -111,8 +129,13 @@ async def test_a_live_replicas_open_action_is_left_to_it_and_a_dead_ones_taken_o
     for owner in (alive, dead):
         actions = Actions(client=client, store=store, execution_url=str, owner=owner)
         outcome = await actions.perform(
-            ActionRequest("rerun", "git", SAMPLE_FAILED_GIT_ID if owner == alive else sim.add_event("git")["id"],
-                          Actor("U0ALICE"), "button")
+            ActionRequest(
+                "rerun",
+                "git",
+                SAMPLE_FAILED_GIT_ID if owner == alive else sim.add_event("git")["id"],
+                Actor("U0ALICE"),
+                "button",
+            )
         )
         assert outcome.status == "unknown"
         await actions.follow_unknown(outcome, None)
@@ -164,8 +187,17 @@ async def test_an_intent_claimed_without_an_open_action_is_given_back(
     await store.claim(intent_key("git", "no-row"), "req-dead", IN_FLIGHT_CLAIM_SECONDS)
     await store.claim(intent_key("git", "ran"), "req-ran", IN_FLIGHT_CLAIM_SECONDS)
     await store.record_action(
-        ActionRecord(kind="git", event_id="ran", action="rerun", actor_id="U1", surface="slash", status="started",
-                     request_id="req-ran", created_at=T0, finished_at=T0)
+        ActionRecord(
+            kind="git",
+            event_id="ran",
+            action="rerun",
+            actor_id="U1",
+            surface="slash",
+            status="started",
+            request_id="req-ran",
+            created_at=T0,
+            finished_at=T0,
+        )
     )
     recent = intent_key("git", "recent")
     clock.advance(seconds=700)

@@ -225,8 +225,10 @@ def test_load_file_config(tmp_path: Path) -> None:
 def test_subscriptions_come_after_the_file_routes_and_before_the_fallback() -> None:
     from bot.core.routing import StoredRoute
 
-    file_routes = parse_file_config('routes:\n  - match: {pipeline: "*-nightly"}\n    drop: true\n'
-                                    "  - match: {project: Platform}\n    channel: C0PLATFORM\n").routes  # fmt: skip
+    file_routes = parse_file_config(
+        'routes:\n  - match: {pipeline: "*-nightly"}\n    drop: true\n'
+        "  - match: {project: Platform}\n    channel: C0PLATFORM\n"
+    ).routes
     router = Router(file_routes, "C0ALERTS")
     router.use_stored([
         StoredRoute(1, "C0PAYMENTS", project="Payments", branch="release/*", mention="<!subteam^S0PAY>"),
@@ -236,8 +238,11 @@ def test_subscriptions_come_after_the_file_routes_and_before_the_fallback() -> N
     ])  # fmt: skip
     release = router.route(event(project="Payments", pipeline="payments-ci", targetBranch="release/2.1"))
     assert (release.channel, release.mention, release.subscription, release.rule) == (
-        "C0PAYMENTS", "<!subteam^S0PAY>", 1, None,
-    )  # fmt: skip
+        "C0PAYMENTS",
+        "<!subteam^S0PAY>",
+        1,
+        None,
+    )
     assert router.route(event(project="Payments", targetBranch="main")).channel == "C0PAYALL"  # oldest match first
     assert router.route(event(project="Payments", pipeline="payments-nightly")).dropped  # the file's drop wins
     assert router.route(event(project="Platform")).channel == "C0PLATFORM"  # the file's channel rule wins
@@ -247,8 +252,12 @@ def test_subscriptions_come_after_the_file_routes_and_before_the_fallback() -> N
     assert router.shadowing_rule(StoredRoute(5, "C0X", kind="approval")) is None
     lines = router.describe()
     assert "subscription #1: project=Payments branch=release/* -> channel C0PAYMENTS, mention <!subteam^S0PAY>" in lines
-    assert lines.index("subscription #1: project=Payments branch=release/* -> channel C0PAYMENTS, mention "
-                       "<!subteam^S0PAY>") > 1  # fmt: skip
+    assert (
+        lines.index(
+            "subscription #1: project=Payments branch=release/* -> channel C0PAYMENTS, mention <!subteam^S0PAY>"
+        )
+        > 1
+    )
 
 
 def test_a_subscription_makes_its_kind_polled_unless_a_file_rule_takes_every_failure_of_it() -> None:

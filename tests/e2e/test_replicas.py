@@ -184,5 +184,3 @@ async def test_exactly_once_under_load_200_intents_each_delivered_3_times(tmp_pa
 async def _rows_when(store: Store, n: int) -> list[ActionRecord] | None:
     rows = await store.list_actions(limit=1000)
     return rows if len(rows) >= n else None
-
-

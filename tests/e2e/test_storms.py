@@ -202,13 +202,7 @@ async def test_a_digest_slack_refused_is_posted_on_the_next_cycle_and_nothing_is
 @pytest.fixture
 async def payments_only(tmp_path: Path) -> AsyncIterator[Harness]:
     """Bob may rerun Payments' pipelines only; alice anything."""
-    config = (
-        "access:\n"
-        "  rules:\n"
-        "    - users: [U0ALICE]\n"
-        "    - users: [U0BOB]\n"
-        "      projects: [Payments]\n"
-    )
+    config = "access:\n  rules:\n    - users: [U0ALICE]\n    - users: [U0BOB]\n      projects: [Payments]\n"
     async with harness_with_config(tmp_path, config) as h:
         yield h
 

@@ -34,9 +34,7 @@ def fail(group: Cluster, project: str, pipeline: str) -> str:
 async def marker_alerted(group: Cluster) -> None:
     """A cycle that read the routes before this point is over once a later failure is alerted."""
     marker = fail(group, "Marker", "marker-ci")
-    await wait_for(
-        lambda: any(event_id(m) == marker for m in alerts_in(group, ALERTS)), timeout=30
-    )
+    await wait_for(lambda: any(event_id(m) == marker for m in alerts_in(group, ALERTS)), timeout=30)
 
 
 async def leader_and_other(group: Cluster) -> tuple[Replica, Replica]:
@@ -63,16 +61,12 @@ async def test_a_subscription_made_on_one_replica_routes_on_the_other(tmp_path: 
         await wait_for(lambda: [m for m in group.slack.messages(PAYMENTS) if "subscribed" in m.text], timeout=15)
         await marker_alerted(group)
         first = fail(group, "Payments", "payments-ci")
-        await wait_for(
-            lambda: [m for m in alerts_in(group, PAYMENTS) if event_id(m) == first], timeout=30
-        )
+        await wait_for(lambda: [m for m in alerts_in(group, PAYMENTS) if event_id(m) == first], timeout=30)
         # The watching replica dies; the other takes the watcher over and routes by it too.
         await leader.kill()
         await wait_for_async(lambda: _held_by(group, other), within=30)
         second = fail(group, "Payments", "payments-ci")
-        await wait_for(
-            lambda: [m for m in alerts_in(group, PAYMENTS) if event_id(m) == second], timeout=30
-        )
+        await wait_for(lambda: [m for m in alerts_in(group, PAYMENTS) if event_id(m) == second], timeout=30)
         await other.send.slash_command("unsubscribe 1", user="U0ALICE", channel=PAYMENTS)
         await wait_for(lambda: [m for m in group.slack.messages(PAYMENTS) if "unsubscribed" in m.text], timeout=15)
         await marker_alerted(group)

@@ -710,8 +710,9 @@ async def test_executions_pause_resume_and_cancel_as_vra_moves_them(
     assert await status() == "CANCELED"
     assert (await act("cancel")).status_code == 400  # nothing left to cancel
     assert (await act("explode")).status_code == 400
-    missing = await client.post(f"{API}/executions/00000000-0000-4000-8000-000000000000", params={"action": "cancel"},
-                                json={}, headers=auth)  # fmt: skip
+    missing = await client.post(
+        f"{API}/executions/00000000-0000-4000-8000-000000000000", params={"action": "cancel"}, json={}, headers=auth
+    )
     assert missing.status_code == 404
 
 

@@ -25,7 +25,6 @@ from tests.harness import ALERTS, Harness, buttons, everything, harness_with_con
 APPROVALS = "C0APPROVALS"
 
 
-
 def requests_in(h: Harness, channel: str = APPROVALS) -> list[Message]:
     return [m for m in h.slack.messages(channel) if m.user == "U0BOT" and "Approval" in m.text]
 
@@ -52,17 +51,29 @@ async def routed(tmp_path: Path) -> AsyncIterator[Harness]:
 async def test_a_pending_approval_is_posted_once_with_its_facts_and_buttons(routed: Harness) -> None:
     h = routed
     op = h.sim.user_operations.add(
-        pipelineName="payments-deploy", executionIndex=12, summary="Deploy 1.4.2 to production",
-        description="Change window: today 14:00-16:00", requestedBy="fritz",
-        approvers=["alice@example.com", "carol@example.com"], approverGroups=["release-managers"],
-    )  # fmt: skip
+        pipelineName="payments-deploy",
+        executionIndex=12,
+        summary="Deploy 1.4.2 to production",
+        description="Change window: today 14:00-16:00",
+        requestedBy="fritz",
+        approvers=["alice@example.com", "carol@example.com"],
+        approverGroups=["release-managers"],
+    )
     watcher = watcher_of(h)
     stats = await watcher.poll_once(force=True)
     assert (stats.listed, stats.posted) == (1, 1)
     [request] = requests_in(h)
     shown = everything(request)
-    for fact in ("payments-deploy #12", "Deploy 1.4.2 to production", "Change window", "fritz",
-                 "alice@example.com, carol@example.com", "release-managers", "Expires", "!date^"):  # fmt: skip
+    for fact in (
+        "payments-deploy #12",
+        "Deploy 1.4.2 to production",
+        "Change window",
+        "fritz",
+        "alice@example.com, carol@example.com",
+        "release-managers",
+        "Expires",
+        "!date^",
+    ):
         assert fact in shown, fact
     assert f"/codestream/#/executions/{op['executionId']}" in shown
     assert set(buttons(request)) == {ACTION_APPROVE, ACTION_REJECT}

@@ -24,13 +24,13 @@ RESUME = CONTROLS["resume-execution"].button_action_id
 EXECUTIONS = "/codestream/api/executions/"
 
 
-
 def control_posts(h: Harness) -> list[tuple[str, Any]]:
     """The execution actions Code Stream received: (action, body)."""
     return [
         (r.query.get("action", ""), r.json())
-        for r in h.sim.requests if r.method == "POST" and r.path.startswith(EXECUTIONS)
-    ]  # fmt: skip
+        for r in h.sim.requests
+        if r.method == "POST" and r.path.startswith(EXECUTIONS)
+    ]
 
 
 async def rerun_and_summary(h: Harness) -> tuple[Message, Message, str]:
@@ -73,9 +73,7 @@ async def test_cancel_from_the_summary_asks_first_posts_once_and_updates_the_sum
     assert "demo-pipeline" in dialog or "#" in dialog
     assert "may keep running" in dialog  # some task types are not told of a cancel
     await click(h, summary, CANCEL)
-    said = await wait_for(
-        lambda: [m for m in h.slack.thread(ALERTS, alert.ts)[2:] if "canceled" in m.text], timeout=10
-    )
+    said = await wait_for(lambda: [m for m in h.slack.thread(ALERTS, alert.ts)[2:] if "canceled" in m.text], timeout=10)
     assert "<@U0ALICE> canceled" in everything(said[0])
     assert control_posts(h) == [("cancel", {"reason": "Canceled from Slack by @alice"})]
     updated = await summary_shows(h, summary, "CANCELED", "Canceled from Slack by <@U0ALICE>")

@@ -104,7 +104,6 @@ async def test_a_rerun_from_the_home_tab_runs_once_and_the_tab_shows_its_outcome
     assert ran in (["started"], ["unknown"]), rows  # one ran; whoever else got through was told
 
 
-
 async def test_a_rerun_from_the_home_tab_of_an_alerted_failure_answers_in_the_alert_thread(h: Harness) -> None:
     event_id = fail(h, "Payments", "payments-deploy")
     alert = await h.post_alert("git", event_id)

@@ -38,9 +38,10 @@ def fail(h: Harness, pipeline: str = "mute-ci", branch: str = "main") -> dict[st
 def top_level(h: Harness) -> list[Message]:
     """Top-level alerts of this test's pipelines (the seeded sample failures aside)."""
     return [
-        m for m in h.slack.messages(ALERTS)
+        m
+        for m in h.slack.messages(ALERTS)
         if m.user == "U0BOT" and m.thread_ts is None and ("mute-ci" in m.text or "billing-ci" in m.text)
-    ]  # fmt: skip
+    ]
 
 
 async def first_alert(h: Harness) -> tuple[Watcher, Message, Event]:
@@ -115,9 +116,16 @@ async def test_until_it_passes_ends_at_a_passing_run_and_an_hour_ends_by_itself(
     # An hour's mute is over after the hour (the store's clock decides; no waiting here).
     now = h.store.now()
     mute_id = await h.store.add_mute(
-        MuteRecord(scope="pipeline", kind="git", project="Muting", pipeline="mute-ci",
-                   until=now + timedelta(hours=1), muted_by="U0ALICE", created_at=now)
-    )  # fmt: skip
+        MuteRecord(
+            scope="pipeline",
+            kind="git",
+            project="Muting",
+            pipeline="mute-ci",
+            until=now + timedelta(hours=1),
+            muted_by="U0ALICE",
+            created_at=now,
+        )
+    )
     assert [m.id for m in await h.store.active_mutes(now)] == [mute_id]
     assert await h.store.active_mutes(now + timedelta(hours=1, seconds=1)) == []
     await watcher.stop()
@@ -176,6 +184,7 @@ async def test_a_double_click_makes_one_mute_and_a_pass_elsewhere_does_not_end_i
     value = mute_value(event, "pipeline", "pass")
     await mute_from(h, alert, value)
     await mute_from(h, alert, value)
+
     def both_answered() -> bool:  # the first says so in the thread; the second too, or is told it is in hand
         said = len([m for m in h.slack.messages(ALERTS) if m.thread_ts == alert.ts])
         return said >= 2 or (said >= 1 and len(h.slack.ephemerals_for("U0ALICE")) >= 1)
@@ -183,9 +192,13 @@ async def test_a_double_click_makes_one_mute_and_a_pass_elsewhere_does_not_end_i
     await wait_for(both_answered, timeout=10)
     assert len(await h.store.active_mutes(h.store.now())) == 1
     h.sim.add_event(
-        "git", executionStatus="COMPLETED", pipeline="mute-ci", project="Muting", repo="mute-repo",
+        "git",
+        executionStatus="COMPLETED",
+        pipeline="mute-ci",
+        project="Muting",
+        repo="mute-repo",
         targetBranch="feature-x",
-    )  # fmt: skip
+    )
     await watcher.poll_once()  # a pass on another branch says nothing about main
     assert len(await h.store.active_mutes(h.store.now())) == 1
     await watcher.stop()

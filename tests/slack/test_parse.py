@@ -23,8 +23,10 @@ ID = "8365ef3b-8bf3-48aa-bd5d-7113fcff827c"
         (f"rerun docker {ID}", ParsedCommand("rerun", "docker", ID)),
         (f"show {ID}", ParsedCommand("show", "git", ID)),
         (f"rerun https://vra.example.com/codestream/api/gerrit-events/{ID}", ParsedCommand("rerun", "gerrit", ID)),
-        (f"rerun <https://vra.example.com/codestream/api/registry-events/{ID}?apiVersion=x|link>",
-         ParsedCommand("rerun", "docker", ID)),
+        (
+            f"rerun <https://vra.example.com/codestream/api/registry-events/{ID}?apiVersion=x|link>",
+            ParsedCommand("rerun", "docker", ID),
+        ),
         (f"rerun https://vra.example.com/codestream/#/triggers/git-events/{ID}", ParsedCommand("rerun", "git", ID)),
         (f"rerun <https://vra.example.com/codestream/#/activity/{ID}>", ParsedCommand("rerun", "git", ID)),
         ("list", ParsedCommand("list")),

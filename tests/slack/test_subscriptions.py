@@ -20,8 +20,7 @@ ONCALL = "<!subteam^S0PAYONCALL|@payments-oncall>"
 # A failure of the Marker project goes to #cs-alerts by the file's route: once its alert is
 # there, the watcher has polled past everything added before it.
 CONFIG = (
-    "routes:\n  - match: {project: Marker}\n    channel: C0ALERTS\n"
-    "  - match: {pipeline: '*-nightly'}\n    drop: true\n"
+    "routes:\n  - match: {project: Marker}\n    channel: C0ALERTS\n  - match: {pipeline: '*-nightly'}\n    drop: true\n"
 )
 
 

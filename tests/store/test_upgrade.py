@@ -120,9 +120,15 @@ async def test_a_v4_database_gets_execution_control_and_approvals_and_keeps_its_
     store = await open_store(backend.url, schema=backend.schema)
     now = store.now()
     record = FollowupRecord(
-        execution_id="e-v4", kind="git", event_id="ev-v4", channel_id="C0ALERTS", summary_ts="1.2",
-        next_poll_at=now, deadline_at=now + timedelta(hours=6), created_at=now,
-    )  # fmt: skip
+        execution_id="e-v4",
+        kind="git",
+        event_id="ev-v4",
+        channel_id="C0ALERTS",
+        summary_ts="1.2",
+        next_poll_at=now,
+        deadline_at=now + timedelta(hours=6),
+        created_at=now,
+    )
     try:
         fid = await store.add_followup(record)
         async with store.engine.begin() as conn:  # back to the v4 layout, as v4's code left it
@@ -177,7 +183,11 @@ async def test_a_v4_database_gets_digests_and_subscriptions_and_keeps_its_data(v
         assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
     [row] = await store.list_actions(limit=10)
     assert (row.action, row.actor_name, row.status, row.execution_id, row.pipeline) == (
-        "rerun", "alice", "started", "e4", "payments-ci"
+        "rerun",
+        "alice",
+        "started",
+        "e4",
+        "payments-ci",
     )
     alert = await store.latest_alert_for_event("git", "7f3a1b2c-0000-4000-8000-000000000004")
     assert alert is not None and alert.repeats == 1 and alert.series == "git:demo:payments-ci:payments:main"

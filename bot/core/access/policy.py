@@ -261,9 +261,9 @@ def build_policy(
     allowed_channels: str | None,
     groups: GroupDirectory | None,
 ) -> AllowEveryone | RulePolicy:
-    rules = rules_from_env(allowed_users, allowed_usergroups, allowed_channels) + parse_access_config(
-        access_section
-    ).rules
+    rules = (
+        rules_from_env(allowed_users, allowed_usergroups, allowed_channels) + parse_access_config(access_section).rules
+    )
     if not rules:
         log.warning(NO_POLICY_WARNING)
         return AllowEveryone()

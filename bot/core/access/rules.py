@@ -19,6 +19,8 @@ from bot.core.verbs import VERBS, AccessAction, Verb
 # channel) are granted only by naming them.
 ALL_VERBS: Final[tuple[Verb, ...]] = tuple(sorted(VERBS, key=lambda verb: VERBS[verb].mutates))
 ALL_ACTIONS: Final[tuple[AccessAction, ...]] = (*ALL_VERBS, "mute", "subscribe", "cancel", "pause", "approve")
+
+
 @dataclass(frozen=True)
 class Scope:
     """What rules are matched against: an event, or an audit row that remembers its event's

@@ -207,15 +207,17 @@ class ApprovalDecisions:
                 )
         except TimeoutError:
             await mark_unknown(self.store, self.owner, action_id, self.reconcile_seconds, error_class="Unavailable")
-            return DecisionOutcome(request, "unknown", operation, Unavailable("Code Stream did not answer in time."),
-                                   action_id=action_id)  # fmt: skip
+            return DecisionOutcome(
+                request, "unknown", operation, Unavailable("Code Stream did not answer in time."), action_id=action_id
+            )
         except CodeStreamError as exc:  # 4xx: a 403 when the bot's account may not respond
             await close_action(self.store, self.owner, action_id, "failed", error=exc)
             await self._release(key, holder)
             return DecisionOutcome(request, "failed", operation, exc, action_id=action_id)
         except BaseException:
-            await asyncio.shield(mark_unknown(self.store, self.owner, action_id, self.reconcile_seconds,
-                                              error_class="Interrupted"))  # fmt: skip
+            await asyncio.shield(
+                mark_unknown(self.store, self.owner, action_id, self.reconcile_seconds, error_class="Interrupted")
+            )
             raise
         if result.state == "unknown":
             await mark_unknown(self.store, self.owner, action_id, self.reconcile_seconds, error=result.error)
@@ -280,13 +282,21 @@ class ApprovalDecisions:
     ) -> ActionRecord:
         """The audit row: kind ``approval``, the operation id in ``event_id``."""
         return audit_row(
-            now=self.store.now(), kind=APPROVAL_KIND, target_id=request.operation_id,
-            action=ACTION_OF[request.decision], actor=request.actor, surface=request.surface,
-            channel_id=request.channel_id, request_id=request.request_id, status=status, error=error,
-            owner=self.owner, open_seconds=self.post_budget_seconds + self.reconcile_seconds,
+            now=self.store.now(),
+            kind=APPROVAL_KIND,
+            target_id=request.operation_id,
+            action=ACTION_OF[request.decision],
+            actor=request.actor,
+            surface=request.surface,
+            channel_id=request.channel_id,
+            request_id=request.request_id,
+            status=status,
+            error=error,
+            owner=self.owner,
+            open_seconds=self.post_budget_seconds + self.reconcile_seconds,
             project=operation.project if operation is not None else None,
             pipeline=operation.pipeline if operation is not None else None,
-        )  # fmt: skip
+        )
 
     async def _release(self, key: str, holder: str) -> None:
         await release_quietly(self.store, key, holder)
@@ -339,8 +349,11 @@ class ApprovalReadBack:
             if record is not None and operation.status is not None:
                 end = ApprovalEnd(operation.status, "codestream", operation.responded_by, operation.response_message)
                 await show_end(decisions.store, decisions.notifier, record, operation, end)
-        log.info("approval decision settled %s after reading it back", status,
-                 extra={"action_id": action_id, "surface": stored_surface(row.surface)})  # fmt: skip
+        log.info(
+            "approval decision settled %s after reading it back",
+            status,
+            extra={"action_id": action_id, "surface": stored_surface(row.surface)},
+        )
         return True
 
 

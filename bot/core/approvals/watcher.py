@@ -182,9 +182,13 @@ async def show_end(
 ) -> bool:
     """Record how an approval ended and redraw its request, once (whoever gets there first)."""
     finished = await store.finish_approval(
-        record.operation_id, status=end.status, decided_by=end.by, decided_in=end.decided_in,
-        response_message=end.message, at=store.now(),
-    )  # fmt: skip
+        record.operation_id,
+        status=end.status,
+        decided_by=end.by,
+        decided_in=end.decided_in,
+        response_message=end.message,
+        at=store.now(),
+    )
     if not finished or record.channel_id is None or record.ts is None:
         return False
     return await notifier.show_approval_end(MessageRef(record.channel_id, record.ts, record.ts), operation, end)

@@ -166,9 +166,16 @@ class ExecutionControl:
             return await self._refused(request, "failed", not_actionable(request, execution), execution)
         try:
             action_id = await self.store.record_action(self._row(request, "pending", execution=execution))
-            await self.store.update_claim_data(key, holder, {"verb": request.verb, "action_id": action_id,
-                                                             "actor_id": request.actor.user_id,
-                                                             "actor_name": request.actor.name})  # fmt: skip
+            await self.store.update_claim_data(
+                key,
+                holder,
+                {
+                    "verb": request.verb,
+                    "action_id": action_id,
+                    "actor_id": request.actor.user_id,
+                    "actor_name": request.actor.name,
+                },
+            )
         except Exception as exc:
             log.exception("store unavailable for the audit row", extra={"error_class": type(exc).__name__})
             await self._release(key, holder)
@@ -202,24 +209,37 @@ class ExecutionControl:
         status: ControlStatus = "done" if result.state == "succeeded" else "not_started"
         error = result.error if status != "done" else None
         await close_action(
-            self.store, self.owner, action_id, DONE if status == "done" else status,
-            error=error, execution_id=request.execution_id,
-        )  # fmt: skip
+            self.store,
+            self.owner,
+            action_id,
+            DONE if status == "done" else status,
+            error=error,
+            execution_id=request.execution_id,
+        )
         await self._release(key, holder)
         execution = result.execution or result.before
         return ControlOutcome(
-            request, status, execution=execution, execution_url=self.execution_url(request.execution_id),
-            error=error, action_id=action_id,
-        )  # fmt: skip
+            request,
+            status,
+            execution=execution,
+            execution_url=self.execution_url(request.execution_id),
+            error=error,
+            action_id=action_id,
+        )
 
     async def _unknown(
         self, request: ControlRequest, action_id: int, execution: Execution, error: CodeStreamError | None
     ) -> ControlOutcome:
         settle_by = await mark_unknown(self.store, self.owner, action_id, self.reconcile_seconds, error=error)
         return ControlOutcome(
-            request, "unknown", execution=execution, execution_url=self.execution_url(request.execution_id),
-            error=error, action_id=action_id, settle_by=settle_by,
-        )  # fmt: skip
+            request,
+            "unknown",
+            execution=execution,
+            execution_url=self.execution_url(request.execution_id),
+            error=error,
+            action_id=action_id,
+            settle_by=settle_by,
+        )
 
     async def _refused(
         self,
@@ -249,13 +269,22 @@ class ExecutionControl:
     ) -> ActionRecord:
         """The audit row: kind ``execution``, the execution id in ``event_id``."""
         return audit_row(
-            now=self.store.now(), kind=EXECUTION_KIND, target_id=request.execution_id, action=request.verb,
-            actor=request.actor, surface=request.surface, channel_id=request.channel_id,
-            request_id=request.request_id, status=status, error=error, owner=self.owner,
+            now=self.store.now(),
+            kind=EXECUTION_KIND,
+            target_id=request.execution_id,
+            action=request.verb,
+            actor=request.actor,
+            surface=request.surface,
+            channel_id=request.channel_id,
+            request_id=request.request_id,
+            status=status,
+            error=error,
+            owner=self.owner,
             open_seconds=self.post_budget_seconds + self.reconcile_seconds,
-            project=execution.project if execution is not None else None, pipeline=pipeline_of(execution),
+            project=execution.project if execution is not None else None,
+            pipeline=pipeline_of(execution),
             before_execution_index=execution.index if execution is not None else None,
-        )  # fmt: skip
+        )
 
     async def _release(self, key: str, holder: str) -> None:
         await release_quietly(self.store, key, holder)

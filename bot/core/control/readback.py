@@ -96,11 +96,18 @@ class ControlReadBack:
             "execution %s settled %s after reading it back",
             row.action,
             status,
-            extra={"action_id": action_id, "execution_id": row.event_id, "result": status,
-                   "status": status_of(execution)},
-        )  # fmt: skip
-        answer = MessageRef(row.summary_channel, row.summary_ts, row.summary_ts) if row.summary_channel and \
-            row.summary_ts else None  # fmt: skip
+            extra={
+                "action_id": action_id,
+                "execution_id": row.event_id,
+                "result": status,
+                "status": status_of(execution),
+            },
+        )
+        answer = (
+            MessageRef(row.summary_channel, row.summary_ts, row.summary_ts)
+            if row.summary_channel and row.summary_ts
+            else None
+        )
         try:
             await self.notifier.control_settled(outcome, answer)
         except Exception:
@@ -125,6 +132,13 @@ class ControlReadBack:
             request_id=row.request_id or new_request_id(),
         )
         return ControlOutcome(
-            request, status, execution=execution, execution_url=self.execution_url(row.event_id), error=error,
-            action_id=row.id, at=row.created_at, settle_by=row.settle_by, settled_late=True,
-        )  # fmt: skip
+            request,
+            status,
+            execution=execution,
+            execution_url=self.execution_url(row.event_id),
+            error=error,
+            action_id=row.id,
+            at=row.created_at,
+            settle_by=row.settle_by,
+            settled_late=True,
+        )

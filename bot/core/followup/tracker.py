@@ -161,10 +161,15 @@ class FollowupTracker:
         fid = record.id
         await retry_write(
             lambda: self.store.update_followup(
-                fid, control_verb=verb, control_by=actor_id, control_at=at, status=UNKNOWN_STATUS,
-                next_poll_at=self._clock(), interval=self.timing.initial_interval,
+                fid,
+                control_verb=verb,
+                control_by=actor_id,
+                control_at=at,
+                status=UNKNOWN_STATUS,
+                next_poll_at=self._clock(),
+                interval=self.timing.initial_interval,
             )
-        )  # fmt: skip
+        )
         self._wake.set()
         return True
 

@@ -92,14 +92,28 @@ class Watcher:
         # The board the Slack side draws row changes with, when given: one sweep for both.
         self.digests = digests or DigestBoard(store, notifier.draw_digest)
         self.storms = Storms(
-            store, notifier, self.digests, self.details, self.undelivered,
-            threshold=digest_threshold, window=digest_window,
-        )  # fmt: skip
+            store,
+            notifier,
+            self.digests,
+            self.details,
+            self.undelivered,
+            threshold=digest_threshold,
+            window=digest_window,
+        )
         self.posting = AlertPosting(
-            store, notifier, router, self.undelivered, self.details,
-            holder=holder, keep_lease=self._keep_lease, authors=authors,
-            repeat_window=repeat_window, read_event=client.get_event, mutes=self.mutes, storms=self.storms,
-        )  # fmt: skip
+            store,
+            notifier,
+            router,
+            self.undelivered,
+            self.details,
+            holder=holder,
+            keep_lease=self._keep_lease,
+            authors=authors,
+            repeat_window=repeat_window,
+            read_event=client.get_event,
+            mutes=self.mutes,
+            storms=self.storms,
+        )
         self._cursors: dict[EventKind, Cursor] = {}  # valid only while we keep the lease
         self._wake = asyncio.Event()
         self._stopping = False

@@ -150,9 +150,18 @@ class AlertPosting:
             stats.undeliverable += 1
             return True
         return await self.post_claimed(
-            due.key, due.holder, due.event, channel, due.mention, None, series_key(due.event), None,
-            stats=stats, refused=refused, gone=gone,
-        )  # fmt: skip
+            due.key,
+            due.holder,
+            due.event,
+            channel,
+            due.mention,
+            None,
+            series_key(due.event),
+            None,
+            stats=stats,
+            refused=refused,
+            gone=gone,
+        )
 
     async def post_claimed(
         self,
@@ -229,10 +238,18 @@ class AlertPosting:
             failure = await self.details.of(event)
             author = await self.authors.user_for(event.owner) if self.authors is not None else None
             record, delivered = await post_alert(
-                self.notifier, self.store, event, channel=channel, mention=mention, thread_ts=thread_ts,
-                on_posted=posted.append, failure=failure, author=author,
-                series=series if thread_ts is None else None, repeat=root is not None,
-            )  # fmt: skip
+                self.notifier,
+                self.store,
+                event,
+                channel=channel,
+                mention=mention,
+                thread_ts=thread_ts,
+                on_posted=posted.append,
+                failure=failure,
+                author=author,
+                series=series if thread_ts is None else None,
+                repeat=root is not None,
+            )
         except BaseException:
             if posted:  # Slack has it, only the store failed: saved by the next cycle, never re-posted
                 self._unsaved[key] = posted[0]

@@ -180,8 +180,10 @@ class Storms:
         assert digest.id is not None
         if await self.board.redraw(digest.id, follow=False):
             return due[:count]
-        log.warning("watcher: a digest could not be redrawn; its new failures go in a new one",
-                    extra={"channel_id": digest.channel_id})  # fmt: skip
+        log.warning(
+            "watcher: a digest could not be redrawn; its new failures go in a new one",
+            extra={"channel_id": digest.channel_id},
+        )
         await self.store.close_digest(digest, rows[:count])
         return []
 

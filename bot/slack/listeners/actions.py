@@ -35,9 +35,7 @@ async def accepted(
 
 
 def register(app: AsyncApp, surfaces: Surfaces, home: HomeTabs) -> None:
-    async def on_button(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
-    ) -> None:
+    async def on_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest) -> None:
         await ack()
         # The payload is read once here; the work below keeps only what it needs, so the
         # payload is freed while the work waits its turn behind a burst.

@@ -59,7 +59,6 @@ MESSAGE_LEN: Final = 1500
 SERVER_MESSAGE_LEN: Final = 500
 
 
-
 @dataclass(frozen=True)
 class SlackMessage:
     """What a renderer returns: the notification ``text``, the ``blocks`` and, for alerts, the

@@ -30,9 +30,7 @@ _SHOWN: Final[dict[str, tuple[str, ...]]] = {
     **dict.fromkeys(("RUNNING", "WAITING", "QUEUED"), ("pause", "cancel")),
     "PAUSED": ("resume-execution", "cancel"),
 }
-CANCEL_WARNING: Final = (
-    "Some task types (CI, custom, Kubernetes) are not told of a cancel and may keep running."
-)
+CANCEL_WARNING: Final = "Some task types (CI, custom, Kubernetes) are not told of a cancel and may keep running."
 
 
 def _name(pipeline: str | None, index: int | None) -> str:
@@ -66,7 +64,7 @@ def control_buttons(
 
 
 def acted_line(verb: str | None, actor_id: str | None, at: datetime | None) -> str:
-    """"⛔ Canceled by @alice · <date>" for the summary; "" when nobody acted from Slack."""
+    """ "⛔ Canceled by @alice · <date>" for the summary; "" when nobody acted from Slack."""
     spec = control_spec(verb) if verb else None
     if spec is None or not actor_id:
         return ""

@@ -323,9 +323,7 @@ def test_each_outcome_status_says_what_happened(status: OutcomeStatus, kwargs: d
 
 def test_an_unknown_outcome_being_checked_says_so_and_never_invites_a_retry() -> None:
     until = NOW + timedelta(minutes=5)
-    message = render_outcome(
-        outcome("unknown", event=git_event(), error=Unavailable(), settle_by=until), now=NOW
-    )
+    message = render_outcome(outcome("unknown", event=git_event(), error=Unavailable(), settle_by=until), now=NOW)
     assert_valid(message)
     assert_everywhere(message, "Rerun sent — outcome not known yet", "do not try again meanwhile", SUBJECT)
     assert "try again in a minute" not in (message.text + block_text(message)).lower()
@@ -451,8 +449,12 @@ def test_alert_has_facts_buttons_with_confirm_and_metadata() -> None:
     assert (rerun["action_id"], rerun["style"], rerun["text"]["text"]) == (ACTION_RERUN, "primary", "Rerun")
     # The ⋯ menu: mute the pipeline for 1 h / 1 d / until it passes, or the branch for 1 d / until it passes.
     assert [v.split("|", 2)[2] for v in overflow_values(message)] == [
-        "pipeline|1h", "pipeline|1d", "pipeline|pass", "branch|1d", "branch|pass"
-    ]  # fmt: skip
+        "pipeline|1h",
+        "pipeline|1d",
+        "pipeline|pass",
+        "branch|1d",
+        "branch|pass",
+    ]
     assert (resume["action_id"], resume["text"]["text"]) == (ACTION_RESUME, "Resume")
     assert "style" not in resume
     for button in (rerun, resume):
