@@ -30,10 +30,11 @@ from bot.core.people import AuthorMentions
 from bot.core.perform import Actions
 from bot.core.routing import Router
 from bot.core.watcher import Watcher
-from bot.slack.app import build_web_client
+from bot.slack.app import SlackRetry, build_web_client
 from bot.slack.delivery import Delivery
 from bot.slack.identity import SlackIdentity
 from bot.slack.notifier import SlackNotifier
+from bot.slack.pacing import ChannelPacer
 from bot.slack.people import SlackEmailDirectory
 from bot.slack.surfaces import Surfaces
 from bot.slack.usergroups import SlackGroupDirectory
@@ -69,7 +70,7 @@ class Runtime:
     def delivery(self) -> Delivery:
         """One per process: its per-channel pacing must see all of the bot's traffic."""
         assert self.web is not None, "Slack is not configured"
-        return Delivery(self.web)
+        return Delivery(self.web, ChannelPacer(rate=self.settings.bot_slack_channel_rate))
 
     @functools.cached_property
     def _notifier(self) -> SlackNotifier:
@@ -139,9 +140,13 @@ class Runtime:
         """The reconciler's side of execution control, telling Slack (when configured)."""
         notifier = self.notifier() if self.web is not None else LoggedControls()
         return ControlReadBack(
-            self.store, self.client, notifier, owner=self.replica,
-            execution_url=self.settings.execution_ui_url, tracker=self.followups,
-        )  # fmt: skip
+            self.store,
+            self.client,
+            notifier,
+            owner=self.replica,
+            execution_url=self.settings.execution_ui_url,
+            tracker=self.followups,
+        )
 
     @functools.cached_property
     def decisions(self) -> ApprovalDecisions:
@@ -207,6 +212,7 @@ async def build_runtime(
     client: CodeStreamClient | None = None,
     access: AccessPolicy | None = None,
     retry: RetryPolicy | None = None,
+    slack_retry: SlackRetry | None = None,
 ) -> Runtime:
     redact.add_secrets(secret_values(settings))  # every log line, from here on, hides them
     # Everything that can be wrong in the configuration is found before anything is opened.
@@ -220,6 +226,7 @@ async def build_runtime(
             settings.slack_bot_token.get_secret_value(),
             base_url=settings.slack_api_url,
             before_request=foreground.wait_turn,
+            retry=slack_retry or SlackRetry(),
         )
     identity = SlackIdentity(web) if web is not None else None
     if access is None:

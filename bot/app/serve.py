@@ -8,6 +8,7 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -28,7 +29,7 @@ from bot.core.ports import LoggedOutcomes
 from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.core.undelivered import describe_undelivered
 from bot.core.watcher import Watcher
-from bot.slack.app import build_app
+from bot.slack.app import SlackRetry, build_app
 from bot.slack.channels import CHANNEL_ID, ChannelDirectory, ChannelNotFound
 from bot.slack.surfaces import Surfaces
 
@@ -57,6 +58,7 @@ class RunningBot:
     mode: Mode = "http"
     host: str = "127.0.0.1"
     port: int = 0
+    listen_fd: int | None = None  # an inherited, listening socket to serve on instead of host:port
     runtime: Runtime | None = None
     app: AsyncApp | None = None
     surfaces: Surfaces | None = None
@@ -68,6 +70,7 @@ class RunningBot:
     approvals: ApprovalWatcher | None = None
     reconciler: Reconciler | None = None
     reconcile_timing: ReconcileTiming | None = None  # tests read back faster
+    slack_retry: SlackRetry | None = None  # tests back off for milliseconds, not seconds
     _reconciler_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _followups_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _watcher_task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -77,7 +80,7 @@ class RunningBot:
     _socket: AsyncSocketModeHandler | None = field(default=None, repr=False)
 
     async def start(self) -> RunningBot:
-        self.runtime = runtime = await build_runtime(self.settings, retry=self.retry)
+        self.runtime = runtime = await build_runtime(self.settings, retry=self.retry, slack_retry=self.slack_retry)
         try:
             await self._resolve_alert_channel(runtime)
         except StartupError:
@@ -135,9 +138,14 @@ class RunningBot:
                 digests=runtime.notifier().digests,
             )
             self.approvals = build_approval_watcher(
-                self.settings, runtime.file_config, store=runtime.store, client=runtime.client,
-                notifier=runtime.notifier(), holder=runtime.replica, holder_gone=runtime.lease_holder_gone,
-            )  # fmt: skip
+                self.settings,
+                runtime.file_config,
+                store=runtime.store,
+                client=runtime.client,
+                notifier=runtime.notifier(),
+                holder=runtime.replica,
+                holder_gone=runtime.lease_holder_gone,
+            )
         if self.surfaces is not None:
             self.surfaces.health = self._home_health
         extra = [webhook_route(self.watcher, self.settings.bot_webhook_token)] if self.watcher else []
@@ -154,14 +162,16 @@ class RunningBot:
             web, host=self.host, port=port, log_config=None, lifespan="off", access_log=False, **server_options()
         )
         self._server = uvicorn.Server(config)
-        self._server_task = asyncio.create_task(self._server.serve())
+        # An inherited socket is already bound: no window in which another process takes the port.
+        sockets = None if self.listen_fd is None else [socket.socket(fileno=self.listen_fd)]
+        self._server_task = asyncio.create_task(self._server.serve(sockets=sockets))
         while not self._server.started:
             if self._server_task.done():
                 self._server_task.result()  # raises the reason it could not start
                 raise RuntimeError("HTTP server stopped during start-up")
             await asyncio.sleep(0.01)
-        bound = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://{self.host}:{bound}"
+        host, bound = self._server.servers[0].sockets[0].getsockname()[:2]
+        self.url = f"http://{host if self.listen_fd is not None else self.host}:{bound}"
         if self.mode == "socket":
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
@@ -287,8 +297,8 @@ class RunningBot:
         await self.stop()
 
 
-async def serve(settings: Settings, *, mode: Mode, host: str, port: int) -> None:
-    bot = RunningBot(settings, mode=mode, host=host, port=port)
+async def serve(settings: Settings, *, mode: Mode, host: str, port: int, fd: int | None = None) -> None:
+    bot = RunningBot(settings, mode=mode, host=host, port=port, listen_fd=fd)
     await bot.start()
     # Everything made at start-up (modules, tables, models) lives as long as the process: moved
     # out of the collector's reach, a full collection under load no longer walks it (shorter

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    # Alerts and digests the bot posts or redraws in one channel: a burst of 3, then this many a
+    # second (Slack allows about one chat.postMessage a second per channel).
+    bot_slack_channel_rate: float = Field(1.0, gt=0, le=100)
 
     # --- The bot -------------------------------------------------------------------------------
     bot_database_url: str = "sqlite+aiosqlite:///./codestream-bot.db"

@@ -61,14 +61,17 @@ def _configuration_problems() -> tuple[Settings | None, list[str]]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from bot.app.logs import configure_logging
-    from bot.app.serve import StartupError, default_mode, serve
     from bot.core.errors import ConfigError
 
     settings, config_problems = _configuration_problems()
     if settings is None or config_problems:
         print(ConfigError(config_problems), file=sys.stderr)
         return 2
+    # The server's imports (Bolt, uvicorn, SQLAlchemy...) only once the configuration is known to
+    # be right: a pod crash-looping on a mistake says so in a third of the CPU time.
+    from bot.app.logs import configure_logging
+    from bot.app.serve import StartupError, default_mode, serve
+
     mode = args.mode or default_mode(settings)
     problems = settings.codestream_problems() + settings.slack_problems(socket_mode=mode == "socket")
     if problems:
@@ -77,7 +80,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.bot_log_level, settings.bot_log_format)  # build_runtime registers the secrets
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings, mode=mode, host=args.host, port=args.port))
+            asyncio.run(serve(settings, mode=mode, host=args.host, port=args.port, fd=args.fd))
     except (StartupError, ConfigError) as exc:
         print(f"Cannot start: {exc}", file=sys.stderr)
         return 2
@@ -155,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--mode", choices=["socket", "http"], default=None)
     serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server in a container listens on all
     serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument(
+        "--fd",
+        type=int,
+        default=None,
+        help="serve on this already listening socket (inherited file descriptor) instead of --host/--port",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     man = sub.add_parser("manifest", help="print the Slack app manifest (Socket Mode, or HTTP with --http URL)")

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import listeners
@@ -23,8 +26,32 @@ from bot.slack.surfaces import Surfaces
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class SlackRetry:
+    """How the Web API client retries: connection errors and Slack's own 5xx a few times, with
+    slack_sdk's exponential back-off (``backoff`` seconds, doubled each time, with jitter); 429s
+    are waited out as Slack's Retry-After says. Tests shorten ``backoff``."""
+
+    connection_errors: int = 2
+    rate_limited: int = 5
+    server_errors: int = 3
+    backoff: float = 0.5
+
+    def handlers(self) -> list[AsyncRetryHandler]:
+        interval = BackoffRetryIntervalCalculator(backoff_factor=self.backoff)
+        return [
+            AsyncConnectionErrorRetryHandler(max_retry_count=self.connection_errors, interval_calculator=interval),
+            CountingRateLimitHandler(max_retry_count=self.rate_limited),
+            AsyncServerErrorRetryHandler(max_retry_count=self.server_errors, interval_calculator=interval),
+        ]
+
+
 def build_web_client(
-    token: str, *, base_url: str, before_request: Callable[[], Awaitable[None]] | None = None
+    token: str,
+    *,
+    base_url: str,
+    before_request: Callable[[], Awaitable[None]] | None = None,
+    retry: SlackRetry = SlackRetry(),
 ) -> AsyncWebClient:
     """``before_request`` is awaited before each HTTP request to Slack (acks first: see
     ``bot.core.foreground``)."""
@@ -42,11 +69,7 @@ def build_web_client(
     web = MeteredWebClient(token=token, base_url=base_url, session=session)
     # Waits out 429s (honouring Retry-After) and retries Slack's own 5xx a few times, so a
     # message is delivered late rather than lost.
-    web.retry_handlers = [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        CountingRateLimitHandler(max_retry_count=5),
-        AsyncServerErrorRetryHandler(max_retry_count=3),
-    ]
+    web.retry_handlers = retry.handlers()
     return web
 
 
@@ -72,9 +95,7 @@ def build_app(surfaces: Surfaces, *, signing_secret: str | None, socket_mode: bo
         log.error("unhandled error in a listener", exc_info=error, extra={"error_class": type(error).__name__})
         user = (body.get("user") or {}).get("id") or body.get("user_id") or (body.get("event") or {}).get("user")
         channel = (
-            (body.get("channel") or {}).get("id")
-            or body.get("channel_id")
-            or (body.get("event") or {}).get("channel")
+            (body.get("channel") or {}).get("id") or body.get("channel_id") or (body.get("event") or {}).get("channel")
         )
         if isinstance(user, str) and isinstance(channel, str):
             await delivery.ephemeral(channel, user, SOMETHING_WENT_WRONG)
