@@ -18,6 +18,7 @@ from sqlalchemy.schema import DropSchema
 
 from bot.codestream.auth import VraRefreshTokenProvider
 from bot.codestream.client import CodeStreamClient, RetryPolicy
+from bot.codestream.factory import trusted_cas
 from bot.simulator import CodeStreamSimulator
 from tests.harness import Harness, running_harness
 
@@ -49,7 +50,7 @@ async def make_client(sim: CodeStreamSimulator) -> AsyncIterator[ClientFactory]:
         *, refresh_token: str = "sim-refresh-token", timeout: float = 5.0, retry: RetryPolicy = FAST_RETRY
     ) -> CodeStreamClient:
         assert sim.base_url is not None
-        http = httpx.AsyncClient(timeout=timeout)
+        http = httpx.AsyncClient(timeout=timeout, verify=trusted_cas(None))
         auth = VraRefreshTokenProvider(http, sim.base_url, SecretStr(refresh_token))
         client = CodeStreamClient(sim.base_url, auth, http=http, retry=retry)
         made.append(client)

@@ -24,6 +24,8 @@ from bot.core.alerts import post_alert
 from bot.core.reconcile import ReconcileTiming
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
+from bot.slack.app import SlackRetry
+from bot.slack.pacing import ChannelPacer
 from bot.store import ActionRecord, Store
 
 _T = TypeVar("_T")
@@ -32,6 +34,14 @@ SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-token"
 ALERTS = "C0ALERTS"
 FAST = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.05, reconcile_reads=2, reconcile_delay=0.05)
+FAST_SLACK_RETRY = SlackRetry(backoff=0.01)
+
+
+# For a Delivery a test builds itself (the harness sets BOT_SLACK_CHANNEL_RATE instead).
+def fast_pacing() -> ChannelPacer:
+    return ChannelPacer(rate=100)
+
+
 FAST_RECONCILE = ReconcileTiming(interval=0.1, heartbeat=0.5, min_delay=0.1, max_delay=0.3, stale_after=3.0)
 
 
@@ -74,9 +84,11 @@ def buttons(message: Message) -> dict[str, dict[str, Any]]:
     """A message's buttons by action id."""
     return {
         e["action_id"]: e
-        for b in message.blocks if b.get("type") == "actions"
-        for e in b["elements"] if e.get("type") == "button"
-    }  # fmt: skip
+        for b in message.blocks
+        if b.get("type") == "actions"
+        for e in b["elements"]
+        if e.get("type") == "button"
+    }
 
 
 def bot_env(sim: CodeStreamSimulator, slack: SlackStandIn, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -90,6 +102,8 @@ def bot_env(sim: CodeStreamSimulator, slack: SlackStandIn, tmp_path: Path, **ext
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.api_url,
         "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        # Alerts are not spaced a second apart in tests (tests/slack/test_pacing.py sets its own).
+        "BOT_SLACK_CHANNEL_RATE": "100",
     }
     env.update(extra)
     return env
@@ -102,7 +116,7 @@ async def running_harness(tmp_path: Path, **env: Any) -> AsyncIterator[Harness]:
     slack = SlackStandIn(bot_token=BOT_TOKEN)
     await slack.start()
     settings = load_settings(bot_env(sim, slack, tmp_path, **env))
-    bot = RunningBot(settings, mode="http", retry=FAST, reconcile_timing=FAST_RECONCILE)
+    bot = RunningBot(settings, mode="http", retry=FAST, reconcile_timing=FAST_RECONCILE, slack_retry=FAST_SLACK_RETRY)
     await bot.start()
     assert bot.url is not None
     sender = SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack)
@@ -124,11 +138,17 @@ async def harness_with_config(tmp_path: Path, config: str, **env: Any) -> AsyncI
         yield h
 
 
-def free_port() -> int:
-    """A port that was free a moment ago (for a subprocess that must listen on a known port)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def listening_socket() -> socket.socket:
+    """A loopback socket bound to a port the OS chose, already listening: handed to a child
+    (``serve --fd``), so no other process can take the port between choosing and serving."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    return sock
+
+
+def port_of(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
 
 
 async def bot_cli(
@@ -137,12 +157,22 @@ async def bot_cli(
     cwd: Path,
     stdout: int | IO[bytes] = asyncio.subprocess.PIPE,
     stderr: int | IO[bytes] = asyncio.subprocess.PIPE,
+    listen: socket.socket | None = None,
 ) -> asyncio.subprocess.Process:
-    """Start ``python -m bot <args>`` as its own process, with only ``env`` (plus PATH)."""
+    """Start ``python -m bot <args>`` as its own process, with only ``env`` (plus PATH);
+    ``listen`` is handed over as ``--fd`` (and closed here: the child owns it)."""
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, env=full_env, cwd=cwd, stdout=stdout, stderr=stderr
-    )
+    fds: tuple[int, ...] = ()
+    if listen is not None:
+        args = (*args, "--fd", str(listen.fileno()))
+        fds = (listen.fileno(),)
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", *args, env=full_env, cwd=cwd, stdout=stdout, stderr=stderr, pass_fds=fds
+        )
+    finally:
+        if listen is not None:
+            listen.close()
 
 
 async def wait_for_rows(h: Harness, n: int, within: float = 5.0) -> list[ActionRecord]:

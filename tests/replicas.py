@@ -19,7 +19,7 @@ import httpx
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import SlackSender, SlackStandIn
 from tests.conftest import POSTGRES_URL
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, bot_cli, bot_env, free_port
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, bot_cli, bot_env, listening_socket, port_of
 
 
 @asynccontextmanager
@@ -88,11 +88,11 @@ async def _wait_healthy(replica: Replica, within: float = 30.0) -> None:
 
 
 async def start_replica(name: str, env: dict[str, str], tmp_path: Path) -> Replica:
-    """``python -m bot serve --mode http`` on a free port, logging to ``<tmp_path>/<name>.log``."""
-    port = free_port()
+    """``python -m bot serve --mode http`` on a socket the OS chose, logging to ``<tmp_path>/<name>.log``."""
+    listen = listening_socket()
+    port = port_of(listen)
     log = (tmp_path / f"{name}.log").open("ab")
-    args = ("serve", "--mode", "http", "--host", "127.0.0.1", "--port", str(port))
-    proc = await bot_cli(*args, env=env, cwd=tmp_path, stdout=log, stderr=log)
+    proc = await bot_cli("serve", "--mode", "http", env=env, cwd=tmp_path, stdout=log, stderr=log, listen=listen)
     return Replica(name, port, proc, log)
 
 

@@ -65,18 +65,26 @@ async def test_at_a_low_fd_limit_idle_connections_cannot_starve_a_signed_rerun(t
 
     from bot.simulator import CodeStreamSimulator
     from bot.simulator.slack_api import SlackSender, SlackStandIn
-    from tests.harness import BOT_TOKEN, SIGNING_SECRET, free_port
+    from tests.harness import BOT_TOKEN, SIGNING_SECRET, listening_socket, port_of
     from tests.replicas import Replica, finish, ready, replica_env
 
     async with CodeStreamSimulator() as sim, SlackStandIn(bot_token=BOT_TOKEN) as slack:
         env = replica_env(sim, slack, tmp_path)
-        port = free_port()
+        listen = listening_socket()
+        port = port_of(listen)
         log = (tmp_path / "bot.log").open("ab")
-        command = f"ulimit -n 256 && exec {sys.executable} -m bot serve --mode http --host 127.0.0.1 --port {port}"
+        command = f"ulimit -n 256 && exec {sys.executable} -m bot serve --mode http --fd {listen.fileno()}"
         proc = await asyncio.create_subprocess_exec(
-            "sh", "-c", command, env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd=tmp_path,
-            stdout=log, stderr=log,
+            "sh",
+            "-c",
+            command,
+            env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            cwd=tmp_path,
+            stdout=log,
+            stderr=log,
+            pass_fds=(listen.fileno(),),
         )
+        listen.close()
         bot = await ready(Replica("low-fd", port, proc, log), slack)
         idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         try:

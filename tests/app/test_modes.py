@@ -14,7 +14,7 @@ from bot.slack.listeners.commands import COMMAND
 from bot.slack.listeners.events import MANIFEST_BOT_EVENTS, REGISTERED_EVENTS
 from bot.slack.listeners.home import MANIFEST_HOME_EVENTS
 from bot.slack.manifest import BOT_SCOPES, manifest, manifest_yaml
-from tests.harness import ALERTS, BOT_TOKEN, FAST, bot_cli, bot_env, free_port
+from tests.harness import ALERTS, BOT_TOKEN, FAST, bot_cli, bot_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,20 +138,14 @@ async def test_simulator_command_serves_the_api(tmp_path: Path) -> None:
 
     import httpx
 
-    port = free_port()
-    proc = await bot_cli(
-        "simulator", "--port", str(port), env={"PATH": os.environ.get("PATH", "/usr/bin")}, cwd=tmp_path
-    )
+    # Port 0: the OS chooses, and the simulator says where it listens.
+    proc = await bot_cli("simulator", "--port", "0", env={"PATH": os.environ.get("PATH", "/usr/bin")}, cwd=tmp_path)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            for _ in range(500):
-                try:
-                    login = await http.post("/iaas/api/login", json={"refreshToken": "sim-refresh-token"})
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.02)
-            else:
-                raise AssertionError("the simulator did not start")
+        assert proc.stdout is not None
+        first = (await asyncio.wait_for(proc.stdout.readline(), timeout=30)).decode()
+        assert first.startswith("Code Stream simulator listening on http://127.0.0.1:"), first
+        async with httpx.AsyncClient(base_url=first.rsplit(" ", 1)[1].strip()) as http:
+            login = await http.post("/iaas/api/login", json={"refreshToken": "sim-refresh-token"})
             token = login.json()["token"]
             about = await http.get("/codestream/api/about", headers={"Authorization": f"Bearer {token}"})
             assert about.json()["latestApiVersion"] == "2019-10-17"

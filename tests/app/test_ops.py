@@ -13,7 +13,7 @@ import httpx
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.simulator.slack_api import SlackSender, SlackStandIn, wait_for
 from bot.store import open_store
-from tests.harness import ALERTS, BOT_TOKEN, SIGNING_SECRET, Harness, bot_cli, bot_env, free_port
+from tests.harness import ALERTS, BOT_TOKEN, SIGNING_SECRET, Harness, bot_cli, bot_env, listening_socket, port_of
 
 
 async def test_health_and_readiness(harness: Harness) -> None:
@@ -32,8 +32,14 @@ async def test_readiness_shows_undeliverable_alerts_without_failing(harness: Har
     now = harness.store.now()
     await harness.store.hold_undelivered(
         UndeliveredAlert(
-            key="alert:git:x:1", kind="git", event_id="x", channel_id="C0PAYMENTS", reason="not_in_channel",
-            first_at=now, next_try_at=now + timedelta(hours=1), give_up_at=now + timedelta(days=1),
+            key="alert:git:x:1",
+            kind="git",
+            event_id="x",
+            channel_id="C0PAYMENTS",
+            reason="not_in_channel",
+            first_at=now,
+            next_try_at=now + timedelta(hours=1),
+            give_up_at=now + timedelta(days=1),
         )
     )
     async with httpx.AsyncClient(base_url=harness.bot.url or "") as http:
@@ -74,16 +80,15 @@ async def test_metrics_count_actions_and_code_stream_calls(harness: Harness) -> 
 
 async def test_sigterm_lets_an_in_flight_rerun_finish_once(tmp_path: Path) -> None:
     async with CodeStreamSimulator() as sim, SlackStandIn(bot_token=BOT_TOKEN) as slack:
-        port = free_port()
+        listen = listening_socket()
+        port = port_of(listen)
         env = {
             **bot_env(sim, slack, tmp_path),
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "BOT_LOG_FORMAT": "json",
             "BOT_SHUTDOWN_GRACE": "20",
         }
-        proc = await bot_cli(
-            "serve", "--mode", "http", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=tmp_path
-        )
+        proc = await bot_cli("serve", "--mode", "http", env=env, cwd=tmp_path, listen=listen)
         try:
             async with httpx.AsyncClient() as http:
 

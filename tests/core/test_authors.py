@@ -21,7 +21,7 @@ from bot.simulator.slack_api import Message, SlackStandIn
 from bot.slack.delivery import Delivery
 from bot.slack.manifest import manifest
 from tests.conftest import FAST_RETRY
-from tests.harness import ALERTS, BOT_TOKEN, bot_env
+from tests.harness import ALERTS, BOT_TOKEN, bot_env, fast_pacing
 
 PEOPLE = "people:\n  Alex Chen: U0ALEX\n  ops@example.com: U0OPS\n"
 
@@ -44,7 +44,7 @@ async def runtime(services: tuple[CodeStreamSimulator, SlackStandIn], tmp_path: 
 
 async def alert_for(rt: Runtime, slack: SlackStandIn, sim: CodeStreamSimulator, owner: str) -> Message:
     sim.add_event("git", executionStatus="FAILED", owner=owner)
-    delivery = Delivery(AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url))
+    delivery = Delivery(AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url), fast_pacing())
     seen = len(slack.messages(ALERTS))
     stats = await rt.watcher(Router(fallback=ALERTS), delivery, interval=30, lookback=900).poll_once()
     assert stats.alerts_posted == 1

@@ -36,12 +36,13 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.render.messages import ACTION_RERUN, SlackMessage
 from bot.store import ActionRecord, FollowupRecord, Store, open_store
 from tests.conftest import FAST_RETRY, Backend
-from tests.harness import ALERTS, Harness
+from tests.harness import ALERTS, Harness, fast_pacing
 
 
 def view(delivery: Delivery) -> SlackNotifier:
     """The follow-through's Slack side on a given delivery (links are the execution ids)."""
     return SlackNotifier(delivery, execution_link=lambda execution_id: execution_id)
+
 
 T = TypeVar("T")
 EXECUTIONS = "/codestream/api/executions/"
@@ -575,7 +576,7 @@ async def test_replicas_share_trackers_through_the_database(sim: CodeStreamSimul
         loose_pieces(sim, url, schema) as (store_a, client),
         loose_pieces(sim, url, schema) as (store_b, _),
     ):
-        delivery = Delivery(AsyncWebClient(token=slack.bot_token, base_url=slack.api_url))
+        delivery = Delivery(AsyncWebClient(token=slack.bot_token, base_url=slack.api_url), fast_pacing())
         summaries = [slack.post_bot_message(ALERTS, "summary") for _ in range(5)]
         action_id = await store_a.record_action(
             ActionRecord(kind="git", event_id=SAMPLE_FAILED_GIT_ID, action="resume", actor_id="U0BOB", surface="slash")

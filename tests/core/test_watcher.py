@@ -36,7 +36,7 @@ from bot.slack.render.messages import ACTION_RERUN, ACTION_RESUME
 from bot.slack.render.plaintext import blocks_to_text
 from bot.store import ActionRecord, Store, open_store
 from tests.conftest import FAST_RETRY, Backend
-from tests.harness import ALERTS, BOT_TOKEN, Harness, bot_env
+from tests.harness import ALERTS, BOT_TOKEN, Harness, bot_env, fast_pacing
 
 OTHER = "C0OTHER"
 LIST_PATHS: dict[EventKind, str] = {
@@ -75,7 +75,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     await slack.start()
     runtime = await build_runtime(load_settings(bot_env(sim, slack, tmp_path)), retry=FAST_RETRY)
     # No retry handlers: a refused post is retried by the watcher's next cycle, which we drive.
-    delivery = Delivery(AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url))
+    delivery = Delivery(AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url), fast_pacing())
     try:
         yield World(sim, slack, runtime, delivery, tmp_path)
     finally:
@@ -132,15 +132,19 @@ async def test_cycles_and_alerts_are_counted_in_metrics(world: World) -> None:
     def sample(name: str, **labels: str) -> float:
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
-    before = (sample("codestream_bot_watcher_cycles_total", result="ok"),
-              sample("codestream_bot_alerts_posted_total", kind="git"),
-              sample("codestream_bot_watcher_cycles_total", result="skipped"))  # fmt: skip
+    before = (
+        sample("codestream_bot_watcher_cycles_total", result="ok"),
+        sample("codestream_bot_alerts_posted_total", kind="git"),
+        sample("codestream_bot_watcher_cycles_total", result="skipped"),
+    )
     world.sim.add_event("git", executionStatus="FAILED")
     await world.watcher().poll_once()
     await world.watcher(holder="standby").poll_once()
-    after = (sample("codestream_bot_watcher_cycles_total", result="ok"),
-             sample("codestream_bot_alerts_posted_total", kind="git"),
-             sample("codestream_bot_watcher_cycles_total", result="skipped"))  # fmt: skip
+    after = (
+        sample("codestream_bot_watcher_cycles_total", result="ok"),
+        sample("codestream_bot_alerts_posted_total", kind="git"),
+        sample("codestream_bot_watcher_cycles_total", result="skipped"),
+    )
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
 
 
@@ -660,13 +664,16 @@ async def test_stop_ends_the_loop_and_releases_the_lease(world: World) -> None:
 async def test_buttons_on_a_watcher_alert_rerun_the_event(harness: Harness) -> None:
     from bot.simulator import SAMPLE_FAILED_GIT_ID
 
-    delivery = Delivery(AsyncWebClient(token=BOT_TOKEN, base_url=harness.slack.api_url))
+    delivery = Delivery(AsyncWebClient(token=BOT_TOKEN, base_url=harness.slack.api_url), fast_pacing())
     watcher = harness.runtime.watcher(Router(fallback=ALERTS), delivery, interval=30, lookback=3600, holder="w")
     stats = await watcher.poll_once()
     assert stats.alerts_posted == 4  # the seeded git, trigger, Gerrit and registry failures
 
-    [alert] = [m for m in harness.slack.messages(ALERTS) if (m.metadata or {}).get("event_payload", {}).get("id")
-               == SAMPLE_FAILED_GIT_ID]  # fmt: skip
+    [alert] = [
+        m
+        for m in harness.slack.messages(ALERTS)
+        if (m.metadata or {}).get("event_payload", {}).get("id") == SAMPLE_FAILED_GIT_ID
+    ]
     [rerun] = [
         e for b in alert.blocks if b.get("type") == "actions" for e in b["elements"] if e["action_id"] == ACTION_RERUN
     ]
@@ -714,9 +721,10 @@ async def test_build_watcher_follows_the_settings(world: World, tmp_path: Path) 
     off = world.runtime.settings.model_copy(update={"bot_watch": False})
     assert build_watcher(off, parse_file_config(""), **pieces(world.runtime)) is None
     settings = load_settings(
-        bot_env(world.sim, world.slack, tmp_path, BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="7",
-                BOT_WATCH_LOOKBACK="60")
-    )  # fmt: skip
+        bot_env(
+            world.sim, world.slack, tmp_path, BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="7", BOT_WATCH_LOOKBACK="60"
+        )
+    )
     watcher = build_watcher(settings, parse_file_config(""), **pieces(world.runtime))
     assert watcher is not None
     assert (watcher.interval, watcher.lookback, watcher.lease_ttl, watcher.router.fallback) == (7, 60, 21, ALERTS)
@@ -862,9 +870,16 @@ async def test_a_series_alert_someone_acted_on_is_not_redrawn(world: World) -> N
     before = world.slack.message(ALERTS, root.ts)
     assert before is not None
     await world.runtime.store.record_action(
-        ActionRecord(kind="git", event_id="x", action="rerun", actor_id="U0ALICE", surface="button",
-                     alert_channel=ALERTS, alert_ts=root.ts)
-    )  # fmt: skip
+        ActionRecord(
+            kind="git",
+            event_id="x",
+            action="rerun",
+            actor_id="U0ALICE",
+            surface="button",
+            alert_channel=ALERTS,
+            alert_ts=root.ts,
+        )
+    )
     world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
     await watcher.poll_once()
     after = world.slack.message(ALERTS, root.ts)
@@ -916,9 +931,12 @@ async def test_a_kind_a_first_subscription_makes_polled_starts_from_the_lookback
     watcher = world.watcher(Router(), lookback=60)
     now = micros_now()
     world.sim.add_event(
-        "git", executionStatus="FAILED", project="Payments",
-        _createTimeInMicros=now - 900_000_000, _updateTimeInMicros=now - 600_000_000,
-    )  # fmt: skip
+        "git",
+        executionStatus="FAILED",
+        project="Payments",
+        _createTimeInMicros=now - 900_000_000,
+        _updateTimeInMicros=now - 600_000_000,
+    )
     await store.set_cursor("watcher:git", Cursor(now - 86_400_000_000).dump())
     assert (await watcher.poll_once()).skipped and world.lists("git") == 0
     assert await store.lease_holder(LEASE) is None

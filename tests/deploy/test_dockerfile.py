@@ -5,6 +5,7 @@ what the bot reads. Nothing here needs Docker; ``hadolint`` lints the Dockerfile
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -229,13 +230,16 @@ def _run_healthcheck(port: int) -> int:
     return result.returncode
 
 
-def _free_port() -> int:
+@contextlib.contextmanager
+def _closed_port() -> Iterator[int]:
+    """A port bound but not listening while the block runs: a connection to it is refused, and
+    no other process can start listening on it meanwhile."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+        yield int(s.getsockname()[1])
 
 
+@pytest.mark.xdist_group("port-3000")  # with the next test: one checks 3000 is free, the other takes it
 def test_healthcheck_passes_only_when_healthz_answers_200(health_server: http.server.ThreadingHTTPServer) -> None:
     port = health_server.server_address[1]
     assert _run_healthcheck(port) == 0
@@ -244,9 +248,11 @@ def test_healthcheck_passes_only_when_healthz_answers_200(health_server: http.se
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", 3000)) == 0:
             pytest.skip("port 3000 is in use on this machine: the 'nothing listening' case cannot be checked")
-    assert _run_healthcheck(_free_port()) != 0
+    with _closed_port() as closed:
+        assert _run_healthcheck(closed) != 0
 
 
+@pytest.mark.xdist_group("port-3000")
 def test_healthcheck_falls_back_to_the_http_mode_port() -> None:
     """HTTP mode serves /healthz on 3000 (the CLI's default --port); BOT_HEALTH_PORT is unused there."""
     assert build_parser().parse_args(["serve"]).port == 3000
@@ -258,7 +264,8 @@ def test_healthcheck_falls_back_to_the_http_mode_port() -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        assert _run_healthcheck(_free_port()) == 0
+        with _closed_port() as closed:
+            assert _run_healthcheck(closed) == 0
     finally:
         server.shutdown()
         server.server_close()
