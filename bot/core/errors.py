@@ -39,6 +39,13 @@ class OutcomeUnconfirmed(BotError):
     )
 
 
+class NotSent(BotError):
+    """The intent was claimed, but the bot stopped (or was stopped) before sending anything to
+    Code Stream: nothing ran, and the request may be made again."""
+
+    default_message = "The bot stopped before sending it: nothing reached Code Stream. You can try again."
+
+
 class Superseded(BotError):
     """The failure someone acted on (a digest row, as listed) is not the event's latest run any
     more: it was rerun since, from vRA or elsewhere. Nothing is sent."""

@@ -12,6 +12,7 @@ from typing import Any, Final, TypeVar
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bot.codestream.models import Event, EventKind
+from bot.core.errors import NotSent
 from bot.core.metrics import record_outcome
 from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, Surface, new_request_id
 from bot.core.verbs import stored_verb
@@ -29,6 +30,12 @@ WRITE_ATTEMPTS: Final = 6
 
 
 INTENT_PREFIX: Final = "intent:"
+
+
+def row_intent_key(row: ActionRecord) -> str:
+    """The claim an audit row's intent holds (its holder is the row's request id), whatever the
+    target: events, executions and approvals share the key's shape."""
+    return f"{INTENT_PREFIX}{row.kind}:{row.event_id}"
 
 
 def intent_key(kind: EventKind, event_id: str) -> str:
@@ -188,6 +195,22 @@ async def finish_action(
             log.warning("could not end the intent's claim either; it lapses on its own", exc_info=True)
 
 
+async def about_to_send(store: Store, owner: str, action_id: int) -> None:
+    """A claimed intent's row (``claimed``: nothing sent yet) becomes ``pending`` just before its
+    one call to Code Stream: from here on a process that dies may have sent it, and the
+    reconciler reads back. Raises when it cannot be recorded: then nothing may be sent."""
+    if not await retry_write(lambda: store.update_open_action(action_id, owner, status="pending")):
+        raise RuntimeError(f"action {action_id} was settled or taken over before it was sent")
+
+
+async def give_up_unsent(store: Store, owner: str, action_id: int, *, key: str, holder: str) -> None:
+    """The claimed intent is dropped before anything was sent (the work was interrupted): its
+    row closes as ``not_started`` and the claim is released, so the next request works at once."""
+    await finish_action(
+        store, owner, action_id, "not_started", key=key, holder=holder, settle_for=None, error=NotSent()
+    )
+
+
 async def mark_unknown(
     store: Store,
     owner: str,
@@ -248,7 +271,7 @@ def audit_row(
     """An audit row of an action on something other than an event (an execution, an approval:
     ``kind`` says which, ``target_id`` is its id). A pending row carries what the reconciler
     needs: its owner and the deadline ``open_seconds`` from now."""
-    pending = status == "pending"
+    pending = status in ("claimed", "pending")  # open: the reconciler must be able to finish it
     return ActionRecord(
         kind=kind,
         event_id=target_id,

@@ -1,8 +1,9 @@
 """The reconciler: every action whose outcome is open is finished by someone, and never by a
 second POST.
 
-An action is *open* while its row says ``pending`` (the POST is being made, or the process died
-around it) or ``unknown`` (the request may have reached Code Stream; no new execution seen yet).
+An action is *open* while its row says ``claimed`` (checked under its claim, nothing sent yet),
+``pending`` (the POST is being made, or the process died around it) or ``unknown`` (the request
+may have reached Code Stream; no new execution seen yet).
 Every replica runs one loop that, every ``interval`` seconds:
 
 1. writes its heartbeat (``bot.core.liveness``), so the others know it is alive;
@@ -37,10 +38,17 @@ from bot.core.approvals.decide import APPROVAL_KIND, ApprovalReadBack
 from bot.core.control.ports import LoggedControls
 from bot.core.control.readback import ControlReadBack
 from bot.core.control.verbs import EXECUTION_KIND
-from bot.core.errors import OutcomeUnconfirmed
+from bot.core.errors import NotSent, OutcomeUnconfirmed
 from bot.core.followup import FollowupTracker
 from bot.core.housekeeping import Housekeeping
-from bot.core.intents import intent_key, request_from_row, retry_write, without_execution
+from bot.core.intents import (
+    finish_action,
+    intent_key,
+    request_from_row,
+    retry_write,
+    row_intent_key,
+    without_execution,
+)
 from bot.core.liveness import Liveness
 from bot.core.logs import request_id as request_id_var
 from bot.core.metrics import record_outcome
@@ -117,8 +125,18 @@ class Reconciler:
         self._wake.set()
 
     async def start(self) -> None:
-        """The first heartbeat, before this replica takes any work."""
+        """The first heartbeat, before this replica takes any work; then the intents a stopped
+        process claimed but never sent are freed, so that the first request after a restart is
+        not told "already in hand" (the rest waits for the first round)."""
         await retry_write(lambda: self.store.heartbeat(self.owner))
+        try:
+            now = self.store.now()
+            beats = await self.store.replica_heartbeats()
+            for row in await self.store.open_actions():
+                if row.status == "claimed" and row.owner != self.owner and await self._take(row, now, beats):
+                    await self._check(row, now)
+        except Exception:
+            log.exception("could not free the intents a stopped process left; the first round will")
 
     async def _beat(self) -> None:
         while not self._stopping:
@@ -215,6 +233,15 @@ class Reconciler:
 
     async def _check(self, row: ActionRecord, now: datetime) -> None:
         assert row.id is not None
+        if row.status == "claimed":
+            # Its process stopped while checking, before anything was sent: nothing ran, and the
+            # intent is free at once (not after the claim's window).
+            key, holder = row_intent_key(row), row.request_id or ""
+            await finish_action(
+                self.store, self.owner, row.id, "not_started", key=key, holder=holder, settle_for=None, error=NotSent()
+            )
+            log.info("closed an intent its stopped process had claimed but not sent", extra={"action_id": row.id})
+            return
         if row.kind == EXECUTION_KIND:
             await self._check_readback(self.controls, row, now)
             return

@@ -72,6 +72,11 @@ class Fault:
     # stall, a reset...) and its real effect happens this many seconds later, in the background.
     apply_after: float | None = None
     times: int | None = None
+    # Let this many matching requests through untouched first (e.g. skip=1: the second read of an
+    # execution is the slow one, not the first).
+    skip: int = 0
+    # How many matching requests were let through so far, for ``skip`` (maintained by the server).
+    skipped: int = field(default=0, init=False, compare=False)
     # How many requests this fault has been applied to so far (maintained by the server).
     hits: int = field(default=0, init=False, compare=False)
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
@@ -82,6 +87,8 @@ class Fault:
             raise ValueError(f"invalid HTTP status {self.status}")
         if self.times is not None and self.times < 0:
             raise ValueError("times must be >= 0 or None")
+        if self.skip < 0:
+            raise ValueError("skip must be >= 0")
         if self.delay < 0:
             raise ValueError("delay must be >= 0")
 
@@ -118,6 +125,9 @@ class FaultBook:
     def take(self, method: str, path: str) -> Fault | None:
         for fault in self._faults:
             if fault.matches(method, path):
+                if fault.skipped < fault.skip:
+                    fault.skipped += 1
+                    continue
                 fault.hits += 1
                 return fault
         return None

@@ -25,9 +25,18 @@ ACTION_KINDS: Final = ("git", "gerrit", "docker")
 # ``actions.action`` holds a mutating verb's name from the verb registry (bot.core.verbs): the
 # store sits below the core, so it takes any name and the core reads it back (``stored_verb``).
 SURFACES: Final = ("slash", "button", "thread", "mention", "cli")
-ACTION_STATUSES: Final = ("pending", "started", "failed", "unknown", "denied", "duplicate", "not_started")
+ACTION_STATUSES: Final = (
+    "claimed",  # the intent is claimed and checked; nothing has been sent to Code Stream yet
+    "pending",  # the one call to Code Stream is being made (or the process died around it)
+    "started",
+    "failed",
+    "unknown",
+    "denied",
+    "duplicate",
+    "not_started",
+)
 #: An action in one of these has an outcome nobody knows yet: its intent stays claimed.
-OPEN_STATUSES: Final = ("pending", "unknown")
+OPEN_STATUSES: Final = ("claimed", "pending", "unknown")
 
 
 @dataclass(frozen=True, slots=True)

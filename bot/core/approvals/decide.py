@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound, Unavailable
@@ -30,8 +30,10 @@ from bot.core.errors import AccessDenied, BotError, StoreUnavailable
 from bot.core.intents import (
     IN_FLIGHT_CLAIM_SECONDS,
     INTENT_PREFIX,
+    about_to_send,
     audit_row,
-    close_action,
+    finish_action,
+    give_up_unsent,
     mark_unknown,
     record_quietly,
     release_quietly,
@@ -175,7 +177,10 @@ class ApprovalDecisions:
         key, holder = approval_intent_key(request.operation_id), request.request_id
         data = {"actor_id": request.actor.user_id, "decision": request.decision}
         try:
-            claim = await self.store.claim(key, holder, IN_FLIGHT_CLAIM_SECONDS, data)
+            # One transaction: the claim and, if won, its audit row (``claimed``: nothing sent
+            # yet), so no claim outlives its process without a row the reconciler can see.
+            claimed = self._row(request, "claimed", operation)
+            claim, action_id = await self.store.claim_intent(key, holder, IN_FLIGHT_CLAIM_SECONDS, data, claimed)
         except Exception:
             log.exception("store unavailable for claim")
             return DecisionOutcome(request, "failed", operation, StoreUnavailable())
@@ -183,22 +188,30 @@ class ApprovalDecisions:
             action_id = await self._audit(request, "duplicate", operation=operation)
             prior = str(claim.data.get("actor_id") or "") or None
             return DecisionOutcome(request, "duplicate", operation, prior_actor=prior, action_id=action_id)
-        return await self._claimed(request, key, holder)
+        assert action_id is not None  # claim_intent returns the row's id when it won
+        try:
+            return await self._claimed(request, key, holder, action_id)
+        except BaseException:
+            # Interrupted before anything was sent: the row closes as not started and the claim
+            # is released. Once sent, _claimed has marked it unknown.
+            await asyncio.shield(give_up_unsent(self.store, self.owner, action_id, key=key, holder=holder))
+            raise
 
-    async def _claimed(self, request: DecisionRequest, key: str, holder: str) -> DecisionOutcome:
+    async def _claimed(self, request: DecisionRequest, key: str, holder: str, action_id: int) -> DecisionOutcome:
         try:
             operation = await self.client.get_user_operation(request.operation_id)  # under the claim
         except CodeStreamError as exc:
-            await self._release(key, holder)
-            return await self._finished(request, "failed", exc, None)
+            await self._finish(key, holder, action_id, "failed", error=exc)
+            return DecisionOutcome(request, "failed", None, exc, action_id=action_id)
         if not operation.pending:
-            await self._release(key, holder)
-            return await self._ended(request, operation)
+            await self._finish(key, holder, action_id, "ended")
+            await self._show_ended(request, operation)
+            return DecisionOutcome(request, "ended", operation, None, action_id=action_id)
         try:
-            action_id = await self.store.record_action(self._row(request, "pending", operation))
+            await about_to_send(self.store, self.owner, action_id)
         except Exception:
             log.exception("store unavailable for the audit row")
-            await self._release(key, holder)
+            await self._finish(key, holder, action_id, "failed", error=StoreUnavailable())
             return DecisionOutcome(request, "failed", operation, StoreUnavailable())
         try:
             async with asyncio.timeout(self.post_budget_seconds):
@@ -211,8 +224,7 @@ class ApprovalDecisions:
                 request, "unknown", operation, Unavailable("Code Stream did not answer in time."), action_id=action_id
             )
         except CodeStreamError as exc:  # 4xx: a 403 when the bot's account may not respond
-            await close_action(self.store, self.owner, action_id, "failed", error=exc)
-            await self._release(key, holder)
+            await self._finish(key, holder, action_id, "failed", error=exc)
             return DecisionOutcome(request, "failed", operation, exc, action_id=action_id)
         except BaseException:
             await asyncio.shield(
@@ -223,14 +235,18 @@ class ApprovalDecisions:
             await mark_unknown(self.store, self.owner, action_id, self.reconcile_seconds, error=result.error)
             return DecisionOutcome(request, "unknown", operation, result.error, action_id=action_id)
         if result.state == "not_started":
-            await close_action(self.store, self.owner, action_id, "not_started", error=result.error)
-            await self._release(key, holder)
+            await self._finish(key, holder, action_id, "not_started", error=result.error)
             return DecisionOutcome(request, "not_started", operation, result.error, action_id=action_id)
-        await close_action(self.store, self.owner, action_id, DONE)
-        await self._release(key, holder)
+        await self._finish(key, holder, action_id, DONE)
         after = result.operation or operation
         await self.show_decided(request.operation_id, after, request.decision, request.actor.user_id, request.message)
         return DecisionOutcome(request, "done", after, action_id=action_id)
+
+    async def _finish(self, key: str, holder: str, action_id: int, status: str, **closing: Any) -> None:
+        """Close the row with a known outcome and release the claim, in one transaction."""
+        await finish_action(
+            self.store, self.owner, action_id, status, key=key, holder=holder, settle_for=None, **closing
+        )
 
     async def show_decided(
         self, operation_id: str, operation: UserOperation, decision: Decision, actor_id: str, message: str
@@ -243,12 +259,15 @@ class ApprovalDecisions:
 
     async def _ended(self, request: DecisionRequest, operation: UserOperation) -> DecisionOutcome:
         """Decided in vRA, expired or canceled: the message says so now, not at the next poll."""
+        await self._show_ended(request, operation)
+        return await self._finished(request, "ended", None, operation)
+
+    async def _show_ended(self, request: DecisionRequest, operation: UserOperation) -> None:
         record = await self._record(request.operation_id)
         status = operation.status
         if record is not None and status is not None and status != "ACTIVE":
             end = ApprovalEnd(status, "codestream", operation.responded_by, operation.response_message)
             await show_end(self.store, self.notifier, record, operation, end)
-        return await self._finished(request, "ended", None, operation)
 
     async def _record(self, operation_id: str) -> ApprovalRecord | None:
         try:

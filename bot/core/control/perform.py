@@ -4,11 +4,13 @@ exactly once, through the same intent lifecycle as reruns (``bot.core.intents``)
 1. read the execution (an unknown id fails here, before anything is claimed)
 2. access: the verb's access action (``cancel`` or ``pause``) on the execution's project and
    pipeline; refused requests are audited
-3. claim ``intent:execution:<id>``: one request on an execution at a time, whatever the verb;
-   the others (double clicks, Slack retries, replicas) are told who is acting
+3. claim ``intent:execution:<id>`` and, in the same transaction, its audit row (``claimed``:
+   nothing sent yet): one request on an execution at a time, whatever the verb; the others
+   (double clicks, Slack retries, replicas) are told who is acting. A process that dies holding
+   the claim leaves a row the reconciler closes at once (nothing was sent).
 4. read the execution again *under the claim* and check its status allows the action: a second
    click that lost the race sees "already PAUSED" instead of sending a second POST
-5. a pending audit row, then ONE ``POST …/executions/{id}?action=``. An ambiguous answer makes
+5. the row becomes ``pending``, then ONE ``POST …/executions/{id}?action=``. An ambiguous answer makes
    the outcome *unknown*: the claim stays and the reconciler reads the execution back (its
    status says whether the action took effect) until the deadline. Never a second POST.
 6. a known outcome releases the claim: from then on the execution's status is the guard.
@@ -21,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError, Unavailable
@@ -41,12 +43,13 @@ from bot.core.errors import AccessDenied, StoreUnavailable
 from bot.core.intents import (
     IN_FLIGHT_CLAIM_SECONDS,
     INTENT_PREFIX,
+    about_to_send,
     audit_row,
-    close_action,
+    finish_action,
+    give_up_unsent,
     hand_to_reconciler,
     mark_unknown,
     record_quietly,
-    release_quietly,
 )
 from bot.core.logs import request_id as request_id_var
 from bot.core.metrics import record_outcome
@@ -139,7 +142,10 @@ class ExecutionControl:
         key, holder = execution_intent_key(request.execution_id), request.request_id
         data = {"actor_id": request.actor.user_id, "actor_name": request.actor.name, "verb": request.verb}
         try:
-            claim = await self.store.claim(key, holder, IN_FLIGHT_CLAIM_SECONDS, data)
+            # One transaction: the claim and, if won, its audit row (``claimed``: nothing sent
+            # yet), so no claim outlives its process without a row the reconciler can see.
+            claimed = self._row(request, "claimed", execution=execution)
+            claim, action_id = await self.store.claim_intent(key, holder, IN_FLIGHT_CLAIM_SECONDS, data, claimed)
         except Exception as exc:
             log.exception("store unavailable for claim", extra={"error_class": type(exc).__name__})
             return ControlOutcome(request, "failed", execution=execution, error=StoreUnavailable())
@@ -152,33 +158,31 @@ class ExecutionControl:
             )
             action_id = await self._audit(request, "duplicate", execution=execution)
             return ControlOutcome(request, "duplicate", execution=execution, prior=prior, action_id=action_id)
-        return await self._act(request, key, holder)
+        assert action_id is not None  # claim_intent returns the row's id when it won
+        try:
+            return await self._act(request, key, holder, action_id)
+        except BaseException:
+            # Interrupted (a shutdown past its grace) before anything was sent: the row closes as
+            # not started and the claim is released. Once sent, _act has marked it unknown.
+            await asyncio.shield(give_up_unsent(self.store, self.owner, action_id, key=key, holder=holder))
+            raise
 
-    async def _act(self, request: ControlRequest, key: str, holder: str) -> ControlOutcome:
+    async def _act(self, request: ControlRequest, key: str, holder: str, action_id: int) -> ControlOutcome:
         try:
             # Under the claim: a request that finished a moment ago has changed the status.
             execution = await self.client.get_execution(request.execution_id)
         except CodeStreamError as exc:
-            await self._release(key, holder)
-            return await self._refused(request, "failed", exc, None)
+            await self._finish(key, holder, action_id, "failed", error=exc)
+            return ControlOutcome(request, "failed", error=exc, action_id=action_id)
         if not can_start(request.spec.action, execution):
-            await self._release(key, holder)
-            return await self._refused(request, "failed", not_actionable(request, execution), execution)
+            refused = not_actionable(request, execution)
+            await self._finish(key, holder, action_id, "failed", error=refused)
+            return ControlOutcome(request, "failed", execution=execution, error=refused, action_id=action_id)
         try:
-            action_id = await self.store.record_action(self._row(request, "pending", execution=execution))
-            await self.store.update_claim_data(
-                key,
-                holder,
-                {
-                    "verb": request.verb,
-                    "action_id": action_id,
-                    "actor_id": request.actor.user_id,
-                    "actor_name": request.actor.name,
-                },
-            )
+            await about_to_send(self.store, self.owner, action_id)
         except Exception as exc:
             log.exception("store unavailable for the audit row", extra={"error_class": type(exc).__name__})
-            await self._release(key, holder)
+            await self._finish(key, holder, action_id, "failed", error=StoreUnavailable())
             return ControlOutcome(request, "failed", execution=execution, error=StoreUnavailable())
         reason = reason_for(request.spec, request.actor.name, request.actor.user_id)
         try:
@@ -191,8 +195,7 @@ class ExecutionControl:
             return await self._unknown(request, action_id, execution, error)
         except CodeStreamError as exc:
             # A definite refusal (4xx): nothing happened; a retry is fine.
-            await close_action(self.store, self.owner, action_id, "failed", error=exc)
-            await self._release(key, holder)
+            await self._finish(key, holder, action_id, "failed", error=exc)
             return ControlOutcome(request, "failed", execution=execution, error=exc, action_id=action_id)
         except BaseException:
             await asyncio.shield(
@@ -201,6 +204,12 @@ class ExecutionControl:
             raise
         return await self._record(request, key, holder, action_id, result)
 
+    async def _finish(self, key: str, holder: str, action_id: int, status: str, **closing: Any) -> None:
+        """Close the row with a known outcome and release the claim, in one transaction."""
+        await finish_action(
+            self.store, self.owner, action_id, status, key=key, holder=holder, settle_for=None, **closing
+        )
+
     async def _record(
         self, request: ControlRequest, key: str, holder: str, action_id: int, result: ExecutionActionResult
     ) -> ControlOutcome:
@@ -208,15 +217,9 @@ class ExecutionControl:
             return await self._unknown(request, action_id, result.before, result.error)
         status: ControlStatus = "done" if result.state == "succeeded" else "not_started"
         error = result.error if status != "done" else None
-        await close_action(
-            self.store,
-            self.owner,
-            action_id,
-            DONE if status == "done" else status,
-            error=error,
-            execution_id=request.execution_id,
+        await self._finish(
+            key, holder, action_id, DONE if status == "done" else status, error=error, execution_id=request.execution_id
         )
-        await self._release(key, holder)
         execution = result.execution or result.before
         return ControlOutcome(
             request,
@@ -285,9 +288,6 @@ class ExecutionControl:
             pipeline=pipeline_of(execution),
             before_execution_index=execution.index if execution is not None else None,
         )
-
-    async def _release(self, key: str, holder: str) -> None:
-        await release_quietly(self.store, key, holder)
 
 
 def _str(value: object) -> str | None:

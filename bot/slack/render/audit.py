@@ -17,6 +17,7 @@ _STATUS_EMOJI: Final = {
     "not_started": "↩️",
     "denied": "🚫",
     "duplicate": "🔁",
+    "claimed": "⏳",
     "pending": "⏳",
 }
 

@@ -140,7 +140,7 @@ def status_emoji(status: str | None) -> str:
 # An unknown outcome still being read back (the final one, after the deadline, is "unknown").
 _CHECKING: Final = _Result("⏳", "{verb} sent — outcome not known yet")
 _IN_HAND: Final = _Result("🔁", "Already in hand", joiner=" ")
-_IN_FLIGHT: Final = frozenset({"pending", "unknown"})
+_IN_FLIGHT: Final = frozenset({"claimed", "pending", "unknown"})
 
 
 def is_checking(outcome: Outcome) -> bool:
