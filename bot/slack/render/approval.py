@@ -41,19 +41,24 @@ _ENDS: Final = {
 
 
 def approval_title(operation: UserOperation) -> str:
-    """ "payments-deploy #12" (plain text)."""
-    return _title(operation)
+    """ "payments-deploy #12" (plain text: not escaped)."""
+    return f"{t.one_line(operation.pipeline or '') or 'A pipeline'}{_number(operation)}"
+
+
+def _number(operation: UserOperation) -> str:
+    return f" #{operation.execution_index}" if operation.execution_index is not None else ""
 
 
 def _title(operation: UserOperation) -> str:
-    number = f" #{operation.execution_index}" if operation.execution_index is not None else ""
-    return f"{t.clip(operation.pipeline, 80, default='A pipeline')}{number}"
+    """The pipeline and run number, escaped (mrkdwn)."""
+    return f"{t.clip(operation.pipeline, 80, default='A pipeline')}{_number(operation)}"
 
 
 def _facts(operation: UserOperation, execution_url: str | None) -> list[str]:
-    execution = t.escape(_title(operation))
+    execution = _title(operation)
     if execution_url and t.safe_url(execution_url):
-        execution = t.link(execution_url, _title(operation))
+        # A link's label is raw text: link() escapes it (and keeps it from ending the link).
+        execution = t.link(execution_url, approval_title(operation))
     facts = [
         field("Execution", execution),
         field("Project", t.clip(operation.project, 80, default="—")),
@@ -108,7 +113,7 @@ def render_approval_request(
         actions(buttons),
         context("Approve or reject here or in Code Stream."),
     ]
-    text = fallback_text(f"🛂 Approval needed: {_title(operation)}", t.one_line(operation.summary or ""))
+    text = fallback_text(f"🛂 Approval needed: {_title(operation)}", t.clip(operation.summary, 300))
     return SlackMessage(text=text, blocks=cap_blocks(blocks))
 
 
@@ -179,10 +184,10 @@ def render_decision_outcome(outcome: DecisionOutcome) -> SlackMessage:
     word = "Approval" if outcome.request.decision == "APPROVED" else "Rejection"
     title = _title(outcome.operation) if outcome.operation is not None else "this approval"
     if outcome.status == "done":
-        head = f"{'✅' if outcome.request.decision == 'APPROVED' else '❌'} *{word} sent* for {t.escape(title)}."
+        head = f"{'✅' if outcome.request.decision == 'APPROVED' else '❌'} *{word} sent* for {title}."
     elif outcome.status == "ended":
         status = (outcome.operation.status or "decided") if outcome.operation is not None else "decided"
-        head = f"ℹ️ *Nothing sent:* {t.escape(title)} is already {status.lower()} (in Code Stream)."
+        head = f"ℹ️ *Nothing sent:* {title} is already {status.lower()} (in Code Stream)."
     elif outcome.status == "duplicate":
         who = t.user_mention(outcome.prior_actor) if outcome.prior_actor else "someone"
         head = f"🔁 *Already in hand* — {who} is deciding this approval right now."
@@ -201,5 +206,5 @@ def render_decision_outcome(outcome: DecisionOutcome) -> SlackMessage:
     if outcome.error is not None and outcome.status in ("failed", "denied", "not_started"):
         view = describe_error(outcome.error)
         blocks.append(section(view.mrkdwn if outcome.status != "denied" else t.escape(outcome.error.user_message)))
-    error = outcome.error.user_message if outcome.error is not None else ""
-    return SlackMessage(text=fallback_text(head.replace("*", ""), t.one_line(error)), blocks=blocks)
+    error = t.clip(outcome.error.user_message, 300) if outcome.error is not None else ""
+    return SlackMessage(text=fallback_text(head.replace("*", ""), error), blocks=blocks)

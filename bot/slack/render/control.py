@@ -34,12 +34,13 @@ CANCEL_WARNING: Final = "Some task types (CI, custom, Kubernetes) are not told o
 
 
 def _name(pipeline: str | None, index: int | None) -> str:
+    """The pipeline and run number, escaped (mrkdwn)."""
     number = f" #{index}" if index is not None else ""
     return f"{t.clip(pipeline, 60, default='this execution')}{number}"
 
 
 def _confirm_body(spec: ControlSpec, pipeline: str | None, index: int | None) -> str:
-    body = f"Ask Code Stream to {spec.label.lower()} *{t.escape(_name(pipeline, index))}*?"
+    body = f"Ask Code Stream to {spec.label.lower()} *{_name(pipeline, index)}*?"
     if spec.name == "cancel":
         body += f"\n{CANCEL_WARNING}"
     return body
@@ -78,7 +79,7 @@ def acted_line(verb: str | None, actor_id: str | None, at: datetime | None) -> s
 def _headline(outcome: ControlOutcome, now: datetime) -> str:
     spec = outcome.request.spec
     who = t.user_mention(outcome.request.actor.user_id)
-    what = t.escape(_name(outcome.pipeline, outcome.execution.index if outcome.execution else None))
+    what = _name(outcome.pipeline, outcome.execution.index if outcome.execution else None)
     status = t.escape((outcome.execution.status or "").upper()) if outcome.execution else ""
     if outcome.status == "done":
         now_status = f" — now *{status}*" if status else ""

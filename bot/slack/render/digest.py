@@ -168,7 +168,7 @@ def render_digest(
         link = execution_link(event.execution_id) if event is not None else None
         blocks.append(_row_block(row, event, facts, link))
         states.append(RowState.read(row.state))
-        names.append(t.one_line(event.pipeline or "?") if event is not None else "?")
+        names.append(t.clip(event.pipeline, 80, default="?") if event is not None else "?")
     blocks.append(context(f"{_tally(states)} · first {t.slack_date(first)} · latest {t.slack_date(last)}"))
     failing = sum(1 for s in states if still_failing(s))
     if failing:

@@ -86,7 +86,10 @@ def render_mutes(mutes: Sequence[tuple[int, str, datetime | None, str, int]], *,
         when = f"until {t.slack_date(until)}" if until is not None else "until it passes again (a week at most)"
         quiet = f" · {suppressed} failure{'s' if suppressed != 1 else ''} not alerted" if suppressed else ""
         lines.append(f"*#{number}* {t.clip(what, 150)} · {when} · by {t.user_mention(who)}{quiet}")
-    blocks = [section(t.truncate("*Muted:*\n" + "\n".join(lines), 2900)), context("`/codestream unmute <n>` ends one.")]
+    blocks = [
+        section(t.truncate("*Muted:*\n" + "\n".join(lines), 2900)),
+        context("`/codestream unmute &lt;n&gt;` ends one."),
+    ]
     return SlackMessage(text=fallback_text(f"{len(mutes)} muted"), blocks=blocks)
 
 

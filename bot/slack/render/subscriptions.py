@@ -80,7 +80,7 @@ def render_subscriptions(
     blocks.append(
         context(
             "`/codestream subscribe [kind:…] [project:…] [pipeline:…] [repo:…] [branch:…] [mention:@group]` adds one, "
-            "`/codestream unsubscribe <n>` removes one. The configuration's routes come first."
+            "`/codestream unsubscribe &lt;n&gt;` removes one. The configuration's routes come first."
         )
     )
     return SlackMessage(text=fallback_text(f"{len(records)} subscriptions"), blocks=blocks)
