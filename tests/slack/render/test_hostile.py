@@ -5,6 +5,7 @@ in the notification ``text`` (which Slack uses for push notifications and the ba
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -88,7 +89,7 @@ def digest() -> SlackMessage:
 
 
 def decision(status: str) -> SlackMessage:
-    request = DecisionRequest("6b2e4c1a-0000-4000-8000-000000000001", "approve", HOSTILE, Actor("U0ALICE"), "modal")
+    request = DecisionRequest("6b2e4c1a-0000-4000-8000-000000000001", "APPROVED", HOSTILE, Actor("U0ALICE"), "button")
     error = Forbidden(server_message=HOSTILE) if status == "failed" else None
     return render_decision_outcome(DecisionOutcome(request, status, operation(), error))  # type: ignore[arg-type]
 
@@ -100,7 +101,7 @@ def control(status: str) -> SlackMessage:
     return render_control_outcome(outcome, now=NOW)
 
 
-MESSAGES = {
+MESSAGES: dict[str, Callable[[], SlackMessage]] = {
     "approval request": lambda: render_approval_request(operation(), execution_url=None),
     "approval approved in Slack": lambda: render_approval_end(
         operation(status="APPROVED"), ApprovalEnd("APPROVED", "slack", "U0ALICE", HOSTILE), execution_url=None
