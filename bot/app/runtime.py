@@ -87,7 +87,7 @@ class Runtime:
         settings = self.settings
         self.followups = FollowupTracker(
             self.store,
-            self.client,
+            self.client.background,
             self.notifier(),
             execution_url=settings.execution_ui_url,
             max_hours=settings.bot_follow_max_hours,
@@ -119,7 +119,7 @@ class Runtime:
         options.setdefault("digest_window", self.settings.bot_digest_window_seconds)
         notifier = self.notifier(delivery)
         options.setdefault("digests", notifier.digests)
-        return Watcher(self.store, self.client, notifier, router, **options)
+        return Watcher(self.store, self.client.background, notifier, router, **options)
 
     @functools.cached_property
     def controls(self) -> ExecutionControl:
@@ -141,7 +141,7 @@ class Runtime:
         notifier = self.notifier() if self.web is not None else LoggedControls()
         return ControlReadBack(
             self.store,
-            self.client,
+            self.client.background,
             notifier,
             owner=self.replica,
             execution_url=self.settings.execution_ui_url,
@@ -169,7 +169,7 @@ class Runtime:
         """An approvals watcher on this runtime's store, client and Slack (tests, tools)."""
         options.setdefault("holder", self.replica)
         options.setdefault("interval", self.settings.bot_approvals_interval)
-        return ApprovalWatcher(self.store, self.client, self.notifier(), router, **options)
+        return ApprovalWatcher(self.store, self.client.background, self.notifier(), router, **options)
 
     def build_surfaces(self) -> Surfaces:
         """What the Slack listeners hand over to."""

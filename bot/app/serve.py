@@ -91,7 +91,7 @@ class RunningBot:
             runtime.build_followups(self.followup_timing)
         self.reconciler = Reconciler(
             runtime.store,
-            runtime.client,
+            runtime.client.background,
             runtime.notifier() if runtime.web is not None else LoggedOutcomes(),
             owner=runtime.replica,
             execution_url=self.settings.execution_ui_url,
@@ -120,7 +120,7 @@ class RunningBot:
             )
         self.readiness = Readiness(
             runtime.store.ping,
-            runtime.client.about,
+            runtime.client.background.about,
             self._socket_connected if self.mode == "socket" else None,
             notes=lambda: self._undelivered_note(runtime),
         )
@@ -130,7 +130,7 @@ class RunningBot:
                 self.settings,
                 runtime.file_config,
                 store=runtime.store,
-                client=runtime.client,
+                client=runtime.client.background,
                 notifier=runtime.notifier(),
                 holder=runtime.replica,
                 holder_gone=runtime.lease_holder_gone,
@@ -141,7 +141,7 @@ class RunningBot:
                 self.settings,
                 runtime.file_config,
                 store=runtime.store,
-                client=runtime.client,
+                client=runtime.client.background,
                 notifier=runtime.notifier(),
                 holder=runtime.replica,
                 holder_gone=runtime.lease_holder_gone,

@@ -108,7 +108,12 @@ class CodeStreamClient(ApiSession):
         observer: RequestObserver | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         max_documents: int = MAX_DOCUMENTS,
+        background: CodeStreamClient | None = None,
     ) -> None:
+        """``background``: the same Code Stream over a connection pool of its own, for the bot's
+        own work (watchers, follow-through, reconciler), so that people's slow actions holding
+        every connection of this one never delay it. Closed with this client."""
+        self.background: CodeStreamClient = background or self
         self.max_response_bytes = max_response_bytes
         self.max_documents = max_documents
         self.base_url = base_url.rstrip("/")

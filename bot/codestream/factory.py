@@ -41,12 +41,18 @@ def trusted_cas(ca_bundle: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_bundle)
 
 
-def _pooled_http(*, timeout: float, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
-    """The pooled client all Code Stream requests and logins share."""
+#: Connections for people's actions: as many as the bot works on at once (bot.core.inflight).
+INTERACTIVE_CONNECTIONS: Final = 100
+#: Connections for the bot's own work (watchers, follow-through, reconciler, health) and logins.
+BACKGROUND_CONNECTIONS: Final = 20
+
+
+def _pooled_http(*, timeout: float, verify: ssl.SSLContext | bool = True, connections: int) -> httpx.AsyncClient:
+    """A pooled client for Code Stream requests."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
         verify=verify,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),  # no reconnect churn
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),  # no churn
         headers={"Accept": "application/json", "User-Agent": "codestream-bot"},
         follow_redirects=False,
     )
@@ -79,20 +85,28 @@ def create_client(
     verify: ssl.SSLContext | bool = trusted_cas(None if ca_bundle is None else os.fspath(ca_bundle))
     if not verify_tls:
         verify = False
-    http = _pooled_http(timeout=timeout, verify=verify)
+    # Two pools: people's actions may hold every connection of theirs for minutes (a slow Code
+    # Stream); the bot's own reads and its logins never wait behind them.
+    background_http = _pooled_http(timeout=timeout, verify=verify, connections=BACKGROUND_CONNECTIONS)
+    interactive_http = _pooled_http(timeout=timeout, verify=verify, connections=INTERACTIVE_CONNECTIONS)
     provider: TokenProvider
     if auth == "token":
         provider = StaticTokenProvider(secret)
     elif auth == "csp":
-        provider = CspApiTokenProvider(http, csp_url, secret)
+        provider = CspApiTokenProvider(background_http, csp_url, secret)
     else:
-        provider = VraRefreshTokenProvider(http, base_url, secret)
-    return CodeStreamClient(
-        base_url,
-        provider,
-        http=http,
-        api_version=api_version,
-        retry=retry,
-        observer=observer,
-        max_response_bytes=max_response_bytes,
-    )
+        provider = VraRefreshTokenProvider(background_http, base_url, secret)
+
+    def over(http: httpx.AsyncClient, background: CodeStreamClient | None = None) -> CodeStreamClient:
+        return CodeStreamClient(
+            base_url,
+            provider,
+            http=http,
+            api_version=api_version,
+            retry=retry,
+            observer=observer,
+            max_response_bytes=max_response_bytes,
+            background=background,
+        )
+
+    return over(interactive_http, background=over(background_http))

@@ -59,8 +59,12 @@ class ApiSession:
     _http: httpx.AsyncClient
     _observer: RequestObserver | None
 
+    background: ApiSession
+
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self.background is not self:
+            await self.background.aclose()
 
     async def _get_json(self, op: str, exchange: Exchange, *, what: str, retry: bool = True) -> dict[str, Any]:
         async def attempt() -> dict[str, Any]:

@@ -735,7 +735,8 @@ async def test_an_oversized_list_is_a_clear_error_and_the_next_cycle_carries_on(
 ) -> None:
     watcher = world.watcher()
     await watcher.poll_once()
-    world.runtime.client.max_response_bytes = 256 * 1024
+    # The watcher reads on the client's background pool.
+    world.runtime.client.background.max_response_bytes = 256 * 1024
     documents = {f"/codestream/api/git-events/{i}": {"id": str(i), "name": "x" * 200} for i in range(5000)}
     body = {"count": len(documents), "links": list(documents), "documents": documents}
     world.sim.inject(Fault(method="GET", path="/codestream/api/git-events", status=200, body=body, times=1))

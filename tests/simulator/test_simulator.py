@@ -627,9 +627,8 @@ async def test_requests_are_recorded_including_faulted_ones(
 
 async def test_generate_10k_and_list_the_failed_ones() -> None:
     async with CodeStreamSimulator(seed=False) as sim:
-        started = time.perf_counter()
+        # How fast it generates is not asserted here (a timed unit test fails on a busy machine).
         ids = sim.generate("git", n=10_000, failed=200)
-        assert time.perf_counter() - started < 2.0  # typically ~0.15 s
         assert len(set(ids)) == 10_000
         assert sim.base_url is not None
         async with httpx.AsyncClient(base_url=sim.base_url) as c:

@@ -336,7 +336,8 @@ class ApprovalReadBack:
 
     async def read(self, row: ActionRecord, now: datetime) -> tuple[ReadVerdict, UserOperation | None]:
         try:
-            operation = await self.decisions.client.get_user_operation(row.event_id)
+            # The reconciler's read: the background pool, never behind people's slow requests.
+            operation = await self.decisions.client.background.get_user_operation(row.event_id)
         except (NotFound, InvalidId):
             return "gone", None
         except CodeStreamError:

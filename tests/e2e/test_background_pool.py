@@ -1,0 +1,48 @@
+"""The watcher, approvals, the follow-through and the reconciler reach Code Stream on a connection
+pool of their own: a hundred slow reruns in flight (every interaction connection busy) do not
+delay the alert of a new failure."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from bot.simulator import Fault
+from bot.simulator.slack_api import wait_for
+from tests.harness import harness_with_config
+
+WATCHED = "C0WATCHED"
+CONFIG = "routes:\n  - match: {project: Watched}\n    channel: C0WATCHED\n"
+SLOW_POST = 10.0
+
+
+async def test_a_new_failure_is_alerted_within_seconds_while_100_slow_reruns_are_in_flight(tmp_path: Path) -> None:
+    async with harness_with_config(
+        tmp_path,
+        CONFIG,
+        BOT_WATCH_INTERVAL="1",
+        BOT_WATCH_LOOKBACK="86400",
+        BOT_DIGEST_THRESHOLD="0",
+        CODESTREAM_TIMEOUT="60",  # the POSTs are slow, not timed out
+        BOT_SHUTDOWN_GRACE="30",
+    ) as h:
+        h.slack.add_channel(WATCHED, "watched")
+        # A hundred failures nobody routes (no alert), each rerun by someone: every POST takes 10 s.
+        others = [h.sim.add_event("git", project="Other", executionStatus="FAILED")["id"] for _ in range(100)]
+        h.sim.inject(Fault(method="POST", path="/codestream/api/git-events/", delay=SLOW_POST))
+        await asyncio.gather(*(h.send.slash_command(f"rerun {event_id}", user="U0ALICE") for event_id in others))
+        await wait_for(lambda: h.sim.count("POST", "/codestream/api/git-events/") == 100, timeout=SLOW_POST)
+
+        failed = h.sim.add_event("git", project="Watched", pipeline="watched-ci", executionStatus="FAILED")
+        added = time.monotonic()
+
+        def alerted() -> bool:
+            return any(failed["id"] in str(m.metadata) for m in h.slack.messages(WATCHED))
+
+        await wait_for(alerted, timeout=SLOW_POST * 2)
+        took = time.monotonic() - added
+        # Before: the watcher's read waited for one of the reruns' connections (6-8 s here); the
+        # watcher polls every second.
+        assert took < 5.0, f"the new failure was alerted after {took:.1f} s"
+        assert h.sim.count("POST", "/codestream/api/git-events/") == 100
