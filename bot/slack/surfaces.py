@@ -29,7 +29,7 @@ from bot.core.errors import UsageError
 from bot.core.followup import FollowupTracker
 from bot.core.foreground import Foreground
 from bot.core.inflight import InFlight
-from bot.core.intents import hand_to_reconciler
+from bot.core.intents import hand_to_reconciler, retry_write
 from bot.core.logs import request_id
 from bot.core.perform import Actions, OnClaimed
 from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, new_request_id
@@ -501,11 +501,17 @@ class Surfaces:
 
     async def _after_action(self, outcome: Outcome, *, summary: MessageRef | None) -> None:
         """After the answer is shown. Code Stream may have acted: nothing here may end in "please
-        try again", so failures are logged and left to the reconciler and follow-through."""
+        try again", so failures are logged and left to the reconciler and follow-through. The
+        hand-over to those happens whatever becomes of the alert's update (which is retried)."""
         alert = outcome.request.alert
+        if alert is not None:
+            try:
+                await retry_write(lambda: self._update_alert(alert, outcome))
+            except Exception:
+                log.exception(
+                    "after the action: the alert could not be updated", extra={"action_id": outcome.action_id}
+                )
         try:
-            if alert is not None:
-                await self._update_alert(alert, outcome)
             if outcome.status == "unknown":
                 await self.actions.follow_unknown(outcome, summary)
                 return
@@ -513,4 +519,4 @@ class Surfaces:
             if tracker is not None and outcome.status == "started" and summary is not None:
                 await tracker.track(outcome, channel=summary.channel, summary_ts=summary.ts, alert=alert)
         except Exception:
-            log.exception("after the action: Slack update or follow-up failed", extra={"action_id": outcome.action_id})
+            log.exception("after the action: the hand-over failed", extra={"action_id": outcome.action_id})

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import OperationalError
 
 from bot.core.fileconfig import Match, Route
@@ -341,4 +343,29 @@ async def test_a_row_rerun_since_it_was_listed_is_not_run_again(harness: Harness
     await h.send.block_action(ACTION_DIGEST_ROW, user="U0ALICE", channel=ALERTS, message_ts=digest.ts, option=value)
     said = await wait_for(lambda: [m for m in h.slack.messages(ALERTS) if "rerun since" in m.text], timeout=10)
     assert said and reruns(h) == 0
+    await watcher.stop()
+
+
+async def test_a_store_error_on_the_rows_update_still_follows_the_rerun_to_its_end(harness: Harness) -> None:
+    h = harness
+    watcher, digest, events = await storm(h, 6)
+    first = events[0]
+    # The row's state is written twice: "requested by" when claimed, and the outcome. The second
+    # write meets a passing database error once.
+    writes: list[int] = []
+
+    def before_execute(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        if sql.lstrip().upper().startswith("UPDATE DIGEST_ROWS"):
+            writes.append(1)
+            if len(writes) == 2:
+                raise sqlite3.OperationalError("database is locked")
+
+    sa_event.listen(h.store.engine.sync_engine, "before_cursor_execute", before_execute)
+    value = row_value("rerun", "git", str(first["id"]), int(str(first["executionIndex"])))
+    await h.send.block_action(ACTION_DIGEST_ROW, user="U0ALICE", channel=ALERTS, message_ts=digest.ts, option=value)
+    # Followed to its end all the same: the row says it was fixed, and nothing is left open.
+    await wait_for(lambda: "Fixed by" in blocks_text(current(h, digest)), timeout=30)
+    await wait_for_async(lambda: _no_open_followups(h), within=15)
+    assert len(writes) >= 3  # the failed write was made again
+    assert reruns(h) == 1
     await watcher.stop()
