@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Final
 
 from bot.codestream.models import EVENT_KINDS, Event, EventKind
 from bot.core.fileconfig import MATCH_FIELDS, FileConfig, Match, Route
@@ -87,15 +88,65 @@ class StoredRoute:
         return " ".join(parts) or "any failure"
 
 
+_WILDCARDS: Final = frozenset("*?[")
+
+
+def _narrows(pattern: str | None) -> bool:
+    """Whether a glob filter leaves some value out: ``*`` (or ``**``) matches everything."""
+    return pattern is not None and set(pattern) != {"*"}
+
+
+def specificity(route: StoredRoute) -> int:
+    """How many filters narrow the subscription: kind and project always do; a glob of only
+    ``*`` does not, so `pipeline:* repo:* branch:*` weighs nothing."""
+    exact = sum(v is not None for v in (route.kind, route.project))
+    return exact + sum(_narrows(v) for v in (route.pipeline, route.repo, route.branch))
+
+
+def _order(route: StoredRoute) -> tuple[int, int]:
+    return -specificity(route), route.id
+
+
 def by_specificity(stored: Sequence[StoredRoute]) -> tuple[StoredRoute, ...]:
-    """The order subscriptions are tried in: the one naming more (kind, project, pipeline, repo,
-    branch) first, so #payments' `project:Payments` gets Payments' failures even when #general
-    subscribed to everything earlier; among equals, the oldest (the lowest number)."""
+    """The order subscriptions are tried in: the one whose filters narrow more first, so
+    #payments' `project:Payments` gets Payments' failures even when #general subscribed to
+    everything earlier; among equals, the oldest (the lowest number) keeps them. One alert per
+    failure: the other channel is told when it subscribes (``overlap``)."""
+    return tuple(sorted(stored, key=_order))
 
-    def named(route: StoredRoute) -> int:
-        return sum(v is not None for v in (route.kind, route.project, route.pipeline, route.repo, route.branch))
 
-    return tuple(sorted(stored, key=lambda r: (-named(r), r.id)))
+def _globs_disjoint(a: str, b: str) -> bool:
+    """Whether no value can match both globs (False when unsure): a literal is tried against the
+    other; otherwise their fixed starts, or their fixed ends, must agree."""
+    if not (_WILDCARDS & set(a)):
+        return not fnmatchcase(a, b)
+    if not (_WILDCARDS & set(b)):
+        return not fnmatchcase(b, a)
+
+    def start(p: str) -> str:
+        return p[: min((p.index(c) for c in _WILDCARDS if c in p), default=len(p))]
+
+    def end(p: str) -> str | None:
+        last = max(p.rindex(c) for c in _WILDCARDS if c in p)
+        return None if "[" in p[last:] or "]" in p[last:] else p[last + 1 :]
+
+    sa, sb = start(a), start(b)
+    if not (sa.startswith(sb) or sb.startswith(sa)):
+        return True
+    ea, eb = end(a), end(b)
+    return ea is not None and eb is not None and not (ea.endswith(eb) or eb.endswith(ea))
+
+
+def overlap(a: StoredRoute, b: StoredRoute) -> StoredRoute | None:
+    """When some failure could match both subscriptions, the one that gets it (tried first);
+    None when they share none."""
+    for x, y in ((a.kind, b.kind), (a.project, b.project)):
+        if x is not None and y is not None and x != y:
+            return None
+    for x, y in ((a.pipeline, b.pipeline), (a.repo, b.repo), (a.branch, b.branch)):
+        if x is not None and y is not None and _globs_disjoint(x, y):
+            return None
+    return min((a, b), key=_order)
 
 
 def describe_match(match: Match) -> str:

@@ -19,7 +19,7 @@ from bot.core.access import AccessPolicy, Scope, Viewer
 from bot.core.errors import AccessDenied, UsageError
 from bot.core.fileconfig import normalize_mention
 from bot.core.requests import Actor, new_request_id
-from bot.core.routing import StoredRoute
+from bot.core.routing import StoredRoute, overlap, specificity
 from bot.store import ActionRecord, Store, SubscriptionRecord
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,18 @@ def key(channel: str, filters: Filters) -> str:
 class Subscribed:
     record: SubscriptionRecord
     already: bool = False  # the channel had exactly this subscription: nothing was added
+    # Other channels' subscriptions that may get some of the same failures (one alert each).
+    overlaps: tuple[Overlap, ...] = ()
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Another channel's subscription that may match some of the same failures: those go to the
+    one tried first (``bot.core.routing.by_specificity``), once."""
+
+    other: SubscriptionRecord
+    other_wins: bool  # the shared failures go to the other channel
+    other_names_more: bool  # ...because it narrows more (else: it is older, or this one narrows more)
 
 
 @dataclass(frozen=True)
@@ -251,7 +263,22 @@ async def subscribe(store: Store, access: AccessPolicy, asker: Asker, filters: F
         audit.model_copy(update={"event_id": f"#{record.id}", "status": "started", "finished_at": now})
     )
     log.info("subscribed", extra={"subscription_id": record.id, "channel_id": channel, "actor_id": asker.actor.user_id})
-    return Subscribed(record)
+    return Subscribed(record, overlaps=await _overlaps(store, record))
+
+
+async def _overlaps(store: Store, record: SubscriptionRecord) -> tuple[Overlap, ...]:
+    """Other channels' live subscriptions that may share failures with ``record``."""
+    assert record.id is not None
+    mine = Filters.of(record).route(record.id, record.channel_id)
+    found: list[Overlap] = []
+    for other in await store.live_subscriptions():
+        if other.channel_id == record.channel_id or other.id is None:
+            continue
+        theirs = Filters.of(other).route(other.id, other.channel_id)
+        winner = overlap(mine, theirs)
+        if winner is not None:
+            found.append(Overlap(other, winner is theirs, specificity(theirs) > specificity(mine)))
+    return tuple(found)
 
 
 async def unsubscribe(store: Store, access: AccessPolicy, asker: Asker, subscription_id: int) -> SubscriptionRecord:

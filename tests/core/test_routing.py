@@ -293,3 +293,32 @@ def test_a_more_specific_subscription_wins_over_an_older_catch_all() -> None:
     assert router.route(event(project="Payments", targetBranch="main")).channel == "C0PAYMAIN"
     assert router.route(event(project="Payments", targetBranch="dev")).channel == "C0PAYMENTS"  # not the later equal
     assert router.route(event(project="Inventory")).channel == "C0GENERAL"
+
+
+def test_a_filter_that_matches_everything_adds_no_specificity() -> None:
+    """#payments-team subscribed to project:Payments first; another channel's `pipeline:* repo:*
+    branch:*` names as much as it does, so the older one keeps Payments' failures."""
+    from bot.core.routing import StoredRoute
+
+    team = StoredRoute(1, "C0TEAM", project="Payments")
+    grab = StoredRoute(2, "C0GRAB", project="Payments", pipeline="*", repo="*", branch="**")
+    for stored in ([team, grab], [grab, team]):
+        router = Router(stored=stored)
+        decisions = [router.route(event(project="Payments", pipeline=f"svc-{n}-ci")) for n in range(20)]
+        assert {d.channel for d in decisions} == {"C0TEAM"}
+    # A filter that narrows still counts: the deploy pipelines go to the channel that named them.
+    deploys = Router(stored=[team, StoredRoute(3, "C0DEPLOY", project="Payments", pipeline="deploy-*")])
+    assert deploys.route(event(project="Payments", pipeline="deploy-api")).channel == "C0DEPLOY"
+    assert deploys.route(event(project="Payments", pipeline="build-api")).channel == "C0TEAM"
+
+
+def test_subscriptions_that_may_share_failures_are_found_and_the_winner_named() -> None:
+    from bot.core.routing import StoredRoute, overlap
+
+    team = StoredRoute(1, "C0TEAM", project="Payments")
+    assert overlap(team, StoredRoute(2, "C0X", project="Inventory")) is None  # disjoint projects
+    assert overlap(team, StoredRoute(2, "C0X", kind="gerrit")) is team  # may share: the team's names more
+    assert overlap(team, StoredRoute(2, "C0X", project="Payments", pipeline="*")) is team  # equal: the older
+    deploy = StoredRoute(3, "C0DEPLOY", project="Payments", pipeline="deploy-*")
+    assert overlap(team, deploy) is deploy
+    assert overlap(deploy, StoredRoute(4, "C0X", pipeline="build-*")) is None  # their prefixes differ

@@ -202,3 +202,17 @@ async def test_a_pipeline_pattern_cannot_reach_past_a_rule_limited_to_pipelines(
         assert "subscribe" in refused and await h.store.live_subscriptions() == []
         await command(h, "subscribe pipeline:payments-*")  # within `*pay*`: allowed
         assert [s.pipeline for s in await h.store.live_subscriptions()] == ["payments-*"]
+
+
+async def test_subscribing_where_another_channel_already_gets_those_failures_says_so(h: Harness) -> None:
+    team = "C0PAYTEAM"
+    h.slack.add_channel(team, "payments-team")
+    await command(h, "subscribe project:Payments", channel=team)
+    await command(h, "subscribe project:Payments pipeline:* repo:* branch:*")
+    said = json.dumps(said_in(h, PAYMENTS)[-1].blocks, ensure_ascii=False)
+    # Told where the failures both match go: to the older, equally specific subscription.
+    assert f"<#{team}>'s *#1*" in said and "names as much and is older" in said
+    await marker_alerted(h)
+    payments = fail(h, "Payments")
+    await wait_for(lambda: any(event_id(m) == payments for m in alerts_in(h, team)), timeout=20)
+    assert alerts_in(h, PAYMENTS) == []

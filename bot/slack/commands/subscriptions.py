@@ -66,11 +66,13 @@ async def subscribe(surfaces: Surfaces, interaction: Interaction, invocation: In
     if shadow is not None:
         rule = surfaces.routing.routes[shadow]
         shadowed_by = (shadow, describe_match(rule.match), None if rule.drop else rule.channel)
-    said = render_subscribed(record, actor_id=asker.actor.user_id, shadowed_by=shadowed_by)
+    said = render_subscribed(record, actor_id=asker.actor.user_id, shadowed_by=shadowed_by, overlaps=done.overlaps)
     if await surfaces.delivery.post(interaction.channel_id, said) is None:
         # The bot may not post here (not a member): say it through the response_url, with why
         # no alert will arrive until it is invited.
-        said = render_subscribed(record, actor_id=asker.actor.user_id, shadowed_by=shadowed_by, bot_missing=True)
+        said = render_subscribed(
+            record, actor_id=asker.actor.user_id, shadowed_by=shadowed_by, bot_missing=True, overlaps=done.overlaps
+        )
         await surfaces.delivery.public(None, said, respond=interaction.respond)
     return None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from bot.core.subscriptions import describe
+from bot.core.subscriptions import Overlap, describe
 from bot.slack.render import text as t
 from bot.slack.render.base import SlackMessage, context, fallback_text, section
 from bot.store import SubscriptionRecord
@@ -27,8 +27,10 @@ def render_subscribed(
     actor_id: str,
     shadowed_by: tuple[int, str, str | None] | None = None,
     bot_missing: bool = False,
+    overlaps: Sequence[Overlap] = (),
 ) -> SlackMessage:
-    """Said in the channel: everyone sees who routed what here."""
+    """Said in the channel: everyone sees who routed what here, and where failures that another
+    channel's subscription also matches go (one alert each)."""
     line = (
         f"📬 {t.user_mention(actor_id)} subscribed this channel to {_what(record)} "
         f"(*#{record.id}* · `/codestream unsubscribe {record.id}` removes it)"
@@ -42,7 +44,20 @@ def render_subscribed(
         )
     if bot_missing:
         blocks.append(context("⚠️ The bot is not in this channel, so it cannot alert here: `/invite @codestream-bot`."))
+    for found in overlaps[:5]:
+        blocks.append(context(_overlap_line(found)))
+    if len(overlaps) > 5:
+        blocks.append(context(f"…and {len(overlaps) - 5} more subscriptions of other channels overlap this one."))
     return SlackMessage(text=fallback_text(line), blocks=blocks)
+
+
+def _overlap_line(found: Overlap) -> str:
+    other = found.other
+    theirs = f"<#{other.channel_id}>'s *#{other.id}* ({_what(other)})"
+    if not found.other_wins:
+        return f"↔️ Overlaps {theirs}: failures both match now come here (this one names more), not there."
+    why = "it names more" if found.other_names_more else "it names as much and is older"
+    return f"↔️ Overlaps {theirs}: failures both match go there ({why}), not here — one alert per failure."
 
 
 def render_already_subscribed(record: SubscriptionRecord) -> SlackMessage:
