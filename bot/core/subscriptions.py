@@ -134,20 +134,9 @@ def scopes(filters: Filters | SubscriptionRecord) -> list[Scope]:
     (a rule's pipeline patterns must match the glob itself; no pipeline filter means any
     pipeline, which only a rule not limited to pipelines allows)."""
     return [
-        Scope(kind, filters.project, pipeline)
+        Scope(kind, filters.project, filters.pipeline, pipeline_is_pattern=True)
         for kind in covered_kinds(filters.kind)
-        for pipeline in _pipeline_probes(filters.pipeline)
     ]
-
-
-def _pipeline_probes(pattern: str | None) -> tuple[str | None, ...]:
-    """The pipeline values a rule must allow for a subscription to ``pattern``: the pattern
-    itself (a rule's ``payments-*`` covers ``payments-*``), and with its ``*`` standing for
-    nothing and for two characters no name has — so a rule pattern with ``?`` or a class, which
-    matches the ``*`` character itself, does not pass for every name ``*`` stands for."""
-    if pattern is None or "*" not in pattern:
-        return (pattern,)
-    return (pattern, pattern.replace("*", ""), pattern.replace("*", "\x00\x00"))
 
 
 async def may_see(access: AccessPolicy, viewer: Viewer, filters: Filters | SubscriptionRecord) -> bool:

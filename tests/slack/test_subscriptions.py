@@ -216,3 +216,18 @@ async def test_subscribing_where_another_channel_already_gets_those_failures_say
     payments = fail(h, "Payments")
     await wait_for(lambda: any(event_id(m) == payments for m in alerts_in(h, team)), timeout=20)
     assert alerts_in(h, PAYMENTS) == []
+
+
+async def test_a_negated_class_in_a_rule_does_not_admit_a_pattern_it_does_not_contain(tmp_path: Path) -> None:
+    """Found by review: a rule `pipelines: ["[!x]*"]` admitted `subscribe pipeline:*y`, which then
+    routed pipeline `xy` (which the rule denies) to the channel."""
+    config = (
+        CONFIG + "access:\n  rules:\n"
+        '    - users: [U0ALICE]\n      actions: [show, subscribe]\n      pipelines: ["[!x]*"]\n'
+    )
+    async with harness_with_config(tmp_path, config, BOT_WATCH_INTERVAL="1") as h:
+        h.slack.add_channel(PAYMENTS, "payments")
+        refused = await command(h, "subscribe pipeline:*y")
+        assert "subscribe" in refused and await h.store.live_subscriptions() == []
+        await command(h, "subscribe pipeline:ay")  # one name the rule allows: allowed
+        assert [s.pipeline for s in await h.store.live_subscriptions()] == ["ay"]

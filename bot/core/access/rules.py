@@ -29,6 +29,9 @@ class Scope:
     kind: EventKind | None  # None: an execution not known to come from an event (cancel, pause)
     project: str | None = None
     pipeline: str | None = None
+    # The pipeline is a subscription's pattern (literal text and ``*``), standing for every name
+    # it matches: a rule allows it only if it allows each of those names.
+    pipeline_is_pattern: bool = False
 
     @classmethod
     def of(cls, kind: EventKind, event: Event | None) -> Scope:
@@ -80,7 +83,8 @@ class Rule(BaseModel):
         """Does this rule speak about this action on this event (regardless of who/where)?"""
         if verb not in self.actions or (self.kinds and scope.kind not in self.kinds):
             return False
-        return _matches(self.projects, scope.project) and _matches(self.pipelines, scope.pipeline)
+        pipelines = _covers if scope.pipeline_is_pattern else _matches
+        return _matches(self.projects, scope.project) and pipelines(self.pipelines, scope.pipeline)
 
     def names_people(self) -> bool:
         return bool(self.users or self.usergroups)
@@ -104,6 +108,21 @@ def _matches(patterns: Sequence[str], value: str | None) -> bool:
     if not patterns:
         return True
     return value is not None and any(fnmatch.fnmatchcase(value, p) for p in patterns)
+
+
+def _covers(patterns: Sequence[str], pattern: str | None) -> bool:
+    """Whether every name ``pattern`` (literal text and ``*``) matches is matched by one of
+    ``patterns``. Against a rule pattern of literal text and ``*`` only, the rule matching the
+    pattern's own text, its ``*`` taken by the rule's ``*``, decides it exactly. A rule pattern
+    with ``?`` or a class (``[!x]*``) can match the ``*`` character itself, so it covers only a
+    pattern without ``*`` (a single name): refusing is the safe answer."""
+    if not patterns:
+        return True
+    if pattern is None:
+        return False
+    if "*" not in pattern:
+        return _matches(patterns, pattern)
+    return any(not ({"?", "["} & set(p)) and fnmatch.fnmatchcase(pattern, p) for p in patterns)
 
 
 def split_ids(value: str | None) -> list[str]:
