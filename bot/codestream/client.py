@@ -37,7 +37,7 @@ from bot.codestream.execution_actions import (
     took_effect,
 )
 from bot.codestream.executions import Execution
-from bot.codestream.ids import validate_id
+from bot.codestream.ids import validate_server_id
 from bot.codestream.pages import About, DocumentPage, EventPage
 from bot.codestream.retry import RetryPolicy
 from bot.codestream.session import API, DEFAULT_API_VERSION, ApiSession, Exchange, RequestObserver
@@ -198,7 +198,7 @@ class CodeStreamClient(ApiSession):
                 return
 
     async def get_event(self, kind: EventKind, event_id: str) -> Event:
-        event_id = validate_id(event_id)
+        event_id = validate_server_id(event_id)
         collection = KIND_COLLECTION[kind]
         body = await self._get_json(
             f"get {collection}",
@@ -210,7 +210,7 @@ class CodeStreamClient(ApiSession):
     async def get_execution(self, execution_id: str, *, retry: bool = True) -> Execution:
         """``retry=False``: one attempt; callers that poll on their own schedule (the
         follow-through) back off themselves instead of multiplying requests in an outage."""
-        execution_id = validate_id(execution_id)
+        execution_id = validate_server_id(execution_id)
         body = await self._get_json(
             "get execution",
             Exchange("GET", f"{API}/executions/{execution_id}"),
@@ -235,7 +235,7 @@ class CodeStreamClient(ApiSession):
         A caller that has just read the event may pass it as ``before``. Definite refusals (4xx)
         raise their typed error.
         """
-        event_id = validate_id(event_id)
+        event_id = validate_server_id(event_id)
         if before is None:
             before = await self.get_event(kind, event_id)
         collection = KIND_COLLECTION[kind]
@@ -275,7 +275,7 @@ class CodeStreamClient(ApiSession):
         may have left. An ambiguous answer (timeout after sending, 5xx, 499) is followed by a few
         reads of the execution; its status says whether the action took effect, else the result
         is ``unknown`` and the caller keeps reading back. Definite refusals (4xx) raise."""
-        execution_id = validate_id(execution_id)
+        execution_id = validate_server_id(execution_id)
         body = ExecutionActionRequest(reason=reason[:MAX_REASON]).model_dump()
         exchange = Exchange("POST", f"{API}/executions/{execution_id}", {"action": action}, body)
         op = f"{action} execution"
@@ -320,7 +320,7 @@ class CodeStreamClient(ApiSession):
         return found
 
     async def get_user_operation(self, operation_id: str) -> UserOperation:
-        operation_id = validate_id(operation_id)
+        operation_id = validate_server_id(operation_id)
         body = await self._get_json(
             "get user-operation",
             Exchange("GET", f"{API}/user-operations/{operation_id}"),
@@ -334,7 +334,7 @@ class CodeStreamClient(ApiSession):
         """Approve or reject, exactly once: never resent once it may have left. An ambiguous
         answer is followed by reads: the operation showing ``decision`` means it arrived.
         Definite refusals (4xx, a 403 when the bot's account may not respond) raise."""
-        operation_id = validate_id(operation_id)
+        operation_id = validate_server_id(operation_id)
         body = UserOpResponse(status=decision, response_message=message[:MAX_RESPONSE_MESSAGE])
         exchange = Exchange("POST", f"{API}/user-operations/{operation_id}", {}, body.model_dump(by_alias=True))
         op = "respond user-operation"

@@ -134,8 +134,7 @@ def scopes(filters: Filters | SubscriptionRecord) -> list[Scope]:
     (a rule's pipeline patterns must match the glob itself; no pipeline filter means any
     pipeline, which only a rule not limited to pipelines allows)."""
     return [
-        Scope(kind, filters.project, filters.pipeline, pipeline_is_pattern=True)
-        for kind in covered_kinds(filters.kind)
+        Scope(kind, filters.project, filters.pipeline, pipeline_is_pattern=True) for kind in covered_kinds(filters.kind)
     ]
 
 

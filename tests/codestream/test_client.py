@@ -114,8 +114,10 @@ async def test_unknown_event_is_not_found_and_nothing_is_posted(
         "",
         " ",
         "x" * 500,
-        "8365ef3b-8bf3-48aa-bd5d",
-        "8365ef3b8bf348aabd5d7113fcff827c",
+        "..",
+        ".hidden",
+        "a b",
+        "a%2Fb",
         "8365ef3b-8bf3-48aa-bd5d-7113fcff827c/../x",
         "8365ef3b-8bf3-48aa-bd5d-7113fcff827c?action=Rerun",
     ],
@@ -130,6 +132,16 @@ async def test_bad_ids_are_rejected_without_a_request(
     with pytest.raises(InvalidId):
         await client.get_execution(bad_id)
     assert sim.requests == []
+
+
+@pytest.mark.parametrize("server_id", ["8365ef3b8bf348aabd5d7113fcff827c", "8365ef3b-8bf3-48aa-bd5d", "exec_42.v2"])
+async def test_ids_code_stream_gave_in_another_shape_are_sent_as_one_path_segment(
+    client: CodeStreamClient, sim: CodeStreamSimulator, server_id: str
+) -> None:
+    """Code Stream's own ids need not be UUIDs: any safe path segment is asked for as it is."""
+    with pytest.raises(NotFound):
+        await client.get_execution(server_id)
+    assert [r.path for r in sim.requests if r.method == "GET"] == [f"/codestream/api/executions/{server_id}"]
 
 
 # --- authentication ---------------------------------------------------------------------------

@@ -330,3 +330,18 @@ async def test_pending_approvals_beyond_the_first_page_are_posted_too(routed: Ha
     assert (stats.listed, stats.posted) == (5, 5)
     lists = [r for r in h.sim.requests if r.method == "GET" and r.path.endswith("/user-operations")]
     assert [r.query.get("$skip") for r in lists] == ["0", "2", "4"]
+
+
+@pytest.mark.parametrize("op_id", ["1f2e3d4c5b6a7988", "42", "op_2026-12-07.1"])
+async def test_an_approval_whose_id_is_not_a_uuid_is_decided_from_its_buttons(routed: Harness, op_id: str) -> None:
+    """Ids Code Stream gives the bot are its own: the button drawn for one is read back by the
+    same rule (a safe URL path segment), whatever its shape."""
+    h = routed
+    request, _ = await posted_request(h, id=op_id, approvers=["alice@example.com"])
+    await press(h, request, ACTION_APPROVE)
+    await submit(h, await modal(h), "ok")
+    await shows(h, request, "✅ *Approved* by <@U0ALICE>")
+    assert [r.path for r in h.sim.requests if r.method == "POST" and "/user-operations/" in r.path] == [
+        f"/codestream/api/user-operations/{op_id}"
+    ]
+    assert h.slack.ephemerals_for("U0ALICE") == []  # no "That button is not one of mine"

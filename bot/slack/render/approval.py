@@ -8,7 +8,7 @@ import json
 from typing import Any, Final
 
 from bot.codestream.errors import InvalidId
-from bot.codestream.ids import validate_id
+from bot.codestream.ids import validate_server_id
 from bot.codestream.user_operations import Decision, UserOperation
 from bot.core.approvals.decide import DecisionOutcome
 from bot.core.approvals.ports import ApprovalEnd
@@ -95,7 +95,7 @@ def parse_decision_value(value: str) -> str:
     """The operation id a button names; UsageError for anything else."""
     try:
         data = json.loads(value) if len(value) <= 256 else None
-        return validate_id(str(data.get("op"))) if isinstance(data, dict) else validate_id("")
+        return validate_server_id(str(data.get("op"))) if isinstance(data, dict) else validate_server_id("")
     except (ValueError, InvalidId) as exc:
         raise UsageError("That button is not one of mine (bad value).") from exc
 
@@ -168,7 +168,7 @@ def parse_decision_submission(view: dict[str, Any]) -> tuple[str, Decision, str]
     """(operation id, decision, response message) from a submitted modal; UsageError otherwise."""
     try:
         meta = json.loads(str(view.get("private_metadata") or ""))
-        operation_id = validate_id(str(meta.get("op")))
+        operation_id = validate_server_id(str(meta.get("op")))
         decision = meta.get("decision")
     except (ValueError, AttributeError, InvalidId) as exc:
         raise UsageError("That form is not one of mine.") from exc

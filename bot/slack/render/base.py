@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.codestream.errors import InvalidId
-from bot.codestream.ids import validate_id
+from bot.codestream.ids import validate_server_id
 from bot.codestream.models import KIND_LABEL, Event, EventKind, as_kind
 from bot.core.errors import UsageError
 from bot.core.verbs import VERBS, verb_spec
@@ -99,7 +99,7 @@ def parse_button_value(value: str) -> tuple[EventKind, str]:
     if kind is None or not isinstance(event_id, str):
         raise UsageError("That button names an unknown kind of event.")
     try:
-        return kind, validate_id(event_id)
+        return kind, validate_server_id(event_id)
     except InvalidId as exc:
         raise UsageError("That button names an invalid Code Stream id.") from exc
 
@@ -133,7 +133,7 @@ def event_button_value(event: Event) -> str | None:
     if event.id is None:
         return None
     try:
-        return button_value(event.kind, validate_id(event.id))
+        return button_value(event.kind, validate_server_id(event.id))
     except InvalidId:
         return None
 

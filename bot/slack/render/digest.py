@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import ButtonElement, OverflowMenuElement, PlainTex
 from slack_sdk.models.blocks import Option as BlockOption
 
 from bot.codestream.errors import InvalidId
-from bot.codestream.ids import validate_id
+from bot.codestream.ids import validate_server_id
 from bot.codestream.models import Event, EventKind, as_kind
 from bot.core.digests import DigestFacts, RowState, still_failing
 from bot.core.errors import UsageError
@@ -66,7 +66,7 @@ def parse_row_value(value: str) -> tuple[Verb, EventKind, str, int | None] | Non
     if spec is None or not spec.mutates or kind is None or index == -1:
         raise UsageError(_BAD_VALUE)
     try:
-        return spec.name, kind, validate_id(parts[2]), index
+        return spec.name, kind, validate_server_id(parts[2]), index
     except InvalidId as exc:
         raise UsageError(_BAD_VALUE) from exc
 

@@ -29,7 +29,7 @@ from bot.codestream.errors import (
     TLSFailure,
     Unavailable,
 )
-from bot.codestream.ids import is_valid_id
+from bot.codestream.ids import is_server_id, validate_server_id
 from bot.codestream.models import DockerRegistryEvent, Event, EventKind, Execution, GerritEvent, GitEvent
 from bot.core.errors import AccessDenied, BotError, OutcomeUnconfirmed, StoreUnavailable, UsageError
 from bot.core.requests import ActionRequest, Actor, Outcome, OutcomeStatus, PriorAction, Verb
@@ -780,7 +780,11 @@ def test_button_values_round_trip(kind: EventKind) -> None:
         '{"kind":"git","id":"../../etc/passwd"}',
         '{"kind":"git","id":42}',
         '{"kind":"git","id":null}',
-        f'{{"kind":"git","id":"{EVENT_ID}x"}}',
+        f'{{"kind":"git","id":"{EVENT_ID}/x"}}',
+        '{"kind":"git","id":".."}',
+        '{"kind":"git","id":"a b"}',
+        '{"kind":"git","id":"%2e%2e"}',
+        '{"kind":"git","id":"x?action=Rerun"}',
         f'{{"kind":"git","id":"{EVENT_ID}","pad":"{"x" * 5000}"}}',
         "[" * 100_000,
         '{"kind":"git","id":"' + "9" * 10_000 + '"}',
@@ -815,7 +819,7 @@ def test_parse_button_value_raises_only_usage_error_on_any_json(data: Any) -> No
         kind, event_id = parse_button_value(json.dumps(data))
     except UsageError:
         return
-    assert (kind, event_id) == (data["kind"], data["id"].strip().lower())
+    assert (kind, event_id) == (data["kind"], validate_server_id(data["id"]))
 
 
 @settings(max_examples=200, deadline=None)
@@ -828,9 +832,10 @@ def test_parse_button_value_on_near_valid_values(kind: str, event_id: str) -> No
     try:
         parsed = parse_button_value(value)
     except UsageError:
-        assert kind not in ("git", "gerrit", "docker") or not is_valid_id(event_id)
+        assert kind not in ("git", "gerrit", "docker") or not is_server_id(event_id)
         return
-    assert parsed == (kind, event_id.strip().lower())
+    # The rule a button is drawn by: a UUID canonical (lower-case), any other safe shape as is.
+    assert parsed == (kind, validate_server_id(event_id))
 
 
 # --- snapshots ---------------------------------------------------------------------------------------
