@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bot.app.health import Readiness
 from bot.app.metrics import exposition
 from bot.core.foreground import Foreground
+from bot.slack.envelope import malformed
 from bot.slack.signature import RequestGate, Verdict
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,11 @@ def build_web(
                 # One line, no traceback, and nothing the body asks for is done.
                 log.warning("rejected request to /slack/events: %s", verdict.value, extra={"reason": verdict.name})
                 return PlainTextResponse("invalid request", status_code=401)
+            why = malformed(body, request.headers.get("content-type", ""))
+            if why is not None:
+                # Signed, but not a shape Slack sends: Bolt's own middleware would raise on it.
+                log.warning("malformed request to /slack/events", extra={"reason": why})
+                return PlainTextResponse("malformed request", status_code=400)
         # Counted once verified (an unsigned sender cannot hold the work back) until Bolt has
         # acked: the work after earlier acks waits its turn behind this.
         with answering.answering():
