@@ -19,6 +19,7 @@ from bot.codestream import (
     RetryPolicy,
     TLSFailure,
 )
+from bot.codestream.client import CodeStreamClient
 from bot.codestream.transport import TransportFailure
 from bot.core.access import NO_POLICY_WARNING, build_policy
 from bot.core.errors import ConfigError
@@ -102,9 +103,44 @@ async def _check_codestream(settings: Settings) -> list[CheckResult]:
         else:
             total = page.total_count if page.total_count is not None else page.count
             results.append(CheckResult("codestream git events", True, f"listed ({total} in total)"))
+        results.append(await _approver_check(client))
     finally:
         await client.aclose()
     return results
+
+
+def _is_account(approver: str, account: str) -> bool:
+    """An approval's approver (usually an e-mail) names the bot's account (a user name or an
+    e-mail): the same, or the same name before the '@'."""
+    a, b = approver.strip().lower(), account.strip().lower()
+    return a == b or a.split("@", 1)[0] == b.split("@", 1)[0]
+
+
+async def _approver_check(client: CodeStreamClient) -> CheckResult:
+    """Whether the bot's account can decide the approvals pending now: Code Stream answers a
+    decision from an account that is not an approver and ignores it."""
+    name = "codestream approvals"
+    account = client.auth.account()
+    who = f"the bot acts as {account}" if account else "the bot's token names no account"
+    try:
+        pending = await client.list_user_operations(filter="status eq 'ACTIVE'", top=50, max_pages=1)
+    except CodeStreamError as exc:
+        return CheckResult(
+            name, True, f"{who}; pending approvals could not be listed ({exc.user_message})", warning=True
+        )
+    if not pending:
+        return CheckResult(
+            name, True, f"{who}; no approval is pending to check it against (decisions from Slack count only on "
+            "approvals that list the bot's account among their approvers)",
+        )  # fmt: skip
+    listed = sum(1 for op in pending if account and any(_is_account(a, account) for a in op.approvers))
+    detail = f"{who}; it is an approver of {listed} of {len(pending)} pending approvals"
+    if listed == len(pending):
+        return CheckResult(name, True, detail)
+    return CheckResult(
+        name, True, detail, "add the bot's account to the approvers of pipelines decided from Slack: Code Stream "
+        "ignores a decision from an account it does not list", warning=True,
+    )  # fmt: skip
 
 
 async def _check_slack(settings: Settings) -> list[CheckResult]:

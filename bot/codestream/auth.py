@@ -39,6 +39,28 @@ class _CachedToken:
     refresh_at: float  # monotonic
 
 
+def _claims(token: str) -> dict[str, object]:
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, TypeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def jwt_account(token: str) -> str | None:
+    """The account a JWT names (unverified: only to say who the bot acts as), if readable."""
+    claims = _claims(token)
+    for name in ("username", "preferred_username", "acct", "sub"):
+        value = claims.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:100]
+    return None
+
+
 def jwt_lifetime(token: str, *, now: float | None = None) -> float | None:
     """Seconds until the JWT's ``exp`` (unverified: only to schedule refreshes), if readable."""
     parts = token.split(".")
@@ -62,6 +84,11 @@ class TokenProvider(ABC):
         self._lock = asyncio.Lock()
         self.logins = 0
         self.on_login: Callable[[str], None] | None = None  # metrics hook
+
+    def account(self) -> str | None:
+        """The account the current token names, once logged in (for messages, never trusted)."""
+        cached = self._cached
+        return jwt_account(cached.value) if cached is not None else None
 
     async def token(self) -> str:
         cached = self._cached
@@ -95,6 +122,11 @@ class StaticTokenProvider(TokenProvider):
     def __init__(self, token: SecretStr) -> None:
         super().__init__()
         self._token = token
+
+    def account(self) -> str | None:
+        """The account the current token names, once logged in (for messages, never trusted)."""
+        cached = self._cached
+        return jwt_account(cached.value) if cached is not None else None
 
     async def token(self) -> str:
         return self._token.get_secret_value()

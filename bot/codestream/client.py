@@ -15,12 +15,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import httpx
 
 from bot.codestream.auth import TokenProvider
-from bot.codestream.errors import CodeStreamError
+from bot.codestream.errors import CodeStreamError, DecisionIgnored
 from bot.codestream.events import (
     KIND_COLLECTION,
     KIND_LABEL,
@@ -350,11 +350,24 @@ class CodeStreamClient(ApiSession):
             return await self._read_user_operation_back(decision, before, error_for_status(response, what=op))
         if response.status_code >= 400:
             raise error_for_status(response, what=f"approval {operation_id}")
+        answer: dict[str, Any] = {}
         try:
-            after: UserOperation | None = UserOperation.model_validate(json_object(response))
+            answer = json_object(response)
+            after: UserOperation | None = UserOperation.model_validate(answer)
         except CodeStreamError:
             after = None
-        return UserOpResult("succeeded", before=before, operation=after)
+        if after is not None and after.status == decision:
+            return UserOpResult("succeeded", before=before, operation=after)
+        # What Code Stream did is what it says when read, not what was asked: it answers 200 and
+        # ignores a response from an account that may not decide.
+        said = answer.get("message") if isinstance(answer.get("message"), str) else None
+        try:
+            read = await self.get_user_operation(operation_id)
+        except CodeStreamError as exc:
+            return UserOpResult("unknown", before=before, error=exc)
+        if read.status == decision:
+            return UserOpResult("succeeded", before=before, operation=read)
+        return UserOpResult("ignored", before=before, operation=read, error=DecisionIgnored(server_message=said))
 
     # --- internals -------------------------------------------------------------------------
 

@@ -49,6 +49,13 @@ class Forbidden(CodeStreamError):
     default_message = "Code Stream refused: the bot's account may not do this."
 
 
+class DecisionIgnored(CodeStreamError):
+    """Code Stream answered an approval decision but, read back, kept the approval open (or it
+    ended otherwise): the bot's account may not decide it, so the decision did not count."""
+
+    default_message = "Code Stream kept the approval open: it did not take the bot's decision; decide in Code Stream."
+
+
 class AuthenticationFailed(CodeStreamError):
     default_message = "The bot could not authenticate to Code Stream; an operator must fix its token."
 

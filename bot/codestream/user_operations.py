@@ -100,12 +100,14 @@ class UserOpResponse(BaseModel):
 
 MAX_RESPONSE_MESSAGE: Final = 1000
 
-UserOpResultState = Literal["succeeded", "not_started", "unknown"]
+UserOpResultState = Literal["succeeded", "ignored", "not_started", "unknown"]
 
 
 @dataclass(frozen=True)
 class UserOpResult:
-    """What a decision did: ``succeeded`` (``operation`` shows it decided as asked),
+    """What a decision did: ``succeeded`` (``operation`` shows it decided as asked, as
+    answered or read back), ``ignored`` (Code Stream answered, but the operation, read back, is
+    not decided that way: it kept it open, e.g. the bot's account is not an approver),
     ``not_started`` (nothing sent), ``unknown`` (it may have arrived; still ACTIVE when read)."""
 
     state: UserOpResultState

@@ -31,6 +31,10 @@ class UserOperations:
         self.ops: dict[str, dict[str, Any]] = {}
         # Responders (the bearer token's subject) Code Stream refuses with 403, per operation.
         self.forbidden: set[str] = set()
+        # Responders (or operations) whose responses Code Stream ignores, as its API documents
+        # ("User operation response received from unauthorized user fritz. Ignoring the
+        # response."): answered 200, the operation left ACTIVE.
+        self.ignored: set[str] = set()
 
     def add(self, **fields: Any) -> dict[str, Any]:
         """A pending approval. Modelled keys: id, pipelineName, project, executionId, executionIndex,
@@ -108,6 +112,9 @@ class UserOperations:
             raise UserOpError(403, f"User operation response received from unauthorized user {responder}.")
         if str(doc.get("status", "")).upper() != "ACTIVE":
             raise UserOpError(400, f"User operation is already {str(doc.get('status')).upper()}.")
+        if responder in self.ignored or op_id in self.ignored:
+            message = f"User operation response received from unauthorized user {responder}. Ignoring the response."
+            return {**copy.deepcopy(doc), "message": message}
         self._set(doc, decision, respondedBy=responder, responseMessage=message if isinstance(message, str) else "")
         return copy.deepcopy(doc)
 

@@ -37,9 +37,16 @@ async def test_all_ok_against_the_simulator(sim: CodeStreamSimulator, tmp_path: 
     results = await run_checks(_env(sim, tmp_path))
     assert _failed(results) == []
     names = [r.name for r in results]
-    assert names[:5] == ["configuration", "codestream login (vra)", "codestream git events", "slack", "database"]
-    assert names[5] == "access"  # no policy: a warning
-    assert set(names[6:]) == {"alert routing", "alert watcher"}  # the routing table, and whether it polls
+    assert names[:6] == [
+        "configuration",
+        "codestream login (vra)",
+        "codestream git events",
+        "codestream approvals",
+        "slack",
+        "database",
+    ]
+    assert names[6] == "access"  # no policy: a warning
+    assert set(names[7:]) == {"alert routing", "alert watcher"}  # the routing table, and whether it polls
 
 
 async def test_wrong_refresh_token(sim: CodeStreamSimulator, tmp_path: Path) -> None:
@@ -180,3 +187,15 @@ async def test_check_prints_the_channels_subscriptions_after_the_file_routes(
         "subscription #1: project=Payments pipeline=pay-* -> channel C0PAYMENTS",
         "otherwise: channel C0ALERTS (BOT_ALERT_CHANNEL)",
     ]
+
+
+async def test_check_says_whether_the_bots_account_can_decide_the_pending_approvals(
+    sim: CodeStreamSimulator, tmp_path: Path
+) -> None:
+    [none] = [r for r in await run_checks(_env(sim, tmp_path)) if r.name == "codestream approvals"]
+    assert "acts as svc-codestream-bot" in none.detail and "no approval is pending" in none.detail
+    sim.user_operations.add(approvers=["svc-codestream-bot@example.com", "alice@example.com"])
+    sim.user_operations.add(approvers=["alice@example.com"])
+    [some] = [r for r in await run_checks(_env(sim, tmp_path)) if r.name == "codestream approvals"]
+    assert some.warning and "an approver of 1 of 2 pending approvals" in some.detail
+    assert some.fix is not None and "ignores a decision" in some.fix

@@ -345,3 +345,24 @@ async def test_an_approval_whose_id_is_not_a_uuid_is_decided_from_its_buttons(ro
         f"/codestream/api/user-operations/{op_id}"
     ]
     assert h.slack.ephemerals_for("U0ALICE") == []  # no "That button is not one of mine"
+
+
+async def test_a_decision_code_stream_ignores_is_said_plainly_and_audited_as_failed(routed: Harness) -> None:
+    """Code Stream answers 200 to a response from an account that may not decide, and keeps the
+    approval open ("User operation response received from unauthorized user fritz. Ignoring the
+    response."): what it did is read back, not assumed from the request."""
+    h = routed
+    request, op = await posted_request(h, approvers=["alice@example.com"])
+    h.sim.user_operations.ignored.add(str(op["id"]))
+    await press(h, request, ACTION_APPROVE)
+    await submit(h, await modal(h), "ship it")
+    said = await wait_for(lambda: h.slack.ephemerals_for("U0ALICE"), timeout=10)
+    text = everything(said[-1])
+    assert "Code Stream kept the request open" in text and "is not among its approvers" in text
+    assert "decide in Code Stream" in text
+    assert h.sim.user_operations.get(str(op["id"]))["status"] == "ACTIVE"
+    assert len(decision_posts(h)) == 1
+    current = h.slack.message(APPROVALS, request.ts)
+    assert current is not None and "Approved" not in everything(current) and buttons(current)  # still open
+    [row] = [r for r in await h.store.list_actions() if r.kind == "approval"]
+    assert (row.status, row.error_class) == ("failed", "DecisionIgnored")

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeAlias
 
 from bot.codestream.client import CodeStreamClient
-from bot.codestream.errors import CodeStreamError, InvalidId, NotFound, Unavailable
+from bot.codestream.errors import CodeStreamError, DecisionIgnored, InvalidId, NotFound, Unavailable
 from bot.codestream.user_operations import Decision, UserOperation
 from bot.core.access import AccessPolicy, AllowEveryone, GroupDirectory, GroupLookupFailed, Scope, Viewer
 from bot.core.approvals.ports import ApprovalEnd, ApprovalNotifier
@@ -234,6 +234,10 @@ class ApprovalDecisions:
         if result.state == "unknown":
             await mark_unknown(self.store, self.owner, action_id, self.reconcile_seconds, error=result.error)
             return DecisionOutcome(request, "unknown", operation, result.error, action_id=action_id)
+        if result.state == "ignored":
+            ignored = self._ignored(result.error, result.operation)
+            await self._finish(key, holder, action_id, "failed", error=ignored)
+            return DecisionOutcome(request, "failed", result.operation or operation, ignored, action_id=action_id)
         if result.state == "not_started":
             await self._finish(key, holder, action_id, "not_started", error=result.error)
             return DecisionOutcome(request, "not_started", operation, result.error, action_id=action_id)
@@ -241,6 +245,19 @@ class ApprovalDecisions:
         after = result.operation or operation
         await self.show_decided(request.operation_id, after, request.decision, request.actor.user_id, request.message)
         return DecisionOutcome(request, "done", after, action_id=action_id)
+
+    def _ignored(self, error: CodeStreamError | None, operation: UserOperation | None) -> DecisionIgnored:
+        """What to tell the person when Code Stream, read back, did not take the decision."""
+        said = error.server_message if error is not None else None
+        status = operation.status if operation is not None else None
+        if status not in (None, "ACTIVE"):
+            return DecisionIgnored(f"Code Stream did not take the decision: the approval is {status.lower()}.")
+        account = self.client.auth.account()
+        who = f"the bot's account {account}" if account else "the bot's account"
+        return DecisionIgnored(
+            f"Code Stream kept the request open: {who} is not among its approvers — add it, or decide in Code Stream.",
+            server_message=said,
+        )
 
     async def _finish(self, key: str, holder: str, action_id: int, status: str, **closing: Any) -> None:
         """Close the row with a known outcome and release the claim, in one transaction."""

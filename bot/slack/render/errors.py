@@ -14,6 +14,7 @@ from bot.codestream.errors import (
     BadRequest,
     BadResponse,
     CodeStreamError,
+    DecisionIgnored,
     Forbidden,
     InvalidId,
     NotFound,
@@ -49,6 +50,7 @@ _FORBIDDEN: Final = ErrorStyle(
 ERROR_STYLES: Final[tuple[tuple[type[Exception], ErrorStyle], ...]] = (
     (NotFound, ErrorStyle("🔍", "Code Stream has no {target}.")),
     (Forbidden, _FORBIDDEN),
+    (DecisionIgnored, ErrorStyle("🛂", "Code Stream kept the approval open.", server_message=True)),
     (AuthenticationFailed, ErrorStyle("🔑", "The bot cannot log in to Code Stream; an operator must fix its token.")),
     (TLSFailure, _UNAVAILABLE),
     (Unavailable, _UNAVAILABLE),
