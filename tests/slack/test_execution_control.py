@@ -240,3 +240,24 @@ async def test_an_unknown_outcome_that_never_applied_says_safe_to_try_again(quic
     await click(h, summary, CANCEL)
     await summary_shows(h, summary, "CANCELED")
     assert [action for action, _ in control_posts(h)] == ["cancel", "cancel"]
+
+
+async def test_a_second_pause_on_a_lagging_read_is_told_already_paused(harness: Harness) -> None:
+    """Found by review: bob's pause, a moment after alice's, read the execution while Code Stream
+    still showed it RUNNING, sent a second POST, and was told 'Code Stream rejected' instead of
+    'already paused'. What Code Stream refuses because it is already done is said as such."""
+    h = harness
+    _, summary, execution_id = await rerun_and_summary(h)
+    stale = await h.runtime.client.get_execution(execution_id)  # RUNNING
+    await click(h, summary, PAUSE, user="U0ALICE")
+    await summary_shows(h, summary, "PAUSED")
+    # Code Stream's reads lag behind its writes: bob's two reads still show it RUNNING.
+    stale_body = {**stale.model_dump(by_alias=True, exclude_none=True), "status": "RUNNING"}
+    h.sim.inject(Fault(method="GET", path=f"{EXECUTIONS}{execution_id}", status=200, body=stale_body, times=2))
+    await h.send.slash_command(f"pause {execution_id}", user="U0BOB")
+    answer = await wait_for(
+        lambda: [r for r in h.slack.responses if "U0BOB" in json.dumps(r.body) or "PAUSED" in json.dumps(r.body)],
+        timeout=10,
+    )
+    said = json.dumps([r.body for r in answer], ensure_ascii=False)
+    assert "already PAUSED" in said and "rejected" not in said, said

@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError, Unavailable
-from bot.codestream.execution_actions import ExecutionActionResult, can_start, is_over, status_of
+from bot.codestream.execution_actions import ExecutionActionResult, can_start, is_over, status_of, took_effect
 from bot.codestream.executions import Execution
 from bot.core.access import AccessPolicy, AllowEveryone, Scope, Viewer
 from bot.core.control.requests import (
@@ -194,7 +194,13 @@ class ExecutionControl:
             error = Unavailable("Code Stream did not answer in time.")
             return await self._unknown(request, action_id, execution, error)
         except CodeStreamError as exc:
-            # A definite refusal (4xx): nothing happened; a retry is fine.
+            # A definite refusal (4xx): nothing happened. When it is because the action was
+            # already taken (our read lagged behind Code Stream), say that, as a fresh read shows.
+            done = await self._already_done(request)
+            if done is not None:
+                refused = not_actionable(request, done)
+                await self._finish(key, holder, action_id, "failed", error=refused)
+                return ControlOutcome(request, "failed", execution=done, error=refused, action_id=action_id)
             await self._finish(key, holder, action_id, "failed", error=exc)
             return ControlOutcome(request, "failed", execution=execution, error=exc, action_id=action_id)
         except BaseException:
@@ -203,6 +209,14 @@ class ExecutionControl:
             )
             raise
         return await self._record(request, key, holder, action_id, result)
+
+    async def _already_done(self, request: ControlRequest) -> Execution | None:
+        """The execution as read now, if it shows the action already taken (else None)."""
+        try:
+            execution = await self.client.get_execution(request.execution_id)
+        except CodeStreamError:
+            return None
+        return execution if took_effect(request.spec.action, execution) else None
 
     async def _finish(self, key: str, holder: str, action_id: int, status: str, **closing: Any) -> None:
         """Close the row with a known outcome and release the claim, in one transaction."""
