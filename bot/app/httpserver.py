@@ -192,4 +192,6 @@ def server_options() -> dict[str, Any]:
         "backlog": BACKLOG,
         "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
         "h11_max_incomplete_event_size": 64 * 1024,  # request line + headers
+        # At shutdown, requests still open get this long (Slack's are acked within 3 s).
+        "timeout_graceful_shutdown": 3,
     }

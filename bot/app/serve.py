@@ -10,7 +10,7 @@ import logging
 import signal
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import uvicorn
 from slack_bolt.async_app import AsyncApp
@@ -39,6 +39,13 @@ if TYPE_CHECKING:  # Socket Mode's client is imported only when the bot runs in 
 log = logging.getLogger(__name__)
 
 Mode = Literal["http", "socket"]
+
+
+#: After BOT_SHUTDOWN_GRACE, how long the cancelled work has to record its hand-over; with the
+#: rest of the shutdown (a few seconds at most) this is why the chart's
+#: terminationGracePeriodSeconds must exceed BOT_SHUTDOWN_GRACE by SHUTDOWN_MARGIN_SECONDS.
+HANDOVER_SECONDS: Final = 4.0
+SHUTDOWN_MARGIN_SECONDS: Final = 10.0
 
 
 class StartupError(Exception):
@@ -269,7 +276,11 @@ class RunningBot:
             self._socket = None
         if self.runtime is not None:
             drained = await self.runtime.inflight.drain(grace)
-            log.info("in-flight work %s", "finished" if drained else "abandoned after the grace period")
+            log.info("in-flight work %s", "finished" if drained else "handed over after the grace period")
+            if not drained:
+                # What is left is cancelled, and hands over to the reconciler (of another
+                # replica, or this one restarted): the exit fits the pod's termination grace.
+                await self.runtime.inflight.cancel(within=HANDOVER_SECONDS)
             # After the drain: finishing actions may still hand executions to the tracker. Its
             # state lives in the store; stopping releases the lease so another replica goes on.
             if self.runtime.followups is not None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +18,7 @@ class InFlight:
         self._count = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._tasks: set[asyncio.Task[object]] = set()  # the tasks doing that work, to cancel at the end
 
     @property
     def count(self) -> int:
@@ -24,21 +26,40 @@ class InFlight:
 
     @contextlib.asynccontextmanager
     async def track(self) -> AsyncIterator[None]:
-        self.enter()
+        task = asyncio.current_task()
+        self.enter(task)
         try:
             yield
         finally:
-            self.leave()
+            self.leave(task)
 
-    def enter(self) -> None:
-        """One more in flight (from a plain function: e.g. before a task is started)."""
+    def enter(self, task: asyncio.Task[Any] | None = None) -> None:
+        """One more in flight (from a plain function: e.g. before ``task`` is started)."""
         self._count += 1
         self._idle.clear()
+        if task is not None:
+            self._tasks.add(task)
 
-    def leave(self) -> None:
+    def leave(self, task: asyncio.Task[Any] | None = None) -> None:
         self._count -= 1
+        if task is not None:
+            self._tasks.discard(task)
         if self._count == 0:
             self._idle.set()
+
+    async def cancel(self, within: float) -> None:
+        """The grace is over: cancel what is still in flight and give it ``within`` seconds to
+        hand over (an action whose request may have left is marked unknown for the reconciler;
+        one claimed but not sent is released), so the process exits on time."""
+        tasks = [t for t in self._tasks if not t.done() and t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, left = await asyncio.wait(tasks, timeout=within)
+            log.warning(
+                "cancelled the work still in flight at the end of the grace period",
+                extra={"in_flight": len(tasks), "not_handed_over": len(left)},
+            )
 
     async def drain(self, grace: float) -> bool:
         """Wait until nothing is in flight, at most ``grace`` seconds; True when drained."""

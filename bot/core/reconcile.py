@@ -175,7 +175,9 @@ class Reconciler:
         self._stopped.set()
         task = self._run_task
         if task is not None and not task.done() and task is not asyncio.current_task():
-            _, pending = await asyncio.wait({task}, timeout=10)
+            # A round in progress is cut short (rounds repeat what they did not finish): the
+            # shutdown must fit the pod's termination grace.
+            _, pending = await asyncio.wait({task}, timeout=2)
             for left in pending:
                 left.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -164,8 +164,8 @@ class Surfaces:
         request (the raw and parsed payload, its context) is freed instead of staying in memory
         while the work waits its turn behind a burst. Counted in flight from now; an unexpected
         error is logged and the person told, as Bolt's error handler does for listeners."""
-        self.inflight.enter()
         task = asyncio.get_running_loop().create_task(work)
+        self.inflight.enter(task)
         self._detached.add(task)
 
         def done(finished: asyncio.Task[object]) -> None:
@@ -182,7 +182,7 @@ class Surfaces:
                         )
                         self.detach(apology, replace(interaction, channel_id=None))
             finally:
-                self.inflight.leave()
+                self.inflight.leave(finished)
 
         task.add_done_callback(done)
 

@@ -658,3 +658,18 @@ def test_notes(helm: Renderer) -> None:
     assert "replicas share it" in helm.notes(SCENARIOS["replicas-3-postgres"])
     for text in (default, http, socket_missing):
         assert not [v for v in INLINE_SECRETS.values() if v in text], "NOTES must never print a secret"
+
+
+@pytest.mark.parametrize("grace", [None, "5"])
+def test_the_pods_termination_grace_leaves_the_bot_its_shutdown_grace_and_hand_over(
+    helm: Renderer, grace: str | None
+) -> None:
+    """On SIGTERM the bot works for BOT_SHUTDOWN_GRACE, then hands what is left over within
+    SHUTDOWN_MARGIN_SECONDS: Kubernetes must not SIGKILL it before."""
+    from bot.app.serve import SHUTDOWN_MARGIN_SECONDS
+
+    r = render(helm, {} if grace is None else {"env": {"BOT_SHUTDOWN_GRACE": grace}})
+    bot_grace = float(r.env["BOT_SHUTDOWN_GRACE"]["value"]) if "BOT_SHUTDOWN_GRACE" in r.env else None
+    if bot_grace is None:
+        bot_grace = load_settings({}).bot_shutdown_grace
+    assert r.pod["terminationGracePeriodSeconds"] >= bot_grace + SHUTDOWN_MARGIN_SECONDS

@@ -6,6 +6,7 @@ again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -125,3 +126,47 @@ async def test_a_restarted_bot_finishes_what_a_dead_one_left_and_never_posts_aga
         assert row.status == "started" and row.execution_id is not None and row.finished_at is not None
         log = (tmp_path / "second.log").read_text()
         assert "taking over an action a stopped replica left open" in log
+
+
+async def test_sigterm_with_slow_work_queued_exits_within_its_grace_and_loses_nothing(tmp_path: Path) -> None:
+    """Found by review: 150 acked reruns with 12 s POSTs kept the process alive for 50 s after
+    SIGTERM, past the pod's termination grace (30 s), so Kubernetes killed it. The exit must fit
+    BOT_SHUTDOWN_GRACE plus a few seconds of hand-over: what has not finished is left for the
+    reconciler, and a restarted bot settles each one, never posting twice."""
+    grace = 2.0
+    async with world(tmp_path, BOT_SHUTDOWN_GRACE=str(grace), BOT_DIGEST_THRESHOLD="0") as w:
+        events = [w.sim.add_event("git", project="Quiet", executionStatus="FAILED")["id"] for _ in range(30)]
+        first = await w.start("first")
+        try:
+            w.sim.inject(Fault(method="POST", path=POST_PATH, delay=12.0))
+            assert first.send is not None
+            for event_id in events:
+                await first.send.slash_command(f"rerun {event_id}", user="U0ALICE")
+            await wait_for(lambda: w.sim.count("POST", POST_PATH) >= 20, timeout=20)
+            asked = time.monotonic()
+            first.proc.send_signal(signal.SIGTERM)
+            await first.proc.wait()
+            took = time.monotonic() - asked
+        finally:
+            await finish(first)
+        assert took < grace + 8, f"exited {took:.1f} s after SIGTERM (grace {grace:g} s)"
+        posted = w.sim.count("POST", POST_PATH)
+        w.sim.clear_faults()
+        second = await w.start("second")
+        try:
+
+            async def settled() -> bool:
+                store = await open_store(w.env["BOT_DATABASE_URL"])
+                try:
+                    rows = [r for r in await store.list_actions() if r.action == "rerun"]
+                finally:
+                    await store.close()
+                return len(rows) == len(events) and all(r.finished_at is not None for r in rows)
+
+            deadline = time.monotonic() + 60
+            while not await settled():
+                assert time.monotonic() < deadline, "not every rerun was settled after the restart"
+                await asyncio.sleep(0.2)
+        finally:
+            await finish(second)
+        assert w.sim.count("POST", POST_PATH) == posted  # nothing was sent twice
