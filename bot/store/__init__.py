@@ -23,7 +23,7 @@ from bot.store.models import (
     utcnow,
 )
 from bot.store.store import Clock, Store
-from bot.store.tables import NO_EXECUTION_INDEX, SchemaVersionError, StoreError, latest_version
+from bot.store.tables import NO_EXECUTION_INDEX, SchemaLayoutError, SchemaVersionError, StoreError, latest_version
 
 __all__ = [
     "NO_EXECUTION_INDEX",
@@ -36,6 +36,7 @@ __all__ = [
     "DigestRow",
     "FollowupRecord",
     "MuteRecord",
+    "SchemaLayoutError",
     "SchemaVersionError",
     "Store",
     "StoreError",

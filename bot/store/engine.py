@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import sqlite3
 import time
@@ -17,9 +18,11 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 from sqlalchemy.schema import CreateSchema
 from sqlalchemy.util import await_
 
-from bot.store.tables import MIGRATIONS, Migration, SchemaVersionError, metadata, schema_version
+from bot.store.tables import MIGRATIONS, Migration, SchemaVersionError, metadata, repair_layout, schema_version
 
 #: How long a SQLite connection waits for another writer before failing ("database is locked").
+log = logging.getLogger(__name__)
+
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 #: pg_advisory_xact_lock key serialising concurrent schema upgrades ("csbot" + 1).
@@ -175,6 +178,11 @@ def _upgrade(conn: Connection, schema: str | None, migrations: Sequence[Migratio
     for migration in ordered:
         if migration.version > current:
             migration.apply(conn)
+    # The version alone is not trusted: a database stamped by a commit whose migration was edited
+    # later lacks tables or columns its number promises.
+    created = repair_layout(conn)
+    if created:
+        log.warning("the database lacked parts of its layout; created them", extra={"repaired": ", ".join(created)})
     if latest != current:
         conn.execute(update(schema_version).where(schema_version.c.id == 1).values(version=latest, updated_at=now))
     return latest

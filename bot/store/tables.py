@@ -355,8 +355,10 @@ def add_column(conn: Connection, column: Column[Any]) -> None:
     tables above (honours the PostgreSQL schema). New columns must be nullable or have a
     ``server_default`` so existing rows stay valid."""
     table = column.table
-    preparer = conn.dialect.identifier_preparer
     schema = conn.schema_for_object(table)
+    if column.name in {c["name"] for c in inspect(conn).get_columns(table.name, schema=schema)}:
+        return  # a database stamped older than its layout (an edited migration): already there
+    preparer = conn.dialect.identifier_preparer
     name = preparer.quote(table.name)
     if schema:
         name = f"{preparer.quote_schema(schema)}.{name}"
@@ -387,16 +389,16 @@ _V2_ACTION_COLUMNS = (
 def _intent_lifecycle(conn: Connection) -> None:
     for name in _V2_ACTION_COLUMNS:
         add_column(conn, actions.c[name])
-    next(i for i in actions.indexes if i.name == "ix_actions_status").create(conn)
-    replicas.create(conn)
-    undelivered_alerts.create(conn)
+    next(i for i in actions.indexes if i.name == "ix_actions_status").create(conn, checkfirst=True)
+    replicas.create(conn, checkfirst=True)
+    undelivered_alerts.create(conn, checkfirst=True)
 
 
 def _alert_series(conn: Connection) -> None:
     for name in ("series", "repeats", "resolved_at", "mention", "author"):
         add_column(conn, alerts.c[name])
-    next(i for i in alerts.indexes if i.name == "ix_alerts_series").create(conn)
-    next(i for i in actions.indexes if i.name == "ix_actions_alert").create(conn)
+    next(i for i in alerts.indexes if i.name == "ix_alerts_series").create(conn, checkfirst=True)
+    next(i for i in actions.indexes if i.name == "ix_actions_alert").create(conn, checkfirst=True)
 
 
 def _mutes(conn: Connection) -> None:
@@ -413,12 +415,8 @@ def _subscriptions(conn: Connection) -> None:
 
 
 def _execution_control_and_approvals(conn: Connection) -> None:
-    # Only the columns missing: a database created by a later layout and stamped older (tests,
-    # a half-applied manual fix) already has some.
-    present = {c["name"] for c in inspect(conn).get_columns(followups.name, schema=conn.schema_for_object(followups))}
     for name in ("control_verb", "control_by", "control_at"):
-        if name not in present:
-            add_column(conn, followups.c[name])
+        add_column(conn, followups.c[name])
     approvals.create(conn, checkfirst=True)
 
 
@@ -441,6 +439,42 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
+def repair_layout(conn: Connection) -> list[str]:
+    """Create what the tables above have and the database lacks (tables, nullable or defaulted
+    columns, indexes), whatever its version says: a database stamped by a commit whose migration
+    was edited later lacks some. Returns what it created; SchemaLayoutError names what it
+    cannot (a missing NOT NULL column without a default)."""
+    found = inspect(conn)
+    created: list[str] = []
+    impossible: list[str] = []
+    for table in metadata.sorted_tables:
+        schema = conn.schema_for_object(table)
+        if not found.has_table(table.name, schema=schema):
+            table.create(conn)
+            created.append(table.name)
+            continue
+        present = {c["name"] for c in found.get_columns(table.name, schema=schema)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                impossible.append(f"{table.name}.{column.name}")
+                continue
+            add_column(conn, column)
+            created.append(f"{table.name}.{column.name}")
+        indexed = {i["name"] for i in found.get_indexes(table.name, schema=schema)}
+        for index in table.indexes:
+            if index.name not in indexed:
+                index.create(conn)
+                created.append(str(index.name))
+    if impossible:
+        raise SchemaLayoutError(
+            "the database lacks columns this version needs and cannot add on its own: "
+            f"{', '.join(impossible)}; restore a backup taken by a released version, or add them by hand"
+        )
+    return created
+
+
 def latest_version(migrations: list[Migration] | None = None) -> int:
     return max(m.version for m in (MIGRATIONS if migrations is None else migrations))
 
@@ -451,3 +485,7 @@ class StoreError(Exception):
 
 class SchemaVersionError(StoreError):
     """The database schema is newer than this code knows (refusing to run against it)."""
+
+
+class SchemaLayoutError(StoreError):
+    """The database lacks something this version needs and cannot create (it names what)."""

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -214,3 +215,51 @@ async def test_a_v4_database_gets_digests_and_subscriptions_and_keeps_its_data(v
     # v7: approvals, one row per operation.
     first = await store.add_approval(ApprovalRecord(operation_id="op-1", created_at=now))
     assert first is not None and await store.add_approval(ApprovalRecord(operation_id="op-1")) is None
+
+
+async def _engine_for(backend: Backend) -> Any:
+    from bot.store.engine import make_engine
+
+    return make_engine(backend.url, schema=backend.schema)
+
+
+@pytest.mark.parametrize("stamped", [2, 3, None], ids=["stamped-2", "stamped-3", "stamped-latest"])
+async def test_a_database_whose_layout_lags_its_version_is_repaired_on_open(
+    backend: Backend, stamped: int | None
+) -> None:
+    """Found by review: migrations 2 and 3 were edited after commits that had stamped databases,
+    so a schema-2 database could lack `undelivered_alerts` and a schema-3 one `alerts.mention`.
+    The version number alone is not trusted: what is missing is created on open."""
+    from sqlalchemy import inspect, text, update
+
+    from bot.store.tables import undelivered_alerts
+
+    store = await open_store(backend.url, schema=backend.schema)  # the current layout
+    await store.close()
+    engine = await _engine_for(backend)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: undelivered_alerts.drop(c))
+            prefix = f'"{backend.schema}".' if backend.schema else ""
+            await conn.execute(text(f"ALTER TABLE {prefix}alerts DROP COLUMN mention"))
+            if stamped is not None:
+                await conn.execute(update(schema_version).values(version=stamped))
+    finally:
+        await engine.dispose()
+
+    store = await open_store(backend.url, schema=backend.schema)
+    try:
+
+        def layout(conn: Any) -> tuple[bool, set[str]]:
+            found = inspect(conn)
+            schema = conn.schema_for_object(undelivered_alerts)
+            columns = {c["name"] for c in found.get_columns("alerts", schema=schema)}
+            return found.has_table("undelivered_alerts", schema=schema), columns
+
+        async with store.engine.connect() as conn:
+            has_table, columns = await conn.run_sync(layout)
+        assert has_table and "mention" in columns
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(select(schema_version.c.version))).scalar() == latest_version()
+    finally:
+        await store.close()
