@@ -25,7 +25,7 @@ from bot.codestream.errors import CodeStreamError, DecisionIgnored, InvalidId, N
 from bot.codestream.user_operations import Decision, UserOperation
 from bot.core.access import AccessPolicy, AllowEveryone, GroupDirectory, GroupLookupFailed, Scope, Viewer
 from bot.core.approvals.ports import ApprovalEnd, ApprovalNotifier
-from bot.core.approvals.watcher import show_end
+from bot.core.approvals.watcher import end_of, show_end
 from bot.core.errors import AccessDenied, BotError, StoreUnavailable
 from bot.core.intents import (
     IN_FLIGHT_CLAIM_SECONDS,
@@ -281,9 +281,8 @@ class ApprovalDecisions:
 
     async def _show_ended(self, request: DecisionRequest, operation: UserOperation) -> None:
         record = await self._record(request.operation_id)
-        status = operation.status
-        if record is not None and status is not None and status != "ACTIVE":
-            end = ApprovalEnd(status, "codestream", operation.responded_by, operation.response_message)
+        end = await end_of(self.store, operation, self.client.auth.account())
+        if record is not None and end is not None:
             await show_end(self.store, self.notifier, record, operation, end)
 
     async def _record(self, operation_id: str) -> ApprovalRecord | None:
@@ -383,8 +382,8 @@ class ApprovalReadBack:
             )
         elif operation is not None and operation.status not in (None, "ACTIVE"):
             record = await decisions._record(row.event_id)
-            if record is not None and operation.status is not None:
-                end = ApprovalEnd(operation.status, "codestream", operation.responded_by, operation.response_message)
+            end = await end_of(decisions.store, operation, decisions.client.auth.account())
+            if record is not None and end is not None:
                 await show_end(decisions.store, decisions.notifier, record, operation, end)
         log.info(
             "approval decision settled %s after reading it back",

@@ -169,12 +169,37 @@ class ApprovalWatcher:
         except CodeStreamError as exc:
             log.info("approval read failed", extra={"error_class": type(exc).__name__})
             return
-        status = operation.status
-        if status is None or status == "ACTIVE":
+        end = await end_of(self.store, operation, self.client.auth.account())
+        if end is None:
             return  # still pending (beyond the listed page): nothing to redraw
-        end = ApprovalEnd(status, "codestream", operation.responded_by, operation.response_message)
         await show_end(self.store, self.notifier, record, operation, end)
         stats.ended += 1
+
+
+_SENT_BY_THE_BOT: Final = frozenset({"pending", "unknown", "done"})
+_ACTION_FOR: Final = {"APPROVED": "approve", "REJECTED": "reject"}
+
+
+def _same_account(responder: str, account: str) -> bool:
+    a, b = responder.strip().lower(), account.strip().lower()
+    return a == b or a.split("@", 1)[0] == b.split("@", 1)[0]
+
+
+async def end_of(store: Store, operation: UserOperation, bot_account: str | None) -> ApprovalEnd | None:
+    """How an approval that is no longer pending ended, as its message should say it: decided
+    through the bot's own account means decided from Slack, by the person whose decision the bot
+    sent (its audit row), not "in Code Stream" by the bot's service account."""
+    status = operation.status
+    if status is None or status == "ACTIVE":
+        return None
+    by, message = operation.responded_by, operation.response_message
+    if by and bot_account and _same_account(by, bot_account) and operation.id is not None:
+        action = _ACTION_FOR.get(status)
+        rows = await store.list_actions(kind="approval", event_id=operation.id, limit=20)
+        sent = next((r for r in rows if r.action == action and r.status in _SENT_BY_THE_BOT), None)
+        if sent is not None:
+            return ApprovalEnd(status, "slack", sent.actor_id, message)
+    return ApprovalEnd(status, "codestream", by, message)
 
 
 async def show_end(
