@@ -13,6 +13,8 @@ from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn
 from tests.harness import BOT_TOKEN, bot_cli, bot_env
 
+pytestmark = pytest.mark.slow  # real subprocesses or tools: `pytest -m "not slow"` skips it
+
 PASSWORD = "Sup3rS3cretPw"
 
 MISTAKES = {

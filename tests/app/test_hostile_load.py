@@ -15,6 +15,8 @@ from bot.simulator import SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import wait_for
 from tests.harness import ALERTS, running_harness
 
+pytestmark = pytest.mark.slow  # real subprocesses or tools: `pytest -m "not slow"` skips it
+
 
 async def _open(host: str, port: int, send: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection(host, port)

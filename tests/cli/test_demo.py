@@ -6,8 +6,12 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.slack.render.plaintext import blocks_to_text, mrkdwn_to_text
 from tests.harness import bot_cli
+
+pytestmark = pytest.mark.slow  # real subprocesses or tools: `pytest -m "not slow"` skips it
 
 
 async def test_demo_tells_the_whole_story_and_exits_0(tmp_path: Path) -> None:

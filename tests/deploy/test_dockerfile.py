@@ -44,6 +44,8 @@ from tests.deploy.artefacts import (
     readme_variables,
 )
 
+pytestmark = pytest.mark.slow  # real subprocesses or tools: `pytest -m "not slow"` skips it
+
 TOKEN_SHAPE = re.compile(r"xox[abposr]-|xapp-|-----BEGIN|://[^/\s:@]+:[^/\s@]+@")
 
 

@@ -45,6 +45,8 @@ from tests.deploy.artefacts import (
     readme_variables,
 )
 
+pytestmark = pytest.mark.slow  # real subprocesses or tools: `pytest -m "not slow"` skips it
+
 # BOT_DATABASE_URL is not a SecretStr in Settings, but a PostgreSQL URL may carry a password.
 CHART_SECRET_ENV = SECRET_ENV | {"BOT_DATABASE_URL"}
 

@@ -8,9 +8,13 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from bot.simulator import Fault
 from bot.simulator.slack_api import wait_for
 from tests.harness import harness_with_config
+
+pytestmark = pytest.mark.slow  # real subprocesses or tools: `pytest -m "not slow"` skips it
 
 WATCHED = "C0WATCHED"
 CONFIG = "routes:\n  - match: {project: Watched}\n    channel: C0WATCHED\n"

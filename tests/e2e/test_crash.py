@@ -24,6 +24,8 @@ from bot.store import open_store
 from tests.harness import ALERTS, BOT_TOKEN
 from tests.replicas import Replica, finish, ready, replica_env, start_replica
 
+pytestmark = pytest.mark.slow  # real subprocesses or tools: `pytest -m "not slow"` skips it
+
 POST_PATH = "/codestream/api/git-events/"
 
 

@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.simulator import CodeStreamSimulator, Fault
 from bot.simulator.slack_api import Message, SlackStandIn, wait_for
 from bot.slack.render.approval import ACTION_APPROVE
 from bot.store import open_store
 from tests.harness import ALERTS, BOT_TOKEN, buttons
 from tests.replicas import Replica, finish, ready, replica_env, start_replica
+
+pytestmark = pytest.mark.slow  # real subprocesses or tools: `pytest -m "not slow"` skips it
 
 APPROVALS = "C0APPROVALS"
 EXECUTIONS = "/codestream/api/executions/"

@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
+
 from bot.core.liveness import holder_pid
 from bot.simulator import SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import Message, wait_for
@@ -19,7 +21,7 @@ from tests.conftest import needs_postgres
 from tests.harness import wait_for_async
 from tests.replicas import Cluster, cluster
 
-pytestmark = needs_postgres
+pytestmark = [needs_postgres, pytest.mark.slow]
 T = TypeVar("T")
 ALERTS = "C0ALERTS"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.core.liveness import holder_pid
 from bot.simulator.slack_api import Message, wait_for
 from bot.store import open_store
@@ -13,7 +15,7 @@ from tests.conftest import needs_postgres
 from tests.harness import wait_for_async
 from tests.replicas import Cluster, Replica, cluster
 
-pytestmark = needs_postgres
+pytestmark = [needs_postgres, pytest.mark.slow]
 ALERTS = "C0ALERTS"
 PAYMENTS = "C0PAYMENTS"
 CONFIG = "routes:\n  - match: {project: Marker}\n    channel: C0ALERTS\n"
