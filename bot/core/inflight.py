@@ -8,6 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from bot.core.waiting import wait_event
+
 log = logging.getLogger(__name__)
 
 
@@ -63,9 +65,7 @@ class InFlight:
 
     async def drain(self, grace: float) -> bool:
         """Wait until nothing is in flight, at most ``grace`` seconds; True when drained."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout=grace)
-        except TimeoutError:
+        if not await wait_event(self._idle, grace):
             log.warning("shutdown grace period over with work still in flight", extra={"in_flight": self._count})
             return False
         return True

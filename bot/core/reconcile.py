@@ -24,7 +24,6 @@ Slack is reached only through the ``OutcomeNotifier`` port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from bot.core.logs import request_id as request_id_var
 from bot.core.metrics import record_outcome
 from bot.core.ports import OutcomeNotifier
 from bot.core.requests import MessageRef, Outcome, OutcomeStatus, new_request_id
+from bot.core.waiting import wait_event
 from bot.store import ActionRecord, Store
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,7 @@ class Reconciler:
                 await self.store.heartbeat(self.owner)
             except Exception as exc:  # noqa: BLE001 - logged; the next beat tries again
                 log.warning("heartbeat failed", extra={"error_class": type(exc).__name__})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), timeout=self.timing.heartbeat)
+            await wait_event(self._stopped, self.timing.heartbeat)
 
     async def run(self) -> None:
         self._run_task = asyncio.current_task()
@@ -165,8 +164,7 @@ class Reconciler:
                 log.exception("reconcile round failed; trying again")
             if self._stopping:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.timing.interval)
+            await wait_event(self._wake, self.timing.interval)
 
     async def stop(self) -> None:
         """Stop the loop and say so: what this replica leaves open is taken over at once."""

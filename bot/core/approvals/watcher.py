@@ -24,6 +24,7 @@ from bot.core.intents import retry_write
 from bot.core.requests import MessageRef
 from bot.core.routing import Router
 from bot.core.subscriptions import StoredRoutes
+from bot.core.waiting import wait_event
 from bot.store import ApprovalRecord, Store
 from bot.store.store import HolderGone
 
@@ -80,8 +81,7 @@ class ApprovalWatcher:
                 await self.poll_once()
             except Exception:
                 log.exception("approvals poll failed; trying again")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
+            await wait_event(self._stopping, self.interval)
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -24,7 +24,6 @@ summary (and, at the end, the original alert) up to date in Slack.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -46,6 +45,7 @@ from bot.core.intents import retry_write
 from bot.core.ports import FollowThroughView
 from bot.core.requests import MessageRef, Outcome
 from bot.core.time import seconds_between
+from bot.core.waiting import wait_event
 from bot.store import FollowupRecord, Store
 from bot.store.store import HolderGone
 
@@ -192,8 +192,7 @@ class FollowupTracker:
                 if self._stopping:
                     break
                 if delay > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                    await wait_event(self._wake, delay)
                 else:
                     await asyncio.sleep(0)
         finally:

@@ -23,6 +23,7 @@ from bot.core.ports import AlertNotifier
 from bot.core.routing import Router
 from bot.core.subscriptions import StoredRoutes
 from bot.core.undelivered import UndeliveredAlerts
+from bot.core.waiting import wait_event
 from bot.core.watcher.cursor import Cursor, micros_now
 from bot.core.watcher.details import FailureDetails
 from bot.core.watcher.listing import EventLister
@@ -360,9 +361,7 @@ class Watcher:
 
     async def _sleep(self, delay: float) -> bool:
         """Wait ``delay`` seconds or until woken; True when woken."""
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=delay)
-        except TimeoutError:
+        if not await wait_event(self._wake, delay):
             return False
         if self._stopping:
             return False
