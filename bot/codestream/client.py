@@ -12,6 +12,7 @@ building a client with its pooled HTTP connection and login ``factory``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any, Final, Literal
 import httpx
 
 from bot.codestream.auth import TokenProvider
-from bot.codestream.errors import CodeStreamError, DecisionIgnored
+from bot.codestream.errors import BadResponse, CodeStreamError, DecisionIgnored
 from bot.codestream.events import (
     KIND_COLLECTION,
     KIND_LABEL,
@@ -359,15 +360,18 @@ class CodeStreamClient(ApiSession):
         if after is not None and after.status == decision:
             return UserOpResult("succeeded", before=before, operation=after)
         # What Code Stream did is what it says when read, not what was asked: it answers 200 and
-        # ignores a response from an account that may not decide.
+        # ignores a response from an account that may not decide ("... Ignoring the response.").
         said = answer.get("message") if isinstance(answer.get("message"), str) else None
-        try:
-            read = await self.get_user_operation(operation_id)
-        except CodeStreamError as exc:
-            return UserOpResult("unknown", before=before, error=exc)
-        if read.status == decision:
-            return UserOpResult("succeeded", before=before, operation=read)
-        return UserOpResult("ignored", before=before, operation=read, error=DecisionIgnored(server_message=said))
+        if said is not None and "ignoring" in said.lower():
+            read: UserOperation | None = after
+            with contextlib.suppress(CodeStreamError):
+                read = await self.get_user_operation(operation_id)
+            return UserOpResult("ignored", before=before, operation=read, error=DecisionIgnored(server_message=said))
+        # No such words: it may only be slow to show the decision. Read it back; still open
+        # after that means not known yet (the reconciler reads on), never "ignored" by guess.
+        return await self._read_user_operation_back(
+            decision, before, BadResponse("Code Stream answered, but the approval does not show the decision yet.")
+        )
 
     # --- internals -------------------------------------------------------------------------
 

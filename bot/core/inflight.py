@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +21,8 @@ class InFlight:
         self._count = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._tasks: set[asyncio.Task[object]] = set()  # the tasks doing that work, to cancel at the end
+        # The tasks doing that work (how many times each is tracked), to cancel at the end.
+        self._tasks: Counter[asyncio.Task[Any]] = Counter()
 
     @property
     def count(self) -> int:
@@ -40,12 +42,14 @@ class InFlight:
         self._count += 1
         self._idle.clear()
         if task is not None:
-            self._tasks.add(task)
+            self._tasks[task] += 1
 
     def leave(self, task: asyncio.Task[Any] | None = None) -> None:
         self._count -= 1
         if task is not None:
-            self._tasks.discard(task)
+            self._tasks[task] -= 1
+            if self._tasks[task] <= 0:
+                del self._tasks[task]
         if self._count == 0:
             self._idle.set()
 

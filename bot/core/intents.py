@@ -203,12 +203,17 @@ async def about_to_send(store: Store, owner: str, action_id: int) -> None:
         raise RuntimeError(f"action {action_id} was settled or taken over before it was sent")
 
 
-async def give_up_unsent(store: Store, owner: str, action_id: int, *, key: str, holder: str) -> None:
-    """The claimed intent is dropped before anything was sent (the work was interrupted): its
-    row closes as ``not_started`` and the claim is released, so the next request works at once."""
-    await finish_action(
-        store, owner, action_id, "not_started", key=key, holder=holder, settle_for=None, error=NotSent()
-    )
+async def give_up_unsent(store: Store, owner: str, action_id: int, *, key: str, holder: str) -> bool:
+    """The work on a claimed intent was interrupted, or its process stopped: if nothing was sent
+    yet (its row still says ``claimed``: checked and changed in one transaction), the row closes
+    as ``not_started`` and the claim is released, so the next request works at once. Once the
+    row says the call may have left, nothing is changed. Returns whether it closed the row."""
+    changes = _closing(store, "not_started", NotSent(), None, None)
+    try:
+        return await retry_write(lambda: store.drop_unsent(key, holder, action_id, owner, changes))
+    except Exception:
+        log.exception("could not drop an unsent intent; the reconciler will", extra={"action_id": action_id})
+        return False
 
 
 async def mark_unknown(

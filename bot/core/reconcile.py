@@ -37,11 +37,11 @@ from bot.core.approvals.decide import APPROVAL_KIND, ApprovalReadBack
 from bot.core.control.ports import LoggedControls
 from bot.core.control.readback import ControlReadBack
 from bot.core.control.verbs import EXECUTION_KIND
-from bot.core.errors import NotSent, OutcomeUnconfirmed
+from bot.core.errors import OutcomeUnconfirmed
 from bot.core.followup import FollowupTracker
 from bot.core.housekeeping import Housekeeping
 from bot.core.intents import (
-    finish_action,
+    give_up_unsent,
     intent_key,
     request_from_row,
     retry_write,
@@ -237,11 +237,9 @@ class Reconciler:
             # Its process stopped while checking, before anything was sent: nothing ran, and the
             # intent is free at once (not after the claim's window).
             key, holder = row_intent_key(row), row.request_id or ""
-            await finish_action(
-                self.store, self.owner, row.id, "not_started", key=key, holder=holder, settle_for=None, error=NotSent()
-            )
-            log.info("closed an intent its stopped process had claimed but not sent", extra={"action_id": row.id})
-            return
+            if await give_up_unsent(self.store, self.owner, row.id, key=key, holder=holder):
+                log.info("closed an intent its stopped process had claimed but not sent", extra={"action_id": row.id})
+            return  # else it moved on meanwhile (sent, or settled): the next round reads it anew
         if row.kind == EXECUTION_KIND:
             await self._check_readback(self.controls, row, now)
             return

@@ -92,8 +92,9 @@ _WILDCARDS: Final = frozenset("*?[")
 
 
 def _narrows(pattern: str | None) -> bool:
-    """Whether a glob filter leaves some value out: ``*`` (or ``**``) matches everything."""
-    return pattern is not None and set(pattern) != {"*"}
+    """Whether a glob filter narrows: one of only ``*`` and ``?`` (``*``, ``?*``) matches every
+    value, or every non-empty one, so it weighs nothing."""
+    return pattern is not None and not set(pattern) <= {"*", "?"}
 
 
 def specificity(route: StoredRoute) -> int:

@@ -34,6 +34,15 @@ class _Event(_Open):
     bot_id: StrictStr | None = None
     subtype: StrictStr | None = None
     tab: StrictStr | None = None
+    team: StrictStr | None = None
+    enterprise: StrictStr | dict[str, Any] | None = None
+
+
+class _Authorization(_Open):
+    team_id: StrictStr | None = None
+    enterprise_id: StrictStr | None = None
+    user_id: StrictStr | None = None
+    enterprise: StrictStr | dict[str, Any] | None = None
 
 
 class EventsApiBody(_Open):
@@ -44,10 +53,13 @@ class EventsApiBody(_Open):
     challenge: StrictStr | None = None
     team_id: StrictStr | None = None
     enterprise_id: StrictStr | None = None
+    team: StrictStr | dict[str, Any] | None = None
+    user: StrictStr | dict[str, Any] | None = None
+    enterprise: StrictStr | dict[str, Any] | None = None
     api_app_id: StrictStr | None = None
     event_id: StrictStr | None = None
     event: _Event | None = None
-    authorizations: list[dict[str, Any]] | None = None
+    authorizations: list[_Authorization] | None = None
 
 
 class _Option(_Open):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from bot.store.actions import ActionStore, record_values, update_open_stmt
-from bot.store.base import seconds
+from bot.store.base import seconds, validated_changes
 from bot.store.claims import CLAIM_ATTEMPTS, ClaimStore, claim_data_stmt, release_stmt, settle_stmt
 from bot.store.models import ActionRecord, Claim
 from bot.store.tables import actions
@@ -66,3 +66,24 @@ class IntentStore(ClaimStore, ActionStore):
             closed = (await conn.execute(close)).rowcount > 0
             await conn.execute(end)
         return closed
+
+    async def drop_unsent(self, key: str, holder: str, action_id: int, owner: str, changes: dict[str, Any]) -> bool:
+        """In one transaction, only while the row still says ``claimed`` (nothing was sent):
+        close it with ``changes`` and release ``holder``'s claim on ``key``. False, and nothing
+        written, once the row moved on (``pending``: the call may have left) or was settled."""
+        values = validated_changes(ActionRecord, changes, {"id", "created_at"})
+        close = (
+            update(actions)
+            .where(
+                actions.c.id == action_id,
+                actions.c.owner == owner,
+                actions.c.status == "claimed",
+                actions.c.finished_at.is_(None),
+            )
+            .values(**values)
+        )
+        async with self._write() as conn:
+            if (await conn.execute(close)).rowcount == 0:
+                return False
+            await conn.execute(release_stmt(key, holder))
+        return True

@@ -302,7 +302,8 @@ def test_a_filter_that_matches_everything_adds_no_specificity() -> None:
 
     team = StoredRoute(1, "C0TEAM", project="Payments")
     grab = StoredRoute(2, "C0GRAB", project="Payments", pipeline="*", repo="*", branch="**")
-    for stored in ([team, grab], [grab, team]):
+    nonempty = StoredRoute(4, "C0GRAB", project="Payments", branch="?*")  # any branch but none
+    for stored in ([team, grab], [grab, team], [nonempty, team]):
         router = Router(stored=stored)
         decisions = [router.route(event(project="Payments", pipeline=f"svc-{n}-ci")) for n in range(20)]
         assert {d.channel for d in decisions} == {"C0TEAM"}

@@ -177,3 +177,12 @@ def test_the_reviews_malformed_payloads_get_an_answer(bg: Background, where: tup
     body = urlencode({"payload": json.dumps(replaced(base, where, value))}).encode()
     resp = bg.run(bg.h.send.raw(body, "application/x-www-form-urlencoded"))
     assert resp.status_code < 500
+
+
+@pytest.mark.parametrize("field", ["team", "enterprise", "user"])
+def test_an_event_whose_envelope_ids_are_not_strings_gets_a_400(bg: Background, field: str) -> None:
+    """Found by review: Bolt's own id extraction raised on `{"team": 5}` around an event."""
+    inner = {"type": "app_mention", "channel": ALERTS, "user": "U0BOB", "text": "<@U0BOT> help", "ts": "1.4"}
+    body = json.dumps({**event(bg, inner), field: 5}).encode()
+    resp = bg.run(bg.h.send.raw(body, "application/json"))
+    assert resp.status_code == 400

@@ -733,3 +733,26 @@ async def test_sqlite_connection_returned_mid_transaction_holds_no_lock(tmp_path
     finally:
         await store.close()
         await other.close()
+
+
+async def test_an_unsent_intent_is_dropped_only_while_its_row_still_says_claimed(store: Store, store2: Store) -> None:
+    """Found by review: a replica closing a stopped process's 'claimed' row raced the process
+    itself marking it 'pending' before its POST; the close must be a compare-and-set."""
+    claimed = _action(status="claimed", request_id="req-a", owner="replica-1")
+    _, action_id = await store.claim_intent("intent:execution:ex-1", "req-a", 60, {}, claimed)
+    assert action_id is not None
+    closing = {"status": "not_started", "finished_at": T0}
+    # The process marked it pending (its POST may be on its way): nothing is dropped.
+    assert await store.update_open_action(action_id, "replica-1", status="pending")
+    assert not await store2.drop_unsent("intent:execution:ex-1", "req-a", action_id, "replica-1", closing)
+    row = await store.get_action(action_id)
+    assert row is not None and row.status == "pending" and row.finished_at is None
+    assert await store.get_claim("intent:execution:ex-1") is not None
+    # Still claimed: closed and the claim released, in one go.
+    claimed2 = _action(status="claimed", request_id="req-b", owner="replica-1")
+    _, second = await store.claim_intent("intent:execution:ex-2", "req-b", 60, {}, claimed2)
+    assert second is not None
+    assert await store2.drop_unsent("intent:execution:ex-2", "req-b", second, "replica-1", closing)
+    row = await store.get_action(second)
+    assert row is not None and row.status == "not_started" and row.finished_at is not None
+    assert await store.get_claim("intent:execution:ex-2") is None

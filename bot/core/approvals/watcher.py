@@ -181,8 +181,13 @@ _ACTION_FOR: Final = {"APPROVED": "approve", "REJECTED": "reject"}
 
 
 def _same_account(responder: str, account: str) -> bool:
+    """The same account: equal, or, when only one side names a domain, the same user name."""
     a, b = responder.strip().lower(), account.strip().lower()
-    return a == b or a.split("@", 1)[0] == b.split("@", 1)[0]
+    if a == b:
+        return True
+    if "@" in a and "@" in b:
+        return False
+    return a.split("@", 1)[0] == b.split("@", 1)[0]
 
 
 async def end_of(store: Store, operation: UserOperation, bot_account: str | None) -> ApprovalEnd | None:
@@ -195,7 +200,7 @@ async def end_of(store: Store, operation: UserOperation, bot_account: str | None
     by, message = operation.responded_by, operation.response_message
     if by and bot_account and _same_account(by, bot_account) and operation.id is not None:
         action = _ACTION_FOR.get(status)
-        rows = await store.list_actions(kind="approval", event_id=operation.id, limit=20)
+        rows = await store.list_actions(kind="approval", event_id=operation.id, limit=200)
         sent = next((r for r in rows if r.action == action and r.status in _SENT_BY_THE_BOT), None)
         if sent is not None:
             return ApprovalEnd(status, "slack", sent.actor_id, message)
