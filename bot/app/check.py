@@ -130,17 +130,23 @@ async def _approver_check(client: CodeStreamClient) -> CheckResult:
         )
     if not pending:
         return CheckResult(
-            name, True, f"{who}; no approval is pending to check it against (decisions from Slack count only on "
+            name,
+            True,
+            f"{who}; no approval is pending to check it against (decisions from Slack count only on "
             "approvals that list the bot's account among their approvers)",
-        )  # fmt: skip
+        )
     listed = sum(1 for op in pending if account and any(_is_account(a, account) for a in op.approvers))
     detail = f"{who}; it is an approver of {listed} of {len(pending)} pending approvals"
     if listed == len(pending):
         return CheckResult(name, True, detail)
     return CheckResult(
-        name, True, detail, "add the bot's account to the approvers of pipelines decided from Slack: Code Stream "
-        "ignores a decision from an account it does not list", warning=True,
-    )  # fmt: skip
+        name,
+        True,
+        detail,
+        "add the bot's account to the approvers of pipelines decided from Slack: Code Stream "
+        "ignores a decision from an account it does not list",
+        warning=True,
+    )
 
 
 async def _check_slack(settings: Settings) -> list[CheckResult]:

@@ -60,9 +60,15 @@ def operation(**overrides: object) -> UserOperation:
 
 def execution() -> Execution:
     return Execution.model_validate(
-        {"id": "0f3a1b2c-0000-4000-8000-000000000001", "name": HOSTILE, "project": HOSTILE, "index": 3,
-         "status": "RUNNING", "statusMessage": HOSTILE}
-    )  # fmt: skip
+        {
+            "id": "0f3a1b2c-0000-4000-8000-000000000001",
+            "name": HOSTILE,
+            "project": HOSTILE,
+            "index": 3,
+            "status": "RUNNING",
+            "statusMessage": HOSTILE,
+        }
+    )
 
 
 def digest() -> SlackMessage:
