@@ -10,14 +10,26 @@ navigate: the ids, ``event``, ``actions``, ``view`` and its state.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, model_validator
 
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
+    # Keys Slack sends as objects or leaves out, never as null: Bolt reads some of them as
+    # ``body.get(key, {})``, which a null turns into an exception inside Bolt.
+    _never_null: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_objects(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = sorted(k for k in cls._never_null if k in data and data[k] is None)
+            if nulls:
+                raise ValueError(f"null where an object is expected: {', '.join(nulls)}")
+        return data
 
 
 class _Id(_Open):
@@ -47,6 +59,8 @@ class _Authorization(_Open):
 
 class EventsApiBody(_Open):
     """A JSON body: ``url_verification`` or an ``event_callback`` around one event."""
+
+    _never_null: ClassVar[frozenset[str]] = frozenset({"event", "authorizations"})
 
     type: StrictStr
     token: StrictStr | None = None
@@ -79,6 +93,8 @@ class _ViewState(_Open):
 
 
 class _View(_Open):
+    _never_null: ClassVar[frozenset[str]] = frozenset({"state"})
+
     id: StrictStr | None = None
     callback_id: StrictStr | None = None
     private_metadata: StrictStr | None = None
@@ -99,6 +115,8 @@ class _Message(_Open):
 
 class InteractionPayload(_Open):
     """The ``payload`` form field of a button, a menu or a form submission."""
+
+    _never_null: ClassVar[frozenset[str]] = frozenset({"user", "view", "actions", "container", "message", "channel"})
 
     type: StrictStr
     user: _Id | None = None

@@ -186,3 +186,16 @@ def test_an_event_whose_envelope_ids_are_not_strings_gets_a_400(bg: Background, 
     body = json.dumps({**event(bg, inner), field: 5}).encode()
     resp = bg.run(bg.h.send.raw(body, "application/json"))
     assert resp.status_code == 400
+
+
+@pytest.mark.parametrize("field", ["event", "view", "actions", "container", "message"])
+def test_a_null_where_slack_sends_an_object_gets_a_400(bg: Background, field: str) -> None:
+    """Bolt reads some of these as ``body.get(field, {})``: a JSON null there raised inside it."""
+    if field == "event":
+        body = json.dumps({**event(bg, {"type": "app_home_opened", "user": "U0BOB"}), "event": None}).encode()
+        resp = bg.run(bg.h.send.raw(body, "application/json"))
+    else:
+        base = decision_form(bg) if field == "view" else block_action(bg, ACTION_RERUN)
+        payload = urlencode({"payload": json.dumps({**base, field: None})}).encode()
+        resp = bg.run(bg.h.send.raw(payload, "application/x-www-form-urlencoded"))
+    assert resp.status_code == 400
