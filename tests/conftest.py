@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -21,6 +22,13 @@ from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.codestream.factory import trusted_cas
 from bot.simulator import CodeStreamSimulator
 from tests.harness import Harness, running_harness
+
+# Property and fuzz tests draw the same examples every run (a seed per test), so the suite gives
+# the same answer each time; HYPOTHESIS_PROFILE=explore draws new ones (with FUZZ_EXAMPLES for
+# more of them), which is how new defects are looked for.
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 # Fast but real backoff, so retry tests take milliseconds.
 FAST_RETRY = RetryPolicy(attempts=4, initial_backoff=0.01, max_backoff=0.05, reconcile_reads=3, reconcile_delay=0.02)
