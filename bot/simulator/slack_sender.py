@@ -36,6 +36,9 @@ def sign(signing_secret: str, timestamp: int | str, body: bytes) -> str:
     return "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
 
 
+KEEPALIVE_EXPIRY = 2.0
+
+
 @functools.cache
 def _tls() -> ssl.SSLContext:
     """One TLS context for every sender of the process (building one reads the CA bundle:
@@ -80,7 +83,11 @@ class SlackSender:
         self.verification_token = verification_token
         self.last_response_url: str | None = None
         self.last_payload: JSON | None = None
-        self._client = httpx.AsyncClient(timeout=timeout, verify=_tls())
+        # Idle connections are dropped after 2 s, before the bot's server closes them (5 s): a
+        # request sent on a connection the server is closing fails with a ReadError.
+        self._client = httpx.AsyncClient(
+            timeout=timeout, verify=_tls(), limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow  # real subprocesses or tools: `pytest -m "not slo
 
 WATCHED = "C0WATCHED"
 CONFIG = "routes:\n  - match: {project: Watched}\n    channel: C0WATCHED\n"
-SLOW_POST = 10.0
+SLOW_POST = 20.0
 
 
 async def test_a_new_failure_is_alerted_within_seconds_while_100_slow_reruns_are_in_flight(tmp_path: Path) -> None:
@@ -29,14 +29,15 @@ async def test_a_new_failure_is_alerted_within_seconds_while_100_slow_reruns_are
         BOT_WATCH_LOOKBACK="86400",
         BOT_DIGEST_THRESHOLD="0",
         CODESTREAM_TIMEOUT="60",  # the POSTs are slow, not timed out
-        BOT_SHUTDOWN_GRACE="30",
+        BOT_SHUTDOWN_GRACE="40",
     ) as h:
         h.slack.add_channel(WATCHED, "watched")
-        # A hundred failures nobody routes (no alert), each rerun by someone: every POST takes 10 s.
+        # A hundred failures nobody routes (no alert), each rerun by someone: every POST takes 20 s.
         others = [h.sim.add_event("git", project="Other", executionStatus="FAILED")["id"] for _ in range(100)]
         h.sim.inject(Fault(method="POST", path="/codestream/api/git-events/", delay=SLOW_POST))
         await asyncio.gather(*(h.send.slash_command(f"rerun {event_id}", user="U0ALICE") for event_id in others))
-        await wait_for(lambda: h.sim.count("POST", "/codestream/api/git-events/") == 100, timeout=SLOW_POST)
+        # All 100 on their way (on a loaded machine the slash commands take a while to get there).
+        await wait_for(lambda: h.sim.count("POST", "/codestream/api/git-events/") == 100, timeout=SLOW_POST * 0.75)
 
         failed = h.sim.add_event("git", project="Watched", pipeline="watched-ci", executionStatus="FAILED")
         added = time.monotonic()
@@ -46,7 +47,7 @@ async def test_a_new_failure_is_alerted_within_seconds_while_100_slow_reruns_are
 
         await wait_for(alerted, timeout=SLOW_POST * 2)
         took = time.monotonic() - added
-        # Before: the watcher's read waited for one of the reruns' connections (6-8 s here); the
-        # watcher polls every second.
-        assert took < 5.0, f"the new failure was alerted after {took:.1f} s"
+        # Before: the watcher's read waited for one of the reruns' connections (6-8 s with 8 s
+        # POSTs); the watcher polls every second.
+        assert took < 8.0, f"the new failure was alerted after {took:.1f} s"
         assert h.sim.count("POST", "/codestream/api/git-events/") == 100

@@ -69,8 +69,9 @@ async def test_a_timed_out_post_that_code_stream_applies_later_runs_once_and_the
         alert = await h.post_alert("git", EVENT_ID)
         rerun, resume = button_value(alert, ACTION_RERUN), button_value(alert, ACTION_RESUME)
         before = h.sim.get_event("git", EVENT_ID)["executionIndex"]
-        # The proxy gives up on the bot; Code Stream applies the rerun 2 s later.
-        h.sim.inject(Fault(method="POST", path=POST_PATH, delay=30, apply_after=2.0, times=1))
+        # The proxy gives up on the bot; Code Stream applies the rerun 6 s later (time enough for
+        # Bob's click below to be answered while it is still unknown, on a loaded machine too).
+        h.sim.inject(Fault(method="POST", path=POST_PATH, delay=30, apply_after=6.0, times=1))
         await click(h, alert, rerun)
         [summary] = await wait_for(lambda: thread_replies(h, alert), timeout=15)
         assert "outcome not known yet" in everything(summary)
