@@ -68,11 +68,11 @@ class Background:
         self.thread.join(10)
 
 
-@pytest.fixture(scope="module")
-def bg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
+def watched_bot(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Background]:
+    """A module's background bot; at the end, any unhandled exception it logged fails the run."""
     errors = ErrorLog()
     logging.getLogger().addHandler(errors)
-    background = Background(tmp_path_factory.mktemp("fuzz"))
+    background = Background(tmp_path_factory.mktemp(name))
     try:
         yield background
     finally:
@@ -80,6 +80,11 @@ def bg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
         logging.getLogger().removeHandler(errors)
     unhandled = [r for r in errors.records if r.exc_info]
     assert unhandled == [], [r.getMessage() for r in unhandled]
+
+
+@pytest.fixture(scope="module")
+def bg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
+    yield from watched_bot(tmp_path_factory, "fuzz")
 
 
 def codestream_calls(bg: Background) -> int:

@@ -23,7 +23,7 @@ from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL
 from bot.slack.render.messages import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME
 from bot.slack.render.mute import ACTION_MUTE
 from tests.harness import ALERTS
-from tests.slack.test_fuzz import FUZZ, Background
+from tests.slack.test_fuzz import FUZZ, Background, watched_bot
 
 UNKNOWN = "00000000-0000-4000-8000-00000000dead"  # no Code Stream object has it: nothing can run
 ACTION_IDS = [
@@ -46,20 +46,7 @@ JSON_VALUES = st.recursive(
 
 @pytest.fixture(scope="module")
 def bg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
-    import logging
-
-    from tests.slack.test_fuzz import ErrorLog
-
-    errors = ErrorLog()
-    logging.getLogger().addHandler(errors)
-    background = Background(tmp_path_factory.mktemp("fuzz-payloads"))
-    try:
-        yield background
-    finally:
-        background.close()
-        logging.getLogger().removeHandler(errors)
-    unhandled = [r for r in errors.records if r.exc_info]
-    assert unhandled == [], [r.getMessage() for r in unhandled]
+    yield from watched_bot(tmp_path_factory, "fuzz-payloads")
 
 
 def _user() -> dict[str, Any]:
