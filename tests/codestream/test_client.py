@@ -34,6 +34,7 @@ from bot.simulator import (
     CodeStreamSimulator,
     Fault,
 )
+from bot.simulator.slack_api import wait_for
 from tests.conftest import FAST_RETRY, ClientFactory
 
 GIT_EVENT = f"/codestream/api/git-events/{SAMPLE_FAILED_GIT_ID}"
@@ -274,10 +275,14 @@ async def test_static_token_cannot_refresh(sim: CodeStreamSimulator) -> None:
 async def test_each_error_type_and_get_retries(
     make_client: ClientFactory, sim: CodeStreamSimulator, fault: Fault, error: type[Exception], gets: int
 ) -> None:
-    client = make_client(timeout=0.3)
+    # The read timeout must stay below the fault's delay (2 s), and long enough that each attempt
+    # reaches the simulator on a busy machine (0.3 s once timed out before the 4th got there).
+    client = make_client(timeout=1.0)
     sim.inject(fault)
     with pytest.raises(error) as caught:
         await client.get_event("git", SAMPLE_FAILED_GIT_ID)
+    # An attempt the client gave up on may reach the simulator's log a moment later.
+    await wait_for(lambda: sim.count("GET", GIT_EVENT) >= gets, timeout=5.0)
     assert sim.count("GET", GIT_EVENT) == gets
     message = getattr(caught.value, "user_message", "")
     assert message and "Bearer" not in str(caught.value)
