@@ -15,19 +15,25 @@ from bot.app.settings import Settings, secret_values
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.core import metrics
 from bot.core.access import AccessPolicy, WorkspaceGate, build_policy, parse_access_config, split_ids
-from bot.core.approvals.decide import ApprovalDecisions
+from bot.core.approvals.approvers import Approvers
+from bot.core.approvals.decide import ApprovalDecisions, ApprovalTarget
+from bot.core.approvals.readback import ApprovalReadBack
 from bot.core.approvals.watcher import ApprovalWatcher
-from bot.core.control import ExecutionControl
+from bot.core.control.perform import ExecutionControl, ExecutionTarget
 from bot.core.control.ports import LoggedControls
 from bot.core.control.readback import ControlReadBack
 from bot.core.fileconfig import FileConfig, load_file_config
 from bot.core.followup import FollowupTiming, FollowupTracker
 from bot.core.foreground import Foreground
 from bot.core.inflight import InFlight
+from bot.core.lifecycle import Lifecycle
 from bot.core.liveness import Liveness, new_replica_id
 from bot.core.logs import redact
 from bot.core.people import AuthorMentions
-from bot.core.perform import Actions
+from bot.core.perform import EventActions, EventTarget
+from bot.core.ports import OutcomeNotifier
+from bot.core.readback import EventReadBack, ReadBack
+from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.core.routing import Router
 from bot.core.watcher import Watcher
 from bot.slack.app import SlackRetry, build_web_client
@@ -49,7 +55,7 @@ class Runtime:
     settings: Settings
     client: CodeStreamClient
     store: Store
-    actions: Actions
+    actions: EventActions
     access: AccessPolicy
     web: AsyncWebClient | None = None  # the one Slack Web API client, when Slack is configured
     file_config: FileConfig = field(default_factory=FileConfig)  # BOT_CONFIG: routes and access rules
@@ -64,7 +70,12 @@ class Runtime:
     def __post_init__(self) -> None:
         if self.liveness is None:
             self.liveness = Liveness(self.store, self.replica)
-        self.actions.owner = self.replica
+        self.lifecycle.owner = self.replica
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The intent lifecycle every action runs through (one per process)."""
+        return self.actions.lifecycle
 
     @functools.cached_property
     def delivery(self) -> Delivery:
@@ -123,47 +134,58 @@ class Runtime:
 
     @functools.cached_property
     def controls(self) -> ExecutionControl:
-        """Cancel, pause and resume of executions: the same store, client, access and budgets
-        as ``actions`` (serve wires the reconciler's wake-up)."""
-        actions = self.actions
-        return ExecutionControl(
-            client=self.client,
-            store=self.store,
-            execution_url=actions.execution_url,
-            access=self.access,
-            owner=self.replica,
-            reconcile_seconds=actions.reconcile_seconds,
-            post_budget_seconds=actions.post_budget_seconds,
-        )
+        """Cancel, pause and resume of executions: the same lifecycle and access as ``actions``."""
+        target = ExecutionTarget(self.client, self.lifecycle)
+        return ExecutionControl(target, self.settings.execution_ui_url, self.access)
 
     def control_readback(self) -> ControlReadBack:
         """The reconciler's side of execution control, telling Slack (when configured)."""
         notifier = self.notifier() if self.web is not None else LoggedControls()
         return ControlReadBack(
-            self.store,
+            self.lifecycle,
             self.client.background,
             notifier,
-            owner=self.replica,
             execution_url=self.settings.execution_ui_url,
             tracker=self.followups,
         )
 
     @functools.cached_property
     def decisions(self) -> ApprovalDecisions:
-        """Approving and rejecting Code Stream approvals from Slack (serve wires the reconciler)."""
-        actions = self.actions
-        return ApprovalDecisions(
-            client=self.client,
-            store=self.store,
-            notifier=self.notifier(),
+        """Approving and rejecting Code Stream approvals from Slack."""
+        approvers = Approvers(
             access=self.access,
             groups=SlackGroupDirectory(self.web) if self.web is not None else None,
             approver_groups=self.file_config.approver_groups,
             listed_only=self.settings.bot_approvals_listed_only,
-            owner=self.replica,
-            reconcile_seconds=actions.reconcile_seconds,
-            post_budget_seconds=actions.post_budget_seconds,
         )
+        return ApprovalDecisions(ApprovalTarget(self.client, self.lifecycle), self.notifier(), approvers)
+
+    def reconciler(self, notifier: OutcomeNotifier, timing: ReconcileTiming | None = None) -> Reconciler:
+        """The reconciler of this replica: events, executions and (with Slack) approvals read
+        back; it wakes when an unknown outcome is handed over."""
+        settings = self.settings
+        events = EventReadBack(
+            self.lifecycle,
+            self.client.background,
+            notifier,
+            execution_url=settings.execution_ui_url,
+            dedupe_seconds=settings.bot_dedupe_seconds,
+            tracker=self.followups,
+        )
+        others: dict[str, ReadBack] = {"execution": self.control_readback()}
+        if self.web is not None:
+            others["approval"] = ApprovalReadBack(self.decisions)
+        # A process's own open action is taken over only once its POST surely ended.
+        stuck_after = max(600.0, self.lifecycle.post_budget_seconds + 60)
+        reconciler = Reconciler(
+            self.lifecycle,
+            events,
+            others,
+            retention_days=settings.bot_audit_retention_days,
+            timing=timing or ReconcileTiming(stuck_after=stuck_after),
+        )
+        self.lifecycle.wake_reconciler = reconciler.wake
+        return reconciler
 
     def approval_watcher(self, router: Router, **options: Any) -> ApprovalWatcher:
         """An approvals watcher on this runtime's store, client and Slack (tests, tools)."""
@@ -256,15 +278,13 @@ async def build_runtime(
         if web is not None and web.session is not None:
             await web.session.close()
         raise
-    actions = Actions(
-        client=client,
-        store=store,
-        execution_url=settings.execution_ui_url,
-        dedupe_seconds=settings.bot_dedupe_seconds,
-        reconcile_seconds=settings.bot_reconcile_seconds,
+    lifecycle = Lifecycle(
+        store,
         post_budget_seconds=4 * settings.codestream_timeout,
-        access=access,
+        reconcile_seconds=settings.bot_reconcile_seconds,
     )
+    target = EventTarget(client, lifecycle, dedupe_seconds=settings.bot_dedupe_seconds)
+    actions = EventActions(target, settings.execution_ui_url, access)
     return Runtime(
         settings=settings,
         client=client,

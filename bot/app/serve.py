@@ -22,8 +22,8 @@ from bot.app.settings import Settings
 from bot.app.watching import build_approval_watcher, build_watcher, webhook_route
 from bot.app.web import build_web
 from bot.codestream.client import RetryPolicy
-from bot.core.approvals.decide import ApprovalReadBack
 from bot.core.approvals.watcher import ApprovalWatcher
+from bot.core.control.readback import ControlReadBack
 from bot.core.followup import FollowupTiming, FollowupTracker
 from bot.core.ports import LoggedOutcomes
 from bot.core.reconcile import Reconciler, ReconcileTiming
@@ -96,25 +96,8 @@ class RunningBot:
             raise
         if runtime.web is not None:
             runtime.build_followups(self.followup_timing)
-        self.reconciler = Reconciler(
-            runtime.store,
-            runtime.client.background,
-            runtime.notifier() if runtime.web is not None else LoggedOutcomes(),
-            owner=runtime.replica,
-            execution_url=self.settings.execution_ui_url,
-            dedupe_seconds=self.settings.bot_dedupe_seconds,
-            retention_days=self.settings.bot_audit_retention_days,
-            # A process's own open action is taken over only once its POST surely ended.
-            timing=self.reconcile_timing
-            or ReconcileTiming(stuck_after=max(600.0, runtime.actions.post_budget_seconds + 60)),
-            tracker=runtime.followups,
-            controls=runtime.control_readback(),
-            approvals=ApprovalReadBack(runtime.decisions) if runtime.web is not None else None,
-        )
-        runtime.actions.wake_reconciler = self.reconciler.wake
-        runtime.controls.wake_reconciler = self.reconciler.wake
-        if runtime.web is not None:
-            runtime.decisions.wake_reconciler = self.reconciler.wake
+        notifier = runtime.notifier() if runtime.web is not None else LoggedOutcomes()
+        self.reconciler = runtime.reconciler(notifier, self.reconcile_timing)
         await self.reconciler.start()  # this replica's first heartbeat, before it takes any work
         self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
         if runtime.web is not None:
@@ -200,7 +183,10 @@ class RunningBot:
         if self.surfaces is not None:
             self.surfaces.followups = tracker
         if self.reconciler is not None:
-            self.reconciler.tracker = tracker
+            self.reconciler.events.tracker = tracker
+            for readback in self.reconciler.readbacks.values():
+                if isinstance(readback, ControlReadBack):
+                    readback.tracker = tracker
 
     async def _resolve_alert_channel(self, runtime: Runtime) -> None:
         """BOT_ALERT_CHANNEL may be a name: find its id once, before the watcher needs it."""

@@ -25,40 +25,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
 
-from bot.codestream.client import CodeStreamClient, execution_changed
-from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
-from bot.codestream.models import Event, EventKind, as_kind
-from bot.core.approvals.decide import APPROVAL_KIND, ApprovalReadBack
-from bot.core.control.ports import LoggedControls
-from bot.core.control.readback import ControlReadBack
-from bot.core.control.verbs import EXECUTION_KIND
-from bot.core.errors import OutcomeUnconfirmed
-from bot.core.followup import FollowupTracker
 from bot.core.housekeeping import Housekeeping
-from bot.core.intents import (
-    give_up_unsent,
-    intent_key,
-    request_from_row,
-    retry_write,
-    row_intent_key,
-    without_execution,
-)
+from bot.core.intents import give_up_unsent, retry_write, row_intent_key
+from bot.core.lifecycle import Lifecycle
 from bot.core.liveness import Liveness
 from bot.core.logs import request_id as request_id_var
-from bot.core.metrics import record_outcome
-from bot.core.ports import OutcomeNotifier
-from bot.core.requests import MessageRef, Outcome, OutcomeStatus, new_request_id
+from bot.core.readback import EventReadBack, ReadBack
+from bot.core.requests import new_request_id
 from bot.core.waiting import wait_event
-from bot.store import ActionRecord, Store
+from bot.store import ActionRecord
 
 log = logging.getLogger(__name__)
-
-LEGACY_NOTE: Final = "Left open by an earlier release of the bot; its outcome was not recorded."
 
 
 @dataclass(frozen=True)
@@ -80,38 +61,27 @@ class ReconcileTiming:
 class Reconciler:
     def __init__(
         self,
-        store: Store,
-        client: CodeStreamClient,
-        notifier: OutcomeNotifier,
+        lifecycle: Lifecycle,
+        events: EventReadBack,
+        others: Mapping[str, ReadBack],
         *,
-        owner: str,
-        execution_url: Callable[[str], str],
-        dedupe_seconds: float,
         retention_days: float = 0.0,
         timing: ReconcileTiming | None = None,
-        tracker: FollowupTracker | None = None,
-        controls: ControlReadBack | None = None,
-        approvals: ApprovalReadBack | None = None,
     ) -> None:
-        self.approvals = approvals  # settles approval decisions (serve wires it; None: left open)
-        self.store = store
-        # Settles cancels, pauses and resumes of executions (told only in the log without Slack).
-        self.controls = controls or ControlReadBack(
-            store, client, LoggedControls(), owner=owner, execution_url=execution_url, tracker=tracker
-        )
-        self.tracker = tracker  # follows what a late outcome started
-        self.client = client
-        self.notifier = notifier
-        self.owner = owner
-        self.execution_url = execution_url
-        self.dedupe_seconds = dedupe_seconds
+        """``events`` reads back reruns and resumes (and rows of kinds this release does not
+        know); ``others`` the rest, by the audit row's kind (``execution``, ``approval``)."""
+        self.lifecycle = lifecycle
+        self.store = lifecycle.store
+        self.owner = lifecycle.owner
+        self.events = events
+        self.readbacks = others
         self.timing = timing or ReconcileTiming()
-        self.liveness = Liveness(store, owner, stale_after=self.timing.stale_after)
+        self.liveness = Liveness(self.store, self.owner, stale_after=self.timing.stale_after)
         self.housekeeping = Housekeeping(
-            store,
+            self.store,
             stuck_after=self.timing.stuck_after,
             purge_every=self.timing.purge_every,
-            dedupe_seconds=dedupe_seconds,
+            dedupe_seconds=events.dedupe_seconds,
             retention_days=retention_days,
         )
         self.settled = 0  # outcomes this replica settled (tests, metrics)
@@ -240,58 +210,16 @@ class Reconciler:
             if await give_up_unsent(self.store, self.owner, row.id, key=key, holder=holder):
                 log.info("closed an intent its stopped process had claimed but not sent", extra={"action_id": row.id})
             return  # else it moved on meanwhile (sent, or settled): the next round reads it anew
-        if row.kind == EXECUTION_KIND:
-            await self._check_readback(self.controls, row, now)
-            return
-        if row.kind == APPROVAL_KIND:
-            if self.approvals is not None:
-                await self._check_readback(self.approvals, row, now)
-            return
-        kind = as_kind(row.kind)
-        deadline = row.settle_by
-        if kind is None or deadline is None:
-            # Left open by an older release, which kept no "before" to compare with: close it in
-            # the audit trail, without a late message about a request nobody is waiting for.
-            await self._settle(row, "unknown", None, OutcomeUnconfirmed(LEGACY_NOTE), now, notify=False)
-            return
-        try:
-            event = await self.client.get_event(kind, row.event_id)
-        except (NotFound, InvalidId):
-            await self._settle(row, "unknown", None, OutcomeUnconfirmed("Code Stream no longer has this event."), now)
-            return
-        except CodeStreamError as exc:
-            log.info("read-back failed", extra={"action_id": row.id, "error_class": type(exc).__name__})
-            # "Did not start" needs a successful read: while Code Stream cannot be read, a
-            # queued POST may still run, so the intent stays claimed.
-            if now >= deadline + timedelta(seconds=self.timing.unreadable_cap):
-                await self._settle(row, "unknown", None, OutcomeUnconfirmed(), now)
-            else:
-                await self._reschedule(row, now)
-            return
-        if execution_changed(row.before_execution_index, row.before_execution_link, event):
-            await self._settle(row, "started", event, None, now)
-        elif now >= deadline:
-            await self._settle(row, "not_started", event, None, now)
-        else:
-            await self._reschedule(row, now)
-
-    async def _check_readback(
-        self, readback: ControlReadBack | ApprovalReadBack, row: ActionRecord, now: datetime
-    ) -> None:
-        """A cancel, pause or resume (the execution's status says whether it took effect), or an
-        approval decision (the operation's status says so)."""
+        readback: ReadBack = self.readbacks.get(row.kind, self.events)
         verdict, thing = await readback.read(row, now)
         deadline = row.settle_by or now
-        if verdict in ("done", "not_started"):
-            settled = await readback.settle(row, verdict, thing, now)  # type: ignore[arg-type]
-        elif verdict == "gone" or (
-            verdict == "unreadable" and now >= deadline + timedelta(seconds=self.timing.unreadable_cap)
-        ):
-            settled = await readback.settle(row, "unknown", thing, now)  # type: ignore[arg-type]
-        else:
+        if verdict == "unreadable" and now >= deadline + timedelta(seconds=self.timing.unreadable_cap):
+            verdict = "unconfirmed"  # Code Stream unreadable too long: say "not confirmed"
+        if verdict in ("later", "unreadable"):
             await self._reschedule(row, now)
             return
-        self.settled += settled
+        status = verdict if verdict in ("done", "not_started") else "unknown"
+        self.settled += await readback.settle(row, status, thing, now, verdict)
 
     async def _reschedule(self, row: ActionRecord, now: datetime) -> None:
         assert row.id is not None
@@ -300,91 +228,4 @@ class Reconciler:
         # A pending row reached here only after its replica died: the POST may have left.
         await self.store.update_open_action(
             row.id, self.owner, status="unknown", next_check_at=now + timedelta(seconds=delay)
-        )
-
-    async def _settle(
-        self,
-        row: ActionRecord,
-        status: OutcomeStatus,
-        event: Event | None,
-        error: OutcomeUnconfirmed | None,
-        now: datetime,
-        *,
-        notify: bool = True,
-    ) -> None:
-        assert row.id is not None
-        action_id = row.id
-        changes = {
-            "status": status,
-            "finished_at": now,
-            "next_check_at": None,
-            "execution_link": event.execution_link if status == "started" and event is not None else None,
-            "execution_id": event.execution_id if status == "started" and event is not None else None,
-            "error": error.user_message if error is not None else None,
-            "error_class": type(error).__name__ if error is not None else None,
-        }
-        if not await retry_write(lambda: self.store.update_open_action(action_id, self.owner, **changes)):
-            return  # settled or taken over meanwhile
-        self.settled += 1
-        kind = as_kind(row.kind) or "git"
-        key, holder = intent_key(kind, row.event_id), row.request_id or ""
-        if status == "not_started":
-            await retry_write(lambda: self.store.release_claim(key, holder))  # nothing ran: free
-        else:
-            # Started, or not confirmed: repeats within the dedupe window are told who acted.
-            await retry_write(lambda: self.store.settle_claim(key, holder, self.dedupe_seconds))
-        outcome = self._outcome(row, kind, status, event, error)
-        record_outcome(outcome.request.verb, outcome.request.surface, f"{status}_late")
-        log.info(
-            "action %s settled %s after reading the event back",
-            outcome.request.verb,
-            status,
-            extra={"action_id": action_id, "event_id": row.event_id, "result": status},
-        )
-        if not notify:
-            return
-        summary = (
-            MessageRef(row.summary_channel, row.summary_ts, row.summary_ts)
-            if row.summary_channel and row.summary_ts
-            else None
-        )
-        try:
-            where = await self.notifier.settled(outcome, summary)
-        except Exception:
-            log.exception("could not show a late outcome", extra={"action_id": action_id})
-            return
-        if outcome.status == "started" and self.tracker is not None and where is not None:
-            try:
-                alert = outcome.request.alert
-                await self.tracker.track(outcome, channel=where.channel, summary_ts=where.ts, alert=alert)
-            except Exception:
-                log.exception("could not start following the execution", extra={"action_id": action_id})
-
-    def _outcome(
-        self,
-        row: ActionRecord,
-        kind: EventKind,
-        status: OutcomeStatus,
-        event: Event | None,
-        error: OutcomeUnconfirmed | None,
-    ) -> Outcome:
-        alert = (
-            MessageRef(row.alert_channel, row.alert_ts, row.alert_thread_ts or row.alert_ts)
-            if row.alert_channel and row.alert_ts
-            else None
-        )
-        request = request_from_row(row, kind, alert=alert)
-        url = self.execution_url(event.execution_id) if status == "started" and event and event.execution_id else None
-        # Not started: the event's execution is the old one, which must not pass for a new one.
-        shown = event if status == "started" or event is None else without_execution(event)
-        return Outcome(
-            request,
-            status,
-            event=shown,
-            execution_url=url,
-            error=error,
-            action_id=row.id,
-            at=row.created_at,
-            settle_by=row.settle_by,
-            settled_late=True,
         )

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -29,9 +29,9 @@ from bot.core.errors import UsageError
 from bot.core.followup import FollowupTracker
 from bot.core.foreground import Foreground
 from bot.core.inflight import InFlight
-from bot.core.intents import hand_to_reconciler, retry_write
+from bot.core.intents import retry_write
 from bot.core.logs import request_id
-from bot.core.perform import Actions, OnClaimed
+from bot.core.perform import EventActions, EventProgress
 from bot.core.requests import ActionRequest, Actor, MessageRef, Outcome, new_request_id
 from bot.core.routing import Router
 from bot.core.verbs import VERBS, Verb, verb_spec
@@ -81,7 +81,7 @@ class Surfaces:
     def __init__(
         self,
         *,
-        actions: Actions,
+        actions: EventActions,
         store: Store,
         client: CodeStreamClient,
         access: AccessPolicy,
@@ -237,9 +237,7 @@ class Surfaces:
         verb = spec.name
         alert = await self._known_alert(verb, invocation.kind, invocation.event_id)
         request = await self._request(verb, invocation.kind, invocation.event_id, interaction, alert)
-        outcome = await self.actions.perform(
-            request, on_claimed=self._mark_in_progress(request, alert) if alert else None
-        )
+        outcome = await self.actions.perform(request, self._mark_in_progress(request, alert) if alert else None)
         message = render_outcome(outcome, now=now())
         channel, thread_ts = interaction.channel_id, interaction.thread_ts
         if outcome.status in PUBLIC_STATUSES:
@@ -271,8 +269,8 @@ class Surfaces:
             request = replace(request, expected_index=expected_index)
             if access_channel != "alert":
                 request = replace(request, channel_id=access_channel)
-            on_claimed = self._mark_in_progress(request, alert) if mutates else None
-            outcome = await self.actions.perform(request, on_claimed=on_claimed)
+            progress = self._mark_in_progress(request, alert) if mutates else None
+            outcome = await self.actions.perform(request, progress)
             message = render_outcome(outcome, now=now())
             if outcome.status in ("denied", "duplicate"):
                 await self.delivery.ephemeral(alert.channel, interaction.user_id, message, thread_ts=alert.thread_ts)
@@ -323,7 +321,7 @@ class Surfaces:
                 request = replace(
                     await self._request("rerun", kind, event_id, interaction, alert), expected_index=listed
                 )
-                outcome = await self.actions.perform(request, on_claimed=self._mark_in_progress(request, alert))
+                outcome = await self.actions.perform(request, self._mark_in_progress(request, alert))
                 if outcome.status not in ("denied", "duplicate"):
                     await self._after_action(outcome, summary=alert)
                 return outcome
@@ -430,10 +428,7 @@ class Surfaces:
         outcome = await self.decisions.decide(request)
         if channel is not None and outcome.status != "done":
             await self.delivery.ephemeral(channel, interaction.user_id, render_decision_outcome(outcome))
-        if outcome.status == "unknown" and outcome.action_id is not None:
-            await hand_to_reconciler(
-                self.store, self.decisions.owner, outcome.action_id, None, self.decisions.wake_reconciler
-            )
+        await self.decisions.follow_unknown(outcome, None)
 
     # --- shared ---------------------------------------------------------------------------
 
@@ -469,7 +464,7 @@ class Surfaces:
             return None
         return MessageRef(record.channel_id, record.ts, record.thread_ts or record.ts)
 
-    def _mark_in_progress(self, request: ActionRequest, alert: MessageRef | None) -> OnClaimed:
+    def _mark_in_progress(self, request: ActionRequest, alert: MessageRef | None) -> EventProgress:
         """The alert shows "Rerun requested by @alice" once this request won the claim. The update
         runs beside the Code Stream call (a slow Slack must not delay the rerun); the final update
         of the alert waits for it, so the two never arrive out of order."""
@@ -488,7 +483,7 @@ class Surfaces:
             update = self.notifier.update_alert(alert, request.kind, request.event_id, message, row)
             self._marking[(alert.channel, alert.ts, request.event_id)] = asyncio.create_task(update)
 
-        return mark
+        return _Progress(mark)
 
     async def _update_alert(self, alert: MessageRef, outcome: Outcome) -> None:
         marking = self._marking.pop((alert.channel, alert.ts, outcome.request.event_id), None)
@@ -520,3 +515,13 @@ class Surfaces:
                 await tracker.track(outcome, channel=summary.channel, summary_ts=summary.ts, alert=alert)
         except Exception:
             log.exception("after the action: the hand-over failed", extra={"action_id": outcome.action_id})
+
+
+@dataclass
+class _Progress:
+    """The core's progress port for one request: marks its alert once the claim is won."""
+
+    mark: Callable[[Event], Awaitable[None]]
+
+    async def claimed(self, target: Event) -> None:
+        await self.mark(target)

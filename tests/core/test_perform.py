@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 from bot.codestream import CodeStreamClient, Forbidden, NotFound, RetryPolicy
+from bot.codestream.models import Event
 from bot.codestream.transport import TransportFailure
 from bot.core.access import Rule, RulePolicy
 from bot.core.errors import StoreUnavailable
-from bot.core.perform import Actions
+from bot.core.perform import EventActions as Actions
 from bot.core.requests import ActionRequest, Actor, Verb
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.store import Store, open_store
+from tests.builders import event_actions
 from tests.conftest import ClientFactory
 
 GIT_EVENT = f"/codestream/api/git-events/{SAMPLE_FAILED_GIT_ID}"
@@ -33,7 +35,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def actions(client: CodeStreamClient, store: Store) -> Actions:
-    return Actions(client=client, store=store, execution_url=lambda eid: f"https://vra.test/ui/{eid}")
+    return event_actions(client, store, lambda eid: f"https://vra.test/ui/{eid}")
 
 
 def request(verb: Verb = "rerun", actor: Actor = ALICE, event_id: str = SAMPLE_FAILED_GIT_ID) -> ActionRequest:
@@ -118,10 +120,11 @@ async def test_nothing_sent_is_not_started_and_releases_the_claim(
     assert sim.base_url is not None
     port = int(sim.base_url.rsplit(":", 1)[1])
 
-    async def code_stream_goes_away(_: object) -> None:
-        await sim.stop()  # after the read, before the POST: the POST's connection is refused
+    class CodeStreamGoesAway:
+        async def claimed(self, target: Event) -> None:
+            await sim.stop()  # after the read, before the POST: the POST's connection is refused
 
-    outcome = await actions.perform(request(), on_claimed=code_stream_goes_away)
+    outcome = await actions.perform(request(), CodeStreamGoesAway())
     assert outcome.status == "not_started" and isinstance(outcome.error, TransportFailure)
     await sim.start(port=port)
     assert (await actions.perform(request(actor=BOB))).status == "started"
@@ -158,7 +161,7 @@ async def test_unknown_outcome_keeps_the_claim_and_is_never_retried(
     # The response is lost after Code Stream ran it and the bot cannot read the event back
     # (client.act's read-back failures are covered in test_client): the outcome is unknown.
     client = make_client(retry=RetryPolicy(attempts=1, reconcile_reads=0))
-    actions = Actions(client=client, store=store, execution_url=str)
+    actions = event_actions(client, store)
     sim.inject(Fault(method="POST", path=GIT_EVENT, reset=True, after_processing=True, times=1))
     outcome = await actions.perform(request())
     assert outcome.status == "unknown"
@@ -180,7 +183,7 @@ async def test_denied_requests_never_reach_code_stream_and_are_audited(
     client: CodeStreamClient, store: Store, sim: CodeStreamSimulator
 ) -> None:
     only_carol = RulePolicy([Rule(users=["U0CAROL"], projects=["Payments"]), Rule(actions=["show"])], groups=None)
-    actions = Actions(client=client, store=store, execution_url=str, access=only_carol)
+    actions = event_actions(client, store, access=only_carol)
     outcome = await actions.perform(request())
     assert outcome.status == "denied"
     assert str(outcome.error) == "You are not <@U0CAROL>, which may rerun Payments pipelines (payments-ci)."
@@ -194,7 +197,7 @@ async def test_store_down_means_no_post(client: CodeStreamClient, tmp_path: Path
     store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'gone' / 'bot.db'}")
     await store.close()
     shutil.rmtree(tmp_path / "gone")  # the database disappears under the bot
-    actions = Actions(client=client, store=store, execution_url=str)
+    actions = event_actions(client, store)
     outcome = await actions.perform(request())
     assert outcome.status == "failed" and isinstance(outcome.error, StoreUnavailable)
     assert sim.count("POST", "/codestream/api/") == 0
@@ -206,7 +209,7 @@ async def test_200_concurrent_actions_on_sqlite_each_run_once(
     # Many writers at once on one SQLite file: every write transaction begins IMMEDIATE, so they
     # queue behind busy_timeout instead of failing with "database is locked".
     client = make_client(timeout=30.0)
-    actions = Actions(client=client, store=store, execution_url=str)
+    actions = event_actions(client, store)
     events = [sim.add_event("git", executionStatus="FAILED")["id"] for _ in range(200)]
     outcomes = await asyncio.gather(*(actions.perform(request(event_id=e, actor=BOB)) for e in events))
     assert [o.status for o in outcomes] == ["started"] * 200

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from bot.codestream import CodeStreamClient
 from bot.core.intents import IN_FLIGHT_CLAIM_SECONDS, intent_key
 from bot.core.liveness import Liveness, new_replica_id, process_gone
-from bot.core.perform import Actions
 from bot.core.ports import LoggedOutcomes
 from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.core.requests import ActionRequest, Actor
@@ -23,6 +22,8 @@ from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.slack.signature import SIGNATURE_WINDOW_SECONDS, signature_key
 from bot.store import ActionRecord, Store, open_store
 from bot.store.tables import claims
+from tests.builders import event_actions
+from tests.builders import reconciler as build_reconciler
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 POST_PATH = f"/codestream/api/git-events/{SAMPLE_FAILED_GIT_ID}"
@@ -52,15 +53,8 @@ async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[Store]:
 
 
 def reconciler(store: Store, client: CodeStreamClient, owner: str, **kwargs: Any) -> Reconciler:
-    return Reconciler(
-        store,
-        client,
-        LoggedOutcomes(),
-        owner=owner,
-        execution_url=str,
-        dedupe_seconds=300,
-        timing=ReconcileTiming(stale_after=30),
-        **kwargs,
+    return build_reconciler(
+        store, client, LoggedOutcomes(), owner=owner, timing=ReconcileTiming(stale_after=30), **kwargs
     )
 
 
@@ -127,7 +121,7 @@ async def test_a_live_replicas_open_action_is_left_to_it_and_a_dead_ones_taken_o
     await store.heartbeat(dead)
     sim.inject(Fault(method="POST", path="/codestream/api/git-events/", status=502, times=2))  # two unknowns
     for owner in (alive, dead):
-        actions = Actions(client=client, store=store, execution_url=str, owner=owner)
+        actions = event_actions(client, store, owner=owner)
         outcome = await actions.perform(
             ActionRequest(
                 "rerun",

@@ -18,10 +18,10 @@ from sqlalchemy.engine import make_url
 
 from bot.codestream import CodeStreamClient
 from bot.core.ports import LoggedOutcomes
-from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.simulator import CodeStreamSimulator
 from bot.store import ApprovalRecord, FollowupRecord, Store, latest_version, open_store
 from bot.store.tables import approvals, followups, schema_version
+from tests.builders import reconciler as build_reconciler
 from tests.conftest import Backend
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "v0.1"
@@ -82,15 +82,7 @@ async def test_a_v01_database_upgrades_in_place_and_keeps_its_audit_trail(v01_st
 async def test_a_pending_row_left_by_v01_is_settled_as_unknown_without_a_post(
     v01_store: Store, client: CodeStreamClient, sim: CodeStreamSimulator
 ) -> None:
-    reconciler = Reconciler(
-        v01_store,
-        client,
-        LoggedOutcomes(),
-        owner="host:1:x:1",
-        execution_url=str,
-        dedupe_seconds=300,
-        timing=ReconcileTiming(),
-    )
+    reconciler = build_reconciler(v01_store, client, LoggedOutcomes(), owner="host:1:x:1")
     assert await reconciler.round() == 1  # written in 2026-11, long "stuck" by now
     [row] = [r for r in await v01_store.list_actions() if r.request_id == "req3"]
     assert row.status == "unknown" and row.error_class == "OutcomeUnconfirmed" and row.finished_at is not None

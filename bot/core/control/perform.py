@@ -1,33 +1,28 @@
-"""``ExecutionControl.perform(request) -> ControlOutcome``: cancel, pause or resume an execution,
-exactly once, through the same intent lifecycle as reruns (``bot.core.intents``). No Slack here.
+"""``ExecutionControl.perform(request) -> ControlOutcome``: cancel, pause or resume an execution
+— the adapter of executions to the one intent lifecycle (``bot.core.lifecycle``). No Slack.
 
 1. read the execution (an unknown id fails here, before anything is claimed)
 2. access: the verb's access action (``cancel`` or ``pause``) on the execution's project and
    pipeline; refused requests are audited
-3. claim ``intent:execution:<id>`` and, in the same transaction, its audit row (``claimed``:
-   nothing sent yet): one request on an execution at a time, whatever the verb; the others
-   (double clicks, Slack retries, replicas) are told who is acting. A process that dies holding
-   the claim leaves a row the reconciler closes at once (nothing was sent).
-4. read the execution again *under the claim* and check its status allows the action: a second
-   click that lost the race sees "already PAUSED" instead of sending a second POST
-5. the row becomes ``pending``, then ONE ``POST …/executions/{id}?action=``. An ambiguous answer makes
-   the outcome *unknown*: the claim stays and the reconciler reads the execution back (its
-   status says whether the action took effect) until the deadline. Never a second POST.
-6. a known outcome releases the claim: from then on the execution's status is the guard.
+3. the runner claims ``intent:execution:<id>`` with a ``claimed`` row, reads the execution again
+   *under the claim* and checks its status allows the action (a second click that lost the race
+   sees "already PAUSED" instead of sending a second POST), then ONE
+   ``POST …/executions/{id}?action=``; an ambiguous answer is read back by the reconciler
+   (``readback.py``: the execution's status says whether it took effect)
+4. a known outcome releases the claim: from then on the execution's status is the guard
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Final
 
 from bot.codestream.client import CodeStreamClient
-from bot.codestream.errors import CodeStreamError, Unavailable
-from bot.codestream.execution_actions import ExecutionActionResult, can_start, is_over, status_of, took_effect
+from bot.codestream.errors import CodeStreamError
+from bot.codestream.execution_actions import can_start, is_over, status_of, took_effect
 from bot.codestream.executions import Execution
 from bot.core.access import AccessPolicy, AllowEveryone, Scope, Viewer
 from bot.core.control.requests import (
@@ -39,22 +34,13 @@ from bot.core.control.requests import (
     pipeline_of,
 )
 from bot.core.control.verbs import EXECUTION_KIND, control_spec, reason_for
-from bot.core.errors import AccessDenied, StoreUnavailable
-from bot.core.intents import (
-    IN_FLIGHT_CLAIM_SECONDS,
-    INTENT_PREFIX,
-    about_to_send,
-    audit_row,
-    finish_action,
-    give_up_unsent,
-    hand_to_reconciler,
-    mark_unknown,
-    record_quietly,
-)
+from bot.core.errors import AccessDenied, BotError
+from bot.core.intents import INTENT_PREFIX
+from bot.core.lifecycle import Closing, Intent, Lifecycle, Run, Sent
 from bot.core.logs import request_id as request_id_var
 from bot.core.metrics import record_outcome
 from bot.core.requests import Actor, MessageRef
-from bot.store import ActionRecord, Store
+from bot.store import ActionRecord
 
 log = logging.getLogger("bot.core.control")
 
@@ -80,15 +66,77 @@ def not_actionable(request: ControlRequest, execution: Execution) -> NotActionab
 
 
 @dataclass
-class ExecutionControl:
+class ExecutionTarget:
+    """The adapter: what is specific to acting on an execution."""
+
     client: CodeStreamClient
-    store: Store
+    lifecycle: Lifecycle
+
+    reread = True  # a request that finished a moment ago has changed the status
+
+    def intent(self, request: ControlRequest) -> Intent:
+        data = {"actor_id": request.actor.user_id, "actor_name": request.actor.name, "verb": request.verb}
+        return Intent(execution_intent_key(request.execution_id), request.request_id, data)
+
+    def row(
+        self, request: ControlRequest, status: str, target: Execution | None, error: Exception | None
+    ) -> ActionRecord:
+        """The audit row: kind ``execution``, the execution id in ``event_id``."""
+        return self.lifecycle.row(
+            request,
+            status,
+            error,
+            kind=EXECUTION_KIND,
+            target_id=request.execution_id,
+            action=request.verb,
+            project=target.project if target is not None else None,
+            pipeline=pipeline_of(target),
+            before_execution_index=target.index if target is not None else None,
+        )
+
+    async def read(self, request: ControlRequest) -> Execution:
+        return await self.client.get_execution(request.execution_id)
+
+    def stale(self, request: ControlRequest, target: Execution) -> Closing | None:
+        if can_start(request.spec.action, target):
+            return None
+        return Closing("failed", not_actionable(request, target))
+
+    async def send(self, request: ControlRequest, target: Execution) -> Sent[Execution]:
+        reason = reason_for(request.spec, request.actor.name, request.actor.user_id)
+        result = await self.client.act_on_execution(
+            request.execution_id, request.spec.action, reason=reason, before=target
+        )
+        return Sent(result.state, result.before, result.execution, result.error)
+
+    async def refused(self, request: ControlRequest, error: CodeStreamError) -> tuple[Execution, Closing] | None:
+        """A 4xx because the action was already taken (our read lagged behind Code Stream): say
+        that, as a fresh read shows."""
+        try:
+            execution = await self.client.get_execution(request.execution_id)
+        except CodeStreamError:
+            return None
+        if not took_effect(request.spec.action, execution):
+            return None
+        return execution, Closing("failed", not_actionable(request, execution))
+
+    def closing(self, request: ControlRequest, sent: Sent[Execution]) -> Closing:
+        if sent.state == "succeeded":
+            return Closing(DONE, execution_id=request.execution_id)
+        return Closing("not_started", sent.error, execution_id=request.execution_id)
+
+
+@dataclass
+class ExecutionControl:
+    """Cancel, pause and resume executions: the read, access, and the runner."""
+
+    target: ExecutionTarget
     execution_url: Callable[[str], str]  # execution id -> the human UI link
     access: AccessPolicy = AllowEveryone()  # noqa: RUF009 - stateless default
-    owner: str = "codestream-bot"
-    reconcile_seconds: float = 300.0
-    post_budget_seconds: float = 120.0
-    wake_reconciler: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return self.target.lifecycle
 
     async def perform(self, request: ControlRequest) -> ControlOutcome:
         token = request_id_var.set(request.request_id)
@@ -120,13 +168,11 @@ class ExecutionControl:
     async def follow_unknown(self, outcome: ControlOutcome, answer: MessageRef | None) -> None:
         """The unknown outcome is shown at ``answer``: the reconciler reads it back from now on."""
         if outcome.status == "unknown" and outcome.action_id is not None:
-            await hand_to_reconciler(self.store, self.owner, outcome.action_id, answer, self.wake_reconciler)
-
-    # --- the steps ---------------------------------------------------------------------------
+            await self.lifecycle.hand_over(outcome.action_id, answer)
 
     async def _perform(self, request: ControlRequest) -> ControlOutcome:
         try:
-            execution = await self.client.get_execution(request.execution_id)
+            execution = await self.target.read(request)
         except CodeStreamError as exc:
             return await self._refused(request, "failed", exc, None)
         viewer = Viewer(request.actor.user_id, request.channel_id, request.team_id)
@@ -136,127 +182,30 @@ class ExecutionControl:
         except AccessDenied as denied:
             # A denial names no execution facts: the person may not be allowed to see them.
             return await self._refused(request, "denied", denied, execution, show=False)
-        return await self._claimed(request, execution)
+        run = await self.lifecycle.run(self.target, request, execution)
+        return await self._outcome(request, execution, run)
 
-    async def _claimed(self, request: ControlRequest, execution: Execution) -> ControlOutcome:
-        key, holder = execution_intent_key(request.execution_id), request.request_id
-        data = {"actor_id": request.actor.user_id, "actor_name": request.actor.name, "verb": request.verb}
-        try:
-            # One transaction: the claim and, if won, its audit row (``claimed``: nothing sent
-            # yet), so no claim outlives its process without a row the reconciler can see.
-            claimed = self._row(request, "claimed", execution=execution)
-            claim, action_id = await self.store.claim_intent(key, holder, IN_FLIGHT_CLAIM_SECONDS, data, claimed)
-        except Exception as exc:
-            log.exception("store unavailable for claim", extra={"error_class": type(exc).__name__})
-            return ControlOutcome(request, "failed", execution=execution, error=StoreUnavailable())
-        if not claim.won:
-            verb = control_spec(str(claim.data.get("verb") or "")) or request.spec
-            prior = PriorControl(
-                Actor(str(claim.data.get("actor_id") or "someone"), _str(claim.data.get("actor_name"))),
-                claim.claimed_at,
-                verb.name,
-            )
-            action_id = await self._audit(request, "duplicate", execution=execution)
+    async def _outcome(self, request: ControlRequest, execution: Execution, run: Run[Execution]) -> ControlOutcome:
+        error = run.error if isinstance(run.error, CodeStreamError | BotError) else None
+        action_id, url = run.action_id, self.execution_url(request.execution_id)
+        if run.state == "lost":
+            assert run.claim is not None
+            data = run.claim.data
+            verb = control_spec(str(data.get("verb") or "")) or request.spec
+            actor = Actor(str(data.get("actor_id") or "someone"), _str(data.get("actor_name")))
+            prior = PriorControl(actor, run.claim.claimed_at, verb.name)
+            action_id = await self.lifecycle.audit(self.target.row(request, "duplicate", execution, None))
             return ControlOutcome(request, "duplicate", execution=execution, prior=prior, action_id=action_id)
-        assert action_id is not None  # claim_intent returns the row's id when it won
-        try:
-            return await self._act(request, key, holder, action_id)
-        except BaseException:
-            # Interrupted (a shutdown past its grace) before anything was sent: the row closes as
-            # not started and the claim is released. Once sent, _act has marked it unknown.
-            await asyncio.shield(give_up_unsent(self.store, self.owner, action_id, key=key, holder=holder))
-            raise
-
-    async def _act(self, request: ControlRequest, key: str, holder: str, action_id: int) -> ControlOutcome:
-        try:
-            # Under the claim: a request that finished a moment ago has changed the status.
-            execution = await self.client.get_execution(request.execution_id)
-        except CodeStreamError as exc:
-            await self._finish(key, holder, action_id, "failed", error=exc)
-            return ControlOutcome(request, "failed", error=exc, action_id=action_id)
-        if not can_start(request.spec.action, execution):
-            refused = not_actionable(request, execution)
-            await self._finish(key, holder, action_id, "failed", error=refused)
-            return ControlOutcome(request, "failed", execution=execution, error=refused, action_id=action_id)
-        try:
-            await about_to_send(self.store, self.owner, action_id)
-        except Exception as exc:
-            log.exception("store unavailable for the audit row", extra={"error_class": type(exc).__name__})
-            await self._finish(key, holder, action_id, "failed", error=StoreUnavailable())
-            return ControlOutcome(request, "failed", execution=execution, error=StoreUnavailable())
-        reason = reason_for(request.spec, request.actor.name, request.actor.user_id)
-        try:
-            async with asyncio.timeout(self.post_budget_seconds):
-                result = await self.client.act_on_execution(
-                    request.execution_id, request.spec.action, reason=reason, before=execution
-                )
-        except TimeoutError:
-            error = Unavailable("Code Stream did not answer in time.")
-            return await self._unknown(request, action_id, execution, error)
-        except CodeStreamError as exc:
-            # A definite refusal (4xx): nothing happened. When it is because the action was
-            # already taken (our read lagged behind Code Stream), say that, as a fresh read shows.
-            done = await self._already_done(request)
-            if done is not None:
-                refused = not_actionable(request, done)
-                await self._finish(key, holder, action_id, "failed", error=refused)
-                return ControlOutcome(request, "failed", execution=done, error=refused, action_id=action_id)
-            await self._finish(key, holder, action_id, "failed", error=exc)
-            return ControlOutcome(request, "failed", execution=execution, error=exc, action_id=action_id)
-        except BaseException:
-            await asyncio.shield(
-                mark_unknown(self.store, self.owner, action_id, self.reconcile_seconds, error_class="Interrupted")
-            )
-            raise
-        return await self._record(request, key, holder, action_id, result)
-
-    async def _already_done(self, request: ControlRequest) -> Execution | None:
-        """The execution as read now, if it shows the action already taken (else None)."""
-        try:
-            execution = await self.client.get_execution(request.execution_id)
-        except CodeStreamError:
-            return None
-        return execution if took_effect(request.spec.action, execution) else None
-
-    async def _finish(self, key: str, holder: str, action_id: int, status: str, **closing: Any) -> None:
-        """Close the row with a known outcome and release the claim, in one transaction."""
-        await finish_action(
-            self.store, self.owner, action_id, status, key=key, holder=holder, settle_for=None, **closing
-        )
-
-    async def _record(
-        self, request: ControlRequest, key: str, holder: str, action_id: int, result: ExecutionActionResult
-    ) -> ControlOutcome:
-        if result.state == "unknown":
-            return await self._unknown(request, action_id, result.before, result.error)
-        status: ControlStatus = "done" if result.state == "succeeded" else "not_started"
-        error = result.error if status != "done" else None
-        await self._finish(
-            key, holder, action_id, DONE if status == "done" else status, error=error, execution_id=request.execution_id
-        )
-        execution = result.execution or result.before
-        return ControlOutcome(
-            request,
-            status,
-            execution=execution,
-            execution_url=self.execution_url(request.execution_id),
-            error=error,
-            action_id=action_id,
-        )
-
-    async def _unknown(
-        self, request: ControlRequest, action_id: int, execution: Execution, error: CodeStreamError | None
-    ) -> ControlOutcome:
-        settle_by = await mark_unknown(self.store, self.owner, action_id, self.reconcile_seconds, error=error)
-        return ControlOutcome(
-            request,
-            "unknown",
-            execution=execution,
-            execution_url=self.execution_url(request.execution_id),
-            error=error,
-            action_id=action_id,
-            settle_by=settle_by,
-        )
+        if run.state == "unknown":
+            shown = run.target or execution
+            return ControlOutcome(request, "unknown", shown, url, error, action_id=action_id, settle_by=run.settle_by)
+        if run.state in ("succeeded", "not_started"):
+            status: ControlStatus = "done" if run.state == "succeeded" else "not_started"
+            return ControlOutcome(request, status, run.target or execution, url, error, action_id=action_id)
+        if run.target is None and action_id is not None:  # the read under the claim failed
+            return ControlOutcome(request, "failed", error=error, action_id=action_id)
+        shown = run.target or execution
+        return ControlOutcome(request, "failed", execution=shown, error=error, action_id=action_id)
 
     async def _refused(
         self,
@@ -267,41 +216,9 @@ class ExecutionControl:
         *,
         show: bool = True,
     ) -> ControlOutcome:
-        action_id = await self._audit(request, status, error=error, execution=execution)
+        action_id = await self.lifecycle.audit(self.target.row(request, status, execution, error))
         shown = execution if show else None
         return ControlOutcome(request, status, execution=shown, error=error, action_id=action_id)
-
-    async def _audit(
-        self,
-        request: ControlRequest,
-        status: str,
-        *,
-        error: Exception | None = None,
-        execution: Execution | None = None,
-    ) -> int | None:
-        return await record_quietly(self.store, self._row(request, status, error=error, execution=execution))
-
-    def _row(
-        self, request: ControlRequest, status: str, *, error: Exception | None = None, execution: Execution | None
-    ) -> ActionRecord:
-        """The audit row: kind ``execution``, the execution id in ``event_id``."""
-        return audit_row(
-            now=self.store.now(),
-            kind=EXECUTION_KIND,
-            target_id=request.execution_id,
-            action=request.verb,
-            actor=request.actor,
-            surface=request.surface,
-            channel_id=request.channel_id,
-            request_id=request.request_id,
-            status=status,
-            error=error,
-            owner=self.owner,
-            open_seconds=self.post_budget_seconds + self.reconcile_seconds,
-            project=execution.project if execution is not None else None,
-            pipeline=pipeline_of(execution),
-            before_execution_index=execution.index if execution is not None else None,
-        )
 
 
 def _str(value: object) -> str | None:

@@ -8,45 +8,40 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
 
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
 from bot.codestream.execution_actions import status_of, took_effect
 from bot.codestream.executions import Execution
-from bot.core.control.perform import DONE, execution_intent_key
+from bot.core.control.perform import DONE
 from bot.core.control.ports import ControlNotifier
 from bot.core.control.requests import ControlOutcome, ControlRequest, ControlStatus
 from bot.core.control.verbs import CONTROLS, control_spec
 from bot.core.errors import OutcomeUnconfirmed
 from bot.core.followup import FollowupTracker
-from bot.core.intents import retry_write, stored_surface
+from bot.core.intents import stored_surface
+from bot.core.lifecycle import Lifecycle
 from bot.core.metrics import record_outcome
-from bot.core.requests import Actor, MessageRef, new_request_id
-from bot.store import ActionRecord, Store
+from bot.core.readback import Verdict, summary_of
+from bot.core.requests import Actor, new_request_id
+from bot.store import ActionRecord
 
 log = logging.getLogger("bot.core.control")
-
-#: What one read-back says: settle it now (done / not_started / unknown when it can no longer be
-#: known), or look again later.
-Verdict = Literal["done", "not_started", "gone", "later", "unreadable"]
 
 
 class ControlReadBack:
     def __init__(
         self,
-        store: Store,
+        lifecycle: Lifecycle,
         client: CodeStreamClient,
         notifier: ControlNotifier,
         *,
-        owner: str,
         execution_url: Callable[[str], str],
         tracker: FollowupTracker | None = None,
     ) -> None:
-        self.store = store
+        self.lifecycle = lifecycle
         self.client = client
         self.notifier = notifier
-        self.owner = owner
         self.execution_url = execution_url
         self.tracker = tracker
 
@@ -66,12 +61,11 @@ class ControlReadBack:
         return "later", execution
 
     async def settle(
-        self, row: ActionRecord, status: ControlStatus, execution: Execution | None, now: datetime
+        self, row: ActionRecord, status: str, execution: Execution | None, now: datetime, why: Verdict
     ) -> bool:
         """Record the outcome, free the execution for the next request, tell the person where
         the answer was shown, and have the followed summary say who acted. Returns False when
         the row was settled or taken over meanwhile."""
-        assert row.id is not None
         action_id = row.id
         error = None
         if status == "unknown":
@@ -86,11 +80,10 @@ class ControlReadBack:
             "error": error.user_message if error is not None else None,
             "error_class": type(error).__name__ if error is not None else None,
         }
-        if not await retry_write(lambda: self.store.update_open_action(action_id, self.owner, **changes)):
+        if not await self.lifecycle.settle(row, changes, settle_for=None):
             return False
-        key, holder = execution_intent_key(row.event_id), row.request_id or ""
-        await retry_write(lambda: self.store.release_claim(key, holder))
-        outcome = self._outcome(row, status, execution, error)
+        shown: ControlStatus = "done" if status == "done" else "not_started" if status == "not_started" else "unknown"
+        outcome = self._outcome(row, shown, execution, error)
         record_outcome(outcome.request.verb, outcome.request.surface, f"{status}_late")
         log.info(
             "execution %s settled %s after reading it back",
@@ -103,13 +96,8 @@ class ControlReadBack:
                 "status": status_of(execution),
             },
         )
-        answer = (
-            MessageRef(row.summary_channel, row.summary_ts, row.summary_ts)
-            if row.summary_channel and row.summary_ts
-            else None
-        )
         try:
-            await self.notifier.control_settled(outcome, answer)
+            await self.notifier.control_settled(outcome, summary_of(row))
         except Exception:
             log.exception("could not show a late outcome", extra={"action_id": action_id})
         if status == "done" and self.tracker is not None:
