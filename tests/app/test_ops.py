@@ -13,7 +13,17 @@ import httpx
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.simulator.slack_api import SlackSender, SlackStandIn, wait_for
 from bot.store import open_store
-from tests.harness import ALERTS, BOT_TOKEN, SIGNING_SECRET, Harness, bot_cli, bot_env, listening_socket, port_of
+from tests.harness import (
+    ALERTS,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    Harness,
+    bot_cli,
+    bot_env,
+    listening_socket,
+    port_of,
+    wait_for_async,
+)
 
 
 async def test_health_and_readiness(harness: Harness) -> None:
@@ -65,12 +75,17 @@ async def test_readiness_names_the_part_that_is_not_ready(harness: Harness) -> N
 async def test_metrics_count_actions_and_code_stream_calls(harness: Harness) -> None:
     await harness.send.slash_command(f"rerun {SAMPLE_FAILED_GIT_ID}")
     started = 'codestream_bot_actions_total{action="rerun",result="started",surface="slash"}'
-    async with httpx.AsyncClient(base_url=harness.bot.url or "") as http:
-        for _ in range(250):
+    posted = 'codestream_bot_slack_api_calls_total{method="chat.postMessage",outcome="ok"}'
+    text = ""
+
+    async def scraped() -> bool:
+        nonlocal text
+        async with httpx.AsyncClient(base_url=harness.bot.url or "") as http:
             text = (await http.get("/metrics")).text
-            if started in text:
-                break
-            await asyncio.sleep(0.02)
+        # The action is counted when Code Stream answers; the summary is posted after that.
+        return started in text and posted in text
+
+    await wait_for_async(scraped, within=15.0)
     assert started in text
     assert 'codestream_bot_codestream_requests_total{operation="rerun git-events",status="200"}' in text
     assert "codestream_bot_codestream_request_seconds_bucket" in text
