@@ -22,9 +22,9 @@ from bot.codestream import (
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.transport import TransportFailure
 from bot.core.access import NO_POLICY_WARNING, build_policy
-from bot.core.errors import ConfigError
 from bot.core.fileconfig import load_file_config
 from bot.core.routing import StoredRoute
+from bot.errors import ConfigError
 from bot.slack.channels import CHANNEL_ID
 
 

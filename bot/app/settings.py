@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from bot.core.errors import ConfigError
 from bot.core.logs import mask_url
+from bot.errors import ConfigError
 from bot.slack.channels import CHANNEL_ID
 
 SECRET_FIELDS = frozenset(

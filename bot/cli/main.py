@@ -42,8 +42,8 @@ def _configuration_problems() -> tuple[Settings | None, list[str]]:
     """The settings, and every problem of the environment and of the BOT_CONFIG file together."""
     from bot.app.settings import load_settings
     from bot.core.access import parse_access_config
-    from bot.core.errors import ConfigError
     from bot.core.fileconfig import load_file_config
+    from bot.errors import ConfigError
 
     problems: list[str] = []
     settings: Settings | None = None
@@ -61,7 +61,7 @@ def _configuration_problems() -> tuple[Settings | None, list[str]]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from bot.core.errors import ConfigError
+    from bot.errors import ConfigError
 
     settings, config_problems = _configuration_problems()
     if settings is None or config_problems:
@@ -105,7 +105,8 @@ def _export_limit(text: str) -> int:
 def _cmd_audit(args: argparse.Namespace) -> int:
     from bot.app.settings import load_settings
     from bot.core.audit import AuditQuery, export_rows, parse_duration, rows_for_export
-    from bot.core.errors import ConfigError, UsageError
+    from bot.core.errors import UsageError
+    from bot.errors import ConfigError
     from bot.store import open_store
 
     try:

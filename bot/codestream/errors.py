@@ -8,8 +8,10 @@ operator gets the class name and status in the log.
 
 from __future__ import annotations
 
+from bot.errors import CodestreamBotError
 
-class CodeStreamError(Exception):
+
+class CodeStreamError(CodestreamBotError):
     """Base class: something went wrong talking to Code Stream."""
 
     default_message = "Code Stream returned an error."
@@ -21,10 +23,9 @@ class CodeStreamError(Exception):
         status: int | None = None,
         server_message: str | None = None,
     ) -> None:
-        self.user_message = user_message or self.default_message
         self.status = status
         self.server_message = server_message
-        super().__init__(self.user_message)
+        super().__init__(user_message)
 
     def __str__(self) -> str:
         parts = [self.user_message]

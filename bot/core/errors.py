@@ -1,4 +1,5 @@
-"""Errors of the bot itself (as opposed to Code Stream's, in ``bot.codestream.errors``).
+"""The core's errors (Code Stream's are in ``bot.codestream.errors``; both derive from the one
+root, ``bot.errors.CodestreamBotError``).
 
 Each carries a ``user_message`` fit to show in Slack; one error handler maps both families to
 messages (``bot.slack.render.messages.render_error``).
@@ -6,13 +7,11 @@ messages (``bot.slack.render.messages.render_error``).
 
 from __future__ import annotations
 
+from bot.errors import CodestreamBotError
 
-class BotError(Exception):
-    default_message = "Something went wrong."
 
-    def __init__(self, user_message: str | None = None) -> None:
-        self.user_message = user_message or self.default_message
-        super().__init__(self.user_message)
+class BotError(CodestreamBotError):
+    """Something the core refuses or cannot do, said to the person who asked."""
 
 
 class UsageError(BotError):
@@ -54,11 +53,3 @@ class Superseded(BotError):
         "This failure was rerun since it was listed (its latest run is another one): nothing was "
         "sent. Check that run before running it again."
     )
-
-
-class ConfigError(Exception):
-    """One or more settings are invalid; ``problems`` holds one readable line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))

@@ -23,7 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, mo
 from pydantic_core import ErrorDetails
 
 from bot.codestream.models import EVENT_KINDS
-from bot.core.errors import ConfigError
+from bot.errors import ConfigError
 
 PREFIX: Final = "BOT_CONFIG"
 MATCH_FIELDS: Final = ("kind", "project", "pipeline", "repo", "branch")

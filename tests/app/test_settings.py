@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.app.settings import load_settings
-from bot.core.errors import ConfigError
+from bot.errors import ConfigError
 
 
 def test_defaults() -> None:

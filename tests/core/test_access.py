@@ -12,8 +12,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.codestream.models import GitEvent
 from bot.core.access import AllowEveryone, Rule, RulePolicy, build_policy, parse_access_config
-from bot.core.errors import AccessDenied, ConfigError
+from bot.core.errors import AccessDenied
 from bot.core.requests import ActionRequest, Actor, Verb
+from bot.errors import ConfigError
 from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import SlackStandIn, wait_for
 from bot.slack.render.messages import ACTION_RERUN

@@ -12,10 +12,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app.runtime import Runtime, build_runtime
 from bot.app.settings import load_settings
-from bot.core.errors import ConfigError
 from bot.core.fileconfig import parse_file_config
 from bot.core.people import owner_keys
 from bot.core.routing import Router
+from bot.errors import ConfigError
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import Message, SlackStandIn
 from bot.slack.delivery import Delivery

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from bot.codestream.models import Event, EventKind, parse_event
-from bot.core.errors import ConfigError
 from bot.core.fileconfig import FileConfig, load_file_config, normalize_mention, parse_file_config
 from bot.core.routing import RouteDecision, Router
+from bot.errors import ConfigError
 
 CONFIG = """
 routes:

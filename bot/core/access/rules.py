@@ -11,8 +11,8 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.codestream.models import Event, EventKind
-from bot.core.errors import ConfigError
 from bot.core.verbs import VERBS, AccessAction, Verb
+from bot.errors import ConfigError
 
 # A rule without ``actions`` allows every verb, read-only first (as ``check`` shows them). The
 # actions that are not verbs (``mute``: silencing alerts; ``subscribe``: routing alerts to a
