@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.store.engine import make_engine, normalize_url, prepare_sqlite, upgrade
+from bot.store.errors import SchemaLayoutError, SchemaVersionError, StoreError
 from bot.store.models import (
     ActionRecord,
     AlertRecord,
@@ -23,7 +24,7 @@ from bot.store.models import (
     utcnow,
 )
 from bot.store.store import Clock, Store
-from bot.store.tables import NO_EXECUTION_INDEX, SchemaLayoutError, SchemaVersionError, StoreError, latest_version
+from bot.store.tables import NO_EXECUTION_INDEX, latest_version
 
 __all__ = [
     "NO_EXECUTION_INDEX",

@@ -18,7 +18,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 from sqlalchemy.schema import CreateSchema
 from sqlalchemy.util import await_
 
-from bot.store.tables import MIGRATIONS, Migration, SchemaVersionError, metadata, repair_layout, schema_version
+from bot.store.errors import SchemaVersionError
+from bot.store.tables import MIGRATIONS, Migration, metadata, repair_layout, schema_version
 
 #: How long a SQLite connection waits for another writer before failing ("database is locked").
 log = logging.getLogger(__name__)

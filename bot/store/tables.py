@@ -41,6 +41,8 @@ from sqlalchemy import (
 from sqlalchemy.schema import CreateColumn
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from bot.store.errors import SchemaLayoutError
+
 #: Stored in ``alerts.execution_index`` when an alert has no execution (a trigger failure):
 #: the column is NOT NULL so that the unique key (kind, event_id, execution_index) also holds
 #: for "no execution". Real execution indexes are >= 0.
@@ -477,15 +479,3 @@ def repair_layout(conn: Connection) -> list[str]:
 
 def latest_version(migrations: list[Migration] | None = None) -> int:
     return max(m.version for m in (MIGRATIONS if migrations is None else migrations))
-
-
-class StoreError(Exception):
-    """Base class for store errors."""
-
-
-class SchemaVersionError(StoreError):
-    """The database schema is newer than this code knows (refusing to run against it)."""
-
-
-class SchemaLayoutError(StoreError):
-    """The database lacks something this version needs and cannot create (it names what)."""

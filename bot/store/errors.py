@@ -1,0 +1,16 @@
+"""What the store raises about the database as a whole (its schema), as opposed to a bad argument
+(ValueError, TypeError): callers that open a store catch these to say the database is unusable."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class for store errors."""
+
+
+class SchemaVersionError(StoreError):
+    """The database schema is newer than this code knows (refusing to run against it)."""
+
+
+class SchemaLayoutError(StoreError):
+    """The database lacks something this version needs and cannot create (it names what)."""
