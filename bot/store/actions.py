@@ -3,13 +3,114 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Update, and_, delete, select, update
+from pydantic import Field
+from sqlalchemy import Column, Index, Integer, Table, Text, Update, and_, delete, select, update
 
 from bot.store.base import StoreBase, validated_changes
-from bot.store.models import OPEN_STATUSES, ActionRecord
-from bot.store.tables import actions
+from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("actor_id", Text, nullable=False),
+    Column("actor_name", Text),
+    Column("surface", Text, nullable=False),
+    Column("channel_id", Text),
+    Column("status", Text, nullable=False),
+    Column("execution_link", Text),
+    Column("execution_id", Text),
+    Column("error", Text),
+    Column("error_class", Text),
+    Column("duplicate_of", BigId),
+    Column("request_id", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    # v2, the intent lifecycle: what a reconciler (this replica's, or another's after a crash)
+    # needs to finish an action whose outcome is not known yet (status pending / unknown).
+    Column("owner", Text),  # the replica finishing it
+    Column("before_execution_index", Integer),  # the event as read before the POST
+    Column("before_execution_link", Text),
+    Column("settle_by", UTCDateTime),  # no new execution by then: it did not run
+    Column("next_check_at", UTCDateTime),  # the next read-back
+    Column("summary_channel", Text),  # the answer to update in place
+    Column("summary_ts", Text),
+    Column("alert_channel", Text),  # the alert the action came from
+    Column("alert_ts", Text),
+    Column("alert_thread_ts", Text),
+    Column("project", Text),  # the event's, so that reading the audit trail follows the access policy
+    Column("pipeline", Text),
+    Index("ix_actions_created_at", "created_at"),
+    Index("ix_actions_event_id", "event_id", "created_at"),
+    Index("ix_actions_actor_id", "actor_id", "created_at"),
+    Index("ix_actions_alert", "alert_channel", "alert_ts"),  # v3: acted from this alert?
+    Index("ix_actions_status", "status"),
+)
+
+
+# Documented values (the columns are plain text so new values need no migration).
+ACTION_KINDS: Final = ("git", "gerrit", "docker")
+# ``actions.action`` holds a mutating verb's name from the verb registry (bot.core.verbs): the
+# store sits below the core, so it takes any name and the core reads it back (``stored_verb``).
+SURFACES: Final = ("slash", "button", "thread", "mention", "cli")
+ACTION_STATUSES: Final = (
+    "claimed",  # the intent is claimed and checked; nothing has been sent to Code Stream yet
+    "pending",  # the one call to Code Stream is being made (or the process died around it)
+    "started",
+    "failed",
+    "unknown",
+    "denied",
+    "duplicate",
+    "not_started",
+)
+#: An action in one of these has an outcome nobody knows yet: its intent stays claimed.
+OPEN_STATUSES: Final = ("claimed", "pending", "unknown")
+
+
+class ActionRecord(Record):
+    """One resume/rerun request: the audit trail and the idempotency record."""
+
+    id: int | None = None
+    kind: str
+    event_id: str
+    action: str
+    actor_id: str
+    actor_name: str | None = None
+    surface: str
+    channel_id: str | None = None
+    status: str = "pending"
+    execution_link: str | None = None
+    execution_id: str | None = None
+    error: str | None = None
+    error_class: str | None = None
+    duplicate_of: int | None = None
+    request_id: str | None = None
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    finished_at: UTCDatetime | None = None
+    # The intent lifecycle (see bot.core.reconcile): set while the outcome is pending or unknown.
+    owner: str | None = None
+    before_execution_index: int | None = None
+    before_execution_link: str | None = None
+    settle_by: UTCDatetime | None = None
+    next_check_at: UTCDatetime | None = None
+    summary_channel: str | None = None
+    summary_ts: str | None = None
+    alert_channel: str | None = None
+    alert_ts: str | None = None
+    alert_thread_ts: str | None = None
+    project: str | None = None  # of the event, when it was read
+    pipeline: str | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        """Nobody knows the outcome yet: the intent stays claimed and a reconciler finishes it."""
+        return self.status in OPEN_STATUSES and self.finished_at is None
+
 
 # An action whose outcome nobody knows yet: pending or unknown, and not finished (an "unknown"
 # that could not be confirmed by its deadline is finished, and stays "unknown").

@@ -1,15 +1,75 @@
-"""Alerts posted to Slack (one per failed event and execution), and those Slack refused."""
+"""Alerts posted to Slack: one per failed event and execution, threaded by series when a failure
+repeats, resolved when a fix is seen."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, case, delete, func, or_, select, update
+from pydantic import Field
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    Row,
+    Select,
+    Table,
+    Text,
+    UniqueConstraint,
+    case,
+    or_,
+    select,
+    update,
+)
 
+from bot.store.actions import actions
 from bot.store.base import StoreBase
-from bot.store.models import AlertRecord, UndeliveredAlert
-from bot.store.tables import NO_EXECUTION_INDEX, actions, alerts, undelivered_alerts
+from bot.store.schema import NO_EXECUTION_INDEX, BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("execution_index", Integer, nullable=False),  # NO_EXECUTION_INDEX for "none"
+    Column("channel_id", Text, nullable=False),
+    Column("ts", Text, nullable=False),
+    Column("thread_ts", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    # v3: repeated failures. ``series`` is "kind:project:pipeline:branch"; a top-level alert of a
+    # series counts the failures threaded under it (``repeats``) until a fix resolves it.
+    Column("series", Text),
+    Column("repeats", Integer, nullable=False, server_default="0"),
+    Column("resolved_at", UTCDateTime),
+    Column("mention", Text),  # the route's mention the alert was posted with, kept when redrawn
+    Column("author", Text),  # the Slack user mentioned as the one who pushed
+    UniqueConstraint("kind", "event_id", "execution_index", name="uq_alerts_event_execution"),
+    Index("ix_alerts_message", "channel_id", "ts"),
+    Index("ix_alerts_thread", "channel_id", "thread_ts"),
+    Index("ix_alerts_series", "series", "created_at"),
+)
+
+
+class AlertRecord(Record):
+    """A failure alert posted to Slack. Unique per (kind, event_id, execution_index).
+
+    ``execution_index`` is None for a failure without an execution (the trigger failed).
+    """
+
+    kind: str
+    event_id: str
+    execution_index: int | None = Field(default=None, ge=0)
+    channel_id: str
+    ts: str
+    thread_ts: str | None = None
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    id: int | None = None
+    series: str | None = None  # "kind:project:pipeline:branch": repeated failures thread together
+    repeats: int = Field(default=0, ge=0)  # failures threaded under this (top-level) alert
+    resolved_at: UTCDatetime | None = None  # a fix was seen: the next failure is a new alert
+    mention: str | None = None  # the route's mention it was posted with
+    author: str | None = None  # the Slack user mentioned as the one who pushed
 
 
 def _alert(row: Row[Any]) -> AlertRecord:
@@ -20,8 +80,6 @@ def _alert(row: Row[Any]) -> AlertRecord:
 
 
 class AlertStore(StoreBase):
-    # -- alerts ---------------------------------------------------------------------------
-
     async def _first_alert(self, query: Select[Any]) -> AlertRecord | None:
         async with self._read() as conn:
             row = (await conn.execute(query)).first()
@@ -173,40 +231,3 @@ class AlertStore(StoreBase):
             .limit(1)
         )
         return await self._first_alert(query)
-
-    # -- undelivered alerts ---------------------------------------------------------------
-
-    async def hold_undelivered(self, record: UndeliveredAlert) -> None:
-        """Keep (or update) an alert Slack refused, to be retried."""
-        values = record.model_dump()
-        ins = self._insert(undelivered_alerts).values(**values)
-        stmt = ins.on_conflict_do_update(
-            index_elements=[undelivered_alerts.c.key],
-            set_={name: ins.excluded[name] for name in ("reason", "tries", "next_try_at")},
-        )
-        async with self._write() as conn:
-            await conn.execute(stmt)
-
-    async def due_undelivered(self, now: datetime, limit: int = 20) -> list[UndeliveredAlert]:
-        query = (
-            select(undelivered_alerts)
-            .where(undelivered_alerts.c.next_try_at <= now)
-            .order_by(undelivered_alerts.c.next_try_at)
-            .limit(limit)
-        )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [UndeliveredAlert.model_validate(dict(row._mapping)) for row in rows]
-
-    async def drop_undelivered(self, key: str) -> None:
-        async with self._write() as conn:
-            await conn.execute(delete(undelivered_alerts).where(undelivered_alerts.c.key == key))
-
-    async def undelivered_by_channel(self) -> dict[tuple[str, str], int]:
-        """(channel, reason) -> how many alerts wait for it."""
-        query = select(undelivered_alerts.c.channel_id, undelivered_alerts.c.reason, func.count()).group_by(
-            undelivered_alerts.c.channel_id, undelivered_alerts.c.reason
-        )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return {(row[0], row[1]): int(row[2]) for row in rows}

@@ -5,11 +5,50 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from pydantic import Field
+from sqlalchemy import Column, Index, Table, Text, UniqueConstraint, or_, select, update
 
 from bot.store.base import StoreBase
-from bot.store.models import ApprovalRecord
-from bot.store.tables import approvals
+from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+
+# v7: Code Stream approvals (user operations) the bot posted a request for.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("operation_id", Text, nullable=False),  # the Code Stream user operation
+    Column("channel_id", Text),  # where its request is posted (None until it is)
+    Column("ts", Text),
+    Column("status", Text, nullable=False),  # what the message shows: ACTIVE, APPROVED, REJECTED, EXPIRED, CANCELED
+    Column("project", Text),
+    Column("pipeline", Text),
+    Column("execution_id", Text),
+    Column("decided_by", Text),  # a Slack user id (decided in Slack) or Code Stream's respondedBy
+    Column("decided_in", Text),  # "slack" or "codestream"
+    Column("response_message", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),  # set once the operation is no longer pending
+    UniqueConstraint("operation_id", name="uq_approvals_operation"),
+    Index("ix_approvals_open", "finished_at"),
+)
+
+
+class ApprovalRecord(Record):
+    """A Code Stream approval (user operation) the bot posted a request for, and how it ended."""
+
+    id: int | None = None
+    operation_id: str
+    channel_id: str | None = None
+    ts: str | None = None
+    status: str = "ACTIVE"
+    project: str | None = None
+    pipeline: str | None = None
+    execution_id: str | None = None
+    decided_by: str | None = None
+    decided_in: str | None = None
+    response_message: str | None = None
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    finished_at: UTCDatetime | None = None
 
 
 class ApprovalStore(StoreBase):

@@ -19,7 +19,7 @@ from sqlalchemy import Table, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.store.engine import WRITE_OPTIONS
-from bot.store.models import utcnow
+from bot.store.schema import utcnow
 
 if TYPE_CHECKING:  # each dialect's module is imported only by a store on that database
     from sqlalchemy.dialects import postgresql, sqlite

@@ -6,15 +6,38 @@ is atomic across coroutines, engines and processes on both backends.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Delete, Row, Update, delete, select, update
+from sqlalchemy import JSON, Column, Delete, Row, Table, Text, Update, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.base import StoreBase, seconds
-from bot.store.models import Claim
-from bot.store.tables import claims
+from bot.store.schema import UTCDateTime, metadata
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The current owner of a claim key. ``won`` is True only for the caller that created it."""
+
+    key: str
+    holder: str
+    won: bool
+    claimed_at: datetime
+    expires_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
 
 # A claim can vanish (released) between our failed insert and the read-back; then try again.
 CLAIM_ATTEMPTS = 5

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Column, Table, Text, select
 
 from bot.store.base import StoreBase
-from bot.store.tables import cursors
+from bot.store.schema import UTCDateTime, metadata
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
 
 
 class CursorStore(StoreBase):

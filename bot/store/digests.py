@@ -7,12 +7,76 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from pydantic import Field
+from sqlalchemy import JSON, Column, Index, Integer, Table, Text, UniqueConstraint, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.store.alerts import alerts
 from bot.store.base import StoreBase
-from bot.store.models import DigestRecord, DigestRow
-from bot.store.tables import NO_EXECUTION_INDEX, alerts, digest_rows, digests
+from bot.store.schema import NO_EXECUTION_INDEX, BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+
+# v5: storms. A digest is one message listing many failures of one channel; each row is also an
+# alert (``alerts.ts`` is the digest's ts), so "already alerted", the audit trail and the
+# follow-through find it like any alert. ``version`` counts changes, ``drawn`` the one Slack shows.
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("channel_id", Text, nullable=False),
+    Column("ts", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),  # the newest row's arrival
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("drawn", Integer, nullable=False, server_default="1"),
+    Column("mention", Text),  # the routes' mentions it was posted with, kept when redrawn
+    Column("closed_at", UTCDateTime),  # takes no more failures (Slack refused to redraw it)
+    UniqueConstraint("channel_id", "ts", name="uq_digests_message"),
+    Index("ix_digests_channel", "channel_id", "updated_at"),
+)
+
+digest_rows = Table(
+    "digest_rows",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("digest_id", BigId, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("execution_index", Integer, nullable=False),  # NO_EXECUTION_INDEX for "none"
+    Column("facts", JSON, nullable=False),  # what the row shows: the event as read, why it failed
+    Column("state", JSON),  # what happened to it since (an action and its outcome); None: nothing
+    Column("added_at", UTCDateTime, nullable=False),
+    UniqueConstraint("digest_id", "kind", "event_id", name="uq_digest_rows_event"),
+)
+
+
+class DigestRecord(Record):
+    """One digest message: many failures of one channel, posted as one (a storm)."""
+
+    id: int | None = None
+    channel_id: str
+    ts: str
+    created_at: UTCDatetime
+    updated_at: UTCDatetime  # when the newest row arrived
+    version: int = 1  # bumped by every change to its rows
+    drawn: int = 1  # the version Slack shows
+    mention: str | None = None  # the routes' mentions it was posted with
+    closed_at: UTCDatetime | None = None  # takes no more failures
+
+
+class DigestRow(Record):
+    """One failure listed in a digest; it is an alert too (same channel and ts).
+
+    ``facts`` and ``state`` are the core's and the renderer's business (JSON objects): what the
+    row shows about the failure, and what happened to it since (None: nothing yet)."""
+
+    id: int | None = None
+    digest_id: int = 0
+    kind: str
+    event_id: str
+    execution_index: int | None = Field(default=None, ge=0)
+    facts: dict[str, Any]
+    state: dict[str, Any] | None = None
+    added_at: UTCDatetime = Field(default_factory=utcnow)
 
 
 def _index(value: int | None) -> int:

@@ -5,11 +5,62 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from pydantic import Field
+from sqlalchemy import Column, Float, Index, Table, Text, func, select
 
 from bot.store.base import StoreBase, validated_changes
-from bot.store.models import FollowupRecord
-from bot.store.tables import followups
+from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+
+followups = Table(
+    "followups",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("execution_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("action_id", BigId),
+    Column("channel_id", Text, nullable=False),
+    Column("summary_ts", Text, nullable=False),
+    Column("alert_channel_id", Text),
+    Column("alert_ts", Text),
+    Column("actor_id", Text),
+    Column("status", Text, nullable=False),
+    Column("next_poll_at", UTCDateTime, nullable=False),
+    Column("deadline_at", UTCDateTime, nullable=False),
+    Column("interval", Float, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    # The last cancel/pause/resume from Slack on the followed execution: its summary says who.
+    Column("control_verb", Text),
+    Column("control_by", Text),
+    Column("control_at", UTCDateTime),
+    Index("ix_followups_due", "finished_at", "next_poll_at"),
+    Index("ix_followups_execution", "execution_id"),
+)
+
+
+class FollowupRecord(Record):
+    """An execution being followed, and the Slack message(s) to update as it progresses."""
+
+    id: int | None = None
+    execution_id: str
+    kind: str
+    event_id: str
+    action_id: int | None = None
+    channel_id: str
+    summary_ts: str
+    alert_channel_id: str | None = None
+    alert_ts: str | None = None
+    actor_id: str | None = None
+    status: str = "RUNNING"
+    next_poll_at: UTCDatetime
+    deadline_at: UTCDatetime
+    interval: float = Field(default=5.0, gt=0)
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    finished_at: UTCDatetime | None = None
+    control_verb: str | None = None  # the last cancel/pause/resume-execution from Slack
+    control_by: str | None = None  # who asked (a Slack user id)
+    control_at: UTCDatetime | None = None
 
 
 class FollowupStore(StoreBase):

@@ -12,11 +12,9 @@ from typing import Any
 
 from sqlalchemy import insert, update
 
-from bot.store.actions import ActionStore, record_values, update_open_stmt
+from bot.store.actions import ActionRecord, ActionStore, actions, record_values, update_open_stmt
 from bot.store.base import seconds, validated_changes
-from bot.store.claims import CLAIM_ATTEMPTS, ClaimStore, claim_data_stmt, release_stmt, settle_stmt
-from bot.store.models import ActionRecord, Claim
-from bot.store.tables import actions
+from bot.store.claims import CLAIM_ATTEMPTS, Claim, ClaimStore, claim_data_stmt, release_stmt, settle_stmt
 
 
 class IntentStore(ClaimStore, ActionStore):

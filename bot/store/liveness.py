@@ -9,10 +9,30 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import Column, Table, Text, case, delete, or_, select, update
 
 from bot.store.base import StoreBase, seconds
-from bot.store.tables import leases, replicas
+from bot.store.schema import UTCDateTime, metadata
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# v2: every running replica's heartbeat, so that work a dead replica left (intents in flight) is
+# taken over by a live one without waiting for a long timeout.
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("holder", Text, primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
 
 HolderGone = Callable[[str], Awaitable[bool]]
 

@@ -5,11 +5,54 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
+from pydantic import Field
+from sqlalchemy import Boolean, Column, Index, Integer, Table, Text, and_, false, select, update
 
 from bot.store.base import StoreBase
-from bot.store.models import MuteRecord
-from bot.store.tables import mutes
+from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("scope", Text, nullable=False),  # "pipeline" (kind, project, pipeline) or "branch" (kind, repo, branch)
+    Column("kind", Text, nullable=False),
+    Column("project", Text),
+    Column("pipeline", Text),
+    Column("repo", Text),
+    Column("branch", Text),
+    Column("until", UTCDateTime, nullable=False),  # it ends by itself then (at the latest)
+    Column("until_pass", Boolean, nullable=False, server_default=false()),  # ...or when a run passes
+    Column("event_id", Text),  # the event it was muted from (for the audit trail)
+    Column("muted_by", Text, nullable=False),
+    Column("channel_id", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("ended_by", Text),  # a user id, "expired" is not stored (until says it), or "passed"
+    Column("suppressed", Integer, nullable=False, server_default="0"),  # failures not alerted
+    Index("ix_mutes_open", "ended_at"),
+)
+
+
+class MuteRecord(Record):
+    """Failures of a pipeline (or of a repository's branch) not alerted for a while."""
+
+    scope: str  # "pipeline" | "branch"
+    kind: str
+    project: str | None = None
+    pipeline: str | None = None
+    repo: str | None = None
+    branch: str | None = None
+    until: UTCDatetime  # it ends by itself then, at the latest
+    until_pass: bool = False  # ...or as soon as a run of what was muted passes
+    event_id: str | None = None  # the event it was muted from
+    muted_by: str
+    channel_id: str | None = None
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    ended_at: UTCDatetime | None = None
+    ended_by: str | None = None
+    suppressed: int = 0
+    id: int | None = None
 
 
 class MuteStore(StoreBase):

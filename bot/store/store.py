@@ -6,10 +6,11 @@ statements, so they are atomic across coroutines, engines and processes on both 
 
 :class:`Store` is assembled from one part per kind of state, each in its own module:
 claims (``bot.store.claims``), the action audit (``bot.store.actions``), both at once for an
-action's intent (``bot.store.intents``), alerts and undelivered alerts (``bot.store.alerts``),
-storm digests (``bot.store.digests``), followups (``bot.store.followups``), leases and replica
-heartbeats (``bot.store.liveness``), cursors (``bot.store.cursors``), mutes (``bot.store.mutes``)
-and subscriptions (``bot.store.subscriptions``).
+action's intent (``bot.store.intents``), alerts (``bot.store.alerts``), the alerts Slack
+refused (``bot.store.undelivered``), storm digests (``bot.store.digests``), followups
+(``bot.store.followups``), leases and replica heartbeats (``bot.store.liveness``), cursors
+(``bot.store.cursors``), mutes (``bot.store.mutes``), subscriptions
+(``bot.store.subscriptions``) and approvals (``bot.store.approvals``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.store.intents import IntentStore
 from bot.store.liveness import HolderGone, LivenessStore
 from bot.store.mutes import MuteStore
 from bot.store.subscriptions import SubscriptionStore
+from bot.store.undelivered import UndeliveredStore
 
 __all__ = ["Clock", "HolderGone", "Store"]
 
@@ -31,6 +33,7 @@ __all__ = ["Clock", "HolderGone", "Store"]
 class Store(
     IntentStore,
     AlertStore,
+    UndeliveredStore,
     DigestStore,
     FollowupStore,
     LivenessStore,

@@ -5,11 +5,49 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from pydantic import Field
+from sqlalchemy import Column, Index, Table, Text, select, update
 
 from bot.store.base import StoreBase
-from bot.store.models import SubscriptionRecord
-from bot.store.tables import subscriptions
+from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+
+# v6: alert routes a channel added itself (``/codestream subscribe``), evaluated after BOT_CONFIG's
+# routes. A removed one is kept (removed_at/removed_by) for the record; the audit trail has both.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("channel_id", Text, nullable=False),  # where matching failures are alerted
+    Column("kind", Text),  # git | gerrit | docker | approval; NULL: any
+    Column("project", Text),  # exact; NULL: any
+    Column("pipeline", Text),  # glob
+    Column("repo", Text),  # glob
+    Column("branch", Text),  # glob
+    Column("mention", Text),  # <!subteam^S…> or <@U…>
+    Column("created_by", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime),
+    Column("removed_by", Text),
+    Index("ix_subscriptions_channel", "channel_id", "removed_at"),
+)
+
+
+class SubscriptionRecord(Record):
+    """An alert route a channel added itself: failures matching every filter that is set go to
+    ``channel_id`` (after BOT_CONFIG's routes). The core matches; the store keeps them."""
+
+    id: int | None = None
+    channel_id: str
+    kind: str | None = None
+    project: str | None = None
+    pipeline: str | None = None
+    repo: str | None = None
+    branch: str | None = None
+    mention: str | None = None
+    created_by: str
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    removed_at: UTCDatetime | None = None
+    removed_by: str | None = None
 
 
 class SubscriptionStore(StoreBase):

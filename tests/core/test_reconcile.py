@@ -22,7 +22,7 @@ from bot.core.requests import ActionRequest, Actor
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.slack.signature import SIGNATURE_WINDOW_SECONDS, signature_key
 from bot.store import ActionRecord, Store, open_store
-from bot.store.tables import claims
+from bot.store.claims import claims
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 POST_PATH = f"/codestream/api/git-events/{SAMPLE_FAILED_GIT_ID}"

@@ -24,7 +24,9 @@ from bot.store import (
     open_store,
     upgrade,
 )
-from bot.store.tables import MIGRATIONS, Migration, add_column, cursors, latest_version, schema_version
+from bot.store.cursors import cursors
+from bot.store.migrate import schema_version
+from bot.store.tables import MIGRATIONS, Migration, add_column, latest_version
 from tests.conftest import Backend
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -21,7 +21,9 @@ from bot.core.ports import LoggedOutcomes
 from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.simulator import CodeStreamSimulator
 from bot.store import ApprovalRecord, FollowupRecord, Store, latest_version, open_store
-from bot.store.tables import approvals, followups, schema_version
+from bot.store.approvals import approvals
+from bot.store.followups import followups
+from bot.store.migrate import schema_version
 from tests.conftest import Backend
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "v0.1"
@@ -232,7 +234,7 @@ async def test_a_database_whose_layout_lags_its_version_is_repaired_on_open(
     The version number alone is not trusted: what is missing is created on open."""
     from sqlalchemy import inspect, text, update
 
-    from bot.store.tables import undelivered_alerts
+    from bot.store.undelivered import undelivered_alerts
 
     store = await open_store(backend.url, schema=backend.schema)  # the current layout
     await store.close()
