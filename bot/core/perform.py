@@ -133,11 +133,11 @@ class Actions:
         action_id: int | None = None
         try:
             if superseded:
-                claim = await self.store.claim(key, holder, IN_FLIGHT_CLAIM_SECONDS, data)
+                claim = await self.store.claims.claim(key, holder, IN_FLIGHT_CLAIM_SECONDS, data)
             else:
                 # One transaction: the claim and, if won, the pending row and its id in the claim.
                 pending = self._record(request, "pending", event=event)
-                claim, action_id = await self.store.claim_intent(key, holder, IN_FLIGHT_CLAIM_SECONDS, data, pending)
+                claim, action_id = await self.store.intents.claim(key, holder, IN_FLIGHT_CLAIM_SECONDS, data, pending)
         except Exception as exc:
             # Without the claim (and the pending row) we cannot promise "exactly once": refuse
             # rather than risk two runs. Nothing was written: a retry can run.
@@ -146,11 +146,11 @@ class Actions:
         if not claim.won:
             return await self._duplicate(request, event, claim.data, claim.claimed_at)
         if superseded:
-            await self._quietly(lambda: self.store.release_claim(key, holder))
+            await self._quietly(lambda: self.store.claims.release(key, holder))
             moved = Superseded()
             failed_id = await self._audit(self._record(request, "failed", error=moved, event=event))
             return Outcome(request, "failed", event=event, error=moved, action_id=failed_id)
-        assert action_id is not None  # claim_intent returns the pending row's id when it won
+        assert action_id is not None  # store.intents.claim returns the pending row's id when it won
         if on_claimed is not None:
             try:
                 await on_claimed(event)
@@ -207,7 +207,7 @@ class Actions:
         winner_action_id = data.get("action_id")
         winner: ActionRecord | None = None
         if isinstance(winner_action_id, int):
-            winner = await self._quietly(lambda: self.store.get_action(winner_action_id))
+            winner = await self._quietly(lambda: self.store.actions.get(winner_action_id))
         verb = data.get("verb")
         prior = PriorAction(
             actor=Actor(str(data.get("actor_id") or "someone"), _str_or_none(data.get("actor_name"))),
@@ -222,7 +222,7 @@ class Actions:
 
     async def _audit(self, record: ActionRecord) -> int:
         """Write the audit row of a request that ends here (denied, failed, duplicate)."""
-        return await self.store.record_action(record)
+        return await self.store.actions.record(record)
 
     def _record(
         self,

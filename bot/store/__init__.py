@@ -1,4 +1,5 @@
-"""State store: claims, actions, alerts, followups, leases and cursors.
+"""State store: claims, actions, alerts, digests, followups, leases, cursors, mutes, subscriptions
+and approvals, each a part of :class:`Store` reached by attribute (``store.mutes.active(now)``).
 
 SQLite (``sqlite+aiosqlite:///path.db``) is the embedded default; PostgreSQL
 (``postgresql+asyncpg://...``) when several replicas run. Same code for both.

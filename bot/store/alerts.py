@@ -11,8 +11,6 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
-    Row,
-    Select,
     Table,
     Text,
     UniqueConstraint,
@@ -23,7 +21,7 @@ from sqlalchemy import (
 )
 
 from bot.store.actions import actions
-from bot.store.base import StoreBase
+from bot.store.base import Part
 from bot.store.schema import NO_EXECUTION_INDEX, BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
 
 alerts = Table(
@@ -72,20 +70,16 @@ class AlertRecord(Record):
     author: str | None = None  # the Slack user mentioned as the one who pushed
 
 
-def _alert(row: Row[Any]) -> AlertRecord:
-    values = dict(row._mapping)
+def _alert(values: dict[str, Any]) -> AlertRecord:
     if values["execution_index"] == NO_EXECUTION_INDEX:
         values["execution_index"] = None
     return AlertRecord.model_validate(values)
 
 
-class AlertStore(StoreBase):
-    async def _first_alert(self, query: Select[Any]) -> AlertRecord | None:
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
-        return None if row is None else _alert(row)
+class Alerts(Part):
+    """``store.alerts``: alerts by event, by message, by thread and by series."""
 
-    async def save_alert(self, record: AlertRecord) -> bool:
+    async def save(self, record: AlertRecord) -> bool:
         """Insert the alert; False (and nothing changes) if one exists for its key."""
         values = record.model_dump(exclude={"id"})
         if values["execution_index"] is None:
@@ -99,23 +93,23 @@ class AlertStore(StoreBase):
         async with self._write() as conn:
             return (await conn.execute(stmt)).first() is not None
 
-    async def get_alert(self, kind: str, event_id: str, execution_index: int | None) -> AlertRecord | None:
+    async def get(self, kind: str, event_id: str, execution_index: int | None) -> AlertRecord | None:
         index = NO_EXECUTION_INDEX if execution_index is None else execution_index
         query = select(alerts).where(
             alerts.c.kind == kind, alerts.c.event_id == event_id, alerts.c.execution_index == index
         )
-        return await self._first_alert(query)
+        return await self._first(query, _alert)
 
-    async def latest_alert_for_event(self, kind: str, event_id: str) -> AlertRecord | None:
+    async def latest_for_event(self, kind: str, event_id: str) -> AlertRecord | None:
         query = (
             select(alerts)
             .where(alerts.c.kind == kind, alerts.c.event_id == event_id)
             .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
             .limit(1)
         )
-        return await self._first_alert(query)
+        return await self._first(query, _alert)
 
-    async def open_series_alert(self, series: str, *, since: datetime) -> AlertRecord | None:
+    async def open_for_series(self, series: str, *, since: datetime) -> AlertRecord | None:
         """The newest top-level alert of ``series`` posted since ``since`` and not resolved:
         where a repeated failure goes (in its thread)."""
         query = (
@@ -129,7 +123,7 @@ class AlertStore(StoreBase):
             .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
             .limit(1)
         )
-        return await self._first_alert(query)
+        return await self._first(query, _alert)
 
     async def count_repeat(self, alert_id: int) -> int:
         """One more failure threaded under this alert; the new count."""
@@ -143,7 +137,7 @@ class AlertStore(StoreBase):
             count = (await conn.execute(stmt)).scalar_one_or_none()
         return int(count or 0)
 
-    async def resolve_alert(
+    async def resolve(
         self, channel_id: str, ts: str, at: datetime, *, kind: str | None = None, event_id: str | None = None
     ) -> int:
         """A fix was seen for the alert posted as ``ts``: it and the top-level alert of its thread
@@ -177,13 +171,13 @@ class AlertStore(StoreBase):
             )
         return int(result.rowcount or 0)
 
-    async def alert_has_actions(self, channel_id: str, ts: str) -> bool:
+    async def has_actions(self, channel_id: str, ts: str) -> bool:
         """Whether anyone acted from the alert posted as ``ts`` (its message then shows that)."""
         query = select(actions.c.id).where(actions.c.alert_channel == channel_id, actions.c.alert_ts == ts).limit(1)
         async with self._read() as conn:
             return (await conn.execute(query)).first() is not None
 
-    async def newest_alert_in_thread(self, channel_id: str, thread_ts: str) -> AlertRecord | None:
+    async def newest_in_thread(self, channel_id: str, thread_ts: str) -> AlertRecord | None:
         """The newest alert of the thread under ``thread_ts`` (its top-level alert included): what a
         reply in that thread acts on — the latest failure, never an older commit's."""
         query = (
@@ -192,7 +186,7 @@ class AlertStore(StoreBase):
             .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
             .limit(1)
         )
-        return await self._first_alert(query)
+        return await self._first(query, _alert)
 
     async def open_series(self, *, since: datetime) -> set[str]:
         """The series whose top-level alert, posted since ``since``, is not resolved."""
@@ -217,11 +211,9 @@ class AlertStore(StoreBase):
             .where(alerts.c.series == series, alerts.c.resolved_at.is_(None), alerts.c.created_at <= passed_at)
             .values(resolved_at=at)
         )
-        async with self._write() as conn:
-            result = await conn.execute(stmt)
-        return int(result.rowcount or 0)
+        return await self._changed(stmt)
 
-    async def find_alert_by_message(self, channel_id: str, ts: str) -> AlertRecord | None:
+    async def find_by_message(self, channel_id: str, ts: str) -> AlertRecord | None:
         """The alert posted as message ``ts``; failing that, the newest alert threaded under
         ``ts`` (``thread_ts == ts``)."""
         query = (
@@ -230,4 +222,4 @@ class AlertStore(StoreBase):
             .order_by(case((alerts.c.ts == ts, 0), else_=1), alerts.c.created_at.desc(), alerts.c.id.desc())
             .limit(1)
         )
-        return await self._first_alert(query)
+        return await self._first(query, _alert)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Column, Index, Integer, Table, Text, delete, func, select
 
-from bot.store.base import StoreBase
+from bot.store.base import Part
 from bot.store.schema import Record, UTCDateTime, UTCDatetime, metadata
 
 # Since schema v2.
@@ -47,8 +47,10 @@ class UndeliveredAlert(Record):
     give_up_at: UTCDatetime
 
 
-class UndeliveredStore(StoreBase):
-    async def hold_undelivered(self, record: UndeliveredAlert) -> None:
+class Undelivered(Part):
+    """``store.undelivered``: alerts held for another try, and how many wait per channel."""
+
+    async def hold(self, record: UndeliveredAlert) -> None:
         """Keep (or update) an alert Slack refused, to be retried."""
         values = record.model_dump()
         ins = self._insert(undelivered_alerts).values(**values)
@@ -59,22 +61,19 @@ class UndeliveredStore(StoreBase):
         async with self._write() as conn:
             await conn.execute(stmt)
 
-    async def due_undelivered(self, now: datetime, limit: int = 20) -> list[UndeliveredAlert]:
+    async def due(self, now: datetime, limit: int = 20) -> list[UndeliveredAlert]:
         query = (
             select(undelivered_alerts)
             .where(undelivered_alerts.c.next_try_at <= now)
             .order_by(undelivered_alerts.c.next_try_at)
             .limit(limit)
         )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [UndeliveredAlert.model_validate(dict(row._mapping)) for row in rows]
+        return await self._all(query, UndeliveredAlert.model_validate)
 
-    async def drop_undelivered(self, key: str) -> None:
-        async with self._write() as conn:
-            await conn.execute(delete(undelivered_alerts).where(undelivered_alerts.c.key == key))
+    async def drop(self, key: str) -> None:
+        await self._changed(delete(undelivered_alerts).where(undelivered_alerts.c.key == key))
 
-    async def undelivered_by_channel(self) -> dict[tuple[str, str], int]:
+    async def by_channel(self) -> dict[tuple[str, str], int]:
         """(channel, reason) -> how many alerts wait for it."""
         query = select(undelivered_alerts.c.channel_id, undelivered_alerts.c.reason, func.count()).group_by(
             undelivered_alerts.c.channel_id, undelivered_alerts.c.reason

@@ -180,7 +180,7 @@ class ApprovalDecisions:
             # One transaction: the claim and, if won, its audit row (``claimed``: nothing sent
             # yet), so no claim outlives its process without a row the reconciler can see.
             claimed = self._row(request, "claimed", operation)
-            claim, action_id = await self.store.claim_intent(key, holder, IN_FLIGHT_CLAIM_SECONDS, data, claimed)
+            claim, action_id = await self.store.intents.claim(key, holder, IN_FLIGHT_CLAIM_SECONDS, data, claimed)
         except Exception:
             log.exception("store unavailable for claim")
             return DecisionOutcome(request, "failed", operation, StoreUnavailable())
@@ -188,7 +188,7 @@ class ApprovalDecisions:
             action_id = await self._audit(request, "duplicate", operation=operation)
             prior = str(claim.data.get("actor_id") or "") or None
             return DecisionOutcome(request, "duplicate", operation, prior_actor=prior, action_id=action_id)
-        assert action_id is not None  # claim_intent returns the row's id when it won
+        assert action_id is not None  # store.intents.claim returns the row's id when it won
         try:
             return await self._claimed(request, key, holder, action_id)
         except BaseException:
@@ -287,7 +287,7 @@ class ApprovalDecisions:
 
     async def _record(self, operation_id: str) -> ApprovalRecord | None:
         try:
-            return await self.store.get_approval(operation_id)
+            return await self.store.approvals.get(operation_id)
         except Exception:
             log.exception("approval lookup failed")
             return None
@@ -371,7 +371,7 @@ class ApprovalReadBack:
         assert row.id is not None
         action_id, decisions = row.id, self.decisions
         changes = {"status": DONE if status == "done" else status, "finished_at": now, "next_check_at": None}
-        if not await retry_write(lambda: decisions.store.update_open_action(action_id, decisions.owner, **changes)):
+        if not await retry_write(lambda: decisions.store.actions.update_open(action_id, decisions.owner, **changes)):
             return False
         await decisions._release(approval_intent_key(row.event_id), row.request_id or "")
         if status == "done" and operation is not None:

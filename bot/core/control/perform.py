@@ -145,7 +145,7 @@ class ExecutionControl:
             # One transaction: the claim and, if won, its audit row (``claimed``: nothing sent
             # yet), so no claim outlives its process without a row the reconciler can see.
             claimed = self._row(request, "claimed", execution=execution)
-            claim, action_id = await self.store.claim_intent(key, holder, IN_FLIGHT_CLAIM_SECONDS, data, claimed)
+            claim, action_id = await self.store.intents.claim(key, holder, IN_FLIGHT_CLAIM_SECONDS, data, claimed)
         except Exception as exc:
             log.exception("store unavailable for claim", extra={"error_class": type(exc).__name__})
             return ControlOutcome(request, "failed", execution=execution, error=StoreUnavailable())
@@ -158,7 +158,7 @@ class ExecutionControl:
             )
             action_id = await self._audit(request, "duplicate", execution=execution)
             return ControlOutcome(request, "duplicate", execution=execution, prior=prior, action_id=action_id)
-        assert action_id is not None  # claim_intent returns the row's id when it won
+        assert action_id is not None  # store.intents.claim returns the row's id when it won
         try:
             return await self._act(request, key, holder, action_id)
         except BaseException:

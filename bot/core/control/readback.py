@@ -86,10 +86,10 @@ class ControlReadBack:
             "error": error.user_message if error is not None else None,
             "error_class": type(error).__name__ if error is not None else None,
         }
-        if not await retry_write(lambda: self.store.update_open_action(action_id, self.owner, **changes)):
+        if not await retry_write(lambda: self.store.actions.update_open(action_id, self.owner, **changes)):
             return False
         key, holder = execution_intent_key(row.event_id), row.request_id or ""
-        await retry_write(lambda: self.store.release_claim(key, holder))
+        await retry_write(lambda: self.store.claims.release(key, holder))
         outcome = self._outcome(row, status, execution, error)
         record_outcome(outcome.request.verb, outcome.request.surface, f"{status}_late")
         log.info(
