@@ -6,15 +6,14 @@ from datetime import datetime
 from typing import Any, Final
 
 from pydantic import Field
-from sqlalchemy import Column, Index, Integer, Table, Text, Update, and_, delete, select, update
+from sqlalchemy import Column, Index, Integer, Text, Update, and_, delete, select, update
 
 from bot.store.base import Part, validated_changes
-from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, id_column, table, utcnow
 
-actions = Table(
+actions = table(
     "actions",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("kind", Text, nullable=False),
     Column("event_id", Text, nullable=False),
     Column("action", Text, nullable=False),

@@ -11,7 +11,6 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
-    Table,
     Text,
     UniqueConstraint,
     case,
@@ -22,12 +21,11 @@ from sqlalchemy import (
 
 from bot.store.actions import actions
 from bot.store.base import Part
-from bot.store.schema import NO_EXECUTION_INDEX, BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+from bot.store.schema import NO_EXECUTION_INDEX, Record, UTCDateTime, UTCDatetime, id_column, table, utcnow
 
-alerts = Table(
+alerts = table(
     "alerts",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("kind", Text, nullable=False),
     Column("event_id", Text, nullable=False),
     Column("execution_index", Integer, nullable=False),  # NO_EXECUTION_INDEX for "none"

@@ -6,16 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import Field
-from sqlalchemy import Column, Index, Table, Text, UniqueConstraint, or_, select, update
+from sqlalchemy import Column, Index, Text, UniqueConstraint, or_, select, update
 
 from bot.store.base import Part
-from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+from bot.store.schema import Record, UTCDateTime, UTCDatetime, id_column, table, utcnow
 
 # v7: Code Stream approvals (user operations) the bot posted a request for.
-approvals = Table(
+approvals = table(
     "approvals",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("operation_id", Text, nullable=False),  # the Code Stream user operation
     Column("channel_id", Text),  # where its request is posted (None until it is)
     Column("ts", Text),

@@ -10,15 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, Delete, Row, Table, Text, Update, delete, select, update
+from sqlalchemy import JSON, Column, Delete, Row, Text, Update, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.base import Database, Part, seconds
-from bot.store.schema import UTCDateTime, metadata
+from bot.store.schema import UTCDateTime, table
 
-claims = Table(
+claims = table(
     "claims",
-    metadata,
     Column("key", Text, primary_key=True),
     Column("holder", Text, nullable=False),
     Column("claimed_at", UTCDateTime, nullable=False),

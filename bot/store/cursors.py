@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Table, Text, select
+from sqlalchemy import Column, Text, select
 
 from bot.store.base import Part
-from bot.store.schema import UTCDateTime, metadata
+from bot.store.schema import UTCDateTime, table
 
-cursors = Table(
+cursors = table(
     "cursors",
-    metadata,
     Column("name", Text, primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

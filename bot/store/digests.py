@@ -8,20 +8,19 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import JSON, Column, Index, Integer, Table, Text, UniqueConstraint, delete, func, select, update
+from sqlalchemy import JSON, Column, Index, Integer, Text, UniqueConstraint, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.alerts import alerts
 from bot.store.base import Part, values_of
-from bot.store.schema import NO_EXECUTION_INDEX, BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+from bot.store.schema import NO_EXECUTION_INDEX, BigId, Record, UTCDateTime, UTCDatetime, id_column, table, utcnow
 
 # v5: storms. A digest is one message listing many failures of one channel; each row is also an
 # alert (``alerts.ts`` is the digest's ts), so "already alerted", the audit trail and the
 # follow-through find it like any alert. ``version`` counts changes, ``drawn`` the one Slack shows.
-digests = Table(
+digests = table(
     "digests",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("channel_id", Text, nullable=False),
     Column("ts", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -34,10 +33,9 @@ digests = Table(
     Index("ix_digests_channel", "channel_id", "updated_at"),
 )
 
-digest_rows = Table(
+digest_rows = table(
     "digest_rows",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("digest_id", BigId, nullable=False),
     Column("kind", Text, nullable=False),
     Column("event_id", Text, nullable=False),

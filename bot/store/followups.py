@@ -6,15 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import Column, Float, Index, Table, Text, func, select
+from sqlalchemy import Column, Float, Index, Text, func, select
 
 from bot.store.base import Part, validated_changes
-from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, id_column, table, utcnow
 
-followups = Table(
+followups = table(
     "followups",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("execution_id", Text, nullable=False),
     Column("kind", Text, nullable=False),
     Column("event_id", Text, nullable=False),

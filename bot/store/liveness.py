@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlalchemy import Column, Table, Text, case, delete, or_, select, update
+from sqlalchemy import Column, Text, case, delete, or_, select, update
 
 from bot.store.base import Part, seconds
-from bot.store.schema import UTCDateTime, metadata
+from bot.store.schema import UTCDateTime, table
 
-leases = Table(
+leases = table(
     "leases",
-    metadata,
     Column("name", Text, primary_key=True),
     Column("holder", Text, nullable=False),
     Column("acquired_at", UTCDateTime, nullable=False),
@@ -25,9 +24,8 @@ leases = Table(
 
 # v2: every running replica's heartbeat, so that work a dead replica left (intents in flight) is
 # taken over by a live one without waiting for a long timeout.
-replicas = Table(
+replicas = table(
     "replicas",
-    metadata,
     Column("holder", Text, primary_key=True),
     Column("started_at", UTCDateTime, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),

@@ -7,13 +7,13 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, Connection, Integer, Table, insert, select, text, update
+from sqlalchemy import CheckConstraint, Column, Connection, Integer, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateSchema
 
 from bot.store.engine import WRITE_OPTIONS
 from bot.store.errors import SchemaVersionError
-from bot.store.schema import UTCDateTime, metadata
+from bot.store.schema import UTCDateTime, metadata, table
 from bot.store.tables import MIGRATIONS, Migration, repair_layout
 
 log = logging.getLogger(__name__)
@@ -22,9 +22,8 @@ log = logging.getLogger(__name__)
 _PG_UPGRADE_LOCK = 0x6373626F7401
 
 #: One row (``id = 1``): the version of the layout the database has.
-schema_version = Table(
+schema_version = table(
     "schema_version",
-    metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

@@ -6,15 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import Field
-from sqlalchemy import Boolean, Column, Index, Integer, Table, Text, and_, false, select, update
+from sqlalchemy import Boolean, Column, Index, Integer, Text, and_, false, select, update
 
 from bot.store.base import Part
-from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+from bot.store.schema import Record, UTCDateTime, UTCDatetime, id_column, table, utcnow
 
-mutes = Table(
+mutes = table(
     "mutes",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("scope", Text, nullable=False),  # "pipeline" (kind, project, pipeline) or "branch" (kind, repo, branch)
     Column("kind", Text, nullable=False),
     Column("project", Text),

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData
+from sqlalchemy import BigInteger, Column, DateTime, Dialect, Integer, MetaData, Table
+from sqlalchemy.schema import SchemaItem
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 #: Stored in ``alerts.execution_index`` when an alert has no execution (a trigger failure):
@@ -61,6 +62,17 @@ class UTCDateTime(TypeDecorator[datetime]):
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 metadata = MetaData()
+
+
+def table(name: str, *items: SchemaItem) -> Table:
+    """A table of the store's layout: on :data:`metadata`, so that a fresh database gets it and
+    ``repair_layout`` creates it where it is missing."""
+    return Table(name, metadata, *items)
+
+
+def id_column() -> Column[int]:
+    """The surrogate key of a table whose rows the store numbers itself (``_add_row`` returns it)."""
+    return Column("id", BigId, primary_key=True, autoincrement=True)
 
 
 def utcnow() -> datetime:

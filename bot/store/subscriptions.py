@@ -6,17 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import Field
-from sqlalchemy import Column, Index, Table, Text, select, update
+from sqlalchemy import Column, Index, Text, select, update
 
 from bot.store.base import Part
-from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, metadata, utcnow
+from bot.store.schema import Record, UTCDateTime, UTCDatetime, id_column, table, utcnow
 
 # v6: alert routes a channel added itself (``/codestream subscribe``), evaluated after BOT_CONFIG's
 # routes. A removed one is kept (removed_at/removed_by) for the record; the audit trail has both.
-subscriptions = Table(
+subscriptions = table(
     "subscriptions",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    id_column(),
     Column("channel_id", Text, nullable=False),  # where matching failures are alerted
     Column("kind", Text),  # git | gerrit | docker | approval; NULL: any
     Column("project", Text),  # exact; NULL: any

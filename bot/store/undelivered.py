@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Integer, Table, Text, delete, func, select
+from sqlalchemy import Column, Index, Integer, Text, delete, func, select
 
 from bot.store.base import Part
-from bot.store.schema import Record, UTCDateTime, UTCDatetime, metadata
+from bot.store.schema import Record, UTCDateTime, UTCDatetime, table
 
 # Since schema v2.
-undelivered_alerts = Table(
+undelivered_alerts = table(
     "undelivered_alerts",
-    metadata,
     Column("key", Text, primary_key=True),
     Column("kind", Text, nullable=False),
     Column("event_id", Text, nullable=False),
