@@ -23,10 +23,10 @@ class Intents(Part):
     async def claim(
         self, key: str, holder: str, window: float, data: dict[str, Any], record: ActionRecord
     ) -> tuple[Claim, int | None]:
-        """``store.claims.claim(key, holder, window, data)`` and, when won, in the same transaction: the
-        audit row ``record`` (pending) and the claim's data with its ``action_id``. Returns
-        the claim and the row's id (None when lost: then nothing else is written). If it
-        fails, nothing is written at all."""
+        """``store.claims.claim(key, holder, window, data)`` and, when won, in the same
+        transaction: the audit row ``record`` (pending) and the claim's data with its
+        ``action_id``. Returns the claim and the row's id (None when lost: then nothing else is
+        written). If it fails, nothing is written at all."""
         span = seconds(window, "window")
         for _ in range(CLAIM_ATTEMPTS):
             action_id: int | None = None
@@ -52,9 +52,9 @@ class Intents(Part):
         *,
         settle_for: float | None,
     ) -> bool:
-        """In one transaction: ``store.actions.update_open(action_id, owner, **changes)`` (the known
-        outcome), and ``holder``'s claim on ``key`` settled for ``settle_for`` more seconds
-        (the dedupe window), or released when it is None. The claim ends whether or not the row
+        """In one transaction: ``store.actions.update_open(action_id, owner, **changes)`` (the
+        known outcome), and ``holder``'s claim on ``key`` settled for ``settle_for`` more
+        seconds (the dedupe window), or released when it is None. The claim ends whether or not the row
         was still open (it may have been taken over meanwhile). Returns whether the row was."""
         close = update_open_stmt(action_id, owner, changes)
         end = (

@@ -42,7 +42,7 @@ class Migration:
 
 def add_column(conn: Connection, column: Column[Any]) -> None:
     """Migration helper: ``ALTER TABLE <table> ADD COLUMN <column>`` for a column of one of the
-    tables above (honours the PostgreSQL schema). New columns must be nullable or have a
+    store's tables (honours the PostgreSQL schema). New columns must be nullable or have a
     ``server_default`` so existing rows stay valid."""
     table = column.table
     schema = conn.schema_for_object(table)
@@ -130,9 +130,9 @@ MIGRATIONS: list[Migration] = [
 
 
 def repair_layout(conn: Connection) -> list[str]:
-    """Create what the tables above have and the database lacks (tables, nullable or defaulted
-    columns, indexes), whatever its version says: a database stamped by a commit whose migration
-    was edited later lacks some. Returns what it created; SchemaLayoutError names what it
+    """Create what the store's tables (all of ``metadata``) have and the database lacks (tables,
+    nullable or defaulted columns, indexes), whatever its version says: a database stamped by a
+    commit whose migration was edited later lacks some. Returns what it created; SchemaLayoutError names what it
     cannot (a missing NOT NULL column without a default)."""
     found = inspect(conn)
     created: list[str] = []
