@@ -159,7 +159,7 @@ async def run_phase(
         summaries = services.call(
             lambda: [services.slack.post_bot_message(CHANNEL, "summary").ts for _ in range(trackers)]
         )
-        action_id = await store.record_action(
+        action_id = await store.actions.record(
             ActionRecord(
                 kind="git", event_id=SAMPLE_FAILED_GIT_ID, action="rerun", actor_id="U0ALICE", surface="button"
             )

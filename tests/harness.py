@@ -178,12 +178,12 @@ async def bot_cli(
 async def wait_for_rows(h: Harness, n: int, within: float = 5.0) -> list[ActionRecord]:
     """Wait until the audit trail has at least ``n`` rows (newest first)."""
     deadline = time.monotonic() + within
-    rows = await h.store.list_actions()
+    rows = await h.store.actions.list()
     while len(rows) < n:
         if time.monotonic() > deadline:
             raise AssertionError(f"expected {n} audit rows, got {len(rows)}: {rows}")
         await asyncio.sleep(0.01)
-        rows = await h.store.list_actions()
+        rows = await h.store.actions.list()
     return rows
 
 

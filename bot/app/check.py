@@ -268,7 +268,7 @@ async def _stored_routes(settings: Settings) -> tuple[StoredRoute, ...] | None:
     except Exception:  # noqa: BLE001 - the database check reports it
         return None
     try:
-        return tuple(as_route(record) for record in await store.live_subscriptions())
+        return tuple(as_route(record) for record in await store.subscriptions.live())
     except Exception:  # noqa: BLE001 - reported as a warning line
         return None
     finally:

@@ -215,7 +215,7 @@ class RunningBot:
         and fight over the database lock. PostgreSQL is the way to run several replicas."""
         if runtime.store.dialect != "sqlite":
             return
-        held = await runtime.store.lease_holder("watcher")
+        held = await runtime.store.liveness.lease_holder("watcher")
         if held is not None and held[0] != runtime.replica and not await runtime.lease_holder_gone(held[0]):
             await self.stop(grace=0)
             raise StartupError(

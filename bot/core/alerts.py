@@ -51,7 +51,7 @@ async def post_alert(
     )
     if on_posted is not None:
         on_posted(record)
-    await store.save_alert(record)
+    await store.alerts.save(record)
     log.info(
         "alert posted",
         extra={

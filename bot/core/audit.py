@@ -131,7 +131,7 @@ async def fetch(
     accepts count (what the asking person may see)."""
     start = (now or datetime.now(UTC)) - query.since
     if visible is None:
-        rows = await store.list_actions(
+        rows = await store.actions.list(
             since=start,
             event_id=query.event_id,
             actor_id=query.actor_id,
@@ -143,7 +143,7 @@ async def fetch(
     shown: list[ActionRecord] = []
     offset = 0
     while len(shown) < wanted and offset < MAX_SCANNED:
-        batch = await store.list_actions(
+        batch = await store.actions.list(
             since=start, event_id=query.event_id, actor_id=query.actor_id, limit=_BATCH, offset=offset
         )
         offset += len(batch)
@@ -163,7 +163,7 @@ async def rows_for_export(
 ) -> list[ActionRecord]:
     """Every row of the query (not one page), newest first, at most ``limit``."""
     start = (now or datetime.now(UTC)) - query.since
-    return await store.list_actions(since=start, event_id=query.event_id, actor_id=query.actor_id, limit=limit)
+    return await store.actions.list(since=start, event_id=query.event_id, actor_id=query.actor_id, limit=limit)
 
 
 def export_rows(rows: list[ActionRecord], fmt: str) -> str:

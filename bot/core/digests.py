@@ -175,7 +175,7 @@ class DigestBoard:
         while True:
             failed: Exception | None = None
             try:
-                found = await self.store.digest_at(channel, ts)
+                found = await self.store.digests.at(channel, ts)
             except Exception as exc:  # noqa: BLE001 - tried again while waiting, raised after
                 failed, found = exc, None
             if found is not None:
@@ -191,7 +191,7 @@ class DigestBoard:
     async def set_state(self, digest: DigestRecord, kind: str, event_id: str, state: RowState) -> bool:
         """One row's new state, then a redraw; whether Slack shows it."""
         assert digest.id is not None
-        version = await self.store.set_digest_row_state(digest.id, kind, event_id, state.model_dump(exclude_none=True))
+        version = await self.store.digests.set_row_state(digest.id, kind, event_id, state.model_dump(exclude_none=True))
         if version is None:
             return False
         return await self.redraw(digest.id)
@@ -213,7 +213,7 @@ class DigestBoard:
             mine: int | None = None  # the version this loop last drew
             for _ in range(MAX_REDRAWS):
                 self._dirty.discard(digest_id)
-                read = await self.store.get_digest(digest_id)
+                read = await self.store.digests.get(digest_id)
                 if read is None:
                     return False
                 digest, rows = read
@@ -224,7 +224,7 @@ class DigestBoard:
                     if not await self.draw(digest, rows):
                         self._sweep = True
                         return False  # left undrawn: the watcher draws it again next cycle
-                    await self.store.mark_digest_drawn(digest_id, digest.version)
+                    await self.store.digests.mark_drawn(digest_id, digest.version)
                     mine = digest.version
                 if not follow:
                     return True
@@ -240,6 +240,6 @@ class DigestBoard:
             return 0
         self._sweep = False
         drawn = 0
-        for digest_id in await self.store.undrawn_digests():
+        for digest_id in await self.store.digests.undrawn():
             drawn += await self.redraw(digest_id)
         return drawn

@@ -30,15 +30,15 @@ class Housekeeping:
         ending its action had. Without a row nothing was sent (the row precedes the POST)."""
         stale = now - timedelta(seconds=self.stuck_after)
         in_flight = now + timedelta(days=1)  # far beyond any dedupe window
-        held = await self.store.inflight_claims(INTENT_PREFIX, claimed_before=stale, expiring_after=in_flight)
+        held = await self.store.claims.in_flight(INTENT_PREFIX, claimed_before=stale, expiring_after=in_flight)
         for claim in held:
-            rows = await self.store.actions_by_request(claim.holder)
+            rows = await self.store.actions.by_request(claim.holder)
             if any(r.in_flight for r in rows):
                 continue  # the open action is reconciled; it settles the claim
             if any(r.status in ("started", "unknown") for r in rows):
-                await self.store.settle_claim(claim.key, claim.holder, self.dedupe_seconds)
+                await self.store.claims.settle(claim.key, claim.holder, self.dedupe_seconds)
             else:
-                await self.store.release_claim(claim.key, claim.holder)
+                await self.store.claims.release(claim.key, claim.holder)
             log.warning("released an intent left claimed without an open action", extra={"claim": claim.key})
 
     async def maybe_run(self, now: datetime) -> None:
@@ -47,9 +47,9 @@ class Housekeeping:
         self._next_purge = now + timedelta(seconds=self.purge_every)
         try:
             await self.release_orphaned_claims(now)
-            claims = await self.store.purge_expired_claims()
-            replicas = await self.store.purge_replicas(now - timedelta(days=1))
-            audit = await self.store.purge_actions(now - self.retention) if self.retention is not None else 0
+            claims = await self.store.claims.purge_expired()
+            replicas = await self.store.liveness.purge_replicas(now - timedelta(days=1))
+            audit = await self.store.actions.purge(now - self.retention) if self.retention is not None else 0
         except Exception:
             log.warning("purge failed; trying again later", exc_info=True)
             return

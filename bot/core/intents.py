@@ -151,7 +151,7 @@ async def close_action(
     row left open for the reconciler, never raised to the person waiting."""
     changes = _closing(store, status, error, execution_link, execution_id)
     try:
-        await retry_write(lambda: store.update_open_action(action_id, owner, **changes))
+        await retry_write(lambda: store.actions.update_open(action_id, owner, **changes))
     except Exception:
         log.exception(
             "could not record the outcome in the audit trail; the reconciler will settle it",
@@ -178,7 +178,7 @@ async def finish_action(
     and the reconciler settles both."""
     changes = _closing(store, status, error, execution_link, execution_id)
     try:
-        await retry_write(lambda: store.finish_intent(key, holder, action_id, owner, changes, settle_for=settle_for))
+        await retry_write(lambda: store.intents.finish(key, holder, action_id, owner, changes, settle_for=settle_for))
     except Exception:
         log.exception(
             "could not record the outcome in the audit trail; the reconciler will settle it",
@@ -188,9 +188,9 @@ async def finish_action(
         # row closed), so that a row the store keeps refusing does not hold retries back.
         try:
             if settle_for is None:
-                await retry_write(lambda: store.release_claim(key, holder))
+                await retry_write(lambda: store.claims.release(key, holder))
             else:
-                await retry_write(lambda: store.settle_claim(key, holder, settle_for))
+                await retry_write(lambda: store.claims.settle(key, holder, settle_for))
         except Exception:
             log.warning("could not end the intent's claim either; it lapses on its own", exc_info=True)
 
@@ -199,7 +199,7 @@ async def about_to_send(store: Store, owner: str, action_id: int) -> None:
     """A claimed intent's row (``claimed``: nothing sent yet) becomes ``pending`` just before its
     one call to Code Stream: from here on a process that dies may have sent it, and the
     reconciler reads back. Raises when it cannot be recorded: then nothing may be sent."""
-    if not await retry_write(lambda: store.update_open_action(action_id, owner, status="pending")):
+    if not await retry_write(lambda: store.actions.update_open(action_id, owner, status="pending")):
         raise RuntimeError(f"action {action_id} was settled or taken over before it was sent")
 
 
@@ -210,7 +210,7 @@ async def give_up_unsent(store: Store, owner: str, action_id: int, *, key: str, 
     row says the call may have left, nothing is changed. Returns whether it closed the row."""
     changes = _closing(store, "not_started", NotSent(), None, None)
     try:
-        return await retry_write(lambda: store.drop_unsent(key, holder, action_id, owner, changes))
+        return await retry_write(lambda: store.intents.drop_unsent(key, holder, action_id, owner, changes))
     except Exception:
         log.exception("could not drop an unsent intent; the reconciler will", extra={"action_id": action_id})
         return False
@@ -234,7 +234,7 @@ async def mark_unknown(
         "settle_by": settle_by,
     }
     try:
-        await retry_write(lambda: store.update_open_action(action_id, owner, **changes))
+        await retry_write(lambda: store.actions.update_open(action_id, owner, **changes))
     except Exception:
         log.exception("could not record an unknown outcome; it stays pending", extra={"action_id": action_id})
     return settle_by
@@ -249,7 +249,7 @@ async def hand_to_reconciler(
     if summary is not None:
         changes |= {"summary_channel": summary.channel, "summary_ts": summary.ts}
     try:
-        await retry_write(lambda: store.update_open_action(action_id, owner, **changes))
+        await retry_write(lambda: store.actions.update_open(action_id, owner, **changes))
     except Exception:
         log.exception("could not hand an unknown outcome to the reconciler", extra={"action_id": action_id})
     wake()
@@ -302,7 +302,7 @@ def audit_row(
 async def record_quietly(store: Store, record: ActionRecord) -> int | None:
     """A finished request's audit row (denied, duplicate, failed): logged if it cannot be written."""
     try:
-        return await retry_write(lambda: store.record_action(record))
+        return await retry_write(lambda: store.actions.record(record))
     except Exception:
         log.exception("could not write the audit row", extra={"result": record.status})
         return None
@@ -311,6 +311,6 @@ async def record_quietly(store: Store, record: ActionRecord) -> int | None:
 async def release_quietly(store: Store, key: str, holder: str) -> None:
     """Give an intent back; a failure is logged (the claim then lapses with its window)."""
     try:
-        await retry_write(lambda: store.release_claim(key, holder))
+        await retry_write(lambda: store.claims.release(key, holder))
     except Exception:
         log.warning("could not release the claim; it lapses with its window", exc_info=True)

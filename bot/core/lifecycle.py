@@ -199,7 +199,7 @@ class Lifecycle:
         first = "claimed" if target.reread else "pending"
         try:
             row = target.row(request, first, current, None)
-            claim, action_id = await self.store.claim_intent(
+            claim, action_id = await self.store.intents.claim(
                 intent.key, intent.holder, IN_FLIGHT_CLAIM_SECONDS, intent.data, row
             )
         except Exception as exc:
@@ -209,7 +209,7 @@ class Lifecycle:
             return Run("failed", current, StoreUnavailable())
         if not claim.won:
             return Run("lost", current, claim=claim)
-        assert action_id is not None  # claim_intent returns the row's id when it won
+        assert action_id is not None  # intents.claim returns the row's id when it won
         try:
             return await self._claimed(target, request, current, intent, action_id, progress)
         except BaseException:
@@ -310,7 +310,7 @@ class Lifecycle:
     async def quietly_read_action(self, action_id: int) -> ActionRecord | None:
         """An audit row, or None when it cannot be read (logged)."""
         try:
-            return await retry_write(lambda: self.store.get_action(action_id))
+            return await retry_write(lambda: self.store.actions.get(action_id))
         except Exception:
             log.warning("could not read an audit row", exc_info=True, extra={"action_id": action_id})
             return None
@@ -321,11 +321,11 @@ class Lifecycle:
         over meanwhile (then the claim is left to whoever did)."""
         assert row.id is not None
         action_id = row.id
-        if not await retry_write(lambda: self.store.update_open_action(action_id, self.owner, **changes)):
+        if not await retry_write(lambda: self.store.actions.update_open(action_id, self.owner, **changes)):
             return False
         key, holder = row_intent_key(row), row.request_id or ""
         if settle_for is None:
-            await retry_write(lambda: self.store.release_claim(key, holder))
+            await retry_write(lambda: self.store.claims.release(key, holder))
         else:
-            await retry_write(lambda: self.store.settle_claim(key, holder, settle_for))
+            await retry_write(lambda: self.store.claims.settle(key, holder, settle_for))
         return True

@@ -86,10 +86,17 @@ def process_gone(holder: str, me: str) -> bool:
     return False
 
 
+class Heartbeats(Protocol):
+    async def replica_heartbeats(self) -> dict[str, datetime]: ...
+
+
 class HeartbeatSource(Protocol):
+    """What :class:`Liveness` reads of the store: its clock and the heartbeat rows."""
+
     def now(self) -> datetime: ...
 
-    async def replica_heartbeats(self) -> dict[str, datetime]: ...
+    @property
+    def liveness(self) -> Heartbeats: ...
 
 
 class Liveness:
@@ -113,12 +120,12 @@ class Liveness:
         if process_gone(holder, self.me):
             return True
         if beats is None:
-            beats = await self.store.replica_heartbeats()
+            beats = await self.store.liveness.replica_heartbeats()
         seen = beats.get(holder)
         if seen is None:
             return missing_is_gone
         return self.store.now() - seen > self.stale_after
 
     async def lease_holder_gone(self, holder: str) -> bool:
-        """For ``Store.acquire_lease``: take a lease at once from a holder that is gone."""
+        """For ``store.liveness.acquire_lease``: take a lease at once from a holder that is gone."""
         return await self.gone(holder)

@@ -109,7 +109,7 @@ async def mute(store: Store, access: AccessPolicy, asked: MuteAsked) -> MuteReco
     try:
         await access.check_action("mute", viewer, access_scope(event.kind, asked.scope, event.project, event.pipeline))
     except AccessDenied as denied:
-        await store.record_action(audit.model_copy(update={"status": "denied", "error": denied.user_message}))
+        await store.actions.record(audit.model_copy(update={"status": "denied", "error": denied.user_message}))
         raise
     now = store.now()
     seconds = DURATIONS[asked.duration]
@@ -131,16 +131,16 @@ async def mute(store: Store, access: AccessPolicy, asked: MuteAsked) -> MuteReco
     # A double click (two requests, not a replay) must not make two mutes: one at a time per key,
     # and an open mute of the same key is the answer.
     key, holder = mute_key(record), new_request_id()
-    if not (await store.claim(key, holder, 30.0)).won:
+    if not (await store.claims.claim(key, holder, 30.0)).won:
         raise UsageError("Someone is muting that right now; `/codestream mutes` lists what is muted.")
     try:
-        existing = next((m for m in await store.active_mutes(now) if mute_key(m) == key), None)
+        existing = next((m for m in await store.mutes.active(now) if mute_key(m) == key), None)
         if existing is not None:
             return existing
-        mute_id = await store.add_mute(record)
+        mute_id = await store.mutes.add(record)
     finally:
-        await store.release_claim(key, holder)
-    await store.record_action(audit.model_copy(update={"status": "started", "finished_at": now}))
+        await store.claims.release(key, holder)
+    await store.actions.record(audit.model_copy(update={"status": "started", "finished_at": now}))
     log.info("muted", extra={"mute_id": mute_id, "scope": asked.scope, "actor_id": actor.user_id})
     return record.model_copy(update={"id": mute_id})
 
@@ -150,7 +150,7 @@ async def unmute(
 ) -> MuteRecord:
     """End mute ``mute_id``; UsageError when there is no such mute on, AccessDenied (audited)."""
     now = store.now()
-    record = await store.get_mute(mute_id)
+    record = await store.mutes.get(mute_id)
     if record is None or record.ended_at is not None or record.until <= now:
         raise UsageError(f"No mute #{mute_id} is on. `/codestream mutes` lists them.")
     kind = as_kind(record.kind) or "git"
@@ -169,11 +169,11 @@ async def unmute(
     try:
         await access.check_action("mute", Viewer(actor.user_id, channel_id, team_id), scope)
     except AccessDenied as denied:
-        await store.record_action(audit.model_copy(update={"status": "denied", "error": denied.user_message}))
+        await store.actions.record(audit.model_copy(update={"status": "denied", "error": denied.user_message}))
         raise
-    if not await store.end_mute(mute_id, by=actor.user_id, at=now):
+    if not await store.mutes.end(mute_id, by=actor.user_id, at=now):
         raise UsageError(f"No mute #{mute_id} is on. `/codestream mutes` lists them.")
-    await store.record_action(audit.model_copy(update={"status": "started", "finished_at": now}))
+    await store.actions.record(audit.model_copy(update={"status": "started", "finished_at": now}))
     return record.model_copy(update={"ended_at": now, "ended_by": actor.user_id})
 
 
@@ -187,7 +187,7 @@ class ActiveMutes:
     async def load(self) -> None:
         """What is muted now. A store that cannot say means nothing is muted: alerts go out."""
         try:
-            self._active = await self.store.active_mutes(self.store.now())
+            self._active = await self.store.mutes.active(self.store.now())
         except Exception as exc:  # noqa: BLE001 - logged; muting fails open so nothing is silenced by accident
             log.warning("watcher: mutes unreadable; alerting everything", extra={"error_class": type(exc).__name__})
             self._active = []
@@ -198,11 +198,11 @@ class ActiveMutes:
     async def suppressed(self, mute_record: MuteRecord, event: Event) -> None:
         assert mute_record.id is not None
         metrics.ALERTS_MUTED.labels(event.kind).inc()
-        await self.store.count_suppressed(mute_record.id)
+        await self.store.mutes.count_suppressed(mute_record.id)
         log.info("watcher: failure not alerted: muted", extra={"mute_id": mute_record.id, "event_id": event.id})
 
     async def passed(self, event: Event, at: datetime) -> None:
         """A run passed: the until-it-passes mutes matching it end."""
         ids = [m.id for m in self._active if m.id is not None and ends_on_pass(m, event)]
-        if ids and await self.store.end_mutes_until_pass(ids, at):
+        if ids and await self.store.mutes.end_until_pass(ids, at):
             self._active = [m for m in self._active if m.id not in ids]

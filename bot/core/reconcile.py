@@ -98,11 +98,11 @@ class Reconciler:
         """The first heartbeat, before this replica takes any work; then the intents a stopped
         process claimed but never sent are freed, so that the first request after a restart is
         not told "already in hand" (the rest waits for the first round)."""
-        await retry_write(lambda: self.store.heartbeat(self.owner))
+        await retry_write(lambda: self.store.liveness.heartbeat(self.owner))
         try:
             now = self.store.now()
-            beats = await self.store.replica_heartbeats()
-            for row in await self.store.open_actions():
+            beats = await self.store.liveness.replica_heartbeats()
+            for row in await self.store.actions.open():
                 if row.status == "claimed" and row.owner != self.owner and await self._take(row, now, beats):
                     await self._check(row, now)
         except Exception:
@@ -111,7 +111,7 @@ class Reconciler:
     async def _beat(self) -> None:
         while not self._stopping:
             try:
-                await self.store.heartbeat(self.owner)
+                await self.store.liveness.heartbeat(self.owner)
             except Exception as exc:  # noqa: BLE001 - logged; the next beat tries again
                 log.warning("heartbeat failed", extra={"error_class": type(exc).__name__})
             await wait_event(self._stopped, self.timing.heartbeat)
@@ -150,16 +150,16 @@ class Reconciler:
                 left.cancel()
             await asyncio.gather(task, return_exceptions=True)
         try:
-            await self.store.forget_replica(self.owner)
+            await self.store.liveness.forget_replica(self.owner)
         except Exception:
             log.warning("could not remove this replica's heartbeat", exc_info=True)
 
     async def round(self) -> int:
         """One pass; returns how many open actions it read back."""
         now = self.store.now()
-        beats = await self.store.replica_heartbeats()
+        beats = await self.store.liveness.replica_heartbeats()
         checked = 0
-        for row in await self.store.open_actions():
+        for row in await self.store.actions.open():
             if self._stopping:
                 break
             if not await self._take(row, now, beats):
@@ -190,7 +190,7 @@ class Reconciler:
             gone = await self.liveness.gone(row.owner, beats=beats, missing_is_gone=True)
         if not gone:
             return False
-        if not await self.store.take_over_action(row.id, row.owner, self.owner):
+        if not await self.store.actions.take_over(row.id, row.owner, self.owner):
             return False  # another replica took it first, or it was settled meanwhile
         self.taken_over += 1
         log.warning(
@@ -226,6 +226,6 @@ class Reconciler:
         age = (now - row.created_at).total_seconds()
         delay = min(self.timing.max_delay, max(self.timing.min_delay, age / 5))
         # A pending row reached here only after its replica died: the POST may have left.
-        await self.store.update_open_action(
+        await self.store.actions.update_open(
             row.id, self.owner, status="unknown", next_check_at=now + timedelta(seconds=delay)
         )

@@ -205,7 +205,7 @@ async def _check(store: Store, access: AccessPolicy, asker: Asker, audit: Action
         for scope in scopes(filters):
             await access.check_action("subscribe", asker.viewer, scope)
     except AccessDenied as denied:
-        await store.record_action(audit.model_copy(update={"status": "denied", "error": denied.user_message}))
+        await store.actions.record(audit.model_copy(update={"status": "denied", "error": denied.user_message}))
         raise
 
 
@@ -220,10 +220,10 @@ async def subscribe(store: Store, access: AccessPolicy, asker: Asker, filters: F
     # Two requests at once (a double submit) must not make two: one at a time per channel and
     # filter, and a live identical subscription is the answer.
     claim_key, holder = key(channel, filters), new_request_id()
-    if not (await store.claim(claim_key, holder, 30.0)).won:
+    if not (await store.claims.claim(claim_key, holder, 30.0)).won:
         raise UsageError("Someone is adding that subscription right now; `/codestream subscriptions` lists them.")
     try:
-        live = await store.live_subscriptions(channel)
+        live = await store.subscriptions.live(channel)
         same = next((s for s in live if key(channel, Filters.of(s)) == claim_key), None)
         if same is not None:
             return Subscribed(same, already=True)
@@ -244,10 +244,10 @@ async def subscribe(store: Store, access: AccessPolicy, asker: Asker, filters: F
             created_by=asker.actor.user_id,
             created_at=now,
         )
-        record.id = await store.add_subscription(record)
+        record.id = await store.subscriptions.add(record)
     finally:
-        await store.release_claim(claim_key, holder)
-    await store.record_action(
+        await store.claims.release(claim_key, holder)
+    await store.actions.record(
         audit.model_copy(update={"event_id": f"#{record.id}", "status": "started", "finished_at": now})
     )
     log.info("subscribed", extra={"subscription_id": record.id, "channel_id": channel, "actor_id": asker.actor.user_id})
@@ -259,7 +259,7 @@ async def _overlaps(store: Store, record: SubscriptionRecord) -> tuple[Overlap, 
     assert record.id is not None
     mine = Filters.of(record).route(record.id, record.channel_id)
     found: list[Overlap] = []
-    for other in await store.live_subscriptions():
+    for other in await store.subscriptions.live():
         if other.channel_id == record.channel_id or other.id is None:
             continue
         theirs = Filters.of(other).route(other.id, other.channel_id)
@@ -272,16 +272,16 @@ async def _overlaps(store: Store, record: SubscriptionRecord) -> tuple[Overlap, 
 async def unsubscribe(store: Store, access: AccessPolicy, asker: Asker, subscription_id: int) -> SubscriptionRecord:
     """Remove subscription ``subscription_id`` of the asker's channel; UsageError when the
     channel has no such live subscription, AccessDenied (audited)."""
-    record = await store.get_subscription(subscription_id)
+    record = await store.subscriptions.get(subscription_id)
     gone = UsageError(f"This channel has no subscription #{subscription_id}. `/codestream subscriptions` lists them.")
     if record is None or record.removed_at is not None or record.channel_id != asker.channel_id:
         raise gone
     audit = _audit(asker, "unsubscribe", record, subscription_id)
     await _check(store, access, asker, audit, Filters.of(record))
     now = store.now()
-    if not await store.remove_subscription(subscription_id, by=asker.actor.user_id, at=now):
+    if not await store.subscriptions.remove(subscription_id, by=asker.actor.user_id, at=now):
         raise gone
-    await store.record_action(audit.model_copy(update={"status": "started", "finished_at": now}))
+    await store.actions.record(audit.model_copy(update={"status": "started", "finished_at": now}))
     log.info("unsubscribed", extra={"subscription_id": subscription_id, "actor_id": asker.actor.user_id})
     return record.model_copy(update={"removed_at": now, "removed_by": asker.actor.user_id})
 
@@ -315,7 +315,7 @@ class StoredRoutes:
         """The live subscriptions as routes. A store that cannot say keeps the last ones read:
         a database hiccup must not reroute a channel's failures to the fallback."""
         try:
-            records = await self.store.live_subscriptions()
+            records = await self.store.subscriptions.live()
         except Exception as exc:  # noqa: BLE001 - logged; routing carries on with what it knew
             log.warning(
                 "watcher: subscriptions unreadable; routing by the last ones read",

@@ -69,7 +69,7 @@ class UndeliveredAlerts:
     ) -> None:
         assert event.id is not None
         now = self.store.now()
-        await self.store.hold_undelivered(
+        await self.store.undelivered.hold(
             UndeliveredAlert(
                 key=key,
                 kind=event.kind,
@@ -102,9 +102,9 @@ class UndeliveredAlerts:
     async def retry_due(self, repost: Repost, now: datetime) -> int:
         """Post the alerts whose retry is due; returns how many Slack took."""
         posted = 0
-        for held in await self.store.due_undelivered(now):
+        for held in await self.store.undelivered.due(now):
             if now >= held.give_up_at:
-                await self.store.drop_undelivered(held.key)
+                await self.store.undelivered.drop(held.key)
                 log.warning(
                     "gave up posting an alert to <#%s> (%s) after %s tries",
                     held.channel_id,
@@ -117,7 +117,7 @@ class UndeliveredAlerts:
             try:
                 event = await self.read_event(kind or "git", held.event_id)
             except (NotFound, InvalidId):
-                await self.store.drop_undelivered(held.key)  # the event is gone: nothing to alert
+                await self.store.undelivered.drop(held.key)  # the event is gone: nothing to alert
                 continue
             except CodeStreamError:
                 await self._later(held, now, held.reason)
@@ -129,13 +129,13 @@ class UndeliveredAlerts:
                 await self._later(held, now, held.reason)
                 continue
             if why == MOOT:
-                await self.store.drop_undelivered(held.key)
+                await self.store.undelivered.drop(held.key)
                 continue
             if why == "claimed":
                 await self._later(held, now, held.reason)  # another replica is on it
                 continue
             if why is None:
-                await self.store.drop_undelivered(held.key)
+                await self.store.undelivered.drop(held.key)
                 posted += 1
             else:
                 if why in UNDELIVERABLE:
@@ -146,12 +146,12 @@ class UndeliveredAlerts:
     async def _later(self, held: UndeliveredAlert, now: datetime, reason: str) -> None:
         delay = min(MAX_RETRY, self.first_retry * 2 ** min(held.tries, 10))
         changes = {"tries": held.tries + 1, "reason": reason, "next_try_at": now + timedelta(seconds=delay)}
-        await self.store.hold_undelivered(held.model_copy(update=changes))
+        await self.store.undelivered.hold(held.model_copy(update=changes))
 
 
 async def describe_undelivered(store: Store) -> str:
     """``ok``, or what waits where and what to do (for /readyz and ``check``)."""
-    waiting = await store.undelivered_by_channel()
+    waiting = await store.undelivered.by_channel()
     if not waiting:
         return "ok"
     parts = [

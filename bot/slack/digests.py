@@ -49,7 +49,7 @@ async def rerun_all(surfaces: Surfaces, interaction: Interaction) -> None:
             await surfaces.answer(interaction, render_rerun_all_refused(refusal))
             return
         key, holder = f"digest-all:{digest.id}", new_request_id()
-        claim = await surfaces.store.claim(key, holder, RERUN_ALL_CLAIM_SECONDS, {"user": interaction.user_id})
+        claim = await surfaces.store.claims.claim(key, holder, RERUN_ALL_CLAIM_SECONDS, {"user": interaction.user_id})
         if not claim.won:
             who = claim.data.get("user")
             by = f" by <@{who}>" if isinstance(who, str) and who.isalnum() else ""
@@ -57,7 +57,7 @@ async def rerun_all(surfaces: Surfaces, interaction: Interaction) -> None:
             await surfaces.answer(interaction, render_rerun_all_refused(refusal))
             return
         try:
-            read = await surfaces.store.get_digest(digest.id)
+            read = await surfaces.store.digests.get(digest.id)
             rows = failing_rows(read[1]) if read is not None else []
             targets: list[tuple[EventKind, str, int | None]] = []
             for row in rows:
@@ -74,6 +74,6 @@ async def rerun_all(surfaces: Surfaces, interaction: Interaction) -> None:
             )
         finally:
             try:
-                await surfaces.store.release_claim(key, holder)
+                await surfaces.store.claims.release(key, holder)
             except Exception as exc:  # noqa: BLE001 - it expires by itself
                 log.warning("could not release the rerun-all claim: %s", type(exc).__name__)

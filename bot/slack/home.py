@@ -52,7 +52,7 @@ class HomeTabs:
                 return
             holder = new_request_id()
             try:
-                won = (await self.surfaces.store.claim(f"home:{user_id}", holder, self.min_interval)).won
+                won = (await self.surfaces.store.claims.claim(f"home:{user_id}", holder, self.min_interval)).won
             except Exception as exc:  # noqa: BLE001 - logged; the tab is published anyway
                 log.warning("home: claim failed; publishing", extra={"error_class": type(exc).__name__})
                 won = True
@@ -99,7 +99,7 @@ class HomeTabs:
             failures = [e for e in recent if not await self._resolved(e)]
         except CodeStreamError as exc:
             failures, error = None, exc.user_message
-        rows = await surfaces.store.list_actions(since=at - ACTIONS_WINDOW, actor_id=user_id, limit=MAX_ACTIONS * 3)
+        rows = await surfaces.store.actions.list(since=at - ACTIONS_WINDOW, actor_id=user_id, limit=MAX_ACTIONS * 3)
         mine = [r for r in rows if await surfaces.access.may_see(viewer, _scope(r))]
         health = await self._health()
         return render_home(
@@ -115,7 +115,7 @@ class HomeTabs:
     async def _resolved(self, event: Event) -> bool:
         """Its alert's series passed since (a fix pushed, a rerun from vRA)."""
         assert event.id is not None
-        alert = await self.surfaces.store.get_alert(event.kind, event.id, event.execution_index)
+        alert = await self.surfaces.store.alerts.get(event.kind, event.id, event.execution_index)
         return alert is not None and alert.resolved_at is not None
 
     async def _health(self) -> dict[str, str]:

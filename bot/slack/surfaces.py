@@ -370,7 +370,7 @@ class Surfaces:
 
     async def _followed(self, execution_id: str) -> FollowupRecord | None:
         try:
-            return await self.store.open_followup_for_execution(execution_id)
+            return await self.store.followups.open_for_execution(execution_id)
         except Exception:
             log.exception("followup lookup failed")
             return None
@@ -422,7 +422,7 @@ class Surfaces:
         """The modal's submission: decide, and tell the person if it did not go through (a done
         decision shows in the request message itself)."""
         assert self.decisions is not None, "approvals are not wired"
-        record = await self.store.get_approval(operation_id)
+        record = await self.store.approvals.get(operation_id)
         channel = record.channel_id if record is not None else None
         request = await self._decision_request(operation_id, decision, message, interaction, channel)
         outcome = await self.decisions.decide(request)
@@ -456,7 +456,7 @@ class Surfaces:
         if not VERBS[verb].mutates:
             return None
         try:
-            record = await self.store.latest_alert_for_event(kind, event_id)
+            record = await self.store.alerts.latest_for_event(kind, event_id)
         except Exception:
             log.exception("alert lookup failed")
             return None

@@ -29,7 +29,7 @@ class Deliveries:
         self.store = store
 
         async def claim(key: str, window: float) -> bool:
-            return (await store.claim(key, new_request_id(), window)).won
+            return (await store.claims.claim(key, new_request_id(), window)).won
 
         self._ledger = SignatureLedger(claim)
 
@@ -48,7 +48,7 @@ class Deliveries:
         if not isinstance(event_id, str) or not event_id:
             return True
         try:
-            claim = await self.store.claim(f"slack-event:{event_id}", new_request_id(), EVENT_DEDUPE_SECONDS)
+            claim = await self.store.claims.claim(f"slack-event:{event_id}", new_request_id(), EVENT_DEDUPE_SECONDS)
         except Exception:
             log.exception("event de-duplication unavailable; relying on the action claim")
             return True
@@ -65,7 +65,7 @@ class AlertThreads:
         """Which event does this thread belong to, and which alert message shows it? The store
         first, then the thread parent's message metadata."""
         try:
-            record = await self.store.newest_alert_in_thread(channel, thread_ts)
+            record = await self.store.alerts.newest_in_thread(channel, thread_ts)
         except Exception:
             log.exception("alert lookup failed; trying the message metadata")
             record = None

@@ -1,4 +1,5 @@
-"""State store: claims, actions, alerts, followups, leases and cursors.
+"""State store: claims, actions, alerts, digests, followups, leases, cursors, mutes, subscriptions
+and approvals, each a part of :class:`Store` reached by attribute (``store.mutes.active(now)``).
 
 SQLite (``sqlite+aiosqlite:///path.db``) is the embedded default; PostgreSQL
 (``postgresql+asyncpg://...``) when several replicas run. Same code for both.
@@ -8,22 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.store.engine import make_engine, normalize_url, prepare_sqlite, upgrade
-from bot.store.models import (
-    ActionRecord,
-    AlertRecord,
-    ApprovalRecord,
-    Claim,
-    DigestRecord,
-    DigestRow,
-    FollowupRecord,
-    MuteRecord,
-    SubscriptionRecord,
-    UndeliveredAlert,
-    utcnow,
-)
+from bot.store.actions import ActionRecord
+from bot.store.alerts import AlertRecord
+from bot.store.approvals import ApprovalRecord
+from bot.store.claims import Claim
+from bot.store.digests import DigestRecord, DigestRow
+from bot.store.engine import make_engine, normalize_url, prepare_sqlite
+from bot.store.errors import SchemaLayoutError, SchemaVersionError, StoreError
+from bot.store.followups import FollowupRecord
+from bot.store.migrate import upgrade
+from bot.store.mutes import MuteRecord
+from bot.store.schema import NO_EXECUTION_INDEX, utcnow
 from bot.store.store import Clock, Store
-from bot.store.tables import NO_EXECUTION_INDEX, SchemaLayoutError, SchemaVersionError, StoreError, latest_version
+from bot.store.subscriptions import SubscriptionRecord
+from bot.store.tables import latest_version
+from bot.store.undelivered import UndeliveredAlert
 
 __all__ = [
     "NO_EXECUTION_INDEX",

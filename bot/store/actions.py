@@ -3,13 +3,113 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Update, and_, delete, select, update
+from pydantic import Field
+from sqlalchemy import Column, Index, Integer, Text, Update, and_, delete, select, update
 
-from bot.store.base import StoreBase, validated_changes
-from bot.store.models import OPEN_STATUSES, ActionRecord
-from bot.store.tables import actions
+from bot.store.base import Part, validated_changes
+from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, id_column, table, utcnow
+
+actions = table(
+    "actions",
+    id_column(),
+    Column("kind", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("actor_id", Text, nullable=False),
+    Column("actor_name", Text),
+    Column("surface", Text, nullable=False),
+    Column("channel_id", Text),
+    Column("status", Text, nullable=False),
+    Column("execution_link", Text),
+    Column("execution_id", Text),
+    Column("error", Text),
+    Column("error_class", Text),
+    Column("duplicate_of", BigId),
+    Column("request_id", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    # v2, the intent lifecycle: what a reconciler (this replica's, or another's after a crash)
+    # needs to finish an action whose outcome is not known yet (status pending / unknown).
+    Column("owner", Text),  # the replica finishing it
+    Column("before_execution_index", Integer),  # the event as read before the POST
+    Column("before_execution_link", Text),
+    Column("settle_by", UTCDateTime),  # no new execution by then: it did not run
+    Column("next_check_at", UTCDateTime),  # the next read-back
+    Column("summary_channel", Text),  # the answer to update in place
+    Column("summary_ts", Text),
+    Column("alert_channel", Text),  # the alert the action came from
+    Column("alert_ts", Text),
+    Column("alert_thread_ts", Text),
+    Column("project", Text),  # the event's, so that reading the audit trail follows the access policy
+    Column("pipeline", Text),
+    Index("ix_actions_created_at", "created_at"),
+    Index("ix_actions_event_id", "event_id", "created_at"),
+    Index("ix_actions_actor_id", "actor_id", "created_at"),
+    Index("ix_actions_alert", "alert_channel", "alert_ts"),  # v3: acted from this alert?
+    Index("ix_actions_status", "status"),
+)
+
+
+# Documented values (the columns are plain text so new values need no migration).
+ACTION_KINDS: Final = ("git", "gerrit", "docker")
+# ``actions.action`` holds a mutating verb's name from the verb registry (bot.core.verbs): the
+# store sits below the core, so it takes any name and the core reads it back (``stored_verb``).
+SURFACES: Final = ("slash", "button", "thread", "mention", "cli")
+ACTION_STATUSES: Final = (
+    "claimed",  # the intent is claimed and checked; nothing has been sent to Code Stream yet
+    "pending",  # the one call to Code Stream is being made (or the process died around it)
+    "started",
+    "failed",
+    "unknown",
+    "denied",
+    "duplicate",
+    "not_started",
+)
+#: An action in one of these has an outcome nobody knows yet: its intent stays claimed.
+OPEN_STATUSES: Final = ("claimed", "pending", "unknown")
+
+
+class ActionRecord(Record):
+    """One resume/rerun request: the audit trail and the idempotency record."""
+
+    id: int | None = None
+    kind: str
+    event_id: str
+    action: str
+    actor_id: str
+    actor_name: str | None = None
+    surface: str
+    channel_id: str | None = None
+    status: str = "pending"
+    execution_link: str | None = None
+    execution_id: str | None = None
+    error: str | None = None
+    error_class: str | None = None
+    duplicate_of: int | None = None
+    request_id: str | None = None
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    finished_at: UTCDatetime | None = None
+    # The intent lifecycle (see bot.core.reconcile): set while the outcome is pending or unknown.
+    owner: str | None = None
+    before_execution_index: int | None = None
+    before_execution_link: str | None = None
+    settle_by: UTCDatetime | None = None
+    next_check_at: UTCDatetime | None = None
+    summary_channel: str | None = None
+    summary_ts: str | None = None
+    alert_channel: str | None = None
+    alert_ts: str | None = None
+    alert_thread_ts: str | None = None
+    project: str | None = None  # of the event, when it was read
+    pipeline: str | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        """Nobody knows the outcome yet: the intent stays claimed and a reconciler finishes it."""
+        return self.status in OPEN_STATUSES and self.finished_at is None
+
 
 # An action whose outcome nobody knows yet: pending or unknown, and not finished (an "unknown"
 # that could not be confirmed by its deadline is finished, and stays "unknown").
@@ -17,7 +117,7 @@ _OPEN = and_(actions.c.status.in_(OPEN_STATUSES), actions.c.finished_at.is_(None
 
 
 def update_open_stmt(action_id: int, owner: str, changes: dict[str, Any]) -> Update:
-    """Change an open action ``owner`` finishes (see ``update_open_action``); the changes are
+    """Change an open action ``owner`` finishes (see ``Actions.update_open``); the changes are
     validated as the record's fields (unknown or frozen ones raise TypeError)."""
     values = validated_changes(ActionRecord, changes, {"id", "created_at"})
     return update(actions).where(actions.c.id == action_id, actions.c.owner == owner, _OPEN).values(**values)
@@ -28,61 +128,53 @@ def record_values(record: ActionRecord) -> dict[str, Any]:
     return record.model_dump(exclude={"id"})
 
 
-class ActionStore(StoreBase):
-    async def record_action(self, record: ActionRecord) -> int:
+class Actions(Part):
+    """``store.actions``: the audit rows, read and changed one at a time."""
+
+    async def record(self, record: ActionRecord) -> int:
         return await self._add_row(actions, record_values(record))
 
-    async def update_action(self, action_id: int, **changes: Any) -> bool:
+    async def update(self, action_id: int, **changes: Any) -> bool:
         """Update fields (status, execution_link, execution_id, error, error_class, finished_at,
         duplicate_of, ...). Unknown fields raise TypeError. Returns whether the row exists."""
         values = validated_changes(ActionRecord, changes, {"id", "created_at"})
         if not values:
-            return await self.get_action(action_id) is not None
+            return await self.get(action_id) is not None
         return await self._update_row(actions, action_id, values)
 
-    async def update_open_action(self, action_id: int, owner: str, **changes: Any) -> bool:
+    async def update_open(self, action_id: int, owner: str, **changes: Any) -> bool:
         """Update an action whose outcome is still open (pending / unknown) and that ``owner``
         finishes. False when it was settled or taken over meanwhile: then leave it alone."""
-        stmt = update_open_stmt(action_id, owner, changes)
-        async with self._write() as conn:
-            result = await conn.execute(stmt)
-        return result.rowcount > 0
+        return await self._changed(update_open_stmt(action_id, owner, changes)) > 0
 
-    async def take_over_action(self, action_id: int, owner: str | None, new_owner: str) -> bool:
+    async def take_over(self, action_id: int, owner: str | None, new_owner: str) -> bool:
         """Make ``new_owner`` responsible for an open action its ``owner`` left (it died, or
         stopped). Atomic: of several replicas trying at once, one wins."""
         owned = actions.c.owner.is_(None) if owner is None else actions.c.owner == owner
-        stmt = update(actions).where(actions.c.id == action_id, owned, _OPEN).values(owner=new_owner)
-        async with self._write() as conn:
-            result = await conn.execute(stmt)
-        return result.rowcount > 0
+        return (
+            await self._changed(update(actions).where(actions.c.id == action_id, owned, _OPEN).values(owner=new_owner))
+            > 0
+        )
 
-    async def actions_by_request(self, request_id: str) -> list[ActionRecord]:
+    async def by_request(self, request_id: str) -> list[ActionRecord]:
         query = select(actions).where(actions.c.request_id == request_id).limit(20)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [ActionRecord.model_validate(dict(row._mapping)) for row in rows]
+        return await self._all(query, ActionRecord.model_validate)
 
-    async def open_actions(self, limit: int = 500) -> list[ActionRecord]:
+    async def open(self, limit: int = 500) -> list[ActionRecord]:
         """Actions whose outcome is not known yet (pending / unknown), oldest first."""
         query = select(actions).where(_OPEN).order_by(actions.c.created_at, actions.c.id).limit(limit)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [ActionRecord.model_validate(dict(row._mapping)) for row in rows]
+        return await self._all(query, ActionRecord.model_validate)
 
-    async def purge_actions(self, before: datetime) -> int:
+    async def purge(self, before: datetime) -> int:
         """Delete finished audit rows created before ``before`` (retention). Open ones stay."""
-        stmt = delete(actions).where(actions.c.created_at < before, ~_OPEN)
-        async with self._write() as conn:
-            result = await conn.execute(stmt)
-        return result.rowcount
+        return await self._changed(delete(actions).where(actions.c.created_at < before, ~_OPEN))
 
-    async def get_action(self, action_id: int) -> ActionRecord | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(actions).where(actions.c.id == action_id))).first()
-        return None if row is None else ActionRecord.model_validate(dict(row._mapping))
+    async def get(self, action_id: int) -> ActionRecord | None:
+        return await self._first(select(actions).where(actions.c.id == action_id), ActionRecord.model_validate)
 
-    async def list_actions(
+    # Last in the class: a method named ``list`` hides the builtin from the annotations of the
+    # methods after it (mypy: 'Function "list" is not valid as a type').
+    async def list(
         self,
         *,
         since: datetime | None = None,
@@ -103,6 +195,4 @@ class ActionStore(StoreBase):
         if kind is not None:
             query = query.where(actions.c.kind == kind)
         query = query.order_by(actions.c.created_at.desc(), actions.c.id.desc()).limit(limit).offset(offset)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [ActionRecord.model_validate(dict(row._mapping)) for row in rows]
+        return await self._all(query, ActionRecord.model_validate)

@@ -1,33 +1,83 @@
-"""Alerts posted to Slack (one per failed event and execution), and those Slack refused."""
+"""Alerts posted to Slack: one per failed event and execution, threaded by series when a failure
+repeats, resolved when a fix is seen."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, case, delete, func, or_, select, update
+from pydantic import Field
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    case,
+    or_,
+    select,
+    update,
+)
 
-from bot.store.base import StoreBase
-from bot.store.models import AlertRecord, UndeliveredAlert
-from bot.store.tables import NO_EXECUTION_INDEX, actions, alerts, undelivered_alerts
+from bot.store.actions import actions
+from bot.store.base import Part
+from bot.store.schema import NO_EXECUTION_INDEX, Record, UTCDateTime, UTCDatetime, id_column, table, utcnow
+
+alerts = table(
+    "alerts",
+    id_column(),
+    Column("kind", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("execution_index", Integer, nullable=False),  # NO_EXECUTION_INDEX for "none"
+    Column("channel_id", Text, nullable=False),
+    Column("ts", Text, nullable=False),
+    Column("thread_ts", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    # v3: repeated failures. ``series`` is "kind:project:pipeline:branch"; a top-level alert of a
+    # series counts the failures threaded under it (``repeats``) until a fix resolves it.
+    Column("series", Text),
+    Column("repeats", Integer, nullable=False, server_default="0"),
+    Column("resolved_at", UTCDateTime),
+    Column("mention", Text),  # the route's mention the alert was posted with, kept when redrawn
+    Column("author", Text),  # the Slack user mentioned as the one who pushed
+    UniqueConstraint("kind", "event_id", "execution_index", name="uq_alerts_event_execution"),
+    Index("ix_alerts_message", "channel_id", "ts"),
+    Index("ix_alerts_thread", "channel_id", "thread_ts"),
+    Index("ix_alerts_series", "series", "created_at"),
+)
 
 
-def _alert(row: Row[Any]) -> AlertRecord:
-    values = dict(row._mapping)
+class AlertRecord(Record):
+    """A failure alert posted to Slack. Unique per (kind, event_id, execution_index).
+
+    ``execution_index`` is None for a failure without an execution (the trigger failed).
+    """
+
+    kind: str
+    event_id: str
+    execution_index: int | None = Field(default=None, ge=0)
+    channel_id: str
+    ts: str
+    thread_ts: str | None = None
+    created_at: UTCDatetime = Field(default_factory=utcnow)
+    id: int | None = None
+    series: str | None = None  # "kind:project:pipeline:branch": repeated failures thread together
+    repeats: int = Field(default=0, ge=0)  # failures threaded under this (top-level) alert
+    resolved_at: UTCDatetime | None = None  # a fix was seen: the next failure is a new alert
+    mention: str | None = None  # the route's mention it was posted with
+    author: str | None = None  # the Slack user mentioned as the one who pushed
+
+
+def _alert(values: dict[str, Any]) -> AlertRecord:
     if values["execution_index"] == NO_EXECUTION_INDEX:
         values["execution_index"] = None
     return AlertRecord.model_validate(values)
 
 
-class AlertStore(StoreBase):
-    # -- alerts ---------------------------------------------------------------------------
+class Alerts(Part):
+    """``store.alerts``: alerts by event, by message, by thread and by series."""
 
-    async def _first_alert(self, query: Select[Any]) -> AlertRecord | None:
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
-        return None if row is None else _alert(row)
-
-    async def save_alert(self, record: AlertRecord) -> bool:
+    async def save(self, record: AlertRecord) -> bool:
         """Insert the alert; False (and nothing changes) if one exists for its key."""
         values = record.model_dump(exclude={"id"})
         if values["execution_index"] is None:
@@ -41,23 +91,23 @@ class AlertStore(StoreBase):
         async with self._write() as conn:
             return (await conn.execute(stmt)).first() is not None
 
-    async def get_alert(self, kind: str, event_id: str, execution_index: int | None) -> AlertRecord | None:
+    async def get(self, kind: str, event_id: str, execution_index: int | None) -> AlertRecord | None:
         index = NO_EXECUTION_INDEX if execution_index is None else execution_index
         query = select(alerts).where(
             alerts.c.kind == kind, alerts.c.event_id == event_id, alerts.c.execution_index == index
         )
-        return await self._first_alert(query)
+        return await self._first(query, _alert)
 
-    async def latest_alert_for_event(self, kind: str, event_id: str) -> AlertRecord | None:
+    async def latest_for_event(self, kind: str, event_id: str) -> AlertRecord | None:
         query = (
             select(alerts)
             .where(alerts.c.kind == kind, alerts.c.event_id == event_id)
             .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
             .limit(1)
         )
-        return await self._first_alert(query)
+        return await self._first(query, _alert)
 
-    async def open_series_alert(self, series: str, *, since: datetime) -> AlertRecord | None:
+    async def open_for_series(self, series: str, *, since: datetime) -> AlertRecord | None:
         """The newest top-level alert of ``series`` posted since ``since`` and not resolved:
         where a repeated failure goes (in its thread)."""
         query = (
@@ -71,7 +121,7 @@ class AlertStore(StoreBase):
             .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
             .limit(1)
         )
-        return await self._first_alert(query)
+        return await self._first(query, _alert)
 
     async def count_repeat(self, alert_id: int) -> int:
         """One more failure threaded under this alert; the new count."""
@@ -85,7 +135,7 @@ class AlertStore(StoreBase):
             count = (await conn.execute(stmt)).scalar_one_or_none()
         return int(count or 0)
 
-    async def resolve_alert(
+    async def resolve(
         self, channel_id: str, ts: str, at: datetime, *, kind: str | None = None, event_id: str | None = None
     ) -> int:
         """A fix was seen for the alert posted as ``ts``: it and the top-level alert of its thread
@@ -119,13 +169,13 @@ class AlertStore(StoreBase):
             )
         return int(result.rowcount or 0)
 
-    async def alert_has_actions(self, channel_id: str, ts: str) -> bool:
+    async def has_actions(self, channel_id: str, ts: str) -> bool:
         """Whether anyone acted from the alert posted as ``ts`` (its message then shows that)."""
         query = select(actions.c.id).where(actions.c.alert_channel == channel_id, actions.c.alert_ts == ts).limit(1)
         async with self._read() as conn:
             return (await conn.execute(query)).first() is not None
 
-    async def newest_alert_in_thread(self, channel_id: str, thread_ts: str) -> AlertRecord | None:
+    async def newest_in_thread(self, channel_id: str, thread_ts: str) -> AlertRecord | None:
         """The newest alert of the thread under ``thread_ts`` (its top-level alert included): what a
         reply in that thread acts on — the latest failure, never an older commit's."""
         query = (
@@ -134,7 +184,7 @@ class AlertStore(StoreBase):
             .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
             .limit(1)
         )
-        return await self._first_alert(query)
+        return await self._first(query, _alert)
 
     async def open_series(self, *, since: datetime) -> set[str]:
         """The series whose top-level alert, posted since ``since``, is not resolved."""
@@ -159,11 +209,9 @@ class AlertStore(StoreBase):
             .where(alerts.c.series == series, alerts.c.resolved_at.is_(None), alerts.c.created_at <= passed_at)
             .values(resolved_at=at)
         )
-        async with self._write() as conn:
-            result = await conn.execute(stmt)
-        return int(result.rowcount or 0)
+        return await self._changed(stmt)
 
-    async def find_alert_by_message(self, channel_id: str, ts: str) -> AlertRecord | None:
+    async def find_by_message(self, channel_id: str, ts: str) -> AlertRecord | None:
         """The alert posted as message ``ts``; failing that, the newest alert threaded under
         ``ts`` (``thread_ts == ts``)."""
         query = (
@@ -172,41 +220,4 @@ class AlertStore(StoreBase):
             .order_by(case((alerts.c.ts == ts, 0), else_=1), alerts.c.created_at.desc(), alerts.c.id.desc())
             .limit(1)
         )
-        return await self._first_alert(query)
-
-    # -- undelivered alerts ---------------------------------------------------------------
-
-    async def hold_undelivered(self, record: UndeliveredAlert) -> None:
-        """Keep (or update) an alert Slack refused, to be retried."""
-        values = record.model_dump()
-        ins = self._insert(undelivered_alerts).values(**values)
-        stmt = ins.on_conflict_do_update(
-            index_elements=[undelivered_alerts.c.key],
-            set_={name: ins.excluded[name] for name in ("reason", "tries", "next_try_at")},
-        )
-        async with self._write() as conn:
-            await conn.execute(stmt)
-
-    async def due_undelivered(self, now: datetime, limit: int = 20) -> list[UndeliveredAlert]:
-        query = (
-            select(undelivered_alerts)
-            .where(undelivered_alerts.c.next_try_at <= now)
-            .order_by(undelivered_alerts.c.next_try_at)
-            .limit(limit)
-        )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [UndeliveredAlert.model_validate(dict(row._mapping)) for row in rows]
-
-    async def drop_undelivered(self, key: str) -> None:
-        async with self._write() as conn:
-            await conn.execute(delete(undelivered_alerts).where(undelivered_alerts.c.key == key))
-
-    async def undelivered_by_channel(self) -> dict[tuple[str, str], int]:
-        """(channel, reason) -> how many alerts wait for it."""
-        query = select(undelivered_alerts.c.channel_id, undelivered_alerts.c.reason, func.count()).group_by(
-            undelivered_alerts.c.channel_id, undelivered_alerts.c.reason
-        )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return {(row[0], row[1]): int(row[2]) for row in rows}
+        return await self._first(query, _alert)

@@ -1,9 +1,11 @@
-"""What every part of the store shares: the engine, the clock, and the checks on arguments.
+"""What every part of the store shares: the database (engine, clock, before-transaction hook), the
+base class of the parts, and the checks on arguments.
 
-The store is one class (:class:`bot.store.Store`) assembled from a part per kind of state
-(claims, actions, alerts, followups, liveness, cursors); each part derives from
-:class:`StoreBase`, which holds the engine and the clock they all use. "now" always comes
-from the store's clock (Python side) and is compared in the database.
+The store (:class:`bot.store.Store`) is one part per kind of state (``store.claims``,
+``store.mutes``...), each a :class:`Part` in its feature module. They all hold the same
+:class:`Database`: one engine and pool, one clock, and the hook the app sets after the store is
+built, which every part must see; so they keep a reference to it, never a copy of what it holds.
+"now" always comes from the store's clock (Python side) and is compared in the database.
 """
 
 from __future__ import annotations
@@ -12,20 +14,21 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import Table, insert, text, update
+from sqlalchemy import Delete, Row, Select, Table, Update, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.store.engine import WRITE_OPTIONS
-from bot.store.models import utcnow
 
 if TYPE_CHECKING:  # each dialect's module is imported only by a store on that database
     from sqlalchemy.dialects import postgresql, sqlite
 
 Clock = Callable[[], datetime]
+Hook = Callable[[], Awaitable[None]]
 Insert: TypeAlias = "postgresql.Insert | sqlite.Insert"
+T = TypeVar("T")
 
 
 @cache
@@ -53,44 +56,20 @@ def seconds(value: float, what: str) -> timedelta:
     return timedelta(seconds=value)
 
 
-class StoreBase:
-    """The engine and the clock; the parts of :class:`bot.store.Store` build on it."""
+def values_of(row: Row[Any]) -> dict[str, Any]:
+    """A row as ``{column: value}``, for a record's ``model_validate``."""
+    return dict(row._mapping)
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
-        self._engine = engine
-        self._writer = engine.execution_options(**WRITE_OPTIONS)  # SQLite: BEGIN IMMEDIATE
-        self._before: Callable[[], Awaitable[None]] | None = None
+
+class Database:
+    """The engine, the clock and the before-transaction hook: one per store, shared by its parts."""
+
+    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.before: Hook | None = None  # set by Store.before_each_transaction, after the parts exist
         self._clock = clock
-        self._dialect = engine.dialect.name
-
-    @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
-
-    def before_each_transaction(self, hook: Callable[[], Awaitable[None]]) -> None:
-        """Await ``hook`` before each connection is taken from the pool (once per transaction or
-        read, before any lock is held): the bot's acks-first turn (``bot.core.foreground``)."""
-        self._before = hook
-
-    @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads (SQLite: a deferred transaction, so WAL readers never wait)."""
-        if self._before is not None:
-            await self._before()
-        async with self._engine.connect() as conn:
-            yield conn
-
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction (SQLite: BEGIN IMMEDIATE), committed when the block ends."""
-        if self._before is not None:
-            await self._before()
-        async with self._writer.begin() as conn:
-            yield conn
-
-    @property
-    def dialect(self) -> str:
-        return self._dialect
+        self._writer = engine.execution_options(**WRITE_OPTIONS)  # SQLite: BEGIN IMMEDIATE
 
     def now(self) -> datetime:
         value = self._clock()
@@ -98,14 +77,66 @@ class StoreBase:
             raise ValueError("store clock returned a naive datetime")
         return value
 
-    def _insert(self, table: Table) -> Insert:
-        if self._dialect == "postgresql":
+    def read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for reads (SQLite: a deferred transaction, so WAL readers never wait)."""
+        return self._connection(write=False)
+
+    def write(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE), committed when the block ends."""
+        return self._connection(write=True)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        if self.before is not None:  # the hook waits before the pool is asked, so before any lock
+            await self.before()
+        async with self._writer.begin() if write else self.engine.connect() as conn:
+            yield conn
+
+    def insert(self, table: Table) -> Insert:
+        """The dialect's INSERT (for ``ON CONFLICT``), its module imported on first use."""
+        if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
             return postgresql_insert(table)
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         return sqlite_insert(table)
+
+
+class Part:
+    """One kind of state of the store (``store.mutes``...): its queries, on the shared database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def _now(self) -> datetime:
+        return self._db.now()
+
+    def _read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        return self._db.read()
+
+    def _write(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        return self._db.write()
+
+    def _insert(self, table: Table) -> Insert:
+        return self._db.insert(table)
+
+    async def _first(self, query: Select[Any], make: Callable[[dict[str, Any]], T]) -> T | None:
+        """The query's first row made into a record (``make(values)``), or None."""
+        async with self._read() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else make(values_of(row))
+
+    async def _all(self, query: Select[Any], make: Callable[[dict[str, Any]], T]) -> list[T]:
+        """Every row of the query, each made into a record (``make(values)``)."""
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [make(values_of(row)) for row in rows]
+
+    async def _changed(self, stmt: Update | Delete) -> int:
+        """Run ``stmt`` in a write transaction; the rows it changed."""
+        async with self._write() as conn:
+            return (await conn.execute(stmt)).rowcount
 
     async def _add_row(self, table: Table, values: Mapping[str, Any]) -> int:
         """Insert one row into a table with an ``id`` column; returns the new ``id``."""
@@ -115,13 +146,4 @@ class StoreBase:
 
     async def _update_row(self, table: Table, row_id: int, values: Mapping[str, Any]) -> bool:
         """Change the row with this ``id``; returns whether it exists."""
-        async with self._write() as conn:
-            result = await conn.execute(update(table).where(table.c.id == row_id).values(**values))
-        return result.rowcount > 0
-
-    async def close(self) -> None:
-        await self._engine.dispose()
-
-    async def ping(self) -> None:
-        async with self._read() as conn:
-            await conn.execute(text("SELECT 1"))
+        return await self._changed(update(table).where(table.c.id == row_id).values(**values)) > 0

@@ -6,15 +6,37 @@ is atomic across coroutines, engines and processes on both backends.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Delete, Row, Update, delete, select, update
+from sqlalchemy import JSON, Column, Delete, Row, Text, Update, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store.base import StoreBase, seconds
-from bot.store.models import Claim
-from bot.store.tables import claims
+from bot.store.base import Database, Part, seconds
+from bot.store.schema import UTCDateTime, table
+
+claims = table(
+    "claims",
+    Column("key", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The current owner of a claim key. ``won`` is True only for the caller that created it."""
+
+    key: str
+    holder: str
+    won: bool
+    claimed_at: datetime
+    expires_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
 
 # A claim can vanish (released) between our failed insert and the read-back; then try again.
 CLAIM_ATTEMPTS = 5
@@ -44,7 +66,30 @@ def _held(row: Row[Any]) -> Claim:
     return _claim(row, False)
 
 
-class ClaimStore(StoreBase):
+async def try_claim(
+    db: Database, conn: AsyncConnection, key: str, holder: str, span: timedelta, data: dict[str, Any]
+) -> tuple[Row[Any] | None, bool]:
+    """One claim attempt in the write transaction ``conn``: the claim row (ours if we won,
+    else the current winner's; None when it vanished meanwhile: try again) and whether we won."""
+    now = db.now()
+    ins = db.insert(claims).values(key=key, holder=holder, claimed_at=now, expires_at=now + span, data=data)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[claims.c.key],
+        set_={
+            "holder": ins.excluded.holder,
+            "claimed_at": ins.excluded.claimed_at,
+            "expires_at": ins.excluded.expires_at,
+            "data": ins.excluded.data,
+        },
+        where=claims.c.expires_at <= now,
+    ).returning(*claims.c)
+    row = (await conn.execute(stmt)).first()
+    if row is not None:
+        return row, True
+    return (await conn.execute(select(claims).where(claims.c.key == key))).first(), False
+
+
+class Claims(Part):
     async def claim(self, key: str, holder: str, window: float, data: dict[str, Any] | None = None) -> Claim:
         """The first caller for ``key`` within ``window`` seconds wins (``won=True``); everyone
         else gets the current winner's claim (``won=False``), including a repeat call by the
@@ -53,62 +98,34 @@ class ClaimStore(StoreBase):
         span = seconds(window, "window")
         for _ in range(CLAIM_ATTEMPTS):
             async with self._write() as conn:
-                row, won = await self._claim_on(conn, key, holder, span, data or {})
+                row, won = await try_claim(self._db, conn, key, holder, span, data or {})
             if row is not None:
                 return _claim(row, won)
         raise RuntimeError(f"claim {key!r}: could not settle after {CLAIM_ATTEMPTS} attempts")
 
-    async def _claim_on(
-        self, conn: AsyncConnection, key: str, holder: str, span: timedelta, data: dict[str, Any]
-    ) -> tuple[Row[Any] | None, bool]:
-        """One claim attempt in the write transaction ``conn``: the claim row (ours if we won,
-        else the current winner's; None when it vanished meanwhile: try again) and whether we won."""
-        now = self.now()
-        ins = self._insert(claims).values(key=key, holder=holder, claimed_at=now, expires_at=now + span, data=data)
-        stmt = ins.on_conflict_do_update(
-            index_elements=[claims.c.key],
-            set_={
-                "holder": ins.excluded.holder,
-                "claimed_at": ins.excluded.claimed_at,
-                "expires_at": ins.excluded.expires_at,
-                "data": ins.excluded.data,
-            },
-            where=claims.c.expires_at <= now,
-        ).returning(*claims.c)
-        row = (await conn.execute(stmt)).first()
-        if row is not None:
-            return row, True
-        return (await conn.execute(select(claims).where(claims.c.key == key))).first(), False
-
-    async def get_claim(self, key: str) -> Claim | None:
+    async def get(self, key: str) -> Claim | None:
         """The unexpired claim on ``key`` (``won=False``), if any."""
         async with self._read() as conn:
             row = (
-                await conn.execute(select(claims).where(claims.c.key == key, claims.c.expires_at > self.now()))
+                await conn.execute(select(claims).where(claims.c.key == key, claims.c.expires_at > self._now()))
             ).first()
         return None if row is None else _held(row)
 
-    async def update_claim_data(self, key: str, holder: str, data: dict[str, Any]) -> bool:
+    async def update_data(self, key: str, holder: str, data: dict[str, Any]) -> bool:
         """Replace the claim's data if ``holder`` still owns it. Returns whether it did."""
-        async with self._write() as conn:
-            result = await conn.execute(claim_data_stmt(key, holder, data))
-        return result.rowcount > 0
+        return await self._changed(claim_data_stmt(key, holder, data)) > 0
 
-    async def release_claim(self, key: str, holder: str) -> bool:
+    async def release(self, key: str, holder: str) -> bool:
         """Drop the claim if ``holder`` owns it, so the next caller wins at once."""
-        async with self._write() as conn:
-            result = await conn.execute(release_stmt(key, holder))
-        return result.rowcount > 0
+        return await self._changed(release_stmt(key, holder)) > 0
 
-    async def settle_claim(self, key: str, holder: str, window: float) -> bool:
+    async def settle(self, key: str, holder: str, window: float) -> bool:
         """The action behind the claim has ended: keep the claim ``window`` more seconds (the
         dedupe window) from now, then let it lapse. Returns whether ``holder`` still owned it."""
-        expires = self.now() + seconds(window, "window")
-        async with self._write() as conn:
-            result = await conn.execute(settle_stmt(key, holder, expires))
-        return result.rowcount > 0
+        expires = self._now() + seconds(window, "window")
+        return await self._changed(settle_stmt(key, holder, expires)) > 0
 
-    async def inflight_claims(self, prefix: str, *, claimed_before: datetime, expiring_after: datetime) -> list[Claim]:
+    async def in_flight(self, prefix: str, *, claimed_before: datetime, expiring_after: datetime) -> list[Claim]:
         """Claims on keys starting with ``prefix``, taken before ``claimed_before`` and still
         held past ``expiring_after`` (that is: in flight, not in their dedupe window)."""
         query = (
@@ -124,9 +141,7 @@ class ClaimStore(StoreBase):
             rows = (await conn.execute(query)).all()
         return [_held(r) for r in rows]
 
-    async def purge_expired_claims(self, older_than: float = 0.0) -> int:
+    async def purge_expired(self, older_than: float = 0.0) -> int:
         """Delete claims that expired more than ``older_than`` seconds ago. Returns the count."""
-        cutoff = self.now() - timedelta(seconds=older_than)
-        async with self._write() as conn:
-            result = await conn.execute(delete(claims).where(claims.c.expires_at <= cutoff))
-        return result.rowcount
+        cutoff = self._now() - timedelta(seconds=older_than)
+        return await self._changed(delete(claims).where(claims.c.expires_at <= cutoff))

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Column, Text, select
 
-from bot.store.base import StoreBase
-from bot.store.tables import cursors
+from bot.store.base import Part
+from bot.store.schema import UTCDateTime, table
+
+cursors = table(
+    "cursors",
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
 
 
-class CursorStore(StoreBase):
-    async def get_cursor(self, name: str) -> str | None:
+class Cursors(Part):
+    """``store.cursors``: named values, one row each, last write wins."""
+
+    async def get(self, name: str) -> str | None:
         async with self._read() as conn:
             value = (await conn.execute(select(cursors.c.value).where(cursors.c.name == name))).scalar()
         return None if value is None else str(value)
 
-    async def set_cursor(self, name: str, value: str) -> None:
-        ins = self._insert(cursors).values(name=name, value=value, updated_at=self.now())
+    async def set(self, name: str, value: str) -> None:
+        ins = self._insert(cursors).values(name=name, value=value, updated_at=self._now())
         stmt = ins.on_conflict_do_update(
             index_elements=[cursors.c.name],
             set_={"value": ins.excluded.value, "updated_at": ins.excluded.updated_at},

@@ -1,32 +1,22 @@
-"""Engine creation (SQLite and PostgreSQL) and schema creation/upgrade."""
+"""Engine creation (SQLite and PostgreSQL): drivers, SQLite's WAL mode, busy timeout and how its
+transactions begin. Creating and upgrading the schema is ``bot.store.migrate``'s."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import sqlite3
 import time
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, event, insert, select, text, update
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
-from sqlalchemy.schema import CreateSchema
 from sqlalchemy.util import await_
 
-from bot.store.tables import MIGRATIONS, Migration, SchemaVersionError, metadata, repair_layout, schema_version
-
 #: How long a SQLite connection waits for another writer before failing ("database is locked").
-log = logging.getLogger(__name__)
-
 SQLITE_BUSY_TIMEOUT_S = 30.0
-
-#: pg_advisory_xact_lock key serialising concurrent schema upgrades ("csbot" + 1).
-_PG_UPGRADE_LOCK = 0x6373626F7401
 
 _DEFAULT_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -154,52 +144,3 @@ def make_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> 
             "schema_translate_map": {None: schema},
         }
     return create_async_engine(parsed, **kwargs)
-
-
-def _upgrade(conn: Connection, schema: str | None, migrations: Sequence[Migration], now: datetime) -> int:
-    """Create or upgrade the tables; returns the resulting version. Runs in one transaction."""
-    # SQLite: the connection began with BEGIN IMMEDIATE (WRITE_OPTIONS), so concurrent openers
-    # serialise instead of racing.
-    if conn.dialect.name != "sqlite":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_UPGRADE_LOCK})
-        if schema:
-            conn.execute(CreateSchema(schema, if_not_exists=True))
-    ordered = sorted(migrations, key=lambda m: m.version)
-    latest = ordered[-1].version
-    metadata.create_all(conn, tables=[schema_version])
-    current = conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar()
-    if current is None:
-        # Fresh database: the current layout, stamped with the latest version.
-        metadata.create_all(conn)
-        conn.execute(insert(schema_version).values(id=1, version=latest, updated_at=now))
-        return latest
-    if current > latest:
-        raise SchemaVersionError(f"database schema version {current} is newer than this code supports ({latest})")
-    for migration in ordered:
-        if migration.version > current:
-            migration.apply(conn)
-    # The version alone is not trusted: a database stamped by a commit whose migration was edited
-    # later lacks tables or columns its number promises.
-    created = repair_layout(conn)
-    if created:
-        log.warning("the database lacked parts of its layout; created them", extra={"repaired": ", ".join(created)})
-    if latest != current:
-        conn.execute(update(schema_version).where(schema_version.c.id == 1).values(version=latest, updated_at=now))
-    return latest
-
-
-async def upgrade(
-    engine: AsyncEngine,
-    *,
-    schema: str | None = None,
-    now: datetime,
-    migrations: Sequence[Migration] | None = None,
-) -> int:
-    """Create the tables on a fresh database, or apply pending migrations. Idempotent and safe
-    to run from several processes at once. Returns the schema version."""
-    if engine.dialect.name == "sqlite":
-        schema = None
-    async with engine.execution_options(**WRITE_OPTIONS).connect() as conn:
-        version = await conn.run_sync(_upgrade, schema, list(MIGRATIONS if migrations is None else migrations), now)
-        await conn.commit()
-    return version

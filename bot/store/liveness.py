@@ -9,15 +9,35 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import Column, Text, case, delete, or_, select, update
 
-from bot.store.base import StoreBase, seconds
-from bot.store.tables import leases, replicas
+from bot.store.base import Part, seconds
+from bot.store.schema import UTCDateTime, table
+
+leases = table(
+    "leases",
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# v2: every running replica's heartbeat, so that work a dead replica left (intents in flight) is
+# taken over by a live one without waiting for a long timeout.
+replicas = table(
+    "replicas",
+    Column("holder", Text, primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
 
 HolderGone = Callable[[str], Awaitable[bool]]
 
 
-class LivenessStore(StoreBase):
+class Liveness(Part):
+    """``store.liveness``: who holds which lease, and which replicas are alive."""
+
     # -- leases ---------------------------------------------------------------------------
 
     async def acquire_lease(self, name: str, holder: str, ttl: float, *, holder_gone: HolderGone | None = None) -> bool:
@@ -35,7 +55,7 @@ class LivenessStore(StoreBase):
 
     async def _acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         span = seconds(ttl, "ttl")
-        now = self.now()
+        now = self._now()
         ins = self._insert(leases).values(name=name, holder=holder, acquired_at=now, expires_at=now + span)
         stmt = ins.on_conflict_do_update(
             index_elements=[leases.c.name],
@@ -56,45 +76,36 @@ class LivenessStore(StoreBase):
         """Extend the lease to now + ttl if ``holder`` still holds it (nobody has taken it over,
         even if it lapsed meanwhile)."""
         span = seconds(ttl, "ttl")
-        now = self.now()
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(leases).where(leases.c.name == name, leases.c.holder == holder).values(expires_at=now + span)
-            )
-        return result.rowcount > 0
+        now = self._now()
+        stmt = update(leases).where(leases.c.name == name, leases.c.holder == holder).values(expires_at=now + span)
+        return await self._changed(stmt) > 0
 
     async def release_lease(self, name: str, holder: str) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
-        return result.rowcount > 0
+        return await self._changed(delete(leases).where(leases.c.name == name, leases.c.holder == holder)) > 0
 
     async def lease_holder(self, name: str) -> tuple[str, datetime] | None:
         """``(holder, expires_at)`` of the unexpired lease, if any."""
         query = select(leases.c.holder, leases.c.expires_at).where(
-            leases.c.name == name, leases.c.expires_at > self.now()
+            leases.c.name == name, leases.c.expires_at > self._now()
         )
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
-        return None if row is None else (row.holder, row.expires_at)
+        return await self._first(query, lambda held: (held["holder"], held["expires_at"]))
 
     async def take_over_lease(self, name: str, dead_holder: str, holder: str, ttl: float) -> bool:
         """Take the lease from ``dead_holder`` at once (the caller knows it is gone), if it still
         holds it."""
-        now = self.now()
+        now = self._now()
         stmt = (
             update(leases)
             .where(leases.c.name == name, leases.c.holder == dead_holder)
             .values(holder=holder, acquired_at=now, expires_at=now + seconds(ttl, "ttl"))
         )
-        async with self._write() as conn:
-            result = await conn.execute(stmt)
-        return result.rowcount > 0
+        return await self._changed(stmt) > 0
 
     # -- replicas -------------------------------------------------------------------------
 
     async def heartbeat(self, holder: str) -> None:
         """Say that replica ``holder`` is alive (now)."""
-        now = self.now()
+        now = self._now()
         ins = self._insert(replicas).values(holder=holder, started_at=now, heartbeat_at=now)
         stmt = ins.on_conflict_do_update(
             index_elements=[replicas.c.holder], set_={"heartbeat_at": ins.excluded.heartbeat_at}
@@ -104,8 +115,7 @@ class LivenessStore(StoreBase):
 
     async def forget_replica(self, holder: str) -> None:
         """A replica stopping cleanly: what it leaves is taken over at once."""
-        async with self._write() as conn:
-            await conn.execute(delete(replicas).where(replicas.c.holder == holder))
+        await self._changed(delete(replicas).where(replicas.c.holder == holder))
 
     async def replica_heartbeats(self) -> dict[str, datetime]:
         async with self._read() as conn:
@@ -113,6 +123,4 @@ class LivenessStore(StoreBase):
         return {row.holder: row.heartbeat_at for row in rows}
 
     async def purge_replicas(self, before: datetime) -> int:
-        async with self._write() as conn:
-            result = await conn.execute(delete(replicas).where(replicas.c.heartbeat_at < before))
-        return result.rowcount
+        return await self._changed(delete(replicas).where(replicas.c.heartbeat_at < before))

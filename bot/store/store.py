@@ -4,39 +4,89 @@ Claims and leases are single ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RE
 statements, so they are atomic across coroutines, engines and processes on both backends.
 "now" always comes from the store's clock (Python side) and is compared in the database.
 
-:class:`Store` is assembled from one part per kind of state, each in its own module:
-claims (``bot.store.claims``), the action audit (``bot.store.actions``), both at once for an
-action's intent (``bot.store.intents``), alerts and undelivered alerts (``bot.store.alerts``),
-storm digests (``bot.store.digests``), followups (``bot.store.followups``), leases and replica
-heartbeats (``bot.store.liveness``), cursors (``bot.store.cursors``), mutes (``bot.store.mutes``)
-and subscriptions (``bot.store.subscriptions``).
+:class:`Store` holds one part per kind of state, each defined in its own module with its
+table(s) and record type(s), and reached by attribute: ``store.mutes.active(now)``. The store
+itself keeps only what concerns the whole: the clock, the engine, the health check, the
+before-transaction hook, closing.
 """
 
 from __future__ import annotations
 
-from bot.store.alerts import AlertStore
-from bot.store.approvals import ApprovalStore
-from bot.store.base import Clock
-from bot.store.cursors import CursorStore
-from bot.store.digests import DigestStore
-from bot.store.followups import FollowupStore
-from bot.store.intents import IntentStore
-from bot.store.liveness import HolderGone, LivenessStore
-from bot.store.mutes import MuteStore
-from bot.store.subscriptions import SubscriptionStore
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.store.actions import Actions
+from bot.store.alerts import Alerts
+from bot.store.approvals import Approvals
+from bot.store.base import Clock, Database, Hook
+from bot.store.claims import Claims
+from bot.store.cursors import Cursors
+from bot.store.digests import Digests
+from bot.store.followups import Followups
+from bot.store.intents import Intents
+from bot.store.liveness import HolderGone, Liveness
+from bot.store.mutes import Mutes
+from bot.store.schema import utcnow
+from bot.store.subscriptions import Subscriptions
+from bot.store.undelivered import Undelivered
 
 __all__ = ["Clock", "HolderGone", "Store"]
 
 
-class Store(
-    IntentStore,
-    AlertStore,
-    DigestStore,
-    FollowupStore,
-    LivenessStore,
-    CursorStore,
-    MuteStore,
-    SubscriptionStore,
-    ApprovalStore,
-):
+class Store:
     """State shared by the bot's replicas. Create with :func:`bot.store.open_store`."""
+
+    claims: Final[Claims]  # "the first caller for a key wins, for a while"
+    actions: Final[Actions]  # the audit trail, and the actions a replica must finish
+    intents: Final[Intents]  # an action's claim and audit row, written together
+    alerts: Final[Alerts]  # alerts posted to Slack, by event and by series
+    undelivered: Final[Undelivered]  # alerts Slack refused, retried
+    digests: Final[Digests]  # storm digests: many failures in one message
+    followups: Final[Followups]  # executions followed to their end
+    liveness: Final[Liveness]  # leases and replica heartbeats
+    cursors: Final[Cursors]  # where a replica picks up another's work
+    mutes: Final[Mutes]  # failures counted but not alerted
+    subscriptions: Final[Subscriptions]  # alert routes channels added themselves
+    approvals: Final[Approvals]  # approval requests posted, and how they ended
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
+        self._db = db = Database(engine, clock)
+        self.claims = Claims(db)
+        self.actions = Actions(db)
+        self.intents = Intents(db)
+        self.alerts = Alerts(db)
+        self.undelivered = Undelivered(db)
+        self.digests = Digests(db)
+        self.followups = Followups(db)
+        self.liveness = Liveness(db)
+        self.cursors = Cursors(db)
+        self.mutes = Mutes(db)
+        self.subscriptions = Subscriptions(db)
+        self.approvals = Approvals(db)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._db.engine
+
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
+
+    def now(self) -> datetime:
+        return self._db.now()
+
+    def before_each_transaction(self, hook: Hook) -> None:
+        """Await ``hook`` before each connection is taken from the pool (once per transaction or
+        read, before any lock is held), in every part: the bot's acks-first turn
+        (``bot.core.foreground``)."""
+        self._db.before = hook
+
+    async def ping(self) -> None:
+        async with self._db.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self._db.engine.dispose()

@@ -176,7 +176,7 @@ async def test_check_prints_the_channels_subscriptions_after_the_file_routes(
     env = _env(sim, tmp_path, BOT_CONFIG=str(config), BOT_ALERT_CHANNEL="C0ALERTS")
     store = await open_store(env["BOT_DATABASE_URL"])
     try:
-        await store.add_subscription(
+        await store.subscriptions.add(
             SubscriptionRecord(channel_id="C0PAYMENTS", project="Payments", pipeline="pay-*", created_by="U0ALICE")
         )
     finally:

@@ -53,7 +53,7 @@ def test_the_lazy_imports_still_resolve() -> None:
     from sqlalchemy.dialects.postgresql import insert as postgresql_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    from bot.store.tables import metadata
+    from bot.store.schema import metadata
 
     table = next(iter(metadata.tables.values()))
     assert postgresql_insert(table).on_conflict_do_nothing() is not None

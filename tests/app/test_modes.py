@@ -108,7 +108,7 @@ async def wait_for_async_lease(bot: RunningBot) -> None:
 
     assert bot.runtime is not None
     for _ in range(500):
-        if await bot.runtime.store.lease_holder("watcher"):
+        if await bot.runtime.store.liveness.lease_holder("watcher"):
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the first bot never took the watcher lease")

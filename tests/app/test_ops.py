@@ -40,7 +40,7 @@ async def test_readiness_shows_undeliverable_alerts_without_failing(harness: Har
     from bot.store import UndeliveredAlert
 
     now = harness.store.now()
-    await harness.store.hold_undelivered(
+    await harness.store.undelivered.hold(
         UndeliveredAlert(
             key="alert:git:x:1",
             kind="git",
@@ -135,7 +135,7 @@ async def test_sigterm_lets_an_in_flight_rerun_finish_once(tmp_path: Path) -> No
         assert [m for m in slack.messages(ALERTS) if m.user == "U0BOT"]  # the summary was posted
         store = await open_store(env["BOT_DATABASE_URL"])
         try:
-            [row] = await store.list_actions()
+            [row] = await store.actions.list()
         finally:
             await store.close()
         assert row.status == "started"

@@ -22,8 +22,8 @@ async def test_a_decision_through_the_bots_account_is_shown_as_the_slack_persons
         # Alice's approve was sent (its row may still be pending while another request reads
         # the approval as ended: the race that drew "by svc-codestream-bot in Code Stream").
         row = ActionRecord(kind="approval", event_id=OP, action="approve", actor_id="U0ALICE", surface="button")
-        await store.record_action(row.model_copy(update={"status": "pending"}))
-        await store.record_action(row.model_copy(update={"actor_id": "U0BOB", "action": "reject", "status": "ended"}))
+        await store.actions.record(row.model_copy(update={"status": "pending"}))
+        await store.actions.record(row.model_copy(update={"actor_id": "U0BOB", "action": "reject", "status": "ended"}))
         end = await end_of(store, decided("svc-codestream-bot"), "svc-codestream-bot")
         assert end is not None and (end.decided_in, end.by) == ("slack", "U0ALICE")
         same = await end_of(store, decided("svc-codestream-bot@example.com"), "svc-codestream-bot")

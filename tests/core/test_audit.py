@@ -34,12 +34,12 @@ async def make_history(h: Harness) -> None:
 
 
 async def _all_settled(h: Harness) -> bool:
-    return all(r.status != "pending" for r in await h.store.list_actions())
+    return all(r.status != "pending" for r in await h.store.actions.list())
 
 
 async def test_every_request_is_a_row_with_who_what_where_and_result(harness: Harness) -> None:
     await make_history(harness)
-    rows = await harness.store.list_actions()
+    rows = await harness.store.actions.list()
     summary = [(r.actor_id, r.actor_name, r.surface, r.channel_id, r.kind, r.action, r.status) for r in rows]
     assert summary == [
         ("U0ALICE", "alice", "slash", "C0ALERTS", "gerrit", "rerun", "started"),
@@ -73,7 +73,7 @@ async def test_slash_audit_lists_filters_and_pages(harness: Harness) -> None:
     assert "gerrit" not in await audit(SAMPLE_FAILED_GIT_ID)
     assert "not a duration" in await audit("--since 1x")
     assert "No more audit entries" in await audit("--page 2")
-    assert len(await harness.store.list_actions()) == 4  # reading the audit adds no rows
+    assert len(await harness.store.actions.list()) == 4  # reading the audit adds no rows
 
 
 def test_audit_arguments() -> None:
@@ -134,7 +134,7 @@ async def test_audit_pages_newest_first(harness: Harness) -> None:
     from bot.store import ActionRecord
 
     for n in range(20):
-        await harness.store.record_action(
+        await harness.store.actions.record(
             ActionRecord(
                 kind="git",
                 event_id=f"00000000-0000-4000-8000-{n:012d}",

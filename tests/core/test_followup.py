@@ -143,7 +143,7 @@ async def following(h: Harness | None, tracker: FollowupTracker) -> AsyncIterato
 
 
 async def finished(store: Store, fid: int = 1) -> FollowupRecord | None:
-    record = await store.get_followup(fid)
+    record = await store.followups.get(fid)
     return record if record is not None and record.finished_at is not None else None
 
 
@@ -159,7 +159,7 @@ async def rerun_from_alert(h: Harness, event_id: str = SAMPLE_FAILED_GIT_ID) -> 
         return replies[0] if replies else None
 
     reply: Message = await wait_for(summary, 10.0, message="the summary in the alert's thread")
-    record: FollowupRecord = await eventually(lambda: h.store.get_followup(1), what="the stored tracker")
+    record: FollowupRecord = await eventually(lambda: h.store.followups.get(1), what="the stored tracker")
     return alert, reply, record
 
 
@@ -203,7 +203,7 @@ async def test_rerun_from_an_alert_is_followed_to_completion(harness: Harness) -
     assert "codestream_rerun" not in str(alert.blocks)
     assert tracker.stats.finished == 1 and tracker.stats.summary_updates == 2 and tracker.stats.alert_updates == 1
     # Fixed: the alert is resolved in the store, so the next failure of its series is a new alert.
-    resolved = await h.store.find_alert_by_message(alert.channel, alert.ts)
+    resolved = await h.store.alerts.find_by_message(alert.channel, alert.ts)
     assert resolved is not None and resolved.resolved_at is not None
 
 
@@ -219,7 +219,7 @@ async def test_a_rerun_that_fails_again_says_so_on_the_alert(harness: Harness) -
     assert re.search(r"FAILED in \d+s", summary.text), summary.text
     assert "Rerun #7 by <@U0ALICE> failed again (FAILED)" in alert.text, alert.text
     assert "codestream_rerun" in str(alert.blocks)  # the Rerun button is back
-    open_alert = await h.store.find_alert_by_message(alert.channel, alert.ts)
+    open_alert = await h.store.alerts.find_by_message(alert.channel, alert.ts)
     assert open_alert is not None and open_alert.resolved_at is None  # failed again: still open
 
 
@@ -246,7 +246,7 @@ async def test_a_slash_command_rerun_without_an_alert_is_followed(harness: Harne
     h.sim.execution_duration = 0.3
     async with following(h, make_tracker(h)):
         await h.send.slash_command(f"rerun {SAMPLE_FAILED_GIT_ID}", channel="C0OTHER")
-        record: FollowupRecord = await eventually(lambda: h.store.get_followup(1), what="the stored tracker")
+        record: FollowupRecord = await eventually(lambda: h.store.followups.get(1), what="the stored tracker")
         assert record.alert_ts is None and record.channel_id == "C0OTHER"
         done = await eventually(lambda: finished(h.store), what="the tracker to finish")
     summary = h.slack.message("C0OTHER", record.summary_ts)
@@ -265,7 +265,7 @@ async def test_a_restarted_bot_resumes_tracking_from_the_store(harness: Harness)
     async with following(h, first):
         alert, summary, record = await rerun_from_alert(h)
         await wait_for(lambda: first.stats.polls >= 1, 10.0)
-    assert await h.store.lease_holder(LEASE_NAME) is None  # stop() released it
+    assert await h.store.liveness.lease_holder(LEASE_NAME) is None  # stop() released it
     assert summary.history == []
 
     h.sim.set_execution_status(record.execution_id, "COMPLETED")
@@ -294,7 +294,7 @@ async def test_when_a_replica_dies_another_takes_over_after_the_lease_expires(ha
     await wait_for(lambda: dying.stats.polls >= 1, 10.0)
     task.cancel()  # killed: no stop(), the lease stays until it expires
     await asyncio.gather(task, return_exceptions=True)
-    held = await h.store.lease_holder(LEASE_NAME)
+    held = await h.store.liveness.lease_holder(LEASE_NAME)
     assert held is not None and held[0] == "dying"
 
     h.sim.set_execution_status(record.execution_id, "FAILED")
@@ -407,7 +407,7 @@ async def test_rate_limits_are_honoured(harness: Harness) -> None:
     h.sim.inject(Fault(method="GET", path=EXECUTIONS, status=429, headers={"Retry-After": "120"}, times=1))
     now = clock.advance(5)
     assert await tracker.poll_once(now) == 1
-    record = await h.store.get_followup(1)
+    record = await h.store.followups.get(1)
     assert record is not None and record.finished_at is None
     assert record.next_poll_at == now + timedelta(seconds=120)
     assert await tracker.poll_once(clock.advance(60)) == 0
@@ -425,7 +425,7 @@ async def test_a_failed_slack_update_is_logged_and_the_next_change_re_renders(ha
         await wait_for(lambda: tracker.stats.slack_failures == 1, 10.0)
 
         async def waiting_recorded() -> bool:
-            current = await h.store.get_followup(1)
+            current = await h.store.followups.get(1)
             return current is not None and current.status == "WAITING"
 
         await eventually(waiting_recorded, what="WAITING to be recorded despite Slack")
@@ -443,7 +443,7 @@ async def test_track_ignores_an_outcome_without_a_new_execution(harness: Harness
     # The POST went through but the event could not be read back: no execution URL, old event.
     outcome = Outcome(request, "started", event=before, execution_url=None, action_id=None)
     assert await tracker.track(outcome, channel=ALERTS, summary_ts="1.000001", alert=None) is None
-    assert await harness.store.active_followups_count() == 0
+    assert await harness.store.followups.active_count() == 0
 
 
 # --- many trackers, one budget ------------------------------------------------------------------
@@ -484,7 +484,7 @@ async def add_trackers(
     sim.execution_duration = 3600.0
     ids = [str(sim.add_execution(pipeline="bench-ci")["id"]) for _ in range(n)]
     for i, execution_id in enumerate(ids):
-        await store.add_followup(
+        await store.followups.add(
             FollowupRecord(
                 execution_id=execution_id,
                 kind="git",
@@ -578,7 +578,7 @@ async def test_replicas_share_trackers_through_the_database(sim: CodeStreamSimul
     ):
         delivery = Delivery(AsyncWebClient(token=slack.bot_token, base_url=slack.api_url), fast_pacing())
         summaries = [slack.post_bot_message(ALERTS, "summary") for _ in range(5)]
-        action_id = await store_a.record_action(
+        action_id = await store_a.actions.record(
             ActionRecord(kind="git", event_id=SAMPLE_FAILED_GIT_ID, action="resume", actor_id="U0BOB", surface="slash")
         )
         execution_ids = await add_trackers(
@@ -592,7 +592,7 @@ async def test_replicas_share_trackers_through_the_database(sim: CodeStreamSimul
         ]
 
         async def all_finished() -> bool:
-            return await store_b.active_followups_count() == 0
+            return await store_b.followups.active_count() == 0
 
         async with following(None, trackers[0]), following(None, trackers[1]):
             await wait_for(lambda: sum(t.stats.polls for t in trackers) >= 10, 10.0)

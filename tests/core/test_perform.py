@@ -49,7 +49,7 @@ async def test_rerun_starts_once_and_is_audited(actions: Actions, sim: CodeStrea
     assert outcome.event is not None and outcome.event.execution_index == before + 1
     assert outcome.execution_url == f"https://vra.test/ui/{outcome.event.execution_id}"
     assert sim.count("POST", GIT_EVENT) == 1
-    [row] = await store.list_actions()
+    [row] = await store.actions.list()
     assert (row.status, row.actor_id, row.surface, row.action) == ("started", "U0ALICE", "slash", "rerun")
     assert row.execution_id == outcome.event.execution_id and row.finished_at is not None
 
@@ -64,7 +64,7 @@ async def test_concurrent_double_clicks_post_once_and_point_to_the_winner(
     winner = next(o for o in outcomes if o.status == "started")
     for dup in (o for o in outcomes if o.status == "duplicate"):
         assert dup.prior is not None and dup.prior.actor == winner.request.actor
-    rows = await store.list_actions()
+    rows = await store.actions.list()
     assert sorted(r.status for r in rows) == statuses
     assert all(r.duplicate_of in (None, winner.action_id) for r in rows if r.status == "duplicate")
 
@@ -99,7 +99,7 @@ async def test_unknown_event_fails_without_a_post_and_is_audited(
     outcome = await actions.perform(request(event_id="00000000-0000-4000-8000-000000000000"))
     assert outcome.status == "failed" and isinstance(outcome.error, NotFound)
     assert sim.count("POST", "/codestream/api/") == 0
-    [row] = await store.list_actions()
+    [row] = await store.actions.list()
     assert (row.status, row.error_class) == ("failed", "NotFound")
 
 
@@ -129,7 +129,7 @@ async def test_nothing_sent_is_not_started_and_releases_the_claim(
     await sim.start(port=port)
     assert (await actions.perform(request(actor=BOB))).status == "started"
     assert sim.count("POST", GIT_EVENT) == 1
-    assert [r.status for r in await store.list_actions()] == ["started", "not_started"]
+    assert [r.status for r in await store.actions.list()] == ["started", "not_started"]
 
 
 @pytest.mark.parametrize(
@@ -152,7 +152,7 @@ async def test_a_request_that_may_have_reached_code_stream_is_unknown_and_stays_
     again = await actions.perform(request("resume", actor=BOB))
     assert again.status == "duplicate" and again.prior is not None and again.prior.status == "unknown"
     assert sim.count("POST", GIT_EVENT) == 1
-    assert [r.status for r in await store.list_actions()] == ["duplicate", "unknown"]
+    assert [r.status for r in await store.actions.list()] == ["duplicate", "unknown"]
 
 
 async def test_unknown_outcome_keeps_the_claim_and_is_never_retried(
@@ -168,7 +168,7 @@ async def test_unknown_outcome_keeps_the_claim_and_is_never_retried(
     again = await actions.perform(request(actor=BOB))
     assert again.status == "duplicate" and again.prior is not None and again.prior.status == "unknown"
     assert sim.count("POST", GIT_EVENT) == 1
-    assert [r.status for r in await store.list_actions()] == ["duplicate", "unknown"]
+    assert [r.status for r in await store.actions.list()] == ["duplicate", "unknown"]
 
 
 async def test_show_reads_without_acting_or_auditing(actions: Actions, sim: CodeStreamSimulator, store: Store) -> None:
@@ -176,7 +176,7 @@ async def test_show_reads_without_acting_or_auditing(actions: Actions, sim: Code
     assert outcome.status == "shown" and outcome.event is not None
     assert outcome.execution_url is not None
     assert sim.count("POST", "/codestream/api/") == 0
-    assert await store.list_actions() == []
+    assert await store.actions.list() == []
 
 
 async def test_denied_requests_never_reach_code_stream_and_are_audited(
@@ -188,7 +188,7 @@ async def test_denied_requests_never_reach_code_stream_and_are_audited(
     assert outcome.status == "denied"
     assert str(outcome.error) == "You are not <@U0CAROL>, which may rerun Payments pipelines (payments-ci)."
     assert sim.count("POST", "/codestream/api/") == 0
-    [row] = await store.list_actions()
+    [row] = await store.actions.list()
     assert row.status == "denied" and row.error_class == "AccessDenied"
 
 
@@ -214,5 +214,5 @@ async def test_200_concurrent_actions_on_sqlite_each_run_once(
     outcomes = await asyncio.gather(*(actions.perform(request(event_id=e, actor=BOB)) for e in events))
     assert [o.status for o in outcomes] == ["started"] * 200
     assert sim.count("POST", "/codestream/api/git-events/") == 200
-    rows = await store.list_actions(limit=500)
+    rows = await store.actions.list(limit=500)
     assert len(rows) == 200 and {r.status for r in rows} == {"started"}

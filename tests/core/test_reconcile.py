@@ -21,7 +21,7 @@ from bot.core.requests import ActionRequest, Actor
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.slack.signature import SIGNATURE_WINDOW_SECONDS, signature_key
 from bot.store import ActionRecord, Store, open_store
-from bot.store.tables import claims
+from bot.store.claims import claims
 from tests.builders import event_actions
 from tests.builders import reconciler as build_reconciler
 
@@ -66,10 +66,10 @@ async def claim_count(store: Store) -> int:
 async def test_expired_claims_and_seen_signatures_are_purged_and_audit_rows_kept_by_default(
     store: Store, client: CodeStreamClient, clock: Clock
 ) -> None:
-    await store.claim("intent:git:done", "r1", 300)
-    await store.claim(signature_key("v0=abc"), "r2", SIGNATURE_WINDOW_SECONDS)
-    await store.claim("intent:git:recent", "r3", 3600)
-    await store.record_action(
+    await store.claims.claim("intent:git:done", "r1", 300)
+    await store.claims.claim(signature_key("v0=abc"), "r2", SIGNATURE_WINDOW_SECONDS)
+    await store.claims.claim("intent:git:recent", "r3", 3600)
+    await store.actions.record(
         ActionRecord(
             kind="git",
             event_id="e",
@@ -84,7 +84,7 @@ async def test_expired_claims_and_seen_signatures_are_purged_and_audit_rows_kept
     clock.advance(seconds=SIGNATURE_WINDOW_SECONDS + 1)
     await reconciler(store, client, "me:1:x:1").round()
     assert await claim_count(store) == 1  # only the unexpired one
-    assert len(await store.list_actions()) == 1  # audit rows are kept for ever unless told otherwise
+    assert len(await store.actions.list()) == 1  # audit rows are kept for ever unless told otherwise
 
 
 async def test_audit_retention_deletes_old_finished_rows_only(
@@ -106,10 +106,10 @@ async def test_audit_retention_deletes_old_finished_rows_only(
         )
 
     for status, days in [("started", 40), ("denied", 31), ("started", 10), ("unknown", 45)]:
-        await store.record_action(row(status, days))
-    await store.heartbeat("alive:2:x:2")  # the replica finishing the open one runs
+        await store.actions.record(row(status, days))
+    await store.liveness.heartbeat("alive:2:x:2")  # the replica finishing the open one runs
     await reconciler(store, client, "me:1:x:1", retention_days=30).round()
-    left = sorted((r.status, (T0 - r.created_at).days) for r in await store.list_actions())
+    left = sorted((r.status, (T0 - r.created_at).days) for r in await store.actions.list())
     assert left == [("started", 10), ("unknown", 45)]  # an open action is never deleted
 
 
@@ -117,8 +117,8 @@ async def test_a_live_replicas_open_action_is_left_to_it_and_a_dead_ones_taken_o
     store: Store, client: CodeStreamClient, sim: CodeStreamSimulator, clock: Clock
 ) -> None:
     alive, dead = "hostA:100:x:a", "hostB:200:x:b"
-    await store.heartbeat(alive)
-    await store.heartbeat(dead)
+    await store.liveness.heartbeat(alive)
+    await store.liveness.heartbeat(dead)
     sim.inject(Fault(method="POST", path="/codestream/api/git-events/", status=502, times=2))  # two unknowns
     for owner in (alive, dead):
         actions = event_actions(client, store, owner=owner)
@@ -134,13 +134,13 @@ async def test_a_live_replicas_open_action_is_left_to_it_and_a_dead_ones_taken_o
         assert outcome.status == "unknown"
         await actions.follow_unknown(outcome, None)
     clock.advance(seconds=20)
-    await store.heartbeat(alive)  # the dead one stops beating
+    await store.liveness.heartbeat(alive)  # the dead one stops beating
     clock.advance(seconds=20)
     mine, other = reconciler(store, client, "hostC:300:x:c"), reconciler(store, client, "hostD:400:x:d")
     await mine.start()  # their first heartbeats
     await other.start()
     assert await mine.round() == 1 and await other.round() == 0  # one taker, and only the dead one's
-    rows = {r.owner: r for r in await store.list_actions()}
+    rows = {r.owner: r for r in await store.actions.list()}
     assert set(rows) == {alive, "hostC:300:x:c"}
     assert mine.taken_over == 1 and other.taken_over == 0
 
@@ -163,13 +163,13 @@ def test_a_process_that_is_gone_is_told_from_one_that_runs() -> None:
 
 async def test_liveness_reads_heartbeats(store: Store, clock: Clock) -> None:
     live = Liveness(store, "me:1:x:1", stale_after=30)
-    await store.heartbeat("other:2:x:2")
+    await store.liveness.heartbeat("other:2:x:2")
     assert not await live.gone("other:2:x:2")
     clock.advance(seconds=31)
     assert await live.gone("other:2:x:2")
     assert not await live.gone("never-seen:3:x:3")  # leases of an older release: wait them out
     assert await live.gone("never-seen:3:x:3", missing_is_gone=True)
-    await store.forget_replica("other:2:x:2")
+    await store.liveness.forget_replica("other:2:x:2")
     assert await live.gone("other:2:x:2", missing_is_gone=True)
 
 
@@ -178,9 +178,9 @@ async def test_an_intent_claimed_without_an_open_action_is_given_back(
 ) -> None:
     # A process died between claiming and writing the audit row (nothing was sent), and another
     # claim's holder wrote a finished row but could not settle its claim.
-    await store.claim(intent_key("git", "no-row"), "req-dead", IN_FLIGHT_CLAIM_SECONDS)
-    await store.claim(intent_key("git", "ran"), "req-ran", IN_FLIGHT_CLAIM_SECONDS)
-    await store.record_action(
+    await store.claims.claim(intent_key("git", "no-row"), "req-dead", IN_FLIGHT_CLAIM_SECONDS)
+    await store.claims.claim(intent_key("git", "ran"), "req-ran", IN_FLIGHT_CLAIM_SECONDS)
+    await store.actions.record(
         ActionRecord(
             kind="git",
             event_id="ran",
@@ -195,9 +195,9 @@ async def test_an_intent_claimed_without_an_open_action_is_given_back(
     )
     recent = intent_key("git", "recent")
     clock.advance(seconds=700)
-    await store.claim(recent, "req-recent", IN_FLIGHT_CLAIM_SECONDS)  # may still be on its way
+    await store.claims.claim(recent, "req-recent", IN_FLIGHT_CLAIM_SECONDS)  # may still be on its way
     await reconciler(store, client, "me:1:x:1").round()
-    assert await store.get_claim(intent_key("git", "no-row")) is None
-    ran = await store.get_claim(intent_key("git", "ran"))
+    assert await store.claims.get(intent_key("git", "no-row")) is None
+    ran = await store.claims.get(intent_key("git", "ran"))
     assert ran is not None and ran.expires_at == clock.now + timedelta(seconds=300)  # its dedupe window
-    assert await store.get_claim(recent) is not None
+    assert await store.claims.get(recent) is not None

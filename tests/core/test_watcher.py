@@ -98,7 +98,7 @@ def micros_ago(seconds: float) -> int:
 
 
 async def cursor_of(store: Store, kind: EventKind) -> Cursor:
-    text = await store.get_cursor(f"{LEASE}:{kind}")
+    text = await store.cursors.get(f"{LEASE}:{kind}")
     assert text is not None
     cursor = Cursor.load(text)
     assert cursor is not None
@@ -120,7 +120,7 @@ async def test_failed_event_gets_exactly_one_alert_with_buttons(world: World) ->
     assert alert.metadata is not None and alert.metadata["event_payload"] == {"kind": "git", "id": failed["id"]}
     assert "payments-ci" in alert.text
     assert stats.alerts_posted == 1 and stats.kinds["git"].failures == 1 and stats.healthy
-    record = await world.runtime.store.get_alert("git", failed["id"], failed["executionIndex"])
+    record = await world.runtime.store.alerts.get("git", failed["id"], failed["executionIndex"])
     assert record is not None and (record.channel_id, record.ts) == (ALERTS, alert.ts)
 
     again = await watcher.poll_once()
@@ -156,7 +156,7 @@ async def test_trigger_failure_without_execution_is_alerted(world: World) -> Non
 
     [alert] = world.alerts()
     assert "trigger failed" in alert.text or "trigger failed" in json.dumps(alert.blocks)
-    record = await world.runtime.store.get_alert("git", event["id"], None)
+    record = await world.runtime.store.alerts.get("git", event["id"], None)
     assert record is not None and record.execution_index is None
 
 
@@ -187,7 +187,7 @@ async def test_a_restarted_watcher_on_the_same_database_posts_nothing_twice(worl
         await restarted.stop()
         # Even with the cursors lost, the alerts table keeps it exactly once.
         for kind in ("git", "gerrit", "docker"):
-            await runtime.store.set_cursor(f"{LEASE}:{kind}", "garbage")
+            await runtime.store.cursors.set(f"{LEASE}:{kind}", "garbage")
         stats = await runtime.watcher(Router(fallback=ALERTS), world.delivery, interval=30, lookback=900).poll_once()
         assert stats.kinds["git"].failures == 3 and stats.alerts_posted == 0
     finally:
@@ -295,8 +295,8 @@ async def test_a_channel_that_refuses_every_alert_holds_nothing_and_says_so(
     # Slack takes them again: every kept alert is posted, once.
     world.slack.clear_faults()
     watcher.undelivered.first_retry = 0
-    for held in await world.runtime.store.due_undelivered(world.runtime.store.now() + timedelta(hours=1)):
-        await world.runtime.store.hold_undelivered(held.model_copy(update={"next_try_at": world.runtime.store.now()}))
+    for held in await world.runtime.store.undelivered.due(world.runtime.store.now() + timedelta(hours=1)):
+        await world.runtime.store.undelivered.hold(held.model_copy(update={"next_try_at": world.runtime.store.now()}))
     assert (await watcher.poll_once()).reposted == 5
     assert len(world.alerts()) == 5
     assert await describe_undelivered(world.runtime.store) == "ok"
@@ -324,7 +324,7 @@ async def test_an_alert_posted_but_not_recorded_is_recorded_later_not_posted_aga
 ) -> None:
     event = world.sim.add_event("git", executionStatus="FAILED")
     store = world.runtime.store
-    real_save = store.save_alert
+    real_save = store.alerts.save
     failures = iter([True])
 
     async def flaky_save(record: Any) -> bool:
@@ -332,7 +332,7 @@ async def test_an_alert_posted_but_not_recorded_is_recorded_later_not_posted_aga
             raise OSError("database went away")
         return await real_save(record)
 
-    monkeypatch.setattr(store, "save_alert", flaky_save)
+    monkeypatch.setattr(store.alerts, "save", flaky_save)
     watcher = world.watcher()
     stats = await watcher.poll_once()
     assert stats.kinds["git"].error is not None and len(world.alerts()) == 1
@@ -340,7 +340,7 @@ async def test_an_alert_posted_but_not_recorded_is_recorded_later_not_posted_aga
     stats = await watcher.poll_once()
     assert stats.alerts_posted == 0 and stats.healthy
     assert len(world.alerts()) == 1
-    assert await store.get_alert("git", event["id"], event["executionIndex"]) is not None
+    assert await store.alerts.get("git", event["id"], event["executionIndex"]) is not None
 
 
 async def test_a_rejected_filter_falls_back_to_plain_listing(world: World) -> None:
@@ -385,7 +385,7 @@ async def test_a_rerun_that_failed_again_is_a_new_alert_in_the_first_alerts_thre
         assert stats.alerts_posted == 1
         replies = [m for m in world.alerts() if m.is_reply]
         assert len(replies) == attempt and all(m.thread_ts == first.ts for m in replies)
-        record = await world.runtime.store.get_alert("git", event["id"], rerun["executionIndex"])
+        record = await world.runtime.store.alerts.get("git", event["id"], rerun["executionIndex"])
         assert record is not None and record.thread_ts == first.ts
     assert len(world.alerts()) == 3
 
@@ -505,7 +505,7 @@ async def test_only_the_lease_holder_polls(world: World) -> None:
     before = len(world.sim.requests)
     skipped = await b.poll_once()
     assert skipped.skipped and skipped.requests == 0 and len(world.sim.requests) == before
-    holder = await world.runtime.store.lease_holder(LEASE)
+    holder = await world.runtime.store.liveness.lease_holder(LEASE)
     assert holder is not None and holder[0] == "replica-a"
 
     await a.stop()  # releases the lease: b takes over at once
@@ -653,9 +653,9 @@ async def test_stop_ends_the_loop_and_releases_the_lease(world: World) -> None:
     watcher = world.watcher(interval=3600)
     async with looping(watcher) as task:
         await wait_for(lambda: world.lists("docker") >= 1, message="the first poll")
-        assert await world.runtime.store.lease_holder(LEASE) is not None
+        assert await world.runtime.store.liveness.lease_holder(LEASE) is not None
     assert task.done() and not task.cancelled()
-    assert await world.runtime.store.lease_holder(LEASE) is None
+    assert await world.runtime.store.liveness.lease_holder(LEASE) is None
 
 
 # --- alerts from the watcher work like any alert ------------------------------------------------
@@ -717,7 +717,7 @@ async def test_build_watcher_follows_the_settings(world: World, tmp_path: Path) 
     idle = build_watcher(world.runtime.settings, parse_file_config(""), **pieces(world.runtime))
     assert idle is not None and idle.kinds == ()
     stats = await idle.poll_once()
-    assert stats.skipped and await world.runtime.store.lease_holder("watcher") is None  # no lease, no reads
+    assert stats.skipped and await world.runtime.store.liveness.lease_holder("watcher") is None  # no lease, no reads
     off = world.runtime.settings.model_copy(update={"bot_watch": False})
     assert build_watcher(off, parse_file_config(""), **pieces(world.runtime)) is None
     settings = load_settings(
@@ -761,7 +761,7 @@ async def test_a_kept_alert_whose_failure_was_rerun_meanwhile_is_not_posted(worl
     stats = await watcher.poll_once()
     assert stats.reposted == 0
     assert [m for m in world.alerts() if m.metadata and m.metadata["event_payload"]["id"] == event["id"]] == []
-    assert await world.runtime.store.due_undelivered(world.runtime.store.now()) == []
+    assert await world.runtime.store.undelivered.due(world.runtime.store.now()) == []
 
 
 # --- why it failed ------------------------------------------------------------------------------
@@ -838,7 +838,7 @@ async def test_another_failure_of_the_same_pipeline_and_branch_goes_in_the_first
     updated = world.slack.message(ALERTS, root.ts)
     assert updated is not None and "· 3 failures" in json.dumps(updated.blocks, ensure_ascii=False)
     assert len(top_level(world)) == 1 and len(world.alerts()) == 3
-    record = await world.runtime.store.get_alert("git", first["id"], first["executionIndex"])
+    record = await world.runtime.store.alerts.get("git", first["id"], first["executionIndex"])
     assert record is not None and record.repeats == 2
 
 
@@ -854,7 +854,7 @@ async def test_a_resolved_alert_or_no_window_means_a_new_alert(world: World) -> 
     world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
     await world.watcher().poll_once()
     [root] = top_level(world)
-    assert await world.runtime.store.resolve_alert(ALERTS, root.ts, world.runtime.store.now()) == 1  # a fix
+    assert await world.runtime.store.alerts.resolve(ALERTS, root.ts, world.runtime.store.now()) == 1  # a fix
     world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
     await world.watcher().poll_once()
     assert len(top_level(world)) == 2
@@ -870,7 +870,7 @@ async def test_a_series_alert_someone_acted_on_is_not_redrawn(world: World) -> N
     [root] = top_level(world)
     before = world.slack.message(ALERTS, root.ts)
     assert before is not None
-    await world.runtime.store.record_action(
+    await world.runtime.store.actions.record(
         ActionRecord(
             kind="git",
             event_id="x",
@@ -916,7 +916,7 @@ async def test_a_reply_in_a_series_thread_acts_on_its_newest_failure(world: Worl
     [root] = top_level(world)
     newest = world.sim.add_event("git", executionStatus="FAILED", pipeline="payments-ci", targetBranch="main")
     await watcher.poll_once()
-    record = await world.runtime.store.newest_alert_in_thread(ALERTS, root.ts)
+    record = await world.runtime.store.alerts.newest_in_thread(ALERTS, root.ts)
     assert record is not None and record.event_id == newest["id"]
 
 
@@ -938,10 +938,10 @@ async def test_a_kind_a_first_subscription_makes_polled_starts_from_the_lookback
         _createTimeInMicros=now - 900_000_000,
         _updateTimeInMicros=now - 600_000_000,
     )
-    await store.set_cursor("watcher:git", Cursor(now - 86_400_000_000).dump())
+    await store.cursors.set("watcher:git", Cursor(now - 86_400_000_000).dump())
     assert (await watcher.poll_once()).skipped and world.lists("git") == 0
-    assert await store.lease_holder(LEASE) is None
-    await store.add_subscription(SubscriptionRecord(channel_id="C0PAY", kind="git", created_by="U0ALICE"))
+    assert await store.liveness.lease_holder(LEASE) is None
+    await store.subscriptions.add(SubscriptionRecord(channel_id="C0PAY", kind="git", created_by="U0ALICE"))
     new = world.sim.add_event("git", executionStatus="FAILED", project="Payments")
     stats = await watcher.poll_once()
     assert watcher.kinds == ("git",) and stats.alerts_posted == 1

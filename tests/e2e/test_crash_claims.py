@@ -126,7 +126,7 @@ async def test_a_cancel_killed_under_its_claim_does_not_block_the_next_cancel(tm
         assert w.sim.get_execution(execution["id"])["status"] in ("CANCELED", "CANCELING")
         store = await open_store(w.env["BOT_DATABASE_URL"])
         try:
-            rows = [r for r in await store.list_actions() if r.kind == "execution"]
+            rows = [r for r in await store.actions.list() if r.kind == "execution"]
         finally:
             await store.close()
         # The dead process's intent is in the audit trail, closed as not sent; the new one done.

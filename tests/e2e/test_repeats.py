@@ -16,7 +16,7 @@ async def test_a_rerun_reply_in_a_series_thread_reruns_the_newest_failure(harnes
     newest = h.sim.add_event("git", executionStatus="FAILED", pipeline="deploy-prod", targetBranch="main")
     stats = await watcher.poll_once()
     assert stats.kinds["git"].repeats == 1
-    root = await h.store.get_alert("git", first["id"], first["executionIndex"])
+    root = await h.store.alerts.get("git", first["id"], first["executionIndex"])
     assert root is not None
     h.sim.reset_requests()
     await h.send.message_event(ALERTS, "U0ALICE", "rerun", thread_ts=root.ts)

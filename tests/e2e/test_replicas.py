@@ -127,7 +127,7 @@ async def test_a_replica_dying_mid_tracking_leaves_the_follow_through_to_another
         alert = (await wait_for(lambda: alerts_by_event(group).get(SAMPLE_FAILED_GIT_ID), timeout=30))[0]
         store = await open_store(group.database_url)
         try:
-            holder = await wait_for_async(lambda: store.lease_holder("followups"))
+            holder = await wait_for_async(lambda: store.liveness.lease_holder("followups"))
             pid = holder_pid(holder[0])
             tracking = next(r for r in group.replicas if r.proc.pid == pid)
             other = next(r for r in group.replicas if r is not tracking)
@@ -138,7 +138,7 @@ async def test_a_replica_dying_mid_tracking_leaves_the_follow_through_to_another
             [summary] = await wait_for(
                 lambda: [m for m in group.slack.thread(ALERTS, alert.ts)[1:] if m.user == "U0BOT"], timeout=15
             )
-            await wait_for_async(store.active_followups_count)
+            await wait_for_async(store.followups.active_count)
             await tracking.kill()  # the replica polling executions dies without a word
             final = await wait_for(
                 lambda: (m := group.slack.message(ALERTS, summary.ts)) is not None and "COMPLETED" in m.text and m,
@@ -149,7 +149,7 @@ async def test_a_replica_dying_mid_tracking_leaves_the_follow_through_to_another
                 lambda: "Fixed by" in json.dumps((group.slack.message(ALERTS, alert.ts) or alert).blocks), timeout=15
             )
             assert fixed
-            new_holder = await store.lease_holder("followups")
+            new_holder = await store.liveness.lease_holder("followups")
             assert new_holder is not None and new_holder[0] != holder[0]
         finally:
             await store.close()
@@ -186,5 +186,5 @@ async def test_exactly_once_under_load_200_intents_each_delivered_3_times(tmp_pa
 
 
 async def _rows_when(store: Store, n: int) -> list[ActionRecord] | None:
-    rows = await store.list_actions(limit=1000)
+    rows = await store.actions.list(limit=1000)
     return rows if len(rows) >= n else None

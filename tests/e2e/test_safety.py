@@ -94,7 +94,7 @@ async def test_a_timed_out_post_that_code_stream_applies_later_runs_once_and_the
         assert f"#{before + 1}" in everything(final)
         assert h.sim.count("POST", POST_PATH) == 1
         assert h.sim.get_event("git", EVENT_ID)["executionIndex"] == before + 1
-        rows = await h.store.list_actions()
+        rows = await h.store.actions.list()
         assert sorted(r.status for r in rows) == ["duplicate", "started"]
         # ... and the follow-through takes it to its end, resolving the alert.
         await wait_for(lambda: "Fixed by" in everything(h.slack.message(ALERTS, alert.ts)), timeout=20)
@@ -113,13 +113,13 @@ async def test_no_run_by_the_deadline_is_safe_to_try_again_only_then(tmp_path: P
         )
         assert "no run appeared within 1 s; safe to try again" in everything(final)
         await wait_for(lambda: has_buttons(h.slack.message(ALERTS, alert.ts)), timeout=10)
-        [row] = await h.store.list_actions()
+        [row] = await h.store.actions.list()
         assert row.status == "not_started" and row.finished_at is not None
         # Now, and only now, a click runs it.
         await click(h, alert, rerun, user="U0BOB")
         await wait_for(lambda: [m for m in thread_replies(h, alert) if "Rerun started" in everything(m)], timeout=10)
         assert h.sim.count("POST", POST_PATH) == 2
-        assert sorted(r.status for r in await h.store.list_actions()) == ["not_started", "started"]
+        assert sorted(r.status for r in await h.store.actions.list()) == ["not_started", "started"]
 
 
 # --- 2. the claim holds while the action is in flight -------------------------------------------
@@ -151,7 +151,7 @@ async def test_rerun_and_resume_of_one_event_at_the_same_time_start_one_run(harn
     )
     await wait_for_rows(h, 2, within=10)
     await wait_for(lambda: bot_messages(h), timeout=10)  # the winner's summary: its row is final
-    rows = await h.store.list_actions()
+    rows = await h.store.actions.list()
     assert sorted(r.status for r in rows) == ["duplicate", "started"]
     assert h.sim.count("POST", POST_PATH) == 1
     winner = next(r for r in rows if r.status == "started")
@@ -191,7 +191,7 @@ async def test_a_captured_request_replayed_after_the_dedupe_window_is_refused(tm
         await h.send.slash_command(f"show {EVENT_ID}")  # a later request shows the bot moved on
         await wait_for(lambda: len(h.slack.responses) >= 1, timeout=10)
         assert h.sim.count("POST", POST_PATH) == 1
-        assert len(await h.store.list_actions()) == 1
+        assert len(await h.store.actions.list()) == 1
 
 
 def test_the_default_dedupe_window_covers_slacks_signature_window() -> None:
@@ -232,7 +232,7 @@ async def test_a_store_error_after_the_rerun_never_invites_a_retry(harness: Harn
     await wait_for(lambda: h.slack.responses, timeout=10)
     assert not any("went wrong" in t.lower() or "try again" in t.lower() for t in ephemeral_texts(h)[:-1])
     assert h.sim.count("POST", POST_PATH) == 1
-    [row] = await h.store.list_actions()
+    [row] = await h.store.actions.list()
     assert row.status == "started"
 
 
@@ -261,7 +261,7 @@ async def test_unverifiable_requests_get_401_and_cause_no_slack_or_code_stream_c
     assert h.slack.calls[calls_before:] == []
     assert h.sim.requests == []
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert await h.store.list_actions() == []
+    assert await h.store.actions.list() == []
 
 
 # --- 13. thread replies ----------------------------------------------------------------------
@@ -290,7 +290,7 @@ async def test_a_reply_mentioning_someone_else_or_under_another_apps_message_is_
     await h.send.message_event(ALERTS, "U0BOB", "status", thread_ts=alert.ts)
     await wait_for(lambda: thread_replies(h, alert), timeout=10)
     assert h.posts() == 0
-    assert await h.store.list_actions() == []
+    assert await h.store.actions.list() == []
     assert [m for m in h.slack.thread(ALERTS, impostor.ts)[1:] if m.user == "U0BOT"] == []
     # The bot's own mention still works.
     await h.send.message_event(ALERTS, "U0CAROL", "<@U0BOT> rerun", thread_ts=alert.ts)
@@ -360,4 +360,4 @@ async def test_a_request_replayed_to_another_replica_does_nothing(tmp_path: Path
         await b.send.slash_command(f"show {SAMPLE_FAILED_GERRIT_ID}")  # ...a later request is answered
         await wait_for(lambda: b.slack.responses, timeout=10)
         assert b.sim.count("POST", "/codestream/api/") == 0  # ...and the replay did nothing
-        assert [r.request_id for r in await a.store.list_actions()] and len(await a.store.list_actions()) == 1
+        assert [r.request_id for r in await a.store.actions.list()] and len(await a.store.actions.list()) == 1

@@ -99,7 +99,7 @@ async def test_twelve_failures_at_once_are_one_digest_and_rerun_all_runs_each_on
     }
     refused = [e for e in h.slack.ephemerals if "Rerun all" in json.dumps(e.blocks) or "Nothing left" in e.text]
     assert len(refused) == 1  # the second click was told, not acted on
-    rows = [r for r in await h.store.list_actions() if r.surface == "button"]
+    rows = [r for r in await h.store.actions.list() if r.surface == "button"]
     assert len(rows) == 12 and {r.status for r in rows} == {"started"}  # audited, one row per event
 
     # The rows follow their runs to the end, in the digest itself; nothing is left to rerun.
@@ -244,7 +244,7 @@ async def test_a_fixed_row_ends_its_follow_through_and_resolves_only_its_own_fai
     await wait_for(lambda: "Fixed by" in blocks_text(current(h, digest)), timeout=30)
     await wait_for_async(lambda: _no_open_followups(h), within=15)  # it ended (it kept polling before)
     for event in events[1:]:  # the other failures are still broken: their alerts stay open
-        alert = await h.store.get_alert("git", str(event["id"]), int(str(event["executionIndex"])))
+        alert = await h.store.alerts.get("git", str(event["id"]), int(str(event["executionIndex"])))
         assert alert is not None and alert.resolved_at is None
     await watcher.stop()
 
@@ -256,7 +256,7 @@ def two_channels() -> Router:
 
 
 async def _no_open_followups(h: Harness) -> bool:
-    return await h.store.active_followups_count() == 0
+    return await h.store.followups.active_count() == 0
 
 
 async def test_a_store_error_while_flushing_one_channel_holds_back_no_other(harness: Harness) -> None:
@@ -266,13 +266,13 @@ async def test_a_store_error_while_flushing_one_channel_holds_back_no_other(harn
     await watcher.poll_once()
     h.sim.fail_burst(7, prefix="pay", project="Pay")
     h.sim.fail_burst(7, prefix="inv", project="Inv")
-    save = h.store.save_digest
+    save = h.store.digests.save
 
     async def fails_once(record: DigestRecord, rows: Sequence[DigestRow]) -> int:
-        h.store.save_digest = save  # type: ignore[method-assign]
+        h.store.digests.save = save  # type: ignore[method-assign]
         raise OperationalError("INSERT INTO digests", {}, Exception("database is locked"))
 
-    h.store.save_digest = fails_once  # type: ignore[method-assign]
+    h.store.digests.save = fails_once  # type: ignore[method-assign]
     await watcher.poll_once()  # the first digest posted, its record not saved: kept for the next cycle
     await watcher.poll_once()
     assert len([m for m in h.slack.messages(OTHER) if m.thread_ts is None]) == 1  # not held for 10 min
@@ -283,7 +283,7 @@ async def test_a_store_error_while_flushing_one_channel_holds_back_no_other(harn
 async def test_a_store_error_never_draws_one_alert_over_a_digest(harness: Harness) -> None:
     h = harness
     watcher, digest, events = await storm(h, 8)
-    look_up = h.store.digest_at
+    look_up = h.store.digests.at
     calls = 0
 
     async def second_call_fails(channel: str, ts: str) -> DigestRecord | None:
@@ -293,7 +293,7 @@ async def test_a_store_error_never_draws_one_alert_over_a_digest(harness: Harnes
             raise OperationalError("SELECT digests", {}, Exception("connection reset"))
         return await look_up(channel, ts)
 
-    h.store.digest_at = second_call_fails  # type: ignore[method-assign,assignment]
+    h.store.digests.at = second_call_fails  # type: ignore[method-assign,assignment]
     await h.send.slash_command(f"rerun {events[2]['id']}", user="U0ALICE", channel=ALERTS)
     await wait_for(lambda: reruns(h) >= 1, timeout=10)
     await wait_for(lambda: calls >= 2, timeout=10)

@@ -42,7 +42,7 @@ async def marker_alerted(group: Cluster) -> None:
 async def leader_and_other(group: Cluster) -> tuple[Replica, Replica]:
     store = await open_store(group.database_url)
     try:
-        holder = await wait_for_async(lambda: store.lease_holder("watcher"), within=30)
+        holder = await wait_for_async(lambda: store.liveness.lease_holder("watcher"), within=30)
     finally:
         await store.close()
     pid = holder_pid(holder[0])
@@ -80,7 +80,7 @@ async def test_a_subscription_made_on_one_replica_routes_on_the_other(tmp_path: 
 async def _held_by(group: Cluster, replica: Replica) -> bool:
     store = await open_store(group.database_url)
     try:
-        holder = await store.lease_holder("watcher")
+        holder = await store.liveness.lease_holder("watcher")
     finally:
         await store.close()
     return holder is not None and holder_pid(holder[0]) == replica.proc.pid

@@ -154,7 +154,7 @@ async def test_a_listed_approver_approves_with_a_message_and_the_request_says_so
     assert not buttons(updated)
     assert decision_posts(h) == [{"status": "APPROVED", "responseMessage": "looks good"}]
     assert h.sim.user_operations.get(str(op["id"]))["status"] == "APPROVED"
-    [row] = [r for r in await h.store.list_actions() if r.kind == "approval"]
+    [row] = [r for r in await h.store.actions.list() if r.kind == "approval"]
     assert (row.action, row.status, row.actor_id, row.event_id) == ("approve", "done", "U0ALICE", op["id"])
     # The next poll leaves it alone: redrawn once.
     assert (await watcher_of(h).poll_once(force=True)).ended == 0
@@ -169,7 +169,7 @@ async def test_someone_the_approval_does_not_list_is_refused_before_the_form(rou
     assert "for alice@example.com" in said and "bob@example.com" in said and "not among them" in said, said
     assert h.slack.views == [] and decision_posts(h) == []
     assert set(buttons(h.slack.message(APPROVALS, request.ts) or request)) == {ACTION_APPROVE, ACTION_REJECT}
-    [row] = [r for r in await h.store.list_actions() if r.kind == "approval"]
+    [row] = [r for r in await h.store.actions.list() if r.kind == "approval"]
     assert (row.action, row.status, row.actor_id) == ("reject", "denied", "U0BOB")
 
 
@@ -207,7 +207,7 @@ async def test_code_streams_403_is_shown_as_such_and_the_buttons_stay(routed: Ha
     said = json.dumps([e.blocks for e in h.slack.ephemerals_for("U0ALICE")])
     assert "Code Stream refused" in said and "unauthorized" in said, said
     assert buttons(h.slack.message(APPROVALS, request.ts) or request)
-    [row] = [r for r in await h.store.list_actions() if r.kind == "approval"]
+    [row] = [r for r in await h.store.actions.list() if r.kind == "approval"]
     assert (row.status, row.error_class) == ("failed", "Forbidden")
 
 
@@ -222,7 +222,7 @@ async def test_two_submissions_at_once_post_one_decision(routed: Harness) -> Non
     await wait_for(lambda: h.slack.ephemerals, timeout=10)
     await shows(h, request, "by <@U0")  # the winner's decision, in place
     assert len(decision_posts(h)) == 1
-    statuses = sorted(r.status for r in await h.store.list_actions() if r.kind == "approval")
+    statuses = sorted(r.status for r in await h.store.actions.list() if r.kind == "approval")
     assert statuses in (["done", "duplicate"], ["done", "ended"])
 
 
@@ -268,7 +268,7 @@ async def test_an_ambiguous_answer_is_settled_by_reading_the_approval_back(quick
     assert "outcome not known yet" in json.dumps([e.blocks for e in h.slack.ephemerals_for("U0ALICE")])
     await shows(h, request, "✅ *Approved* by <@U0ALICE>: ship it")
     assert len(decision_posts(h)) == 1
-    [row] = [r for r in await h.store.list_actions() if r.kind == "approval"]
+    [row] = [r for r in await h.store.actions.list() if r.kind == "approval"]
     assert row.status == "done"
 
 
@@ -295,14 +295,14 @@ async def test_a_request_left_unposted_by_a_crash_is_posted_by_a_later_poll(rout
     h = routed
     op = h.sim.user_operations.add(pipelineName="payments-deploy", summary="Deploy 1.4.3", approvers=["a@x.io"])
     long_ago = h.store.now() - timedelta(hours=1)
-    await h.store.add_approval(ApprovalRecord(operation_id=str(op["id"]), created_at=long_ago))  # as the crash left it
+    await h.store.approvals.add(ApprovalRecord(operation_id=str(op["id"]), created_at=long_ago))  # as the crash left it
     stats = await watcher_of(h).poll_once(force=True)
     assert stats.posted == 1 and len(requests_in(h)) == 1
-    record = await h.store.get_approval(str(op["id"]))
+    record = await h.store.approvals.get(str(op["id"]))
     assert record is not None and record.ts is not None
     # A row a poster is at right now (not stale) is left to it: nothing posted twice.
     fresh = h.sim.user_operations.add(pipelineName="payments-deploy", summary="Deploy 1.4.4", approvers=["a@x.io"])
-    await h.store.add_approval(ApprovalRecord(operation_id=str(fresh["id"]), created_at=h.store.now()))
+    await h.store.approvals.add(ApprovalRecord(operation_id=str(fresh["id"]), created_at=h.store.now()))
     assert (await watcher_of(h).poll_once(force=True)).posted == 0
 
 
@@ -364,5 +364,5 @@ async def test_a_decision_code_stream_ignores_is_said_plainly_and_audited_as_fai
     assert len(decision_posts(h)) == 1
     current = h.slack.message(APPROVALS, request.ts)
     assert current is not None and "Approved" not in everything(current) and buttons(current)  # still open
-    [row] = [r for r in await h.store.list_actions() if r.kind == "approval"]
+    [row] = [r for r in await h.store.actions.list() if r.kind == "approval"]
     assert (row.status, row.error_class) == ("failed", "DecisionIgnored")

@@ -80,7 +80,7 @@ async def test_cancel_from_the_summary_asks_first_posts_once_and_updates_the_sum
     assert CANCEL not in buttons(updated) and PAUSE not in buttons(updated)
     execution = await h.runtime.client.get_execution(execution_id)
     assert execution.status == "CANCELED"
-    [row] = [r for r in await h.store.list_actions() if r.action == "cancel"]
+    [row] = [r for r in await h.store.actions.list() if r.action == "cancel"]
     assert (row.kind, row.event_id, row.status, row.actor_id) == ("execution", execution_id, "done", "U0ALICE")
 
 
@@ -109,7 +109,7 @@ async def test_double_click_on_cancel_posts_once(harness: Harness) -> None:
     other = json.dumps([e.blocks for e in h.slack.ephemerals], ensure_ascii=False)
     # The loser learns who is acting, or (when the winner was already done) that it is over.
     assert "Already in hand" in other or "already ended (CANCEL" in other or "already CANCEL" in other, other
-    statuses = sorted(r.status for r in await h.store.list_actions() if r.action == "cancel")
+    statuses = sorted(r.status for r in await h.store.actions.list() if r.action == "cancel")
     assert statuses in (["done", "duplicate"], ["done", "failed"])
 
 
@@ -144,7 +144,7 @@ async def test_someone_the_policy_does_not_let_cancel_is_refused_and_audited(bob
     refusal = json.dumps([e.blocks for e in h.slack.ephemerals_for("U0BOB")], ensure_ascii=False)
     assert "Cancel denied" in refusal and "may cancel" in refusal, refusal
     assert control_posts(h) == []
-    [row] = [r for r in await h.store.list_actions() if r.action == "cancel"]
+    [row] = [r for r in await h.store.actions.list() if r.action == "cancel"]
     assert (row.status, row.actor_id, row.event_id) == ("denied", "U0BOB", execution_id)
     # The slash command is refused the same way; alice may.
     await h.send.slash_command(f"pause {execution_id}", user="U0BOB")
@@ -189,7 +189,7 @@ async def test_an_answer_lost_after_the_cancel_applied_is_read_back_as_done(harn
     await click(h, summary, CANCEL)
     await summary_shows(h, summary, "CANCELED", "Canceled from Slack by <@U0ALICE>")
     assert [action for action, _ in control_posts(h)] == ["cancel"]
-    [row] = [r for r in await h.store.list_actions() if r.action == "cancel"]
+    [row] = [r for r in await h.store.actions.list() if r.action == "cancel"]
     assert row.status == "done"
 
 
@@ -217,7 +217,7 @@ async def test_an_unknown_outcome_is_settled_by_the_reconciler_without_a_second_
     assert "<@U0ALICE> paused" in everything(settled)
     await summary_shows(h, summary, "PAUSED", "Paused from Slack by <@U0ALICE>")
     assert [action for action, _ in control_posts(h)] == ["pause"]
-    [row] = [r for r in await h.store.list_actions() if r.action == "pause"]
+    [row] = [r for r in await h.store.actions.list() if r.action == "pause"]
     assert row.status == "done"
 
 

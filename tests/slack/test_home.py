@@ -99,7 +99,7 @@ async def test_a_rerun_from_the_home_tab_runs_once_and_the_tab_shows_its_outcome
     assert "Rerun" in after
     await wait_for(lambda: h.slack.home_publishes["U0ALICE"] >= 3, timeout=20)  # a second click, told
     assert h.sim.count("POST", f"/codestream/api/git-events/{event_id}") == 1
-    rows = [r for r in await h.store.list_actions() if r.event_id == event_id]
+    rows = [r for r in await h.store.actions.list() if r.event_id == event_id]
     ran = [r.status for r in rows if r.status != "duplicate"]
     assert ran in (["started"], ["unknown"]), rows  # one ran; whoever else got through was told
 

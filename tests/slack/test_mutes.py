@@ -96,7 +96,7 @@ async def test_a_muted_pipeline_posts_nothing_until_it_is_unmuted(harness: Harne
     assert h.slack.responses[-1].body.get("response_type") == "ephemeral"
     fail(h)
     assert (await watcher.poll_once()).alerts_posted == 1
-    rows = await h.store.list_actions()
+    rows = await h.store.actions.list()
     assert sorted(r.action for r in rows if r.action in ("mute", "unmute")) == ["mute", "unmute"]
     await watcher.stop()
 
@@ -112,10 +112,10 @@ async def test_until_it_passes_ends_at_a_passing_run_and_an_hour_ends_by_itself(
         "git", executionStatus="COMPLETED", pipeline="mute-ci", project="Muting", repo="mute-repo", targetBranch="main"
     )
     await watcher.poll_once()  # it passed: the mute ends
-    assert await h.store.active_mutes(h.store.now()) == []
+    assert await h.store.mutes.active(h.store.now()) == []
     # An hour's mute is over after the hour (the store's clock decides; no waiting here).
     now = h.store.now()
-    mute_id = await h.store.add_mute(
+    mute_id = await h.store.mutes.add(
         MuteRecord(
             scope="pipeline",
             kind="git",
@@ -126,8 +126,8 @@ async def test_until_it_passes_ends_at_a_passing_run_and_an_hour_ends_by_itself(
             created_at=now,
         )
     )
-    assert [m.id for m in await h.store.active_mutes(now)] == [mute_id]
-    assert await h.store.active_mutes(now + timedelta(hours=1, seconds=1)) == []
+    assert [m.id for m in await h.store.mutes.active(now)] == [mute_id]
+    assert await h.store.mutes.active(now + timedelta(hours=1, seconds=1)) == []
     await watcher.stop()
 
 
@@ -150,10 +150,10 @@ async def test_someone_the_policy_does_not_let_mute_is_refused_and_audited(no_mu
     await wait_for(lambda: h.slack.ephemerals_for("U0BOB"), timeout=10)
     refusal = json.dumps([e.text for e in h.slack.ephemerals_for("U0BOB")])
     assert "which may mute Muting pipelines (mute-ci)" in refusal, refusal
-    assert await h.store.active_mutes(h.store.now()) == []
+    assert await h.store.mutes.active(h.store.now()) == []
     fail(h)
     assert (await watcher.poll_once()).alerts_posted == 1  # nothing was muted
-    [row] = [r for r in await h.store.list_actions() if r.action == "mute"]
+    [row] = [r for r in await h.store.actions.list() if r.action == "mute"]
     assert (row.status, row.actor_id) == ("denied", "U0BOB")
     await watcher.stop()
 
@@ -165,10 +165,10 @@ async def test_a_branch_mute_needs_a_rule_covering_every_project(no_mute_for_bob
     watcher, alert, event = await first_alert(h)
     await mute_from(h, alert, mute_value(event, "branch", "1d"), user="U0ALICE")
     await wait_for(lambda: h.slack.ephemerals_for("U0ALICE"), timeout=10)
-    assert await h.store.active_mutes(h.store.now()) == []
+    assert await h.store.mutes.active(h.store.now()) == []
     await mute_from(h, alert, mute_value(event, "branch", "1d"), user="U0CAROL")
     await wait_for(lambda: [m for m in h.slack.messages(ALERTS) if m.thread_ts == alert.ts], timeout=10)
-    [mute] = await h.store.active_mutes(h.store.now())
+    [mute] = await h.store.mutes.active(h.store.now())
     assert (mute.scope, mute.repo, mute.branch) == ("branch", "mute-repo", "main")
     # `mutes` shows it only to whoever may see its events (Bob may: every verb includes show).
     seen = len(h.slack.responses)
@@ -190,7 +190,7 @@ async def test_a_double_click_makes_one_mute_and_a_pass_elsewhere_does_not_end_i
         return said >= 2 or (said >= 1 and len(h.slack.ephemerals_for("U0ALICE")) >= 1)
 
     await wait_for(both_answered, timeout=10)
-    assert len(await h.store.active_mutes(h.store.now())) == 1
+    assert len(await h.store.mutes.active(h.store.now())) == 1
     h.sim.add_event(
         "git",
         executionStatus="COMPLETED",
@@ -200,5 +200,5 @@ async def test_a_double_click_makes_one_mute_and_a_pass_elsewhere_does_not_end_i
         targetBranch="feature-x",
     )
     await watcher.poll_once()  # a pass on another branch says nothing about main
-    assert len(await h.store.active_mutes(h.store.now())) == 1
+    assert len(await h.store.mutes.active(h.store.now())) == 1
     await watcher.stop()

@@ -65,7 +65,7 @@ async def test_show_is_ephemeral_and_does_not_act(shared: Harness) -> None:
     assert response.action == "ephemeral"
     assert "Fix rounding in invoice totals" in json.dumps(response.body)
     assert not [r for r in since.new_requests() if r.startswith("POST /codestream/")]
-    assert await shared.store.list_actions() == []
+    assert await shared.store.actions.list() == []
 
 
 async def test_list_shows_failed_events_with_buttons(shared: Harness) -> None:

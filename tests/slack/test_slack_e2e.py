@@ -84,7 +84,7 @@ async def test_slash_command_acts_on_each_kind_and_posts_a_summary(
     assert subject and subject in text
     branch = before.get("targetBranch") or before.get("branch") or before.get("tag")
     assert branch and branch in text
-    [row] = await harness.store.list_actions()
+    [row] = await harness.store.actions.list()
     assert (row.surface, row.status, row.actor_name) == ("slash", "started", "alice")
 
 
@@ -111,7 +111,7 @@ async def test_mention_anywhere_works_like_the_slash_command(harness: Harness) -
     [summary] = await wait_for(lambda: bot_messages(harness))
     assert "<@U0CAROL>" in everything(summary)
     assert harness.posts() == 1
-    [row] = await harness.store.list_actions()
+    [row] = await harness.store.actions.list()
     assert row.surface == "mention"
 
 
@@ -146,7 +146,7 @@ async def test_double_click_posts_once(harness: Harness) -> None:
     await wait_for(lambda: len(harness.slack.ephemerals) == 1)
     assert harness.sim.count("POST", "/codestream/api/git-events/") == 1
     assert len(thread_replies(harness, alert)) == 1
-    rows = await harness.store.list_actions()
+    rows = await harness.store.actions.list()
     assert sorted(r.status for r in rows) == ["duplicate", "started"]
 
 
@@ -190,7 +190,7 @@ async def test_thread_reply_reruns_the_alerts_event(harness: Harness, text: str)
     [summary] = await wait_for(lambda: thread_replies(harness, alert))
     assert "Rerun started" in everything(summary) and "<@U0BOB>" in everything(summary)
     assert harness.posts() == 1
-    [row] = await harness.store.list_actions()
+    [row] = await harness.store.actions.list()
     assert row.surface == "thread"
 
 
@@ -231,7 +231,7 @@ async def test_slack_retry_of_a_thread_reply_acts_and_answers_once(harness: Harn
     # A marker shows the other delivery was dropped, not merely slow.
     await harness.send.message_event(ALERTS, "U0CAROL", "status", thread_ts=alert.ts)
     await wait_for(lambda: len(thread_replies(harness, alert)) == 2)
-    assert len(await harness.store.list_actions()) == 1
+    assert len(await harness.store.actions.list()) == 1
     assert harness.slack.ephemerals == []
 
 

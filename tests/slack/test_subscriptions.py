@@ -94,14 +94,14 @@ async def test_a_channel_subscribes_itself_and_its_failures_land_there_until_it_
     fail(h, "Payments")
     await marker_alerted(h)
     assert len(alerts_in(h, PAYMENTS)) == 1  # it stopped
-    rows = await h.store.list_actions()
+    rows = await h.store.actions.list()
     trail = sorted((r.action, r.actor_id, r.channel_id, r.event_id, r.project) for r in rows if "subscribe" in r.action)
     assert trail == [
         ("subscribe", "U0ALICE", PAYMENTS, "#1", "Payments"),
         ("unsubscribe", "U0ALICE", PAYMENTS, "#1", "Payments"),
     ]
-    assert await h.store.live_subscriptions() == []  # removed, kept only for the record
-    record = await h.store.get_subscription(1)
+    assert await h.store.subscriptions.live() == []  # removed, kept only for the record
+    record = await h.store.subscriptions.get(1)
     assert record is not None and record.removed_by == "U0ALICE" and record.created_by == "U0ALICE"
 
 
@@ -109,10 +109,10 @@ async def test_subscribing_twice_makes_one_and_unsubscribe_is_scoped_to_the_chan
     await command(h, "subscribe kind:git project:Payments branch:release/*")
     answer = await command(h, "subscribe kind:git  project:Payments branch:release/*")
     assert "already has that subscription: *#1*" in answer
-    assert [s.id for s in await h.store.live_subscriptions(PAYMENTS)] == [1]
+    assert [s.id for s in await h.store.subscriptions.live(PAYMENTS)] == [1]
     answer = await command(h, "unsubscribe 1", channel=ALERTS)  # another channel's: not from here
     assert "This channel has no subscription #1" in answer
-    assert [s.id for s in await h.store.live_subscriptions(PAYMENTS)] == [1]
+    assert [s.id for s in await h.store.subscriptions.live(PAYMENTS)] == [1]
     assert "Usage: `/codestream unsubscribe &lt;n&gt;`" in await command(h, "unsubscribe one")
 
 
@@ -132,7 +132,7 @@ async def test_subscribing_twice_makes_one_and_unsubscribe_is_scoped_to_the_chan
 async def test_bad_filters_get_a_usage_error_and_add_nothing(h: Harness, text: str, says: str) -> None:
     answer = await command(h, text)
     assert says in answer and "Usage: `/codestream subscribe" in answer
-    assert await h.store.live_subscriptions() == []
+    assert await h.store.subscriptions.live() == []
 
 
 def test_filters_parse_quotes_slack_escapes_and_ids() -> None:
@@ -163,17 +163,17 @@ async def test_the_access_action_subscribe_is_needed_scoped_by_channel_and_proje
     refused = await command(h, "subscribe project:Payments", user="U0BOB")
     assert "No access rule allows subscribe" in refused or "may subscribe" in refused, refused
     refused = await command(h, "subscribe", user="U0ALICE")  # every project: beyond her rule
-    assert "subscribe" in refused and await h.store.live_subscriptions() == []
+    assert "subscribe" in refused and await h.store.subscriptions.live() == []
     refused = await command(h, "subscribe project:Payments", user="U0ALICE", channel=ALERTS)  # not her channel
-    assert await h.store.live_subscriptions() == []
+    assert await h.store.subscriptions.live() == []
     await command(h, "subscribe project:Payments", user="U0ALICE")
-    assert [(s.channel_id, s.project) for s in await h.store.live_subscriptions()] == [(PAYMENTS, "Payments")]
+    assert [(s.channel_id, s.project) for s in await h.store.subscriptions.live()] == [(PAYMENTS, "Payments")]
     assert "refused" not in refused
-    denied = [r for r in await h.store.list_actions() if r.action == "subscribe" and r.status == "denied"]
+    denied = [r for r in await h.store.actions.list() if r.action == "subscribe" and r.status == "denied"]
     assert sorted(r.actor_id for r in denied) == ["U0ALICE", "U0ALICE", "U0BOB"]
     # Bob, who may not subscribe, may not remove hers either; whoami names the action.
     assert "subscribe" in await command(h, "unsubscribe 1", user="U0BOB")
-    assert len(await h.store.live_subscriptions()) == 1
+    assert len(await h.store.subscriptions.live()) == 1
     assert "*subscribe*" in await command(h, "whoami", user="U0ALICE")
 
 
@@ -199,9 +199,9 @@ async def test_a_pipeline_pattern_cannot_reach_past_a_rule_limited_to_pipelines(
         refused = await command(h, "subscribe pipeline:*[!pay]")
         assert "`*` only" in refused
         refused = await command(h, "subscribe pipeline:ops-*")  # `ops-?` allows ops-1, not ops-anything
-        assert "subscribe" in refused and await h.store.live_subscriptions() == []
+        assert "subscribe" in refused and await h.store.subscriptions.live() == []
         await command(h, "subscribe pipeline:payments-*")  # within `*pay*`: allowed
-        assert [s.pipeline for s in await h.store.live_subscriptions()] == ["payments-*"]
+        assert [s.pipeline for s in await h.store.subscriptions.live()] == ["payments-*"]
 
 
 async def test_subscribing_where_another_channel_already_gets_those_failures_says_so(h: Harness) -> None:
@@ -228,6 +228,6 @@ async def test_a_negated_class_in_a_rule_does_not_admit_a_pattern_it_does_not_co
     async with harness_with_config(tmp_path, config, BOT_WATCH_INTERVAL="1") as h:
         h.slack.add_channel(PAYMENTS, "payments")
         refused = await command(h, "subscribe pipeline:*y")
-        assert "subscribe" in refused and await h.store.live_subscriptions() == []
+        assert "subscribe" in refused and await h.store.subscriptions.live() == []
         await command(h, "subscribe pipeline:ay")  # one name the rule allows: allowed
-        assert [s.pipeline for s in await h.store.live_subscriptions()] == ["ay"]
+        assert [s.pipeline for s in await h.store.subscriptions.live()] == ["ay"]

@@ -20,7 +20,9 @@ from bot.codestream import CodeStreamClient
 from bot.core.ports import LoggedOutcomes
 from bot.simulator import CodeStreamSimulator
 from bot.store import ApprovalRecord, FollowupRecord, Store, latest_version, open_store
-from bot.store.tables import approvals, followups, schema_version
+from bot.store.approvals import approvals
+from bot.store.followups import followups
+from bot.store.migrate import schema_version
 from tests.builders import reconciler as build_reconciler
 from tests.conftest import Backend
 
@@ -61,22 +63,22 @@ async def test_a_v01_database_upgrades_in_place_and_keeps_its_audit_trail(v01_st
     store = v01_store
     async with store.engine.connect() as conn:
         assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
-    rows = await store.list_actions()
+    rows = await store.actions.list()
     assert [r.status for r in rows] == V01_STATUSES
     assert {(r.actor_id, r.actor_name, r.channel_id) for r in rows} == {("U0ALICE", "alice", "C0ALERTS")}
     assert all(r.owner is None and r.summary_ts is None for r in rows)  # the new columns, empty
     started = rows[-1]
     assert started.execution_id == "e1" and started.finished_at is not None
-    alert = await store.latest_alert_for_event("git", "7f3a1b2c-0000-4000-8000-000000000000")
+    alert = await store.alerts.latest_for_event("git", "7f3a1b2c-0000-4000-8000-000000000000")
     assert alert is not None and alert.ts == "1700000000.000100" and alert.execution_index == 3
     assert (alert.series, alert.repeats, alert.resolved_at) == (None, 0, None)  # v3's columns, empty
-    assert await store.count_repeat(alert.id or 0) == 1  # and usable
-    assert await store.get_cursor("watcher:git") == "{}"
-    followup = await store.get_followup(1)
+    assert await store.alerts.count_repeat(alert.id or 0) == 1  # and usable
+    assert await store.cursors.get("watcher:git") == "{}"
+    followup = await store.followups.get(1)
     assert followup is not None and followup.action_id == started.id
     # It works as a current database: a heartbeat, a new row, the open-actions query.
-    await store.heartbeat("host:1:x:1")
-    assert [r.status for r in await store.open_actions()] == ["pending"]
+    await store.liveness.heartbeat("host:1:x:1")
+    assert [r.status for r in await store.actions.open()] == ["pending"]
 
 
 async def test_a_pending_row_left_by_v01_is_settled_as_unknown_without_a_post(
@@ -84,10 +86,10 @@ async def test_a_pending_row_left_by_v01_is_settled_as_unknown_without_a_post(
 ) -> None:
     reconciler = build_reconciler(v01_store, client, LoggedOutcomes(), owner="host:1:x:1")
     assert await reconciler.round() == 1  # written in 2026-11, long "stuck" by now
-    [row] = [r for r in await v01_store.list_actions() if r.request_id == "req3"]
+    [row] = [r for r in await v01_store.actions.list() if r.request_id == "req3"]
     assert row.status == "unknown" and row.error_class == "OutcomeUnconfirmed" and row.finished_at is not None
     assert sim.count("POST", "/codestream/api/") == 0
-    assert await v01_store.open_actions() == []
+    assert await v01_store.actions.open() == []
 
 
 async def test_a_database_at_v3_gets_the_mutes_table(tmp_path: Path) -> None:
@@ -100,7 +102,7 @@ async def test_a_database_at_v3_gets_the_mutes_table(tmp_path: Path) -> None:
     await store.close()
     store = await open_store(url)
     try:
-        assert await store.active_mutes(store.now()) == []
+        assert await store.mutes.active(store.now()) == []
         async with store.engine.connect() as conn:
             assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
     finally:
@@ -123,7 +125,7 @@ async def test_a_v4_database_gets_execution_control_and_approvals_and_keeps_its_
         created_at=now,
     )
     try:
-        fid = await store.add_followup(record)
+        fid = await store.followups.add(record)
         async with store.engine.begin() as conn:  # back to the v4 layout, as v4's code left it
             preparer = conn.dialect.identifier_preparer
             table = preparer.quote(followups.name)
@@ -139,20 +141,20 @@ async def test_a_v4_database_gets_execution_control_and_approvals_and_keeps_its_
     try:
         async with store.engine.connect() as conn:
             assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
-        kept = await store.get_followup(fid)
+        kept = await store.followups.get(fid)
         assert kept is not None and (kept.execution_id, kept.summary_ts, kept.control_verb) == ("e-v4", "1.2", None)
-        assert await store.update_followup(fid, control_verb="cancel", control_by="U0ALICE", control_at=now)
-        followed = await store.open_followup_for_execution("e-v4")
+        assert await store.followups.update(fid, control_verb="cancel", control_by="U0ALICE", control_at=now)
+        followed = await store.followups.open_for_execution("e-v4")
         assert followed is not None and (followed.control_verb, followed.control_by) == ("cancel", "U0ALICE")
         # ...and the approvals table: one row per operation.
-        first = await store.add_approval(ApprovalRecord(operation_id="op-1", created_at=now))
-        assert first is not None and await store.add_approval(ApprovalRecord(operation_id="op-1")) is None
-        await store.approval_posted(first, "C0ALERTS", "3.4")
-        assert [a.operation_id for a in await store.open_approvals()] == ["op-1"]
-        assert await store.finish_approval(
+        first = await store.approvals.add(ApprovalRecord(operation_id="op-1", created_at=now))
+        assert first is not None and await store.approvals.add(ApprovalRecord(operation_id="op-1")) is None
+        await store.approvals.mark_posted(first, "C0ALERTS", "3.4")
+        assert [a.operation_id for a in await store.approvals.open()] == ["op-1"]
+        assert await store.approvals.finish(
             "op-1", status="APPROVED", decided_by="U0ALICE", decided_in="slack", response_message="ok", at=now
         )
-        assert await store.open_approvals() == []
+        assert await store.approvals.open() == []
     finally:
         await store.close()
 
@@ -174,7 +176,7 @@ async def test_a_v4_database_gets_digests_and_subscriptions_and_keeps_its_data(v
     store = v4_store
     async with store.engine.connect() as conn:
         assert (await conn.execute(select(schema_version.c.version))).scalar_one() == latest_version()
-    [row] = await store.list_actions(limit=10)
+    [row] = await store.actions.list(limit=10)
     assert (row.action, row.actor_name, row.status, row.execution_id, row.pipeline) == (
         "rerun",
         "alice",
@@ -182,31 +184,31 @@ async def test_a_v4_database_gets_digests_and_subscriptions_and_keeps_its_data(v
         "e4",
         "payments-ci",
     )
-    alert = await store.latest_alert_for_event("git", "7f3a1b2c-0000-4000-8000-000000000004")
+    alert = await store.alerts.latest_for_event("git", "7f3a1b2c-0000-4000-8000-000000000004")
     assert alert is not None and alert.repeats == 1 and alert.series == "git:demo:payments-ci:payments:main"
-    [mute] = await store.active_mutes(store.now())
+    [mute] = await store.mutes.active(store.now())
     assert (mute.pipeline, mute.muted_by) == ("flaky-ci", "U0ALICE")
-    assert await store.get_cursor("watcher:git") == '{"v":1}'
+    assert await store.cursors.get("watcher:git") == '{"v":1}'
     # v5: a digest with a row is saved, found, and its row counts as an alert.
     now = store.now()
     record = DigestRecord(channel_id="C0ALERTS", ts="1764936100.000100", created_at=now, updated_at=now)
     digest_row = DigestRow(kind="git", event_id="7f3a1b2c-0000-4000-8000-000000000005", execution_index=1, facts={})
-    digest_id = await store.save_digest(record, [digest_row])
-    found = await store.digest_at("C0ALERTS", "1764936100.000100")
+    digest_id = await store.digests.save(record, [digest_row])
+    found = await store.digests.at("C0ALERTS", "1764936100.000100")
     assert found is not None and found.id == digest_id
-    assert await store.get_alert("git", "7f3a1b2c-0000-4000-8000-000000000005", 1) is not None
+    assert await store.alerts.get("git", "7f3a1b2c-0000-4000-8000-000000000005", 1) is not None
     # v6: subscriptions.
-    assert await store.live_subscriptions() == []
-    new_id = await store.add_subscription(
+    assert await store.subscriptions.live() == []
+    new_id = await store.subscriptions.add(
         SubscriptionRecord(channel_id="C0PAYMENTS", project="Payments", created_by="U0ALICE")
     )
-    assert [s.id for s in await store.live_subscriptions("C0PAYMENTS")] == [new_id]
-    assert await store.remove_subscription(new_id, by="U0ALICE", at=store.now())
-    assert not await store.remove_subscription(new_id, by="U0BOB", at=store.now())
-    assert await store.live_subscriptions() == []
+    assert [s.id for s in await store.subscriptions.live("C0PAYMENTS")] == [new_id]
+    assert await store.subscriptions.remove(new_id, by="U0ALICE", at=store.now())
+    assert not await store.subscriptions.remove(new_id, by="U0BOB", at=store.now())
+    assert await store.subscriptions.live() == []
     # v7: approvals, one row per operation.
-    first = await store.add_approval(ApprovalRecord(operation_id="op-1", created_at=now))
-    assert first is not None and await store.add_approval(ApprovalRecord(operation_id="op-1")) is None
+    first = await store.approvals.add(ApprovalRecord(operation_id="op-1", created_at=now))
+    assert first is not None and await store.approvals.add(ApprovalRecord(operation_id="op-1")) is None
 
 
 async def _engine_for(backend: Backend) -> Any:
@@ -224,7 +226,7 @@ async def test_a_database_whose_layout_lags_its_version_is_repaired_on_open(
     The version number alone is not trusted: what is missing is created on open."""
     from sqlalchemy import inspect, text, update
 
-    from bot.store.tables import undelivered_alerts
+    from bot.store.undelivered import undelivered_alerts
 
     store = await open_store(backend.url, schema=backend.schema)  # the current layout
     await store.close()

@@ -211,7 +211,7 @@ class ApprovalDecisions:
 
     async def record(self, operation_id: str) -> ApprovalRecord | None:
         try:
-            return await self.lifecycle.store.get_approval(operation_id)
+            return await self.lifecycle.store.approvals.get(operation_id)
         except Exception:
             log.exception("approval lookup failed")
             return None

@@ -86,7 +86,7 @@ class ApprovalWatcher:
     async def stop(self) -> None:
         self._stopping.set()
         with contextlib.suppress(Exception):
-            await self.store.release_lease(LEASE, self.holder)
+            await self.store.liveness.release_lease(LEASE, self.holder)
 
     async def poll_once(self, *, force: bool = False) -> ApprovalStats:
         """One pass: post the new pending operations, redraw the ended ones. ``force``: without
@@ -95,7 +95,7 @@ class ApprovalWatcher:
         self.router.use_stored(await self.subscriptions.load())  # one read a cycle, like the failure watcher
         if not self.router.may_route_approvals():
             return stats  # nowhere to post a request (yet): no lease, no Code Stream read
-        if not force and not await self.store.acquire_lease(
+        if not force and not await self.store.liveness.acquire_lease(
             LEASE, self.holder, 3 * self.interval, holder_gone=self.holder_gone
         ):
             return stats
@@ -107,7 +107,9 @@ class ApprovalWatcher:
             return stats
         pending = [op for op in pending if op.pending and op.id]
         stats.listed = len(pending)
-        known = await self.store.known_operations([str(op.id) for op in pending], stale_before=self._stale_before())
+        known = await self.store.approvals.known_operations(
+            [str(op.id) for op in pending], stale_before=self._stale_before()
+        )
         for operation in pending:
             if str(operation.id) in known:
                 continue
@@ -116,7 +118,7 @@ class ApprovalWatcher:
                 continue
             await self._post(operation, stats)
         listed = {str(op.id) for op in pending}
-        for record in await self.store.open_approvals():
+        for record in await self.store.approvals.open():
             if record.operation_id not in listed:
                 await self._check_end(record, stats)
         return stats
@@ -133,19 +135,19 @@ class ApprovalWatcher:
             execution_id=operation.execution_id,
             created_at=self.store.now(),
         )
-        approval_id = await self.store.add_approval(record)
+        approval_id = await self.store.approvals.add(record)
         if approval_id is None:  # a row exists: another replica posts it, unless it was left unposted
-            approval_id = await self.store.take_over_approval(str(operation.id), stale_before=self._stale_before())
+            approval_id = await self.store.approvals.take_over(str(operation.id), stale_before=self._stale_before())
             if approval_id is None:
                 return
         delivered = await self.notifier.post_approval(operation, channel=decision.channel, mention=decision.mention)
         if delivered.ts is None:
             log.warning("approval request not posted", extra={"channel_id": decision.channel, "why": delivered.refused})
-            await self.store.forget_approval(approval_id)  # the next poll tries again
+            await self.store.approvals.forget(approval_id)  # the next poll tries again
             return
         ts, posted_id = delivered.ts, approval_id
         # Slack has it: recording it must not fail on a blip (unrecorded, it would be posted again).
-        await retry_write(lambda: self.store.approval_posted(posted_id, decision.channel or "", ts))
+        await retry_write(lambda: self.store.approvals.mark_posted(posted_id, decision.channel or "", ts))
         stats.posted += 1
         log.info("approval request posted", extra={"operation_id": operation.id, "channel_id": decision.channel})
 
@@ -200,7 +202,7 @@ async def end_of(store: Store, operation: UserOperation, bot_account: str | None
     by, message = operation.responded_by, operation.response_message
     if by and bot_account and _same_account(by, bot_account) and operation.id is not None:
         action = _ACTION_FOR.get(status)
-        rows = await store.list_actions(kind="approval", event_id=operation.id, limit=200)
+        rows = await store.actions.list(kind="approval", event_id=operation.id, limit=200)
         sent = next((r for r in rows if r.action == action and r.status in _SENT_BY_THE_BOT), None)
         if sent is not None:
             return ApprovalEnd(status, "slack", sent.actor_id, message)
@@ -211,7 +213,7 @@ async def show_end(
     store: Store, notifier: ApprovalNotifier, record: ApprovalRecord, operation: UserOperation, end: ApprovalEnd
 ) -> bool:
     """Record how an approval ended and redraw its request, once (whoever gets there first)."""
-    finished = await store.finish_approval(
+    finished = await store.approvals.finish(
         record.operation_id,
         status=end.status,
         decided_by=end.by,

@@ -50,7 +50,7 @@ class Leadership:
             return False
         ttl = self.timing.lease_ttl
         try:
-            held = await self.store.acquire_lease(LEASE_NAME, self.holder, ttl, holder_gone=self.holder_gone)
+            held = await self.store.liveness.acquire_lease(LEASE_NAME, self.holder, ttl, holder_gone=self.holder_gone)
         except Exception as exc:
             # The store is unreachable: keep going only while our lease surely still holds.
             log.warning("follow-up lease check failed", exc_info=True, extra={"error_class": type(exc).__name__})
@@ -72,7 +72,7 @@ class Leadership:
 
     async def fence(self) -> None:
         """Before a Slack write: make sure no other replica has taken over meanwhile."""
-        if not await self.store.renew_lease(LEASE_NAME, self.holder, self.timing.lease_ttl):
+        if not await self.store.liveness.renew_lease(LEASE_NAME, self.holder, self.timing.lease_ttl):
             self._leader_until = 0.0
             self._next_attempt = time.monotonic() + self.timing.lease_ttl / 3
             raise NotLeader
@@ -83,7 +83,7 @@ class Leadership:
     async def release(self) -> None:
         self._leader_until = 0.0
         try:
-            await self.store.release_lease(LEASE_NAME, self.holder)
+            await self.store.liveness.release_lease(LEASE_NAME, self.holder)
         except Exception as exc:
             log.warning(
                 "could not release the follow-up lease", exc_info=True, extra={"error_class": type(exc).__name__}
@@ -92,6 +92,6 @@ class Leadership:
     async def _report_active(self) -> None:
         """The active-trackers gauge, refreshed with each lease check (every lease_ttl / 3)."""
         try:
-            metrics.ACTIVE_TRACKERS.set(await self.store.active_followups_count())
+            metrics.ACTIVE_TRACKERS.set(await self.store.followups.active_count())
         except Exception:
             log.debug("could not count active follow-ups", exc_info=True)

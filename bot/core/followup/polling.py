@@ -134,12 +134,12 @@ class PollStep:
             else:
                 self.stats.slack_failures += 1
             if status == "COMPLETED":  # fixed: the next failure of its series is a new alert
-                await self.store.resolve_alert(
+                await self.store.alerts.resolve(
                     record.alert_channel_id, record.alert_ts, now, kind=record.kind, event_id=record.event_id
                 )
         if ending == "missing":
             status = NOT_FOUND_STATUS
-        await self.store.update_followup(record.id, status=status, finished_at=now)
+        await self.store.followups.update(record.id, status=status, finished_at=now)
         self.memory.forget(record.id)
         self.stats.finished += 1
         self.stats.gave_up += ending == "gave_up"
@@ -182,4 +182,4 @@ class PollStep:
         changes: dict[str, object] = {"interval": interval, "next_poll_at": now + timedelta(seconds=delay)}
         if status is not None:
             changes["status"] = status
-        await self.store.update_followup(record.id, **changes)
+        await self.store.followups.update(record.id, **changes)

@@ -87,7 +87,7 @@ class OutcomeMemory:
             return cached
         action: ActionRecord | None = None
         if record.action_id is not None:
-            action = await self.store.get_action(record.action_id)
+            action = await self.store.actions.get(record.action_id)
         kind = as_kind(record.kind)
         event: Event | None = None
         if kind is not None:

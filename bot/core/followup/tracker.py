@@ -142,7 +142,7 @@ class FollowupTracker:
             interval=self.timing.initial_interval,
             created_at=now,
         )
-        fid = await retry_write(lambda: self.store.add_followup(record))  # Code Stream already acted
+        fid = await retry_write(lambda: self.store.followups.add(record))  # Code Stream already acted
         self.memory.remember(fid, outcome)
         self._wake.set()
         log.info(
@@ -155,12 +155,12 @@ class FollowupTracker:
         """Someone canceled, paused or resumed a followed execution from Slack: its summary
         says who at the next poll, which is now (the recorded status is reset, so the summary
         is re-rendered whatever the new status). Returns whether the bot follows it."""
-        record = await self.store.open_followup_for_execution(execution_id)
+        record = await self.store.followups.open_for_execution(execution_id)
         if record is None or record.id is None:
             return False
         fid = record.id
         await retry_write(
-            lambda: self.store.update_followup(
+            lambda: self.store.followups.update(
                 fid,
                 control_verb=verb,
                 control_by=actor_id,
@@ -248,7 +248,7 @@ class FollowupTracker:
         # Skip trackers in flight when the query started, not only those in flight now: one that
         # finished meanwhile was read before its final write and must not be polled again.
         busy = set(self._inflight)
-        due = await self.store.due_followups(now, limit=limit + len(busy))
+        due = await self.store.followups.due(now, limit=limit + len(busy))
         busy |= set(self._inflight)
         fresh = [r for r in due if r.id is not None and r.id not in busy][:limit]
         self._note_lag(now, fresh)

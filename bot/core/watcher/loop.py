@@ -242,7 +242,7 @@ class Watcher:
     async def _take_lease(self) -> bool:
         if time.monotonic() - self._lease_renewed >= self.lease_ttl:
             self._cursors.clear()  # the lease may have lapsed: someone else may have moved them
-        held = await self.store.acquire_lease(LEASE, self.holder, self.lease_ttl, holder_gone=self.holder_gone)
+        held = await self.store.liveness.acquire_lease(LEASE, self.holder, self.lease_ttl, holder_gone=self.holder_gone)
         if held:
             self._lease_renewed = time.monotonic()
         else:
@@ -253,7 +253,7 @@ class Watcher:
         """Renew during a long cycle (many alerts, Slack rate limits) so no one else starts."""
         if not leader or time.monotonic() - self._lease_renewed < self.interval:
             return
-        if not await self.store.renew_lease(LEASE, self.holder, self.lease_ttl):
+        if not await self.store.liveness.renew_lease(LEASE, self.holder, self.lease_ttl):
             self._cursors.clear()
             raise _LeaseLost
         self._lease_renewed = time.monotonic()
@@ -262,7 +262,7 @@ class Watcher:
         cached = self._cursors.get(kind)
         if cached is not None and leader:
             return cached
-        text = await self.store.get_cursor(f"{LEASE}:{kind}")
+        text = await self.store.cursors.get(f"{LEASE}:{kind}")
         cursor = Cursor.load(text) if text is not None else None
         if cursor is None:
             if text is not None:
@@ -275,7 +275,7 @@ class Watcher:
         return cursor
 
     async def _save_cursor(self, kind: EventKind, cursor: Cursor, leader: bool) -> None:
-        await self.store.set_cursor(f"{LEASE}:{kind}", cursor.dump())
+        await self.store.cursors.set(f"{LEASE}:{kind}", cursor.dump())
         if leader:
             self._cursors[kind] = cursor
 
@@ -385,5 +385,5 @@ class Watcher:
                     await task
             except Exception:
                 log.exception("watcher: stopped with an error")
-        await quietly(self.store.release_lease(LEASE, self.holder))
+        await quietly(self.store.liveness.release_lease(LEASE, self.holder))
         self._cursors.clear()

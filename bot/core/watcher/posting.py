@@ -92,7 +92,7 @@ class AlertPosting:
         store = self.store
         if key in self._unsaved or self._unsaved_digest(key):
             return True  # posted already; saved as soon as the store answers
-        if await store.get_alert(kind, event.id, index) is not None:
+        if await store.alerts.get(kind, event.id, index) is not None:
             return True
         muted = self.mutes.matching(event) if self.mutes is not None else None
         if muted is not None:
@@ -104,12 +104,12 @@ class AlertPosting:
         # of the same pipeline on the same branch, in the thread of the series' open alert.
         channel, thread_ts, mention = decision.channel, None, decision.mention
         series, root = series_key(event), None
-        prior = await store.latest_alert_for_event(kind, event.id)
+        prior = await store.alerts.latest_for_event(kind, event.id)
         if prior is not None:
             channel, thread_ts = prior.channel_id, prior.thread_ts or prior.ts
         elif series is not None and self.repeat_window > 0:
             since = store.now() - timedelta(seconds=self.repeat_window)
-            root = await store.open_series_alert(series, since=since)
+            root = await store.alerts.open_for_series(series, since=since)
             if root is not None and root.channel_id != decision.channel:
                 root = None  # routing sends it elsewhere now: a new alert where it belongs
             if root is not None:  # the team was paged by the first one: no route mention again
@@ -125,10 +125,10 @@ class AlertPosting:
             return True
         await self.keep_lease(leader)
         holder = f"{self.holder}:{uuid.uuid4().hex[:12]}"
-        claim = await store.claim(key, holder, CLAIM_WINDOW, {"channel": channel})
+        claim = await store.claims.claim(key, holder, CLAIM_WINDOW, {"channel": channel})
         if not claim.won:
             # Another replica (or a woken poll) is posting it; done once its alert is saved.
-            return await store.get_alert(kind, event.id, index) is not None
+            return await store.alerts.get(kind, event.id, index) is not None
         if thread_ts is None and self.storms is not None and self.storms.takes(channel):
             self.storms.add(channel, Due(key, holder, event, mention))
             return None
@@ -140,10 +140,10 @@ class AlertPosting:
         """A failure that waited for a storm that did not come (its channel stayed under the
         threshold): posted alone after all, as ``alert`` would have. True when done."""
         if channel in refused:
-            await quietly(self.store.release_claim(due.key, due.holder))
+            await quietly(self.store.claims.release(due.key, due.holder))
             return False
         if channel in gone:
-            await quietly(self.store.release_claim(due.key, due.holder))
+            await quietly(self.store.claims.release(due.key, due.holder))
             await self.undelivered.hold(
                 due.key, due.event, channel=channel, thread_ts=None, mention=due.mention, reason=gone[channel]
             )
@@ -204,10 +204,10 @@ class AlertPosting:
         """One more try at an alert kept aside: None when it is posted (or already was)."""
         if event.execution_index != held.execution_index or not event.is_failure:
             return MOOT  # rerun or fixed since: that failure's alert is moot (a new one has its own)
-        if await self.store.get_alert(event.kind, held.event_id, held.execution_index) is not None:
+        if await self.store.alerts.get(event.kind, held.event_id, held.execution_index) is not None:
             return MOOT  # alerted meanwhile
         holder = f"{self.holder}:{uuid.uuid4().hex[:12]}"
-        claim = await self.store.claim(held.key, holder, CLAIM_WINDOW, {"channel": held.channel_id})
+        claim = await self.store.claims.claim(held.key, holder, CLAIM_WINDOW, {"channel": held.channel_id})
         if not claim.won:
             return "claimed"
         try:
@@ -254,10 +254,10 @@ class AlertPosting:
             if posted:  # Slack has it, only the store failed: saved by the next cycle, never re-posted
                 self._unsaved[key] = posted[0]
             else:
-                await quietly(self.store.release_claim(key, holder))
+                await quietly(self.store.claims.release(key, holder))
             raise
         if record is None:
-            await quietly(self.store.release_claim(key, holder))
+            await quietly(self.store.claims.release(key, holder))
         return record, delivered.refused
 
     async def _count_repeat(self, root: AlertRecord) -> None:
@@ -266,14 +266,14 @@ class AlertPosting:
         repeat itself is posted and saved already."""
         assert root.id is not None
         try:
-            repeats = await self.store.count_repeat(root.id)
+            repeats = await self.store.alerts.count_repeat(root.id)
             kind = as_kind(root.kind)
             if self.read_event is None or kind is None:
                 return
             event = await self.read_event(kind, root.event_id)
             failure = await self.details.of(event)
             # Checked last, right before the redraw, to keep the window for a click small.
-            if await self.store.alert_has_actions(root.channel_id, root.ts):
+            if await self.store.alerts.has_actions(root.channel_id, root.ts):
                 return
             ref = MessageRef(root.channel_id, root.ts, root.ts)
             await self.notifier.show_repeats(
@@ -296,16 +296,16 @@ class AlertPosting:
             return
         if self._open_series is None:
             since = self.store.now() - timedelta(seconds=self.repeat_window)
-            self._open_series = await self.store.open_series(since=since)
+            self._open_series = await self.store.alerts.open_series(since=since)
         if series not in self._open_series:
             return
         self._open_series.discard(series)
         passed_at = event.updated or self.store.now()
-        await self.store.resolve_series(series, passed_at=passed_at, at=self.store.now())
+        await self.store.alerts.resolve_series(series, passed_at=passed_at, at=self.store.now())
 
     async def save_unsaved(self) -> None:
         for key, record in list(self._unsaved.items()):
-            await self.store.save_alert(record)
+            await self.store.alerts.save(record)
             del self._unsaved[key]
         if self.storms is not None:
             await self.storms.save_unsaved()

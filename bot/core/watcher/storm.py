@@ -106,7 +106,7 @@ class Storms:
         now = self.store.now()
         since, opened_since = now - timedelta(seconds=self.window), now - timedelta(seconds=MAX_AGE)
         for channel, count in due.items():
-            recent, digest = await self.store.channel_load(channel, since=since, opened_since=opened_since)
+            recent, digest = await self.store.digests.channel_load(channel, since=since, opened_since=opened_since)
             if digest is not None or recent + count > self.threshold:
                 self._channels[channel] = ChannelStorm(digest, recent=recent)
 
@@ -174,7 +174,7 @@ class Storms:
         taken. When Slack will not redraw it (deleted, archived...), it is closed and they are
         taken out again, to go in a new digest — never counted as shown when they are not."""
         rows = [row_for(d.event, await self.details.of(d.event)) for d in due[:MAX_ROWS]]
-        count = await self.store.add_digest_rows(digest, rows, max_rows=MAX_ROWS)
+        count = await self.store.digests.add_rows(digest, rows, max_rows=MAX_ROWS)
         if not count:
             return []
         assert digest.id is not None
@@ -184,7 +184,7 @@ class Storms:
             "watcher: a digest could not be redrawn; its new failures go in a new one",
             extra={"channel_id": digest.channel_id},
         )
-        await self.store.close_digest(digest, rows[:count])
+        await self.store.digests.close(digest, rows[:count])
         return []
 
     async def _refused_before(
@@ -229,7 +229,7 @@ class Storms:
     async def save_unsaved(self) -> None:
         while self._unsaved:
             record, rows, keys = self._unsaved[0]
-            await self.store.save_digest(record, rows)
+            await self.store.digests.save(record, rows)
             self._unsaved.pop(0)
             self.unsaved_keys.difference_update(keys)
 
@@ -240,6 +240,6 @@ class Storms:
     async def _release(self, due: Sequence[Due]) -> None:
         for d in due:
             try:
-                await self.store.release_claim(d.key, d.holder)
+                await self.store.claims.release(d.key, d.holder)
             except Exception as exc:  # noqa: BLE001 - the claim expires by itself (CLAIM_WINDOW)
                 log.warning("watcher: could not release the claim on %s: %s", d.key, type(exc).__name__)

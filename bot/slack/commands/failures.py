@@ -41,7 +41,7 @@ async def list_failures(surfaces: Surfaces, interaction: Interaction, invocation
         return render_error(exc)
     urls = execution_urls(surfaces, events)
     now = datetime.now(UTC)
-    active = await surfaces.store.active_mutes(now)
+    active = await surfaces.store.mutes.active(now)
     muted = {
         e.id: mutes.describe(mute)
         for e in events

@@ -60,7 +60,7 @@ async def list_mutes(surfaces: Surfaces, interaction: Interaction, invocation: I
     viewer = await surfaces.viewer(interaction)
     now = datetime.now(UTC)
     rows: list[tuple[int, str, datetime | None, str, int]] = []
-    for m in await surfaces.store.active_mutes(now):
+    for m in await surfaces.store.mutes.active(now):
         kind = as_kind(m.kind) or "git"
         if await surfaces.access.may_see(viewer, Scope(kind, m.project, m.pipeline)):
             rows.append((m.id or 0, mutes.describe(m), None if m.until_pass else m.until, m.muted_by, m.suppressed))

@@ -97,7 +97,7 @@ async def list_subscriptions(surfaces: Surfaces, interaction: Interaction, invoc
     if channel is None:
         return render_usage_error(UsageError("Ask in a channel: subscriptions belong to the channel."))
     try:
-        records = await surfaces.store.live_subscriptions(channel)
+        records = await surfaces.store.subscriptions.live(channel)
     except Exception:
         log.exception("listing subscriptions failed")
         return render_error(StoreUnavailable())
