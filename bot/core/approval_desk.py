@@ -1,0 +1,34 @@
+"""What the Slack approval forms need beside ``ApprovalDecisions``: the operation as Code Stream
+has it now, the channel its request was posted in, and the hand-over of a decision whose outcome
+is unknown to the reconciler."""
+
+from __future__ import annotations
+
+from bot.codestream.client import CodeStreamClient
+from bot.codestream.user_operations import UserOperation
+from bot.core.approvals.decide import ApprovalDecisions, DecisionOutcome
+from bot.core.intents import hand_to_reconciler
+from bot.store import Store
+
+
+class ApprovalDesk:
+    def __init__(self, client: CodeStreamClient, store: Store, decisions: ApprovalDecisions) -> None:
+        self._client = client
+        self._store = store
+        self._decisions = decisions
+
+    async def operation(self, operation_id: str) -> UserOperation:
+        """The approval as Code Stream has it now; raises CodeStreamError."""
+        return await self._client.get_user_operation(operation_id)
+
+    async def posted_in(self, operation_id: str) -> str | None:
+        """The channel the approval request was posted in, when the bot posted it."""
+        record = await self._store.get_approval(operation_id)
+        return record.channel_id if record is not None else None
+
+    async def follow_unknown(self, outcome: DecisionOutcome) -> None:
+        """A decision sent with no answer known: the reconciler reads it back from now on."""
+        if outcome.status != "unknown" or outcome.action_id is None:
+            return
+        decisions = self._decisions
+        await hand_to_reconciler(self._store, decisions.owner, outcome.action_id, None, decisions.wake_reconciler)

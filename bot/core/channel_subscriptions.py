@@ -1,0 +1,29 @@
+"""A channel's subscriptions as people change and read them from Slack (``bot.core.subscriptions``
+does the checks and the audit)."""
+
+from __future__ import annotations
+
+from bot.core import subscriptions
+from bot.core.access import AccessPolicy, Viewer
+from bot.core.subscriptions import Asker, Filters, Subscribed
+from bot.store import Store, SubscriptionRecord
+
+
+class ChannelSubscriptions:
+    def __init__(self, store: Store, access: AccessPolicy) -> None:
+        self._store = store
+        self._access = access
+
+    async def subscribe(self, asker: Asker, filters: Filters) -> Subscribed:
+        return await subscriptions.subscribe(self._store, self._access, asker, filters)
+
+    async def unsubscribe(self, asker: Asker, number: int) -> SubscriptionRecord:
+        return await subscriptions.unsubscribe(self._store, self._access, asker, number)
+
+    async def of_channel(self, channel: str) -> list[SubscriptionRecord]:
+        """The channel's live subscriptions; raises when the store cannot say."""
+        return await self._store.live_subscriptions(channel)
+
+    async def visible(self, viewer: Viewer, records: list[SubscriptionRecord]) -> list[SubscriptionRecord]:
+        """Those of ``records`` that ``viewer`` may see."""
+        return [r for r in records if await subscriptions.may_see(self._access, viewer, r)]
