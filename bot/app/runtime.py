@@ -20,6 +20,7 @@ from bot.core.approvals.watcher import ApprovalWatcher
 from bot.core.control import ExecutionControl
 from bot.core.control.ports import LoggedControls
 from bot.core.control.readback import ControlReadBack
+from bot.core.digests import DigestBoard, Draw
 from bot.core.fileconfig import FileConfig, load_file_config
 from bot.core.followup import FollowupTiming, FollowupTracker
 from bot.core.foreground import Foreground
@@ -74,13 +75,16 @@ class Runtime:
 
     @functools.cached_property
     def _notifier(self) -> SlackNotifier:
-        return SlackNotifier(self.delivery, execution_link=self.settings.execution_link, store=self.store)
+        return SlackNotifier(self.delivery, execution_link=self.settings.execution_link, digests=self._digest_board)
 
     def notifier(self, delivery: Delivery | None = None) -> SlackNotifier:
         """The core's ports, implemented on Slack (one per process unless ``delivery`` is given)."""
         if delivery is None:
             return self._notifier
-        return SlackNotifier(delivery, execution_link=self.settings.execution_link, store=self.store)
+        return SlackNotifier(delivery, execution_link=self.settings.execution_link, digests=self._digest_board)
+
+    def _digest_board(self, draw: Draw) -> DigestBoard:
+        return DigestBoard(self.store, draw)
 
     def build_followups(self, timing: FollowupTiming | None = None) -> FollowupTracker:
         """The follow-through, from BOT_FOLLOW_*; it updates Slack through ``web``."""

@@ -26,7 +26,7 @@ from bot.core.followup.timing import FollowupTiming
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
 from bot.slack.render.approval import ACTION_APPROVE, MESSAGE_BLOCK, MESSAGE_INPUT
-from bot.slack.render.messages import ACTION_RERUN
+from bot.slack.render.buttons import ACTION_RERUN
 from bot.slack.render.plaintext import blocks_to_text
 
 CHANNEL = "C0ALERTS"

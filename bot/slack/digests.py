@@ -8,11 +8,11 @@ from dataclasses import replace
 from typing import Final
 
 from bot.codestream.models import EventKind, as_kind
-from bot.core.digests import SAVE_WAIT
+from bot.core.digests import SAVE_WAIT, RowState, still_failing
 from bot.core.requests import new_request_id
 from bot.slack.interaction import Interaction
 from bot.slack.render.base import SlackMessage, fallback_text, section
-from bot.slack.render.digest import failing_rows, render_rerun_all, render_rerun_all_refused
+from bot.slack.render.digest import render_rerun_all, render_rerun_all_refused
 from bot.slack.surfaces import Surfaces
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ async def rerun_all(surfaces: Surfaces, interaction: Interaction) -> None:
             return
         try:
             read = await surfaces.store.get_digest(digest.id)
-            rows = failing_rows(read[1]) if read is not None else []
+            rows = [r for r in read[1] if still_failing(RowState.read(r.state))] if read is not None else []
             targets: list[tuple[EventKind, str, int | None]] = []
             for row in rows:
                 kind = as_kind(row.kind)

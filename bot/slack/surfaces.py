@@ -38,13 +38,15 @@ from bot.core.verbs import VERBS, Verb, verb_spec
 from bot.slack.delivery import Delivery
 from bot.slack.identity import SlackIdentity
 from bot.slack.interaction import Interaction
-from bot.slack.notifier import SlackNotifier, render_alert_after, row_after
+from bot.slack.notifier import SlackNotifier
+from bot.slack.render.alert import render_alert_after
 from bot.slack.render.approval import (
     approval_title,
     render_decision_modal,
     render_decision_outcome,
 )
 from bot.slack.render.control import render_control_outcome
+from bot.slack.render.digest import row_after
 from bot.slack.render.messages import (
     SOMETHING_WENT_WRONG,
     SlackMessage,
@@ -107,7 +109,7 @@ class Surfaces:
         self.inflight = inflight or InFlight()
         self.followups = followups  # follows what a started action created
         # Draws on alerts (and on digests' rows): the same one the follow-through uses.
-        self.notifier = notifier or SlackNotifier(delivery, execution_link=execution_link, store=store)
+        self.notifier = notifier or SlackNotifier(delivery, execution_link=execution_link)
         self.routing = routing or Router()  # BOT_CONFIG's routes and the fallback (read-only here)
         self.health: Health | None = None  # set by the app once readiness and the watcher exist
         self.controls = controls  # cancel, pause and resume of executions

@@ -7,12 +7,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from bot.codestream.ids import is_valid_id
 from bot.codestream.models import EVENT_KINDS, EventKind
 from bot.core.requests import MessageRef, new_request_id
 from bot.slack.delivery import Delivery
 from bot.slack.identity import SlackIdentity
-from bot.slack.render.messages import METADATA_EVENT_TYPE
+from bot.slack.render.base import event_from_metadata
 from bot.slack.signature import SignatureLedger
 from bot.store import Store
 
@@ -95,16 +94,3 @@ class AlertThreads:
         return (known.bot_id is not None and bot_id == known.bot_id) or (
             known.user_id is not None and user == known.user_id and bot_id is not None
         )
-
-
-def event_from_metadata(metadata: Any) -> tuple[EventKind, str] | None:
-    """The alert's message metadata -> (kind, id); anything malformed -> None."""
-    if not isinstance(metadata, dict) or metadata.get("event_type") != METADATA_EVENT_TYPE:
-        return None
-    payload = metadata.get("event_payload")
-    if not isinstance(payload, dict):
-        return None
-    kind, event_id = payload.get("kind"), payload.get("id")
-    if kind not in EVENT_KINDS or not isinstance(event_id, str):
-        return None
-    return (kind, event_id.lower()) if is_valid_id(event_id) else None

@@ -16,7 +16,7 @@ from bot.core.errors import AccessDenied, ConfigError
 from bot.core.requests import ActionRequest, Actor, Verb
 from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import SlackStandIn, wait_for
-from bot.slack.render.messages import ACTION_RERUN
+from bot.slack.render.buttons import ACTION_RERUN
 from bot.slack.usergroups import SlackGroupDirectory
 from tests.harness import ALERTS, BOT_TOKEN, Harness, harness_with_config, running_harness, wait_for_rows
 

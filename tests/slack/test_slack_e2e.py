@@ -17,7 +17,8 @@ from bot.simulator import (
     Fault,
 )
 from bot.simulator.slack_api import Message, wait_for
-from bot.slack.render.messages import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME, METADATA_EVENT_TYPE
+from bot.slack.render.buttons import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME
+from bot.slack.render.messages import METADATA_EVENT_TYPE
 from tests.harness import ALERTS, Harness, wait_for_rows
 
 KIND_PATH = {"git": "git-events", "gerrit": "gerrit-events", "docker": "registry-events"}

@@ -16,9 +16,9 @@ from bot.slack.commands.mutes import mute_from_alert
 from bot.slack.digests import rerun_all
 from bot.slack.home import HomeTabs
 from bot.slack.interaction import Interaction
-from bot.slack.render.base import button_index
+from bot.slack.render.buttons import ACTION_OPEN, button_index, parse_button_value
 from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL, parse_row_value
-from bot.slack.render.messages import ACTION_OPEN, parse_button_value, render_usage_error
+from bot.slack.render.messages import render_usage_error
 from bot.slack.render.mute import ACTION_MUTE, parse_mute_value
 from bot.slack.surfaces import Surfaces
 

@@ -19,9 +19,8 @@ from bot.core.errors import UsageError
 from bot.core.requests import Outcome
 from bot.core.verbs import MUTATING, Verb, verb_spec
 from bot.slack.render import text as t
-from bot.slack.render.alert import is_trigger_failure, resolution
+from bot.slack.render.alert import is_checking, is_trigger_failure, resolution
 from bot.slack.render.base import (
-    ACTION_OPEN,
     MAX_BUTTON_URL,
     NAME_LEN,
     ExecutionRef,
@@ -38,6 +37,7 @@ from bot.slack.render.base import (
     section,
     subject,
 )
+from bot.slack.render.buttons import ACTION_OPEN
 from bot.store import DigestRow
 
 ACTION_DIGEST_ROW: Final = "codestream_digest_row"
@@ -188,9 +188,9 @@ def render_digest(
     return SlackMessage(text=text, blocks=cap_blocks(blocks), metadata=metadata)
 
 
-def failing_rows(rows: Sequence[DigestRow]) -> list[DigestRow]:
-    """The rows "Rerun all failed" takes."""
-    return [r for r in rows if still_failing(RowState.read(r.state))]
+def row_after(outcome: Outcome) -> RowState:
+    """A digest row once an action on it has an outcome (what ``render_alert_after`` says of an alert)."""
+    return RowState.after(outcome, status="checking" if is_checking(outcome) else None)
 
 
 def render_rerun_all(actor_id: str, outcomes: Sequence[Outcome]) -> SlackMessage:
