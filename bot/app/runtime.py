@@ -37,9 +37,7 @@ from bot.slack.identity import SlackIdentity
 from bot.slack.notifier import SlackNotifier
 from bot.slack.pacing import ChannelPacer
 from bot.slack.people import SlackEmailDirectory
-from bot.slack.surfaces import Surfaces
 from bot.slack.usergroups import SlackGroupDirectory
-from bot.slack.users import UserDirectory
 from bot.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -174,29 +172,6 @@ class Runtime:
         options.setdefault("holder", self.replica)
         options.setdefault("interval", self.settings.bot_approvals_interval)
         return ApprovalWatcher(self.store, self.client.background, self.notifier(), router, **options)
-
-    def build_surfaces(self) -> Surfaces:
-        """What the Slack listeners hand over to."""
-        assert self.web is not None, "Slack is not configured"
-        # Surfaces keep the tracker they are given: build it first, or nothing is followed.
-        assert self.followups is not None, "build_followups() before build_surfaces()"
-        return Surfaces(
-            actions=self.actions,
-            store=self.store,
-            client=self.client,
-            access=self.access,
-            delivery=self.delivery,
-            users=UserDirectory(self.web),
-            execution_link=self.settings.execution_link,
-            inflight=self.inflight,
-            identity=self.identity,
-            followups=self.followups,
-            notifier=self.notifier(),
-            routing=Router.from_config(self.file_config, self.settings.bot_alert_channel),
-            controls=self.controls,
-            decisions=self.decisions,
-            foreground=self.foreground,
-        )
 
     async def lease_holder_gone(self, holder: str) -> bool:
         assert self.liveness is not None

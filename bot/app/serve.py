@@ -19,6 +19,7 @@ from bot.app.health import Readiness
 from bot.app.httpserver import server_options
 from bot.app.runtime import Runtime, build_runtime
 from bot.app.settings import Settings
+from bot.app.slack_handlers import build_handlers
 from bot.app.watching import build_approval_watcher, build_watcher, webhook_route
 from bot.app.web import build_web
 from bot.codestream.client import RetryPolicy
@@ -31,7 +32,7 @@ from bot.core.undelivered import describe_undelivered
 from bot.core.watcher import Watcher
 from bot.slack.app import SlackRetry, build_app
 from bot.slack.channels import CHANNEL_ID, ChannelDirectory, ChannelNotFound
-from bot.slack.surfaces import Surfaces
+from bot.slack.listeners import Handlers
 
 if TYPE_CHECKING:  # Socket Mode's client is imported only when the bot runs in Socket Mode
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -68,7 +69,7 @@ class RunningBot:
     listen_fd: int | None = None  # an inherited, listening socket to serve on instead of host:port
     runtime: Runtime | None = None
     app: AsyncApp | None = None
-    surfaces: Surfaces | None = None
+    handlers: Handlers | None = None  # what the Slack listeners hand over to
     url: str | None = None
     retry: RetryPolicy | None = None  # tests use a fast backoff
     readiness: Readiness | None = None
@@ -118,10 +119,11 @@ class RunningBot:
         await self.reconciler.start()  # this replica's first heartbeat, before it takes any work
         self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
         if runtime.web is not None:
-            self.surfaces = runtime.build_surfaces()
+            self.handlers = build_handlers(runtime, health=self._home_health)
             secret = self.settings.slack_signing_secret
             self.app = build_app(
-                self.surfaces,
+                self.handlers,
+                runtime.delivery,
                 signing_secret=secret.get_secret_value() if secret is not None else None,
                 socket_mode=self.mode == "socket",
             )
@@ -153,8 +155,6 @@ class RunningBot:
                 holder=runtime.replica,
                 holder_gone=runtime.lease_holder_gone,
             )
-        if self.surfaces is not None:
-            self.surfaces.health = self._home_health
         extra = [webhook_route(self.watcher, self.settings.bot_webhook_token)] if self.watcher else []
         gate_secret = self.settings.slack_signing_secret if self.mode == "http" else None
         web = build_web(
@@ -197,8 +197,8 @@ class RunningBot:
         """Tests and benchmarks: follow through with this tracker instead of the bot's own."""
         assert self.runtime is not None
         self.runtime.followups = tracker
-        if self.surfaces is not None:
-            self.surfaces.followups = tracker
+        if self.handlers is not None:
+            self.handlers.use_followups(tracker)
         if self.reconciler is not None:
             self.reconciler.tracker = tracker
 

@@ -4,6 +4,7 @@ the alerts posted (the Slack layer falls back to the message metadata for a thre
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from bot.codestream.models import EventKind, as_kind
 from bot.core.requests import MessageRef
@@ -12,14 +13,14 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
 class AlertLookup:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    store: Store
 
     async def for_event(self, kind: EventKind, event_id: str) -> MessageRef | None:
         """The newest alert of the event; None when there is none, or the store cannot say (logged)."""
         try:
-            record = await self._store.latest_alert_for_event(kind, event_id)
+            record = await self.store.latest_alert_for_event(kind, event_id)
         except Exception:
             log.exception("alert lookup failed")
             return None
@@ -30,7 +31,7 @@ class AlertLookup:
     async def in_thread(self, channel: str, thread_ts: str) -> tuple[EventKind, str, MessageRef] | None:
         """The event of the newest alert posted in this thread, and that alert; raises when the
         store cannot say."""
-        record = await self._store.newest_alert_in_thread(channel, thread_ts)
+        record = await self.store.newest_alert_in_thread(channel, thread_ts)
         kind = as_kind(record.kind) if record is not None else None
         if record is None or kind is None:
             return None

@@ -4,6 +4,8 @@ is unknown to the reconciler."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.user_operations import UserOperation
 from bot.core.approvals.decide import ApprovalDecisions, DecisionOutcome
@@ -11,24 +13,24 @@ from bot.core.intents import hand_to_reconciler
 from bot.store import Store
 
 
+@dataclass(frozen=True)
 class ApprovalDesk:
-    def __init__(self, client: CodeStreamClient, store: Store, decisions: ApprovalDecisions) -> None:
-        self._client = client
-        self._store = store
-        self._decisions = decisions
+    client: CodeStreamClient
+    store: Store
+    decisions: ApprovalDecisions
 
     async def operation(self, operation_id: str) -> UserOperation:
         """The approval as Code Stream has it now; raises CodeStreamError."""
-        return await self._client.get_user_operation(operation_id)
+        return await self.client.get_user_operation(operation_id)
 
     async def posted_in(self, operation_id: str) -> str | None:
         """The channel the approval request was posted in, when the bot posted it."""
-        record = await self._store.get_approval(operation_id)
+        record = await self.store.get_approval(operation_id)
         return record.channel_id if record is not None else None
 
     async def follow_unknown(self, outcome: DecisionOutcome) -> None:
         """A decision sent with no answer known: the reconciler reads it back from now on."""
         if outcome.status != "unknown" or outcome.action_id is None:
             return
-        decisions = self._decisions
-        await hand_to_reconciler(self._store, decisions.owner, outcome.action_id, None, decisions.wake_reconciler)
+        decisions = self.decisions
+        await hand_to_reconciler(self.store, decisions.owner, outcome.action_id, None, decisions.wake_reconciler)

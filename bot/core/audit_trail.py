@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.codestream.models import as_kind
 from bot.core import audit
 from bot.core.access import AccessPolicy, Scope, Viewer
@@ -9,10 +11,10 @@ from bot.core.audit import AuditQuery
 from bot.store import ActionRecord, Store
 
 
+@dataclass(frozen=True)
 class AuditTrail:
-    def __init__(self, store: Store, access: AccessPolicy) -> None:
-        self._store = store
-        self._access = access
+    store: Store
+    access: AccessPolicy
 
     async def page(self, viewer: Viewer, query: AuditQuery) -> tuple[list[ActionRecord], bool]:
         """One page of the rows ``viewer`` may see, newest first, and whether there are more."""
@@ -20,6 +22,6 @@ class AuditTrail:
         async def visible(row: ActionRecord) -> bool:
             # Rows on executions and approvals have no event kind: rules limited to kinds do not
             # show them; project and pipeline rules do.
-            return await self._access.may_see(viewer, Scope(as_kind(row.kind), row.project, row.pipeline))
+            return await self.access.may_see(viewer, Scope(as_kind(row.kind), row.project, row.pipeline))
 
-        return await audit.fetch(self._store, query, visible=visible)
+        return await audit.fetch(self.store, query, visible=visible)

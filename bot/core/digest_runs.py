@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Final
 
 from bot.codestream.models import EventKind, as_kind
@@ -25,22 +26,22 @@ RERUN_ALL_CLAIM_SECONDS: Final = 600.0
 Target = tuple[EventKind, str, int | None]
 
 
+@dataclass(frozen=True)
 class DigestRuns:
-    def __init__(self, store: Store, board: DigestBoard) -> None:
-        self._store = store
-        self._board = board
+    store: Store
+    board: DigestBoard
 
     async def find(self, channel: str, ts: str) -> DigestRecord | None:
         """The digest posted as ``ts`` (given the moment its record takes to be saved); raises
         when the store cannot say."""
-        return await self._board.at(channel, ts, wait=SAVE_WAIT)
+        return await self.board.at(channel, ts, wait=SAVE_WAIT)
 
     @asynccontextmanager
     async def rerun_all(self, digest_id: int, user_id: str) -> AsyncIterator[str | None]:
         """Hold this digest's "Rerun all" for the block: yields None when this caller holds it
         (released after), else who holds it ("" when that is not known)."""
         key, holder = f"digest-all:{digest_id}", new_request_id()
-        claim = await self._store.claim(key, holder, RERUN_ALL_CLAIM_SECONDS, {"user": user_id})
+        claim = await self.store.claim(key, holder, RERUN_ALL_CLAIM_SECONDS, {"user": user_id})
         if not claim.won:
             who = claim.data.get("user")
             yield who if isinstance(who, str) else ""
@@ -49,13 +50,13 @@ class DigestRuns:
             yield None
         finally:
             try:
-                await self._store.release_claim(key, holder)
+                await self.store.release_claim(key, holder)
             except Exception as exc:  # noqa: BLE001 - it expires by itself
                 log.warning("could not release the rerun-all claim: %s", type(exc).__name__)
 
     async def still_failing(self, digest_id: int) -> list[Target]:
         """The digest's rows "Rerun all" takes, in the digest's order."""
-        read = await self._store.get_digest(digest_id)
+        read = await self.store.get_digest(digest_id)
         rows = [r for r in read[1] if still_failing(RowState.read(r.state))] if read is not None else []
         targets: list[Target] = []
         for row in rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from bot.codestream.models import EventKind, as_kind
 from bot.store import Store
@@ -10,15 +11,15 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
 class FollowedExecutions:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    store: Store
 
     async def kind_of(self, execution_id: str) -> EventKind | None:
         """The kind of event whose run this followed execution is; None when the bot does not
         follow it, or the store cannot say (logged)."""
         try:
-            record = await self._store.open_followup_for_execution(execution_id)
+            record = await self.store.open_followup_for_execution(execution_id)
         except Exception:
             log.exception("followup lookup failed")
             return None

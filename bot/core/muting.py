@@ -3,6 +3,7 @@ check and the audit row (``bot.core.mutes``), and the list of mutes a person may
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.codestream.client import CodeStreamClient
@@ -14,11 +15,11 @@ from bot.core.requests import Actor, Surface
 from bot.store import MuteRecord, Store
 
 
+@dataclass(frozen=True)
 class Muting:
-    def __init__(self, store: Store, client: CodeStreamClient, access: AccessPolicy) -> None:
-        self._store = store
-        self._client = client
-        self._access = access
+    store: Store
+    client: CodeStreamClient
+    access: AccessPolicy
 
     async def mute(
         self,
@@ -34,18 +35,18 @@ class Muting:
     ) -> MuteRecord:
         """Mute what ``scope`` names of the event; CodeStreamError when it cannot be read,
         AccessDenied or UsageError (audited) when it cannot be muted."""
-        event = await self._client.get_event(kind, event_id)
+        event = await self.client.get_event(kind, event_id)
         asked = MuteAsked(event, scope, duration, actor, surface, channel_id, team_id)
-        return await mutes.mute(self._store, self._access, asked)
+        return await mutes.mute(self.store, self.access, asked)
 
     async def unmute(self, mute_id: int, actor: Actor, *, channel_id: str | None, team_id: str | None) -> MuteRecord:
         """End mute ``mute_id``; UsageError when there is no such mute on, AccessDenied (audited)."""
-        return await mutes.unmute(self._store, self._access, mute_id, actor, channel_id=channel_id, team_id=team_id)
+        return await mutes.unmute(self.store, self.access, mute_id, actor, channel_id=channel_id, team_id=team_id)
 
     async def visible(self, viewer: Viewer, now: datetime) -> list[MuteRecord]:
         """The mutes on now of what ``viewer`` may see (the policy's show rules, and the workspace)."""
         shown = []
-        for mute in await self._store.active_mutes(now):
-            if await self._access.may_see(viewer, Scope(as_kind(mute.kind) or "git", mute.project, mute.pipeline)):
+        for mute in await self.store.active_mutes(now):
+            if await self.access.may_see(viewer, Scope(as_kind(mute.kind) or "git", mute.project, mute.pipeline)):
                 shown.append(mute)
         return shown

@@ -4,15 +4,17 @@ The Slack layer names the keys (``bot.slack.replay``); the claims live in the st
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.core.requests import new_request_id
 from bot.store import Store
 
 
+@dataclass(frozen=True)
 class ReplayLedger:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    store: Store
 
     async def first_seen(self, key: str, seconds: float) -> bool:
         """True the first time ``key`` is seen within ``seconds``, on any replica. Raises when
         the store cannot say (the caller decides whether to go on)."""
-        return (await self._store.claim(key, new_request_id(), seconds)).won
+        return (await self.store.claim(key, new_request_id(), seconds)).won

@@ -5,6 +5,7 @@ Import the public names from :mod:`bot.slack.render.messages`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -292,6 +293,11 @@ def _list_item(event: Event, execution_url: str | None, now: datetime, muted: st
     value = event_button_value(event)
     accessory = verb_button(event, VERBS["rerun"], value) if value is not None else None
     return section("\n".join(lines), accessory=accessory)
+
+
+def execution_urls(events: Sequence[Event], execution_link: Callable[[str | None], str | None]) -> dict[str, str]:
+    """Event id -> its execution's page, for the events that have one."""
+    return {e.id: url for e in events if e.id and (url := execution_link(e.execution_id))}
 
 
 def render_event_list(

@@ -45,6 +45,10 @@ ACTION_RERUN_ALL: Final = "codestream_digest_rerun_all"
 DIGEST_ACTIONS_BLOCK_ID: Final = "codestream_digest_actions"
 METADATA_DIGEST_TYPE: Final = "codestream_digest"
 _OPEN: Final = "open"
+THREAD_ANSWER: Final = (
+    "This thread belongs to a digest of several failures, so a reply here names none of them. "
+    "Use a row's ⋯ menu (Rerun, Resume), *Rerun all failed*, or `/codestream rerun <event id>`."
+)
 _BAD_VALUE: Final = "That menu option is not one the bot made."
 
 
@@ -219,3 +223,8 @@ def render_rerun_all(actor_id: str, outcomes: Sequence[Outcome]) -> SlackMessage
 def render_rerun_all_refused(reason: str) -> SlackMessage:
     line = f"🔁 {reason}"
     return SlackMessage(text=fallback_text(line), blocks=[section(line)])
+
+
+def render_digest_thread_answer() -> SlackMessage:
+    """The answer to a reply in a digest's thread (it names no single failure)."""
+    return SlackMessage(text=fallback_text(THREAD_ANSWER), blocks=[section(THREAD_ANSWER)])
