@@ -57,6 +57,16 @@ def default_mode(settings: Settings) -> Mode:
     return "socket" if settings.slack_app_token is not None else "http"
 
 
+@dataclass(frozen=True)
+class Timings:
+    """The waits the tests, the demo and benchmarks shorten; None: production's defaults."""
+
+    retry: RetryPolicy | None = None  # Code Stream's retries: tests use a fast backoff
+    slack_retry: SlackRetry | None = None  # tests back off for milliseconds, not seconds
+    followup: FollowupTiming | None = None  # the demo and tests follow faster
+    reconcile: ReconcileTiming | None = None  # tests read back faster
+
+
 @dataclass
 class RunningBot:
     """A bot started in this event loop: tests, the demo and benchmarks use it directly; the
@@ -67,28 +77,29 @@ class RunningBot:
     host: str = "127.0.0.1"
     port: int = 0
     listen_fd: int | None = None  # an inherited, listening socket to serve on instead of host:port
-    runtime: Runtime | None = None
-    app: AsyncApp | None = None
-    handlers: Handlers | None = None  # what the Slack listeners hand over to
-    url: str | None = None
-    retry: RetryPolicy | None = None  # tests use a fast backoff
-    readiness: Readiness | None = None
-    followup_timing: FollowupTiming | None = None  # the demo and tests follow faster
-    watcher: Watcher | None = None
-    approvals: ApprovalWatcher | None = None
-    reconciler: Reconciler | None = None
-    reconcile_timing: ReconcileTiming | None = None  # tests read back faster
-    slack_retry: SlackRetry | None = None  # tests back off for milliseconds, not seconds
-    _reconciler_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    _followups_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    _watcher_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    _approvals_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    _server: uvicorn.Server | None = field(default=None, repr=False)
-    _server_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    _socket: AsyncSocketModeHandler | None = field(default=None, repr=False)
+    timings: Timings = field(default_factory=Timings)
+    # What start() builds:
+    runtime: Runtime | None = field(default=None, init=False)
+    app: AsyncApp | None = field(default=None, init=False)
+    handlers: Handlers | None = field(default=None, init=False)  # what the Slack listeners hand over to
+    url: str | None = field(default=None, init=False)
+    readiness: Readiness | None = field(default=None, init=False)
+    watcher: Watcher | None = field(default=None, init=False)
+    approvals: ApprovalWatcher | None = field(default=None, init=False)
+    reconciler: Reconciler | None = field(default=None, init=False)
+    _reconciler_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _followups_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _watcher_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _approvals_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _server: uvicorn.Server | None = field(default=None, init=False, repr=False)
+    _server_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _socket: AsyncSocketModeHandler | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> RunningBot:
-        self.runtime = runtime = await build_runtime(self.settings, retry=self.retry, slack_retry=self.slack_retry)
+        timings = self.timings
+        self.runtime = runtime = await build_runtime(
+            self.settings, retry=timings.retry, slack_retry=timings.slack_retry
+        )
         try:
             await self._resolve_alert_channel(runtime)
         except StartupError:
@@ -96,28 +107,8 @@ class RunningBot:
             self.runtime = None
             raise
         if runtime.web is not None:
-            runtime.build_followups(self.followup_timing)
-        self.reconciler = Reconciler(
-            runtime.store,
-            runtime.client.background,
-            runtime.notifier() if runtime.web is not None else LoggedOutcomes(),
-            owner=runtime.replica,
-            execution_url=self.settings.execution_ui_url,
-            dedupe_seconds=self.settings.bot_dedupe_seconds,
-            retention_days=self.settings.bot_audit_retention_days,
-            # A process's own open action is taken over only once its POST surely ended.
-            timing=self.reconcile_timing
-            or ReconcileTiming(stuck_after=max(600.0, runtime.actions.post_budget_seconds + 60)),
-            tracker=runtime.followups,
-            controls=runtime.control_readback(),
-            approvals=ApprovalReadBack(runtime.decisions) if runtime.web is not None else None,
-        )
-        runtime.actions.wake_reconciler = self.reconciler.wake
-        runtime.controls.wake_reconciler = self.reconciler.wake
-        if runtime.web is not None:
-            runtime.decisions.wake_reconciler = self.reconciler.wake
-        await self.reconciler.start()  # this replica's first heartbeat, before it takes any work
-        self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
+            runtime.build_followups(timings.followup)
+        await self._start_reconciler(runtime)
         if runtime.web is not None:
             self.handlers = build_handlers(runtime, health=self._home_health)
             secret = self.settings.slack_signing_secret
@@ -127,7 +118,7 @@ class RunningBot:
                 signing_secret=secret.get_secret_value() if secret is not None else None,
                 socket_mode=self.mode == "socket",
             )
-        self.readiness = Readiness(
+        self.readiness = readiness = Readiness(
             runtime.store.ping,
             runtime.client.background.about,
             self._socket_connected if self.mode == "socket" else None,
@@ -135,31 +126,78 @@ class RunningBot:
         )
         if runtime.followups is not None:
             self._followups_task = asyncio.create_task(runtime.followups.run(), name="followups")
-            self.watcher = build_watcher(
-                self.settings,
-                runtime.file_config,
-                store=runtime.store,
-                client=runtime.client.background,
-                notifier=runtime.notifier(),
-                holder=runtime.replica,
-                holder_gone=runtime.lease_holder_gone,
-                authors=runtime.authors,
-                digests=runtime.notifier().digests,
-            )
-            self.approvals = build_approval_watcher(
-                self.settings,
-                runtime.file_config,
-                store=runtime.store,
-                client=runtime.client.background,
-                notifier=runtime.notifier(),
-                holder=runtime.replica,
-                holder_gone=runtime.lease_holder_gone,
-            )
+            self._build_watchers(runtime)
+        await self._start_server(runtime, readiness)
+        if self.mode == "socket":
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+            assert self.app is not None and self.settings.slack_app_token is not None
+            self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        if self.watcher is not None:
+            await self._refuse_second_sqlite_watcher(runtime)
+            self._watcher_task = asyncio.create_task(self.watcher.run(), name="watcher")
+        if self.approvals is not None:
+            self._approvals_task = asyncio.create_task(self.approvals.run(), name="approvals")
+        log.info("bot started", extra={"mode": self.mode, "url": self.url})
+        return self
+
+    async def _start_reconciler(self, runtime: Runtime) -> None:
+        """The reconciler, woken by every action that ends unknown; its first heartbeat is this
+        replica's, before it takes any work."""
+        self.reconciler = Reconciler(
+            runtime.store,
+            runtime.client.background,
+            runtime.notifier() if runtime.web is not None else LoggedOutcomes(),
+            owner=runtime.replica,
+            execution_url=self.settings.execution_ui_url,
+            dedupe_seconds=self.settings.bot_dedupe_seconds,
+            retention_days=self.settings.bot_audit_retention_days,
+            # A process's own open action is taken over only once its POST surely ended.
+            timing=self.timings.reconcile
+            or ReconcileTiming(stuck_after=max(600.0, runtime.actions.post_budget_seconds + 60)),
+            tracker=runtime.followups,
+            controls=runtime.control_readback(),
+            approvals=ApprovalReadBack(runtime.decisions) if runtime.web is not None else None,
+        )
+        runtime.actions.wake_reconciler = self.reconciler.wake
+        runtime.controls.wake_reconciler = self.reconciler.wake
+        if runtime.web is not None:
+            runtime.decisions.wake_reconciler = self.reconciler.wake
+        await self.reconciler.start()
+        self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
+
+    def _build_watchers(self, runtime: Runtime) -> None:
+        """The failure watcher and the approvals watcher (started once the server is up)."""
+        self.watcher = build_watcher(
+            self.settings,
+            runtime.file_config,
+            store=runtime.store,
+            client=runtime.client.background,
+            notifier=runtime.notifier(),
+            holder=runtime.replica,
+            holder_gone=runtime.lease_holder_gone,
+            authors=runtime.authors,
+            digests=runtime.notifier().digests,
+        )
+        self.approvals = build_approval_watcher(
+            self.settings,
+            runtime.file_config,
+            store=runtime.store,
+            client=runtime.client.background,
+            notifier=runtime.notifier(),
+            holder=runtime.replica,
+            holder_gone=runtime.lease_holder_gone,
+        )
+
+    async def _start_server(self, runtime: Runtime, readiness: Readiness) -> None:
+        """The HTTP server (Slack's requests in HTTP mode, health, metrics, the webhook), once it
+        listens; ``url`` says where."""
         extra = [webhook_route(self.watcher, self.settings.bot_webhook_token)] if self.watcher else []
         gate_secret = self.settings.slack_signing_secret if self.mode == "http" else None
         web = build_web(
             self.app if self.mode == "http" else None,
-            self.readiness,
+            readiness,
             signing_secret=gate_secret.get_secret_value() if gate_secret is not None else None,
             extra_routes=extra,
             foreground=runtime.foreground,
@@ -179,19 +217,6 @@ class RunningBot:
             await asyncio.sleep(0.01)
         host, bound = self._server.servers[0].sockets[0].getsockname()[:2]
         self.url = f"http://{host if self.listen_fd is not None else self.host}:{bound}"
-        if self.mode == "socket":
-            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-            assert self.app is not None and self.settings.slack_app_token is not None
-            self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]
-        if self.watcher is not None:
-            await self._refuse_second_sqlite_watcher(runtime)
-            self._watcher_task = asyncio.create_task(self.watcher.run(), name="watcher")
-        if self.approvals is not None:
-            self._approvals_task = asyncio.create_task(self.approvals.run(), name="approvals")
-        log.info("bot started", extra={"mode": self.mode, "url": self.url})
-        return self
 
     def use_followups(self, tracker: FollowupTracker) -> None:
         """Tests and benchmarks: follow through with this tracker instead of the bot's own."""
