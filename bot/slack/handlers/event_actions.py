@@ -49,8 +49,8 @@ class EventActions:
     delivery: Delivery
     alerts: AlertFinder
     marks: AlertMarks
-    digests: DigestBoard | None  # tells a digest's thread from an alert's
-    followups: FollowupTracker | None  # follows what a started action created
+    digests: DigestBoard  # tells a digest's thread from an alert's
+    followups: FollowupTracker  # follows what a started action created
 
     async def on_alert(
         self,
@@ -92,9 +92,8 @@ class EventActions:
             return  # a thread that is not one of our alerts
         kind, event_id, alert = target
         interaction = interaction.on(alert)
-        board = self.digests
         try:
-            in_digest = board is not None and await board.at(channel, thread_ts) is not None
+            in_digest = await self.digests.at(channel, thread_ts) is not None
         except Exception:  # cannot tell whether this thread names one failure: act on none
             log.exception("digest look-up failed; the reply is not acted on")
             await self.context.answer(interaction, render_error(StoreUnavailable()))
@@ -195,8 +194,7 @@ class EventActions:
             if outcome.status == "unknown":
                 await self.actions.follow_unknown(outcome, summary)
                 return
-            tracker = self.followups
-            if tracker is not None and outcome.status == "started" and summary is not None:
-                await tracker.track(outcome, channel=summary.channel, summary_ts=summary.ts, alert=alert)
+            if outcome.status == "started" and summary is not None:
+                await self.followups.track(outcome, channel=summary.channel, summary_ts=summary.ts, alert=alert)
         except Exception:
             log.exception("after the action: the hand-over failed", extra={"action_id": outcome.action_id})

@@ -29,7 +29,7 @@ class ExecutionControls:
     controls: ExecutionControl
     delivery: Delivery
     followed: FollowedExecutions
-    followups: FollowupTracker | None  # a followed summary shows who acted
+    followups: FollowupTracker  # a followed summary shows who acted
 
     async def from_command(self, interaction: Interaction, invocation: Invocation) -> None:
         """``/codestream cancel|pause|resume-execution <execution id or link>``."""
@@ -62,7 +62,7 @@ class ExecutionControls:
             if outcome.status == "unknown":
                 answer = MessageRef(channel, ts, ts) if channel and ts else None
                 await self.controls.follow_unknown(outcome, answer)
-            elif self.followups is not None:
+            else:
                 await self.followups.acted(execution_id, verb=verb, actor_id=request.actor.user_id, at=outcome.at)
         except Exception:
             log.exception("after an execution action: follow-up failed", extra={"action_id": outcome.action_id})
