@@ -335,6 +335,7 @@ async def test_a_bug_in_the_work_after_the_ack_is_logged_and_the_person_told(
 ) -> None:
     """The work outlives its listener, so Bolt's error handler no longer sees its errors: the
     bot's own does the same (one log line, a polite ephemeral), and the bot keeps working."""
+    assert harness.bot.handlers is not None
     runtime = harness.runtime  # its Actions and InFlight are the Slack handlers' own
     alert = await harness.post_alert("git", SAMPLE_FAILED_GIT_ID)
     real_perform = runtime.actions.perform
@@ -365,6 +366,7 @@ async def test_a_bug_in_the_work_after_the_ack_is_logged_and_the_person_told(
 
 async def test_shutdown_waits_for_work_still_queued_behind_its_ack(harness: Harness) -> None:
     """Acked work is counted in flight from the ack on, so a graceful shutdown finishes it."""
+    assert harness.bot.handlers is not None
     runtime = harness.runtime
     harness.sim.inject(Fault(method="POST", path="/codestream/api/git-events/", delay=0.5))
     resp = await harness.send.slash_command(f"rerun {SAMPLE_FAILED_GIT_ID}", user="U0ALICE", channel=ALERTS)
