@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.slack.render.messages import ACTION_RERUN, ACTION_RESUME
+from bot.slack.render.buttons import ACTION_RERUN, ACTION_RESUME
 
 
 def build_bare_app(token: str, signing_secret: str, api_url: str) -> Starlette:

@@ -37,7 +37,8 @@ import httpx
 from bot.codestream.models import parse_event
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn
-from bot.slack.render.messages import ACTION_RERUN, render_alert
+from bot.slack.render.buttons import ACTION_RERUN
+from bot.slack.render.messages import render_alert
 
 JSON = dict[str, Any]
 

@@ -10,7 +10,7 @@ from bot.core.access import AccessPolicy, AllowEveryone
 from bot.core.control.ports import LoggedControls
 from bot.core.control.readback import ControlReadBack
 from bot.core.lifecycle import Lifecycle
-from bot.core.perform import EventActions, EventTarget
+from bot.core.perform import EventPerformer, EventTarget
 from bot.core.ports import OutcomeNotifier
 from bot.core.readback import EventReadBack
 from bot.core.reconcile import Reconciler, ReconcileTiming
@@ -25,10 +25,10 @@ def event_actions(
     access: AccessPolicy | None = None,
     owner: str = "codestream-bot",
     dedupe_seconds: float = 300.0,
-) -> EventActions:
+) -> EventPerformer:
     lifecycle = Lifecycle(store, owner=owner)
     target = EventTarget(client, lifecycle, dedupe_seconds=dedupe_seconds)
-    return EventActions(target, execution_url, access or AllowEveryone())
+    return EventPerformer(target, execution_url, access or AllowEveryone())
 
 
 def reconciler(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from bot.app.runtime import Runtime
-from bot.app.serve import RunningBot
+from bot.app.serve import RunningBot, Timings
 from bot.app.settings import Settings, load_settings
 from bot.codestream.client import RetryPolicy
 from bot.codestream.models import EventKind
@@ -116,7 +116,8 @@ async def running_harness(tmp_path: Path, **env: Any) -> AsyncIterator[Harness]:
     slack = SlackStandIn(bot_token=BOT_TOKEN)
     await slack.start()
     settings = load_settings(bot_env(sim, slack, tmp_path, **env))
-    bot = RunningBot(settings, mode="http", retry=FAST, reconcile_timing=FAST_RECONCILE, slack_retry=FAST_SLACK_RETRY)
+    timings = Timings(retry=FAST, reconcile=FAST_RECONCILE, slack_retry=FAST_SLACK_RETRY)
+    bot = RunningBot(settings, mode="http", timings=timings)
     await bot.start()
     assert bot.url is not None
     sender = SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack)

@@ -22,6 +22,7 @@ from bot.core.approvals.watcher import ApprovalWatcher
 from bot.core.control.perform import ExecutionControl, ExecutionTarget
 from bot.core.control.ports import LoggedControls
 from bot.core.control.readback import ControlReadBack
+from bot.core.digests import DigestBoard, Draw
 from bot.core.fileconfig import FileConfig, load_file_config
 from bot.core.followup import FollowupTiming, FollowupTracker
 from bot.core.foreground import Foreground
@@ -30,7 +31,7 @@ from bot.core.lifecycle import Lifecycle
 from bot.core.liveness import Liveness, new_replica_id
 from bot.core.logs import redact
 from bot.core.people import AuthorMentions
-from bot.core.perform import EventActions, EventTarget
+from bot.core.perform import EventPerformer, EventTarget
 from bot.core.ports import OutcomeNotifier
 from bot.core.readback import EventReadBack, ReadBack
 from bot.core.reconcile import Reconciler, ReconcileTiming
@@ -42,9 +43,7 @@ from bot.slack.identity import SlackIdentity
 from bot.slack.notifier import SlackNotifier
 from bot.slack.pacing import ChannelPacer
 from bot.slack.people import SlackEmailDirectory
-from bot.slack.surfaces import Surfaces
 from bot.slack.usergroups import SlackGroupDirectory
-from bot.slack.users import UserDirectory
 from bot.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ class Runtime:
     settings: Settings
     client: CodeStreamClient
     store: Store
-    actions: EventActions
+    actions: EventPerformer
     access: AccessPolicy
     web: AsyncWebClient | None = None  # the one Slack Web API client, when Slack is configured
     file_config: FileConfig = field(default_factory=FileConfig)  # BOT_CONFIG: routes and access rules
@@ -85,13 +84,16 @@ class Runtime:
 
     @functools.cached_property
     def _notifier(self) -> SlackNotifier:
-        return SlackNotifier(self.delivery, execution_link=self.settings.execution_link, store=self.store)
+        return SlackNotifier(self.delivery, execution_link=self.settings.execution_link, digests=self._digest_board)
 
     def notifier(self, delivery: Delivery | None = None) -> SlackNotifier:
         """The core's ports, implemented on Slack (one per process unless ``delivery`` is given)."""
         if delivery is None:
             return self._notifier
-        return SlackNotifier(delivery, execution_link=self.settings.execution_link, store=self.store)
+        return SlackNotifier(delivery, execution_link=self.settings.execution_link, digests=self._digest_board)
+
+    def _digest_board(self, draw: Draw) -> DigestBoard:
+        return DigestBoard(self.store, draw)
 
     def build_followups(self, timing: FollowupTiming | None = None) -> FollowupTracker:
         """The follow-through, from BOT_FOLLOW_*; it updates Slack through ``web``."""
@@ -193,29 +195,6 @@ class Runtime:
         options.setdefault("interval", self.settings.bot_approvals_interval)
         return ApprovalWatcher(self.store, self.client.background, self.notifier(), router, **options)
 
-    def build_surfaces(self) -> Surfaces:
-        """What the Slack listeners hand over to."""
-        assert self.web is not None, "Slack is not configured"
-        # Surfaces keep the tracker they are given: build it first, or nothing is followed.
-        assert self.followups is not None, "build_followups() before build_surfaces()"
-        return Surfaces(
-            actions=self.actions,
-            store=self.store,
-            client=self.client,
-            access=self.access,
-            delivery=self.delivery,
-            users=UserDirectory(self.web),
-            execution_link=self.settings.execution_link,
-            inflight=self.inflight,
-            identity=self.identity,
-            followups=self.followups,
-            notifier=self.notifier(),
-            routing=Router.from_config(self.file_config, self.settings.bot_alert_channel),
-            controls=self.controls,
-            decisions=self.decisions,
-            foreground=self.foreground,
-        )
-
     async def lease_holder_gone(self, holder: str) -> bool:
         assert self.liveness is not None
         return await self.liveness.lease_holder_gone(holder)
@@ -284,7 +263,7 @@ async def build_runtime(
         reconcile_seconds=settings.bot_reconcile_seconds,
     )
     target = EventTarget(client, lifecycle, dedupe_seconds=settings.bot_dedupe_seconds)
-    actions = EventActions(target, settings.execution_ui_url, access)
+    actions = EventPerformer(target, settings.execution_ui_url, access)
     return Runtime(
         settings=settings,
         client=client,

@@ -19,6 +19,7 @@ from bot.app.health import Readiness
 from bot.app.httpserver import server_options
 from bot.app.runtime import Runtime, build_runtime
 from bot.app.settings import Settings
+from bot.app.slack_handlers import build_handlers
 from bot.app.watching import build_approval_watcher, build_watcher, webhook_route
 from bot.app.web import build_web
 from bot.codestream.client import RetryPolicy
@@ -31,7 +32,7 @@ from bot.core.undelivered import describe_undelivered
 from bot.core.watcher import Watcher
 from bot.slack.app import SlackRetry, build_app
 from bot.slack.channels import CHANNEL_ID, ChannelDirectory, ChannelNotFound
-from bot.slack.surfaces import Surfaces
+from bot.slack.listeners import Handlers
 
 if TYPE_CHECKING:  # Socket Mode's client is imported only when the bot runs in Socket Mode
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -56,6 +57,16 @@ def default_mode(settings: Settings) -> Mode:
     return "socket" if settings.slack_app_token is not None else "http"
 
 
+@dataclass(frozen=True)
+class Timings:
+    """The waits the tests, the demo and benchmarks shorten; None: production's defaults."""
+
+    retry: RetryPolicy | None = None  # Code Stream's retries: tests use a fast backoff
+    slack_retry: SlackRetry | None = None  # tests back off for milliseconds, not seconds
+    followup: FollowupTiming | None = None  # the demo and tests follow faster
+    reconcile: ReconcileTiming | None = None  # tests read back faster
+
+
 @dataclass
 class RunningBot:
     """A bot started in this event loop: tests, the demo and benchmarks use it directly; the
@@ -66,28 +77,29 @@ class RunningBot:
     host: str = "127.0.0.1"
     port: int = 0
     listen_fd: int | None = None  # an inherited, listening socket to serve on instead of host:port
-    runtime: Runtime | None = None
-    app: AsyncApp | None = None
-    surfaces: Surfaces | None = None
-    url: str | None = None
-    retry: RetryPolicy | None = None  # tests use a fast backoff
-    readiness: Readiness | None = None
-    followup_timing: FollowupTiming | None = None  # the demo and tests follow faster
-    watcher: Watcher | None = None
-    approvals: ApprovalWatcher | None = None
-    reconciler: Reconciler | None = None
-    reconcile_timing: ReconcileTiming | None = None  # tests read back faster
-    slack_retry: SlackRetry | None = None  # tests back off for milliseconds, not seconds
-    _reconciler_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    _followups_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    _watcher_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    _approvals_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    _server: uvicorn.Server | None = field(default=None, repr=False)
-    _server_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    _socket: AsyncSocketModeHandler | None = field(default=None, repr=False)
+    timings: Timings = field(default_factory=Timings)
+    # What start() builds:
+    runtime: Runtime | None = field(default=None, init=False)
+    app: AsyncApp | None = field(default=None, init=False)
+    handlers: Handlers | None = field(default=None, init=False)  # what the Slack listeners hand over to
+    url: str | None = field(default=None, init=False)
+    readiness: Readiness | None = field(default=None, init=False)
+    watcher: Watcher | None = field(default=None, init=False)
+    approvals: ApprovalWatcher | None = field(default=None, init=False)
+    reconciler: Reconciler | None = field(default=None, init=False)
+    _reconciler_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _followups_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _watcher_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _approvals_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _server: uvicorn.Server | None = field(default=None, init=False, repr=False)
+    _server_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _socket: AsyncSocketModeHandler | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> RunningBot:
-        self.runtime = runtime = await build_runtime(self.settings, retry=self.retry, slack_retry=self.slack_retry)
+        timings = self.timings
+        self.runtime = runtime = await build_runtime(
+            self.settings, retry=timings.retry, slack_retry=timings.slack_retry
+        )
         try:
             await self._resolve_alert_channel(runtime)
         except StartupError:
@@ -95,20 +107,18 @@ class RunningBot:
             self.runtime = None
             raise
         if runtime.web is not None:
-            runtime.build_followups(self.followup_timing)
-        notifier = runtime.notifier() if runtime.web is not None else LoggedOutcomes()
-        self.reconciler = runtime.reconciler(notifier, self.reconcile_timing)
-        await self.reconciler.start()  # this replica's first heartbeat, before it takes any work
-        self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
+            runtime.build_followups(timings.followup)
+        await self._start_reconciler(runtime)
         if runtime.web is not None:
-            self.surfaces = runtime.build_surfaces()
+            self.handlers = build_handlers(runtime, health=self._home_health)
             secret = self.settings.slack_signing_secret
             self.app = build_app(
-                self.surfaces,
+                self.handlers,
+                runtime.delivery,
                 signing_secret=secret.get_secret_value() if secret is not None else None,
                 socket_mode=self.mode == "socket",
             )
-        self.readiness = Readiness(
+        self.readiness = readiness = Readiness(
             runtime.store.ping,
             runtime.client.background.about,
             self._socket_connected if self.mode == "socket" else None,
@@ -116,33 +126,61 @@ class RunningBot:
         )
         if runtime.followups is not None:
             self._followups_task = asyncio.create_task(runtime.followups.run(), name="followups")
-            self.watcher = build_watcher(
-                self.settings,
-                runtime.file_config,
-                store=runtime.store,
-                client=runtime.client.background,
-                notifier=runtime.notifier(),
-                holder=runtime.replica,
-                holder_gone=runtime.lease_holder_gone,
-                authors=runtime.authors,
-                digests=runtime.notifier().digests,
-            )
-            self.approvals = build_approval_watcher(
-                self.settings,
-                runtime.file_config,
-                store=runtime.store,
-                client=runtime.client.background,
-                notifier=runtime.notifier(),
-                holder=runtime.replica,
-                holder_gone=runtime.lease_holder_gone,
-            )
-        if self.surfaces is not None:
-            self.surfaces.health = self._home_health
+            self._build_watchers(runtime)
+        await self._start_server(runtime, readiness)
+        if self.mode == "socket":
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+            assert self.app is not None and self.settings.slack_app_token is not None
+            self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        if self.watcher is not None:
+            await self._refuse_second_sqlite_watcher(runtime)
+            self._watcher_task = asyncio.create_task(self.watcher.run(), name="watcher")
+        if self.approvals is not None:
+            self._approvals_task = asyncio.create_task(self.approvals.run(), name="approvals")
+        log.info("bot started", extra={"mode": self.mode, "url": self.url})
+        return self
+
+    async def _start_reconciler(self, runtime: Runtime) -> None:
+        """The reconciler, woken by every action that ends unknown; its first heartbeat is this
+        replica's, before it takes any work."""
+        notifier = runtime.notifier() if runtime.web is not None else LoggedOutcomes()
+        self.reconciler = runtime.reconciler(notifier, self.timings.reconcile)
+        await self.reconciler.start()
+        self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
+
+    def _build_watchers(self, runtime: Runtime) -> None:
+        """The failure watcher and the approvals watcher (started once the server is up)."""
+        self.watcher = build_watcher(
+            self.settings,
+            runtime.file_config,
+            store=runtime.store,
+            client=runtime.client.background,
+            notifier=runtime.notifier(),
+            holder=runtime.replica,
+            holder_gone=runtime.lease_holder_gone,
+            authors=runtime.authors,
+            digests=runtime.notifier().digests,
+        )
+        self.approvals = build_approval_watcher(
+            self.settings,
+            runtime.file_config,
+            store=runtime.store,
+            client=runtime.client.background,
+            notifier=runtime.notifier(),
+            holder=runtime.replica,
+            holder_gone=runtime.lease_holder_gone,
+        )
+
+    async def _start_server(self, runtime: Runtime, readiness: Readiness) -> None:
+        """The HTTP server (Slack's requests in HTTP mode, health, metrics, the webhook), once it
+        listens; ``url`` says where."""
         extra = [webhook_route(self.watcher, self.settings.bot_webhook_token)] if self.watcher else []
         gate_secret = self.settings.slack_signing_secret if self.mode == "http" else None
         web = build_web(
             self.app if self.mode == "http" else None,
-            self.readiness,
+            readiness,
             signing_secret=gate_secret.get_secret_value() if gate_secret is not None else None,
             extra_routes=extra,
             foreground=runtime.foreground,
@@ -162,26 +200,13 @@ class RunningBot:
             await asyncio.sleep(0.01)
         host, bound = self._server.servers[0].sockets[0].getsockname()[:2]
         self.url = f"http://{host if self.listen_fd is not None else self.host}:{bound}"
-        if self.mode == "socket":
-            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-            assert self.app is not None and self.settings.slack_app_token is not None
-            self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]
-        if self.watcher is not None:
-            await self._refuse_second_sqlite_watcher(runtime)
-            self._watcher_task = asyncio.create_task(self.watcher.run(), name="watcher")
-        if self.approvals is not None:
-            self._approvals_task = asyncio.create_task(self.approvals.run(), name="approvals")
-        log.info("bot started", extra={"mode": self.mode, "url": self.url})
-        return self
 
     def use_followups(self, tracker: FollowupTracker) -> None:
         """Tests and benchmarks: follow through with this tracker instead of the bot's own."""
         assert self.runtime is not None
         self.runtime.followups = tracker
-        if self.surfaces is not None:
-            self.surfaces.followups = tracker
+        if self.handlers is not None:
+            self.handlers.use_followups(tracker)
         if self.reconciler is not None:
             self.reconciler.events.tracker = tracker
             for readback in self.reconciler.readbacks.values():

@@ -20,13 +20,13 @@ from typing import TextIO, TypeVar
 import httpx
 
 from bot.app.logs import configure_logging
-from bot.app.serve import RunningBot
+from bot.app.serve import RunningBot, Timings
 from bot.app.settings import load_settings
 from bot.core.followup.timing import FollowupTiming
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
 from bot.slack.render.approval import ACTION_APPROVE, MESSAGE_BLOCK, MESSAGE_INPUT
-from bot.slack.render.messages import ACTION_RERUN
+from bot.slack.render.buttons import ACTION_RERUN
 from bot.slack.render.plaintext import blocks_to_text
 
 CHANNEL = "C0ALERTS"
@@ -99,7 +99,7 @@ async def run_demo(out: TextIO, *, as_json: bool = False) -> bool:
                 }
             )
             fast = FollowupTiming(first_poll=1.0, initial_interval=1.0, max_interval=2.0)
-            async with RunningBot(settings, followup_timing=fast) as bot:
+            async with RunningBot(settings, timings=Timings(followup=fast)) as bot:
                 return await _story(story, sim, slack, bot)
 
 

@@ -1,4 +1,4 @@
-"""``EventActions.perform(request) -> Outcome``: rerun, resume or show an event — the adapter of
+"""``EventPerformer.perform(request) -> Outcome``: rerun, resume or show an event — the adapter of
 events (git, Gerrit, Docker registry) to the one intent lifecycle (``bot.core.lifecycle``). No
 Slack in here.
 
@@ -125,7 +125,7 @@ class EventTarget:
 
 
 @dataclass
-class EventActions:
+class EventPerformer:
     """Rerun, resume and show events: access, the read, and the runner; outcomes as Slack shows
     them."""
 
@@ -236,4 +236,4 @@ def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-__all__ = ["EventActions", "EventProgress", "EventTarget"]
+__all__ = ["EventPerformer", "EventProgress", "EventTarget"]

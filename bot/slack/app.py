@@ -19,9 +19,10 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import listeners
+from bot.slack.delivery import Delivery
+from bot.slack.listeners import Handlers
 from bot.slack.metered import CountingRateLimitHandler, MeteredWebClient
 from bot.slack.render.messages import SOMETHING_WENT_WRONG
-from bot.slack.surfaces import Surfaces
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,9 @@ def build_web_client(
     return web
 
 
-def build_app(surfaces: Surfaces, *, signing_secret: str | None, socket_mode: bool) -> AsyncApp:
-    """The Bolt app on the surfaces' Web API client; requests are verified unless in Socket Mode."""
-    delivery = surfaces.delivery
+def build_app(handlers: Handlers, delivery: Delivery, *, signing_secret: str | None, socket_mode: bool) -> AsyncApp:
+    """The Bolt app on the delivery's Web API client, its listeners handing over to ``handlers``;
+    requests are verified unless in Socket Mode."""
     web = delivery.web
     secret = signing_secret
     app = AsyncApp(
@@ -87,7 +88,7 @@ def build_app(surfaces: Surfaces, *, signing_secret: str | None, socket_mode: bo
         raise_error_for_unhandled_request=False,
         logger=logging.getLogger("slack_bolt"),
     )
-    listeners.register(app, surfaces)
+    listeners.register(app, handlers)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -13,24 +13,24 @@ from bot.codestream.models import Event, Execution
 from bot.codestream.user_operations import UserOperation
 from bot.core.approvals.ports import ApprovalEnd
 from bot.core.control import ControlOutcome
-from bot.core.digests import SAVE_WAIT, DigestBoard, RowState
+from bot.core.digests import SAVE_WAIT, DigestBoard, Draw, RowState
 from bot.core.failures import FailureContext, failure_context
 from bot.core.ports import Delivered, Ending
 from bot.core.requests import MessageRef, Outcome
 from bot.slack.delivery import Delivery
+from bot.slack.render.alert import render_alert_after
 from bot.slack.render.approval import render_approval_end, render_approval_request
 from bot.slack.render.base import MAX_BLOCKS, fallback_text, section
 from bot.slack.render.control import acted_line, render_control_outcome
-from bot.slack.render.digest import render_digest
+from bot.slack.render.digest import render_digest, row_after
 from bot.slack.render.messages import (
     SlackMessage,
-    is_checking,
     render_alert,
     render_alert_resolved,
     render_followup,
     render_outcome,
 )
-from bot.store import DigestRecord, DigestRow, FollowupRecord, Store
+from bot.store import DigestRecord, DigestRow, FollowupRecord
 
 log = logging.getLogger(__name__)
 
@@ -39,29 +39,6 @@ _MISSING_NOTE = (
     "check the pipeline's executions in Code Stream.",
     "stopped following: Code Stream no longer has this execution",
 )
-
-
-def render_alert_after(outcome: Outcome, *, now: datetime) -> SlackMessage | None:
-    """The alert once an action on it has an outcome; None when there is no event to draw."""
-    if outcome.event is None:
-        return None
-    reason = getattr(outcome.error, "user_message", None) if outcome.error else None
-    return render_alert_resolved(
-        outcome.event,
-        verb=outcome.request.verb,
-        actor_id=outcome.request.actor.user_id,
-        outcome_status="checking" if is_checking(outcome) else outcome.status,
-        execution_url=outcome.execution_url,
-        execution_index=outcome.event.execution_index if outcome.status == "started" else None,
-        final_status=None,
-        now=now,
-        reason=reason if outcome.status != "not_started" or not outcome.settled_late else None,
-    )
-
-
-def row_after(outcome: Outcome) -> RowState:
-    """A digest row once an action on it has an outcome (what ``render_alert_after`` says of an alert)."""
-    return RowState.after(outcome, status="checking" if is_checking(outcome) else None)
 
 
 def _with_note(message: SlackMessage, mrkdwn: str, plain: str) -> SlackMessage:
@@ -79,11 +56,16 @@ class SlackNotifier:
     changes and the digest is redrawn (``update_alert``)."""
 
     def __init__(
-        self, delivery: Delivery, *, execution_link: Callable[[str | None], str | None], store: Store | None = None
+        self,
+        delivery: Delivery,
+        *,
+        execution_link: Callable[[str | None], str | None],
+        digests: Callable[[Draw], DigestBoard] | None = None,
     ) -> None:
         self.delivery = delivery
         self.execution_link = execution_link  # an execution id -> its page in the Code Stream UI
-        self.digests = DigestBoard(store, self.draw_digest) if store is not None else None
+        # The digests' board (bot.core.digests), drawing with this notifier; None: no digests.
+        self.digests = digests(self.draw_digest) if digests is not None else None
 
     async def update_alert(
         self, alert: MessageRef, kind: str, event_id: str, message: SlackMessage, row: RowState

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.app.serve import RunningBot, default_mode
+from bot.app.serve import RunningBot, Timings, default_mode
 from bot.app.settings import load_settings
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn, wait_for
@@ -24,7 +24,7 @@ async def test_socket_mode_connects_and_runs_the_same_listeners(tmp_path: Path) 
         env = bot_env(sim, slack, tmp_path, SLACK_APP_TOKEN="xapp-1-A0TEST-fake", BOT_HEALTH_PORT="0")
         settings = load_settings(env)
         assert default_mode(settings) == "socket"
-        async with RunningBot(settings, mode="socket", retry=FAST) as bot:
+        async with RunningBot(settings, mode="socket", timings=Timings(retry=FAST)) as bot:
             await wait_for(lambda: slack.socket_connections >= 1)
             envelope = await slack.socket_deliver(
                 "slash_commands",
@@ -82,7 +82,7 @@ async def test_a_second_process_refuses_to_watch_the_same_sqlite_file(tmp_path: 
 
     async with CodeStreamSimulator() as sim, SlackStandIn(bot_token=BOT_TOKEN) as slack:
         env = bot_env(sim, slack, tmp_path, BOT_ALERT_CHANNEL=ALERTS)
-        async with RunningBot(load_settings(env), retry=FAST) as first:
+        async with RunningBot(load_settings(env), timings=Timings(retry=FAST)) as first:
             assert first.runtime is not None
             await wait_for_async_lease(first)
             proc = await bot_cli(

@@ -17,7 +17,7 @@ from bot.core.requests import ActionRequest, Actor, Verb
 from bot.errors import ConfigError
 from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import SlackStandIn, wait_for
-from bot.slack.render.messages import ACTION_RERUN
+from bot.slack.render.buttons import ACTION_RERUN
 from bot.slack.usergroups import SlackGroupDirectory
 from tests.harness import ALERTS, BOT_TOKEN, Harness, harness_with_config, running_harness, wait_for_rows
 

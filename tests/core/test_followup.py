@@ -33,7 +33,8 @@ from bot.simulator.cs_executions import DEFAULT_FAILURE
 from bot.simulator.slack_api import Message, SlackStandIn, wait_for
 from bot.slack.delivery import Delivery
 from bot.slack.notifier import SlackNotifier
-from bot.slack.render.messages import ACTION_RERUN, SlackMessage
+from bot.slack.render.buttons import ACTION_RERUN
+from bot.slack.render.messages import SlackMessage
 from bot.store import ActionRecord, FollowupRecord, Store, open_store
 from tests.conftest import FAST_RETRY, Backend
 from tests.harness import ALERTS, Harness, fast_pacing

@@ -14,7 +14,7 @@ from bot.codestream.models import Event
 from bot.codestream.transport import TransportFailure
 from bot.core.access import Rule, RulePolicy
 from bot.core.errors import StoreUnavailable
-from bot.core.perform import EventActions as Actions
+from bot.core.perform import EventPerformer as Actions
 from bot.core.requests import ActionRequest, Actor, Verb
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.store import Store, open_store

@@ -32,7 +32,7 @@ from bot.core.watcher import LEASE, Cursor, CycleStats, Watcher, backoff_delay
 from bot.simulator import CodeStreamSimulator, Fault
 from bot.simulator.slack_api import Message, SlackStandIn, wait_for
 from bot.slack.delivery import Delivery
-from bot.slack.render.messages import ACTION_RERUN, ACTION_RESUME
+from bot.slack.render.buttons import ACTION_RERUN, ACTION_RESUME
 from bot.slack.render.plaintext import blocks_to_text
 from bot.store import ActionRecord, Store, open_store
 from tests.conftest import FAST_RETRY, Backend

@@ -19,7 +19,8 @@ import pytest
 
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.simulator.slack_api import Message, SlackStandIn, wait_for
-from bot.slack.render.messages import ACTION_RERUN, METADATA_EVENT_TYPE
+from bot.slack.render.buttons import ACTION_RERUN
+from bot.slack.render.messages import METADATA_EVENT_TYPE
 from bot.store import open_store
 from tests.harness import ALERTS, BOT_TOKEN
 from tests.replicas import Replica, finish, ready, replica_env, start_replica

@@ -15,8 +15,9 @@ import pytest
 from bot.core.liveness import holder_pid
 from bot.simulator import SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import Message, wait_for
+from bot.slack.render.buttons import ACTION_RERUN
 from bot.slack.render.digest import ACTION_RERUN_ALL, METADATA_DIGEST_TYPE
-from bot.slack.render.messages import ACTION_RERUN, METADATA_EVENT_TYPE
+from bot.slack.render.messages import METADATA_EVENT_TYPE
 from bot.store import ActionRecord, Store, open_store
 from tests.conftest import needs_postgres
 from tests.harness import wait_for_async

@@ -18,7 +18,8 @@ from sqlalchemy import event as sa_event
 
 from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID, Fault
 from bot.simulator.slack_api import Message, wait_for
-from bot.slack.render.messages import ACTION_RERUN, ACTION_RESUME, METADATA_EVENT_TYPE
+from bot.slack.render.buttons import ACTION_RERUN, ACTION_RESUME
+from bot.slack.render.messages import METADATA_EVENT_TYPE
 from tests.harness import ALERTS, Harness, running_harness, wait_for_rows
 
 POST_PATH = "/codestream/api/git-events/"

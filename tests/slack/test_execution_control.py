@@ -15,7 +15,7 @@ import pytest
 from bot.core.control import CONTROLS
 from bot.simulator import SAMPLE_FAILED_GIT_ID, Fault
 from bot.simulator.slack_api import Message, wait_for
-from bot.slack.render.messages import ACTION_RERUN
+from bot.slack.render.buttons import ACTION_RERUN
 from tests.harness import ALERTS, Harness, buttons, everything, harness_with_config, running_harness
 
 CANCEL = CONTROLS["cancel"].button_action_id

@@ -29,7 +29,7 @@ from bot.simulator import SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import Message
 from bot.slack.commands import parse_command
 from bot.slack.parse import parse_thread_reply
-from bot.slack.render.messages import ACTION_RERUN, ACTION_RESUME, parse_button_value
+from bot.slack.render.buttons import ACTION_RERUN, ACTION_RESUME, parse_button_value
 from tests.harness import ALERTS, Harness, running_harness
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "120"))

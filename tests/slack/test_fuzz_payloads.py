@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from bot.core.control import CONTROLS
 from bot.slack.render.approval import ACTION_APPROVE, ACTION_REJECT, DECISION_VIEW, MESSAGE_BLOCK, MESSAGE_INPUT
+from bot.slack.render.buttons import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME
 from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL
-from bot.slack.render.messages import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME
 from bot.slack.render.mute import ACTION_MUTE
 from tests.harness import ALERTS
 from tests.slack.test_fuzz import FUZZ, Background, watched_bot

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.simulator.slack_api import wait_for
-from bot.slack.render.base import ACTION_RERUN
+from bot.slack.render.buttons import ACTION_RERUN
 from tests.harness import ALERTS, Harness, harness_with_config
 
 CONFIG = (

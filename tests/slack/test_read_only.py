@@ -15,7 +15,7 @@ import pytest_asyncio
 from bot.simulator import SAMPLE_FAILED_DOCKER_ID, SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import wait_for
 from bot.simulator.slack_models import ResponsePost
-from bot.slack.render.messages import ACTION_RERUN
+from bot.slack.render.buttons import ACTION_RERUN
 from tests.harness import ALERTS, Harness, running_harness
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("read-only")]

@@ -17,7 +17,8 @@ from bot.simulator import (
     Fault,
 )
 from bot.simulator.slack_api import Message, wait_for
-from bot.slack.render.messages import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME, METADATA_EVENT_TYPE
+from bot.slack.render.buttons import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME
+from bot.slack.render.messages import METADATA_EVENT_TYPE
 from tests.harness import ALERTS, Harness, wait_for_rows
 
 KIND_PATH = {"git": "git-events", "gerrit": "gerrit-events", "docker": "registry-events"}
@@ -334,10 +335,10 @@ async def test_a_bug_in_the_work_after_the_ack_is_logged_and_the_person_told(
 ) -> None:
     """The work outlives its listener, so Bolt's error handler no longer sees its errors: the
     bot's own does the same (one log line, a polite ephemeral), and the bot keeps working."""
-    surfaces = harness.bot.surfaces
-    assert surfaces is not None
+    assert harness.bot.handlers is not None
+    runtime = harness.runtime  # its Actions and InFlight are the Slack handlers' own
     alert = await harness.post_alert("git", SAMPLE_FAILED_GIT_ID)
-    real_perform = surfaces.actions.perform
+    real_perform = runtime.actions.perform
     calls = 0
 
     async def perform_with_a_bug(*args: Any, **kwargs: Any) -> Any:
@@ -347,7 +348,7 @@ async def test_a_bug_in_the_work_after_the_ack_is_logged_and_the_person_told(
             raise RuntimeError("a bug")  # stands for any unexpected error
         return await real_perform(*args, **kwargs)
 
-    monkeypatch.setattr(surfaces.actions, "perform", perform_with_a_bug)
+    monkeypatch.setattr(runtime.actions, "perform", perform_with_a_bug)
     if surface == "slash":
         resp = await harness.send.slash_command(f"rerun {SAMPLE_FAILED_GIT_ID}", user="U0ALICE", channel=ALERTS)
         assert resp.status_code == 200
@@ -357,7 +358,7 @@ async def test_a_bug_in_the_work_after_the_ack_is_logged_and_the_person_told(
     assert "Something went wrong on the bot's side" in everything(apology)
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == ["unhandled error in a listener"]
     assert harness.posts() == 0
-    await wait_for(lambda: surfaces.inflight.count == 0)  # the apology's own send counted too
+    await wait_for(lambda: runtime.inflight.count == 0)  # the apology's own send counted too
     # The process goes on: the next request runs.
     await harness.send.slash_command(f"rerun {SAMPLE_FAILED_GIT_ID}", user="U0ALICE", channel=ALERTS)
     await wait_for(lambda: harness.posts() == 1)
@@ -365,12 +366,12 @@ async def test_a_bug_in_the_work_after_the_ack_is_logged_and_the_person_told(
 
 async def test_shutdown_waits_for_work_still_queued_behind_its_ack(harness: Harness) -> None:
     """Acked work is counted in flight from the ack on, so a graceful shutdown finishes it."""
-    surfaces = harness.bot.surfaces
-    assert surfaces is not None
+    assert harness.bot.handlers is not None
+    runtime = harness.runtime
     harness.sim.inject(Fault(method="POST", path="/codestream/api/git-events/", delay=0.5))
     resp = await harness.send.slash_command(f"rerun {SAMPLE_FAILED_GIT_ID}", user="U0ALICE", channel=ALERTS)
     assert resp.status_code == 200
-    assert surfaces.inflight.count == 1  # already, before the work has started
+    assert runtime.inflight.count == 1  # already, before the work has started
     await harness.bot.stop()
     assert harness.posts() == 1
     assert any("started" in everything(m) for m in bot_messages(harness))

@@ -1,10 +1,13 @@
 """The ``/codestream`` command table: one record per command drives parsing, ``help``, usage
-errors, the manifest's usage hint and dispatch. To add a command: a record here, its handler
-(a module beside this one), its renderer, and a test.
+errors, the manifest's usage hint and dispatch. To add a command: a record here (its handler
+reaches the handler object that answers it, in ``CommandHandlers``), that handler's method (a
+module beside this one), its renderer, and a test.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final
 
 from bot.core.commands import (
@@ -16,42 +19,39 @@ from bot.core.commands import (
     optional_kind,
     verb_command,
 )
-from bot.core.control import CONTROLS, control_spec
+from bot.core.control import CONTROLS
 from bot.core.targets import EXECUTION_USAGE
 from bot.core.verbs import VERBS
-from bot.slack.commands.audit import audit_trail
-from bot.slack.commands.failures import list_failures
-from bot.slack.commands.mutes import end_mute, list_mutes
-from bot.slack.commands.subscriptions import list_subscriptions, subscribe, unsubscribe
-from bot.slack.commands.whoami import whoami
+from bot.slack.commands.mutes import Mutes
+from bot.slack.commands.reports import Reports
+from bot.slack.commands.subscriptions import Subscriptions
+from bot.slack.handlers.event_actions import EventActions
+from bot.slack.handlers.execution_control import ExecutionControls
 from bot.slack.interaction import Interaction
 from bot.slack.render.base import SlackMessage
 from bot.slack.render.messages import render_help
-from bot.slack.surfaces import Handler, Surfaces
 
 SLASH_COMMAND: Final = "/codestream"
 
 
-async def perform(surfaces: Surfaces, interaction: Interaction, invocation: Invocation) -> SlackMessage | None:
-    await surfaces.perform_verb(interaction, invocation)  # answers where the outcome belongs
-    return None
+@dataclass(frozen=True)
+class CommandHandlers:
+    """The handlers the commands' records reach."""
+
+    actions: EventActions
+    controls: ExecutionControls
+    reports: Reports
+    mutes: Mutes
+    subscriptions: Subscriptions
 
 
-_PERFORM: Final[Handler] = perform
+#: What answers a command: answers itself (None) or returns the message only the caller sees.
+Answer = Callable[[Interaction, Invocation], Awaitable[SlackMessage | None]]
+#: A record's handler: which of the handlers answers it.
+Handler = Callable[[CommandHandlers], Answer]
 
 
-async def control(surfaces: Surfaces, interaction: Interaction, invocation: Invocation) -> SlackMessage | None:
-    """``/codestream cancel|pause|resume-execution <execution id or link>``."""
-    spec = control_spec(invocation.command)
-    assert spec is not None and invocation.event_id is not None
-    await surfaces.control_execution(spec.name, invocation.event_id, interaction)  # answers itself
-    return None
-
-
-_CONTROL: Final[Handler] = control
-
-
-async def show_help(surfaces: Surfaces | None, interaction: Interaction | None, invocation: Invocation) -> SlackMessage:
+async def show_help(interaction: Interaction, invocation: Invocation) -> SlackMessage:
     return help_message()
 
 
@@ -62,16 +62,23 @@ def help_message() -> SlackMessage:
 COMMANDS: Final = CommandTable[Handler](
     SLASH_COMMAND,
     [
-        *(verb_command(verb, _PERFORM) for verb in VERBS),
+        *(verb_command(verb, lambda h: h.actions.from_command) for verb in VERBS),  # answers where the outcome belongs
         *(
-            Command(spec.name, EXECUTION_USAGE, spec.help, _CONTROL, aliases=spec.aliases, arguments=execution_target)
+            Command(
+                spec.name,
+                EXECUTION_USAGE,
+                spec.help,
+                lambda h: h.controls.from_command,  # answers itself
+                aliases=spec.aliases,
+                arguments=execution_target,
+            )
             for spec in CONTROLS.values()
         ),
         Command(
             "list",
             "[git|gerrit|docker]",
             "recent failed events, each with a Rerun button",
-            list_failures,
+            lambda h: h.reports.failures_list,
             aliases=("failed", "failures"),
             arguments=optional_kind,
         ),
@@ -79,22 +86,36 @@ COMMANDS: Final = CommandTable[Handler](
             "audit",
             "[event id|@user] [--since 7d]",
             "who did what, and when",
-            audit_trail,
+            lambda h: h.reports.audit,
             arguments=free_words,
         ),
-        Command("whoami", "", "what the access policy lets you do here", whoami),
-        Command("mutes", "", "what is muted (from an alert's ⋯ menu), for how long, by whom", list_mutes),
-        Command("unmute", "<n>", "end mute n: its next failures are alerted again", end_mute, arguments=free_words),
+        Command("whoami", "", "what the access policy lets you do here", lambda h: h.reports.whoami),
+        Command("mutes", "", "what is muted (from an alert's ⋯ menu), for how long, by whom", lambda h: h.mutes.show),
+        Command(
+            "unmute",
+            "<n>",
+            "end mute n: its next failures are alerted again",
+            lambda h: h.mutes.end,
+            arguments=free_words,
+        ),
         Command(
             "subscribe",
             "[kind:…] [project:…] [pipeline:…] [repo:…] [branch:…] [mention:@group]",
             "alert this channel of the failures that match (after the configured routes)",
-            subscribe,
+            lambda h: h.subscriptions.subscribe,
             arguments=free_words,
         ),
-        Command("subscriptions", "", "this channel's subscriptions and configured routes", list_subscriptions),
-        Command("unsubscribe", "<n>", "remove subscription n of this channel", unsubscribe, arguments=free_words),
-        Command("help", "", "this list", show_help, aliases=("?",), arguments=free_words, instant=True),
+        Command(
+            "subscriptions", "", "this channel's subscriptions and configured routes", lambda h: h.subscriptions.show
+        ),
+        Command(
+            "unsubscribe",
+            "<n>",
+            "remove subscription n of this channel",
+            lambda h: h.subscriptions.end,
+            arguments=free_words,
+        ),
+        Command("help", "", "this list", lambda h: show_help, aliases=("?",), arguments=free_words, instant=True),
     ],
 )
 

@@ -1,60 +1,47 @@
-"""Approve / Reject on an approval request (each opens a modal for a response message), and the
-modal's submission."""
+"""Approve / Reject on an approval request (each opens a form for a response message), and the
+form's submission."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from functools import partial
+from typing import Final
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 
 from bot.codestream.user_operations import Decision
-from bot.core.errors import UsageError
 from bot.slack.interaction import Interaction
-from bot.slack.render.approval import (
-    ACTION_APPROVE,
-    ACTION_REJECT,
-    DECISION_VIEW,
-    parse_decision_submission,
-    parse_decision_value,
-)
-from bot.slack.render.messages import render_usage_error
-from bot.slack.surfaces import Surfaces
-
-_DECISIONS: dict[str, Decision] = {ACTION_APPROVE: "APPROVED", ACTION_REJECT: "REJECTED"}
+from bot.slack.listeners.handlers import Handlers, Listener
+from bot.slack.render.approval import parse_decision_submission, parse_decision_value
 
 
-def register(app: AsyncApp, surfaces: Surfaces) -> None:
-    async def on_decision_button(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
-    ) -> None:
-        await ack()
-        # Not behind the acks: the form must open within Slack's 3 s for the trigger.
-        if not await surfaces.accepted_once(request.headers, behind=False):
-            return
-        interaction = Interaction.from_block_action(body)
-        decision = _DECISIONS.get(str(action.get("action_id")))
-        async with surfaces.working():
-            try:
-                operation_id = parse_decision_value(str(action.get("value") or ""))
-            except UsageError as exc:
-                await surfaces.answer(interaction, render_usage_error(exc))
-                return
-            if decision is not None:
-                await surfaces.open_decision(operation_id, decision, interaction)
+async def on_decision_button(decision: Decision, handlers: Handlers, args: AsyncArgs) -> None:
+    interaction = Interaction.from_block_action(args.body)
+    value = str((args.action or {}).get("value") or "")
 
-    for action_id in _DECISIONS:
-        app.action(action_id)(on_decision_button)
+    async def open_form() -> None:
+        await handlers.approvals.open(parse_decision_value(value), decision, interaction)
 
-    @app.view(DECISION_VIEW)
-    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], request: AsyncBoltRequest) -> None:
-        await ack()  # closes the modal; the answer comes in the channel
-        if not await surfaces.accepted_once(request.headers):
-            return
-        interaction = Interaction.from_view_submission(body)
-        async with surfaces.working():
-            try:
-                operation_id, decision, message = parse_decision_submission(view)
-            except UsageError:
-                return  # not our form: nothing to say, nowhere to say it
-            await surfaces.submit_decision(operation_id, decision, message, interaction)
+    # Not behind the acks: the form must open within Slack's 3 s for the trigger.
+    await handlers.context.start(args.ack, args.request, interaction, open_form, behind=False)
+
+
+async def on_decision_submitted(handlers: Handlers, args: AsyncArgs) -> None:
+    """The form's submission; the ack closes the form, the answer comes in the channel. A form
+    that is not the bot's: nothing to say, and nowhere to say it (no channel)."""
+    interaction = Interaction.from_view_submission(args.body)
+    view = args.view or {}
+
+    async def decide() -> None:
+        operation_id, decision, message = parse_decision_submission(view)
+        await handlers.approvals.submit(operation_id, decision, message, interaction)
+
+    await handlers.context.start(args.ack, args.request, interaction, decide)
+
+
+#: Their action ids and the form's callback id, as render.approval draws them.
+ACTIONS: Final[Mapping[str, Listener]] = {
+    "codestream_approval_approve": partial(on_decision_button, "APPROVED"),
+    "codestream_approval_reject": partial(on_decision_button, "REJECTED"),
+}
+VIEWS: Final[Mapping[str, Listener]] = {"codestream_approval_decision": on_decision_submitted}

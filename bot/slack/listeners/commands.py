@@ -4,37 +4,42 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
-from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 
+from bot.core.commands import Command, Invocation
 from bot.core.errors import UsageError
-from bot.slack.commands import COMMANDS, SLASH_COMMAND
+from bot.slack.commands import COMMANDS, SLASH_COMMAND, Handler
 from bot.slack.interaction import Interaction
+from bot.slack.listeners.handlers import Handlers
 from bot.slack.render.messages import SlackMessage, render_usage_error
-from bot.slack.surfaces import Surfaces
 
 COMMAND: Final = SLASH_COMMAND
 
 
-def register(app: AsyncApp, surfaces: Surfaces) -> None:
-    @app.command(COMMAND)
-    async def codestream_command(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, request: AsyncBoltRequest
-    ) -> None:
-        # Parsing is pure and instant, so usage errors and help go back in the ack itself:
-        # ephemeral, and Code Stream is never called.
-        try:
-            record, invocation = COMMANDS.parse(str(command.get("text") or ""))
-        except UsageError as exc:
-            await ack(**_ephemeral(render_usage_error(exc)))
-            return
-        interaction = Interaction.from_command(command, respond)
-        if record.instant:  # pure: answered in the ack
-            message = await record.handler(surfaces, interaction, invocation)
-            await ack(**_ephemeral(message) if message is not None else {})
-            return
-        await ack()
-        surfaces.after_ack(request.headers, interaction, lambda: surfaces.run(record, interaction, invocation))
+async def on_command(handlers: Handlers, args: AsyncArgs) -> None:
+    command = args.command or {}
+    # Parsing is pure and instant, so usage errors and help go back in the ack itself:
+    # ephemeral, and Code Stream is never called.
+    try:
+        record, invocation = COMMANDS.parse(str(command.get("text") or ""))
+    except UsageError as exc:
+        await args.ack(**_ephemeral(render_usage_error(exc)))
+        return
+    interaction = Interaction.from_command(command, args.respond)
+    if record.instant:  # pure: answered in the ack
+        message = await record.handler(handlers.commands)(interaction, invocation)
+        await args.ack(**_ephemeral(message) if message is not None else {})
+        return
+    await handlers.context.start(
+        args.ack, args.request, interaction, lambda: run(handlers, record, interaction, invocation)
+    )
+
+
+async def run(handlers: Handlers, record: Command[Handler], interaction: Interaction, invocation: Invocation) -> None:
+    """A parsed command (slash or @mention), through its record's handler."""
+    message = await record.handler(handlers.commands)(interaction, invocation)
+    if message is not None:
+        await handlers.context.answer(interaction, message)
 
 
 def _ephemeral(message: SlackMessage) -> dict[str, Any]:

@@ -5,29 +5,24 @@ Import the public names from :mod:`bot.slack.render.messages`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from slack_sdk.models.blocks import ButtonElement, ConfirmObject
-
 from bot.codestream.models import FAILED_STATUSES, TERMINAL_STATUSES, Event
 from bot.core.failures import FailureContext
-from bot.core.verbs import MUTATING, VERBS, VerbSpec, verb_spec
+from bot.core.requests import Outcome
+from bot.core.verbs import MUTATING, VERBS, verb_spec
 from bot.slack.render import text as t
 from bot.slack.render.base import (
-    ACTION_OPEN,
-    MAX_BUTTON_URL,
     NAME_LEN,
     ExecutionRef,
     SlackMessage,
     actions,
     branch,
-    button,
     cap_blocks,
-    confirm_dialog,
     context,
-    event_button_value,
     event_fields,
     event_metadata,
     event_ref,
@@ -35,7 +30,6 @@ from bot.slack.render.base import (
     fallback_text,
     header,
     kind_label,
-    listed_button_value,
     message_section,
     section,
     status_text,
@@ -43,6 +37,7 @@ from bot.slack.render.base import (
     text_facts,
     verb_title,
 )
+from bot.slack.render.buttons import event_button_value, listed_button_value, open_button, verb_button
 from bot.slack.render.failure import failure_section, failure_text
 from bot.slack.render.mute import mute_menu
 
@@ -71,48 +66,13 @@ def _metadata(event: Event) -> dict[str, Any] | None:
     return event_metadata(event.kind, event.id.strip().lower())
 
 
-def _confirm_body(event: Event, verb: str) -> str:
-    """Names the pipeline, branch and commit, so nobody reruns the wrong thing."""
-    words = [f"Ask Code Stream to {verb} *{t.clip(event.pipeline, 60, default='the pipeline')}*"]
-    if event.branch:
-        words.append(f"on branch {branch(event)}")
-    if event.short_commit:
-        words.append(f"at commit {t.code(event.short_commit, 7)}")
-    return f"{' '.join(words)}?\n>{subject(event, 100)}"
-
-
-def _confirm(event: Event, verb: str) -> ConfirmObject:
-    """The dialog: "Rerun payments-ci?", the branch and commit, [Rerun] [Cancel]."""
-    title = verb_title(verb)
-    pipeline = t.clip(event.pipeline, 80, default="this event")
-    return confirm_dialog(f"{title} {pipeline}?", _confirm_body(event, verb), title)
-
-
-def _action_button(event: Event, verb: VerbSpec, value: str) -> ButtonElement:
-    assert verb.button_action_id is not None, verb.name
-    return button(
-        verb.label,
-        action_id=verb.button_action_id,
-        value=value,
-        style=verb.button_style,
-        confirm=_confirm(event, verb.name),
-    )
-
-
-def _open_button(execution_url: str | None) -> ButtonElement | None:
-    url = t.safe_url(execution_url)
-    if url is None or len(url) > MAX_BUTTON_URL:
-        return None
-    return button("Open execution", action_id=ACTION_OPEN, url=url)
-
-
 def alert_actions(event: Event, execution_url: str | None, *, act: bool = True) -> dict[str, Any] | None:
     """Rerun (primary) and Resume, each behind a confirm dialog, plus a link to the execution.
     ``act=False``: the link only (a series' alert: newer failures are acted on in its thread)."""
     value = event_button_value(event) if act else None
-    buttons = [_action_button(event, verb, value) for verb in MUTATING if verb.button_action_id] if value else []
-    open_button = _open_button(execution_url)
-    elements: list[Any] = [*buttons, open_button] if open_button is not None else list(buttons)
+    buttons = [verb_button(event, verb, value) for verb in MUTATING if verb.button_action_id] if value else []
+    link = open_button(execution_url)
+    elements: list[Any] = [*buttons, link] if link is not None else list(buttons)
     menu = mute_menu(event) if act else None
     if menu is not None:
         elements.append(menu)
@@ -291,6 +251,29 @@ def render_alert_resolved(
     return SlackMessage(text=text, blocks=cap_blocks(blocks), metadata=_metadata(event))
 
 
+def is_checking(outcome: Outcome) -> bool:
+    """An unknown outcome the bot is still reading back: this message will be updated."""
+    return outcome.status == "unknown" and not outcome.settled_late
+
+
+def render_alert_after(outcome: Outcome, *, now: datetime) -> SlackMessage | None:
+    """The alert once an action on it has an outcome; None when there is no event to draw."""
+    if outcome.event is None:
+        return None
+    reason = getattr(outcome.error, "user_message", None) if outcome.error else None
+    return render_alert_resolved(
+        outcome.event,
+        verb=outcome.request.verb,
+        actor_id=outcome.request.actor.user_id,
+        outcome_status="checking" if is_checking(outcome) else outcome.status,
+        execution_url=outcome.execution_url,
+        execution_index=outcome.event.execution_index if outcome.status == "started" else None,
+        final_status=None,
+        now=now,
+        reason=reason if outcome.status != "not_started" or not outcome.settled_late else None,
+    )
+
+
 # --- the list of failed events -----------------------------------------------------------------
 
 
@@ -308,8 +291,13 @@ def _list_item(event: Event, execution_url: str | None, now: datetime, muted: st
         lines.append(f"🔕 muted: {t.clip(muted, 150)} — not alerted")
     lines.append(f"_{event_ref(event.kind, event.id)}_")
     value = event_button_value(event)
-    accessory = _action_button(event, VERBS["rerun"], value) if value is not None else None
+    accessory = verb_button(event, VERBS["rerun"], value) if value is not None else None
     return section("\n".join(lines), accessory=accessory)
+
+
+def execution_urls(events: Sequence[Event], execution_link: Callable[[str | None], str | None]) -> dict[str, str]:
+    """Event id -> its execution's page, for the events that have one."""
+    return {e.id: url for e in events if e.id and (url := execution_link(e.execution_id))}
 
 
 def render_event_list(
@@ -337,8 +325,8 @@ def home_item(event: Event, execution_url: str | None, now: datetime) -> list[di
     item.pop("accessory", None)
     value = listed_button_value(event)
     verbs = [verb for verb in MUTATING if verb.button_action_id] if value else []
-    elements: list[Any] = [_action_button(event, verb, value) for verb in verbs if value]
-    open_button = _open_button(execution_url)
-    if open_button is not None:
-        elements.append(open_button)
+    elements: list[Any] = [verb_button(event, verb, value) for verb in verbs if value]
+    link = open_button(execution_url)
+    if link is not None:
+        elements.append(link)
     return [item, actions(elements)] if elements else [item]

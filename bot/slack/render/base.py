@@ -1,4 +1,4 @@
-"""Shared pieces of the Block Kit renderers: the message type, button values and metadata, block
+"""Shared pieces of the Block Kit renderers: the message type, the alerts' message metadata, block
 builders that enforce Slack's limits, and the facts of an event (subject, branch, execution...).
 
 Import the public names from :mod:`bot.slack.render.messages`.
@@ -6,7 +6,6 @@ Import the public names from :mod:`bot.slack.render.messages`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -22,17 +21,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.codestream.errors import InvalidId
-from bot.codestream.ids import validate_server_id
-from bot.codestream.models import KIND_LABEL, Event, EventKind, as_kind
-from bot.core.errors import UsageError
-from bot.core.verbs import VERBS, verb_spec
+from bot.codestream.ids import is_valid_id
+from bot.codestream.models import EVENT_KINDS, KIND_LABEL, Event, EventKind
+from bot.core.verbs import verb_spec
 from bot.slack.render import text as t
 
-# Button action ids come from the verb registry; kept as names for the listeners and the demo.
-ACTION_RERUN: Final = VERBS["rerun"].button_action_id or ""
-ACTION_RESUME: Final = VERBS["resume"].button_action_id or ""
-ACTION_OPEN: Final = "codestream_open_execution"
 METADATA_EVENT_TYPE: Final = "codestream_event"
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/).
@@ -49,8 +42,6 @@ MAX_CONFIRM_TEXT: Final = 300
 MAX_BUTTON_URL: Final = 3000
 # The notification text: Slack allows far more, but it is read in a notification banner.
 MAX_FALLBACK_TEXT: Final = 600
-# A button value is about 60 characters; anything much longer is not ours.
-MAX_BUTTON_VALUE: Final = 256
 
 # Per-value budgets, so a composed text never needs cutting through our own markup.
 SUBJECT_LEN: Final = 250
@@ -76,51 +67,7 @@ class SlackMessage:
         return kwargs
 
 
-# --- button values and message metadata ------------------------------------------------------
-
-
-def button_value(kind: EventKind, event_id: str) -> str:
-    """The compact value of a Rerun/Resume button: ``{"kind":"git","id":"<uuid>"}``."""
-    return json.dumps({"kind": kind, "id": event_id}, separators=(",", ":"))
-
-
-def parse_button_value(value: str) -> tuple[EventKind, str]:
-    """Read a button value back. Anything malformed raises UsageError, and nothing else."""
-    if not isinstance(value, str) or len(value) > MAX_BUTTON_VALUE:
-        raise UsageError("That button is not one of mine (bad value).")
-    try:
-        data = json.loads(value)
-    except (ValueError, RecursionError) as exc:
-        raise UsageError("That button is not one of mine (bad value).") from exc
-    if not isinstance(data, dict):
-        raise UsageError("That button is not one of mine (bad value).")
-    raw_kind, event_id = data.get("kind"), data.get("id")
-    kind = as_kind(raw_kind)
-    if kind is None or not isinstance(event_id, str):
-        raise UsageError("That button names an unknown kind of event.")
-    try:
-        return kind, validate_server_id(event_id)
-    except InvalidId as exc:
-        raise UsageError("That button names an invalid Code Stream id.") from exc
-
-
-def listed_button_value(event: Event) -> str | None:
-    """A button value that also names the run shown (the App Home: a tab stays on screen, so a
-    click acts only while that run is still the event's latest)."""
-    value = event_button_value(event)
-    if value is None or event.execution_index is None:
-        return value
-    return json.dumps({**json.loads(value), "index": event.execution_index}, separators=(",", ":"))
-
-
-def button_index(value: str) -> int | None:
-    """The run a button names (``listed_button_value``), if any; anything else is None."""
-    try:
-        data = json.loads(value) if isinstance(value, str) and len(value) <= MAX_BUTTON_VALUE else None
-    except (ValueError, RecursionError):
-        return None
-    index = data.get("index") if isinstance(data, dict) else None
-    return index if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else None
+# --- message metadata --------------------------------------------------------------------
 
 
 def event_metadata(kind: EventKind, event_id: str) -> dict[str, Any]:
@@ -128,14 +75,17 @@ def event_metadata(kind: EventKind, event_id: str) -> dict[str, Any]:
     return {"event_type": METADATA_EVENT_TYPE, "event_payload": {"kind": kind, "id": event_id}}
 
 
-def event_button_value(event: Event) -> str | None:
-    """The button value for an event, or None when its id is not a valid Code Stream id."""
-    if event.id is None:
+def event_from_metadata(metadata: Any) -> tuple[EventKind, str] | None:
+    """The alert's message metadata -> (kind, id); anything malformed -> None."""
+    if not isinstance(metadata, dict) or metadata.get("event_type") != METADATA_EVENT_TYPE:
         return None
-    try:
-        return button_value(event.kind, validate_server_id(event.id))
-    except InvalidId:
+    payload = metadata.get("event_payload")
+    if not isinstance(payload, dict):
         return None
+    kind, event_id = payload.get("kind"), payload.get("id")
+    if kind not in EVENT_KINDS or not isinstance(event_id, str):
+        return None
+    return (kind, event_id.lower()) if is_valid_id(event_id) else None
 
 
 # --- words ----------------------------------------------------------------------------------

@@ -11,16 +11,8 @@ from bot.codestream.models import EventKind
 from bot.core.control import CONTROLS, ControlOutcome, ControlSpec, control_spec
 from bot.core.control.requests import NotActionable, pipeline_of
 from bot.slack.render import text as t
-from bot.slack.render.base import (
-    SlackMessage,
-    actions,
-    button,
-    button_value,
-    confirm_dialog,
-    context,
-    fallback_text,
-    section,
-)
+from bot.slack.render.base import SlackMessage, actions, button, confirm_dialog, context, fallback_text, section
+from bot.slack.render.buttons import button_value
 from bot.slack.render.errors import describe_error
 
 CONTROLS_BLOCK_ID: Final = "codestream_execution_controls"

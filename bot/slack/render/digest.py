@@ -19,9 +19,8 @@ from bot.core.errors import UsageError
 from bot.core.requests import Outcome
 from bot.core.verbs import MUTATING, Verb, verb_spec
 from bot.slack.render import text as t
-from bot.slack.render.alert import is_trigger_failure, resolution
+from bot.slack.render.alert import is_checking, is_trigger_failure, resolution
 from bot.slack.render.base import (
-    ACTION_OPEN,
     MAX_BUTTON_URL,
     NAME_LEN,
     ExecutionRef,
@@ -38,6 +37,7 @@ from bot.slack.render.base import (
     section,
     subject,
 )
+from bot.slack.render.buttons import ACTION_OPEN
 from bot.store import DigestRow
 
 ACTION_DIGEST_ROW: Final = "codestream_digest_row"
@@ -45,6 +45,10 @@ ACTION_RERUN_ALL: Final = "codestream_digest_rerun_all"
 DIGEST_ACTIONS_BLOCK_ID: Final = "codestream_digest_actions"
 METADATA_DIGEST_TYPE: Final = "codestream_digest"
 _OPEN: Final = "open"
+THREAD_ANSWER: Final = (
+    "This thread belongs to a digest of several failures, so a reply here names none of them. "
+    "Use a row's ⋯ menu (Rerun, Resume), *Rerun all failed*, or `/codestream rerun <event id>`."
+)
 _BAD_VALUE: Final = "That menu option is not one the bot made."
 
 
@@ -188,9 +192,9 @@ def render_digest(
     return SlackMessage(text=text, blocks=cap_blocks(blocks), metadata=metadata)
 
 
-def failing_rows(rows: Sequence[DigestRow]) -> list[DigestRow]:
-    """The rows "Rerun all failed" takes."""
-    return [r for r in rows if still_failing(RowState.read(r.state))]
+def row_after(outcome: Outcome) -> RowState:
+    """A digest row once an action on it has an outcome (what ``render_alert_after`` says of an alert)."""
+    return RowState.after(outcome, status="checking" if is_checking(outcome) else None)
 
 
 def render_rerun_all(actor_id: str, outcomes: Sequence[Outcome]) -> SlackMessage:
@@ -219,3 +223,8 @@ def render_rerun_all(actor_id: str, outcomes: Sequence[Outcome]) -> SlackMessage
 def render_rerun_all_refused(reason: str) -> SlackMessage:
     line = f"🔁 {reason}"
     return SlackMessage(text=fallback_text(line), blocks=[section(line)])
+
+
+def render_digest_thread_answer() -> SlackMessage:
+    """The answer to a reply in a digest's thread (it names no single failure)."""
+    return SlackMessage(text=fallback_text(THREAD_ANSWER), blocks=[section(THREAD_ANSWER)])

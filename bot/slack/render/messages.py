@@ -32,30 +32,25 @@ from bot.core.requests import Outcome, OutcomeStatus
 from bot.core.verbs import verb_spec
 from bot.slack.render import text as t
 from bot.slack.render.alert import (
+    is_checking,
     render_alert,
     render_alert_in_progress,
     render_alert_resolved,
     render_event_list,
 )
 from bot.slack.render.base import (
-    ACTION_OPEN,
-    ACTION_RERUN,
-    ACTION_RESUME,
     METADATA_EVENT_TYPE,
     ExecutionRef,
     SlackMessage,
-    button_value,
     cap_blocks,
     context,
     event_fields,
-    event_metadata,
     event_ref,
     execution_link,
     fallback_text,
     field,
     kind_label,
     message_section,
-    parse_button_value,
     section,
     status_text,
     subject,
@@ -68,15 +63,9 @@ from bot.slack.render.errors import ErrorView, describe_error
 from bot.slack.render.failure import failure_section, failure_text
 
 __all__ = [
-    "ACTION_OPEN",
-    "ACTION_RERUN",
-    "ACTION_RESUME",
     "METADATA_EVENT_TYPE",
     "SlackMessage",
-    "button_value",
     "describe_error",
-    "event_metadata",
-    "parse_button_value",
     "render_alert",
     "render_alert_in_progress",
     "render_alert_resolved",
@@ -141,11 +130,6 @@ def status_emoji(status: str | None) -> str:
 _CHECKING: Final = _Result("⏳", "{verb} sent — outcome not known yet")
 _IN_HAND: Final = _Result("🔁", "Already in hand", joiner=" ")
 _IN_FLIGHT: Final = frozenset({"claimed", "pending", "unknown"})
-
-
-def is_checking(outcome: Outcome) -> bool:
-    """An unknown outcome the bot is still reading back: this message will be updated."""
-    return outcome.status == "unknown" and not outcome.settled_late
 
 
 def _result(outcome: Outcome) -> _Result:

@@ -15,7 +15,8 @@ from bot.codestream.models import Event, EventKind, as_kind
 from bot.core.errors import UsageError
 from bot.core.mutes import DURATIONS, SCOPES, MuteScope, describe, target
 from bot.slack.render import text as t
-from bot.slack.render.base import SlackMessage, context, event_button_value, fallback_text, section
+from bot.slack.render.base import SlackMessage, context, fallback_text, section
+from bot.slack.render.buttons import event_button_value
 
 ACTION_MUTE: Final = "codestream_mute"
 _WHEN: Final = {"1h": "for 1 hour", "1d": "for 1 day", "pass": "until it passes"}

@@ -36,15 +36,11 @@ from bot.core.requests import ActionRequest, Actor, Outcome, OutcomeStatus, Prio
 from bot.simulator.slack_blocks import validate_blocks
 from bot.slack.commands import COMMANDS
 from bot.slack.render import text as t
+from bot.slack.render.base import event_metadata
+from bot.slack.render.buttons import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME, button_value, parse_button_value
 from bot.slack.render.messages import (
-    ACTION_OPEN,
-    ACTION_RERUN,
-    ACTION_RESUME,
     METADATA_EVENT_TYPE,
     SlackMessage,
-    button_value,
-    event_metadata,
-    parse_button_value,
     render_alert,
     render_alert_in_progress,
     render_alert_resolved,
