@@ -26,6 +26,7 @@ from bot.core.fileconfig import FileConfig, load_file_config
 from bot.core.followup import FollowupTiming, FollowupTracker
 from bot.core.foreground import Foreground
 from bot.core.inflight import InFlight
+from bot.core.leases import LeaseHolder
 from bot.core.lifecycle import Lifecycle
 from bot.core.liveness import Liveness, new_replica_id
 from bot.core.logs import redact
@@ -187,11 +188,11 @@ class Runtime:
         self.lifecycle.wake_reconciler = reconciler.wake
         return reconciler
 
-    def approval_watcher(self, router: Router, **options: Any) -> ApprovalWatcher:
+    def approval_watcher(self, router: Router, *, holder: str | None = None, **options: Any) -> ApprovalWatcher:
         """An approvals watcher on this runtime's store, client and Slack (tests, tools)."""
-        options.setdefault("holder", self.replica)
         options.setdefault("interval", self.settings.bot_approvals_interval)
-        return ApprovalWatcher(self.store, self.client.background, self.notifier(), router, **options)
+        lease = LeaseHolder(self.replica if holder is None else holder)
+        return ApprovalWatcher(self.store, self.client.background, self.notifier(), router, lease=lease, **options)
 
     def build_surfaces(self) -> Surfaces:
         """What the Slack listeners hand over to."""

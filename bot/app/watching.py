@@ -18,6 +18,7 @@ from bot.core.approvals.ports import ApprovalNotifier
 from bot.core.approvals.watcher import ApprovalWatcher
 from bot.core.digests import DigestBoard
 from bot.core.fileconfig import FileConfig
+from bot.core.leases import LeaseHolder
 from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
 from bot.core.routing import Router
@@ -104,8 +105,7 @@ def build_approval_watcher(
         notifier,
         router,
         interval=settings.bot_approvals_interval,
-        holder=holder,
-        holder_gone=holder_gone,
+        lease=LeaseHolder(holder, holder_gone),
         lookback=settings.bot_watch_lookback,
     )
 
