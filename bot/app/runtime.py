@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -97,16 +97,16 @@ class Runtime:
     def build_followups(self, timing: FollowupTiming | None = None) -> FollowupTracker:
         """The follow-through, from BOT_FOLLOW_*; it updates Slack through ``web``."""
         settings = self.settings
+        timing = timing or FollowupTiming(lease_ttl=settings.bot_follow_lease_seconds)
+        # The settings' limits hold whatever the timing (the demo and tests follow faster).
+        timing = replace(timing, max_hours=settings.bot_follow_max_hours, poll_budget=settings.bot_follow_poll_budget)
         self.followups = FollowupTracker(
             self.store,
             self.client.background,
             self.notifier(),
             execution_url=settings.execution_ui_url,
-            max_hours=settings.bot_follow_max_hours,
-            poll_budget=settings.bot_follow_poll_budget,
-            holder=self.replica,
-            timing=timing or FollowupTiming(lease_ttl=settings.bot_follow_lease_seconds),
-            holder_gone=self.lease_holder_gone,
+            timing=timing,
+            lease=LeaseHolder(self.replica, self.lease_holder_gone),
         )
         return self.followups
 
