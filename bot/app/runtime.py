@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app.codestream import build_codestream_client
 from bot.app.settings import Settings, secret_values
+from bot.app.watching import alert_policy
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.core import metrics
 from bot.core.access import AccessPolicy, WorkspaceGate, build_policy, parse_access_config, split_ids
@@ -36,7 +37,7 @@ from bot.core.ports import OutcomeNotifier
 from bot.core.readback import EventReadBack, ReadBack
 from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.core.routing import Router
-from bot.core.watcher import Watcher
+from bot.core.watcher import Watcher, WatchTiming
 from bot.slack.app import SlackRetry, build_web_client
 from bot.slack.delivery import Delivery
 from bot.slack.identity import SlackIdentity
@@ -119,19 +120,28 @@ class Runtime:
         directory = SlackEmailDirectory(self.web) if self.web is not None else None
         return AuthorMentions(self.file_config.people, directory)
 
-    def watcher(self, router: Router, delivery: Delivery | None = None, **options: Any) -> Watcher:
-        """A watcher on this runtime's store, client and Slack; ``options`` as ``Watcher`` takes
-        them (interval, lookback, page_size, holder)."""
-        options.setdefault("holder", self.replica)
-        options.setdefault("holder_gone", self.lease_holder_gone)
-        options.setdefault("undeliverable_after", self.settings.bot_undeliverable_hours * 3600)
-        options.setdefault("authors", self.authors)
-        options.setdefault("repeat_window", self.settings.bot_repeat_window_hours * 3600)
-        options.setdefault("digest_threshold", self.settings.bot_digest_threshold)
-        options.setdefault("digest_window", self.settings.bot_digest_window_seconds)
+    def watcher(
+        self,
+        router: Router,
+        delivery: Delivery | None = None,
+        *,
+        timing: WatchTiming,
+        holder: str | None = None,
+        **policy: Any,
+    ) -> Watcher:
+        """A watcher on this runtime's store, client and Slack, polling on ``timing``; ``holder``
+        and ``policy`` (``AlertPolicy``'s fields) replace what the settings say (tests, tools)."""
         notifier = self.notifier(delivery)
-        options.setdefault("digests", notifier.digests)
-        return Watcher(self.store, self.client.background, notifier, router, **options)
+        return Watcher(
+            self.store,
+            self.client.background,
+            notifier,
+            router,
+            timing=timing,
+            lease=LeaseHolder(self.replica if holder is None else holder, self.lease_holder_gone),
+            policy=replace(alert_policy(self.settings, self.authors), **policy),
+            digests=notifier.digests,
+        )
 
     @functools.cached_property
     def controls(self) -> ExecutionControl:

@@ -22,7 +22,7 @@ from bot.core.leases import LeaseHolder
 from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
 from bot.core.routing import Router
-from bot.core.watcher import Watcher
+from bot.core.watcher import AlertPolicy, Watcher, WatchTiming
 from bot.store import Store
 from bot.store.store import HolderGone
 
@@ -68,17 +68,22 @@ def build_watcher(
         client,
         notifier,
         router,
-        interval=settings.bot_watch_interval,
-        lookback=settings.bot_watch_lookback,
-        page_size=settings.bot_watch_page_size,
-        holder=holder,
-        holder_gone=holder_gone,
-        undeliverable_after=settings.bot_undeliverable_hours * 3600,
-        authors=authors,
+        timing=WatchTiming(settings.bot_watch_interval, settings.bot_watch_lookback, settings.bot_watch_page_size),
+        lease=LeaseHolder(holder, holder_gone),
+        policy=alert_policy(settings, authors),
+        digests=digests,
+    )
+
+
+def alert_policy(settings: Settings, authors: AuthorMentions | None) -> AlertPolicy:
+    """How failures become alerts: BOT_REPEAT_WINDOW_HOURS, BOT_UNDELIVERABLE_HOURS, BOT_DIGEST_*,
+    and ``authors`` when BOT_MENTION_AUTHOR is on."""
+    return AlertPolicy(
         repeat_window=settings.bot_repeat_window_hours * 3600,
+        undeliverable_after=settings.bot_undeliverable_hours * 3600,
         digest_threshold=settings.bot_digest_threshold,
         digest_window=settings.bot_digest_window_seconds,
-        digests=digests,
+        authors=authors,
     )
 
 

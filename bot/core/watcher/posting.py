@@ -11,15 +11,17 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Final
 
-from bot.codestream.models import Event, EventKind, as_kind
+from bot.codestream.client import CodeStreamClient
+from bot.codestream.models import Event, as_kind
 from bot.core.alerts import post_alert
+from bot.core.digests import DigestBoard
 from bot.core.mutes import ActiveMutes
-from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
 from bot.core.requests import MessageRef
 from bot.core.routing import Router
 from bot.core.undelivered import MOOT, UNDELIVERABLE, UndeliveredAlerts
 from bot.core.watcher.details import FailureDetails
+from bot.core.watcher.policy import AlertPolicy
 from bot.core.watcher.stats import KindStats
 from bot.core.watcher.storm import Due, Storms
 from bot.store import AlertRecord, Store, UndeliveredAlert
@@ -43,35 +45,41 @@ def alert_key(event: Event) -> str:
 
 
 class AlertPosting:
+    """The alerting half of a watcher (``loop.Watcher`` polls): it owns what an alert needs on
+    its way — why the failure failed, the mutes, the storms' digests, the alerts kept aside."""
+
     def __init__(
         self,
         store: Store,
+        client: CodeStreamClient,
         notifier: AlertNotifier,
         router: Router,
-        undelivered: UndeliveredAlerts,
-        details: FailureDetails,
         *,
+        policy: AlertPolicy,
         holder: str,
         keep_lease: Callable[[bool], Awaitable[None]],
-        authors: AuthorMentions | None = None,
-        repeat_window: float = 0.0,
-        read_event: Callable[[EventKind, str], Awaitable[Event]] | None = None,
-        mutes: ActiveMutes | None = None,
-        storms: Storms | None = None,
+        digests: DigestBoard,
     ) -> None:
         self.store = store
         self.notifier = notifier
         self.router = router
-        self.undelivered = undelivered
-        self.details = details  # why each failure failed, read once per execution
-        self.authors = authors  # who pushed, to mention (BOT_MENTION_AUTHOR)
-        # Repeated failures of a pipeline on a branch within this many seconds of the series'
-        # open alert go in its thread (0: every failure is its own alert).
-        self.repeat_window = repeat_window
-        self.read_event = read_event
+        self.undelivered = UndeliveredAlerts(store, client.get_event, give_up_after=policy.undeliverable_after)
+        self.details = FailureDetails(client)  # why each failure failed, read once per execution
+        self.authors = policy.authors  # who pushed, to mention (BOT_MENTION_AUTHOR)
+        self.repeat_window = policy.repeat_window  # repeats go in the thread of the series' alert
+        self.read_event = client.get_event
         self._open_series: set[str] | None = None  # series with an open alert, read once a cycle
-        self.mutes = mutes  # muted pipelines and branches: counted, not posted
-        self.storms = storms  # many failures for one channel at once: one digest message
+        self.mutes = ActiveMutes(store)  # muted pipelines and branches: counted, not posted
+        # Many failures for one channel at once: one digest message.
+        self.storms = Storms(
+            store,
+            notifier,
+            digests,
+            self.details,
+            self.undelivered,
+            threshold=policy.digest_threshold,
+            window=policy.digest_window,
+        )
         self.holder = holder
         self.keep_lease = keep_lease  # renews the watcher's lease during a long cycle
         self._unsaved: dict[str, AlertRecord] = {}  # posted, but the store failed to record it
@@ -94,9 +102,8 @@ class AlertPosting:
             return True  # posted already; saved as soon as the store answers
         if await store.alerts.get(kind, event.id, index) is not None:
             return True
-        muted = self.mutes.matching(event) if self.mutes is not None else None
+        muted = self.mutes.matching(event)
         if muted is not None:
-            assert self.mutes is not None
             await self.mutes.suppressed(muted, event)
             stats.muted += 1
             return True
@@ -129,7 +136,7 @@ class AlertPosting:
         if not claim.won:
             # Another replica (or a woken poll) is posting it; done once its alert is saved.
             return await store.alerts.get(kind, event.id, index) is not None
-        if thread_ts is None and self.storms is not None and self.storms.takes(channel):
+        if thread_ts is None and self.storms.takes(channel):
             self.storms.add(channel, Due(key, holder, event, mention))
             return None
         return await self.post_claimed(
@@ -268,7 +275,7 @@ class AlertPosting:
         try:
             repeats = await self.store.alerts.count_repeat(root.id)
             kind = as_kind(root.kind)
-            if self.read_event is None or kind is None:
+            if kind is None:
                 return
             event = await self.read_event(kind, root.event_id)
             failure = await self.details.of(event)
@@ -289,8 +296,7 @@ class AlertPosting:
         """A run of a series passed (a fix pushed outside the bot, or a rerun from vRA): its open
         alert is resolved, so its next failure is a new alert that pages again. The open series
         are read once a cycle; only a series among them costs a write."""
-        if self.mutes is not None:
-            await self.mutes.passed(event, self.store.now())  # "until it passes again" ends here
+        await self.mutes.passed(event, self.store.now())  # "until it passes again" ends here
         series = series_key(event)
         if series is None or self.repeat_window <= 0 or not event.passed:
             return
@@ -307,11 +313,10 @@ class AlertPosting:
         for key, record in list(self._unsaved.items()):
             await self.store.alerts.save(record)
             del self._unsaved[key]
-        if self.storms is not None:
-            await self.storms.save_unsaved()
+        await self.storms.save_unsaved()
 
     def _unsaved_digest(self, key: str) -> bool:
-        return self.storms is not None and key in self.storms.unsaved_keys
+        return key in self.storms.unsaved_keys
 
     def _log_once(self, key: str, dropped: bool, rule: int | None) -> None:
         if key in self._logged:
