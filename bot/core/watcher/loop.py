@@ -78,9 +78,9 @@ class Watcher:
         self.digests = digests or DigestBoard(store, notifier.draw_digest)
         self.posting = AlertPosting(
             store,
-            client,
             notifier,
             router,
+            client,
             policy=policy or AlertPolicy(),
             holder=lease.name,
             keep_lease=self._keep_lease,

@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
@@ -44,6 +45,20 @@ def alert_key(event: Event) -> str:
     return f"alert:{event.kind}:{event.id}:{'none' if index is None else index}"
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """An alert whose claim ``key`` this replica won as ``holder``, and where it is posted."""
+
+    key: str
+    holder: str
+    event: Event
+    channel: str
+    mention: str | None
+    thread_ts: str | None = None  # the thread it goes in, if any
+    series: str | None = None  # the series it begins (or repeats)
+    root: AlertRecord | None = None  # the series' open alert, whose thread it goes in
+
+
 class AlertPosting:
     """The alerting half of a watcher (``loop.Watcher`` polls): it owns what an alert needs on
     its way — why the failure failed, the mutes, the storms' digests, the alerts kept aside."""
@@ -51,9 +66,9 @@ class AlertPosting:
     def __init__(
         self,
         store: Store,
-        client: CodeStreamClient,
         notifier: AlertNotifier,
         router: Router,
+        client: CodeStreamClient,
         *,
         policy: AlertPolicy,
         holder: str,
@@ -139,9 +154,8 @@ class AlertPosting:
         if thread_ts is None and self.storms.takes(channel):
             self.storms.add(channel, Due(key, holder, event, mention))
             return None
-        return await self.post_claimed(
-            key, holder, event, channel, mention, thread_ts, series, root, stats=stats, refused=refused, gone=gone
-        )
+        claimed = Claimed(key, holder, event, channel, mention, thread_ts, series, root)
+        return await self.post_claimed(claimed, stats=stats, refused=refused, gone=gone)
 
     async def post_one(self, due: Due, channel: str, stats: KindStats, refused: set[str], gone: dict[str, str]) -> bool:
         """A failure that waited for a storm that did not come (its channel stayed under the
@@ -156,50 +170,33 @@ class AlertPosting:
             )
             stats.undeliverable += 1
             return True
-        return await self.post_claimed(
-            due.key,
-            due.holder,
-            due.event,
-            channel,
-            due.mention,
-            None,
-            series_key(due.event),
-            None,
-            stats=stats,
-            refused=refused,
-            gone=gone,
-        )
+        claimed = Claimed(due.key, due.holder, due.event, channel, due.mention, series=series_key(due.event))
+        return await self.post_claimed(claimed, stats=stats, refused=refused, gone=gone)
 
     async def post_claimed(
-        self,
-        key: str,
-        holder: str,
-        event: Event,
-        channel: str,
-        mention: str | None,
-        thread_ts: str | None,
-        series: str | None,
-        root: AlertRecord | None,
-        *,
-        stats: KindStats,
-        refused: set[str],
-        gone: dict[str, str],
+        self, claimed: Claimed, *, stats: KindStats, refused: set[str], gone: dict[str, str]
     ) -> bool:
         """Post the alert this caller holds the claim on; True when nothing is left to do."""
-        record, refusal = await self._post(key, holder, event, channel, mention, thread_ts, series, root)
+        record, refusal = await self._post(claimed)
         if record is not None:
             stats.alerts += 1
             if record.series is not None and self._open_series is not None:
                 self._open_series.add(record.series)  # a new series' alert, open from now on
-            if root is not None:
+            if claimed.root is not None:
                 stats.repeats += 1
-                await self._count_repeat(root)
+                await self._count_repeat(claimed.root)
             return True
+        channel = claimed.channel
         if refusal in UNDELIVERABLE:
             # Slack will keep saying no: keep the alert aside and let the cursor move on.
             gone[channel] = refusal
             await self.undelivered.hold(
-                key, event, channel=channel, thread_ts=thread_ts, mention=mention, reason=refusal
+                claimed.key,
+                claimed.event,
+                channel=channel,
+                thread_ts=claimed.thread_ts,
+                mention=claimed.mention,
+                reason=refusal,
             )
             stats.undeliverable += 1
             return True
@@ -218,28 +215,18 @@ class AlertPosting:
         if not claim.won:
             return "claimed"
         try:
-            record, refusal = await self._post(
-                held.key, holder, event, held.channel_id, held.mention, held.thread_ts, series_key(event), None
-            )
+            claimed = Claimed(held.key, holder, event, held.channel_id, held.mention, held.thread_ts, series_key(event))
+            record, refusal = await self._post(claimed)
         except Exception:
             if held.key in self._unsaved:
                 return None  # posted; saved by the next cycle
             raise
         return None if record is not None else refusal or "unknown"
 
-    async def _post(
-        self,
-        key: str,
-        holder: str,
-        event: Event,
-        channel: str,
-        mention: str | None,
-        thread_ts: str | None,
-        series: str | None,
-        root: AlertRecord | None,
-    ) -> tuple[AlertRecord | None, str | None]:
-        """Post under the claim ``holder`` won: (the saved alert, None) or (None, Slack's refusal).
-        The claim is released when nothing was posted; kept when Slack has the alert."""
+    async def _post(self, claimed: Claimed) -> tuple[AlertRecord | None, str | None]:
+        """Post under the claim won: (the saved alert, None) or (None, Slack's refusal). The
+        claim is released when nothing was posted; kept when Slack has the alert."""
+        event, channel, mention, thread_ts = claimed.event, claimed.channel, claimed.mention, claimed.thread_ts
         posted: list[AlertRecord] = []
         try:
             failure = await self.details.of(event)
@@ -254,17 +241,17 @@ class AlertPosting:
                 on_posted=posted.append,
                 failure=failure,
                 author=author,
-                series=series if thread_ts is None else None,
-                repeat=root is not None,
+                series=claimed.series if thread_ts is None else None,
+                repeat=claimed.root is not None,
             )
         except BaseException:
             if posted:  # Slack has it, only the store failed: saved by the next cycle, never re-posted
-                self._unsaved[key] = posted[0]
+                self._unsaved[claimed.key] = posted[0]
             else:
-                await quietly(self.store.claims.release(key, holder))
+                await quietly(self.store.claims.release(claimed.key, claimed.holder))
             raise
         if record is None:
-            await quietly(self.store.claims.release(key, holder))
+            await quietly(self.store.claims.release(claimed.key, claimed.holder))
         return record, delivered.refused
 
     async def _count_repeat(self, root: AlertRecord) -> None:
