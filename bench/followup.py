@@ -37,6 +37,7 @@ from bot.codestream.auth import VraRefreshTokenProvider
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.models import parse_event
 from bot.core.followup import FollowupTiming, FollowupTracker
+from bot.core.leases import LeaseHolder
 from bot.core.requests import ActionRequest, Actor, Outcome
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn
@@ -150,9 +151,8 @@ async def run_phase(
             client,
             SlackNotifier(Delivery(web), execution_link=lambda eid: eid and EXECUTION_UI.format(id=eid)),
             execution_url=lambda eid: EXECUTION_UI.format(id=eid),
-            poll_budget=budget,
-            holder=f"bench-{name}",
-            timing=FollowupTiming(),
+            timing=FollowupTiming(poll_budget=budget),
+            lease=LeaseHolder(f"bench-{name}"),
         )
         event = parse_event("git", services.call(lambda: sim.get_event("git", SAMPLE_FAILED_GIT_ID)))
         ids = services.call(lambda: [str(sim.add_execution(pipeline="payments-ci")["id"]) for _ in range(trackers)])

@@ -40,7 +40,7 @@ from bot.app.runtime import Runtime, build_runtime
 from bot.app.settings import load_settings
 from bot.app.watching import WEBHOOK_HEADER, WEBHOOK_PATH, webhook_route
 from bot.core.routing import Router
-from bot.core.watcher import Watcher
+from bot.core.watcher import Watcher, WatchTiming
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn
 from bot.slack.delivery import Delivery
@@ -123,7 +123,7 @@ async def runtime_for(services: Services, db: Path) -> Runtime:
 
 def new_watcher(runtime: Runtime, services: Services, *, interval: float, lookback: float, page: int) -> Watcher:
     delivery = Delivery(AsyncWebClient(token=TOKEN, base_url=services.slack.api_url))
-    return runtime.watcher(Router(fallback=CHANNEL), delivery, interval=interval, lookback=lookback, page_size=page)
+    return runtime.watcher(Router(fallback=CHANNEL), delivery, timing=WatchTiming(interval, lookback, page))
 
 
 @asynccontextmanager

@@ -22,7 +22,7 @@ from bot.codestream import (
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.transport import TransportFailure
 from bot.core.access import NO_POLICY_WARNING, build_policy
-from bot.core.fileconfig import load_file_config
+from bot.core.fileconfig import FileConfig, load_file_config
 from bot.core.routing import StoredRoute
 from bot.errors import ConfigError
 from bot.slack.channels import CHANNEL_ID
@@ -210,8 +210,18 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
         results = [CheckResult("access", True, NO_POLICY_WARNING, warning=True)]
     else:
         results = [CheckResult("access", True, line) for line in policy.describe()]
+    results += await _check_routing(settings, file_config)
+    results.append(_check_watcher(settings, file_config))
+    results += _check_mentions(settings, file_config)
+    return results
+
+
+async def _check_routing(settings: Settings, file_config: FileConfig) -> list[CheckResult]:
+    """The alert channel named in BOT_ALERT_CHANNEL, and where each failure goes: the routes,
+    the channels' subscriptions, the fallback."""
     from bot.core.routing import Router
 
+    results: list[CheckResult] = []
     fallback = settings.bot_alert_channel
     if fallback is not None and not CHANNEL_ID.fullmatch(fallback):
         resolved = await _resolve_channel(settings, fallback)
@@ -224,37 +234,43 @@ async def _check_policy(settings: Settings) -> list[CheckResult]:
     else:
         router.use_stored(stored)
     results.extend(CheckResult("alert routing", True, line) for line in router.describe())
+    return results
+
+
+def _check_watcher(settings: Settings, file_config: FileConfig) -> CheckResult:
+    """Whether the watcher polls, how often, woken how, and when a storm is one digest."""
     from bot.app.watching import watch_enabled
 
-    if watch_enabled(settings, file_config):
-        hook = (
-            "POST /hooks/codestream enabled"
-            if settings.bot_webhook_token
-            else "no webhook wake (BOT_WEBHOOK_TOKEN not set)"
+    if not watch_enabled(settings, file_config):
+        return CheckResult(
+            "alert watcher", True, "off (set BOT_ALERT_CHANNEL, routes in BOT_CONFIG, or Slack for subscriptions)"
         )
-        every, back = settings.bot_watch_interval, settings.bot_watch_lookback
-        threshold, window = settings.bot_digest_threshold, settings.bot_digest_window_seconds
-        storms = (
-            f"more than {threshold} failures for a channel within {window:g}s are one digest"
-            if threshold
-            else "no digests (BOT_DIGEST_THRESHOLD=0)"
-        )
-        detail = f"on: every {every:g}s, first start looks back {back:g}s; {hook}; {storms}"
-        results.append(CheckResult("alert watcher", True, detail))
-    else:
-        results.append(
-            CheckResult(
-                "alert watcher", True, "off (set BOT_ALERT_CHANNEL, routes in BOT_CONFIG, or Slack for subscriptions)"
-            )
-        )
+    hook = (
+        "POST /hooks/codestream enabled"
+        if settings.bot_webhook_token
+        else "no webhook wake (BOT_WEBHOOK_TOKEN not set)"
+    )
+    every, back = settings.bot_watch_interval, settings.bot_watch_lookback
+    threshold, window = settings.bot_digest_threshold, settings.bot_digest_window_seconds
+    storms = (
+        f"more than {threshold} failures for a channel within {window:g}s are one digest"
+        if threshold
+        else "no digests (BOT_DIGEST_THRESHOLD=0)"
+    )
+    detail = f"on: every {every:g}s, first start looks back {back:g}s; {hook}; {storms}"
+    return CheckResult("alert watcher", True, detail)
+
+
+def _check_mentions(settings: Settings, file_config: FileConfig) -> list[CheckResult]:
+    """Whether alerts mention who pushed, and a warning when BOT_CONFIG maps people for nothing."""
     mapped = len(file_config.people)
     if settings.bot_mention_author:
         detail = f"on: {mapped} people mapped in BOT_CONFIG, then users.lookupByEmail (scope users:read.email)"
-        results.append(CheckResult("author mentions", True, detail))
-    elif mapped:
+        return [CheckResult("author mentions", True, detail)]
+    if mapped:
         detail = f"off, but BOT_CONFIG maps {mapped} people: set BOT_MENTION_AUTHOR=true to use them"
-        results.append(CheckResult("author mentions", True, detail, warning=True))
-    return results
+        return [CheckResult("author mentions", True, detail, warning=True)]
+    return []
 
 
 async def _stored_routes(settings: Settings) -> tuple[StoredRoute, ...] | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app.codestream import build_codestream_client
 from bot.app.settings import Settings, secret_values
+from bot.app.watching import alert_policy
 from bot.codestream.client import CodeStreamClient, RetryPolicy
 from bot.core import metrics
 from bot.core.access import AccessPolicy, WorkspaceGate, build_policy, parse_access_config, split_ids
@@ -27,6 +28,7 @@ from bot.core.fileconfig import FileConfig, load_file_config
 from bot.core.followup import FollowupTiming, FollowupTracker
 from bot.core.foreground import Foreground
 from bot.core.inflight import InFlight
+from bot.core.leases import LeaseHolder
 from bot.core.lifecycle import Lifecycle
 from bot.core.liveness import Liveness, new_replica_id
 from bot.core.logs import redact
@@ -36,7 +38,7 @@ from bot.core.ports import OutcomeNotifier
 from bot.core.readback import EventReadBack, ReadBack
 from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.core.routing import Router
-from bot.core.watcher import Watcher
+from bot.core.watcher import Watcher, WatchTiming
 from bot.slack.app import SlackRetry, build_web_client
 from bot.slack.delivery import Delivery
 from bot.slack.identity import SlackIdentity
@@ -98,16 +100,16 @@ class Runtime:
     def build_followups(self, timing: FollowupTiming | None = None) -> FollowupTracker:
         """The follow-through, from BOT_FOLLOW_*; it updates Slack through ``web``."""
         settings = self.settings
+        timing = timing or FollowupTiming(lease_ttl=settings.bot_follow_lease_seconds)
+        # The settings' limits hold whatever the timing (the demo and tests follow faster).
+        timing = replace(timing, max_hours=settings.bot_follow_max_hours, poll_budget=settings.bot_follow_poll_budget)
         self.followups = FollowupTracker(
             self.store,
             self.client.background,
             self.notifier(),
             execution_url=settings.execution_ui_url,
-            max_hours=settings.bot_follow_max_hours,
-            poll_budget=settings.bot_follow_poll_budget,
-            holder=self.replica,
-            timing=timing or FollowupTiming(lease_ttl=settings.bot_follow_lease_seconds),
-            holder_gone=self.lease_holder_gone,
+            timing=timing,
+            lease=LeaseHolder(self.replica, self.lease_holder_gone),
         )
         return self.followups
 
@@ -120,19 +122,28 @@ class Runtime:
         directory = SlackEmailDirectory(self.web) if self.web is not None else None
         return AuthorMentions(self.file_config.people, directory)
 
-    def watcher(self, router: Router, delivery: Delivery | None = None, **options: Any) -> Watcher:
-        """A watcher on this runtime's store, client and Slack; ``options`` as ``Watcher`` takes
-        them (interval, lookback, page_size, holder)."""
-        options.setdefault("holder", self.replica)
-        options.setdefault("holder_gone", self.lease_holder_gone)
-        options.setdefault("undeliverable_after", self.settings.bot_undeliverable_hours * 3600)
-        options.setdefault("authors", self.authors)
-        options.setdefault("repeat_window", self.settings.bot_repeat_window_hours * 3600)
-        options.setdefault("digest_threshold", self.settings.bot_digest_threshold)
-        options.setdefault("digest_window", self.settings.bot_digest_window_seconds)
+    def watcher(
+        self,
+        router: Router,
+        delivery: Delivery | None = None,
+        *,
+        timing: WatchTiming,
+        holder: str | None = None,
+        **policy: Any,
+    ) -> Watcher:
+        """A watcher on this runtime's store, client and Slack, polling on ``timing``; ``holder``
+        and ``policy`` (``AlertPolicy``'s fields) replace what the settings say (tests, tools)."""
         notifier = self.notifier(delivery)
-        options.setdefault("digests", notifier.digests)
-        return Watcher(self.store, self.client.background, notifier, router, **options)
+        return Watcher(
+            self.store,
+            self.client.background,
+            notifier,
+            router,
+            timing=timing,
+            lease=LeaseHolder(self.replica if holder is None else holder, self.lease_holder_gone),
+            policy=replace(alert_policy(self.settings, self.authors), **policy),
+            digests=notifier.digests,
+        )
 
     @functools.cached_property
     def controls(self) -> ExecutionControl:
@@ -189,11 +200,11 @@ class Runtime:
         self.lifecycle.wake_reconciler = reconciler.wake
         return reconciler
 
-    def approval_watcher(self, router: Router, **options: Any) -> ApprovalWatcher:
+    def approval_watcher(self, router: Router, *, holder: str | None = None, **options: Any) -> ApprovalWatcher:
         """An approvals watcher on this runtime's store, client and Slack (tests, tools)."""
-        options.setdefault("holder", self.replica)
         options.setdefault("interval", self.settings.bot_approvals_interval)
-        return ApprovalWatcher(self.store, self.client.background, self.notifier(), router, **options)
+        lease = LeaseHolder(self.replica if holder is None else holder)
+        return ApprovalWatcher(self.store, self.client.background, self.notifier(), router, lease=lease, **options)
 
     async def lease_holder_gone(self, holder: str) -> bool:
         assert self.liveness is not None

@@ -18,10 +18,11 @@ from bot.core.approvals.ports import ApprovalNotifier
 from bot.core.approvals.watcher import ApprovalWatcher
 from bot.core.digests import DigestBoard
 from bot.core.fileconfig import FileConfig
+from bot.core.leases import LeaseHolder
 from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
 from bot.core.routing import Router
-from bot.core.watcher import Watcher
+from bot.core.watcher import AlertPolicy, Watcher, WatchTiming
 from bot.store import Store
 from bot.store.store import HolderGone
 
@@ -67,17 +68,22 @@ def build_watcher(
         client,
         notifier,
         router,
-        interval=settings.bot_watch_interval,
-        lookback=settings.bot_watch_lookback,
-        page_size=settings.bot_watch_page_size,
-        holder=holder,
-        holder_gone=holder_gone,
-        undeliverable_after=settings.bot_undeliverable_hours * 3600,
-        authors=authors,
+        timing=WatchTiming(settings.bot_watch_interval, settings.bot_watch_lookback, settings.bot_watch_page_size),
+        lease=LeaseHolder(holder, holder_gone),
+        policy=alert_policy(settings, authors),
+        digests=digests,
+    )
+
+
+def alert_policy(settings: Settings, authors: AuthorMentions | None) -> AlertPolicy:
+    """How failures become alerts: BOT_REPEAT_WINDOW_HOURS, BOT_UNDELIVERABLE_HOURS, BOT_DIGEST_*,
+    and ``authors`` when BOT_MENTION_AUTHOR is on."""
+    return AlertPolicy(
         repeat_window=settings.bot_repeat_window_hours * 3600,
+        undeliverable_after=settings.bot_undeliverable_hours * 3600,
         digest_threshold=settings.bot_digest_threshold,
         digest_window=settings.bot_digest_window_seconds,
-        digests=digests,
+        authors=authors,
     )
 
 
@@ -104,8 +110,7 @@ def build_approval_watcher(
         notifier,
         router,
         interval=settings.bot_approvals_interval,
-        holder=holder,
-        holder_gone=holder_gone,
+        lease=LeaseHolder(holder, holder_gone),
         lookback=settings.bot_watch_lookback,
     )
 

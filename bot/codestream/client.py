@@ -5,23 +5,23 @@ backoff that honours ``Retry-After``. Resume/rerun (POST) is never retried once 
 may have reached the server: when its outcome is ambiguous, the client reads the event back
 and reports whether a new execution started.
 
-The operations live here; authenticated sending is ``session``, retrying ``retry``, and
-building a client with its pooled HTTP connection and login ``factory``.
+The operations live here; authenticated sending (and a POST sent at most once) is ``session``,
+retrying and reading back ``retry``, what a resume or rerun did ``event_actions``, and building
+a client with its pooled HTTP connection and login ``factory``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import httpx
 
 from bot.codestream.auth import TokenProvider
 from bot.codestream.errors import BadResponse, CodeStreamError, DecisionIgnored
+from bot.codestream.event_actions import ActionResult, ActionState, execution_changed, new_execution
 from bot.codestream.events import (
     KIND_COLLECTION,
     KIND_LABEL,
@@ -40,15 +40,9 @@ from bot.codestream.execution_actions import (
 from bot.codestream.executions import Execution
 from bot.codestream.ids import validate_server_id
 from bot.codestream.pages import About, DocumentPage, EventPage
-from bot.codestream.retry import RetryPolicy
-from bot.codestream.session import API, DEFAULT_API_VERSION, ApiSession, Exchange, RequestObserver
-from bot.codestream.transport import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    ResponseTooLarge,
-    TransportFailure,
-    error_for_status,
-    json_object,
-)
+from bot.codestream.retry import RetryPolicy, read_back
+from bot.codestream.session import API, DEFAULT_API_VERSION, ApiSession, Exchange, RequestObserver, Unanswered
+from bot.codestream.transport import DEFAULT_MAX_RESPONSE_BYTES, json_object
 from bot.codestream.user_operations import (
     MAX_RESPONSE_MESSAGE,
     Decision,
@@ -73,25 +67,6 @@ log = logging.getLogger(__name__)
 #: Documents used from one list page at most (whatever the server sends).
 MAX_DOCUMENTS: Final = 500
 
-ActionState = Literal["succeeded", "not_started", "unknown"]
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    """What a resume/rerun did.
-
-    ``succeeded``: Code Stream accepted it (``event`` shows the new execution when known).
-    ``not_started``: nothing was sent (``error`` says why); safe to try again.
-    ``unknown``: the request may have reached Code Stream and no new execution was seen yet;
-    the caller must keep reading the event back (``error`` says why).
-    """
-
-    state: ActionState
-    before: Event
-    event: Event | None = None
-    error: CodeStreamError | None = None
-    reconciled: bool = False
-
 
 class CodeStreamClient(ApiSession):
     """The Code Stream operations the bot uses, over an ``httpx.AsyncClient`` and a token
@@ -108,7 +83,6 @@ class CodeStreamClient(ApiSession):
         retry: RetryPolicy | None = None,
         observer: RequestObserver | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        max_documents: int = MAX_DOCUMENTS,
         background: CodeStreamClient | None = None,
     ) -> None:
         """``background``: the same Code Stream over a connection pool of its own, for the bot's
@@ -116,7 +90,7 @@ class CodeStreamClient(ApiSession):
         every connection of this one never delay it. Closed with this client."""
         self.background: CodeStreamClient = background or self
         self.max_response_bytes = max_response_bytes
-        self.max_documents = max_documents
+        self.max_documents = MAX_DOCUMENTS  # a test may lower it, like max_response_bytes
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.api_version = api_version
@@ -241,24 +215,13 @@ class CodeStreamClient(ApiSession):
             before = await self.get_event(kind, event_id)
         collection = KIND_COLLECTION[kind]
         exchange = Exchange("POST", f"{API}/{collection}/{event_id}", {"action": action})
-        op = f"{action.lower()} {collection}"
-        try:
-            response = await self._send_unsent_retry(op, exchange)
-        except ResponseTooLarge as big:
-            # Code Stream answered (perhaps 2xx) but too much to read: it may have acted.
-            return await self._reconcile(kind, before, big)
-        except TransportFailure as failure:
-            if not failure.request_sent:
-                # Refused, DNS, connect timeout: not a byte left, so it certainly did not run.
-                return ActionResult("not_started", before=before, error=failure)
-            # The request may have reached Code Stream: find out, never post again.
-            return await self._reconcile(kind, before, failure)
-        if response.status_code >= 500 or response.status_code == 499:
-            # A 500, a proxy's 502/503/504, or 499 (the proxy gave up on Code Stream after
-            # forwarding): Code Stream may have applied it.
-            return await self._reconcile(kind, before, error_for_status(response, what=op))
-        if response.status_code >= 400:
-            raise error_for_status(response, what=f"{KIND_LABEL[kind]} event {event_id}")
+        response = await self._post_once(
+            f"{action.lower()} {collection}", exchange, what=f"{KIND_LABEL[kind]} event {event_id}"
+        )
+        if isinstance(response, Unanswered):
+            if not response.sent:
+                return ActionResult("not_started", before=before, error=response.error)
+            return await self._reconcile(kind, before, response.error)
         try:
             after: Event | None = parse_event(kind, json_object(response))
         except CodeStreamError:
@@ -279,19 +242,11 @@ class CodeStreamClient(ApiSession):
         execution_id = validate_server_id(execution_id)
         body = ExecutionActionRequest(reason=reason[:MAX_REASON]).model_dump()
         exchange = Exchange("POST", f"{API}/executions/{execution_id}", {"action": action}, body)
-        op = f"{action} execution"
-        try:
-            response = await self._send_unsent_retry(op, exchange)
-        except ResponseTooLarge as big:
-            return await self._read_execution_back(action, before, big)
-        except TransportFailure as failure:
-            if not failure.request_sent:
-                return ExecutionActionResult("not_started", before=before, error=failure)
-            return await self._read_execution_back(action, before, failure)
-        if response.status_code >= 500 or response.status_code == 499:
-            return await self._read_execution_back(action, before, error_for_status(response, what=op))
-        if response.status_code >= 400:
-            raise error_for_status(response, what=f"execution {execution_id}")
+        response = await self._post_once(f"{action} execution", exchange, what=f"execution {execution_id}")
+        if isinstance(response, Unanswered):
+            if not response.sent:
+                return ExecutionActionResult("not_started", before=before, error=response.error)
+            return await self._read_execution_back(action, before, response.error)
         try:
             after: Execution | None = Execution.model_validate(json_object(response))
         except CodeStreamError:
@@ -338,19 +293,11 @@ class CodeStreamClient(ApiSession):
         operation_id = validate_server_id(operation_id)
         body = UserOpResponse(status=decision, response_message=message[:MAX_RESPONSE_MESSAGE])
         exchange = Exchange("POST", f"{API}/user-operations/{operation_id}", {}, body.model_dump(by_alias=True))
-        op = "respond user-operation"
-        try:
-            response = await self._send_unsent_retry(op, exchange)
-        except ResponseTooLarge as big:
-            return await self._read_user_operation_back(decision, before, big)
-        except TransportFailure as failure:
-            if not failure.request_sent:
-                return UserOpResult("not_started", before=before, error=failure)
-            return await self._read_user_operation_back(decision, before, failure)
-        if response.status_code >= 500 or response.status_code == 499:
-            return await self._read_user_operation_back(decision, before, error_for_status(response, what=op))
-        if response.status_code >= 400:
-            raise error_for_status(response, what=f"approval {operation_id}")
+        response = await self._post_once("respond user-operation", exchange, what=f"approval {operation_id}")
+        if isinstance(response, Unanswered):
+            if not response.sent:
+                return UserOpResult("not_started", before=before, error=response.error)
+            return await self._read_user_operation_back(decision, before, response.error)
         answer: dict[str, Any] = {}
         try:
             answer = json_object(response)
@@ -379,52 +326,58 @@ class CodeStreamClient(ApiSession):
         self, decision: Decision, before: UserOperation, error: CodeStreamError
     ) -> UserOpResult:
         assert before.id is not None
+        operation_id = before.id
         log.warning("ambiguous approval outcome, reading it back", extra={"error_class": type(error).__name__})
-        for attempt in range(self.retry.reconcile_reads):
-            if attempt:
-                await asyncio.sleep(self.retry.reconcile_delay)
+
+        async def read() -> UserOperation | None:
             try:
-                after = await self.get_user_operation(before.id)
+                return await self.get_user_operation(operation_id)
             except CodeStreamError:
-                continue
-            if after.status == decision:
-                return UserOpResult("succeeded", before=before, operation=after, error=error)
+                return None
+
+        after = await read_back(self.retry, read, lambda op: op is not None and op.status == decision)
+        if after is not None:
+            return UserOpResult("succeeded", before=before, operation=after, error=error)
         return UserOpResult("unknown", before=before, error=error)
 
     async def _read_execution_back(
         self, action: ExecutionAction, before: Execution, error: CodeStreamError
     ) -> ExecutionActionResult:
         assert before.id is not None
+        execution_id = before.id
         log.warning(
             "ambiguous %s outcome, reading the execution back",
             action,
-            extra={"execution_id": before.id, "error_class": type(error).__name__},
+            extra={"execution_id": execution_id, "error_class": type(error).__name__},
         )
-        for attempt in range(self.retry.reconcile_reads):
-            if attempt:
-                await asyncio.sleep(self.retry.reconcile_delay)
+
+        async def read() -> Execution | None:
             try:
-                after = await self.get_execution(before.id)
+                return await self.get_execution(execution_id)
             except CodeStreamError as exc:
-                log.warning("read-back failed", extra={"execution_id": before.id, "error_class": type(exc).__name__})
-                continue
-            if took_effect(action, after):
-                return ExecutionActionResult("succeeded", before=before, execution=after, error=error)
+                log.warning("read-back failed", extra={"execution_id": execution_id, "error_class": type(exc).__name__})
+                return None
+
+        after = await read_back(self.retry, read, lambda execution: took_effect(action, execution))
+        if after is not None:
+            return ExecutionActionResult("succeeded", before=before, execution=after, error=error)
         return ExecutionActionResult("unknown", before=before, error=error)
 
     async def _reconcile(self, kind: EventKind, before: Event, error: CodeStreamError) -> ActionResult:
         assert before.id is not None
+        event_id = before.id
         log.warning(
             "ambiguous %s outcome, reading the event back",
             kind,
-            extra={"event_id": before.id, "error_class": type(error).__name__},
+            extra={"event_id": event_id, "error_class": type(error).__name__},
         )
-        for attempt in range(self.retry.reconcile_reads):
-            if attempt:
-                await asyncio.sleep(self.retry.reconcile_delay)
-            after = await self._read_back(kind, before.id)
-            if after is not None and new_execution(before, after):
-                return ActionResult("succeeded", before=before, event=after, error=error, reconciled=True)
+
+        def started(after: Event | None) -> bool:
+            return after is not None and new_execution(before, after)
+
+        after = await read_back(self.retry, lambda: self._read_back(kind, event_id), started)
+        if after is not None:
+            return ActionResult("succeeded", before=before, event=after, error=error, reconciled=True)
         # No new execution *yet*: a slow Code Stream may still apply it. Unknown, never "did not
         # start": the caller keeps reading back until its deadline.
         return ActionResult("unknown", before=before, error=error, reconciled=True)
@@ -435,13 +388,3 @@ class CodeStreamClient(ApiSession):
         except CodeStreamError as exc:
             log.warning("read-back failed", extra={"event_id": event_id, "error_class": type(exc).__name__})
             return None
-
-
-def new_execution(before: Event, after: Event) -> bool:
-    """Whether ``after`` shows an execution that ``before`` did not (the action ran)."""
-    return execution_changed(before.execution_index, before.execution_link, after)
-
-
-def execution_changed(index: int | None, link: str | None, after: Event) -> bool:
-    changed = (after.execution_index, after.execution_link) != (index, link)
-    return changed and (after.execution_link is not None or after.execution_index is not None)

@@ -2,11 +2,13 @@
 
 Reads (GET) are retried on connection errors, 429 and 502/503/504. Resume/rerun (POST) is
 retried only when it certainly did not leave (``request_sent=False``): once it may have reached
-the server, sending it again could run the pipeline twice.
+the server, sending it again could run the pipeline twice, so what it did is read back instead
+(``read_back``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -72,6 +74,19 @@ async def with_retries(policy: RetryPolicy, attempt: Callable[[], Awaitable[_T]]
         with try_:
             return await attempt()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def read_back(policy: RetryPolicy, read: Callable[[], Awaitable[_T]], shows: Callable[[_T], bool]) -> _T | None:
+    """After an ambiguous POST: up to ``reconcile_reads`` reads, ``reconcile_delay`` apart, and
+    the first one that ``shows`` the POST applied; None when none did (``read`` may give None
+    for a read that failed: it shows nothing)."""
+    for attempt in range(policy.reconcile_reads):
+        if attempt:
+            await asyncio.sleep(policy.reconcile_delay)
+        after = await read()
+        if shows(after):
+            return after
+    return None
 
 
 def _log_retry(state: RetryCallState) -> None:

@@ -20,6 +20,7 @@ from bot.codestream.auth import TokenProvider
 from bot.codestream.errors import AuthenticationFailed, CodeStreamError
 from bot.codestream.retry import RetryPolicy, with_retries
 from bot.codestream.transport import (
+    ResponseTooLarge,
     TransportFailure,
     error_for_status,
     json_object,
@@ -44,6 +45,16 @@ class Exchange:
     path: str
     params: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None  # sent as JSON (the execution actions' request body)
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A POST sent at most once that got no clear answer: ``sent`` False, it never left (it
+    certainly did not run: safe to try again); True, Code Stream may have applied it (read
+    back to find out, never send it again)."""
+
+    error: CodeStreamError
+    sent: bool
 
 
 class ApiSession:
@@ -80,6 +91,26 @@ class ApiSession:
     async def _send_unsent_retry(self, op: str, exchange: Exchange) -> httpx.Response:
         """Send a POST; retry only failures that happened before the request left."""
         return await with_retries(self.retry, lambda: self._send_authenticated(op, exchange), retry_sent=False)
+
+    async def _post_once(self, op: str, exchange: Exchange, *, what: str) -> httpx.Response | Unanswered:
+        """Send a POST that must never run twice: retried only while it surely did not leave. A
+        definite refusal (4xx) raises its typed error, about ``what``."""
+        try:
+            response = await self._send_unsent_retry(op, exchange)
+        except ResponseTooLarge as big:
+            # Code Stream answered (perhaps 2xx) but too much to read: it may have acted.
+            return Unanswered(big, sent=True)
+        except TransportFailure as failure:
+            # Refused, DNS, connect timeout: not a byte left, so it certainly did not run. Else
+            # the request may have reached Code Stream: find out, never post again.
+            return Unanswered(failure, sent=failure.request_sent)
+        if response.status_code >= 500 or response.status_code == 499:
+            # A 500, a proxy's 502/503/504, or 499 (the proxy gave up on Code Stream after
+            # forwarding): Code Stream may have applied it.
+            return Unanswered(error_for_status(response, what=op), sent=True)
+        if response.status_code >= 400:
+            raise error_for_status(response, what=what)
+        return response
 
     async def _send_authenticated(self, op: str, exchange: Exchange) -> httpx.Response:
         token = await _login(self.auth.token())

@@ -92,9 +92,17 @@ def _times(created_us: int, updated_us: int) -> dict[str, Any]:
 
 
 def seed_sample_data(state: SimState) -> None:
+    """The sample events and their executions, always in this order: the defaults they draw from
+    the simulator's seeded random numbers depend on it."""
     now = now_micros()
     t = {m: _minutes_ago(now, m) for m in (120, 115, 90, 84, 30, 24, 20, 12, 9, 5)}
+    _seed_passed_git(state, t)
+    _seed_failed_git(state, t)
+    _seed_other_kinds(state, t)
 
+
+def _seed_passed_git(state: SimState, t: dict[int, int]) -> None:
+    """Two git events whose pipelines passed (``t``: microseconds, by minutes ago)."""
     _execution(state, SAMPLE_COMPLETED_EXECUTION_ID, "payments-ci", "Payments", 5, "COMPLETED", t[120], 5)
     state.add_event(
         "git", id=SAMPLE_COMPLETED_GIT_ID, project="Payments", pipeline="payments-ci",
@@ -119,6 +127,9 @@ def seed_sample_data(state: SimState) -> None:
         **_times(t[90], t[84]),
     )  # fmt: skip
 
+
+def _seed_failed_git(state: SimState, t: dict[int, int]) -> None:
+    """A git event whose pipeline failed in Deploy, and one that never ran (a webhook error)."""
     _execution(
         state, SAMPLE_FAILED_EXECUTION_ID, "payments-ci", "Payments", 6, "FAILED", t[30], 6,
         "Execution failed: stage Deploy, task helm-upgrade failed.",
@@ -144,6 +155,9 @@ def seed_sample_data(state: SimState) -> None:
         executionStatus=None, message=TRIGGER_FAILURE_MESSAGE, **_times(t[20], t[20]),
     )  # fmt: skip
 
+
+def _seed_other_kinds(state: SimState, t: dict[int, int]) -> None:
+    """A failed Gerrit event and a failed Docker registry event."""
     _execution(
         state, SAMPLE_FAILED_GERRIT_EXECUTION_ID, "platform-verify", "Platform", 88, "FAILED", t[12], 2,
         "Execution failed: stage Verify, task terraform-plan failed.",

@@ -14,17 +14,24 @@ import functools
 import hashlib
 import hmac
 import json
-import secrets
 import ssl
 import time
 import uuid
-from collections.abc import Iterator
 from types import TracebackType
 from urllib.parse import urlencode
 
 import httpx
 
 from bot.simulator.slack_models import JSON, Message
+from bot.simulator.slack_payloads import (
+    action,
+    elements,
+    event_envelope,
+    find_element,
+    message_action,
+    retry_headers,
+    trigger_id,
+)
 from bot.simulator.slack_workspace import SlackWorkspace
 
 FORM = "application/x-www-form-urlencoded"
@@ -44,21 +51,6 @@ def _tls() -> ssl.SSLContext:
     """One TLS context for every sender of the process (building one reads the CA bundle:
     about 25 ms of CPU, paid per test otherwise)."""
     return httpx.create_ssl_context()
-
-
-def _trigger_id() -> str:
-    return f"{secrets.randbelow(10**11)}.{secrets.randbelow(10**9)}.{secrets.token_hex(16)}"
-
-
-def _elements(blocks: list[JSON]) -> Iterator[tuple[str | None, JSON]]:
-    """(block_id, element) for every interactive element in `blocks`."""
-    for block in blocks:
-        block_id = block.get("block_id")
-        for el in block.get("elements") or []:
-            if isinstance(el, dict):
-                yield block_id, el
-        if isinstance(block.get("accessory"), dict):
-            yield block_id, block["accessory"]
 
 
 class SlackSender:
@@ -163,7 +155,7 @@ class SlackSender:
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
             "response_url": url,
-            "trigger_id": _trigger_id(),
+            "trigger_id": trigger_id(),
         }
         self.last_payload = dict(fields)
         return await self._form(fields)
@@ -190,24 +182,8 @@ class SlackSender:
         The message defaults to the stand-in's copy of `message_ts`; block_id, button text
         and value are taken from the clicked element in it unless given.
         """
-        msg_obj: Message | None = message if isinstance(message, Message) else None
-        if message is None and message_ts is not None:
-            msg_obj = self.standin.message(channel, message_ts)
-        msg_json: JSON | None
-        if msg_obj is not None:
-            msg_json = self.standin.message_payload(msg_obj)
-            message_ts = message_ts or msg_obj.ts
-        else:
-            msg_json = dict(message) if isinstance(message, dict) else None
-            message_ts = message_ts or (str(msg_json["ts"]) if msg_json and "ts" in msg_json else None)
-        element: JSON = {}
-        for bid, el in _elements(list((msg_json or {}).get("blocks") or [])):
-            if el.get("action_id") != action_id:
-                continue
-            if option is not None and option not in [o.get("value") for o in el.get("options") or []]:
-                continue  # several menus share an action id (a list's rows): the one offering it
-            block_id, element = block_id or bid, el
-            break
+        msg_obj, msg_json, message_ts = self._clicked_message(channel, message_ts, message)
+        found, element = find_element(list((msg_json or {}).get("blocks") or []), action_id, option)
         ephemeral = msg_obj is not None and msg_obj.ephemeral_for is not None
         url = response_url or self.standin.new_response_url(channel=channel, user=user, message_ts=message_ts)
         self.last_response_url = url
@@ -219,46 +195,51 @@ class SlackSender:
         }
         if msg_json and msg_json.get("thread_ts"):
             container["thread_ts"] = msg_json["thread_ts"]
-        action: JSON = {
-            "action_id": action_id,
-            "block_id": block_id or secrets.token_hex(3),
-            "text": element.get("text") or {"type": "plain_text", "text": action_id, "emoji": True},
-            "value": value if value is not None else element.get("value"),
-            "type": element.get("type", "button"),
-            "action_ts": f"{time.time():.6f}",
-        }
-        if option is not None:
-            chosen = [o for o in element.get("options") or [] if o.get("value") == option]
-            if not chosen:
-                raise ValueError(f"no option {option!r} in {action_id}")
-            action["selected_option"] = chosen[0]
-            action["type"] = "overflow"
-            action.pop("text", None)
-            action["value"] = None
-        if action["value"] is None:
-            del action["value"]
-        if "style" in element:
-            action["style"] = element["style"]
+        clicked = message_action(action_id, block_id or found, element, value, option)
+        where: JSON = {"channel": {"id": channel, "name": self._channel_name(channel)}}
+        payload = self._block_actions(user, container, where, clicked, response_url=url)
+        if msg_json is not None and not ephemeral:
+            payload["message"] = msg_json
+        return await self._interaction(payload, retry)
+
+    def _clicked_message(
+        self, channel: str, message_ts: str | None, message: Message | JSON | None
+    ) -> tuple[Message | None, JSON | None, str | None]:
+        """The message clicked on (the stand-in's, when it has it), its JSON, and its ts."""
+        msg_obj: Message | None = message if isinstance(message, Message) else None
+        if message is None and message_ts is not None:
+            msg_obj = self.standin.message(channel, message_ts)
+        if msg_obj is not None:
+            return msg_obj, self.standin.message_payload(msg_obj), message_ts or msg_obj.ts
+        msg_json = dict(message) if isinstance(message, dict) else None
+        return None, msg_json, message_ts or (str(msg_json["ts"]) if msg_json and "ts" in msg_json else None)
+
+    def _block_actions(
+        self, user: str, container: JSON, where: JSON, clicked: JSON, *, response_url: str | None = None
+    ) -> JSON:
+        """A ``block_actions`` payload: ``where`` is the channel, or the view, clicked in."""
         payload: JSON = {
             "type": "block_actions",
             "user": self._user(user),
             "api_app_id": self.api_app_id,
             "token": self.verification_token,
             "container": container,
-            "trigger_id": _trigger_id(),
+            "trigger_id": trigger_id(),
             "team": {"id": self.team_id, "domain": self.standin.team_domain},
             "enterprise": None,
             "is_enterprise_install": False,
-            "channel": {"id": channel, "name": self._channel_name(channel)},
+            **where,
             "state": {"values": {}},
-            "response_url": url,
-            "actions": [action],
         }
-        if msg_json is not None and not ephemeral:
-            payload["message"] = msg_json
+        if response_url is not None:
+            payload["response_url"] = response_url
+        payload["actions"] = [clicked]
+        return payload
+
+    async def _interaction(self, payload: JSON, retry: int) -> httpx.Response:
+        """An interaction payload, sent as Slack does: the form field ``payload``."""
         self.last_payload = payload
-        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
-        return await self._form({"payload": json.dumps(payload)}, headers)
+        return await self._form({"payload": json.dumps(payload)}, retry_headers(retry))
 
     async def home_action(
         self, action_id: str, user: str = "U0ALICE", *, value: str | None = None, retry: int = 0
@@ -271,7 +252,7 @@ class SlackSender:
         element = next(
             (
                 (bid, el)
-                for bid, el in _elements(list(view.get("blocks") or []))
+                for bid, el in elements(list(view.get("blocks") or []))
                 if el.get("action_id") == action_id and (value is None or el.get("value") == value)
             ),
             None,
@@ -279,31 +260,9 @@ class SlackSender:
         if element is None:
             raise ValueError(f"no {action_id} button with value {value!r} on {user}'s Home tab")
         block_id, el = element
-        action: JSON = {
-            "action_id": action_id,
-            "block_id": block_id or secrets.token_hex(3),
-            "text": el.get("text"),
-            "value": el.get("value"),
-            "type": el.get("type", "button"),
-            "action_ts": f"{time.time():.6f}",
-        }
-        payload: JSON = {
-            "type": "block_actions",
-            "user": self._user(user),
-            "api_app_id": self.api_app_id,
-            "token": self.verification_token,
-            "container": {"type": "view", "view_id": view["id"]},
-            "trigger_id": _trigger_id(),
-            "team": {"id": self.team_id, "domain": self.standin.team_domain},
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "view": view,
-            "state": {"values": {}},
-            "actions": [action],
-        }
-        self.last_payload = payload
-        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
-        return await self._form({"payload": json.dumps(payload)}, headers)
+        clicked = action(action_id, block_id, el.get("text"), el.get("value"), el.get("type", "button"))
+        container = {"type": "view", "view_id": view["id"]}
+        return await self._interaction(self._block_actions(user, container, {"view": view}, clicked), retry)
 
     async def view_submission(
         self, view: JSON, user: str = "U0ALICE", *, values: JSON | None = None, retry: int = 0
@@ -316,14 +275,12 @@ class SlackSender:
             "user": self._user(user),
             "api_app_id": self.api_app_id,
             "token": self.verification_token,
-            "trigger_id": _trigger_id(),
+            "trigger_id": trigger_id(),
             "view": {**view, "id": view.get("id", "V00000001"), "state": {"values": values or {}}},
             "response_urls": [],
             "is_enterprise_install": False,
         }
-        self.last_payload = payload
-        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
-        return await self._form({"payload": json.dumps(payload)}, headers)
+        return await self._interaction(payload, retry)
 
     # ------------------------------------------------------------------ Events API
 
@@ -348,29 +305,14 @@ class SlackSender:
         A retry (`retry_num`) adds X-Slack-Retry-Num / X-Slack-Retry-Reason; pass the first
         delivery's `event_id` (see `last_payload`) to replay the same event like Slack does.
         """
-        now = time.time()
-        event = {"event_ts": event.get("ts") or f"{now:.6f}", **event}
-        envelope: JSON = {
-            "token": self.verification_token,
-            "team_id": self.team_id,
-            "context_team_id": self.team_id,
-            "api_app_id": self.api_app_id,
-            "event": event,
-            "type": "event_callback",
-            "event_id": event_id or "Ev" + secrets.token_hex(5).upper(),
-            "event_time": int(now),
-            "authorizations": [
-                {
-                    "enterprise_id": None,
-                    "team_id": self.team_id,
-                    "user_id": self.standin.bot_user_id,
-                    "is_bot": True,
-                    "is_enterprise_install": False,
-                }
-            ],
-            "is_ext_shared_channel": False,
-            "event_context": "4-" + secrets.token_urlsafe(24),
-        }
+        envelope = event_envelope(
+            event,
+            token=self.verification_token,
+            team_id=self.team_id,
+            api_app_id=self.api_app_id,
+            bot_user_id=self.standin.bot_user_id,
+            event_id=event_id,
+        )
         self.last_payload = envelope
         headers: dict[str, str] = {}
         if retry_num is not None:

@@ -15,6 +15,7 @@ from bot.app.settings import load_settings
 from bot.core.fileconfig import parse_file_config
 from bot.core.people import owner_keys
 from bot.core.routing import Router
+from bot.core.watcher import WatchTiming
 from bot.errors import ConfigError
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import Message, SlackStandIn
@@ -46,7 +47,7 @@ async def alert_for(rt: Runtime, slack: SlackStandIn, sim: CodeStreamSimulator, 
     sim.add_event("git", executionStatus="FAILED", owner=owner)
     delivery = Delivery(AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url), fast_pacing())
     seen = len(slack.messages(ALERTS))
-    stats = await rt.watcher(Router(fallback=ALERTS), delivery, interval=30, lookback=900).poll_once()
+    stats = await rt.watcher(Router(fallback=ALERTS), delivery, timing=WatchTiming(30, 900)).poll_once()
     assert stats.alerts_posted == 1
     return slack.messages(ALERTS)[seen]
 

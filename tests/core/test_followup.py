@@ -27,6 +27,7 @@ from bot.codestream.auth import VraRefreshTokenProvider
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.models import Event, GitEvent
 from bot.core.followup import LEASE_NAME, FollowupTiming, FollowupTracker, PollBudget
+from bot.core.leases import LeaseHolder
 from bot.core.requests import ActionRequest, Actor, Outcome
 from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
 from bot.simulator.cs_executions import DEFAULT_FAILURE
@@ -113,10 +114,8 @@ def make_tracker(
         runtime.client,
         runtime.notifier(),
         execution_url=h.settings.execution_ui_url,
-        max_hours=max_hours,
-        poll_budget=budget,
-        holder=holder,
-        timing=timing,
+        timing=replace(timing, max_hours=max_hours, poll_budget=budget),
+        lease=LeaseHolder(holder),
         clock=clock,
     )
 
@@ -509,7 +508,13 @@ async def test_500_trackers_are_polled_within_the_budget(sim: CodeStreamSimulato
         await add_trackers(store, sim, 500, clock.now)
         delivery = RecordingDelivery()
         tracker = FollowupTracker(
-            store, client, view(delivery), execution_url=str, poll_budget=2.0, clock=clock, rng=random.Random(1)
+            store,
+            client,
+            view(delivery),
+            execution_url=str,
+            timing=FollowupTiming(poll_budget=2.0),
+            clock=clock,
+            rng=random.Random(1),
         )
         sim.reset_requests()
         polled = 0
@@ -532,8 +537,9 @@ async def test_polls_in_flight_are_bounded(sim: CodeStreamSimulator, tmp_path: P
     clock = FakeClock()
     async with loose_pieces(sim, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}") as (store, client):
         await add_trackers(store, sim, 40, clock.now)
+        timing = FollowupTiming(poll_budget=100.0)
         tracker = FollowupTracker(
-            store, client, view(RecordingDelivery()), execution_url=str, poll_budget=100.0, clock=clock
+            store, client, view(RecordingDelivery()), execution_url=str, timing=timing, clock=clock
         )
         assert await tracker.poll_once(clock.advance(10)) == 8  # the default concurrency
         await tracker.stop()
@@ -543,7 +549,7 @@ async def test_the_loop_keeps_to_the_budget_in_real_time(sim: CodeStreamSimulato
     async with loose_pieces(sim, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}") as (store, client):
         await add_trackers(store, sim, 200, store.now(), first_poll=0.0)
         tracker = FollowupTracker(
-            store, client, view(RecordingDelivery()), execution_url=str, poll_budget=20.0, timing=FAST
+            store, client, view(RecordingDelivery()), execution_url=str, timing=replace(FAST, poll_budget=20.0)
         )
         sim.reset_requests()
         started = time.monotonic()
@@ -587,7 +593,12 @@ async def test_replicas_share_trackers_through_the_database(sim: CodeStreamSimul
         )
         trackers = [
             FollowupTracker(
-                store, client, view(delivery), execution_url=str, poll_budget=50.0, holder=name, timing=FAST
+                store,
+                client,
+                view(delivery),
+                execution_url=str,
+                timing=replace(FAST, poll_budget=50.0),
+                lease=LeaseHolder(name),
             )
             for store, name in ((store_a, "a"), (store_b, "b"))
         ]

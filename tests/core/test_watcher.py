@@ -28,7 +28,7 @@ from bot.app.watching import WEBHOOK_HEADER, WEBHOOK_MAX_BODY, build_watcher, wa
 from bot.codestream.models import EventKind
 from bot.core.fileconfig import parse_file_config
 from bot.core.routing import Router
-from bot.core.watcher import LEASE, Cursor, CycleStats, Watcher, backoff_delay
+from bot.core.watcher import LEASE, Cursor, CycleStats, Watcher, WatchTiming, backoff_delay
 from bot.simulator import CodeStreamSimulator, Fault
 from bot.simulator.slack_api import Message, SlackStandIn, wait_for
 from bot.slack.delivery import Delivery
@@ -54,11 +54,20 @@ class World:
     delivery: Delivery
     tmp_path: Path
 
-    def watcher(self, router: Router | None = None, **kwargs: Any) -> Watcher:
-        kwargs.setdefault("interval", 30.0)
-        kwargs.setdefault("lookback", 900.0)
-        kwargs.setdefault("holder", "replica-a")
-        return self.runtime.watcher(router or Router(fallback=ALERTS), self.delivery, **kwargs)
+    def watcher(
+        self,
+        router: Router | None = None,
+        *,
+        interval: float = 30.0,
+        lookback: float = 900.0,
+        page_size: int = 50,
+        holder: str = "replica-a",
+        **policy: Any,
+    ) -> Watcher:
+        timing = WatchTiming(interval, lookback, page_size)
+        return self.runtime.watcher(
+            router or Router(fallback=ALERTS), self.delivery, timing=timing, holder=holder, **policy
+        )
 
     def alerts(self, channel: str = ALERTS) -> list[Message]:
         return [m for m in self.slack.messages(channel) if m.user == "U0BOT"]
@@ -181,14 +190,14 @@ async def test_a_restarted_watcher_on_the_same_database_posts_nothing_twice(worl
     settings = load_settings(bot_env(world.sim, world.slack, world.tmp_path))
     runtime = await build_runtime(settings, retry=FAST_RETRY)
     try:
-        restarted = runtime.watcher(Router(fallback=ALERTS), world.delivery, interval=30, lookback=900)
+        restarted = runtime.watcher(Router(fallback=ALERTS), world.delivery, timing=WatchTiming(30, 900))
         stats = await restarted.poll_once()
         assert not stats.skipped and stats.kinds["git"].requests == 1 and stats.alerts_posted == 0
         await restarted.stop()
         # Even with the cursors lost, the alerts table keeps it exactly once.
         for kind in ("git", "gerrit", "docker"):
             await runtime.store.cursors.set(f"{LEASE}:{kind}", "garbage")
-        stats = await runtime.watcher(Router(fallback=ALERTS), world.delivery, interval=30, lookback=900).poll_once()
+        stats = await runtime.watcher(Router(fallback=ALERTS), world.delivery, timing=WatchTiming(30, 900)).poll_once()
         assert stats.kinds["git"].failures == 3 and stats.alerts_posted == 0
     finally:
         await runtime.close()
@@ -532,8 +541,7 @@ async def test_two_replicas_polling_concurrently_post_one_alert_per_failure(
         dataclasses.replace(world.runtime, store=store).watcher(
             Router(fallback=ALERTS),
             world.delivery,
-            interval=30,
-            lookback=900,
+            timing=WatchTiming(30, 900),
             holder=f"replica-{n}",
         )
         for n, store in enumerate(two_stores)
@@ -665,7 +673,7 @@ async def test_buttons_on_a_watcher_alert_rerun_the_event(harness: Harness) -> N
     from bot.simulator import SAMPLE_FAILED_GIT_ID
 
     delivery = Delivery(AsyncWebClient(token=BOT_TOKEN, base_url=harness.slack.api_url), fast_pacing())
-    watcher = harness.runtime.watcher(Router(fallback=ALERTS), delivery, interval=30, lookback=3600, holder="w")
+    watcher = harness.runtime.watcher(Router(fallback=ALERTS), delivery, timing=WatchTiming(30, 3600), holder="w")
     stats = await watcher.poll_once()
     assert stats.alerts_posted == 4  # the seeded git, trigger, Gerrit and registry failures
 

@@ -4,13 +4,14 @@ newest failure (the latest commit), once, and never the first alert's older comm
 from __future__ import annotations
 
 from bot.core.routing import Router
+from bot.core.watcher import WatchTiming
 from bot.simulator.slack_api import wait_for
 from tests.harness import ALERTS, Harness
 
 
 async def test_a_rerun_reply_in_a_series_thread_reruns_the_newest_failure(harness: Harness) -> None:
     h = harness
-    watcher = h.runtime.watcher(Router(fallback=ALERTS), interval=30, lookback=900, holder="test-watcher")
+    watcher = h.runtime.watcher(Router(fallback=ALERTS), timing=WatchTiming(30, 900), holder="test-watcher")
     first = h.sim.add_event("git", executionStatus="FAILED", pipeline="deploy-prod", targetBranch="main")
     await watcher.poll_once()
     newest = h.sim.add_event("git", executionStatus="FAILED", pipeline="deploy-prod", targetBranch="main")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.core.fileconfig import Match, Route
 from bot.core.routing import Router
-from bot.core.watcher import Watcher
+from bot.core.watcher import Watcher, WatchTiming
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL, row_value
 from bot.store import DigestRecord, DigestRow
@@ -29,7 +29,9 @@ OTHER = "C0OTHER"
 
 
 def watcher_of(h: Harness, *, lookback: float = 900, **options: Any) -> Watcher:
-    return h.runtime.watcher(Router(fallback=ALERTS), interval=30, lookback=lookback, holder="test-watcher", **options)
+    return h.runtime.watcher(
+        Router(fallback=ALERTS), timing=WatchTiming(30, lookback), holder="test-watcher", **options
+    )
 
 
 def top_level(h: Harness) -> list[Message]:
@@ -262,7 +264,7 @@ async def _no_open_followups(h: Harness) -> bool:
 async def test_a_store_error_while_flushing_one_channel_holds_back_no_other(harness: Harness) -> None:
     h = harness
     router = two_channels()
-    watcher = h.runtime.watcher(router, interval=30, lookback=900, holder="test-watcher")
+    watcher = h.runtime.watcher(router, timing=WatchTiming(30, 900), holder="test-watcher")
     await watcher.poll_once()
     h.sim.fail_burst(7, prefix="pay", project="Pay")
     h.sim.fail_burst(7, prefix="inv", project="Inv")
@@ -319,7 +321,7 @@ async def test_failures_joining_a_deleted_digest_are_listed_in_a_new_one(harness
 async def test_failures_listed_again_behind_a_held_cursor_do_not_make_a_storm(harness: Harness) -> None:
     h = harness
     router = two_channels()
-    watcher = h.runtime.watcher(router, interval=30, lookback=900, holder="test-watcher", digest_threshold=5)
+    watcher = h.runtime.watcher(router, timing=WatchTiming(30, 900), holder="test-watcher", digest_threshold=5)
     await watcher.poll_once()
     h.sim.fail_burst(1, prefix="inv", project="Inv")
     h.sim.fail_burst(3, prefix="pay", project="Pay")

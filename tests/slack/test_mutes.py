@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from bot.codestream.models import Event
 from bot.core.routing import Router
-from bot.core.watcher import Watcher
+from bot.core.watcher import Watcher, WatchTiming
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.mute import ACTION_MUTE, mute_value
 from bot.store import MuteRecord
@@ -26,7 +26,7 @@ def muted_total() -> float:
 
 
 def watcher_of(h: Harness) -> Watcher:
-    return h.runtime.watcher(Router(fallback=ALERTS), interval=30, lookback=900, holder="test-watcher")
+    return h.runtime.watcher(Router(fallback=ALERTS), timing=WatchTiming(30, 900), holder="test-watcher")
 
 
 def fail(h: Harness, pipeline: str = "mute-ci", branch: str = "main") -> dict[str, object]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.routing import Router
+from bot.core.watcher import WatchTiming
 from bot.slack.pacing import ChannelPacer
 from tests.harness import ALERTS, Harness, running_harness
 
@@ -52,7 +53,7 @@ async def test_the_watchers_alerts_in_one_channel_are_spaced_after_the_burst(tmp
 
 async def _spaced_after_the_burst(h: Harness) -> None:
     watcher = h.runtime.watcher(
-        Router(fallback=ALERTS), interval=30, lookback=1, holder="test-watcher", digest_threshold=0
+        Router(fallback=ALERTS), timing=WatchTiming(30, 1), holder="test-watcher", digest_threshold=0
     )
     await watcher.poll_once()
     h.sim.fail_burst(8, prefix="paced")

@@ -21,12 +21,12 @@ from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
 from bot.codestream.user_operations import UserOperation
 from bot.core.approvals.ports import ApprovalEnd, ApprovalNotifier
 from bot.core.intents import retry_write
+from bot.core.leases import LeaseHolder
 from bot.core.requests import MessageRef
 from bot.core.routing import Router
 from bot.core.subscriptions import StoredRoutes
 from bot.core.waiting import wait_event
 from bot.store import ApprovalRecord, Store
-from bot.store.store import HolderGone
 
 log = logging.getLogger("bot.core.approvals")
 
@@ -53,8 +53,7 @@ class ApprovalWatcher:
         router: Router,
         *,
         interval: float,
-        holder: str,
-        holder_gone: HolderGone | None = None,
+        lease: LeaseHolder,
         page_size: int = 100,
         lookback: float | None = None,
     ) -> None:
@@ -63,8 +62,8 @@ class ApprovalWatcher:
         self.notifier = notifier
         self.router = router
         self.interval = interval
-        self.holder = holder
-        self.holder_gone = holder_gone
+        self.holder = lease.name
+        self.holder_gone = lease.gone  # a dead holder's lease is taken over at once
         self.page_size = page_size
         self.subscriptions = StoredRoutes(store)  # channels' own routes (kind approval, or any)
         # Like the failure watcher's first start: an approval requested longer than this before

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class FollowupTiming:
-    """How often to poll and how the loop behaves. Defaults are for production; tests shrink them.
+    """How often to poll, for how long, and how the loop behaves. Defaults are for production;
+    tests shrink them.
 
     Backoff per tracker: the first poll ``first_poll`` seconds after the action, then every
     ``initial_interval`` seconds, multiplied by ``backoff`` after each poll that saw no change
     (or failed), capped at ``max_interval``; back to ``initial_interval`` on a status change.
     Each delay is spread by ``±jitter`` (a fraction) so trackers started together drift apart.
+    A tracker gives up ``max_hours`` after the action; all of them together read at most
+    ``poll_budget`` executions a second (``PollBudget``).
     """
 
     first_poll: float = 5.0
@@ -31,9 +34,11 @@ class FollowupTiming:
     lease_ttl: float = 30.0  # the "followups" lease; renewed every lease_ttl / 3
     idle: float = 1.0  # how long the loop waits when nothing is due
     stop_grace: float = 5.0  # stop() lets polls in flight finish for this long
+    max_hours: float = 6.0  # BOT_FOLLOW_MAX_HOURS
+    poll_budget: float = 2.0  # BOT_FOLLOW_POLL_BUDGET: execution reads per second, all trackers
 
     def __post_init__(self) -> None:
-        for name in ("first_poll", "initial_interval", "max_interval", "lease_ttl", "idle"):
+        for name in ("first_poll", "initial_interval", "max_interval", "lease_ttl", "idle", "max_hours"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.max_interval < self.initial_interval:

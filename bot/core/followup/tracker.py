@@ -5,14 +5,16 @@ summary (and, at the end, the original alert) up to date in Slack.
   live in the store, so a restarted bot, or another replica, carries on with them.
 * ONE loop (``run()``) serves every tracker. Each round it reads the trackers that are due
   (earliest first) and polls ``GET /codestream/api/executions/{id}`` for as many as the global
-  poll budget allows (a token bucket: ``bot_follow_poll_budget`` reads per second across all
-  trackers), at most ``concurrency`` at a time. 500 trackers are 500 rows, not 500 tasks; when
-  they need more reads than the budget allows, each is simply polled less often.
+  poll budget allows (a token bucket: ``timing.poll_budget`` reads per second across all
+  trackers, BOT_FOLLOW_POLL_BUDGET), at most ``concurrency`` at a time. 500 trackers are 500
+  rows, not 500 tasks; when they need more reads than the budget allows, each is simply polled
+  less often.
 * Per tracker: backoff from ``initial_interval`` (×``backoff`` per unchanged or failed poll,
   capped at ``max_interval``), back to the start on a status change.
 * The summary is re-rendered (``chat.update``) only when the status changes; at a terminal status
   the alert is resolved too ("✅ Fixed by rerun #7 by @alice" / "❌ Rerun #7 ... failed again")
-  and the tracker is finished. After ``bot_follow_max_hours`` it gives up and says so.
+  and the tracker is finished. After ``timing.max_hours`` (BOT_FOLLOW_MAX_HOURS) it gives up and
+  says so.
 * Slack is reached only through the ``FollowThroughView`` port (``bot.core.ports``).
 * Replicas (``leadership``): the loop only polls while it holds the store lease ``followups`` (ttl
   ``lease_ttl``, renewed every ``lease_ttl / 3``, re-checked before every Slack write). One
@@ -29,6 +31,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Final
 
 from bot.codestream.client import CodeStreamClient
 from bot.core.followup.leadership import Leadership
@@ -42,16 +45,19 @@ from bot.core.followup.progress import (
 from bot.core.followup.stats import FollowupStats
 from bot.core.followup.timing import FollowupTiming, PollBudget
 from bot.core.intents import retry_write
+from bot.core.leases import LeaseHolder
 from bot.core.ports import FollowThroughView
 from bot.core.requests import MessageRef, Outcome
 from bot.core.time import seconds_between
 from bot.core.waiting import wait_event
 from bot.store import FollowupRecord, Store
-from bot.store.store import HolderGone
 
 log = logging.getLogger("bot.core.followup")
 
 Clock = Callable[[], datetime]
+
+#: The lease holder of a tracker given none (tests, tools); a running bot names its replica.
+DEFAULT_HOLDER: Final = LeaseHolder("codestream-bot")
 
 
 class FollowupTracker:
@@ -68,26 +74,21 @@ class FollowupTracker:
         view: FollowThroughView,
         *,
         execution_url: Callable[[str], str],
-        max_hours: float = 6.0,
-        poll_budget: float = 2.0,
-        holder: str = "codestream-bot",
         timing: FollowupTiming | None = None,
+        lease: LeaseHolder = DEFAULT_HOLDER,
         clock: Clock | None = None,
         rng: random.Random | None = None,
-        holder_gone: HolderGone | None = None,
     ) -> None:
-        if max_hours <= 0:
-            raise ValueError("max_hours must be positive")
         self.store = store
         self.client = client
         self.view = view
         self.execution_url = execution_url
-        self.max_age = timedelta(hours=max_hours)
         self.timing = timing or FollowupTiming()
-        self.budget = PollBudget(poll_budget)
-        self.holder = holder
+        self.max_age = timedelta(hours=self.timing.max_hours)
+        self.budget = PollBudget(self.timing.poll_budget)
+        self.holder = lease.name
         self.stats = FollowupStats()
-        self.leadership = Leadership(store, holder, self.timing, holder_gone)
+        self.leadership = Leadership(store, lease.name, self.timing, lease.gone)
         self.memory = OutcomeMemory(
             store, client, self.budget, execution_url=execution_url, on_event_read=self._count_event_read
         )

@@ -20,6 +20,7 @@ even on a replica without the lease: the claims keep that exactly-once too.
 from bot.core.watcher.cursor import Cursor, update_micros
 from bot.core.watcher.listing import FILTER_MARGIN_US, ORDER_BY
 from bot.core.watcher.loop import LEASE, MAX_BACKOFF, MIN_WAKE_GAP, WAKE_FOLLOW_UP, Watcher, backoff_delay
+from bot.core.watcher.policy import AlertPolicy, WatchTiming
 from bot.core.watcher.posting import CLAIM_WINDOW
 from bot.core.watcher.stats import CycleStats, KindStats
 
@@ -31,9 +32,11 @@ __all__ = [
     "MIN_WAKE_GAP",
     "ORDER_BY",
     "WAKE_FOLLOW_UP",
+    "AlertPolicy",
     "Cursor",
     "CycleStats",
     "KindStats",
+    "WatchTiming",
     "Watcher",
     "backoff_delay",
     "update_micros",

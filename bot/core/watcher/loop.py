@@ -17,21 +17,17 @@ from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import EventKind
 from bot.core import metrics
 from bot.core.digests import DigestBoard
-from bot.core.mutes import ActiveMutes
-from bot.core.people import AuthorMentions
+from bot.core.leases import LeaseHolder
 from bot.core.ports import AlertNotifier
 from bot.core.routing import Router
 from bot.core.subscriptions import StoredRoutes
-from bot.core.undelivered import UndeliveredAlerts
 from bot.core.waiting import wait_event
 from bot.core.watcher.cursor import Cursor, micros_now
-from bot.core.watcher.details import FailureDetails
 from bot.core.watcher.listing import EventLister
+from bot.core.watcher.policy import AlertPolicy, WatchTiming
 from bot.core.watcher.posting import AlertPosting, alert_key, explain, quietly
 from bot.core.watcher.stats import CycleStats, KindStats
-from bot.core.watcher.storm import DEFAULT_THRESHOLD, DEFAULT_WINDOW, Storms
 from bot.store import Store
-from bot.store.store import HolderGone
 
 log = logging.getLogger("bot.core.watcher")
 
@@ -62,59 +58,39 @@ class Watcher:
         notifier: AlertNotifier,
         router: Router,
         *,
-        interval: float,
-        lookback: float,
-        holder: str,
-        page_size: int = 50,
-        holder_gone: HolderGone | None = None,
-        undeliverable_after: float = 24 * 3600.0,
-        authors: AuthorMentions | None = None,
-        repeat_window: float = 0.0,
-        digest_threshold: int = DEFAULT_THRESHOLD,
-        digest_window: float = DEFAULT_WINDOW,
+        timing: WatchTiming,
+        lease: LeaseHolder,
+        policy: AlertPolicy | None = None,
         digests: DigestBoard | None = None,
     ) -> None:
-        if interval <= 0 or lookback < 0 or page_size < 1 or digest_threshold < 0 or digest_window <= 0:
-            raise ValueError("need interval > 0, lookback >= 0, page_size >= 1, a digest threshold >= 0 and window > 0")
         self.store = store
         self.router = router
-        self.interval = interval
-        self.lookback = lookback
-        self.holder = holder
-        self.holder_gone = holder_gone  # a dead holder's lease is taken over at once
-        self.lease_ttl = 3 * interval
+        self.interval = timing.interval
+        self.lookback = timing.lookback
+        self.holder = lease.name
+        self.holder_gone = lease.gone  # a dead holder's lease is taken over at once
+        self.lease_ttl = 3 * timing.interval
         self.kinds: tuple[EventKind, ...] = router.kinds()  # what can alert; again every cycle
         self.subscriptions = StoredRoutes(store)  # channels' own routes, read once a cycle
         self._polled: tuple[EventKind, ...] | None = None  # the kinds of this process's last cycle
-        self.lister = EventLister(client, page_size=page_size)
-        self.undelivered = UndeliveredAlerts(store, client.get_event, give_up_after=undeliverable_after)
-        self.details = FailureDetails(client)
-        self.mutes = ActiveMutes(store)
+        self.lister = EventLister(client, page_size=timing.page_size)
         # The board the Slack side draws row changes with, when given: one sweep for both.
         self.digests = digests or DigestBoard(store, notifier.draw_digest)
-        self.storms = Storms(
-            store,
-            notifier,
-            self.digests,
-            self.details,
-            self.undelivered,
-            threshold=digest_threshold,
-            window=digest_window,
-        )
         self.posting = AlertPosting(
             store,
             notifier,
             router,
-            self.undelivered,
-            self.details,
-            holder=holder,
+            client,
+            policy=policy or AlertPolicy(),
+            holder=lease.name,
             keep_lease=self._keep_lease,
-            authors=authors,
-            repeat_window=repeat_window,
-            read_event=client.get_event,
-            mutes=self.mutes,
-            storms=self.storms,
+            digests=self.digests,
         )
+        # What the posting owns, which a cycle uses too.
+        self.undelivered = self.posting.undelivered
+        self.details = self.posting.details
+        self.mutes = self.posting.mutes
+        self.storms = self.posting.storms
         self._cursors: dict[EventKind, Cursor] = {}  # valid only while we keep the lease
         self._wake = asyncio.Event()
         self._stopping = False

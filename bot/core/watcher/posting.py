@@ -8,18 +8,21 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
-from bot.codestream.models import Event, EventKind, as_kind
+from bot.codestream.client import CodeStreamClient
+from bot.codestream.models import Event, as_kind
 from bot.core.alerts import post_alert
+from bot.core.digests import DigestBoard
 from bot.core.mutes import ActiveMutes
-from bot.core.people import AuthorMentions
 from bot.core.ports import AlertNotifier
 from bot.core.requests import MessageRef
 from bot.core.routing import Router
 from bot.core.undelivered import MOOT, UNDELIVERABLE, UndeliveredAlerts
 from bot.core.watcher.details import FailureDetails
+from bot.core.watcher.policy import AlertPolicy
 from bot.core.watcher.stats import KindStats
 from bot.core.watcher.storm import Due, Storms
 from bot.store import AlertRecord, Store, UndeliveredAlert
@@ -42,36 +45,56 @@ def alert_key(event: Event) -> str:
     return f"alert:{event.kind}:{event.id}:{'none' if index is None else index}"
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """An alert whose claim ``key`` this replica won as ``holder``, and where it is posted."""
+
+    key: str
+    holder: str
+    event: Event
+    channel: str
+    mention: str | None
+    thread_ts: str | None = None  # the thread it goes in, if any
+    series: str | None = None  # the series it begins (or repeats)
+    root: AlertRecord | None = None  # the series' open alert, whose thread it goes in
+
+
 class AlertPosting:
+    """The alerting half of a watcher (``loop.Watcher`` polls): it owns what an alert needs on
+    its way — why the failure failed, the mutes, the storms' digests, the alerts kept aside."""
+
     def __init__(
         self,
         store: Store,
         notifier: AlertNotifier,
         router: Router,
-        undelivered: UndeliveredAlerts,
-        details: FailureDetails,
+        client: CodeStreamClient,
         *,
+        policy: AlertPolicy,
         holder: str,
         keep_lease: Callable[[bool], Awaitable[None]],
-        authors: AuthorMentions | None = None,
-        repeat_window: float = 0.0,
-        read_event: Callable[[EventKind, str], Awaitable[Event]] | None = None,
-        mutes: ActiveMutes | None = None,
-        storms: Storms | None = None,
+        digests: DigestBoard,
     ) -> None:
         self.store = store
         self.notifier = notifier
         self.router = router
-        self.undelivered = undelivered
-        self.details = details  # why each failure failed, read once per execution
-        self.authors = authors  # who pushed, to mention (BOT_MENTION_AUTHOR)
-        # Repeated failures of a pipeline on a branch within this many seconds of the series'
-        # open alert go in its thread (0: every failure is its own alert).
-        self.repeat_window = repeat_window
-        self.read_event = read_event
+        self.undelivered = UndeliveredAlerts(store, client.get_event, give_up_after=policy.undeliverable_after)
+        self.details = FailureDetails(client)  # why each failure failed, read once per execution
+        self.authors = policy.authors  # who pushed, to mention (BOT_MENTION_AUTHOR)
+        self.repeat_window = policy.repeat_window  # repeats go in the thread of the series' alert
+        self.read_event = client.get_event
         self._open_series: set[str] | None = None  # series with an open alert, read once a cycle
-        self.mutes = mutes  # muted pipelines and branches: counted, not posted
-        self.storms = storms  # many failures for one channel at once: one digest message
+        self.mutes = ActiveMutes(store)  # muted pipelines and branches: counted, not posted
+        # Many failures for one channel at once: one digest message.
+        self.storms = Storms(
+            store,
+            notifier,
+            digests,
+            self.details,
+            self.undelivered,
+            threshold=policy.digest_threshold,
+            window=policy.digest_window,
+        )
         self.holder = holder
         self.keep_lease = keep_lease  # renews the watcher's lease during a long cycle
         self._unsaved: dict[str, AlertRecord] = {}  # posted, but the store failed to record it
@@ -94,9 +117,8 @@ class AlertPosting:
             return True  # posted already; saved as soon as the store answers
         if await store.alerts.get(kind, event.id, index) is not None:
             return True
-        muted = self.mutes.matching(event) if self.mutes is not None else None
+        muted = self.mutes.matching(event)
         if muted is not None:
-            assert self.mutes is not None
             await self.mutes.suppressed(muted, event)
             stats.muted += 1
             return True
@@ -129,12 +151,11 @@ class AlertPosting:
         if not claim.won:
             # Another replica (or a woken poll) is posting it; done once its alert is saved.
             return await store.alerts.get(kind, event.id, index) is not None
-        if thread_ts is None and self.storms is not None and self.storms.takes(channel):
+        if thread_ts is None and self.storms.takes(channel):
             self.storms.add(channel, Due(key, holder, event, mention))
             return None
-        return await self.post_claimed(
-            key, holder, event, channel, mention, thread_ts, series, root, stats=stats, refused=refused, gone=gone
-        )
+        claimed = Claimed(key, holder, event, channel, mention, thread_ts, series, root)
+        return await self.post_claimed(claimed, stats=stats, refused=refused, gone=gone)
 
     async def post_one(self, due: Due, channel: str, stats: KindStats, refused: set[str], gone: dict[str, str]) -> bool:
         """A failure that waited for a storm that did not come (its channel stayed under the
@@ -149,50 +170,33 @@ class AlertPosting:
             )
             stats.undeliverable += 1
             return True
-        return await self.post_claimed(
-            due.key,
-            due.holder,
-            due.event,
-            channel,
-            due.mention,
-            None,
-            series_key(due.event),
-            None,
-            stats=stats,
-            refused=refused,
-            gone=gone,
-        )
+        claimed = Claimed(due.key, due.holder, due.event, channel, due.mention, series=series_key(due.event))
+        return await self.post_claimed(claimed, stats=stats, refused=refused, gone=gone)
 
     async def post_claimed(
-        self,
-        key: str,
-        holder: str,
-        event: Event,
-        channel: str,
-        mention: str | None,
-        thread_ts: str | None,
-        series: str | None,
-        root: AlertRecord | None,
-        *,
-        stats: KindStats,
-        refused: set[str],
-        gone: dict[str, str],
+        self, claimed: Claimed, *, stats: KindStats, refused: set[str], gone: dict[str, str]
     ) -> bool:
         """Post the alert this caller holds the claim on; True when nothing is left to do."""
-        record, refusal = await self._post(key, holder, event, channel, mention, thread_ts, series, root)
+        record, refusal = await self._post(claimed)
         if record is not None:
             stats.alerts += 1
             if record.series is not None and self._open_series is not None:
                 self._open_series.add(record.series)  # a new series' alert, open from now on
-            if root is not None:
+            if claimed.root is not None:
                 stats.repeats += 1
-                await self._count_repeat(root)
+                await self._count_repeat(claimed.root)
             return True
+        channel = claimed.channel
         if refusal in UNDELIVERABLE:
             # Slack will keep saying no: keep the alert aside and let the cursor move on.
             gone[channel] = refusal
             await self.undelivered.hold(
-                key, event, channel=channel, thread_ts=thread_ts, mention=mention, reason=refusal
+                claimed.key,
+                claimed.event,
+                channel=channel,
+                thread_ts=claimed.thread_ts,
+                mention=claimed.mention,
+                reason=refusal,
             )
             stats.undeliverable += 1
             return True
@@ -211,28 +215,18 @@ class AlertPosting:
         if not claim.won:
             return "claimed"
         try:
-            record, refusal = await self._post(
-                held.key, holder, event, held.channel_id, held.mention, held.thread_ts, series_key(event), None
-            )
+            claimed = Claimed(held.key, holder, event, held.channel_id, held.mention, held.thread_ts, series_key(event))
+            record, refusal = await self._post(claimed)
         except Exception:
             if held.key in self._unsaved:
                 return None  # posted; saved by the next cycle
             raise
         return None if record is not None else refusal or "unknown"
 
-    async def _post(
-        self,
-        key: str,
-        holder: str,
-        event: Event,
-        channel: str,
-        mention: str | None,
-        thread_ts: str | None,
-        series: str | None,
-        root: AlertRecord | None,
-    ) -> tuple[AlertRecord | None, str | None]:
-        """Post under the claim ``holder`` won: (the saved alert, None) or (None, Slack's refusal).
-        The claim is released when nothing was posted; kept when Slack has the alert."""
+    async def _post(self, claimed: Claimed) -> tuple[AlertRecord | None, str | None]:
+        """Post under the claim won: (the saved alert, None) or (None, Slack's refusal). The
+        claim is released when nothing was posted; kept when Slack has the alert."""
+        event, channel, mention, thread_ts = claimed.event, claimed.channel, claimed.mention, claimed.thread_ts
         posted: list[AlertRecord] = []
         try:
             failure = await self.details.of(event)
@@ -247,17 +241,17 @@ class AlertPosting:
                 on_posted=posted.append,
                 failure=failure,
                 author=author,
-                series=series if thread_ts is None else None,
-                repeat=root is not None,
+                series=claimed.series if thread_ts is None else None,
+                repeat=claimed.root is not None,
             )
         except BaseException:
             if posted:  # Slack has it, only the store failed: saved by the next cycle, never re-posted
-                self._unsaved[key] = posted[0]
+                self._unsaved[claimed.key] = posted[0]
             else:
-                await quietly(self.store.claims.release(key, holder))
+                await quietly(self.store.claims.release(claimed.key, claimed.holder))
             raise
         if record is None:
-            await quietly(self.store.claims.release(key, holder))
+            await quietly(self.store.claims.release(claimed.key, claimed.holder))
         return record, delivered.refused
 
     async def _count_repeat(self, root: AlertRecord) -> None:
@@ -268,7 +262,7 @@ class AlertPosting:
         try:
             repeats = await self.store.alerts.count_repeat(root.id)
             kind = as_kind(root.kind)
-            if self.read_event is None or kind is None:
+            if kind is None:
                 return
             event = await self.read_event(kind, root.event_id)
             failure = await self.details.of(event)
@@ -289,8 +283,7 @@ class AlertPosting:
         """A run of a series passed (a fix pushed outside the bot, or a rerun from vRA): its open
         alert is resolved, so its next failure is a new alert that pages again. The open series
         are read once a cycle; only a series among them costs a write."""
-        if self.mutes is not None:
-            await self.mutes.passed(event, self.store.now())  # "until it passes again" ends here
+        await self.mutes.passed(event, self.store.now())  # "until it passes again" ends here
         series = series_key(event)
         if series is None or self.repeat_window <= 0 or not event.passed:
             return
@@ -307,11 +300,10 @@ class AlertPosting:
         for key, record in list(self._unsaved.items()):
             await self.store.alerts.save(record)
             del self._unsaved[key]
-        if self.storms is not None:
-            await self.storms.save_unsaved()
+        await self.storms.save_unsaved()
 
     def _unsaved_digest(self, key: str) -> bool:
-        return self.storms is not None and key in self.storms.unsaved_keys
+        return key in self.storms.unsaved_keys
 
     def _log_once(self, key: str, dropped: bool, rule: int | None) -> None:
         if key in self._logged:
