@@ -60,17 +60,19 @@ class Runtime:
     access: AccessPolicy
     web: AsyncWebClient | None = None  # the one Slack Web API client, when Slack is configured
     file_config: FileConfig = field(default_factory=FileConfig)  # BOT_CONFIG: routes and access rules
-    inflight: InFlight = field(default_factory=InFlight)  # Slack interactions being worked on
-    followups: FollowupTracker | None = None  # follows new executions; built when Slack is configured
-    replica: str = field(default_factory=new_replica_id)
-    liveness: Liveness | None = None  # tells dead lease holders and action owners from live ones
-    identity: SlackIdentity | None = None  # the bot's own workspace and ids, when Slack is configured
     # Requests being answered now: the work after earlier acks yields to them at each I/O step.
     foreground: Foreground = field(default_factory=Foreground)
+    # Built here, not passed in:
+    inflight: InFlight = field(default_factory=InFlight, init=False)  # Slack interactions being worked on
+    followups: FollowupTracker | None = field(default=None, init=False)  # built when Slack is configured
+    replica: str = field(default_factory=new_replica_id, init=False)
+    # tells dead lease holders and action owners from live ones
+    liveness: Liveness = field(init=False)
+    identity: SlackIdentity | None = field(init=False)  # the bot's own workspace and ids, with Slack
 
     def __post_init__(self) -> None:
-        if self.liveness is None:
-            self.liveness = Liveness(self.store, self.replica)
+        self.identity = SlackIdentity(self.web) if self.web is not None else None
+        self.liveness = Liveness(self.store, self.replica)
         self.lifecycle.owner = self.replica
 
     @property
@@ -207,7 +209,6 @@ class Runtime:
         return ApprovalWatcher(self.store, self.client.background, self.notifier(), router, lease=lease, **options)
 
     async def lease_holder_gone(self, holder: str) -> bool:
-        assert self.liveness is not None
         return await self.liveness.lease_holder_gone(holder)
 
     async def close(self) -> None:
@@ -230,29 +231,11 @@ async def build_runtime(
     # Everything that can be wrong in the configuration is found before anything is opened.
     file_config = load_file_config(settings.bot_config)
     parse_access_config(file_config.access)
-    web = None
     foreground = Foreground()
-    if settings.slack_configured:
-        assert settings.slack_bot_token is not None
-        web = build_web_client(
-            settings.slack_bot_token.get_secret_value(),
-            base_url=settings.slack_api_url,
-            before_request=foreground.wait_turn,
-            retry=slack_retry or SlackRetry(),
-        )
+    web = _slack_client(settings, foreground, slack_retry)
     identity = SlackIdentity(web) if web is not None else None
     if access is None:
-        access = build_policy(
-            file_config.access,
-            allowed_users=settings.bot_allowed_users,
-            allowed_usergroups=settings.bot_allowed_usergroups,
-            allowed_channels=settings.bot_allowed_channels,
-            groups=SlackGroupDirectory(web) if web is not None else None,
-        )
-        if identity is not None:
-            access = WorkspaceGate(
-                access, allowed=frozenset(split_ids(settings.bot_allowed_teams)), own_team=identity.team_id
-            )
+        access = _policy(settings, file_config, web, identity)
     made_client = client is None
     try:
         if client is None:
@@ -275,14 +258,36 @@ async def build_runtime(
     )
     target = EventTarget(client, lifecycle, dedupe_seconds=settings.bot_dedupe_seconds)
     actions = EventPerformer(target, settings.execution_ui_url, access)
-    return Runtime(
-        settings=settings,
-        client=client,
-        store=store,
-        actions=actions,
-        access=access,
-        web=web,
-        file_config=file_config,
-        identity=identity,
-        foreground=foreground,
+    runtime = Runtime(settings, client, store, actions, access, web, file_config, foreground)
+    runtime.identity = identity
+    return runtime
+
+
+def _slack_client(settings: Settings, foreground: Foreground, retry: SlackRetry | None) -> AsyncWebClient | None:
+    """The one Slack Web API client, when Slack is configured; its calls wait their turn."""
+    if not settings.slack_configured:
+        return None
+    assert settings.slack_bot_token is not None
+    return build_web_client(
+        settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        before_request=foreground.wait_turn,
+        retry=retry or SlackRetry(),
     )
+
+
+def _policy(
+    settings: Settings, file_config: FileConfig, web: AsyncWebClient | None, identity: SlackIdentity | None
+) -> AccessPolicy:
+    """The access policy: BOT_CONFIG's rules and the BOT_ALLOWED_* shortcuts, behind the
+    workspace gate when Slack is configured."""
+    access = build_policy(
+        file_config.access,
+        allowed_users=settings.bot_allowed_users,
+        allowed_usergroups=settings.bot_allowed_usergroups,
+        allowed_channels=settings.bot_allowed_channels,
+        groups=SlackGroupDirectory(web) if web is not None else None,
+    )
+    if identity is None:
+        return access
+    return WorkspaceGate(access, allowed=frozenset(split_ids(settings.bot_allowed_teams)), own_team=identity.team_id)

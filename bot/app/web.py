@@ -57,6 +57,57 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+class SlackEvents:
+    """``POST /slack/events``: refused while shutting down; with a signing secret, verified,
+    checked for replays and for a shape Slack sends before Bolt sees it."""
+
+    def __init__(
+        self, app: AsyncApp | None, readiness: Readiness, signing_secret: str | None, foreground: Foreground
+    ) -> None:
+        self.handler = AsyncSlackRequestHandler(app) if app is not None else None
+        verify = self.handler is not None and signing_secret is not None and signing_secret.strip()
+        self.gate = RequestGate(signing_secret) if verify and signing_secret is not None else None
+        self.readiness = readiness
+        self.answering = foreground
+
+    async def handle(self, request: Request) -> Response:
+        if self.handler is None:
+            return PlainTextResponse("Slack is not configured", status_code=404)
+        if self.readiness.shutting_down:
+            # Slack retries refused deliveries; another replica (or this one, restarted) takes them.
+            return PlainTextResponse("shutting down", status_code=503)
+        if self.gate is not None:
+            refused = await self._refusal(self.gate, request)
+            if refused is not None:
+                return refused
+        # Counted once verified (an unsigned sender cannot hold the work back) until Bolt has
+        # acked: the work after earlier acks waits its turn behind this.
+        with self.answering.answering():
+            try:
+                response: Response = await self.handler.handle(request)
+            except Exception as exc:  # noqa: BLE001 - Bolt chokes on some malformed bodies; answer 400, not 500
+                log.warning("malformed request to /slack/events", extra={"error_class": type(exc).__name__})
+                return PlainTextResponse("malformed request", status_code=400)
+        return response
+
+    async def _refusal(self, gate: RequestGate, request: Request) -> Response | None:
+        try:
+            body = await request.body()
+        except ValueError:  # BodyLimit: over the limit while streaming
+            return PlainTextResponse("request body too large", status_code=413)
+        verdict = gate.check(body, request.headers)
+        if verdict is not Verdict.OK:
+            # One line, no traceback, and nothing the body asks for is done.
+            log.warning("rejected request to /slack/events: %s", verdict.value, extra={"reason": verdict.name})
+            return PlainTextResponse("invalid request", status_code=401)
+        why = malformed(body, request.headers.get("content-type", ""))
+        if why is not None:
+            # Signed, but not a shape Slack sends: Bolt's own middleware would raise on it.
+            log.warning("malformed request to /slack/events", extra={"reason": why})
+            return PlainTextResponse("malformed request", status_code=400)
+        return None
+
+
 def build_web(
     app: AsyncApp | None,
     readiness: Readiness,
@@ -67,42 +118,7 @@ def build_web(
 ) -> Starlette:
     """``app`` is None in Socket Mode (health only). With a signing secret, every request to
     /slack/events is verified and checked for replays before Bolt sees it."""
-    handler = AsyncSlackRequestHandler(app) if app is not None else None
-    verify = handler is not None and signing_secret is not None and signing_secret.strip()
-    gate = RequestGate(signing_secret) if verify and signing_secret is not None else None
-
-    answering = foreground or Foreground()
-
-    async def slack_events(request: Request) -> Response:
-        if handler is None:
-            return PlainTextResponse("Slack is not configured", status_code=404)
-        if readiness.shutting_down:
-            # Slack retries refused deliveries; another replica (or this one, restarted) takes them.
-            return PlainTextResponse("shutting down", status_code=503)
-        if gate is not None:
-            try:
-                body = await request.body()
-            except ValueError:  # BodyLimit: over the limit while streaming
-                return PlainTextResponse("request body too large", status_code=413)
-            verdict = gate.check(body, request.headers)
-            if verdict is not Verdict.OK:
-                # One line, no traceback, and nothing the body asks for is done.
-                log.warning("rejected request to /slack/events: %s", verdict.value, extra={"reason": verdict.name})
-                return PlainTextResponse("invalid request", status_code=401)
-            why = malformed(body, request.headers.get("content-type", ""))
-            if why is not None:
-                # Signed, but not a shape Slack sends: Bolt's own middleware would raise on it.
-                log.warning("malformed request to /slack/events", extra={"reason": why})
-                return PlainTextResponse("malformed request", status_code=400)
-        # Counted once verified (an unsigned sender cannot hold the work back) until Bolt has
-        # acked: the work after earlier acks waits its turn behind this.
-        with answering.answering():
-            try:
-                response: Response = await handler.handle(request)
-            except Exception as exc:  # noqa: BLE001 - Bolt chokes on some malformed bodies; answer 400, not 500
-                log.warning("malformed request to /slack/events", extra={"error_class": type(exc).__name__})
-                return PlainTextResponse("malformed request", status_code=400)
-        return response
+    slack_events = SlackEvents(app, readiness, signing_secret, foreground or Foreground())
 
     async def healthz(_: Request) -> Response:
         await asyncio.sleep(0)  # answered only when the event loop is responsive
@@ -118,7 +134,7 @@ def build_web(
         return Response(body, media_type=content_type)
 
     routes = [
-        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/slack/events", slack_events.handle, methods=["POST"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
