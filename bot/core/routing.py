@@ -7,12 +7,13 @@ silence a source everywhere."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Final
 
 from bot.codestream.models import EVENT_KINDS, Event, EventKind
 from bot.core.fileconfig import MATCH_FIELDS, FileConfig, Match, Route
+from bot.store import SubscriptionFilters
 
 
 @dataclass(frozen=True)
@@ -55,37 +56,27 @@ class StoredRoute:
 
     id: int
     channel: str
-    kind: str | None = None
-    project: str | None = None
-    pipeline: str | None = None
-    repo: str | None = None
-    branch: str | None = None
-    mention: str | None = None
+    filters: SubscriptionFilters = field(default_factory=SubscriptionFilters)
+
+    @property
+    def mention(self) -> str | None:
+        return self.filters.mention
 
     def matches(self, values: dict[str, str]) -> bool:
-        if self.kind is not None and values["kind"] != self.kind:
+        f = self.filters
+        if f.kind is not None and values["kind"] != f.kind:
             return False
-        if self.project is not None and values["project"] != self.project:
+        if f.project is not None and values["project"] != f.project:
             return False
-        globs = (("pipeline", self.pipeline), ("repo", self.repo), ("branch", self.branch))
+        globs = (("pipeline", f.pipeline), ("repo", f.repo), ("branch", f.branch))
         return all(pattern is None or fnmatchcase(values[name], pattern) for name, pattern in globs)
 
     def may_match(self, kind: EventKind) -> bool:
-        return self.kind is None or self.kind == kind
+        return self.filters.kind is None or self.filters.kind == kind
 
     def describe(self) -> str:
-        parts = [
-            f"{name}={value}"
-            for name, value in (
-                ("kind", self.kind),
-                ("project", self.project),
-                ("pipeline", self.pipeline),
-                ("repo", self.repo),
-                ("branch", self.branch),
-            )
-            if value is not None
-        ]
-        return " ".join(parts) or "any failure"
+        values = self.filters.model_dump(exclude={"mention"}, exclude_none=True)
+        return " ".join(f"{name}={value}" for name, value in values.items()) or "any failure"
 
 
 _WILDCARDS: Final = frozenset("*?[")
@@ -100,8 +91,9 @@ def _narrows(pattern: str | None) -> bool:
 def specificity(route: StoredRoute) -> int:
     """How many filters narrow the subscription: kind and project always do; a glob of only
     ``*`` does not, so `pipeline:* repo:* branch:*` weighs nothing."""
-    exact = sum(v is not None for v in (route.kind, route.project))
-    return exact + sum(_narrows(v) for v in (route.pipeline, route.repo, route.branch))
+    f = route.filters
+    exact = sum(v is not None for v in (f.kind, f.project))
+    return exact + sum(_narrows(v) for v in (f.pipeline, f.repo, f.branch))
 
 
 def _order(route: StoredRoute) -> tuple[int, int]:
@@ -141,10 +133,11 @@ def _globs_disjoint(a: str, b: str) -> bool:
 def overlap(a: StoredRoute, b: StoredRoute) -> StoredRoute | None:
     """When some failure could match both subscriptions, the one that gets it (tried first);
     None when they share none."""
-    for x, y in ((a.kind, b.kind), (a.project, b.project)):
+    f, g = a.filters, b.filters
+    for x, y in ((f.kind, g.kind), (f.project, g.project)):
         if x is not None and y is not None and x != y:
             return None
-    for x, y in ((a.pipeline, b.pipeline), (a.repo, b.repo), (a.branch, b.branch)):
+    for x, y in ((f.pipeline, g.pipeline), (f.repo, g.repo), (f.branch, g.branch)):
         if x is not None and y is not None and _globs_disjoint(x, y):
             return None
     return min((a, b), key=_order)
@@ -216,7 +209,7 @@ class Router:
         """The first file rule that takes every failure ``stored`` could match before it does
         (so it would never receive one), if any."""
         kinds = [k for k in EVENT_KINDS if stored.may_match(k)]
-        if not kinds or stored.kind not in (None, *EVENT_KINDS):
+        if not kinds or stored.filters.kind not in (None, *EVENT_KINDS):
             return None
         return next((i for i, r in enumerate(self.routes) if all(_catches_all(r.match, k) for k in kinds)), None)
 
@@ -249,7 +242,7 @@ class Router:
                 return True
             if all(getattr(rule.match, name) is None for name in MATCH_FIELDS if name != "kind"):
                 return False  # drops every approval request
-        return self.fallback is not None or any(s.kind in (None, "approval") for s in self.stored)
+        return self.fallback is not None or any(s.filters.kind in (None, "approval") for s in self.stored)
 
     def kinds(self) -> tuple[EventKind, ...]:
         return tuple(k for k in EVENT_KINDS if self.may_alert(k))

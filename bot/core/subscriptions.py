@@ -20,7 +20,7 @@ from bot.core.errors import AccessDenied, UsageError
 from bot.core.fileconfig import normalize_mention
 from bot.core.requests import Actor, new_request_id
 from bot.core.routing import StoredRoute, overlap, specificity
-from bot.store import ActionRecord, Store, SubscriptionRecord
+from bot.store import ActionRecord, Store, SubscriptionFilters, SubscriptionRecord
 
 log = logging.getLogger(__name__)
 
@@ -38,25 +38,8 @@ MAX_PER_CHANNEL: Final = 20  # live subscriptions of one channel: a list that fi
 _SMART_QUOTES: Final = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
 
 
-@dataclass(frozen=True)
-class Filters:
-    """What a subscription matches (None: anything) and whom its alerts mention."""
-
-    kind: str | None = None
-    project: str | None = None
-    pipeline: str | None = None
-    repo: str | None = None
-    branch: str | None = None
-    mention: str | None = None
-
-    def route(self, subscription_id: int, channel: str) -> StoredRoute:
-        return StoredRoute(
-            subscription_id, channel, self.kind, self.project, self.pipeline, self.repo, self.branch, self.mention
-        )
-
-    @classmethod
-    def of(cls, record: SubscriptionRecord) -> Filters:
-        return cls(record.kind, record.project, record.pipeline, record.repo, record.branch, record.mention)
+#: What a subscription matches and whom its alerts mention (the store keeps them so).
+Filters = SubscriptionFilters
 
 
 def parse_filters(words: tuple[str, ...] | list[str]) -> Filters:
@@ -102,7 +85,14 @@ def parse_filters(words: tuple[str, ...] | list[str]) -> Filters:
         # Access rules scope pipelines by pattern; a subscription's pattern is checked against
         # them, which is sound only for plain text and "*" (a "[!x]" class would slip past).
         raise UsageError(f"`pipeline` takes a name, or a pattern with `*` only (no `?` or `[…]`). {SUBSCRIBE_USAGE}")
-    return Filters(kind, found.get("project"), pipeline, found.get("repo"), found.get("branch"), mention)
+    return Filters(
+        kind=kind,
+        project=found.get("project"),
+        pipeline=pipeline,
+        repo=found.get("repo"),
+        branch=found.get("branch"),
+        mention=mention,
+    )
 
 
 def _mention(value: str) -> str:
@@ -235,12 +225,7 @@ async def subscribe(store: Store, access: AccessPolicy, asker: Asker, filters: F
         now = store.now()
         record = SubscriptionRecord(
             channel_id=channel,
-            kind=filters.kind,
-            project=filters.project,
-            pipeline=filters.pipeline,
-            repo=filters.repo,
-            branch=filters.branch,
-            mention=filters.mention,
+            **filters.model_dump(),
             created_by=asker.actor.user_id,
             created_at=now,
         )
@@ -257,12 +242,12 @@ async def subscribe(store: Store, access: AccessPolicy, asker: Asker, filters: F
 async def _overlaps(store: Store, record: SubscriptionRecord) -> tuple[Overlap, ...]:
     """Other channels' live subscriptions that may share failures with ``record``."""
     assert record.id is not None
-    mine = Filters.of(record).route(record.id, record.channel_id)
+    mine = as_route(record)
     found: list[Overlap] = []
     for other in await store.subscriptions.live():
         if other.channel_id == record.channel_id or other.id is None:
             continue
-        theirs = Filters.of(other).route(other.id, other.channel_id)
+        theirs = as_route(other)
         winner = overlap(mine, theirs)
         if winner is not None:
             found.append(Overlap(other, winner is theirs, specificity(theirs) > specificity(mine)))
@@ -327,4 +312,5 @@ class StoredRoutes:
 
 
 def as_route(record: SubscriptionRecord) -> StoredRoute:
-    return Filters.of(record).route(record.id or 0, record.channel_id)
+    """A stored subscription as the router tries it."""
+    return StoredRoute(record.id or 0, record.channel_id, Filters.of(record))

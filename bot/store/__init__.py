@@ -21,7 +21,7 @@ from bot.store.migrate import upgrade
 from bot.store.mutes import MuteRecord
 from bot.store.schema import NO_EXECUTION_INDEX, utcnow
 from bot.store.store import Clock, Store
-from bot.store.subscriptions import SubscriptionRecord
+from bot.store.subscriptions import SubscriptionFilters, SubscriptionRecord
 from bot.store.tables import latest_version
 from bot.store.undelivered import UndeliveredAlert
 
@@ -40,6 +40,7 @@ __all__ = [
     "SchemaVersionError",
     "Store",
     "StoreError",
+    "SubscriptionFilters",
     "SubscriptionRecord",
     "UndeliveredAlert",
     "latest_version",

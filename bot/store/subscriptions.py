@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import Column, Index, Text, select, update
 
 from bot.store.base import Part
@@ -31,18 +31,33 @@ subscriptions = table(
 )
 
 
-class SubscriptionRecord(Record):
-    """An alert route a channel added itself: failures matching every filter that is set go to
-    ``channel_id`` (after BOT_CONFIG's routes). The core matches; the store keeps them."""
+class SubscriptionFilters(Record):
+    """What a subscription matches (None: anything; ``project`` and ``kind`` exact, ``pipeline``,
+    ``repo`` and ``branch`` globs) and whom its alerts mention. The core matches by them."""
 
-    id: int | None = None
-    channel_id: str
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     kind: str | None = None
     project: str | None = None
     pipeline: str | None = None
     repo: str | None = None
     branch: str | None = None
     mention: str | None = None
+
+    @classmethod
+    def of(cls, record: SubscriptionFilters) -> SubscriptionFilters:
+        """Only the filters of a subscription (a record is filters and more)."""
+        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
+
+
+class SubscriptionRecord(SubscriptionFilters):
+    """An alert route a channel added itself: failures matching every filter that is set go to
+    ``channel_id`` (after BOT_CONFIG's routes). The core matches; the store keeps them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+
+    id: int | None = None
+    channel_id: str
     created_by: str
     created_at: UTCDatetime = Field(default_factory=utcnow)
     removed_at: UTCDatetime | None = None

@@ -11,6 +11,7 @@ from bot.codestream.models import Event, EventKind, parse_event
 from bot.core.fileconfig import FileConfig, load_file_config, normalize_mention, parse_file_config
 from bot.core.routing import RouteDecision, Router
 from bot.errors import ConfigError
+from bot.store import SubscriptionFilters as Filters
 
 CONFIG = """
 routes:
@@ -231,10 +232,10 @@ def test_subscriptions_come_after_the_file_routes_and_before_the_fallback() -> N
     ).routes
     router = Router(file_routes, "C0ALERTS")
     router.use_stored([
-        StoredRoute(1, "C0PAYMENTS", project="Payments", branch="release/*", mention="<!subteam^S0PAY>"),
-        StoredRoute(2, "C0PAYALL", project="Payments"),
-        StoredRoute(3, "C0PLATTEAM", project="Platform"),
-        StoredRoute(4, "C0APPROVALS", kind="approval"),
+        StoredRoute(1, "C0PAYMENTS", Filters(project="Payments", branch="release/*", mention="<!subteam^S0PAY>")),
+        StoredRoute(2, "C0PAYALL", Filters(project="Payments")),
+        StoredRoute(3, "C0PLATTEAM", Filters(project="Platform")),
+        StoredRoute(4, "C0APPROVALS", Filters(kind="approval")),
     ])  # fmt: skip
     release = router.route(event(project="Payments", pipeline="payments-ci", targetBranch="release/2.1"))
     assert (release.channel, release.mention, release.subscription, release.rule) == (
@@ -248,8 +249,8 @@ def test_subscriptions_come_after_the_file_routes_and_before_the_fallback() -> N
     assert router.route(event(project="Platform")).channel == "C0PLATFORM"  # the file's channel rule wins
     assert router.route(event(project="payments")).channel == "C0ALERTS"  # project is exact; then the fallback
     assert all(d.subscription != 4 for d in (router.route(event(k)) for k in ("git", "gerrit", "docker")))
-    assert router.shadowing_rule(StoredRoute(5, "C0X", project="Platform")) is None  # only Platform is taken
-    assert router.shadowing_rule(StoredRoute(5, "C0X", kind="approval")) is None
+    assert router.shadowing_rule(StoredRoute(5, "C0X", Filters(project="Platform"))) is None  # only Platform is taken
+    assert router.shadowing_rule(StoredRoute(5, "C0X", Filters(kind="approval"))) is None
     lines = router.describe()
     assert "subscription #1: project=Payments branch=release/* -> channel C0PAYMENTS, mention <!subteam^S0PAY>" in lines
     assert (
@@ -265,11 +266,11 @@ def test_a_subscription_makes_its_kind_polled_unless_a_file_rule_takes_every_fai
 
     router = Router(parse_file_config("routes:\n  - match: {kind: docker}\n    drop: true\n").routes)
     assert router.kinds() == () and not router.configured and router.open_to_stored()
-    router.use_stored([StoredRoute(1, "C0PAY", kind="gerrit")])
+    router.use_stored([StoredRoute(1, "C0PAY", Filters(kind="gerrit"))])
     assert router.kinds() == ("gerrit",) and router.configured
-    router.use_stored([StoredRoute(1, "C0PAY", kind="docker")])  # dropped by the file first
+    router.use_stored([StoredRoute(1, "C0PAY", Filters(kind="docker"))])  # dropped by the file first
     assert router.kinds() == ()
-    assert router.shadowing_rule(StoredRoute(1, "C0PAY", kind="docker")) == 0
+    assert router.shadowing_rule(StoredRoute(1, "C0PAY", Filters(kind="docker"))) == 0
     router.use_stored([StoredRoute(1, "C0PAY")])
     assert router.kinds() == ("git", "gerrit")
     everything = Router(parse_file_config("routes:\n  - channel: C0ALL\n").routes)
@@ -285,9 +286,9 @@ def test_a_more_specific_subscription_wins_over_an_older_catch_all() -> None:
     router.use_stored(
         [
             StoredRoute(1, "C0GENERAL"),
-            StoredRoute(2, "C0PAYMENTS", project="Payments"),
-            StoredRoute(3, "C0PAYMAIN", project="Payments", branch="main"),
-            StoredRoute(4, "C0LATER", project="Payments"),
+            StoredRoute(2, "C0PAYMENTS", Filters(project="Payments")),
+            StoredRoute(3, "C0PAYMAIN", Filters(project="Payments", branch="main")),
+            StoredRoute(4, "C0LATER", Filters(project="Payments")),
         ]
     )
     assert router.route(event(project="Payments", targetBranch="main")).channel == "C0PAYMAIN"
@@ -300,15 +301,15 @@ def test_a_filter_that_matches_everything_adds_no_specificity() -> None:
     branch:*` names as much as it does, so the older one keeps Payments' failures."""
     from bot.core.routing import StoredRoute
 
-    team = StoredRoute(1, "C0TEAM", project="Payments")
-    grab = StoredRoute(2, "C0GRAB", project="Payments", pipeline="*", repo="*", branch="**")
-    nonempty = StoredRoute(4, "C0GRAB", project="Payments", branch="?*")  # any branch but none
+    team = StoredRoute(1, "C0TEAM", Filters(project="Payments"))
+    grab = StoredRoute(2, "C0GRAB", Filters(project="Payments", pipeline="*", repo="*", branch="**"))
+    nonempty = StoredRoute(4, "C0GRAB", Filters(project="Payments", branch="?*"))  # any branch but none
     for stored in ([team, grab], [grab, team], [nonempty, team]):
         router = Router(stored=stored)
         decisions = [router.route(event(project="Payments", pipeline=f"svc-{n}-ci")) for n in range(20)]
         assert {d.channel for d in decisions} == {"C0TEAM"}
     # A filter that narrows still counts: the deploy pipelines go to the channel that named them.
-    deploys = Router(stored=[team, StoredRoute(3, "C0DEPLOY", project="Payments", pipeline="deploy-*")])
+    deploys = Router(stored=[team, StoredRoute(3, "C0DEPLOY", Filters(project="Payments", pipeline="deploy-*"))])
     assert deploys.route(event(project="Payments", pipeline="deploy-api")).channel == "C0DEPLOY"
     assert deploys.route(event(project="Payments", pipeline="build-api")).channel == "C0TEAM"
 
@@ -316,10 +317,10 @@ def test_a_filter_that_matches_everything_adds_no_specificity() -> None:
 def test_subscriptions_that_may_share_failures_are_found_and_the_winner_named() -> None:
     from bot.core.routing import StoredRoute, overlap
 
-    team = StoredRoute(1, "C0TEAM", project="Payments")
-    assert overlap(team, StoredRoute(2, "C0X", project="Inventory")) is None  # disjoint projects
-    assert overlap(team, StoredRoute(2, "C0X", kind="gerrit")) is team  # may share: the team's names more
-    assert overlap(team, StoredRoute(2, "C0X", project="Payments", pipeline="*")) is team  # equal: the older
-    deploy = StoredRoute(3, "C0DEPLOY", project="Payments", pipeline="deploy-*")
+    team = StoredRoute(1, "C0TEAM", Filters(project="Payments"))
+    assert overlap(team, StoredRoute(2, "C0X", Filters(project="Inventory"))) is None  # disjoint projects
+    assert overlap(team, StoredRoute(2, "C0X", Filters(kind="gerrit"))) is team  # may share: the team's names more
+    assert overlap(team, StoredRoute(2, "C0X", Filters(project="Payments", pipeline="*"))) is team  # equal: the older
+    deploy = StoredRoute(3, "C0DEPLOY", Filters(project="Payments", pipeline="deploy-*"))
     assert overlap(team, deploy) is deploy
-    assert overlap(deploy, StoredRoute(4, "C0X", pipeline="build-*")) is None  # their prefixes differ
+    assert overlap(deploy, StoredRoute(4, "C0X", Filters(pipeline="build-*"))) is None  # their prefixes differ

@@ -15,7 +15,7 @@ from bot.core.access import AccessPolicy, Scope, Viewer
 from bot.core.channel_subscriptions import ChannelSubscriptions
 from bot.core.commands import Invocation
 from bot.core.errors import AccessDenied, StoreUnavailable, UsageError
-from bot.core.routing import Router, describe_match
+from bot.core.routing import Router, StoredRoute, describe_match
 from bot.core.subscriptions import UNSUBSCRIBE_USAGE, Asker
 from bot.slack.context import InteractionContext
 from bot.slack.delivery import Delivery
@@ -73,7 +73,7 @@ class Subscriptions:
         if done.already:
             return render_already_subscribed(record)
         assert record.id is not None and interaction.channel_id is not None
-        shadow = self.routing.shadowing_rule(filters.route(record.id, interaction.channel_id))
+        shadow = self.routing.shadowing_rule(StoredRoute(record.id, interaction.channel_id, filters))
         shadowed_by = None
         if shadow is not None:
             rule = self.routing.routes[shadow]
