@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.core.control import CONTROLS
+from bot.core.verbs import CONTROLS
 from bot.simulator import SAMPLE_FAILED_GIT_ID, Fault
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.buttons import ACTION_RERUN

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.control import CONTROLS
+from bot.core.verbs import CONTROLS
 from bot.slack.render.approval import ACTION_APPROVE, ACTION_REJECT, DECISION_VIEW, MESSAGE_BLOCK, MESSAGE_INPUT
 from bot.slack.render.buttons import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME
 from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL

@@ -10,8 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bot.core.control import CONTROLS
-from bot.core.verbs import MUTATING
+from bot.core.verbs import CONTROLS, MUTATING
 from bot.slack import listeners
 from bot.slack.listeners import alerts, approvals, digests, executions
 from bot.slack.listeners.commands import COMMAND

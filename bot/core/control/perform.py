@@ -26,6 +26,7 @@ from bot.codestream.execution_actions import can_start, is_over, status_of, took
 from bot.codestream.executions import Execution
 from bot.core.access import AccessPolicy, AllowEveryone, Scope, Viewer
 from bot.core.control.requests import (
+    EXECUTION_KIND,
     ControlOutcome,
     ControlRequest,
     ControlStatus,
@@ -33,13 +34,13 @@ from bot.core.control.requests import (
     PriorControl,
     pipeline_of,
 )
-from bot.core.control.verbs import EXECUTION_KIND, control_spec, reason_for
 from bot.core.errors import AccessDenied, BotError
 from bot.core.intents import INTENT_PREFIX
 from bot.core.lifecycle import Closing, Intent, Lifecycle, Run, Sent
 from bot.core.logs import request_id as request_id_var
 from bot.core.metrics import record_outcome
 from bot.core.requests import Actor, MessageRef
+from bot.core.verbs import control_spec, reason_for
 from bot.store import ActionRecord
 
 log = logging.getLogger("bot.core.control")

@@ -16,7 +16,6 @@ from bot.codestream.executions import Execution
 from bot.core.control.perform import DONE
 from bot.core.control.ports import ControlNotifier
 from bot.core.control.requests import ControlOutcome, ControlRequest, ControlStatus
-from bot.core.control.verbs import CONTROLS, control_spec
 from bot.core.errors import OutcomeUnconfirmed
 from bot.core.followup import FollowupTracker
 from bot.core.intents import stored_surface
@@ -24,6 +23,7 @@ from bot.core.lifecycle import Lifecycle
 from bot.core.metrics import record_outcome
 from bot.core.readback import Verdict, summary_of
 from bot.core.requests import Actor, new_request_id
+from bot.core.verbs import CONTROLS, control_spec
 from bot.store import ActionRecord
 
 log = logging.getLogger("bot.core.control")

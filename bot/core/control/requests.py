@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.events import EventKind
 from bot.codestream.executions import Execution
-from bot.core.control.verbs import CONTROLS, ControlSpec, ControlVerb
 from bot.core.errors import BotError
 from bot.core.requests import Actor, Surface, new_request_id
+from bot.core.verbs import CONTROLS, ControlSpec, ControlVerb
 
 # done: Code Stream took it (the execution shows it, or answered 2xx). failed: a definite no
 # (4xx, the status does not allow it, unknown id). not_started: nothing was sent, or a read-back
@@ -19,6 +19,10 @@ from bot.core.requests import Actor, Surface, new_request_id
 # arrived; the execution is read back until the deadline. duplicate: someone else's request on
 # this execution is in flight. denied: access control.
 ControlStatus: TypeAlias = Literal["done", "failed", "unknown", "not_started", "duplicate", "denied"]
+
+
+#: The audit rows' ``kind`` for an action on an execution (``event_id`` holds the execution id).
+EXECUTION_KIND: Final = "execution"
 
 
 class NotActionable(BotError):

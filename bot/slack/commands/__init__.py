@@ -19,9 +19,8 @@ from bot.core.commands import (
     optional_kind,
     verb_command,
 )
-from bot.core.control import CONTROLS
 from bot.core.targets import EXECUTION_USAGE
-from bot.core.verbs import VERBS
+from bot.core.verbs import CONTROLS, VERBS
 from bot.slack.commands.mutes import Mutes
 from bot.slack.commands.reports import Reports
 from bot.slack.commands.subscriptions import Subscriptions

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 
 from bot.codestream.models import EventKind
 from bot.core.commands import Invocation
-from bot.core.control import ControlRequest, ControlVerb, ExecutionControl, control_spec
+from bot.core.control import ControlRequest, ExecutionControl
 from bot.core.followed import FollowedExecutions
 from bot.core.followup import FollowupTracker
 from bot.core.requests import MessageRef
+from bot.core.verbs import ControlVerb, control_spec
 from bot.slack.context import InteractionContext
 from bot.slack.delivery import Delivery
 from bot.slack.interaction import Interaction

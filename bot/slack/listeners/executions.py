@@ -8,7 +8,7 @@ from typing import Final
 
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 
-from bot.core.control import ControlVerb
+from bot.core.verbs import ControlVerb
 from bot.slack.interaction import Interaction
 from bot.slack.listeners.handlers import Handlers, Listener
 from bot.slack.render.buttons import parse_button_value

@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any, Final
 
 from bot.codestream.models import EventKind
-from bot.core.control import CONTROLS, ControlOutcome, ControlSpec, control_spec
+from bot.core.control import ControlOutcome
 from bot.core.control.requests import NotActionable, pipeline_of
+from bot.core.verbs import CONTROLS, ControlSpec, control_spec
 from bot.slack.render import text as t
 from bot.slack.render.base import SlackMessage, actions, button, confirm_dialog, context, fallback_text, section
 from bot.slack.render.buttons import button_value
