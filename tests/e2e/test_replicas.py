@@ -157,6 +157,7 @@ async def test_a_replica_dying_mid_tracking_leaves_the_follow_through_to_another
             await store.close()
 
 
+@pytest.mark.timeout(420)  # its own waits allow a loaded machine up to 240 s for the rows
 async def test_exactly_once_under_load_200_intents_each_delivered_3_times(tmp_path: Path) -> None:
     async with cluster(tmp_path) as group:
         a, b = group.replicas
