@@ -21,8 +21,26 @@ from bot.core.fileconfig import FileConfig, parse_file_config
 from bot.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
+OPERATING = ROOT / "docs" / "OPERATING.md"
 SCHEMA = ROOT / "docs" / "bot-config.schema.json"
+BEGIN = "<!-- BEGIN GENERATED: codestream-bot config --markdown -->\n"
+END = "<!-- END GENERATED: codestream-bot config --markdown -->"
 UPDATE = os.environ.get("UPDATE_DOCS") == "1"
+
+
+def generated_block(text: str) -> str:
+    assert text.count(BEGIN) == 1 and text.count(END) == 1, "docs/OPERATING.md must hold the markers once"
+    return text.split(BEGIN, 1)[1].split(END, 1)[0]
+
+
+def test_operating_md_holds_the_generated_settings_table() -> None:
+    text = OPERATING.read_text(encoding="utf-8")
+    table = settings_markdown()
+    if UPDATE:
+        before, rest = text.split(BEGIN, 1)
+        OPERATING.write_text(before + BEGIN + table + END + rest.split(END, 1)[1], encoding="utf-8")
+        text = OPERATING.read_text(encoding="utf-8")
+    assert generated_block(text) == table, "run UPDATE_DOCS=1 pytest tests/cli/test_config.py"
 
 
 def test_schema_file_is_the_generated_one() -> None:
