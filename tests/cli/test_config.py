@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,18 @@ def test_what_the_bot_accepts_the_schema_accepts(data: Any) -> None:
 def test_what_the_bot_refuses_the_schema_refuses(data: Any) -> None:
     assert not _bot_accepts(data)
     assert not _schema_accepts(data)
+
+
+def test_every_bot_config_example_in_the_docs_is_valid() -> None:
+    """The YAML examples of BOT_CONFIG in the guides: the bot and the schema both take them."""
+    keys = set(FileConfig.model_fields)
+    checked = 0
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        for block in re.findall(r"^```yaml\n(.*?)^```", page.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL):
+            data = yaml.safe_load(block)
+            if not isinstance(data, dict) or not set(data) <= keys:
+                continue
+            assert _bot_accepts(data), f"{page.name}: {block}"
+            assert _schema_accepts(data), f"{page.name}: {block}"
+            checked += 1
+    assert checked >= 4
