@@ -58,90 +58,232 @@ def _http_url(value: str, *, name: str) -> str:
 
 
 class Settings(BaseSettings):
-    """Field names are the environment variable names, lower-cased."""
+    """Field names are the environment variable names, lower-cased. Each field's description is
+    the configuration reference (``codestream-bot config --markdown``, docs/OPERATING.md)."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
     # --- Code Stream -------------------------------------------------------------------------
-    codestream_url: str | None = None
-    codestream_auth: Literal["vra", "csp", "token"] = "vra"
-    codestream_refresh_token: SecretStr | None = None
-    codestream_token: SecretStr | None = None
-    codestream_csp_url: str = "https://console.cloud.vmware.com"
-    codestream_api_version: str = Field("2019-10-17", pattern=r"^\d{4}-\d{2}-\d{2}$")
-    codestream_ca_bundle: Path | None = None
-    codestream_verify_tls: bool = True
-    codestream_timeout: float = Field(30.0, gt=0, le=600)
-    # The most of one Code Stream answer the bot reads; a larger one is an error, not a memory spike.
-    codestream_max_response_mb: float = Field(8.0, ge=0.1, le=1024)
-    codestream_ui_url: str = "{base}/codestream/#/executions/{id}"
+    codestream_url: str | None = Field(
+        None,
+        description="Base URL of vRA, without `/codestream`. Needed to talk to Code Stream.",
+        examples=["https://vra.example.com"],
+    )
+    codestream_auth: Literal["vra", "csp", "token"] = Field(
+        "vra",
+        description="How the bot logs in: `vra` (vRA 8 on-premises: a refresh token exchanged at "
+        "`/iaas/api/login`), `csp` (vRA Cloud: a VMware Cloud API token authorized at "
+        "`CODESTREAM_CSP_URL`), `token` (a ready bearer token, `CODESTREAM_TOKEN`; it cannot be refreshed).",
+    )
+    codestream_refresh_token: SecretStr | None = Field(
+        None, description="vRA refresh token (`CODESTREAM_AUTH=vra`) or VMware Cloud API token (`csp`)."
+    )
+    codestream_token: SecretStr | None = Field(None, description="Bearer token for `CODESTREAM_AUTH=token`.")
+    codestream_csp_url: str = Field(
+        "https://console.cloud.vmware.com", description="CSP gateway used with `CODESTREAM_AUTH=csp`."
+    )
+    codestream_api_version: str = Field(
+        "2019-10-17",
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="Sent as the `apiVersion` parameter of every Code Stream request.",
+    )
+    codestream_ca_bundle: Path | None = Field(
+        None, description="PEM file of the CA that signed vRA's certificate (the file must exist)."
+    )
+    codestream_verify_tls: bool = Field(
+        True,
+        description="`false` turns TLS verification off (logged loudly; use `CODESTREAM_CA_BUNDLE` instead).",
+    )
+    codestream_timeout: float = Field(30.0, gt=0, le=600, description="Seconds per Code Stream request.")
+    codestream_max_response_mb: float = Field(
+        8.0,
+        ge=0.1,
+        le=1024,
+        description="The most of one Code Stream answer the bot reads, in MB; a larger answer is an error "
+        "for the operator (a watcher cycle carries on), not a memory spike.",
+    )
+    codestream_ui_url: str = Field(
+        "{base}/codestream/#/executions/{id}",
+        description="The execution link shown in Slack: must contain `{id}`, may use `{base}` "
+        "(`CODESTREAM_URL`), no other placeholder.",
+    )
 
     # --- Slack -------------------------------------------------------------------------------
-    slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    slack_app_token: SecretStr | None = None
-    slack_api_url: str = "https://slack.com/api/"
-    # Alerts and digests the bot posts or redraws in one channel: a burst of 3, then this many a
-    # second (Slack allows about one chat.postMessage a second per channel).
-    bot_slack_channel_rate: float = Field(1.0, gt=0, le=100)
+    slack_bot_token: SecretStr | None = Field(
+        None, description="The Bot User OAuth Token (`xoxb-…`); `serve` needs it."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, description="HTTP mode: the app's signing secret; verifies that requests come from Slack."
+    )
+    slack_app_token: SecretStr | None = Field(
+        None,
+        description="Socket Mode: an app-level token (`xapp-…`, scope `connections:write`). When set, "
+        "`serve` uses Socket Mode unless `--mode http` is given.",
+    )
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (for a proxy, or tests).")
+    bot_slack_channel_rate: float = Field(
+        1.0,
+        gt=0,
+        le=100,
+        description="Alerts and digests posted or redrawn per second in one channel, after a burst of 3 "
+        "(Slack allows about one message a second per channel).",
+    )
 
     # --- The bot -------------------------------------------------------------------------------
-    bot_database_url: str = "sqlite+aiosqlite:///./codestream-bot.db"
-    bot_config: Path | None = None
-    bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # None: JSON when stderr is not a terminal (containers), text on a terminal.
-    bot_log_format: Literal["json", "text"] | None = None
-    # A finished intent stays claimed this long: repeats of it are told who acted. At least
-    # Slack's 5-minute signature window, so nothing Slack would still accept can run twice.
-    bot_dedupe_seconds: float = Field(300.0, ge=1, le=86_400)
-    # An action whose outcome is unknown (the POST may have reached Code Stream) is read back
-    # for this long; only when no new execution appeared by then is it "safe to try again".
-    bot_reconcile_seconds: float = Field(300.0, ge=1, le=86_400)
-    # Audit rows older than this many days are deleted; 0 keeps them for ever (the default).
-    bot_audit_retention_days: float = Field(0.0, ge=0, le=36_500)
-    bot_health_port: int = Field(8080, ge=0, le=65_535)  # Socket Mode: /healthz, /readyz, /metrics
-    bot_shutdown_grace: float = Field(20.0, ge=0, le=600)  # seconds to finish in-flight actions on SIGTERM
+    bot_database_url: str = Field(
+        "sqlite+aiosqlite:///./codestream-bot.db",
+        description="The bot's database: SQLite for one process, PostgreSQL "
+        "(`postgresql+asyncpg://user@host/db`) when several replicas run. `sqlite:` and "
+        "`postgresql://` are accepted and given their driver.",
+    )
+    bot_config: Path | None = Field(
+        None,
+        description="Optional YAML file with routes, access rules, people and approver groups "
+        "(the `BOT_CONFIG` file; the file must exist).",
+    )
+    bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    bot_log_format: Literal["json", "text"] | None = Field(
+        None, description="Log line format. Unset: JSON unless stderr is a terminal."
+    )
+    bot_dedupe_seconds: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        description="After an action on an event ends, further requests for that event within this many "
+        "seconds are told who acted instead of running. Keep it at least Slack's 5-minute signature "
+        "window, so nothing Slack would still accept can run twice.",
+    )
+    bot_reconcile_seconds: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        description="How long an action whose outcome is unknown (the request may have reached Code "
+        'Stream) is read back; only when no new run appeared by then is it "safe to try again".',
+    )
+    bot_audit_retention_days: float = Field(
+        0.0,
+        ge=0,
+        le=36_500,
+        description="Delete finished audit rows older than this many days; `0` keeps them for ever.",
+    )
+    bot_health_port: int = Field(
+        8080,
+        ge=0,
+        le=65_535,
+        description="Socket Mode: the port of `/healthz`, `/readyz`, `/metrics` and `POST /hooks/codestream` "
+        "(in HTTP mode they are on the `serve --port`).",
+    )
+    bot_shutdown_grace: float = Field(
+        20.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM, seconds to let in-flight actions finish; what is left is then handed over "
+        "within a few seconds, so keep a pod's `terminationGracePeriodSeconds` at least 10 s above it.",
+    )
 
     # --- Access (simple cases; rules in BOT_CONFIG) -----------------------------------------------
-    bot_allowed_users: str | None = None  # comma-separated Slack user ids
-    bot_allowed_usergroups: str | None = None  # comma-separated Slack user-group ids (S…)
-    bot_allowed_channels: str | None = None  # comma-separated channel ids where actions are allowed
-    # comma-separated Slack team (workspace) ids whose people may use the bot at all; unset:
-    # only the bot's own workspace (auth.test), so Slack Connect guests are refused.
-    bot_allowed_teams: str | None = None
+    bot_allowed_users: str | None = Field(
+        None, description="Comma-separated Slack user ids (`U…`/`W…`) allowed to act.", examples=["U012AB3CD"]
+    )
+    bot_allowed_usergroups: str | None = Field(
+        None,
+        description="Comma-separated Slack user-group ids (`S…`, not @handles) whose members may act.",
+        examples=["S0123RELEASE"],
+    )
+    bot_allowed_channels: str | None = Field(
+        None,
+        description="Comma-separated channel ids (`C…`/`G…`/`D…`) where actions are allowed.",
+        examples=["C012AB3CD"],
+    )
+    bot_allowed_teams: str | None = Field(
+        None,
+        description="Comma-separated Slack team ids (`T…`/`E…`) whose people may use the bot at all; list "
+        "your own too. Unset: only the bot's own workspace, so Slack Connect guests are refused.",
+        examples=["T0OURS,T0PARTNER"],
+    )
 
     # --- Failure alerts (watcher) --------------------------------------------------------------
-    bot_alert_channel: str | None = None  # fallback channel id when no routing rule matches
-    bot_watch: bool | None = None  # None: on when alerts can go somewhere or Slack is set (subscriptions)
-    # Mention the person who pushed in the alert (BOT_CONFIG people: map, then users.lookupByEmail,
-    # which needs the users:read.email scope; the manifest declares it, approvals need it too).
-    bot_mention_author: bool = False
-    # Another failure of the same pipeline on the same branch within this many hours of its
-    # unresolved alert goes in that alert's thread (0: every failure is a new alert).
-    bot_repeat_window_hours: float = Field(24.0, ge=0, le=24 * 30)
-    # Storms: more than this many failures due for one channel within BOT_DIGEST_WINDOW_SECONDS
-    # (its alerts in that window included) are listed in one digest message (0: never).
-    bot_digest_threshold: int = Field(5, ge=0, le=1000)
-    bot_digest_window_seconds: float = Field(120.0, ge=1, le=3600)
-    bot_watch_interval: float = Field(30.0, ge=1, le=3600)
-    bot_watch_lookback: float = Field(900.0, ge=0, le=30 * 86_400)  # seconds; first start only
-    bot_webhook_token: SecretStr | None = None  # X-Codestream-Bot-Token for POST /hooks/codestream
-    bot_watch_page_size: int = Field(50, ge=1, le=500)
-    # An alert Slack refuses for good (bot not in the channel...) is retried for this long.
-    bot_undeliverable_hours: float = Field(24.0, gt=0, le=24 * 30)
-    # Code Stream approvals (user operations) posted where routing sends kind `approval`.
-    bot_approvals: bool | None = None  # None: on whenever the failure watcher is on
-    bot_approvals_interval: float = Field(30.0, ge=1, le=3600)
-    # Only people the approval lists (their Slack e-mail in `approvers`, or a member of a Slack
-    # group BOT_CONFIG's approver_groups maps one of its groups to) may decide; off: the access
-    # policy's `approve` action alone decides.
-    bot_approvals_listed_only: bool = True
+    bot_alert_channel: str | None = Field(
+        None,
+        description="Channel for failure alerts when no route or subscription matches: an id, or a name "
+        "resolved to its id at start-up (an unknown name stops start-up).",
+        examples=["C0123ABCD", "#ci-alerts"],
+    )
+    bot_watch: bool | None = Field(
+        None,
+        description="The failure watcher. Unset: on when `BOT_ALERT_CHANNEL` or a route can alert, or "
+        "when Slack is configured (channels may subscribe).",
+    )
+    bot_mention_author: bool = Field(
+        False,
+        description="Mention the person who pushed in each alert: the `people:` map of `BOT_CONFIG`, then "
+        "Slack's `users.lookupByEmail` (scope `users:read.email`); nobody found means no mention.",
+    )
+    bot_repeat_window_hours: float = Field(
+        24.0,
+        ge=0,
+        le=24 * 30,
+        description="Another failure of the same pipeline on the same branch within this many hours of its "
+        "unresolved alert goes in that alert's thread; `0`: every failure is a new alert.",
+    )
+    bot_digest_threshold: int = Field(
+        5,
+        ge=0,
+        le=1000,
+        description="More failures than this due for one channel within `BOT_DIGEST_WINDOW_SECONDS` (its "
+        "alerts in that window included) are listed in one digest message; `0`: never.",
+    )
+    bot_digest_window_seconds: float = Field(
+        120.0, ge=1, le=3600, description="The window of `BOT_DIGEST_THRESHOLD`, in seconds."
+    )
+    bot_watch_interval: float = Field(30.0, ge=1, le=3600, description="Seconds between polls for failed events.")
+    bot_watch_lookback: float = Field(
+        900.0,
+        ge=0,
+        le=30 * 86_400,
+        description="On a first start (and for a kind first polled later), alert only on failures newer "
+        "than this many seconds.",
+    )
+    bot_webhook_token: SecretStr | None = Field(
+        None,
+        description="Token of `POST /hooks/codestream` (header `X-Codestream-Bot-Token`), which wakes the "
+        "watcher at once. Unset or empty: the endpoint is closed.",
+    )
+    bot_watch_page_size: int = Field(50, ge=1, le=500, description="Events per list request.")
+    bot_undeliverable_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 30,
+        description="How long an alert Slack refuses for good (bot not in the channel…) is kept and retried.",
+    )
+    bot_approvals: bool | None = Field(
+        None,
+        description="The approvals watcher (Code Stream approvals posted where routing sends kind "
+        "`approval`). Unset: on whenever the failure watcher is on.",
+    )
+    bot_approvals_interval: float = Field(
+        30.0, ge=1, le=3600, description="Seconds between polls for pending approvals."
+    )
+    bot_approvals_listed_only: bool = Field(
+        True,
+        description="Only people an approval lists may decide it: their Slack e-mail among its `approvers`, "
+        "or membership of a Slack group `approver_groups` maps one of its groups to. `false`: the access "
+        "action `approve` alone decides.",
+    )
 
     # --- Follow-through ------------------------------------------------------------------------
-    bot_follow_max_hours: float = Field(6.0, gt=0, le=7 * 24)
-    bot_follow_poll_budget: float = Field(2.0, gt=0, le=100)  # execution reads per second, all trackers
-    # How long a dead replica's follow-up lease blocks the others (renewed every third of it).
-    bot_follow_lease_seconds: float = Field(30.0, ge=1, le=600)
+    bot_follow_max_hours: float = Field(
+        6.0, gt=0, le=7 * 24, description="Stop following an execution after this many hours."
+    )
+    bot_follow_poll_budget: float = Field(
+        2.0, gt=0, le=100, description="Execution status reads per second, across all followed executions."
+    )
+    bot_follow_lease_seconds: float = Field(
+        30.0,
+        ge=1,
+        le=600,
+        description="How long a dead replica's follow-up lease blocks the others (renewed every third of it).",
+    )
 
     @field_validator(*SECRET_FIELDS, mode="before")
     @classmethod

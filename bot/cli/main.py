@@ -1,4 +1,4 @@
-"""The command line: ``codestream-bot serve | check | simulator | manifest | demo``."""
+"""The command line: ``codestream-bot serve | check | demo | audit | simulator | manifest | config``."""
 
 from __future__ import annotations
 
@@ -91,6 +91,13 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
     from bot.slack.manifest import manifest_yaml
 
     print(manifest_yaml(args.http, mention_author=args.mention_author), end="")
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from bot.app.reference import bot_config_schema_json, settings_markdown
+
+    print(settings_markdown() if args.markdown else bot_config_schema_json(), end="")
     return 0
 
 
@@ -187,6 +194,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate the configuration; reach Code Stream, Slack and the database")
     check.set_defaults(func=_cmd_check)
+
+    config = sub.add_parser(
+        "config", help="print the configuration reference: the variables' table, or BOT_CONFIG's JSON Schema"
+    )
+    what = config.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--markdown", action="store_true", help="the environment variables, as a Markdown table (docs/OPERATING.md)"
+    )
+    what.add_argument(
+        "--json-schema",
+        action="store_true",
+        help="the JSON Schema of the BOT_CONFIG file (docs/bot-config.schema.json)",
+    )
+    config.set_defaults(func=_cmd_config)
 
     sim = sub.add_parser("simulator", help="run the built-in Code Stream simulator (for trials and demos)")
     sim.add_argument("--host", default="127.0.0.1")

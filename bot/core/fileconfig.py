@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeAlias
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
 from bot.codestream.models import EVENT_KINDS
@@ -102,10 +102,32 @@ def normalize_mention(value: Any) -> str:
     raise ValueError(f"must be a user id (U...) or a user group (<!subteam^S...>) (got {_show(value)})")
 
 
-Patterns = Annotated[tuple[str, ...] | None, BeforeValidator(lambda v: None if v is None else _patterns(v))]
-Kinds = Annotated[tuple[RouteKind, ...] | None, BeforeValidator(lambda v: None if v is None else _kinds(v))]
-ChannelId = Annotated[str | None, BeforeValidator(lambda v: None if v is None else _channel(v))]
-Mention = Annotated[str | None, BeforeValidator(lambda v: None if v is None else normalize_mention(v))]
+# What the validators accept, as JSON Schema sees it (``codestream-bot config --json-schema``): the
+# canonical form; the validators also forgive surrounding spaces and, in ``kind``, upper case.
+_Text = Annotated[str, Field(pattern=r"\S")]
+_OneOrMore = _Text | Annotated[list[_Text], Field(min_length=1)] | None
+_KindsInput = RouteKind | Annotated[list[RouteKind], Field(min_length=1)] | None
+_ChannelInput = Annotated[str, Field(pattern=_CHANNEL_ID.pattern)] | None
+_MENTION_FORMS: Final = (
+    r"^(?:[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,}|<@[UW][A-Z0-9]{2,}(?:\|[^>]*)?>|<!subteam\^S[A-Z0-9]{2,}(?:\|[^>]*)?>)$"
+)
+_MentionInput = Annotated[str, Field(pattern=_MENTION_FORMS)] | None
+
+Patterns = Annotated[
+    tuple[str, ...] | None,
+    BeforeValidator(lambda v: None if v is None else _patterns(v), json_schema_input_type=_OneOrMore),
+]
+Kinds = Annotated[
+    tuple[RouteKind, ...] | None,
+    BeforeValidator(lambda v: None if v is None else _kinds(v), json_schema_input_type=_KindsInput),
+]
+ChannelId = Annotated[
+    str | None, BeforeValidator(lambda v: None if v is None else _channel(v), json_schema_input_type=_ChannelInput)
+]
+Mention = Annotated[
+    str | None,
+    BeforeValidator(lambda v: None if v is None else normalize_mention(v), json_schema_input_type=_MentionInput),
+]
 
 
 class _Strict(BaseModel):
@@ -115,18 +137,41 @@ class _Strict(BaseModel):
 class Match(_Strict):
     """Every given field must match (AND); a list means any of its patterns (OR)."""
 
-    kind: Kinds = None
-    project: Patterns = None
-    pipeline: Patterns = None
-    repo: Patterns = None
-    branch: Patterns = None
+    kind: Kinds = Field(None, description="`git`, `gerrit`, `docker` or `approval` (approval requests), or a list.")
+    project: Patterns = Field(None, description="Code Stream project: a name or glob (`*`, `?`, `[…]`), or a list.")
+    pipeline: Patterns = Field(None, description="Pipeline name: a name or glob, or a list.")
+    repo: Patterns = Field(None, description="Repository name: a name or glob, or a list.")
+    branch: Patterns = Field(
+        None, description="Branch: a name or glob, or a list. Quote names YAML reads as numbers (`'1.10'`)."
+    )
 
 
 class Route(_Strict):
-    match: Match = Match()
-    channel: ChannelId = None
-    drop: bool = False
-    mention: Mention = None
+    """A routing rule: where the failures it matches are alerted. The first rule that matches wins."""
+
+    # For editors (JSON Schema): a channel, or ``drop: true`` without channel or mention, as _one_target says.
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["channel"], "properties": {"channel": {"type": "string"}, "drop": {"const": False}}},
+                {
+                    "required": ["drop"],
+                    "properties": {"drop": {"const": True}, "channel": {"type": "null"}, "mention": {"type": "null"}},
+                },
+            ]
+        },
+    )
+
+    match: Match = Field(Match(), description="What the rule matches; no field at all matches everything.")
+    channel: ChannelId = Field(None, description="The channel id (`C…`/`G…`, not a name) to alert in; or `drop: true`.")
+    drop: bool = Field(False, description="`true`: no alert at all for what the rule matches (instead of a channel).")
+    mention: Mention = Field(
+        None,
+        description="Who the alert @-mentions: a user group (`S…` or `<!subteam^S…>`) or a user (`U…` or "
+        "`<@U…>`); never @here, @channel or @everyone.",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> Route:
@@ -158,7 +203,8 @@ def _people(value: Any) -> dict[str, str]:
     return people
 
 
-People = Annotated[dict[str, str], BeforeValidator(_people)]
+_UserInput = Annotated[str, Field(pattern=r"^(?:<@)?[UW][A-Z0-9]{2,}(?:\|[^>]*)?>?$")]
+People = Annotated[dict[str, str], BeforeValidator(_people, json_schema_input_type=dict[_Text, _UserInput] | None)]
 
 
 def _approver_groups(value: Any) -> dict[str, str]:
@@ -177,17 +223,31 @@ def _approver_groups(value: Any) -> dict[str, str]:
     return groups
 
 
-ApproverGroups = Annotated[dict[str, str], BeforeValidator(_approver_groups)]
+_GroupInput = Annotated[str, Field(pattern=_GROUP_ID.pattern)]
+ApproverGroups = Annotated[
+    dict[str, str], BeforeValidator(_approver_groups, json_schema_input_type=dict[_Text, _GroupInput] | None)
+]
 
 
 class FileConfig(_Strict):
-    routes: tuple[Route, ...] = ()
-    access: Any = None  # validated by bot.core.access; kept opaque here
-    # Author mentions (BOT_MENTION_AUTHOR): a Code Stream owner (name or e-mail) → a Slack user.
-    people: People = {}
-    # Approvals: a Code Stream approver group (``approverGroups``) -> the Slack user group whose
-    # members may decide for it.
-    approver_groups: ApproverGroups = {}
+    """The ``BOT_CONFIG`` file: alert routes, access rules, people and approver groups."""
+
+    routes: tuple[Route, ...] = Field(
+        (), description="Alert routing rules, in order: the first that matches decides (a channel, or `drop`)."
+    )
+    access: Any = Field(  # validated by bot.core.access; kept opaque here
+        None, description="The access policy: `rules:`, each allowing some actions to some people, somewhere."
+    )
+    people: People = Field(
+        {},
+        description="Author mentions (`BOT_MENTION_AUTHOR`): a Code Stream owner's name or e-mail (any case) "
+        "-> a Slack user id (`U…`).",
+    )
+    approver_groups: ApproverGroups = Field(
+        {},
+        description="Approvals: a Code Stream approver group -> the Slack user group (`S…`) whose members may "
+        "decide for it.",
+    )
 
 
 # --- loading ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Where the deployment artefacts are, and what tests/deploy reads them with: the Dockerfile
-parsed into stages and instructions, README.md's configuration reference, and the names of the
-settings the bot reads."""
+parsed into stages and instructions, docs/OPERATING.md's configuration reference, and the names
+of the settings the bot reads."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 LOCK = ROOT / "requirements.lock"
 CHART = ROOT / "deploy" / "helm" / "codestream-bot"
 TEMPLATES = CHART / "templates"
-README = ROOT / "README.md"
+OPERATING = ROOT / "docs" / "OPERATING.md"
 
 UID = 10001
 SETTINGS_ENV = frozenset(name.upper() for name in Settings.model_fields)
@@ -36,8 +36,9 @@ def _tool(name: str) -> str | None:
     return shutil.which(name) or (str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None)
 
 
-def readme_variables() -> set[str]:
-    section = README.read_text(encoding="utf-8").split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+def documented_variables() -> set[str]:
+    """The variables of docs/OPERATING.md's configuration reference (generated from Settings)."""
+    section = OPERATING.read_text(encoding="utf-8").split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"^\| `([A-Z0-9_]+)` \|", section, flags=re.MULTILINE))
 
 

@@ -1,5 +1,5 @@
 """The Dockerfile and .dockerignore, parsed and checked against the code
-(``bot.app.settings.Settings``, the CLI, pyproject.toml, README.md) so the image cannot drift from
+(``bot.app.settings.Settings``, the CLI, pyproject.toml, docs/OPERATING.md) so the image cannot drift from
 what the bot reads. Nothing here needs Docker; ``hadolint`` lints the Dockerfile when installed.
 """
 
@@ -36,12 +36,12 @@ from tests.deploy.artefacts import (
     UID,
     _tool,
     dockerfile_stages,
+    documented_variables,
     exec_form,
     final_env,
     final_stage,
     healthcheck_command,
     key_values,
-    readme_variables,
 )
 
 pytestmark = pytest.mark.slow  # real subprocesses or tools: `pytest -m "not slow"` skips it
@@ -99,7 +99,7 @@ def test_environment_defaults() -> None:
     assert env["PATH"].startswith("/opt/venv/bin:")
     for name in env:
         if ENV_NAME.fullmatch(name):
-            assert name in SETTINGS_ENV and name in readme_variables(), f"ENV {name} is not a setting the bot reads"
+            assert name in SETTINGS_ENV and name in documented_variables(), f"ENV {name} is not a setting the bot reads"
     # The database defaults to a file on the /data volume, owned by the bot's user.
     url = env["BOT_DATABASE_URL"]
     assert load_settings({"BOT_DATABASE_URL": url}).bot_database_url == url

@@ -1,5 +1,5 @@
 """The Helm chart, checked against the code (``bot.app.settings.Settings``, the CLI, pyproject.toml,
-README.md and the Dockerfile) so the chart cannot drift from what the bot reads.
+docs/OPERATING.md and the Dockerfile) so the chart cannot drift from what the bot reads.
 
 Nothing here needs a cluster. The static tests parse the chart's files. The chart is also rendered
 with Helm when a renderer is available — the ``helm`` binary on PATH, else the ``helm-python-sdk``
@@ -40,9 +40,9 @@ from tests.deploy.artefacts import (
     TEMPLATES,
     UID,
     _tool,
+    documented_variables,
     final_env,
     final_stage,
-    readme_variables,
 )
 
 pytestmark = pytest.mark.slow  # real subprocesses or tools: `pytest -m "not slow"` skips it
@@ -122,14 +122,14 @@ def test_chart_secret_names_match_the_settings() -> None:
 
 
 def test_every_variable_the_chart_names_is_a_setting() -> None:
-    readme = readme_variables()
+    documented = documented_variables()
     sources = [p.read_text(encoding="utf-8") for p in TEMPLATES.iterdir()] + [(CHART / "values.yaml").read_text()]
     named = {m.group(0) for text in sources for m in ENV_NAME.finditer(text)}
     assert named, "the chart names no variables?"
     unknown = {n for n in named if n not in SETTINGS_ENV}
     assert not unknown, f"not read by bot.app.settings.Settings: {sorted(unknown)}"
-    undocumented = {n for n in named if n not in readme}
-    assert not undocumented, f"not in README.md's configuration reference: {sorted(undocumented)}"
+    undocumented = {n for n in named if n not in documented}
+    assert not undocumented, f"not in docs/OPERATING.md's configuration reference: {sorted(undocumented)}"
     for name in _mapping(chart_values()["env"]):
         assert name in SETTINGS_ENV and name not in CHART_SECRET_ENV, name
 
@@ -394,15 +394,15 @@ def _check_pod(r: Rendered) -> None:
     else:
         assert r.env["BOT_HEALTH_PORT"]["value"] == str(port["containerPort"])
 
-    # Every variable is one the bot reads and README documents, or one the image sets for the
+    # Every variable is one the bot reads and docs/OPERATING.md documents, or one the image sets for the
     # runtime itself (MALLOC_ARENA_MAX), with the image's value; tokens only ever come from a Secret.
-    readme = readme_variables()
+    documented = documented_variables()
     image_env = final_env()
     for name, entry in r.env.items():
         if name in image_env and not ENV_NAME.fullmatch(name):
             assert entry == {"name": name, "value": image_env[name]}, name
             continue
-        assert name in SETTINGS_ENV and name in readme, name
+        assert name in SETTINGS_ENV and name in documented, name
         if name in SECRET_ENV:
             assert "value" not in entry and "secretKeyRef" in entry["valueFrom"], name
 
