@@ -143,8 +143,9 @@ async def test_sigterm_with_slow_work_queued_exits_within_its_grace_and_loses_no
         events = [w.sim.add_event("git", project="Quiet", executionStatus="FAILED")["id"] for _ in range(30)]
         first = await w.start("first")
         try:
-            # POSTs far slower than the bound below: an exit that waited for one cannot pass.
-            w.sim.inject(Fault(method="POST", path=POST_PATH, delay=40.0))
+            # Answers far slower than the bound below (an exit that waited for one cannot pass);
+            # Code Stream runs each rerun at once, so the restarted bot settles them by reading back.
+            w.sim.inject(Fault(method="POST", path=POST_PATH, delay=40.0, apply_after=0.5))
             assert first.send is not None
             for event_id in events:
                 await first.send.slash_command(f"rerun {event_id}", user="U0ALICE")
