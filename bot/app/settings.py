@@ -6,55 +6,17 @@ readable line per problem that names the variable; secret values are never echoe
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from bot.core.logs import mask_url
+from bot.app import setting_checks as checks
+from bot.app.setting_checks import SECRET_FIELDS
 from bot.errors import ConfigError
 from bot.slack.channels import CHANNEL_ID
-
-SECRET_FIELDS = frozenset(
-    {
-        "codestream_refresh_token",
-        "codestream_token",
-        "slack_bot_token",
-        "slack_signing_secret",
-        "slack_app_token",
-        "bot_webhook_token",
-    }
-)
-
-
-CHANNEL_NAME = re.compile(r"#?[a-z0-9][a-z0-9._-]{0,79}")
-_SLACK_ID = re.compile(r"[A-Z0-9]{3,}")
-
-
-def _id_list(value: str | None, prefixes: tuple[str, ...], what: str) -> str | None:
-    """A comma-separated list of Slack ids, each checked; None when empty."""
-    if value is None or not value.strip():
-        return None
-    items = [item.strip() for item in value.split(",") if item.strip()]
-    bad = [item for item in items if item[0] not in prefixes or not _SLACK_ID.fullmatch(item)]
-    if bad:
-        shown = ", ".join(repr(b[:30]) for b in bad[:3])
-        raise ValueError(f"must be comma-separated {what}; these are not: {shown}")
-    return ",".join(items)
-
-
-def _http_url(value: str, *, name: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"must be an http(s) URL such as https://{name}.example.com")
-    if "@" in parts.netloc:
-        # It would end up in every execution link shown in Slack; credentials go in their own variables.
-        raise ValueError(f"must not carry a user or password (use https://{name}.example.com and the token variables)")
-    return value.rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -300,44 +262,44 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         value = value.strip()
-        if CHANNEL_ID.fullmatch(value) or CHANNEL_NAME.fullmatch(value):
+        if CHANNEL_ID.fullmatch(value) or checks.CHANNEL_NAME.fullmatch(value):
             return value  # a name is resolved to its id at start-up
         raise ValueError("must be a channel id such as C012AB3CD or a channel name such as #ci-alerts")
 
     @field_validator("bot_allowed_users")
     @classmethod
     def _check_users(cls, value: str | None) -> str | None:
-        return _id_list(value, ("U", "W"), "Slack member ids such as U012AB3CD (profile > ⋮ > Copy member ID)")
+        return checks.id_list(value, ("U", "W"), "Slack member ids such as U012AB3CD (profile > ⋮ > Copy member ID)")
 
     @field_validator("bot_allowed_usergroups")
     @classmethod
     def _check_usergroups(cls, value: str | None) -> str | None:
-        return _id_list(value, ("S",), "Slack user-group ids such as S0123RELEASE (not @handles)")
+        return checks.id_list(value, ("S",), "Slack user-group ids such as S0123RELEASE (not @handles)")
 
     @field_validator("bot_allowed_channels")
     @classmethod
     def _check_channels(cls, value: str | None) -> str | None:
-        return _id_list(value, ("C", "G", "D"), "channel ids such as C012AB3CD (channel details > bottom)")
+        return checks.id_list(value, ("C", "G", "D"), "channel ids such as C012AB3CD (channel details > bottom)")
 
     @field_validator("bot_allowed_teams")
     @classmethod
     def _check_teams(cls, value: str | None) -> str | None:
-        return _id_list(value, ("T", "E"), "Slack team ids such as T012AB3CD")
+        return checks.id_list(value, ("T", "E"), "Slack team ids such as T012AB3CD")
 
     @field_validator("codestream_url")
     @classmethod
     def _check_codestream_url(cls, value: str | None) -> str | None:
-        return _http_url(value, name="vra") if value else None
+        return checks.http_url(value, name="vra") if value else None
 
     @field_validator("codestream_csp_url")
     @classmethod
     def _check_csp_url(cls, value: str) -> str:
-        return _http_url(value, name="console.cloud")
+        return checks.http_url(value, name="console.cloud")
 
     @field_validator("slack_api_url")
     @classmethod
     def _check_slack_api_url(cls, value: str) -> str:
-        value = _http_url(value, name="slack")
+        value = checks.http_url(value, name="slack")
         return value + "/"
 
     @field_validator("codestream_ui_url")
@@ -368,47 +330,18 @@ class Settings(BaseSettings):
     @field_validator("bot_database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        if value.startswith("sqlite:"):
-            value = "sqlite+aiosqlite:" + value.removeprefix("sqlite:")
-        elif value.startswith(("postgresql://", "postgres://")):
-            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
-        if not value.startswith(("sqlite+aiosqlite:", "postgresql+asyncpg:")):
-            raise ValueError("must be sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
-        return value
+        return checks.database_url(value)
 
     # --- Derived checks: what a feature needs ------------------------------------------------
 
     def codestream_problems(self) -> list[str]:
         """What is missing to talk to Code Stream (empty when ready)."""
-        problems: list[str] = []
-        if not self.codestream_url:
-            problems.append("CODESTREAM_URL: not set; the base URL of vRA, e.g. https://vra.example.com")
-        if self.codestream_auth in ("vra", "csp") and not self.codestream_refresh_token:
-            what = "a vRA refresh token" if self.codestream_auth == "vra" else "a VMware Cloud API token"
-            problems.append(f"CODESTREAM_REFRESH_TOKEN: not set; CODESTREAM_AUTH={self.codestream_auth} needs {what}")
-        if self.codestream_auth == "token" and not self.codestream_token:
-            problems.append("CODESTREAM_TOKEN: not set; CODESTREAM_AUTH=token needs a bearer token")
-        return problems
+        auth, refresh, token = self.codestream_auth, self.codestream_refresh_token, self.codestream_token
+        return checks.codestream_problems(self.codestream_url, auth, refresh, token)
 
     def slack_problems(self, *, socket_mode: bool) -> list[str]:
-        problems: list[str] = []
-        if not self.slack_bot_token:
-            problems.append("SLACK_BOT_TOKEN: not set; the bot token (xoxb-...) from the app's OAuth page")
-        elif not self.slack_bot_token.get_secret_value().startswith("xoxb-"):
-            problems.append("SLACK_BOT_TOKEN: does not look like a bot token (should start with xoxb-)")
-        if socket_mode:
-            if not self.slack_app_token:
-                problems.append(
-                    "SLACK_APP_TOKEN: not set; Socket Mode needs an app-level token (xapp-...) "
-                    "with the connections:write scope"
-                )
-            elif not self.slack_app_token.get_secret_value().startswith("xapp-"):
-                problems.append("SLACK_APP_TOKEN: does not look like an app-level token (xapp-...)")
-        elif not self.slack_signing_secret:
-            problems.append(
-                "SLACK_SIGNING_SECRET: not set; HTTP mode needs the signing secret (the app's Basic Information page)"
-            )
-        return problems
+        """What is missing to talk to Slack in this mode (empty when ready)."""
+        return checks.slack_problems(self.slack_bot_token, self.slack_app_token, self.slack_signing_secret, socket_mode)
 
     @property
     def slack_configured(self) -> bool:
@@ -430,26 +363,7 @@ def secret_values(settings: Settings) -> list[str]:
         secret = getattr(settings, name, None)
         if isinstance(secret, SecretStr):
             values.append(secret.get_secret_value())
-    # A URL may carry a password: scheme://user:password@host
-    for url in (settings.bot_database_url, settings.codestream_url or ""):
-        parts = urlsplit(url) if "://" in url else None
-        userinfo = parts.netloc.rpartition("@")[0] if parts is not None else ""
-        if ":" in userinfo:
-            values.append(userinfo.split(":", 1)[1])
-        for key, value in parse_qsl(parts.query if parts is not None else ""):
-            if key.lower() == "password":
-                values.append(value)
-    return values
-
-
-def _describe(error: dict[str, Any]) -> str:
-    field = str(error["loc"][0]) if error.get("loc") else "configuration"
-    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    line = f"{field.upper()}: {message}"
-    if field not in SECRET_FIELDS and error.get("type") not in ("missing",) and "input" in error:
-        shown = mask_url(repr(error["input"]))  # a URL's password is a secret too
-        line += f" (got {shown[:80]})"
-    return line
+    return values + checks.url_passwords(settings.bot_database_url, settings.codestream_url or "")
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env") -> Settings:
@@ -463,7 +377,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, env_file: str | Path 
         given: dict[str, Any] = {key.lower(): value for key, value in env.items()}
         return _OnlyGivenSettings(**given)
     except ValidationError as exc:
-        raise ConfigError([_describe(dict(e)) for e in exc.errors()]) from None
+        raise ConfigError([checks.describe_error(dict(e)) for e in exc.errors()]) from None
 
 
 class _OnlyGivenSettings(Settings):

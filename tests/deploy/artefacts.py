@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from bot.app.settings import SECRET_FIELDS, Settings
+from bot.app.setting_checks import SECRET_FIELDS
+from bot.app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
