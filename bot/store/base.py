@@ -17,10 +17,12 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import Delete, Row, Select, Table, Update, insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Delete, Engine, Row, Select, Table, Update, insert, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.store.conn import Conn
 from bot.store.engine import WRITE_OPTIONS
+from bot.store.inline import InlineSqlite
 
 if TYPE_CHECKING:  # each dialect's module is imported only by a store on that database
     from sqlalchemy.dialects import postgresql, sqlite
@@ -62,7 +64,10 @@ def values_of(row: Row[Any]) -> dict[str, Any]:
 
 
 class Database:
-    """The engine, the clock and the before-transaction hook: one per store, shared by its parts."""
+    """The engine, the clock and the before-transaction hook: one per store, shared by its parts.
+
+    On a SQLite file the parts' transactions run inline on the event loop (``InlineSqlite``);
+    ``engine`` (aiosqlite) is then only for the schema and for tools."""
 
     def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
         self.engine = engine
@@ -70,6 +75,12 @@ class Database:
         self.before: Hook | None = None  # set by Store.before_each_transaction, after the parts exist
         self._clock = clock
         self._writer = engine.execution_options(**WRITE_OPTIONS)  # SQLite: BEGIN IMMEDIATE
+        self.inline = InlineSqlite.of(engine.url)
+
+    @property
+    def statement_engine(self) -> Engine:
+        """The engine whose events see every statement the parts run (tests hook failures there)."""
+        return self.inline.engine if self.inline is not None else self.engine.sync_engine
 
     def now(self) -> datetime:
         value = self._clock()
@@ -77,18 +88,22 @@ class Database:
             raise ValueError("store clock returned a naive datetime")
         return value
 
-    def read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+    def read(self) -> contextlib.AbstractAsyncContextManager[Conn]:
         """A connection for reads (SQLite: a deferred transaction, so WAL readers never wait)."""
         return self._connection(write=False)
 
-    def write(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+    def write(self) -> contextlib.AbstractAsyncContextManager[Conn]:
         """A write transaction (SQLite: BEGIN IMMEDIATE), committed when the block ends."""
         return self._connection(write=True)
 
     @contextlib.asynccontextmanager
-    async def _connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+    async def _connection(self, *, write: bool) -> AsyncIterator[Conn]:
         if self.before is not None:  # the hook waits before the pool is asked, so before any lock
             await self.before()
+        if self.inline is not None:
+            async with self.inline.write() if write else self.inline.read() as inline:
+                yield inline
+            return
         async with self._writer.begin() if write else self.engine.connect() as conn:
             yield conn
 
@@ -112,10 +127,10 @@ class Part:
     def _now(self) -> datetime:
         return self._db.now()
 
-    def _read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+    def _read(self) -> contextlib.AbstractAsyncContextManager[Conn]:
         return self._db.read()
 
-    def _write(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+    def _write(self) -> contextlib.AbstractAsyncContextManager[Conn]:
         return self._db.write()
 
     def _insert(self, table: Table) -> Insert:

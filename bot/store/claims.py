@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Column, Delete, Row, Text, Update, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.base import Database, Part, seconds
+from bot.store.conn import Conn
 from bot.store.schema import UTCDateTime, table
 
 claims = table(
@@ -67,7 +67,7 @@ def _held(row: Row[Any]) -> Claim:
 
 
 async def try_claim(
-    db: Database, conn: AsyncConnection, key: str, holder: str, span: timedelta, data: dict[str, Any]
+    db: Database, conn: Conn, key: str, holder: str, span: timedelta, data: dict[str, Any]
 ) -> tuple[Row[Any] | None, bool]:
     """One claim attempt in the write transaction ``conn``: the claim row (ours if we won,
     else the current winner's; None when it vanished meanwhile: try again) and whether we won."""

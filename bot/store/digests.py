@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import Field
 from sqlalchemy import JSON, Column, Index, Integer, Text, UniqueConstraint, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.alerts import alerts
 from bot.store.base import Part, values_of
+from bot.store.conn import Conn
 from bot.store.schema import NO_EXECUTION_INDEX, BigId, Record, UTCDateTime, UTCDatetime, id_column, table, utcnow
 
 # v5: storms. A digest is one message listing many failures of one channel; each row is also an
@@ -170,9 +170,7 @@ class Digests(Part):
                     )
                 )
 
-    async def _insert_rows(
-        self, conn: AsyncConnection, digest_id: int, channel: str, ts: str, rows: Sequence[DigestRow]
-    ) -> None:
+    async def _insert_rows(self, conn: Conn, digest_id: int, channel: str, ts: str, rows: Sequence[DigestRow]) -> None:
         now = self._now()
         for row in rows:
             values = row.model_dump(exclude={"id", "digest_id", "execution_index"})
@@ -198,7 +196,7 @@ class Digests(Part):
                 .on_conflict_do_nothing(index_elements=[alerts.c.kind, alerts.c.event_id, alerts.c.execution_index])
             )
 
-    async def _bump(self, conn: AsyncConnection, digest_id: int, **changes: Any) -> int:
+    async def _bump(self, conn: Conn, digest_id: int, **changes: Any) -> int:
         stmt = (
             update(digests)
             .where(digests.c.id == digest_id)

@@ -52,7 +52,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
         cursor.close()
 
 
-def _sqlite_file(url: URL) -> str | None:
+def sqlite_file(url: URL) -> str | None:
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:") or url.query.get("mode") == "memory":
         return None
@@ -89,7 +89,7 @@ def ensure_wal(path: str, *, timeout: float = SQLITE_BUSY_TIMEOUT_S) -> None:
 async def prepare_sqlite(url: str | URL) -> None:
     """Before the first connection of a SQLite store: WAL mode (see ``ensure_wal``)."""
     parsed = normalize_url(url)
-    path = _sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
+    path = sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
     if path is not None:
         await asyncio.to_thread(ensure_wal, path)
 

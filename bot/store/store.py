@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.actions import Actions
@@ -72,6 +72,11 @@ class Store:
         return self._db.engine
 
     @property
+    def statement_engine(self) -> Engine:
+        """The engine whose events see every statement the parts run."""
+        return self._db.statement_engine
+
+    @property
     def dialect(self) -> str:
         return self._db.dialect
 
@@ -89,4 +94,6 @@ class Store:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self._db.inline is not None:
+            self._db.inline.dispose()
         await self._db.engine.dispose()

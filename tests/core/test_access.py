@@ -169,7 +169,9 @@ async def test_denied_on_every_surface_allowed_for_members(guarded: Harness) -> 
     assert sorted(r.surface for r in rows) == ["button", "mention", "slash", "thread"]
     assert {r.status for r in rows} == {"denied"}
     assert h.posts() == 0
-    # One ephemeral answer per surface (the slash command's through its response_url).
+    # One ephemeral answer per surface (the slash command's through its response_url); each is
+    # sent after its row is written.
+    await wait_for(lambda: len(h.slack.ephemerals) >= 4 and len(h.slack.responses) >= 1)
     denials = [json.dumps(m.blocks) for m in h.slack.ephemerals]
     assert len(denials) == 4 and all("@release-managers" in d for d in denials)
     assert len(h.slack.responses) == 1

@@ -213,7 +213,7 @@ def _failing(h: Harness, statement: str, times: int) -> list[int]:
             failed.append(1)
             raise sqlite3.OperationalError("database is locked")
 
-    sa_event.listen(h.store.engine.sync_engine, "before_cursor_execute", before_execute)
+    sa_event.listen(h.store.statement_engine, "before_cursor_execute", before_execute)
     return failed
 
 

@@ -362,7 +362,7 @@ async def test_a_store_error_on_the_rows_update_still_follows_the_rerun_to_its_e
             if len(writes) == 2:
                 raise sqlite3.OperationalError("database is locked")
 
-    sa_event.listen(h.store.engine.sync_engine, "before_cursor_execute", before_execute)
+    sa_event.listen(h.store.statement_engine, "before_cursor_execute", before_execute)
     value = row_value("rerun", "git", str(first["id"]), int(str(first["executionIndex"])))
     await h.send.block_action(ACTION_DIGEST_ROW, user="U0ALICE", channel=ALERTS, message_ts=digest.ts, option=value)
     # Followed to its end all the same: the row says it was fixed, and nothing is left open.

@@ -27,7 +27,7 @@ def _fail_next(s: Store, statement: str) -> list[str]:
             failed.append(sql)
             raise RuntimeError("store went away")
 
-    event.listen(s.engine.sync_engine, "before_cursor_execute", before_execute)
+    event.listen(s.statement_engine, "before_cursor_execute", before_execute)
     return failed
 
 

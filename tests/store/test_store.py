@@ -128,8 +128,10 @@ async def test_sqlite_writers_begin_immediate_and_readers_deferred(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import bot.store.engine
+    import bot.store.inline
 
     monkeypatch.setattr(bot.store.engine, "SQLITE_BUSY_TIMEOUT_S", 0.2)  # fail fast when locked
+    monkeypatch.setattr(bot.store.inline, "INLINE_BUSY_TIMEOUT_S", 0.2)
     store, other = await _sqlite_pair(tmp_path)
     try:
         await store.cursors.set("c", "v")

@@ -1,0 +1,121 @@
+"""SQLite on the event loop: every statement of the store's parts runs inline, through the
+synchronous driver, with no hand-off to a thread.
+
+Why: through aiosqlite each statement was a hop to one of up to 15 worker threads and back, and
+writers queued in SQLite's busy handler (sleeps) for the write lock while the loop was busy. A
+SQLite statement on a local file takes microseconds, far less than the hop; here it runs where
+it is awaited, and writers queue on an ``asyncio.Lock`` instead of in the busy handler, so only
+one transaction of this process ever holds SQLite's write lock and no other one of it waits
+for it. WAL readers never wait for the writer.
+
+The blocking that remains is SQLite's own: the write lock held by *another process* (a second
+bot starting on the same file, an operator's ``sqlite3`` shell) is waited for up to
+``INLINE_BUSY_TIMEOUT_S``, with the loop stopped; then the write fails as "database is locked".
+Those are rare, short and start-up time; in-process writers never meet it.
+
+The aiosqlite engine (``Store.engine``) remains for creating and upgrading the schema and for
+tools that want an ``AsyncEngine``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.engine.interfaces import CoreExecuteOptionsParameter
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState, QueuePool
+from sqlalchemy.util.typing import TupleAny
+
+from bot.store.conn import Conn, Params
+from bot.store.engine import SQLITE_BEGIN, WRITE_OPTIONS, sqlite_file
+
+#: How long a write waits for the write lock held by another process (the loop waits with it).
+INLINE_BUSY_TIMEOUT_S = 5.0
+#: Idle read connections kept open; more are opened when more reads are open at once.
+_READ_POOL = 4
+
+
+class InlineConnection(Conn):
+    """A connection of the store's parts (``await conn.execute(stmt)``) that runs each
+    statement at once, on the calling thread."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def execute(
+        self,
+        statement: Executable,
+        parameters: Params = None,
+        *,
+        execution_options: CoreExecuteOptionsParameter | None = None,
+    ) -> CursorResult[*TupleAny]:
+        return self._conn.execute(statement, parameters, execution_options=execution_options)
+
+
+def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    dbapi_connection.isolation_level = None  # no implicit BEGIN: _on_begin emits ours
+    dbapi_connection.execute(f"PRAGMA busy_timeout = {int(INLINE_BUSY_TIMEOUT_S * 1000)}")
+    dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+
+
+def _on_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    sql = f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}"
+    try:
+        conn.connection.dbapi_connection.execute(sql)  # type: ignore[union-attr]
+    except Exception as exc:  # noqa: BLE001 - re-raised, wrapped as SQLAlchemy's
+        conn._handle_dbapi_exception(exc, sql, None, None, None)
+
+
+def _on_reset(dbapi_connection: Any, _record: ConnectionPoolEntry, state: PoolResetState) -> None:
+    # Back in the pool: roll back only a transaction still open (Connection.close() already
+    # rolled back its own), not an unconditional ROLLBACK after every commit.
+    if not state.terminate_only and dbapi_connection.in_transaction:
+        dbapi_connection.rollback()
+
+
+class InlineSqlite:
+    """The read and write transactions of a SQLite file, run inline on the event loop."""
+
+    def __init__(self, url: URL) -> None:
+        self.engine: Engine = create_engine(
+            url.set(drivername="sqlite+pysqlite"),
+            poolclass=QueuePool,
+            pool_size=_READ_POOL,
+            max_overflow=-1,  # never block the loop waiting for a connection
+            pool_reset_on_return=None,  # _on_reset does it when needed
+            connect_args={"timeout": INLINE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        )
+        event.listen(self.engine, "connect", _on_connect)
+        event.listen(self.engine, "begin", _on_begin)
+        event.listen(self.engine, "reset", _on_reset)
+        self._writer = self.engine.execution_options(**WRITE_OPTIONS)
+        self._write_turn = asyncio.Lock()
+
+    @classmethod
+    def of(cls, url: URL) -> InlineSqlite | None:
+        """For a SQLite file; None for anything else (PostgreSQL, an in-memory SQLite)."""
+        return cls(url) if url.get_backend_name() == "sqlite" and sqlite_file(url) is not None else None
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[InlineConnection]:
+        with self.engine.connect() as conn:
+            yield InlineConnection(conn)
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[InlineConnection]:
+        async with self._write_turn:
+            with self._writer.begin() as conn:
+                yield InlineConnection(conn)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["INLINE_BUSY_TIMEOUT_S", "InlineConnection", "InlineSqlite"]
