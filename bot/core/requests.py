@@ -44,6 +44,9 @@ class MessageRef:
     # Known to be a storm digest (clicked from one of its rows): never drawn over as one alert,
     # even in the moment between its post and its record in the store.
     digest: bool = False
+    # Known to be one alert (clicked from its own Rerun/Resume buttons, which a digest has not):
+    # drawn over without asking the store whether it is a digest.
+    plain: bool = False
 
 
 @dataclass(frozen=True)

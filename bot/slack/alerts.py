@@ -74,39 +74,56 @@ class AlertFinder:
         )
 
 
+#: How long an action may take before its alert says "Rerun requested by @alice": a fast one
+#: (most reruns) goes straight to its outcome, one ``chat.update`` instead of two.
+MARK_AFTER_SECONDS = 1.0
+
+
 @dataclass
 class AlertMarks:
-    """ "Rerun requested by @alice" on the alert once a request won the claim, then how it came
-    out. On a digest, the event's row says it instead (``SlackNotifier.update_alert``)."""
+    """ "Rerun requested by @alice" on the alert once a request won the claim and its Code Stream
+    call is still running ``mark_after`` seconds later, then how it came out. On a digest, the
+    event's row says it instead (``SlackNotifier.update_alert``)."""
 
     notifier: SlackNotifier
     execution_link: Callable[[str | None], str | None]
-    # "requested by" updates in flight, per alert message and event (a digest has many rows)
-    _marking: dict[tuple[str, str, str], asyncio.Task[bool]] = field(default_factory=dict, init=False, repr=False)
+    mark_after: float = MARK_AFTER_SECONDS
+    # "requested by" per alert message and event (a digest has many rows): waiting for its
+    # moment (a timer, cancelled if the outcome comes first), or being drawn (a task)
+    _marking: dict[tuple[str, str, str], asyncio.TimerHandle | asyncio.Task[bool]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def progress(self, request: ActionRequest, alert: MessageRef | None) -> EventProgress:
         """The core's progress port for one request: once it has won the claim, its alert shows
-        "Rerun requested by @alice". The mark runs beside the Code Stream call (a slow Slack must
-        not delay the rerun); ``show_outcome`` waits for it, so the two never arrive out of
-        order."""
+        "Rerun requested by @alice" if the action is still running after ``mark_after``. The
+        mark runs beside the Code Stream call (a slow Slack must not delay the rerun);
+        ``show_outcome`` waits for it, so the two never arrive out of order."""
         return _Marking(self, request, alert)
 
     def mark(self, request: ActionRequest, alert: MessageRef, event: Event) -> None:
-        message = render_alert_in_progress(
-            event,
-            verb=request.verb,
-            actor_id=request.actor.user_id,
-            execution_url=self.execution_link(event.execution_id),
-            now=datetime.now(UTC),
-        )
-        row = RowState.requested(request.verb, request.actor.user_id)
-        update = self.notifier.update_alert(alert, request.kind, request.event_id, message, row)
-        self._marking[(alert.channel, alert.ts, request.event_id)] = asyncio.create_task(update)
+        key = (alert.channel, alert.ts, request.event_id)
+
+        def draw() -> None:
+            message = render_alert_in_progress(
+                event,
+                verb=request.verb,
+                actor_id=request.actor.user_id,
+                execution_url=self.execution_link(event.execution_id),
+                now=datetime.now(UTC),
+            )
+            row = RowState.requested(request.verb, request.actor.user_id)
+            update = self.notifier.update_alert(alert, request.kind, request.event_id, message, row)
+            self._marking[key] = asyncio.create_task(update)
+
+        self._marking[key] = asyncio.get_running_loop().call_later(self.mark_after, draw)
 
     async def show_outcome(self, alert: MessageRef, outcome: Outcome) -> None:
         """The alert (or its digest row) once the action has an outcome."""
         marking = self._marking.pop((alert.channel, alert.ts, outcome.request.event_id), None)
-        if marking is not None:
+        if isinstance(marking, asyncio.TimerHandle):
+            marking.cancel()  # done before its mark was due: the outcome alone
+        elif marking is not None:
             await marking
         message = render_alert_after(outcome, now=datetime.now(UTC))
         if message is not None:

@@ -72,7 +72,7 @@ class SlackNotifier:
     ) -> bool:
         """Show what happened on the alert ``alert``: ``message`` over it, or, when it is a digest,
         ``row`` as the state of the event's row."""
-        if self.digests is None:
+        if self.digests is None or alert.plain:
             return await self.delivery.update(alert.channel, alert.ts, message)
         try:
             digest = await self.digests.at(alert.channel, alert.ts, wait=SAVE_WAIT if alert.digest else 0.0)

@@ -107,6 +107,18 @@ async def test_repeated_slash_command_posts_once(harness: Harness) -> None:
     assert len(bot_messages(harness)) == 1
 
 
+async def test_a_burst_by_three_people_looks_each_of_them_up_once(harness: Harness) -> None:
+    """30 commands at once by 3 people: one users.info per person (the look-ups in flight are
+    shared), one rerun, and every command answered."""
+    people = ["U0ALICE", "U0BOB", "U0CAROL"]
+    await asyncio.gather(
+        *(harness.send.slash_command(f"rerun {SAMPLE_FAILED_GIT_ID}", user=people[i % 3]) for i in range(30))
+    )
+    await wait_for(lambda: len(harness.slack.responses) + len(bot_messages(harness)) >= 30)
+    assert sorted(str(c.args.get("user")) for c in harness.slack.calls_to("users.info")) == people
+    assert harness.sim.count("POST", "/codestream/api/git-events/") == 1
+
+
 async def test_mention_anywhere_works_like_the_slash_command(harness: Harness) -> None:
     await harness.send.app_mention(ALERTS, "U0CAROL", f"<@U0BOT> rerun {SAMPLE_FAILED_GIT_ID}")
     [summary] = await wait_for(lambda: bot_messages(harness))
@@ -117,6 +129,12 @@ async def test_mention_anywhere_works_like_the_slash_command(harness: Harness) -
 
 
 # --- buttons on alerts -----------------------------------------------------------------------
+
+
+def updated_alert(harness: Harness, alert: Message, *, times: int) -> Message | None:
+    """The alert once it has been updated at least ``times`` times."""
+    message = harness.slack.message(ALERTS, alert.ts)
+    return message if message is not None and len(message.history) >= times else None
 
 
 @pytest.mark.parametrize(("kind", "event_id"), SAMPLES, ids=[k for k, _ in SAMPLES])
@@ -132,12 +150,28 @@ async def test_alert_buttons_act_and_answer_in_the_thread(
     verb = "Rerun" if action_id == ACTION_RERUN else "Resume"
     assert f"{verb} started" in everything(summary)
     assert harness.posts() == 1
-    updated = await wait_for(lambda: (m := harness.slack.message(ALERTS, alert.ts)) and len(m.history) >= 2 and m)
-    # First "requested by", then the outcome; the buttons are gone while the run is going.
-    assert any("requested by <@U0ALICE>" in everything(v) for v in updated.history)
+    updated = await wait_for(lambda: updated_alert(harness, alert, times=1))
+    # Code Stream answered at once: the alert goes straight to the outcome (one update, no
+    # "requested by" first); the buttons are gone while the run is going.
+    assert len(updated.history) == 1 and "requested by" not in everything(updated)
     assert "<@U0ALICE>" in everything(updated)
     assert ACTION_RERUN not in json.dumps(updated.blocks)
     assert updated.metadata is not None  # thread replies can still find the event
+
+
+async def test_a_slow_rerun_marks_its_alert_requested_by_until_it_ends(harness: Harness) -> None:
+    alert = await harness.post_alert("git", SAMPLE_FAILED_GIT_ID)
+    harness.sim.inject(Fault(method="POST", path="/codestream/api/git-events/", delay=2.0))
+    await click(harness, alert, ACTION_RERUN)
+    # Still running after a second: the alert says who asked, without its buttons.
+    marked = await wait_for(lambda: updated_alert(harness, alert, times=1))
+    assert "Rerun requested by <@U0ALICE>" in everything(marked)
+    assert ACTION_RERUN not in json.dumps(marked.blocks)
+    [summary] = await wait_for(lambda: thread_replies(harness, alert))
+    assert "Rerun started" in everything(summary)
+    done = await wait_for(lambda: updated_alert(harness, alert, times=2))
+    assert "requested by" not in everything(done) and "<@U0ALICE>" in everything(done)
+    assert harness.posts() == 1
 
 
 async def test_double_click_posts_once(harness: Harness) -> None:

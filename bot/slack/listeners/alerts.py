@@ -27,8 +27,9 @@ async def on_verb_button(verb: Verb, handlers: Handlers, args: AsyncArgs) -> Non
 
     async def click() -> None:
         kind, event_id = parse_button_value(value)
-        if interaction.alert is not None:
-            await handlers.actions.on_alert(verb, kind, event_id, interaction)
+        if interaction.alert is not None:  # its own buttons: one alert, never a digest
+            alert = replace(interaction.alert, plain=True)
+            await handlers.actions.on_alert(verb, kind, event_id, replace(interaction, alert=alert))
         elif from_home:
             await handlers.home.act(verb, kind, event_id, interaction, listed=button_index(value))
         # otherwise a button outside a message (not ours): nothing to update
