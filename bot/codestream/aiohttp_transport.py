@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Final
 
@@ -57,15 +56,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._verify = verify
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
-        self._proxies: dict[tuple[str, str], str | None] = {}
-
-    def _proxy_for(self, scheme: str, host: str) -> str | None:
-        """The proxy HTTP(S)_PROXY names for this host unless NO_PROXY exempts it (as httpx did)."""
-        key = (scheme, host)
-        if key not in self._proxies:
-            proxy = urllib.request.getproxies().get(scheme)
-            self._proxies[key] = None if not proxy or urllib.request.proxy_bypass(host) else proxy
-        return self._proxies[key]
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -74,9 +64,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 connector=connector,
                 auto_decompress=False,  # httpx decodes (and the size limit counts decoded bytes)
                 cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies, as before
-                # Not trust_env: aiohttp would then read ~/.netrc and the proxy variables on
-                # every request (in a thread). _proxy_for reads the variables once per host.
-                trust_env=False,
+                trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as httpx honoured them
                 skip_auto_headers=("User-Agent",),  # httpx's headers are sent as they are
             )
             # aiohttp sends a GET, PUT or DELETE again, once, when a reused connection breaks.
@@ -103,7 +91,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=body or None,
                 allow_redirects=False,
                 timeout=timeout,
-                proxy=self._proxy_for(request.url.scheme, request.url.host),
             )
         except aiohttp.ConnectionTimeoutError as exc:  # no connection in time: nothing was written
             raise httpx.ConnectTimeout(f"connect timed out ({type(exc).__name__})") from exc
