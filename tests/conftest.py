@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from hypothesis import settings
 from pydantic import SecretStr
@@ -19,7 +18,7 @@ from sqlalchemy.schema import DropSchema
 
 from bot.codestream.auth import VraRefreshTokenProvider
 from bot.codestream.client import CodeStreamClient, RetryPolicy
-from bot.codestream.factory import trusted_cas
+from bot.codestream.factory import INTERACTIVE_CONNECTIONS, pooled_http, trusted_cas
 from bot.simulator import CodeStreamSimulator
 from tests.harness import Harness, running_harness
 
@@ -58,7 +57,7 @@ async def make_client(sim: CodeStreamSimulator) -> AsyncIterator[ClientFactory]:
         *, refresh_token: str = "sim-refresh-token", timeout: float = 5.0, retry: RetryPolicy = FAST_RETRY
     ) -> CodeStreamClient:
         assert sim.base_url is not None
-        http = httpx.AsyncClient(timeout=timeout, verify=trusted_cas(None))
+        http = pooled_http(timeout=timeout, verify=trusted_cas(None), connections=INTERACTIVE_CONNECTIONS)
         auth = VraRefreshTokenProvider(http, sim.base_url, SecretStr(refresh_token))
         client = CodeStreamClient(sim.base_url, auth, http=http, retry=retry)
         made.append(client)

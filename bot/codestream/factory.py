@@ -47,7 +47,7 @@ INTERACTIVE_CONNECTIONS: Final = 100
 BACKGROUND_CONNECTIONS: Final = 20
 
 
-def _pooled_http(*, timeout: float, verify: ssl.SSLContext | bool = True, connections: int) -> httpx.AsyncClient:
+def pooled_http(*, timeout: float, verify: ssl.SSLContext | bool = True, connections: int) -> httpx.AsyncClient:
     """A pooled client for Code Stream requests."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
@@ -87,8 +87,8 @@ def create_client(
         verify = False
     # Two pools: people's actions may hold every connection of theirs for minutes (a slow Code
     # Stream); the bot's own reads and its logins never wait behind them.
-    background_http = _pooled_http(timeout=timeout, verify=verify, connections=BACKGROUND_CONNECTIONS)
-    interactive_http = _pooled_http(timeout=timeout, verify=verify, connections=INTERACTIVE_CONNECTIONS)
+    background_http = pooled_http(timeout=timeout, verify=verify, connections=BACKGROUND_CONNECTIONS)
+    interactive_http = pooled_http(timeout=timeout, verify=verify, connections=INTERACTIVE_CONNECTIONS)
     provider: TokenProvider
     if auth == "token":
         provider = StaticTokenProvider(secret)
