@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any, Final
 
 from pydantic import Field
-from sqlalchemy import Column, Index, Integer, Text, Update, and_, delete, select, update
+from sqlalchemy import Column, Index, Integer, Text, and_, bindparam, delete, select, update
 
-from bot.store.base import Part, validated_changes
+from bot.store.base import Bound, Part, validated_changes
 from bot.store.schema import BigId, Record, UTCDateTime, UTCDatetime, id_column, table, utcnow
 
 actions = table(
@@ -114,13 +114,16 @@ class ActionRecord(Record):
 # An action whose outcome nobody knows yet: pending or unknown, and not finished (an "unknown"
 # that could not be confirmed by its deadline is finished, and stays "unknown").
 _OPEN = and_(actions.c.status.in_(OPEN_STATUSES), actions.c.finished_at.is_(None))
+_UPDATE_OPEN = update(actions).where(actions.c.id == bindparam("w_id"), actions.c.owner == bindparam("w_owner"), _OPEN)
 
 
-def update_open_stmt(action_id: int, owner: str, changes: dict[str, Any]) -> Update:
+def update_open_stmt(action_id: int, owner: str, changes: dict[str, Any]) -> Bound:
     """Change an open action ``owner`` finishes (see ``Actions.update_open``); the changes are
     validated as the record's fields (unknown or frozen ones raise TypeError)."""
     values = validated_changes(ActionRecord, changes, {"id", "created_at"})
-    return update(actions).where(actions.c.id == action_id, actions.c.owner == owner, _OPEN).values(**values)
+    if not values:
+        raise TypeError("nothing to change in the action")
+    return _UPDATE_OPEN, {**values, "w_id": action_id, "w_owner": owner}
 
 
 def record_values(record: ActionRecord) -> dict[str, Any]:

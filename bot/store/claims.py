@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, Delete, Row, Text, Update, delete, select, update
+from sqlalchemy import JSON, Column, Executable, Row, Text, bindparam, delete, select, update
 
-from bot.store.base import Database, Part, seconds
+from bot.store.base import Bound, Database, Part, seconds
 from bot.store.conn import Conn
 from bot.store.schema import UTCDateTime, table
 
@@ -42,19 +42,44 @@ class Claim:
 CLAIM_ATTEMPTS = 5
 
 
-def claim_data_stmt(key: str, holder: str, data: dict[str, Any]) -> Update:
+_MINE = (claims.c.key == bindparam("w_key"), claims.c.holder == bindparam("w_holder"))
+_UPDATE_MINE = update(claims).where(*_MINE)
+_DELETE_MINE = delete(claims).where(*_MINE)
+_BY_KEY = select(claims).where(claims.c.key == bindparam("w_key"))
+_UPSERTS: dict[str, Executable] = {}  # the claim's INSERT ... ON CONFLICT, per dialect
+
+
+def claim_data_stmt(key: str, holder: str, data: dict[str, Any]) -> Bound:
     """Replace the data of ``holder``'s claim on ``key``."""
-    return update(claims).where(claims.c.key == key, claims.c.holder == holder).values(data=data)
+    return _UPDATE_MINE, {"w_key": key, "w_holder": holder, "data": data}
 
 
-def release_stmt(key: str, holder: str) -> Delete:
+def release_stmt(key: str, holder: str) -> Bound:
     """Drop ``holder``'s claim on ``key``."""
-    return delete(claims).where(claims.c.key == key, claims.c.holder == holder)
+    return _DELETE_MINE, {"w_key": key, "w_holder": holder}
 
 
-def settle_stmt(key: str, holder: str, expires: datetime) -> Update:
+def settle_stmt(key: str, holder: str, expires: datetime) -> Bound:
     """Let ``holder``'s claim on ``key`` lapse at ``expires``."""
-    return update(claims).where(claims.c.key == key, claims.c.holder == holder).values(expires_at=expires)
+    return _UPDATE_MINE, {"w_key": key, "w_holder": holder, "expires_at": expires}
+
+
+def _upsert(db: Database) -> Executable:
+    """Insert the claim, or take over an expired one (``w_now``): the row back if it did."""
+    stmt = _UPSERTS.get(db.dialect)
+    if stmt is None:
+        ins = db.insert(claims)
+        stmt = _UPSERTS[db.dialect] = ins.on_conflict_do_update(
+            index_elements=[claims.c.key],
+            set_={
+                "holder": ins.excluded.holder,
+                "claimed_at": ins.excluded.claimed_at,
+                "expires_at": ins.excluded.expires_at,
+                "data": ins.excluded.data,
+            },
+            where=claims.c.expires_at <= bindparam("w_now", type_=UTCDateTime()),
+        ).returning(*claims.c)
+    return stmt
 
 
 def _claim(row: Row[Any], won: bool) -> Claim:
@@ -72,21 +97,11 @@ async def try_claim(
     """One claim attempt in the write transaction ``conn``: the claim row (ours if we won,
     else the current winner's; None when it vanished meanwhile: try again) and whether we won."""
     now = db.now()
-    ins = db.insert(claims).values(key=key, holder=holder, claimed_at=now, expires_at=now + span, data=data)
-    stmt = ins.on_conflict_do_update(
-        index_elements=[claims.c.key],
-        set_={
-            "holder": ins.excluded.holder,
-            "claimed_at": ins.excluded.claimed_at,
-            "expires_at": ins.excluded.expires_at,
-            "data": ins.excluded.data,
-        },
-        where=claims.c.expires_at <= now,
-    ).returning(*claims.c)
-    row = (await conn.execute(stmt)).first()
+    values = {"key": key, "holder": holder, "claimed_at": now, "expires_at": now + span, "data": data, "w_now": now}
+    row = (await conn.execute(_upsert(db), values)).first()
     if row is not None:
         return row, True
-    return (await conn.execute(select(claims).where(claims.c.key == key))).first(), False
+    return (await conn.execute(_BY_KEY, {"w_key": key})).first(), False
 
 
 class Claims(Part):

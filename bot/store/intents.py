@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from bot.store.actions import ActionRecord, actions, record_values, update_open_stmt
-from bot.store.base import Part, seconds, validated_changes
+from bot.store.base import Part, inserting_id, seconds, validated_changes
 from bot.store.claims import CLAIM_ATTEMPTS, Claim, claim_data_stmt, release_stmt, settle_stmt, try_claim
 
 
@@ -33,10 +33,10 @@ class Intents(Part):
             async with self._write() as conn:
                 row, won = await try_claim(self._db, conn, key, holder, span, data)
                 if won:
-                    inserted = insert(actions).values(**record_values(record)).returning(actions.c.id)
-                    action_id = int((await conn.execute(inserted)).scalar_one())
+                    inserted = await conn.execute(inserting_id(actions), record_values(record))
+                    action_id = int(inserted.scalar_one())
                     data = {**data, "action_id": action_id}
-                    await conn.execute(claim_data_stmt(key, holder, data))
+                    await conn.execute(*claim_data_stmt(key, holder, data))
             if row is not None:
                 claim_data = data if won else dict(row.data or {})
                 return Claim(row.key, row.holder, won, row.claimed_at, row.expires_at, claim_data), action_id
@@ -63,8 +63,8 @@ class Intents(Part):
             else settle_stmt(key, holder, self._now() + seconds(settle_for, "window"))
         )
         async with self._write() as conn:
-            closed = (await conn.execute(close)).rowcount > 0
-            await conn.execute(end)
+            closed = (await conn.execute(*close)).rowcount > 0
+            await conn.execute(*end)
         return closed
 
     async def drop_unsent(self, key: str, holder: str, action_id: int, owner: str, changes: dict[str, Any]) -> bool:
@@ -85,5 +85,5 @@ class Intents(Part):
         async with self._write() as conn:
             if (await conn.execute(close)).rowcount == 0:
                 return False
-            await conn.execute(release_stmt(key, holder))
+            await conn.execute(*release_stmt(key, holder))
         return True
