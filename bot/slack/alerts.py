@@ -75,8 +75,10 @@ class AlertFinder:
 
 
 #: How long an action may take before its alert says "Rerun requested by @alice": a fast one
-#: (most reruns) goes straight to its outcome, one ``chat.update`` instead of two.
-MARK_AFTER_SECONDS = 1.0
+#: (most reruns) goes straight to its outcome, one ``chat.update`` instead of two. Not lower:
+#: under a burst every action takes about a second (they share the CPU), and a mark each would
+#: double the Slack work exactly when the bot is busiest.
+MARK_AFTER_SECONDS = 2.0
 
 
 @dataclass

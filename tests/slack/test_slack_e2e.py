@@ -161,9 +161,9 @@ async def test_alert_buttons_act_and_answer_in_the_thread(
 
 async def test_a_slow_rerun_marks_its_alert_requested_by_until_it_ends(harness: Harness) -> None:
     alert = await harness.post_alert("git", SAMPLE_FAILED_GIT_ID)
-    harness.sim.inject(Fault(method="POST", path="/codestream/api/git-events/", delay=2.0))
+    harness.sim.inject(Fault(method="POST", path="/codestream/api/git-events/", delay=3.0))
     await click(harness, alert, ACTION_RERUN)
-    # Still running after a second: the alert says who asked, without its buttons.
+    # Still running after two seconds: the alert says who asked, without its buttons.
     marked = await wait_for(lambda: updated_alert(harness, alert, times=1))
     assert "Rerun requested by <@U0ALICE>" in everything(marked)
     assert ACTION_RERUN not in json.dumps(marked.blocks)
