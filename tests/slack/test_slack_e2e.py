@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from bot.simulator import (
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.buttons import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME
 from bot.slack.render.messages import METADATA_EVENT_TYPE
-from tests.harness import ALERTS, Harness, wait_for_rows
+from tests.harness import ALERTS, Harness, running_harness, wait_for_rows
 
 KIND_PATH = {"git": "git-events", "gerrit": "gerrit-events", "docker": "registry-events"}
 SAMPLES: list[tuple[EventKind, str]] = [
@@ -159,7 +160,12 @@ async def test_alert_buttons_act_and_answer_in_the_thread(
     assert updated.metadata is not None  # thread replies can still find the event
 
 
-async def test_a_slow_rerun_marks_its_alert_requested_by_until_it_ends(harness: Harness) -> None:
+async def test_a_slow_rerun_marks_its_alert_requested_by_until_it_ends(tmp_path: Path) -> None:
+    async with running_harness(tmp_path, CODESTREAM_TIMEOUT="10") as harness:  # a 3 s POST is no timeout
+        await _slow_rerun_is_marked(harness)
+
+
+async def _slow_rerun_is_marked(harness: Harness) -> None:
     alert = await harness.post_alert("git", SAMPLE_FAILED_GIT_ID)
     harness.sim.inject(Fault(method="POST", path="/codestream/api/git-events/", delay=3.0))
     await click(harness, alert, ACTION_RERUN)
