@@ -35,7 +35,7 @@ def _modules_after_importing(modules: list[str]) -> set[str]:
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
     )
     return set(json.loads(result.stdout))
 

@@ -14,6 +14,7 @@ from tests.harness import bot_cli
 pytestmark = pytest.mark.slow  # real subprocesses or tools: `pytest -m "not slow"` skips it
 
 
+@pytest.mark.timeout(240)  # above its own wait: a slow demo fails with its output, not a killed worker
 async def test_demo_tells_the_whole_story_and_exits_0(tmp_path: Path) -> None:
     proc = await bot_cli("demo", "--json", env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)

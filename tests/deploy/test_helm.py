@@ -193,7 +193,7 @@ class HelmCli:
         values_file = self.tmp / "values.yaml"
         values_file.write_text(yaml.safe_dump(dict(values)), encoding="utf-8")
         command = [self.binary, *args, "--namespace", NAMESPACE, "-f", str(values_file)]
-        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
 
     def render(self, values: Mapping[str, Any]) -> list[dict[str, Any]]:
         result = self._run("template", RELEASE, str(CHART), values=values)
