@@ -8,10 +8,14 @@ it is awaited, and writers queue on an ``asyncio.Lock`` instead of in the busy h
 one transaction of this process ever holds SQLite's write lock and no other one of it waits
 for it. WAL readers never wait for the writer.
 
-The blocking that remains is SQLite's own: the write lock held by *another process* (a second
-bot starting on the same file, an operator's ``sqlite3`` shell) is waited for up to
-``INLINE_BUSY_TIMEOUT_S``, with the loop stopped; then the write fails as "database is locked".
-Those are rare, short and start-up time; in-process writers never meet it.
+The write lock held by another connection — another process (a second bot starting on the same
+file, an operator's ``sqlite3`` shell), or an aiosqlite connection of this one (a migration, or
+``check`` run beside a bot in tests) whose transaction needs this very loop to finish — is never
+waited for in SQLite's busy handler, which would stop the loop (and, for the aiosqlite holder,
+never let it commit). The connections have no busy timeout; ``BEGIN IMMEDIATE`` that finds the
+lock taken is tried again after an ``asyncio.sleep``, until ``INLINE_BUSY_TIMEOUT_S``; then the
+write fails as "database is locked". Nothing else waits: WAL readers never do, and statements
+inside a transaction begun IMMEDIATE already hold the lock.
 
 The aiosqlite engine (``Store.engine``) remains for creating and upgrading the schema and for
 tools that want an ``AsyncEngine``.
@@ -24,17 +28,20 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Executable, RootTransaction, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.engine.interfaces import CoreExecuteOptionsParameter
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState, QueuePool
 from sqlalchemy.util.typing import TupleAny
 
 from bot.store.conn import Conn, Params
 from bot.store.engine import SQLITE_BEGIN, WRITE_OPTIONS, sqlite_file
 
-#: How long a write waits for the write lock held by another process (the loop waits with it).
-INLINE_BUSY_TIMEOUT_S = 5.0
+#: How long a write waits for the write lock another connection holds (asleep: the loop runs).
+INLINE_BUSY_TIMEOUT_S = 30.0
+#: The longest sleep between two attempts at the lock.
+_MAX_BACKOFF_S = 0.05
 #: Idle read connections kept open; more are opened when more reads are open at once.
 _READ_POOL = 4
 
@@ -60,7 +67,7 @@ class InlineConnection(Conn):
 
 def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     dbapi_connection.isolation_level = None  # no implicit BEGIN: _on_begin emits ours
-    dbapi_connection.execute(f"PRAGMA busy_timeout = {int(INLINE_BUSY_TIMEOUT_S * 1000)}")
+    dbapi_connection.execute("PRAGMA busy_timeout = 0")  # InlineSqlite.write waits, asleep
     dbapi_connection.execute("PRAGMA synchronous = NORMAL")
 
 
@@ -80,6 +87,12 @@ def _on_reset(dbapi_connection: Any, _record: ConnectionPoolEntry, state: PoolRe
         dbapi_connection.rollback()
 
 
+def _is_busy(exc: OperationalError) -> bool:
+    """SQLite's "the lock is taken" (SQLITE_BUSY), as opposed to any other failure."""
+    name = getattr(exc.orig, "sqlite_errorname", None)
+    return name in ("SQLITE_BUSY", "SQLITE_LOCKED") if name else "locked" in str(exc.orig)
+
+
 class InlineSqlite:
     """The read and write transactions of a SQLite file, run inline on the event loop."""
 
@@ -90,7 +103,7 @@ class InlineSqlite:
             pool_size=_READ_POOL,
             max_overflow=-1,  # never block the loop waiting for a connection
             pool_reset_on_return=None,  # _on_reset does it when needed
-            connect_args={"timeout": INLINE_BUSY_TIMEOUT_S, "check_same_thread": False},
+            connect_args={"timeout": 0, "check_same_thread": False},
         )
         event.listen(self.engine, "connect", _on_connect)
         event.listen(self.engine, "begin", _on_begin)
@@ -111,8 +124,23 @@ class InlineSqlite:
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[InlineConnection]:
         async with self._write_turn:
-            with self._writer.begin() as conn:
+            with self._writer.connect() as conn, await self._begin(conn):
                 yield InlineConnection(conn)
+
+    @staticmethod
+    async def _begin(conn: Connection) -> RootTransaction:
+        """``BEGIN IMMEDIATE``, tried again (asleep) while another connection holds the lock."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + INLINE_BUSY_TIMEOUT_S
+        delay = 0.001
+        while True:
+            try:
+                return conn.begin()
+            except OperationalError as exc:
+                if not _is_busy(exc) or loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_BACKOFF_S)
 
     def dispose(self) -> None:
         self.engine.dispose()

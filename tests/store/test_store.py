@@ -149,6 +149,37 @@ async def test_sqlite_writers_begin_immediate_and_readers_deferred(
         await other.close()
 
 
+async def test_a_writer_waits_for_the_lock_without_stopping_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection of this process holds SQLite's write lock in a transaction that needs
+    the event loop to finish (aiosqlite's, as ``check`` run beside a bot uses): a write waits
+    for it without blocking the loop, and goes through once it commits."""
+    import bot.store.inline
+
+    monkeypatch.setattr(bot.store.inline, "INLINE_BUSY_TIMEOUT_S", 3.0)
+    store, other = await _sqlite_pair(tmp_path)
+    try:
+        holding = asyncio.Event()
+
+        async def hold_the_lock() -> None:
+            async with other.engine.begin() as conn:  # aiosqlite: every step goes through the loop
+                await conn.execute(insert(cursors).values(name="held", value="1", updated_at=T0))
+                holding.set()
+                await asyncio.sleep(0.3)
+
+        holder = asyncio.create_task(hold_the_lock())
+        await holding.wait()
+        started = asyncio.get_running_loop().time()
+        await store.cursors.set("c", "v")  # waits for the holder's commit, the loop running
+        await holder
+        assert asyncio.get_running_loop().time() - started < 2.0
+        assert await store.cursors.get("held") == "1" and await store.cursors.get("c") == "v"
+    finally:
+        await store.close()
+        await other.close()
+
+
 async def test_sqlite_connection_returned_mid_transaction_holds_no_lock(tmp_path: Path) -> None:
     store, other = await _sqlite_pair(tmp_path)
     try:
