@@ -76,6 +76,17 @@ def _updating_id(table: Table) -> Update:
     return update(table).where(table.c.id == bindparam("w_id"))
 
 
+def dialect_insert(dialect: str, table: Table) -> Insert:
+    """``dialect``'s INSERT (for ``ON CONFLICT``), its module imported on first use."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
 def values_of(row: Row[Any]) -> dict[str, Any]:
     """A row as ``{column: value}``, for a record's ``model_validate``."""
     return dict(row._mapping)
@@ -127,13 +138,7 @@ class Database:
 
     def insert(self, table: Table) -> Insert:
         """The dialect's INSERT (for ``ON CONFLICT``), its module imported on first use."""
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-            return postgresql_insert(table)
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table)
+        return dialect_insert(self.dialect, table)
 
 
 class Part:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import JSON, Column, Executable, Row, Text, bindparam, delete, select, update
 
-from bot.store.base import Bound, Database, Part, seconds
+from bot.store.base import Bound, Database, Part, dialect_insert, seconds
 from bot.store.conn import Conn
 from bot.store.schema import UTCDateTime, table
 
@@ -46,7 +47,6 @@ _MINE = (claims.c.key == bindparam("w_key"), claims.c.holder == bindparam("w_hol
 _UPDATE_MINE = update(claims).where(*_MINE)
 _DELETE_MINE = delete(claims).where(*_MINE)
 _BY_KEY = select(claims).where(claims.c.key == bindparam("w_key"))
-_UPSERTS: dict[str, Executable] = {}  # the claim's INSERT ... ON CONFLICT, per dialect
 
 
 def claim_data_stmt(key: str, holder: str, data: dict[str, Any]) -> Bound:
@@ -64,22 +64,20 @@ def settle_stmt(key: str, holder: str, expires: datetime) -> Bound:
     return _UPDATE_MINE, {"w_key": key, "w_holder": holder, "expires_at": expires}
 
 
-def _upsert(db: Database) -> Executable:
+@cache
+def _upsert(dialect: str) -> Executable:
     """Insert the claim, or take over an expired one (``w_now``): the row back if it did."""
-    stmt = _UPSERTS.get(db.dialect)
-    if stmt is None:
-        ins = db.insert(claims)
-        stmt = _UPSERTS[db.dialect] = ins.on_conflict_do_update(
-            index_elements=[claims.c.key],
-            set_={
-                "holder": ins.excluded.holder,
-                "claimed_at": ins.excluded.claimed_at,
-                "expires_at": ins.excluded.expires_at,
-                "data": ins.excluded.data,
-            },
-            where=claims.c.expires_at <= bindparam("w_now", type_=UTCDateTime()),
-        ).returning(*claims.c)
-    return stmt
+    ins = dialect_insert(dialect, claims)
+    return ins.on_conflict_do_update(
+        index_elements=[claims.c.key],
+        set_={
+            "holder": ins.excluded.holder,
+            "claimed_at": ins.excluded.claimed_at,
+            "expires_at": ins.excluded.expires_at,
+            "data": ins.excluded.data,
+        },
+        where=claims.c.expires_at <= bindparam("w_now", type_=UTCDateTime()),
+    ).returning(*claims.c)
 
 
 def _claim(row: Row[Any], won: bool) -> Claim:
@@ -98,7 +96,7 @@ async def try_claim(
     else the current winner's; None when it vanished meanwhile: try again) and whether we won."""
     now = db.now()
     values = {"key": key, "holder": holder, "claimed_at": now, "expires_at": now + span, "data": data, "w_now": now}
-    row = (await conn.execute(_upsert(db), values)).first()
+    row = (await conn.execute(_upsert(db.dialect), values)).first()
     if row is not None:
         return row, True
     return (await conn.execute(_BY_KEY, {"w_key": key})).first(), False

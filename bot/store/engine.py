@@ -94,9 +94,14 @@ async def prepare_sqlite(url: str | URL) -> None:
         await asyncio.to_thread(ensure_wal, path)
 
 
-def _sqlite_on_begin(conn: Connection) -> None:
+def begin_statement(conn: Connection) -> str:
+    """How this connection's SQLite transaction begins (``WRITE_OPTIONS``: IMMEDIATE)."""
     mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
-    sql = f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}"
+    return f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}"
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    sql = begin_statement(conn)
     # Straight to aiosqlite: one hand-off to its thread (``exec_driver_sql`` makes three: a
     # cursor, the statement, closing the cursor). Errors come out as they would from there:
     # the adapter's translation, then SQLAlchemy's wrapping (OperationalError, "database is

@@ -36,7 +36,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState, QueuePool
 from sqlalchemy.util.typing import TupleAny
 
 from bot.store.conn import Conn, Params
-from bot.store.engine import SQLITE_BEGIN, WRITE_OPTIONS, sqlite_file
+from bot.store.engine import WRITE_OPTIONS, begin_statement, sqlite_file
 
 #: How long a write waits for the write lock another connection holds (asleep: the loop runs).
 INLINE_BUSY_TIMEOUT_S = 30.0
@@ -72,8 +72,7 @@ def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
 
 
 def _on_begin(conn: Connection) -> None:
-    mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
-    sql = f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}"
+    sql = begin_statement(conn)
     try:
         conn.connection.dbapi_connection.execute(sql)  # type: ignore[union-attr]
     except Exception as exc:  # noqa: BLE001 - re-raised, wrapped as SQLAlchemy's
