@@ -233,11 +233,14 @@ def _run_healthcheck(port: int) -> int:
 
 
 @contextlib.contextmanager
-def _closed_port() -> Iterator[int]:
+def _closed_port(port: int = 0) -> Iterator[int]:
     """A port bound but not listening while the block runs: a connection to it is refused, and
-    no other process can start listening on it meanwhile."""
+    no other process can start listening on it meanwhile. SO_REUSEADDR lets the bind succeed
+    beside TIME_WAIT connections of an earlier server on that port; Linux still refuses
+    ``listen()`` to anyone else while this socket holds it."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
         yield int(s.getsockname()[1])
 
 
@@ -247,10 +250,13 @@ def test_healthcheck_passes_only_when_healthz_answers_200(health_server: http.se
     assert _run_healthcheck(port) == 0
     health_server.RequestHandlerClass.status = 503  # type: ignore[attr-defined]
     assert _run_healthcheck(port) != 0
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", 3000)) == 0:
+    # Hold the fallback port too, so nothing elsewhere on the machine can answer on it meanwhile.
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(_closed_port(3000))
+        except OSError:
             pytest.skip("port 3000 is in use on this machine: the 'nothing listening' case cannot be checked")
-    with _closed_port() as closed:
+        closed = held.enter_context(_closed_port())
         assert _run_healthcheck(closed) != 0
 
 
