@@ -40,8 +40,9 @@ from bot.codestream.execution_actions import (
 from bot.codestream.executions import Execution
 from bot.codestream.ids import validate_server_id
 from bot.codestream.pages import About, DocumentPage, EventPage
+from bot.codestream.pipelines import PipelineApi
 from bot.codestream.retry import RetryPolicy, read_back
-from bot.codestream.session import API, DEFAULT_API_VERSION, ApiSession, Exchange, RequestObserver, Unanswered
+from bot.codestream.session import API, DEFAULT_API_VERSION, Exchange, RequestObserver, Unanswered
 from bot.codestream.transport import DEFAULT_MAX_RESPONSE_BYTES, json_object
 from bot.codestream.user_operations import (
     MAX_RESPONSE_MESSAGE,
@@ -68,7 +69,7 @@ log = logging.getLogger(__name__)
 MAX_DOCUMENTS: Final = 500
 
 
-class CodeStreamClient(ApiSession):
+class CodeStreamClient(PipelineApi):
     """The Code Stream operations the bot uses, over an ``httpx.AsyncClient`` and a token
     provider the caller configured (:func:`bot.codestream.factory.create_client` builds both
     from plain arguments). :meth:`aclose` closes the ``httpx.AsyncClient``."""

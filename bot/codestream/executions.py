@@ -29,6 +29,8 @@ class Execution(CodeStreamModel):
     created_at: LenientStr = Field(None, alias="createdAt")
     updated_at: LenientStr = Field(None, alias="updatedAt")
     comments: LenientStr = None
+    tags: LenientStrList = Field(default_factory=list)
+    input: LenientDict = Field(default_factory=dict)
     link: LenientStr = Field(None, alias="_link")
     # Stages and their tasks stay raw (``StageExecution``/``TaskExecution`` in the spec, keyed by
     # name): they are read leniently, only to say what failed (bot.core.failures).

@@ -20,6 +20,8 @@ from bot.simulator.cs_events import API_PREFIX, KIND_BY_SEGMENT
 from bot.simulator.cs_faults import Fault, FaultBook
 from bot.simulator.cs_middleware import SimMiddleware, json_error
 from bot.simulator.cs_odata import ODataError, parse_orderby
+from bot.simulator.cs_pipelines import Pipelines, seed_pipelines
+from bot.simulator.cs_pipelines import routes as pipeline_routes
 from bot.simulator.cs_seed import (
     SAMPLE_FAILED_DOCKER_ID,
     SAMPLE_FAILED_GERRIT_ID,
@@ -63,8 +65,10 @@ class CodeStreamSimulator(SimMiddleware):
         self._stopping = asyncio.Event()
         self._later = set()
         self.user_operations = UserOperations()
+        self.pipelines = Pipelines(self)
         if seed:
             seed_sample_data(self)
+            seed_pipelines(self.pipelines)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -84,6 +88,7 @@ class CodeStreamSimulator(SimMiddleware):
         app.router.add_get(f"{API_PREFIX}/user-operations", self._list_user_operations)
         app.router.add_get(f"{API_PREFIX}/user-operations/{{id}}", self._get_user_operation)
         app.router.add_post(f"{API_PREFIX}/user-operations/{{id}}", self._respond_to_user_operation)
+        app.router.add_routes(pipeline_routes(self.pipelines, self._bearer_subject))
         # A short shutdown timeout: stop() must not wait out a client's keep-alive.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
