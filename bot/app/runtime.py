@@ -38,6 +38,8 @@ from bot.core.ports import OutcomeNotifier
 from bot.core.readback import EventReadBack, ReadBack
 from bot.core.reconcile import Reconciler, ReconcileTiming
 from bot.core.routing import Router
+from bot.core.run_readback import LoggedRuns, RunReadBack
+from bot.core.runs import PipelineRunner, PipelineTarget
 from bot.core.watcher import Watcher, WatchTiming
 from bot.slack.app import SlackRetry, build_web_client
 from bot.slack.delivery import Delivery
@@ -165,6 +167,22 @@ class Runtime:
         )
 
     @functools.cached_property
+    def runs(self) -> PipelineRunner:
+        """Running pipelines from Slack: the same lifecycle and access as ``actions``."""
+        return PipelineRunner(PipelineTarget(self.client, self.lifecycle), self.settings.execution_ui_url, self.access)
+
+    def run_readback(self) -> RunReadBack:
+        """The reconciler's side of pipeline runs, telling Slack (when configured)."""
+        notifier = self.notifier() if self.web is not None else LoggedRuns()
+        return RunReadBack(
+            self.lifecycle,
+            self.client.background,
+            notifier,
+            execution_url=self.settings.execution_ui_url,
+            tracker=self.followups,
+        )
+
+    @functools.cached_property
     def decisions(self) -> ApprovalDecisions:
         """Approving and rejecting Code Stream approvals from Slack."""
         approvers = Approvers(
@@ -187,7 +205,7 @@ class Runtime:
             dedupe_seconds=settings.bot_dedupe_seconds,
             tracker=self.followups,
         )
-        others: dict[str, ReadBack] = {"execution": self.control_readback()}
+        others: dict[str, ReadBack] = {"execution": self.control_readback(), "pipeline": self.run_readback()}
         if self.web is not None:
             others["approval"] = ApprovalReadBack(self.decisions)
         # A process's own open action is taken over only once its POST surely ended.

@@ -26,6 +26,7 @@ from bot.slack.handlers.digest_rows import DigestRows
 from bot.slack.handlers.event_actions import EventActions
 from bot.slack.handlers.execution_control import ExecutionControls
 from bot.slack.handlers.home import Health, HomeTab
+from bot.slack.handlers.pipeline_runs import PipelineRuns
 from bot.slack.listeners import Handlers
 from bot.slack.replay import SlackReplays
 from bot.slack.users import UserDirectory
@@ -61,6 +62,7 @@ def build_handlers(runtime: Runtime, *, health: Health) -> Handlers:
         reports=Reports(context, failures, AuditTrail(store, access), access, link),
         mutes=mutes,
         subscriptions=Subscriptions(context, ChannelSubscriptions(store, access), access, routing, delivery),
+        runs=PipelineRuns(context, runtime.runs, delivery, runtime.followups),
     )
     desk = ApprovalDesk(store, runtime.decisions)
     return Handlers(

@@ -74,6 +74,7 @@ class Command(Generic[H]):
     arguments: Arguments = no_arguments
     verb: Verb | None = None  # the verb it performs, when it is one
     instant: bool = False  # answered in the ack itself (pure, no I/O): help
+    opens_form: bool = False  # may open a form: started at once, not behind other work (Slack's 3 s)
 
 
 def verb_command(verb: Verb, handler: H) -> Command[H]:

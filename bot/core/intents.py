@@ -95,7 +95,9 @@ def log_outcome(outcome: Outcome, seconds: float) -> None:
     )
 
 
-_SURFACES: Final[dict[str, Surface]] = {s: s for s in ("slash", "button", "thread", "mention", "cli")}
+_SURFACES: Final[dict[str, Surface]] = {
+    s: s for s in ("slash", "button", "thread", "mention", "cli", "form", "workflow")
+}
 
 
 def stored_surface(value: str) -> Surface:

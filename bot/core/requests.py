@@ -13,7 +13,7 @@ from bot.codestream.models import Event, EventKind, Execution
 from bot.core.errors import BotError
 from bot.core.verbs import Verb as Verb  # re-exported: requests carry one
 
-Surface: TypeAlias = Literal["slash", "button", "thread", "mention", "cli"]
+Surface: TypeAlias = Literal["slash", "button", "thread", "mention", "cli", "form", "workflow"]
 
 # started: Code Stream accepted it (a new execution). failed: a definite refusal (4xx).
 # unknown: the request may have reached Code Stream; it is being read back and the answer is

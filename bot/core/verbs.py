@@ -19,14 +19,14 @@ Verb: TypeAlias = Literal["rerun", "resume", "show"]
 ControlVerb: TypeAlias = Literal["cancel", "pause", "resume-execution"]
 ButtonStyle: TypeAlias = Literal["primary", "danger"] | None
 #: What an action acts on; the lifecycle runner has one adapter per target.
-Target: TypeAlias = Literal["event", "execution", "approval"]
+Target: TypeAlias = Literal["event", "execution", "approval", "pipeline"]
 
 #: What access rules grant (``actions:`` in BOT_CONFIG): every verb, and the actions that are not
 #: verbs on an event — ``mute`` (silence a pipeline's alerts for a while), ``subscribe`` (route
 #: failures to a channel, ``/codestream subscribe``), ``cancel`` and ``pause`` (a running
 #: execution; ``pause`` also covers resuming it), ``approve`` (approve or reject a Code Stream
-#: approval: ``bot.core.approvals``).
-AccessAction: TypeAlias = Literal["show", "rerun", "resume", "mute", "subscribe", "cancel", "pause", "approve"]
+#: approval: ``bot.core.approvals``), ``run`` (start a pipeline with inputs: ``bot.core.runs``).
+AccessAction: TypeAlias = Literal["show", "rerun", "resume", "mute", "subscribe", "cancel", "pause", "approve", "run"]
 
 _Name = TypeVar("_Name", bound=str)
 

@@ -13,6 +13,7 @@ import contextlib
 import json
 import time
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -21,6 +22,9 @@ from bot.simulator.cs_events import API_PREFIX, KIND_BY_SEGMENT
 from bot.simulator.cs_faults import Fault, FaultBook, Headers, RecordedRequest
 from bot.simulator.cs_state import SimState
 from bot.simulator.cs_user_ops import UserOperations
+
+if TYPE_CHECKING:
+    from bot.simulator.cs_pipelines import Pipelines
 
 # What a garbage fault answers with: a 200 "JSON" body cut off mid-document.
 _GARBAGE = b'{"count": 1, "totalCount": 1, "documents": {"/codestream/api/git-events/'
@@ -47,6 +51,7 @@ class SimMiddleware(SimState):
     _stopping: asyncio.Event
     _later: set[asyncio.Task[None]]  # effects applied after their answer
     user_operations: UserOperations
+    pipelines: Pipelines
 
     def _bearer_subject(self, request: web.Request) -> str | None:
         raise NotImplementedError
@@ -96,6 +101,9 @@ class SimMiddleware(SimState):
         if request.method == "POST" and event_id is not None and "/user-operations/" in request.path:
             self._decide_later(event_id, body, self._bearer_subject(request) or "unknown", delay)
             return
+        if request.method == "POST" and event_id is not None and request.path.startswith(f"{API_PREFIX}/pipelines/"):
+            self._run_later(event_id, body, self._bearer_subject(request) or "unknown", delay)
+            return
         if request.method == "POST" and event_id is not None and request.path.startswith(f"{API_PREFIX}/executions/"):
             self._apply_execution_action_later(event_id, request.query.get("action", ""), delay)
             return
@@ -127,6 +135,17 @@ class SimMiddleware(SimState):
                 return
             with contextlib.suppress(KeyError, ValueError):
                 self.user_operations.respond(op_id, data.get("status"), data.get("responseMessage"), responder)
+
+        task = asyncio.create_task(apply())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    def _run_later(self, pipeline_id: str, body: bytes, executed_by: str, delay: float) -> None:
+        async def apply() -> None:
+            if await self._stall(delay):
+                return
+            with contextlib.suppress(KeyError, ValueError):
+                self.pipelines.run(pipeline_id, json.loads(body or b"{}"), executed_by)
 
         task = asyncio.create_task(apply())
         self._later.add(task)

@@ -249,6 +249,8 @@ class SlackStandIn(SlackWebApi, SocketMode):
     def _token_ok(self, method: str, token: str) -> bool:
         if method == "apps.connections.open":
             return token == self.app_token if self.app_token else token.startswith("xapp-")
+        if method.startswith("functions."):  # a workflow step's own token, as Slack requires
+            return any(e["token"] == token for e in self.function_executions.values())
         return token == self.bot_token
 
     def _apps_connections_open(self, args: JSON) -> JSON:

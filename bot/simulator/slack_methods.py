@@ -74,7 +74,37 @@ class SlackWebApi(SlackWorkspace):
             "usergroups.users.list": self._usergroups_users_list,
             "views.publish": self._views_publish,
             "views.open": self._views_open,
+            "functions.completeSuccess": self._functions_complete_success,
+            "functions.completeError": self._functions_complete_error,
         }
+
+    def _running_function(self, args: JSON) -> JSON:
+        execution = self.function_executions.get(str(required(args, "function_execution_id")))
+        if execution is None:
+            raise SlackError("function_execution_not_found")
+        if execution["state"] != "running":
+            raise SlackError("execution_not_in_running_state")
+        return execution
+
+    def _functions_complete_success(self, args: JSON) -> JSON:
+        """A workflow step's success: its outputs (a JSON object, as slack_sdk sends it)."""
+        outputs = args.get("outputs")
+        if isinstance(outputs, str):
+            try:
+                outputs = json.loads(outputs)
+            except ValueError as exc:
+                raise SlackError("invalid_arguments") from exc
+        if not isinstance(outputs, dict):
+            raise SlackError("invalid_arguments")
+        execution = self._running_function(args)
+        execution.update(state="completed", outputs=outputs)
+        return {"ok": True}
+
+    def _functions_complete_error(self, args: JSON) -> JSON:
+        error = required(args, "error")
+        execution = self._running_function(args)
+        execution.update(state="failed", error=str(error))
+        return {"ok": True}
 
     def _views_publish(self, args: JSON) -> JSON:
         """The user's Home tab: a ``home`` view of valid blocks, kept until the next publish."""

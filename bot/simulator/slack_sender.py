@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import json
+import secrets
 import ssl
 import time
 import uuid
@@ -320,6 +321,40 @@ class SlackSender:
             headers["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
         body = json.dumps(envelope).encode()
         return await self.raw(body, "application/json", headers=headers)
+
+    async def function_executed(
+        self,
+        callback_id: str,
+        inputs: JSON,
+        *,
+        execution_id: str | None = None,
+        retry_num: int | None = None,
+        event_id: str | None = None,
+    ) -> httpx.Response:
+        """A workflow reached the app's custom step ``callback_id``: a ``function_executed``
+        event with the step's own token (kept by the stand-in for ``functions.complete*``).
+        Pass the same ``execution_id`` (and ``event_id``) to deliver the same step again."""
+        execution_id = execution_id or f"Fx{secrets.token_hex(5).upper()}"
+        known = self.standin.function_executions.get(execution_id)
+        token = known["token"] if known else f"xwfp-{secrets.token_hex(12)}"
+        if known is None:
+            self.standin.function_executions[execution_id] = {
+                "token": token,
+                "callback_id": callback_id,
+                "state": "running",
+                "outputs": None,
+                "error": None,
+            }
+        event: JSON = {
+            "type": "function_executed",
+            "function": {"id": "Fn0RUN", "callback_id": callback_id, "title": callback_id, "type": "app"},
+            "inputs": inputs,
+            "function_execution_id": execution_id,
+            "workflow_execution_id": "Wx0WORKFLOW",
+            "event_ts": f"{time.time():.6f}",
+            "bot_access_token": token,
+        }
+        return await self.event(event, retry_num=retry_num, event_id=event_id)
 
     def _message_event(self, kind: str, msg: Message) -> JSON:
         info = self.standin.channels.get(msg.channel, {})

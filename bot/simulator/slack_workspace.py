@@ -43,6 +43,9 @@ class SlackWorkspace(SlackDirectory):
         self.ephemerals: list[Message] = []
         self.responses: list[ResponsePost] = []
         self.views: list[JSON] = []  # modals opened with views.open: {"trigger_id", "view", "id"}
+        # Workflow steps (custom functions) started by the sender: execution id -> {"token",
+        # "callback_id", "state" ("running", "completed", "failed"), "outputs", "error"}.
+        self.function_executions: dict[str, JSON] = {}
         self.response_errors: list[tuple[str, str, list[str]]] = []  # (url, error, details)
         self.home_views: dict[str, JSON] = {}  # each user's published Home tab (views.publish)
         self.home_publishes: dict[str, int] = {}  # views.publish calls per user

@@ -42,6 +42,7 @@ class Interaction:
             user_name=_str(command.get("user_name")),
             team_id=_str(command.get("user_team_id")) or _str(command.get("team_id")),
             respond=respond,
+            trigger_id=_str(command.get("trigger_id")),
         )
 
     @classmethod
@@ -74,6 +75,14 @@ class Interaction:
             user_name=_str(user.get("username")) or _str(user.get("name")),
             team_id=_str(user.get("team_id")) or _str(_get(body, "team").get("id")),
         )
+
+    @classmethod
+    def from_workflow_step(cls, body: Mapping[str, Any], inputs: Mapping[str, Any]) -> Interaction:
+        """A workflow step (``function_executed``): the person is its ``user`` input, the
+        workflow's invoking user (``slack#/types/user_context``: ``{"id": …}``, or a user id)."""
+        user = inputs.get("user")
+        user_id = _str(user.get("id")) if isinstance(user, Mapping) else _str(user)
+        return cls(user_id=user_id or "", surface="workflow", team_id=_str(body.get("team_id")))
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any], surface: Surface) -> Interaction:

@@ -29,6 +29,47 @@ BOT_SCOPES: Final = (
 )
 
 
+#: The workflow step "Run a Code Stream pipeline" (a custom step: ``bot.slack.listeners.runs``).
+#: Slack sends ``function_executed`` when a workflow reaches it; ``user`` is filled in by
+#: Workflow Builder with the person who ran the workflow (the access policy applies to them).
+FUNCTIONS: Final[dict[str, Any]] = {
+    "run_pipeline": {
+        "title": "Run a Code Stream pipeline",
+        "description": "Start a Code Stream pipeline with inputs, as the person running the workflow",
+        "input_parameters": {
+            "properties": {
+                "pipeline": {
+                    "type": "string",
+                    "title": "Pipeline",
+                    "description": "Its name, id or Code Stream link",
+                },
+                "inputs": {
+                    "type": "string",
+                    "title": "Inputs",
+                    "description": "One name=value per line (optional)",
+                },
+                "wait": {
+                    "type": "boolean",
+                    "title": "Wait for the execution to end",
+                    "description": "Finish the step when the execution ends, not as soon as it started",
+                },
+                "user": {"type": "slack#/types/user_context", "title": "Invoked by"},
+            },
+            "required": ["pipeline", "user"],
+        },
+        "output_parameters": {
+            "properties": {
+                "execution_id": {"type": "string", "title": "Execution id"},
+                "execution_url": {"type": "string", "title": "Execution link"},
+                "status": {"type": "string", "title": "Status (STARTED, or the final one when waiting)"},
+            },
+            "required": ["execution_id", "execution_url", "status"],
+        },
+    }
+}
+FUNCTION_EVENTS: Final = ("function_executed",)
+
+
 # Only with BOT_MENTION_AUTHOR: users.lookupByEmail finds the Slack user of a commit's author.
 MENTION_AUTHOR_SCOPES: Final = ("users:read.email",)
 
@@ -43,13 +84,16 @@ def manifest(http_base_url: str | None = None, *, mention_author: bool = False) 
         # filter needs user ids, and the parser reads both forms.
         "should_escape": True,
     }
-    event_subscriptions: dict[str, Any] = {"bot_events": [*MANIFEST_BOT_EVENTS, *MANIFEST_HOME_EVENTS]}
+    event_subscriptions: dict[str, Any] = {
+        "bot_events": [*MANIFEST_BOT_EVENTS, *MANIFEST_HOME_EVENTS, *FUNCTION_EVENTS]
+    }
     interactivity: dict[str, Any] = {"is_enabled": True}
     if events_url:
         command["url"] = events_url
         event_subscriptions = {"request_url": events_url, **event_subscriptions}
         interactivity["request_url"] = events_url
     return {
+        "_metadata": {"major_version": 2},
         "display_information": {
             "name": "Code Stream",
             "description": "Rerun and resume failed VMware Code Stream pipelines from Slack.",
@@ -65,13 +109,15 @@ def manifest(http_base_url: str | None = None, *, mention_author: bool = False) 
             "bot_user": {"display_name": "codestream-bot", "always_online": True},
             "slash_commands": [command],
         },
+        "functions": FUNCTIONS,
         "oauth_config": {
             "scopes": {"bot": list(dict.fromkeys([*BOT_SCOPES, *(MENTION_AUTHOR_SCOPES if mention_author else ())]))}
         },
         "settings": {
             "event_subscriptions": event_subscriptions,
             "interactivity": interactivity,
-            "org_deploy_enabled": False,
+            "org_deploy_enabled": True,  # custom workflow steps need an org-ready app
+            "function_runtime": "remote",
             "socket_mode_enabled": events_url is None,
             "token_rotation_enabled": False,
         },

@@ -17,6 +17,7 @@ from bot.core.digests import SAVE_WAIT, DigestBoard, Draw, RowState
 from bot.core.failures import FailureContext, failure_context
 from bot.core.ports import Delivered, Ending
 from bot.core.requests import MessageRef, Outcome
+from bot.core.runs import RUN_KIND, RunOutcome
 from bot.slack.delivery import Delivery
 from bot.slack.render.alert import render_alert_after
 from bot.slack.render.approval import render_approval_end, render_approval_request
@@ -30,6 +31,7 @@ from bot.slack.render.messages import (
     render_followup,
     render_outcome,
 )
+from bot.slack.render.run import render_run_outcome, render_run_progress
 from bot.store import DigestRecord, DigestRow, FollowupRecord
 
 log = logging.getLogger(__name__)
@@ -152,6 +154,8 @@ class SlackNotifier:
     async def show_progress(
         self, followup: FollowupRecord, outcome: Outcome, execution: Execution, *, ending: Ending, now: datetime
     ) -> bool:
+        if followup.kind == RUN_KIND:
+            return await self._show_run(followup, execution, ending=ending)
         failure = failure_context(execution)  # the read the tracker made: stages included
         message = render_followup(
             outcome,
@@ -167,6 +171,28 @@ class SlackNotifier:
         summary = MessageRef(followup.channel_id, followup.summary_ts, followup.summary_ts)
         row = RowState.after(outcome, final_status=execution.status, execution_index=execution.index)
         return await self.update_alert(summary, followup.kind, followup.event_id, message, row)
+
+    async def _show_run(self, followup: FollowupRecord, execution: Execution, *, ending: Ending) -> bool:
+        message = render_run_progress(
+            execution,
+            actor_id=followup.actor_id,
+            url=self.execution_link(followup.execution_id),
+            gave_up=ending == "gave_up",
+            acted=acted_line(followup.control_verb, followup.control_by, followup.control_at),
+            running=ending == "running",
+        )
+        return await self.delivery.update(followup.channel_id, followup.summary_ts, message)
+
+    async def run_settled(self, outcome: RunOutcome, summary: MessageRef | None) -> MessageRef | None:
+        """A run's late outcome: over the "answer lost" message, else posted where it was asked."""
+        message = render_run_outcome(outcome, now=datetime.now(UTC))
+        if summary is not None and await self.delivery.update(summary.channel, summary.ts, message):
+            return summary
+        channel = outcome.request.channel_id
+        if channel is None:
+            return None
+        ts = await self.delivery.post(channel, message)
+        return MessageRef(channel, ts, ts) if ts else None
 
     async def resolve_alert(
         self, followup: FollowupRecord, outcome: Outcome, execution: Execution, *, final_status: str, now: datetime

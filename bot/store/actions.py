@@ -44,6 +44,9 @@ actions = table(
     Column("alert_thread_ts", Text),
     Column("project", Text),  # the event's, so that reading the audit trail follows the access policy
     Column("pipeline", Text),
+    # v8: what else the action's kind records, as JSON (a pipeline run: the pipeline's id and
+    # the inputs given, secrets masked).
+    Column("detail", Text),
     Index("ix_actions_created_at", "created_at"),
     Index("ix_actions_event_id", "event_id", "created_at"),
     Index("ix_actions_actor_id", "actor_id", "created_at"),
@@ -53,10 +56,10 @@ actions = table(
 
 
 # Documented values (the columns are plain text so new values need no migration).
-ACTION_KINDS: Final = ("git", "gerrit", "docker")
+ACTION_KINDS: Final = ("git", "gerrit", "docker", "execution", "approval", "pipeline")
 # ``actions.action`` holds a mutating verb's name from the verb registry (bot.core.verbs): the
 # store sits below the core, so it takes any name and the core reads it back (``stored_verb``).
-SURFACES: Final = ("slash", "button", "thread", "mention", "cli")
+SURFACES: Final = ("slash", "button", "thread", "mention", "cli", "form", "workflow")
 ACTION_STATUSES: Final = (
     "claimed",  # the intent is claimed and checked; nothing has been sent to Code Stream yet
     "pending",  # the one call to Code Stream is being made (or the process died around it)
@@ -104,6 +107,7 @@ class ActionRecord(Record):
     alert_thread_ts: str | None = None
     project: str | None = None  # of the event, when it was read
     pipeline: str | None = None
+    detail: str | None = None  # JSON, by kind: a pipeline run's {"pipeline_id", "inputs"}
 
     @property
     def in_flight(self) -> bool:

@@ -110,6 +110,10 @@ def _execution_control_and_approvals(conn: Connection) -> None:
     approvals.create(conn, checkfirst=True)
 
 
+def _action_detail(conn: Connection) -> None:
+    add_column(conn, actions.c["detail"])
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial tables", _initial),
     Migration(
@@ -126,6 +130,7 @@ MIGRATIONS: list[Migration] = [
         "execution control (who canceled, paused or resumed a followed execution) and approvals",
         _execution_control_and_approvals,
     ),
+    Migration(8, "pipeline runs: the action's detail (the pipeline and its inputs, secrets masked)", _action_detail),
 ]
 
 

@@ -19,7 +19,9 @@ from bot.slack.listeners.home import MANIFEST_HOME_EVENTS
 from bot.slack.render.approval import ACTION_APPROVE, ACTION_REJECT, DECISION_VIEW
 from bot.slack.render.buttons import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME
 from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL
+from bot.slack.manifest import FUNCTIONS
 from bot.slack.render.mute import ACTION_MUTE
+from bot.slack.render.run import RUN_FORM
 
 LISTENERS = Path(listeners.__file__).parent
 
@@ -28,7 +30,13 @@ class RecordingApp:
     """Stands in for Bolt's AsyncApp: what ``register`` registers, by kind and id."""
 
     def __init__(self) -> None:
-        self.registered: dict[str, list[tuple[str, Any]]] = {"command": [], "action": [], "view": [], "event": []}
+        self.registered: dict[str, list[tuple[str, Any]]] = {
+            "command": [],
+            "action": [],
+            "view": [],
+            "event": [],
+            "function": [],
+        }
 
     def _decorator(self, kind: str, key: str) -> Callable[[Any], Any]:
         def add(listener: Any) -> Any:
@@ -48,6 +56,9 @@ class RecordingApp:
 
     def event(self, key: str) -> Callable[[Any], Any]:
         return self._decorator("event", key)
+
+    def function(self, key: str) -> Callable[[Any], Any]:
+        return self._decorator("function", key)
 
 
 def registered() -> dict[str, list[tuple[str, Any]]]:
@@ -74,7 +85,8 @@ def test_every_id_the_renderers_draw_reaches_one_listener() -> None:
     assert sorted(actions) == sorted(drawn)  # each once: none missing, none extra
     tables = (alerts.ACTIONS, digests.ACTIONS, executions.ACTIONS, approvals.ACTIONS)
     assert sum(len(t) for t in tables) == len(actions)  # no module's id hides another's
-    assert [key for key, _ in found["view"]] == [DECISION_VIEW]
+    assert [key for key, _ in found["view"]] == [DECISION_VIEW, RUN_FORM]
+    assert [key for key, _ in found["function"]] == list(FUNCTIONS)  # the manifest's custom steps
     assert [key for key, _ in found["command"]] == [COMMAND]
     assert sorted(key for key, _ in found["event"]) == sorted({*REGISTERED_EVENTS, *MANIFEST_HOME_EVENTS})
 
@@ -92,6 +104,6 @@ def test_each_listener_is_a_module_level_function_of_the_listeners() -> None:
 
 def test_each_action_id_is_spelled_out_beside_its_listener() -> None:
     sources = {path.name: path.read_text(encoding="utf-8") for path in LISTENERS.glob("*.py")}
-    for key, _ in registered()["action"] + registered()["view"]:
+    for key, _ in registered()["action"] + registered()["view"] + registered()["function"]:
         modules = [name for name, text in sources.items() if f'"{key}"' in text]
         assert modules != [] and modules != ["__init__.py"], key  # grep finds the listener's row

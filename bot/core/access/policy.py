@@ -239,7 +239,7 @@ def _private_denial(verb: AccessAction, denial: _Denial, scope: Scope | None = N
     if denial.why == "lookup":
         return denial.message(verb, Scope("git"))
     # An execution or an approval is "that", not "this event".
-    on_event = verb not in ("cancel", "pause", "approve") and (scope is None or scope.kind is not None)
+    on_event = verb not in ("cancel", "pause", "approve", "run") and (scope is None or scope.kind is not None)
     what = "this event" if on_event else "that"
     if verb == SHOW:
         return f"The access policy does not let you see {what} here."

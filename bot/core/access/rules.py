@@ -18,7 +18,15 @@ from bot.errors import ConfigError
 # actions that are not verbs (``mute``: silencing alerts; ``subscribe``: routing alerts to a
 # channel) are granted only by naming them.
 ALL_VERBS: Final[tuple[Verb, ...]] = tuple(sorted(VERBS, key=lambda verb: VERBS[verb].mutates))
-ALL_ACTIONS: Final[tuple[AccessAction, ...]] = (*ALL_VERBS, "mute", "subscribe", "cancel", "pause", "approve")
+ALL_ACTIONS: Final[tuple[AccessAction, ...]] = (
+    *ALL_VERBS,
+    "mute",
+    "subscribe",
+    "cancel",
+    "pause",
+    "approve",
+    "run",
+)
 
 
 @dataclass(frozen=True)

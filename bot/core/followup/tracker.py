@@ -152,6 +152,39 @@ class FollowupTracker:
         )
         return fid
 
+    async def track_execution(
+        self,
+        execution_id: str,
+        *,
+        kind: str,
+        target_id: str,
+        action_id: int | None,
+        summary: MessageRef,
+        actor_id: str,
+        status: str | None,
+    ) -> int:
+        """Follow an execution an action created that is not an event's (a pipeline run:
+        ``kind`` and ``target_id`` as its audit row says); the summary is updated in place."""
+        now = self._clock()
+        record = FollowupRecord(
+            execution_id=execution_id,
+            kind=kind,
+            event_id=target_id,
+            action_id=action_id,
+            channel_id=summary.channel,
+            summary_ts=summary.ts,
+            actor_id=actor_id,
+            status=(status or UNKNOWN_STATUS).strip().upper() or UNKNOWN_STATUS,
+            next_poll_at=now + timedelta(seconds=self.timing.first_poll),
+            deadline_at=now + self.max_age,
+            interval=self.timing.initial_interval,
+            created_at=now,
+        )
+        fid = await retry_write(lambda: self.store.followups.add(record))  # Code Stream already acted
+        self._wake.set()
+        log.info("following execution", extra={"followup_id": fid, "execution_id": execution_id, "kind": kind})
+        return fid
+
     async def acted(self, execution_id: str, *, verb: str, actor_id: str, at: datetime) -> bool:
         """Someone canceled, paused or resumed a followed execution from Slack: its summary
         says who at the next poll, which is now (the recorded status is reset, so the summary

@@ -26,6 +26,7 @@ from bot.slack.commands.reports import Reports
 from bot.slack.commands.subscriptions import Subscriptions
 from bot.slack.handlers.event_actions import EventActions
 from bot.slack.handlers.execution_control import ExecutionControls
+from bot.slack.handlers.pipeline_runs import PipelineRuns
 from bot.slack.interaction import Interaction
 from bot.slack.render.base import SlackMessage
 from bot.slack.render.messages import render_help
@@ -42,6 +43,7 @@ class CommandHandlers:
     reports: Reports
     mutes: Mutes
     subscriptions: Subscriptions
+    runs: PipelineRuns
 
 
 #: What answers a command: answers itself (None) or returns the message only the caller sees.
@@ -72,6 +74,14 @@ COMMANDS: Final = CommandTable[Handler](
                 arguments=execution_target,
             )
             for spec in CONTROLS.values()
+        ),
+        Command(
+            "run",
+            "<pipeline> [project:<name>] [name=value …]",
+            "run a pipeline with its inputs (a form asks for the missing ones)",
+            lambda h: h.runs.from_command,  # answers itself
+            arguments=free_words,
+            opens_form=True,
         ),
         Command(
             "list",

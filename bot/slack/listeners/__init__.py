@@ -12,7 +12,7 @@ from functools import partial
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.listeners import alerts, approvals, digests, events, executions, home
+from bot.slack.listeners import alerts, approvals, digests, events, executions, home, runs
 from bot.slack.listeners.commands import COMMAND, on_command
 from bot.slack.listeners.handlers import Handlers, Listener
 
@@ -30,7 +30,9 @@ def register(app: AsyncApp, handlers: Handlers) -> None:
     app.command(COMMAND)(on(on_command))
     for action_id, listener in ACTIONS.items():
         app.action(action_id)(on(listener))
-    for callback_id, listener in approvals.VIEWS.items():
+    for callback_id, listener in {**approvals.VIEWS, **runs.VIEWS}.items():
         app.view(callback_id)(on(listener))
+    for callback_id, listener in runs.FUNCTIONS.items():
+        app.function(callback_id)(on(listener))
     for event, listener in {**events.EVENTS, **home.EVENTS}.items():
         app.event(event)(on(listener))

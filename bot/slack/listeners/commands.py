@@ -31,7 +31,11 @@ async def on_command(handlers: Handlers, args: AsyncArgs) -> None:
         await args.ack(**_ephemeral(message) if message is not None else {})
         return
     await handlers.context.start(
-        args.ack, args.request, interaction, lambda: run(handlers, record, interaction, invocation)
+        args.ack,
+        args.request,
+        interaction,
+        lambda: run(handlers, record, interaction, invocation),
+        behind=not record.opens_form,
     )
 
 

@@ -11,7 +11,7 @@ from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from bot.core.verbs import ControlVerb
 from bot.slack.interaction import Interaction
 from bot.slack.listeners.handlers import Handlers, Listener
-from bot.slack.render.buttons import parse_button_value
+from bot.slack.render.control import parse_control_value
 
 
 async def on_control_button(verb: ControlVerb, handlers: Handlers, args: AsyncArgs) -> None:
@@ -19,7 +19,7 @@ async def on_control_button(verb: ControlVerb, handlers: Handlers, args: AsyncAr
     value = str((args.action or {}).get("value") or "")
 
     async def control() -> None:
-        kind, execution_id = parse_button_value(value)
+        kind, execution_id = parse_control_value(value)
         await handlers.controls.control(verb, execution_id, interaction, kind=kind)
 
     await handlers.context.start(args.ack, args.request, interaction, control)

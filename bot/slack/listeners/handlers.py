@@ -17,6 +17,7 @@ from bot.slack.handlers.digest_rows import DigestRows
 from bot.slack.handlers.event_actions import EventActions
 from bot.slack.handlers.execution_control import ExecutionControls
 from bot.slack.handlers.home import HomeTab
+from bot.slack.handlers.pipeline_runs import PipelineRuns
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,15 @@ class Handlers:
     mutes: Mutes
     commands: CommandHandlers
 
+    @property
+    def runs(self) -> PipelineRuns:
+        return self.commands.runs
+
     def use_followups(self, tracker: FollowupTracker) -> None:
         """Follow through with ``tracker`` from now on (tests and benchmarks swap it)."""
         self.actions.followups = tracker
         self.controls.followups = tracker
+        self.commands.runs.followups = tracker
 
 
 #: A listener: the handlers (bound at registration), then what Bolt passes (``args``: the ack,

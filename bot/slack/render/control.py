@@ -4,16 +4,20 @@ the line that says who acted, and the answer to a cancel, pause or resume. Pure.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Final
 
+from bot.codestream.errors import InvalidId
+from bot.codestream.ids import validate_server_id
 from bot.codestream.models import EventKind
 from bot.core.control import ControlOutcome
 from bot.core.control.requests import NotActionable, pipeline_of
+from bot.core.errors import UsageError
 from bot.core.verbs import CONTROLS, ControlSpec, control_spec
 from bot.slack.render import text as t
 from bot.slack.render.base import SlackMessage, actions, button, confirm_dialog, context, fallback_text, section
-from bot.slack.render.buttons import button_value
+from bot.slack.render.buttons import MAX_BUTTON_VALUE, button_value, parse_button_value
 from bot.slack.render.errors import describe_error
 
 CONTROLS_BLOCK_ID: Final = "codestream_execution_controls"
@@ -39,14 +43,36 @@ def _confirm_body(spec: ControlSpec, pipeline: str | None, index: int | None) ->
     return body
 
 
+def control_value(kind: EventKind | None, execution_id: str) -> str:
+    """A control button's value: the execution, and the kind of event that started it (access
+    rules by kind), when an event did (a pipeline run from Slack: none)."""
+    if kind is None:
+        return json.dumps({"id": execution_id}, separators=(",", ":"))
+    return button_value(kind, execution_id)
+
+
+def parse_control_value(value: str) -> tuple[EventKind | None, str]:
+    """A control button's value read back; UsageError for anything malformed."""
+    try:
+        data = json.loads(value) if isinstance(value, str) and len(value) <= MAX_BUTTON_VALUE else None
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict) and "kind" not in data and isinstance(data.get("id"), str):
+        try:
+            return None, validate_server_id(data["id"])
+        except InvalidId as exc:
+            raise UsageError("That button names an invalid Code Stream id.") from exc
+    return parse_button_value(value)
+
+
 def control_buttons(
-    execution_id: str, kind: EventKind, *, status: str | None, pipeline: str | None, index: int | None
+    execution_id: str, kind: EventKind | None, *, status: str | None, pipeline: str | None, index: int | None
 ) -> dict[str, Any] | None:
     """The actions block for an execution in ``status``; None when nothing can be done to it."""
     names = _SHOWN.get((status or "").strip().upper(), ())
     if not names:
         return None
-    value = button_value(kind, execution_id)
+    value = control_value(kind, execution_id)
     buttons = []
     for spec in (s for s in CONTROLS.values() if s.name in names):
         title = f"{spec.label} {t.clip(pipeline, 60, default='execution')}?"

@@ -10,7 +10,7 @@ from bot.slack.render.base import SlackMessage, cap_blocks, context, fallback_te
 _MAX_LINES = 20  # rules shown; an operator with more reads `codestream-bot check`
 
 
-_ORDER = (*VERBS, "mute", "subscribe")  # the verbs, then the actions that are not verbs
+_ORDER = (*VERBS, "mute", "subscribe", "cancel", "pause", "approve", "run")  # the verbs, then the others
 
 
 def _verbs(actions: tuple[str, ...]) -> str:
