@@ -157,9 +157,11 @@ async def _story(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bo
     story.show(fixed, "#cs-alerts (updated)")
     reruns = sim.count("POST", f"/codestream/api/git-events/{event['id']}")
     approved = await _approval(story, sim, slack, bot)
+    runs = await _pipeline_run(story, sim, slack, bot)
     print(f"\nDone: 1 alert, {reruns} rerun sent to Code Stream, execution COMPLETED.", file=story.out)
     print(f"Done: 1 approval request, {approved} decision sent to Code Stream.", file=story.out)
-    return reruns == 1 and approved == 1
+    print(f"Done: 1 pipeline run from a form, {runs} run sent to Code Stream.", file=story.out)
+    return reruns == 1 and approved == 1 and runs == 1
 
 
 async def _approval(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bot: RunningBot) -> int:
@@ -202,3 +204,43 @@ async def _approval(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn,
     story.say("The request is updated in place:")
     story.show(await until(decided, "the decision"), "#cs-alerts (updated)")
     return sim.count("POST", f"/codestream/api/user-operations/{operation['id']}")
+
+
+async def _pipeline_run(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bot: RunningBot) -> int:
+    """The last step: alice runs the deploy pipeline; the bot asks for the missing input."""
+    assert bot.url is not None
+    sim.pipelines.add(
+        "deploy-api",
+        project="Payments",
+        inputs={"env": "staging", "version": "", "registry_token": ""},
+        descriptions={"env": "Target environment", "version": "Image tag to deploy"},
+        mandatory=("env", "version"),
+    )
+    story.say("alice types `/codestream run deploy-api version=1.4.2`; `env` is mandatory, so a form opens.")
+    seen = len(slack.views)
+    async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack) as send:
+        await send.slash_command("run deploy-api version=1.4.2", user="U0ALICE", channel=CHANNEL)
+        opened = await until(lambda: slack.views[seen:], "the run form")
+        view = opened[-1]["view"]
+        story.say("She picks env=prod and submits the form.")
+        values = {
+            b["block_id"]: {"value": {"type": "plain_text_input", "value": b["element"].get("initial_value")}}
+            for b in view["blocks"]
+            if b.get("type") == "input"
+        }
+        values["input:env"] = {"value": {"type": "plain_text_input", "value": "prod"}}
+        await send.view_submission({**view, "id": opened[-1]["id"]}, "U0ALICE", values=values)
+
+    def ran() -> Message | None:
+        return next((m for m in slack.messages(CHANNEL) if m.user == "U0BOT" and " ran " in m.text), None)
+
+    summary = await until(ran, "the run's summary")
+    story.say("The channel sees who ran what, with Cancel and Pause while it runs:")
+    story.show(summary, "#cs-alerts")
+
+    def ended() -> Message | None:
+        message = slack.message(CHANNEL, summary.ts)
+        return message if message is not None and "COMPLETED" in message.text + json.dumps(message.blocks) else None
+
+    story.show(await until(ended, "the run COMPLETED", within=45), "#cs-alerts (updated)")
+    return sim.count("POST", "/codestream/api/pipelines/")

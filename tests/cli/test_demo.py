@@ -30,6 +30,10 @@ async def test_demo_tells_the_whole_story_and_exits_0(tmp_path: Path) -> None:
         "Approval needed: payments-deploy #14",
         "Approved by @alice: looks good",
         "Done: 1 approval request, 1 decision sent to Code Stream.",
+        "@alice ran deploy-api #1",
+        "(env=prod, version=1.4.2)",
+        "[ Cancel ]  [ Pause ]",
+        "Done: 1 pipeline run from a form, 1 run sent to Code Stream.",
     ):
         assert line in text, line
     assert '"blocks": [' in text  # --json prints the Block Kit too

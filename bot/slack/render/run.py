@@ -111,8 +111,8 @@ def parse_run_form(view: Mapping[str, Any]) -> tuple[str, str | None, str | None
 
 
 def inputs_line(inputs: Mapping[str, Any]) -> str:
-    """``(env=prod, version=2.4.1)``, secrets masked, escaped, at most a dozen."""
-    shown = masked(inputs)
+    """``(env=prod, version=2.4.1)``, secrets masked, escaped, at most a dozen; empty ones left out."""
+    shown = masked({name: value for name, value in inputs.items() if value not in (None, "")})
     if not shown:
         return ""
     parts = [f"{t.clip(name, 40)}={t.clip(value, 60)}" for name, value in list(shown.items())[:_INPUTS_SHOWN]]
