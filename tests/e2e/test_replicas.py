@@ -199,3 +199,37 @@ async def test_exactly_once_under_load_200_intents_each_delivered_3_times(tmp_pa
 async def _rows_when(store: Store, n: int) -> list[ActionRecord] | None:
     rows = await store.actions.list(limit=1000)
     return rows if len(rows) >= n and all(r.finished_at is not None for r in rows) else None
+
+
+async def test_a_run_form_submitted_on_both_replicas_and_a_step_delivered_to_both_run_once(tmp_path: Path) -> None:
+    async with cluster(tmp_path, BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="30") as group:
+        a, b = group.replicas
+        assert a.send is not None and b.send is not None
+        await a.send.slash_command("run deploy-api version=2.4.1", user="U0ALICE", channel=ALERTS)
+        await wait_for(lambda: group.slack.views or None, timeout=15)
+        opened = group.slack.views[-1]
+        view = {**opened["view"], "id": opened["id"]}
+        values = {
+            "input:env": {"value": {"type": "plain_text_input", "value": "prod"}},
+            "input:version": {"value": {"type": "plain_text_input", "value": "2.4.1"}},
+        }
+        await asyncio.gather(
+            a.send.view_submission(view, "U0ALICE", values=values),
+            b.send.view_submission(view, "U0ALICE", values=values),
+            b.send.view_submission(view, "U0ALICE", values=values, retry=1),
+        )
+        ran = await wait_for(
+            lambda: [m for m in group.slack.messages(ALERTS) if m.user == "U0BOT" and " ran " in m.text] or None,
+            timeout=15,
+        )
+        inputs = {"pipeline": "nightly-report", "user": {"id": "U0ALICE"}}
+        await asyncio.gather(
+            a.send.function_executed("run_pipeline", inputs, execution_id="Fx0BOTH"),
+            b.send.function_executed("run_pipeline", inputs, execution_id="Fx0BOTH"),
+        )
+        step = group.slack.function_executions["Fx0BOTH"]
+        await wait_for(lambda: step["state"] != "running" or None, timeout=15)
+        assert step["state"] == "completed", step
+        runs = [r.path for r in group.sim.requests if r.method == "POST" and "/pipelines/" in r.path]
+        assert len(runs) == 2 and len(set(runs)) == 2  # one deploy-api run, one nightly-report run
+        assert len(ran) == 1
