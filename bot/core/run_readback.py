@@ -24,6 +24,7 @@ from bot.core.metrics import record_outcome
 from bot.core.readback import Verdict, summary_of
 from bot.core.requests import Actor, MessageRef, new_request_id
 from bot.core.runs import RUN_DEDUPE_SECONDS, RUN_KIND, RunOutcome, RunRequest, RunStatus, detail_of, run_tag
+from bot.core.verbs import RUN
 from bot.store import ActionRecord
 
 log = logging.getLogger("bot.core.runs")
@@ -95,7 +96,7 @@ class RunReadBack:
         if not await self.lifecycle.settle(row, changes, settle_for=settle_for):
             return False
         outcome = self._outcome(row, state, execution if started else None, error)
-        record_outcome("run", outcome.request.surface, f"{state}_late")
+        record_outcome(RUN.name, outcome.request.surface, f"{state}_late")
         log.info("pipeline run settled %s after reading it back", state, extra={"action_id": row.id, "result": state})
         try:
             where = await self.notifier.run_settled(outcome, summary_of(row))

@@ -40,6 +40,7 @@ from bot.core.lifecycle import Closing, Intent, Lifecycle, Run, Sent
 from bot.core.logs import request_id as request_id_var
 from bot.core.metrics import record_outcome
 from bot.core.requests import Actor, Surface, new_request_id
+from bot.core.verbs import RUN
 from bot.store import ActionRecord
 
 log = logging.getLogger("bot.core.runs")
@@ -166,7 +167,7 @@ class PipelineTarget:
     reread = False  # read just before the claim; nothing a click changes
 
     def intent(self, request: RunRequest) -> Intent:
-        data = {"actor_id": request.actor.user_id, "actor_name": request.actor.name, "verb": "run"}
+        data = {"actor_id": request.actor.user_id, "actor_name": request.actor.name, "verb": RUN.name}
         return Intent(f"{INTENT_PREFIX}{RUN_KIND}:{request.key}", request.request_id, data)
 
     def row(self, request: RunRequest, status: str, target: Launch | None, error: Exception | None) -> ActionRecord:
@@ -177,7 +178,7 @@ class PipelineTarget:
             error,
             kind=RUN_KIND,
             target_id=request.key,
-            action="run",
+            action=RUN.name,
             project=pipeline.project if pipeline else None,
             pipeline=pipeline.name if pipeline else None,
             detail=run_detail(request.pipeline_id, request.inputs),
@@ -232,7 +233,7 @@ class PipelineRunner:
         rules; the ``run`` access is checked here too, so nobody fills in a form in vain."""
         pipeline = await self._find(ref.strip(), project, viewer)
         scope = Scope(None, pipeline.project, pipeline.name)
-        await self.access.check_action("run", viewer, scope)
+        await self.access.check_action(RUN.access, viewer, scope)
         return plan_inputs(pipeline, given)
 
     async def run(self, request: RunRequest) -> RunOutcome:
@@ -242,7 +243,7 @@ class PipelineRunner:
             outcome = await self._run(request)
         finally:
             request_id_var.reset(token)
-        record_outcome("run", request.surface, outcome.status)
+        record_outcome(RUN.name, request.surface, outcome.status)
         log.info(
             "pipeline run %s",
             outcome.status,
@@ -290,7 +291,7 @@ class PipelineRunner:
             return await self._refused(request, "failed", exc, None)
         viewer = Viewer(request.actor.user_id, request.channel_id, request.team_id)
         try:
-            await self.access.check_action("run", viewer, Scope(None, pipeline.project, pipeline.name))
+            await self.access.check_action(RUN.access, viewer, Scope(None, pipeline.project, pipeline.name))
         except AccessDenied as denied:
             return await self._refused(request, "denied", denied, None)
         try:

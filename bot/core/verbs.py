@@ -146,6 +146,19 @@ _EXECUTION_VERBS: Final[tuple[ControlSpec, ...]] = (
     ),
 )
 
+#: Running a pipeline (``bot.core.runs``): not an action on something that exists, so no button
+#: on an alert; the command, the form and the workflow step read it.
+RUN: Final[ActionSpec[Literal["run"]]] = ActionSpec(
+    "run",
+    "pipeline",
+    label="Run",
+    past="ran",
+    help="run a pipeline with its inputs (a form asks for the missing ones)",
+    access="run",
+    codestream_action="executions",
+    emoji="▶️",
+)
+
 #: The verbs on an event, by name.
 VERBS: Final[dict[Verb, VerbSpec]] = {spec.name: spec for spec in _EVENT_VERBS}
 #: The actions on an execution, by name.

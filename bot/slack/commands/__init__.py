@@ -20,7 +20,7 @@ from bot.core.commands import (
     verb_command,
 )
 from bot.core.targets import EXECUTION_USAGE
-from bot.core.verbs import CONTROLS, VERBS
+from bot.core.verbs import CONTROLS, RUN, VERBS
 from bot.slack.commands.mutes import Mutes
 from bot.slack.commands.reports import Reports
 from bot.slack.commands.subscriptions import Subscriptions
@@ -76,9 +76,9 @@ COMMANDS: Final = CommandTable[Handler](
             for spec in CONTROLS.values()
         ),
         Command(
-            "run",
+            RUN.name,
             "<pipeline> [project:<name>] [name=value …]",
-            "run a pipeline with its inputs (a form asks for the missing ones)",
+            RUN.help,
             lambda h: h.runs.from_command,  # answers itself
             arguments=free_words,
             opens_form=True,
