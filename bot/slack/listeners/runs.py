@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Awaitable, Mapping
 from typing import Any, Final
 
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
+from slack_sdk.errors import SlackApiError
 
 from bot.slack.interaction import Interaction
 from bot.slack.listeners.handlers import Handlers, Listener
+
+log = logging.getLogger(__name__)
 
 
 async def on_run_form(handlers: Handlers, args: AsyncArgs) -> None:
@@ -33,10 +37,10 @@ async def on_run_step(handlers: Handlers, args: AsyncArgs) -> None:
     step_id = str(event.get("function_execution_id") or "")
 
     async def complete(outputs: dict[str, Any]) -> None:
-        await args.complete(outputs=outputs)
+        await finished(args.complete(outputs=outputs))
 
     async def fail(error: str) -> None:
-        await args.fail(error=error)
+        await finished(args.fail(error=error))
 
     async def run() -> None:
         if not interaction.user_id:
@@ -45,6 +49,19 @@ async def on_run_step(handlers: Handlers, args: AsyncArgs) -> None:
         await handlers.runs.from_workflow(inputs, step_id, interaction, complete, fail)
 
     await handlers.context.start(None, args.request, interaction, run, event_id=args.body.get("event_id"))
+
+
+async def finished(call: Awaitable[Any]) -> None:
+    """A step's completion. A step delivered again finds it completed already: Slack answers
+    ``execution_not_in_running_state``, which is the answer we want, not an error."""
+    try:
+        await call
+    except SlackApiError as exc:
+        error = exc.response.get("error") if exc.response is not None else None
+        if error == "execution_not_in_running_state":
+            log.info("workflow step already completed", extra={"error": error})
+            return
+        log.warning("workflow step could not be completed", extra={"error": error})
 
 
 #: The form's callback id, as render.run draws it.
