@@ -13,6 +13,7 @@ ambiguous answer the pipeline's recent executions are listed and the one carryin
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
@@ -29,8 +30,11 @@ from bot.codestream.transport import json_object
 
 log = logging.getLogger("bot.codestream")
 
-#: Executions of one pipeline listed to find a tagged run (newest first).
+#: Executions of one pipeline listed per page to find a tagged run (newest first), and at most
+#: how many pages: a busy pipeline (many git pushes) may have run often since.
 RECENT_RUNS: Final = 50
+MAX_RUN_PAGES: Final = 20
+CLOCK_MARGIN_SECONDS: Final = 600.0
 #: ``comments`` are free text; long ones are cut (Code Stream shows them in its UI).
 MAX_COMMENTS: Final = 500
 
@@ -157,6 +161,7 @@ class PipelineApi(ApiSession):
         pipeline_id = validate_server_id(pipeline_id)
         body = ExecutionRequest(comments=comments[:MAX_COMMENTS], input=inputs, tags=[tag]).model_dump()
         exchange = Exchange("POST", f"{API}/pipelines/{pipeline_id}/executions", body=body)
+        since = since_micros(time.time())
         response = await self._post_once("run pipeline", exchange, what=f"pipeline {pipeline_id}")
         if isinstance(response, Unanswered):
             if not response.sent:
@@ -166,7 +171,7 @@ class PipelineApi(ApiSession):
                 extra={"pipeline_id": pipeline_id, "error_class": type(response.error).__name__},
             )
             found = await read_back(
-                self.retry, lambda: self._find_quietly(pipeline_id, tag), lambda run: run is not None
+                self.retry, lambda: self._find_quietly(pipeline_id, tag, since), lambda run: run is not None
             )
             if found is None:
                 return RunResult("unknown", error=response.error)
@@ -177,32 +182,49 @@ class PipelineApi(ApiSession):
             answer = ExecutionResponse()
         execution_id = answer.execution_id or id_from_link(answer.execution_link)
         if execution_id is None:  # accepted (2xx) but unreadable: it ran; find which one
-            found = await self._find_quietly(pipeline_id, tag)
+            found = await self._find_quietly(pipeline_id, tag, since)
             return RunResult("succeeded", found.id if found else None, found.index if found else None)
         return RunResult("succeeded", execution_id, answer.execution_index)
 
-    async def find_run(self, pipeline_id: str, tag: str) -> Execution | None:
-        """The pipeline's execution tagged ``tag`` among its recent ones, None when there is none;
-        raises CodeStreamError when they cannot be read."""
+    async def find_run(self, pipeline_id: str, tag: str, *, since_micros: int | None = None) -> Execution | None:
+        """The pipeline's execution tagged ``tag``, newest first, None when there is none; raises
+        CodeStreamError when they cannot be read. Pages back until a short page, or past
+        ``since_micros`` (when the run was asked for: older executions cannot be it)."""
         pipeline_id = validate_server_id(pipeline_id)
-        params = {"$top": str(RECENT_RUNS), "$orderby": "_requestTimeInMicros desc"}
-        body = await self._get_json(
-            "list pipeline executions",
-            Exchange("GET", f"{API}/pipelines/{pipeline_id}/executions", params),
-            what=f"pipeline {pipeline_id}",
-        )
-        for doc in DocumentPage.model_validate(body).ordered_documents()[:RECENT_RUNS]:
-            execution = Execution.model_validate(doc)
-            if carries(execution, tag):
-                return execution
+        for page in range(MAX_RUN_PAGES):
+            params = {
+                "$top": str(RECENT_RUNS),
+                "$skip": str(page * RECENT_RUNS),
+                "$orderby": "_requestTimeInMicros desc",
+            }
+            body = await self._get_json(
+                "list pipeline executions",
+                Exchange("GET", f"{API}/pipelines/{pipeline_id}/executions", params),
+                what=f"pipeline {pipeline_id}",
+            )
+            docs = DocumentPage.model_validate(body).ordered_documents()[:RECENT_RUNS]
+            executions = [Execution.model_validate(doc) for doc in docs]
+            found = next((e for e in executions if carries(e, tag)), None)
+            if found is not None:
+                return found
+            oldest = min((e.request_time_micros for e in executions if e.request_time_micros), default=None)
+            if len(docs) < RECENT_RUNS or (since_micros is not None and oldest is not None and oldest < since_micros):
+                return None
+        log.warning("run read-back gave up paging", extra={"pipeline_id": pipeline_id, "pages": MAX_RUN_PAGES})
         return None
 
-    async def _find_quietly(self, pipeline_id: str, tag: str) -> Execution | None:
+    async def _find_quietly(self, pipeline_id: str, tag: str, since: int) -> Execution | None:
         try:
-            return await self.find_run(pipeline_id, tag)
+            return await self.find_run(pipeline_id, tag, since_micros=since)
         except CodeStreamError as exc:
             log.warning("run read-back failed", extra={"pipeline_id": pipeline_id, "error_class": type(exc).__name__})
             return None
+
+
+def since_micros(asked_at: float) -> int:
+    """The request time (Code Stream's microseconds) before which no execution can be a run
+    asked for at ``asked_at`` (epoch seconds), with ten minutes for the clocks to disagree."""
+    return int((asked_at - CLOCK_MARGIN_SECONDS) * 1_000_000)
 
 
 def _quoted(text: str) -> str:

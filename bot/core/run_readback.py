@@ -15,7 +15,7 @@ from typing import Protocol
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
 from bot.codestream.executions import Execution
-from bot.codestream.pipelines import Pipeline
+from bot.codestream.pipelines import Pipeline, since_micros
 from bot.core.errors import OutcomeUnconfirmed
 from bot.core.followup import FollowupTracker
 from bot.core.intents import stored_surface
@@ -65,7 +65,8 @@ class RunReadBack:
         if not isinstance(pipeline_id, str) or row.settle_by is None:
             return "gone", None
         try:
-            execution = await self.client.find_run(pipeline_id, run_tag(row.event_id))
+            since = since_micros(row.created_at.timestamp())
+            execution = await self.client.find_run(pipeline_id, run_tag(row.event_id), since_micros=since)
         except (NotFound, InvalidId):
             return "gone", None
         except CodeStreamError as exc:

@@ -53,9 +53,10 @@ RUN_DEDUPE_SECONDS: Final = 3600.0
 MASK: Final = "••••••"
 #: A workflow step that waits for its execution gives up after this long.
 STEP_MAX_SECONDS: Final = 6 * 3600.0
-_SECRET: Final = re.compile(r"pass(word|wd|phrase)?|token|secret|key|credential|private|auth", re.IGNORECASE)
-_PIPELINE_LINK: Final = re.compile(r"pipelines?/([A-Za-z0-9][A-Za-z0-9._~-]{0,127})/?(?:[?#].*)?$")
-_SMART_QUOTES: Final = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
+_SECRET: Final = re.compile(r"pass(word|wd|phrase)?|pwd|token|secret|key|credential|private|auth", re.IGNORECASE)
+_PIPELINE_LINK: Final = re.compile(r"pipelines?/([A-Za-z0-9][A-Za-z0-9._~-]{0,127})(?:/[^?#]*)?(?:[?#].*)?$")
+# Curly double quotes quote; a curly apostrophe (don’t) stays a letter.
+_SMART_QUOTES: Final = str.maketrans({"“": '"', "”": '"'})
 _UUID: Final = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 
 RunStatus: TypeAlias = Literal["started", "failed", "unknown", "not_started", "duplicate", "denied"]
@@ -141,8 +142,20 @@ def run_tag(key: str) -> str:
     return f"codestream-bot:{key}"
 
 
-def comments_for(actor: Actor) -> str:
-    return f"Run from Slack by {f'@{actor.name}' if actor.name else actor.user_id}"
+def comments_for(actor: Actor, key: str) -> str:
+    """Who asked, for Code Stream's UI, and the run's tag again: a Code Stream that drops
+    ``tags`` still lets the read-back find the run by its comments."""
+    return f"Run from Slack by {f'@{actor.name}' if actor.name else actor.user_id} ({run_tag(key)})"
+
+
+def scrub(text: str | None, inputs: Mapping[str, str]) -> str | None:
+    """``text`` (an error Code Stream sent back) with the values of secret inputs masked."""
+    if not text:
+        return text
+    for name, value in inputs.items():
+        if is_secret(name) and len(value) >= 3:
+            text = text.replace(value, MASK)
+    return text
 
 
 def run_detail(pipeline_id: str, inputs: Mapping[str, str]) -> str:
@@ -194,7 +207,10 @@ class PipelineTarget:
 
     async def send(self, request: RunRequest, target: Launch) -> Sent[Launch]:
         result = await self.client.run_pipeline(
-            request.pipeline_id, inputs=request.inputs, comments=comments_for(request.actor), tag=run_tag(request.key)
+            request.pipeline_id,
+            inputs=request.inputs,
+            comments=comments_for(request.actor, request.key),
+            tag=run_tag(request.key),
         )
         after = Launch(target.pipeline, result.execution_id, result.execution_index)
         return Sent(result.state, target, after if result.state == "succeeded" else None, result.error)
@@ -227,14 +243,19 @@ class PipelineRunner:
     def client(self) -> CodeStreamClient:
         return self.target.client
 
-    async def plan(self, ref: str, given: Mapping[str, str], viewer: Viewer, *, project: str | None = None) -> Plan:
-        """The pipeline ``ref`` names (a name, an id or a Code Stream link) and what is missing;
-        raises RunRefused, AccessDenied or CodeStreamError. Seeing its inputs follows the show
-        rules; the ``run`` access is checked here too, so nobody fills in a form in vain."""
+    async def plan(self, ref: str, asking: RunRequest, viewer: Viewer, *, project: str | None = None) -> Plan:
+        """The pipeline ``ref`` names (a name, an id or a Code Stream link) and what is missing
+        of ``asking.inputs``; raises RunRefused, AccessDenied or CodeStreamError. Seeing its
+        inputs follows the show rules; the ``run`` access is checked here too, so nobody fills
+        in a form in vain, and a denial is audited (as ``asking``)."""
         pipeline = await self._find(ref.strip(), project, viewer)
         scope = Scope(None, pipeline.project, pipeline.name)
-        await self.access.check_action(RUN.access, viewer, scope)
-        return plan_inputs(pipeline, given)
+        try:
+            await self.access.check_action(RUN.access, viewer, scope)
+        except AccessDenied as denied:
+            await self._refused(replace(asking, pipeline_id=pipeline.pipeline_id or ""), "denied", denied, pipeline)
+            raise
+        return plan_inputs(pipeline, asking.inputs)
 
     async def run(self, request: RunRequest) -> RunOutcome:
         token = request_id_var.set(request.request_id)
@@ -303,6 +324,7 @@ class PipelineRunner:
 
     async def _outcome(self, request: RunRequest, pipeline: Pipeline, run: Run[Launch]) -> RunOutcome:
         error = run.error if isinstance(run.error, CodeStreamError | BotError) else None
+        _scrub_error(error, request.inputs)
         if run.state == "lost":
             prior = await self._first_run(request.key)
             action_id = await self.target.lifecycle.audit(self.target.row(request, "duplicate", Launch(pipeline), None))
@@ -326,16 +348,20 @@ class PipelineRunner:
     async def _first_run(self, key: str) -> ActionRecord | None:
         """The row of the run that holds ``key`` (the one that won), if it can be read."""
         try:
-            rows = await self.target.lifecycle.store.actions.list(event_id=key, kind=RUN_KIND, limit=20)
+            rows = await self.target.lifecycle.store.actions.list(event_id=key, kind=RUN_KIND, limit=200)
         except Exception:
             log.warning("could not read the first run of a key", exc_info=True)
             return None
-        winners = [row for row in rows if row.status not in ("duplicate", "denied")]
-        return winners[-1] if winners else None
+        # The run that holds the key: one that started (newest first), else one still open.
+        started = [row for row in rows if row.execution_id]
+        if started:
+            return started[0]
+        return next((row for row in rows if row.in_flight), None)
 
     async def _refused(
         self, request: RunRequest, status: RunStatus, error: CodeStreamError | BotError, pipeline: Pipeline | None
     ) -> RunOutcome:
+        _scrub_error(error, request.inputs)
         row = self.target.row(request, status, Launch(pipeline) if pipeline else None, error)
         action_id = await self.target.lifecycle.audit(row)
         return RunOutcome(request, status, pipeline if status != "denied" else None, error=error, action_id=action_id)
@@ -345,10 +371,14 @@ class PipelineRunner:
             raise RunRefused("Say which pipeline: `/codestream run <pipeline> [name=value …]`.")
         pipeline_id = _id_in(ref)
         if pipeline_id is not None:
+            unknown = RunRefused(f"No pipeline with the id `{pipeline_id}` that you may see.")
             try:
-                return await self.client.get_pipeline(validate_server_id(pipeline_id))
+                pipeline = await self.client.get_pipeline(validate_server_id(pipeline_id))
             except (NotFound, InvalidId):
-                raise RunRefused(f"Code Stream has no pipeline with the id `{pipeline_id}`.") from None
+                raise unknown from None
+            if not await self.access.may_see(viewer, Scope(None, pipeline.project, pipeline.name)):
+                raise unknown
+            return pipeline
         found = await self.client.find_pipelines(ref, project=project)
         visible = [p for p in found if await self.access.may_see(viewer, Scope(None, p.project, p.name))]
         where = f" in project {project}" if project else ""
@@ -367,23 +397,26 @@ def parse_run_words(words: Sequence[str]) -> tuple[str, str | None, dict[str, st
     typed, the project and the inputs; UsageError for anything else."""
     # Slack sends the text HTML-escaped (& < >) and macOS turns quotes into curly ones.
     text = html.unescape(" ".join(words)).translate(_SMART_QUOTES)
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=False)
+    lexer.whitespace_split, lexer.escape = True, ""  # C:\\builds stays as typed
     try:
-        tokens = shlex.split(text)
+        tokens = list(lexer)
     except ValueError:
         raise UsageError('A quote is not closed: write `name="a value with spaces"`.') from None
     ref, project, inputs = "", None, {}
     for token in tokens:
         name, eq, value = token.partition("=")
-        if eq and name and "://" not in token and not token.startswith("<"):
+        if eq and name and "://" not in name and not name.startswith("<"):
             if name in inputs:
                 raise UsageError(f"The input `{name[:40]}` is given twice.")
-            inputs[name] = value
+            inputs[name] = _unlinked(value)
         elif token.lower().startswith("project:") and len(token) > len("project:"):
             project = token[len("project:") :]
         elif not ref:
             ref = token.strip("<>").split("|", 1)[0]  # a link Slack formatted: <url|label>
         else:
-            raise UsageError(f"I don't know what `{token[:40]}` means here: inputs are written `name=value`.")
+            shown = "that word" if is_secret(token) else f"`{token[:40]}`"
+            raise UsageError(f"I don't know what {shown} means here: inputs are written `name=value`.")
     if not ref:
         raise UsageError("Say which pipeline: `/codestream run <pipeline> [project:<name>] [name=value …]`.")
     return ref, project, inputs
@@ -392,14 +425,29 @@ def parse_run_words(words: Sequence[str]) -> tuple[str, str | None, dict[str, st
 def parse_input_lines(text: str) -> dict[str, str]:
     """A workflow step's ``inputs``: one ``name=value`` per line (blank lines skipped)."""
     inputs: dict[str, str] = {}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         name, eq, value = line.partition("=")
-        if not eq or not name.strip():
-            raise UsageError(f"Each line of the inputs is `name=value`; `{line.strip()[:40]}` is not.")
+        if not eq or not name.strip():  # the line is not echoed: it may hold a secret
+            raise UsageError(f"Each line of the inputs is `name=value`; line {number} is not.")
+        if name.strip() in inputs:
+            raise UsageError(f"The input `{name.strip()[:40]}` is given twice.")
         inputs[name.strip()] = value.strip()
     return inputs
+
+
+def _scrub_error(error: Exception | None, inputs: Mapping[str, str]) -> None:
+    """Code Stream may quote a bad value back: never a secret one, wherever the error goes."""
+    if isinstance(error, CodeStreamError):
+        error.server_message = scrub(error.server_message, inputs)
+
+
+def _unlinked(value: str) -> str:
+    """A value Slack turned into a link (``<https://x|x>``) as it was typed."""
+    if value.startswith("<") and value.endswith(">"):
+        return value[1:-1].split("|", 1)[0]
+    return value
 
 
 def plan_inputs(pipeline: Pipeline, given: Mapping[str, str]) -> Plan:

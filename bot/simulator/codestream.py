@@ -40,6 +40,8 @@ _SEGMENTS = "|".join(KIND_BY_SEGMENT)
 class CodeStreamSimulator(SimMiddleware):
     """In-memory Code Stream (SimState) plus the HTTP server, auth, faults and recording."""
 
+    pipelines: Pipelines
+
     def __init__(
         self,
         *,

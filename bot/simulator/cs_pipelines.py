@@ -39,6 +39,7 @@ class Pipelines:
     def __init__(self, executions: ExecutionState) -> None:
         self.executions = executions
         self.docs: dict[str, dict[str, Any]] = {}
+        self.keep_tags = True  # False: a Code Stream that drops a run request's tags
 
     def add(self, name: str, **fields: Any) -> dict[str, Any]:
         """A pipeline. Modelled keys: project, enabled, state, inputs (name -> default),
@@ -95,7 +96,8 @@ class Pipelines:
         inputs = {**doc["input"], **given}
         ex = self.executions._new_execution(doc["name"], doc["project"], None, status=None, executed_by=executed_by)
         ex.input = inputs
-        ex.extra = {"tags": [str(tag) for tag in tags], "comments": str(body.get("comments") or "")}
+        kept = [str(tag) for tag in tags] if self.keep_tags else []
+        ex.extra = {"tags": kept, "comments": str(body.get("comments") or "")}
         return {"executionId": ex.id, "executionIndex": ex.index, "executionLink": f"{API_PREFIX}/executions/{ex.id}"}
 
     def runs(self, pipeline_id: str, filter_: str, orderby: str, top: int, skip: int) -> dict[str, Any]:

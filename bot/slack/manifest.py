@@ -43,6 +43,11 @@ FUNCTIONS: Final[dict[str, Any]] = {
                     "title": "Pipeline",
                     "description": "Its name, id or Code Stream link",
                 },
+                "project": {
+                    "type": "string",
+                    "title": "Project",
+                    "description": "The pipeline's project, when two projects have one of that name (optional)",
+                },
                 "inputs": {
                     "type": "string",
                     "title": "Inputs",

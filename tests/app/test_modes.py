@@ -13,7 +13,7 @@ from bot.simulator.slack_api import SlackStandIn, wait_for
 from bot.slack.listeners.commands import COMMAND
 from bot.slack.listeners.events import MANIFEST_BOT_EVENTS, REGISTERED_EVENTS
 from bot.slack.listeners.home import MANIFEST_HOME_EVENTS
-from bot.slack.manifest import BOT_SCOPES, manifest, manifest_yaml
+from bot.slack.manifest import BOT_SCOPES, FUNCTION_EVENTS, FUNCTIONS, manifest, manifest_yaml
 from tests.harness import ALERTS, BOT_TOKEN, FAST, bot_cli, bot_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,14 @@ def test_manifest_declares_everything_the_code_listens_to() -> None:
     socket = manifest()
     assert [c["command"] for c in socket["features"]["slash_commands"]] == [COMMAND]
     declared = socket["settings"]["event_subscriptions"]["bot_events"]
-    assert declared == [*MANIFEST_BOT_EVENTS, *MANIFEST_HOME_EVENTS]
+    assert declared == [*MANIFEST_BOT_EVENTS, *MANIFEST_HOME_EVENTS, *FUNCTION_EVENTS]
+    # The custom workflow step: declared, org-ready (Slack requires it for custom steps).
+    assert list(socket["functions"]) == list(FUNCTIONS) == ["run_pipeline"]
+    step = socket["functions"]["run_pipeline"]
+    assert set(step["input_parameters"]["properties"]) == {"pipeline", "project", "inputs", "wait", "user"}
+    assert step["input_parameters"]["properties"]["user"]["type"] == "slack#/types/user_context"
+    assert set(step["output_parameters"]["properties"]) == {"execution_id", "execution_url", "status"}
+    assert socket["settings"]["org_deploy_enabled"] is True and socket["settings"]["function_runtime"] == "remote"
     assert socket["features"]["app_home"]["home_tab_enabled"] is True  # the Home tab and its event
     assert "app_home_opened" in declared
     # Each registered Bolt event is delivered by at least one subscription.

@@ -93,3 +93,18 @@ async def test_pipeline_requests_conform_to_both_spec_versions(
         for r in requests:
             if r.method == "POST":
                 assert check_body(r.method, r.path, r.json(), spec_file) == []
+
+
+async def test_a_run_is_found_behind_many_newer_ones_and_by_its_comments_without_tags(
+    client: CodeStreamClient, sim: CodeStreamSimulator
+) -> None:
+    pipeline_id = pipeline_id_for("nightly-report")
+    sim.pipelines.keep_tags = False  # this Code Stream drops tags: the comments carry the tag too
+    sim.pipelines.run(pipeline_id, {"comments": "Run from Slack by @a (codestream-bot:k1)"}, "bot")
+    for _ in range(120):  # a busy pipeline ran often since
+        sim.pipelines.run(pipeline_id, {}, "git")
+    found = await client.find_run(pipeline_id, "codestream-bot:k1")
+    assert found is not None and found.index == 1
+    gets = [r for r in sim.requests if r.method == "GET" and r.path.endswith("/executions")]
+    assert [r.query["$skip"] for r in gets] == ["0", "50", "100"]
+    assert await client.find_run(pipeline_id, "codestream-bot:k2") is None

@@ -16,10 +16,10 @@ from bot.slack.listeners import alerts, approvals, digests, executions
 from bot.slack.listeners.commands import COMMAND
 from bot.slack.listeners.events import REGISTERED_EVENTS
 from bot.slack.listeners.home import MANIFEST_HOME_EVENTS
+from bot.slack.manifest import FUNCTIONS
 from bot.slack.render.approval import ACTION_APPROVE, ACTION_REJECT, DECISION_VIEW
 from bot.slack.render.buttons import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME
 from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL
-from bot.slack.manifest import FUNCTIONS
 from bot.slack.render.mute import ACTION_MUTE
 from bot.slack.render.run import RUN_FORM
 

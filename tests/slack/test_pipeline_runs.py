@@ -55,8 +55,9 @@ async def test_a_command_with_every_input_runs_once_and_the_summary_follows_it(h
     [summary] = await wait_for(lambda: bot_messages(h) or None, timeout=10)
     [body] = run_posts(h)
     assert body["input"] == {"env": "prod", "version": "2.4.1"}  # exactly what was given
-    assert body["comments"] == "Run from Slack by @alice"
-    assert len(body["tags"]) == 1 and body["tags"][0].startswith("codestream-bot:")
+    [tag] = body["tags"]
+    assert tag.startswith("codestream-bot:")
+    assert body["comments"] == f"Run from Slack by @alice ({tag})"  # the tag again, for a Code Stream without tags
     shown = everything(summary)
     assert "<@U0ALICE> ran" in shown and "deploy-api #1" in shown and "(env=prod, version=2.4.1)" in shown
     assert set(buttons(summary)) == {CONTROLS["cancel"].button_action_id, CONTROLS["pause"].button_action_id}
@@ -150,6 +151,16 @@ async def test_secrets_never_reach_slack_logs_or_the_audit_trail(h: Harness, cap
     assert not [r for r in await h.store.actions.list() if SECRET in r.model_dump_json()]
 
 
+async def test_code_stream_quoting_a_secret_back_in_a_refusal_does_not_leak_it(h: Harness) -> None:
+    said = f'{{"message": "Invalid value {SECRET} for registry_token", "statusCode": 400}}'
+    h.sim.inject(Fault(method="POST", path=RUNS, status=400, body=said, content_type="application/json"))
+    await h.send.slash_command(f"run deploy-api env=prod version=1 registry_token={SECRET}", channel=ALERTS)
+    answer = await answer_to(h)
+    assert "did not run" in answer and "Invalid value" in answer, answer
+    assert SECRET not in answer
+    assert not [r for r in await h.store.actions.list() if SECRET in r.model_dump_json()]
+
+
 async def test_a_slow_answer_is_read_back_by_its_tag_and_runs_once(h: Harness) -> None:
     # Code Stream runs it, but answers after the bot's timeout (CODESTREAM_TIMEOUT=2 in tests).
     h.sim.inject(Fault(method="POST", path=RUNS, delay=3.0, after_processing=True))
@@ -191,6 +202,8 @@ async def test_run_is_granted_only_where_a_rule_names_it(bob_may_not_run: Harnes
     said = await answer_to(h, "U0BOB")
     assert "run" in said and "not" in said.lower(), said
     assert run_posts(h) == []
+    [denied] = [r for r in await h.store.actions.list() if r.kind == "pipeline"]
+    assert denied.status == "denied" and denied.actor_id == "U0BOB" and denied.pipeline == "deploy-api"
     await h.send.slash_command("run deploy-api env=prod version=1", user="U0ALICE", channel=ALERTS)
     await wait_for(lambda: bot_messages(h) or None, timeout=10)
     assert len(run_posts(h)) == 1
@@ -218,6 +231,19 @@ async def test_the_workflow_step_delivered_twice_runs_once_and_completes_with_th
     assert len(run_posts(h)) == 1
     [body] = run_posts(h)
     assert body["input"] == {"env": "prod", "version": "2.4.1"}
+
+
+async def test_a_step_delivered_again_while_its_slow_run_is_in_flight_is_not_failed(h: Harness) -> None:
+    h.sim.inject(Fault(method="POST", path=RUNS, delay=1.5))  # a slow Code Stream, still under the timeout
+    inputs = {"pipeline": "nightly-report", "user": {"id": "U0ALICE"}}
+    await h.send.function_executed("run_pipeline", inputs, execution_id="Fx0SLOW")
+    await wait_for(lambda: h.sim.count("POST", "/codestream/api/pipelines/") == 1 or None, timeout=10)
+    await h.send.function_executed("run_pipeline", inputs, execution_id="Fx0SLOW")  # a new event, same step
+    step = h.slack.function_executions["Fx0SLOW"]
+    await wait_for(lambda: step["state"] != "running" or None, timeout=15)
+    assert step["state"] == "completed", step  # the first delivery's run, never "did not run"
+    assert h.slack.calls_to("functions.completeError") == []
+    assert len(run_posts(h)) == 1
 
 
 async def test_the_workflow_step_fails_with_a_clear_message(h: Harness) -> None:
@@ -261,3 +287,15 @@ async def test_a_run_code_stream_made_late_is_found_by_the_reconciler_and_shown_
         return current if current is not None and "COMPLETED" in everything(current) else None
 
     assert await wait_for(followed, timeout=15) is not None  # then followed to its end
+
+
+async def test_a_pipeline_named_by_id_or_link_follows_the_show_rules_too(bob_may_not_run: Harness) -> None:
+    h = bob_may_not_run
+    hidden = h.sim.pipelines.add("vault-rotate", project="Security", inputs={"scope": ""}, mandatory=("scope",))
+    for ref in (hidden["id"], f"https://vra.example.com/codestream/#/pipelines/{hidden['id']}/edit"):
+        seen = len(h.slack.responses)
+        await h.send.slash_command(f"run {ref}", user="U0ALICE", channel=ALERTS)
+        await wait_for(lambda: len(h.slack.responses) > seen or None, timeout=10)  # noqa: B023 - awaited here
+        said = json.dumps(h.slack.responses[-1].body, ensure_ascii=False)
+        assert "that you may see" in said and "scope" not in said and "Security" not in said, said
+    assert h.slack.views == [] and run_posts(h) == []

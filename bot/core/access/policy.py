@@ -17,7 +17,7 @@ from bot.core.verbs import SHOW, VERBS, AccessAction
 log = logging.getLogger("bot.core.access")
 
 NO_POLICY_WARNING: Final = (
-    "No access policy is set: EVERYONE in the Slack workspace may rerun and resume pipelines. "
+    "No access policy is set: EVERYONE in the Slack workspace may rerun and resume events and run pipelines. "
     "Set BOT_ALLOWED_USERS / BOT_ALLOWED_USERGROUPS / BOT_ALLOWED_CHANNELS or access rules in BOT_CONFIG."
 )
 

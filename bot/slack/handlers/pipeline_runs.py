@@ -6,9 +6,10 @@ channel and followed to its end, an unknown one handed to the reconciler."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -42,6 +43,7 @@ class PipelineRuns:
     delivery: Delivery
     followups: FollowupTracker
     step_poll_seconds: float = STEP_POLL_SECONDS
+    _waiting: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 
     async def from_command(self, interaction: Interaction, invocation: Invocation) -> None:
         """``/codestream run``: at once with every mandatory input, else the form."""
@@ -51,8 +53,9 @@ class PipelineRuns:
             await self.context.answer(interaction, render_usage_error(exc))
             return
         viewer = await self.context.viewer(interaction)
+        asking = await self._request(interaction, "", given, key=current_request_id())
         try:
-            plan = await self.runner.plan(ref, given, viewer, project=project)
+            plan = await self.runner.plan(ref, asking, viewer, project=project)
         except (BotError, CodeStreamError) as exc:
             await self.context.answer(interaction, render_run_refused(exc))
             return
@@ -63,7 +66,7 @@ class PipelineRuns:
                 failed = UsageError(f"Slack did not open the form; give every input instead: `{ref} {names}`.")
                 await self.context.answer(interaction, render_usage_error(failed))
             return
-        request = await self._request(interaction, plan.pipeline.pipeline_id or "", given, key=current_request_id())
+        request = replace(asking, pipeline_id=plan.pipeline.pipeline_id or "")
         await self._run(request, interaction, interaction.channel_id, interaction.thread_ts)
 
     async def from_form(self, view: Mapping[str, Any], interaction: Interaction) -> None:
@@ -83,8 +86,11 @@ class PipelineRuns:
         when it ended."""
         try:
             ref, given = str(inputs.get("pipeline") or ""), parse_input_lines(str(inputs.get("inputs") or ""))
+            project = str(inputs.get("project") or "").strip() or None
             viewer = await self.context.viewer(interaction)
-            plan = await self.runner.plan(ref, given, viewer)
+            asking = await self._request(interaction, "", given, key=f"step-{step_id}")
+            asking = replace(asking, surface="workflow", channel_id=None)
+            plan = await self.runner.plan(ref, asking, viewer, project=project)
         except (BotError, CodeStreamError) as exc:
             await fail(f"Could not run the pipeline: {exc.user_message}")
             return
@@ -92,19 +98,34 @@ class PipelineRuns:
             names = ", ".join(i.name for i in plan.missing)
             await fail(f"{plan.pipeline.name} needs a value for {names} (one name=value per line).")
             return
-        request = await self._request(interaction, plan.pipeline.pipeline_id or "", given, key=f"step-{step_id}")
-        outcome = await self.runner.run(replace(request, surface="workflow", channel_id=None))
-        if outcome.status == "unknown":
-            await self.runner.follow_unknown(outcome, None)
+        outcome = await self.runner.run(replace(asking, pipeline_id=plan.pipeline.pipeline_id or ""))
+        if outcome.status == "duplicate" and outcome.execution_id is None:
+            # The first delivery of this step is still running it: that one completes the step.
+            log.info("workflow step delivered again while its run is in flight", extra={"step": step_id})
+            return
         if outcome.execution_id is None or outcome.status not in ("started", "duplicate"):
+            if outcome.status == "unknown":
+                try:
+                    await self.runner.follow_unknown(outcome, None)
+                except Exception:
+                    log.exception("workflow step: the hand-over to the reconciler failed")
             await fail(_step_error(outcome))
             return
-        status = "STARTED"
-        if inputs.get("wait") in (True, "true", "True", 1):
-            ended = await self.runner.until_over(outcome.execution_id, poll_seconds=self.step_poll_seconds)
-            status = (ended.status or "UNKNOWN") if ended is not None else "UNKNOWN"
-        outputs = {"execution_id": outcome.execution_id, "execution_url": outcome.execution_url or "", "status": status}
-        await complete(outputs)
+        outputs = {"execution_id": outcome.execution_id, "execution_url": outcome.execution_url or ""}
+        if inputs.get("wait") not in (True, "true", "True", 1):
+            await complete({**outputs, "status": "STARTED"})
+            return
+        # Waiting may take hours: in a task of its own, not one of the interactions' slots.
+        task = asyncio.create_task(self._complete_when_over(outcome.execution_id, outputs, complete))
+        self._waiting.add(task)
+        task.add_done_callback(self._waiting.discard)
+
+    async def _complete_when_over(self, execution_id: str, outputs: dict[str, str], complete: Complete) -> None:
+        try:
+            ended = await self.runner.until_over(execution_id, poll_seconds=self.step_poll_seconds)
+            await complete({**outputs, "status": (ended.status or "UNKNOWN") if ended is not None else "UNKNOWN"})
+        except Exception:
+            log.exception("workflow step: waiting for the execution failed", extra={"execution_id": execution_id})
 
     # --- shared ---------------------------------------------------------------------------------
 
@@ -158,6 +179,11 @@ class PipelineRuns:
 
 
 def _step_error(outcome: RunOutcome) -> str:
+    if outcome.status == "started":  # accepted, but the execution it made could not be read
+        return (
+            "Code Stream accepted the run, but its execution could not be read. Check the pipeline's "
+            "executions before running this step again."
+        )
     if outcome.status == "unknown":
         return (
             "The run was sent but Code Stream's answer was lost; the bot is reading it back. "

@@ -46,6 +46,9 @@ async def on_run_step(handlers: Handlers, args: AsyncArgs) -> None:
         if not interaction.user_id:
             await fail("The step needs to know who runs the workflow: set its “Invoked by” input.")
             return
+        if not step_id:  # one run per step execution: without its id there is no "once"
+            await fail("Slack sent this step without its execution id: nothing was run.")
+            return
         await handlers.runs.from_workflow(inputs, step_id, interaction, complete, fail)
 
     await handlers.context.start(None, args.request, interaction, run, event_id=args.body.get("event_id"))

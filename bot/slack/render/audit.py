@@ -26,6 +26,8 @@ def _line(row: ActionRecord) -> str:
     emoji = _STATUS_EMOJI.get(row.status, "•")
     who = t.user_mention(row.actor_id)
     what = f"{t.escape(row.action)} {t.escape(row.kind)} `{t.escape(row.event_id[:8])}`"
+    if row.kind == "pipeline":  # a run: its key names no event; the pipeline says what ran
+        what = f"{t.escape(row.action)} pipeline *{t.clip(row.pipeline, 80, default='?')}*"
     where = f" in <#{row.channel_id}>" if row.channel_id and row.channel_id.isalnum() else ""
     status = t.escape(row.status.replace("_", " "))
     if row.error_class and row.status in ("failed", "denied", "unknown", "not_started"):

@@ -18,7 +18,6 @@ from bot.slack.render import text as t
 from bot.slack.render.base import (
     ExecutionRef,
     SlackMessage,
-    cap_blocks,
     context,
     execution_link,
     fallback_text,
@@ -31,7 +30,8 @@ from bot.slack.render.messages import status_emoji
 
 RUN_FORM: Final = "codestream_run_pipeline"  # the form's callback id
 _INPUT_BLOCK: Final = "input:"
-_MAX_FORM_INPUTS: Final = 90  # a modal holds 100 blocks
+MAX_MODAL_BLOCKS: Final = 100  # Slack's limit for a modal (a message holds 50)
+_MAX_FORM_INPUTS: Final = 95  # beside the heading, the description and a note
 _MAX_NAME: Final = 200  # longer input names cannot be a block id: not in the form
 _INPUTS_SHOWN: Final = 12
 
@@ -48,20 +48,30 @@ def render_run_form(plan: Plan, *, channel_id: str | None, thread_ts: str | None
     ]
     if pipeline.description:
         blocks.append(context(t.clip(pipeline.description, 500)))
-    for item in [i for i in pipeline.inputs() if len(i.name) <= _MAX_NAME][:_MAX_FORM_INPUTS]:
+    fields = [i for i in pipeline.inputs() if len(i.name) <= _MAX_NAME]
+    if len(fields) > _MAX_FORM_INPUTS:  # the mandatory ones first; the rest as room allows
+        fields = sorted(fields, key=lambda i: not i.mandatory)[:_MAX_FORM_INPUTS]
+        left_out = len(pipeline.inputs()) - len(fields)
+        blocks.append(context(f"{left_out} optional inputs do not fit in a form: give them in the command."))
+    for item in fields:
         value = plan.given.get(item.name, item.default)
         element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value"}
-        if value and not is_secret(item.name):
+        secret = is_secret(item.name)
+        if value and not secret:
             element["initial_value"] = value[:3000]
+        # A secret typed in the command is not kept by the bot: it must be typed here again.
+        typed_again = secret and item.name in plan.given
         block: dict[str, Any] = {
             "type": "input",
             "block_id": f"{_INPUT_BLOCK}{item.name}",
             "label": {"type": "plain_text", "text": t.truncate(item.name, 2000)},
             "element": element,
-            "optional": not item.mandatory,
+            "optional": not (item.mandatory or typed_again),
         }
         hint = item.description
-        if is_secret(item.name):
+        if typed_again:
+            hint = f"{hint} (secret: you gave it in the command; the bot does not keep it, type it again)".strip()
+        elif secret:
             hint = f"{hint} (secret: the bot never shows or records it)".strip()
         if hint:
             block["hint"] = {"type": "plain_text", "text": t.truncate(hint, 2000)}
@@ -76,7 +86,7 @@ def render_run_form(plan: Plan, *, channel_id: str | None, thread_ts: str | None
         "submit": {"type": "plain_text", "text": "Run"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "private_metadata": json.dumps(metadata, separators=(",", ":")),
-        "blocks": cap_blocks(blocks),
+        "blocks": blocks[:MAX_MODAL_BLOCKS],
     }
 
 
@@ -141,6 +151,18 @@ def render_run_outcome(outcome: RunOutcome, *, now: datetime) -> SlackMessage:
         else:
             blocks.append(context("Code Stream accepted the run; its execution link could not be read yet."))
         return SlackMessage(text=fallback_text(head), blocks=blocks)
+    if outcome.status == "unknown" and outcome.settled_late:
+        head = (
+            f"⚠️ The bot could not confirm whether {pipeline} ran: Code Stream could not be read back in time. "
+            "Check the pipeline's executions in Code Stream before running it again."
+        )
+        return SlackMessage(text=fallback_text(head), blocks=[section(head)])
+    if outcome.status == "not_started" and outcome.settled_late:
+        head = (
+            f"❌ {pipeline} did *not* start: Code Stream shows no execution of this request after reading "
+            "it back until the deadline."
+        )
+        return SlackMessage(text=fallback_text(head), blocks=[section(head)])
     if outcome.status == "unknown":
         until = f" until {t.slack_date(outcome.settle_by)}" if outcome.settle_by else ""
         head = (
