@@ -111,6 +111,7 @@ class Reconciler:
     async def _beat(self) -> None:
         while not self._stopping:
             try:
+                await self.store.sync_clock()  # the clocks drift: follow the database's (PostgreSQL)
                 await self.store.liveness.heartbeat(self.owner)
             except Exception as exc:  # noqa: BLE001 - logged; the next beat tries again
                 log.warning("heartbeat failed", extra={"error_class": type(exc).__name__})

@@ -55,13 +55,16 @@ async def open_store(url: str, *, schema: str | None = None, clock: Clock | None
     """Create the engine, create or upgrade the tables, and return the :class:`Store`.
 
     ``schema`` is a PostgreSQL schema (created if missing) that holds every table; SQLite
-    ignores it. ``clock`` returns the aware "now" (tests pass a controllable one).
+    ignores it. ``clock`` returns the aware "now" (tests pass a controllable one); without one,
+    a store on PostgreSQL follows the database's clock (``Store.sync_clock``): replicas whose
+    clocks disagree decide leases, claims and dedupe windows on one clock.
     ``engine_kwargs`` go to ``create_async_engine`` (e.g. ``pool_size``).
     """
     await prepare_sqlite(url)
     engine = make_engine(url, schema=schema, **engine_kwargs)
-    store = Store(engine, clock=clock or utcnow)
+    store = Store(engine, clock=clock or utcnow, database_clock=clock is None)
     try:
+        await store.sync_clock()
         await upgrade(engine, schema=schema, now=store.now())
     except BaseException:
         await engine.dispose()

@@ -5,7 +5,10 @@ The store (:class:`bot.store.Store`) is one part per kind of state (``store.clai
 ``store.mutes``...), each a :class:`Part` in its feature module. They all hold the same
 :class:`Database`: one engine and pool, one clock, and the hook the app sets after the store is
 built, which every part must see; so they keep a reference to it, never a copy of what it holds.
-"now" always comes from the store's clock (Python side) and is compared in the database.
+"now" always comes from the store's clock (Python side) and is compared in the database. On
+PostgreSQL a store opened for replicas follows the database's clock: its "now" is the process's
+clock plus the offset measured to the database's (``sync_clock``, at start and every heartbeat),
+so replicas whose clocks disagree still agree on leases, claims and dedupe windows.
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ class Database:
         self.dialect = engine.dialect.name
         self.before: Hook | None = None  # set by Store.before_each_transaction, after the parts exist
         self._clock = clock
+        self.offset = timedelta(0)  # the database's clock minus this process's (sync_clock)
         self._writer = engine.execution_options(**WRITE_OPTIONS)  # SQLite: BEGIN IMMEDIATE
         self.inline = InlineSqlite.of(engine.url)
 
@@ -115,7 +119,7 @@ class Database:
         value = self._clock()
         if value.tzinfo is None:
             raise ValueError("store clock returned a naive datetime")
-        return value
+        return value + self.offset
 
     def read(self) -> contextlib.AbstractAsyncContextManager[Conn]:
         """A connection for reads (SQLite: a deferred transaction, so WAL readers never wait)."""

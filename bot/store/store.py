@@ -12,7 +12,7 @@ before-transaction hook, closing.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import Engine, text
@@ -52,8 +52,10 @@ class Store:
     subscriptions: Final[Subscriptions]  # alert routes channels added themselves
     approvals: Final[Approvals]  # approval requests posted, and how they ended
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow, database_clock: bool = False) -> None:
+        """``database_clock``: follow the database's clock (PostgreSQL only; see ``sync_clock``)."""
         self._db = db = Database(engine, clock)
+        self.follows_database_clock = database_clock and db.dialect == "postgresql"
         self.claims = Claims(db)
         self.actions = Actions(db)
         self.intents = Intents(db)
@@ -88,6 +90,20 @@ class Store:
         read, before any lock is held), in every part: the bot's acks-first turn
         (``bot.core.foreground``)."""
         self._db.before = hook
+
+    async def sync_clock(self) -> timedelta | None:
+        """Follow the database's clock (PostgreSQL, when the store was opened to): measure the
+        offset of the process's clock to ``clock_timestamp()``, halfway through the round trip.
+        Returns the offset, or None when this store keeps its own clock."""
+        if not self.follows_database_clock:
+            return None
+        before = self._db.now() - self._db.offset
+        async with self._db.read() as conn:
+            result = await conn.execute(text("SELECT clock_timestamp()"))
+            database_now = result.scalar_one()
+        after = self._db.now() - self._db.offset
+        self._db.offset = database_now - (before + (after - before) / 2)
+        return self._db.offset
 
     async def ping(self) -> None:
         async with self._db.read() as conn:
