@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import uvicorn
 from slack_bolt.async_app import AsyncApp
 
+from bot.app.database_wait import wait_for_database
 from bot.app.health import Readiness
 from bot.app.httpserver import server_options
 from bot.app.runtime import Runtime, build_runtime
@@ -320,6 +321,9 @@ class RunningBot:
 
 
 async def serve(settings: Settings, *, mode: Mode, host: str, port: int, fd: int | None = None) -> None:
+    # PostgreSQL not there yet: wait for it, alive and saying why not ready, not crash-looping.
+    health_port = port if mode == "http" else settings.bot_health_port
+    await wait_for_database(settings.bot_database_url, host=host, port=health_port, fd=fd)
     bot = RunningBot(settings, mode=mode, host=host, port=port, listen_fd=fd)
     await bot.start()
     # Everything made at start-up (modules, tables, models) lives as long as the process: moved

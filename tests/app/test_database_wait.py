@@ -1,0 +1,121 @@
+"""`serve` started while PostgreSQL is not reachable: it waits and retries with one log line per
+attempt (no traceback, no exit), `/healthz` alive and `/readyz` not ready meanwhile, and serves
+once the database appears. The database "appears" on a port of the test's own: bound but not
+listening at first (connections refused), then forwarding to the test PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.simulator import CodeStreamSimulator
+from bot.simulator.slack_api import SlackStandIn, wait_for
+from tests.conftest import needs_postgres
+from tests.harness import BOT_TOKEN
+from tests.replicas import finish, fresh_database, replica_env, start_replica
+
+pytestmark = [needs_postgres, pytest.mark.slow]
+
+
+class AppearingDatabase:
+    """A loopback port that refuses connections until ``open()``, then forwards them."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        self.port = int(self.sock.getsockname()[1])
+        self.server: asyncio.Server | None = None
+        self.pipes: set[asyncio.Task[None]] = set()
+
+    async def open(self) -> None:
+        self.server = await asyncio.start_server(self._connected, sock=self.sock)
+
+    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError, OSError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        for task in (asyncio.create_task(pump(reader, up_writer)), asyncio.create_task(pump(up_reader, writer))):
+            self.pipes.add(task)
+            task.add_done_callback(self.pipes.discard)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.pipes):
+            task.cancel()
+        await asyncio.gather(*self.pipes, return_exceptions=True)
+        self.sock.close()
+
+
+@contextlib.asynccontextmanager
+async def appearing(database_url: str) -> AsyncIterator[tuple[AppearingDatabase, str]]:
+    url = make_url(database_url)
+    door = AppearingDatabase(url.host or "127.0.0.1", url.port or 5432)
+    try:
+        yield door, url.set(host="127.0.0.1", port=door.port).render_as_string(hide_password=False)
+    finally:
+        await door.close()
+
+
+def attempts(log_path: Path) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    return [line for line in lines if str(line.get("message", "")).startswith("database not reachable")]
+
+
+async def test_serve_waits_for_postgresql_alive_and_not_ready_then_serves(tmp_path: Path) -> None:
+    async with (
+        fresh_database() as database_url,
+        appearing(database_url) as (door, behind_door),
+        CodeStreamSimulator() as sim,
+        SlackStandIn(bot_token=BOT_TOKEN) as slack,
+    ):
+        env = replica_env(sim, slack, tmp_path, BOT_DATABASE_URL=behind_door)
+        bot = await start_replica("waiting", env, tmp_path)
+        log_path = tmp_path / "waiting.log"
+        try:
+            async with httpx.AsyncClient(base_url=bot.url, timeout=5) as http:
+
+                async def status(path: str) -> int | None:
+                    try:
+                        return (await http.get(path)).status_code
+                    except httpx.TransportError:
+                        return None
+
+                await wait_for(lambda: len(attempts(log_path)) >= 2 or None, timeout=30)
+                assert await status("/healthz") == 200
+                readyz = await http.get("/readyz")
+                assert readyz.status_code == 503 and "not reachable" in readyz.json()["database"]
+                assert bot.proc.returncode is None  # waiting, not exited
+                await door.open()
+
+                async def ready() -> bool:
+                    return await status("/readyz") == 200
+
+                deadline = asyncio.get_running_loop().time() + 60
+                while not await ready():
+                    assert asyncio.get_running_loop().time() < deadline, "never ready after the database appeared"
+                    await asyncio.sleep(0.2)
+                assert await status("/healthz") == 200
+        finally:
+            await finish(bot)
+        text = log_path.read_text()
+        assert "Traceback" not in text
+        lines = attempts(log_path)
+        assert len(lines) >= 2 and [line["attempt"] for line in lines] == list(range(1, len(lines) + 1))
+        assert all("password" not in str(line) for line in lines)
+        assert "database reachable after" in text
