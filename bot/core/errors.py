@@ -25,7 +25,10 @@ class AccessDenied(BotError):
 
 
 class StoreUnavailable(BotError):
-    default_message = "The bot's database is unavailable, so it cannot make sure actions run once; try again shortly."
+    default_message = (
+        "The bot's database is unavailable, so it cannot record this safely right now: nothing was sent "
+        "to Code Stream. Try again in a minute."
+    )
 
 
 class OutcomeUnconfirmed(BotError):

@@ -6,70 +6,20 @@ listening at first (connections refused), then forwarding to the test PostgreSQL
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from bot.simulator import CodeStreamSimulator
 from bot.simulator.slack_api import SlackStandIn, wait_for
 from tests.conftest import needs_postgres
+from tests.dbdoor import appearing
 from tests.harness import BOT_TOKEN
 from tests.replicas import finish, fresh_database, replica_env, start_replica
 
 pytestmark = [needs_postgres, pytest.mark.slow]
-
-
-class AppearingDatabase:
-    """A loopback port that refuses connections until ``open()``, then forwards them."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
-        self.port = int(self.sock.getsockname()[1])
-        self.server: asyncio.Server | None = None
-        self.pipes: set[asyncio.Task[None]] = set()
-
-    async def open(self) -> None:
-        self.server = await asyncio.start_server(self._connected, sock=self.sock)
-
-    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError, OSError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        for task in (asyncio.create_task(pump(reader, up_writer)), asyncio.create_task(pump(up_reader, writer))):
-            self.pipes.add(task)
-            task.add_done_callback(self.pipes.discard)
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        for task in list(self.pipes):
-            task.cancel()
-        await asyncio.gather(*self.pipes, return_exceptions=True)
-        self.sock.close()
-
-
-@contextlib.asynccontextmanager
-async def appearing(database_url: str) -> AsyncIterator[tuple[AppearingDatabase, str]]:
-    url = make_url(database_url)
-    door = AppearingDatabase(url.host or "127.0.0.1", url.port or 5432)
-    try:
-        yield door, url.set(host="127.0.0.1", port=door.port).render_as_string(hide_password=False)
-    finally:
-        await door.close()
 
 
 def attempts(log_path: Path) -> list[dict[str, object]]:

@@ -62,7 +62,7 @@ ERROR_STYLES: Final[tuple[tuple[type[Exception], ErrorStyle], ...]] = (
     (CodeStreamError, ErrorStyle("⚠️", "Code Stream returned an error.", server_message=True, http_status=True)),
     (UsageError, _USAGE),
     (AccessDenied, ErrorStyle("🚫", "You are not allowed to do that here.")),
-    (StoreUnavailable, ErrorStyle("🗄️", "The bot's database is unavailable; try again shortly.")),
+    (StoreUnavailable, ErrorStyle("🗄️", "The bot's database is unavailable: nothing was sent to Code Stream.")),
     (OutcomeUnconfirmed, ErrorStyle("⚠️", "Not confirmed either way.")),
     (NotActionable, ErrorStyle("ℹ️", "Not possible in the execution's current status.")),
     (BotError, ErrorStyle("⚠️", "Something went wrong.")),
