@@ -66,6 +66,7 @@ class Timings:
     slack_retry: SlackRetry | None = None  # tests back off for milliseconds, not seconds
     followup: FollowupTiming | None = None  # the demo and tests follow faster
     reconcile: ReconcileTiming | None = None  # tests read back faster
+    socket_ping: float = 10.0  # Socket Mode's ping interval: how soon a dropped connection is noticed
 
 
 @dataclass
@@ -133,7 +134,9 @@ class RunningBot:
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
             assert self.app is not None and self.settings.slack_app_token is not None
-            self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+            self._socket = AsyncSocketModeHandler(
+                self.app, self.settings.slack_app_token.get_secret_value(), ping_interval=self.timings.socket_ping
+            )
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
         if self.watcher is not None:
             await self._refuse_second_sqlite_watcher(runtime)

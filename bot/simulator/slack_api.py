@@ -86,6 +86,9 @@ class SlackStandIn(SlackWebApi, SocketMode):
         self.latency = 0.0  # seconds added to every Web API call (benchmarks)
         self.calls: list[SlackCall] = []
         self.socket_acks = {}
+        self.socket_deliveries = []
+        self.socket_opened = 0
+        self._unacked = {}
         self._faults: dict[str, list[_Fault]] = {}
         self._sockets = []
         self._response_urls = ResponseUrls(self)

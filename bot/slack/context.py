@@ -105,6 +105,9 @@ class InteractionContext:
         async def accepted_then_work() -> None:
             if not await self.replays.first_delivery(event_id):
                 return  # Slack re-delivering an event already being handled
+            if not await self.replays.first_trigger(interaction.trigger_id):
+                log.warning("redelivered Slack interaction ignored")
+                return  # the same command or click again (Socket Mode's redelivery)
             if behind:
                 self.foreground.behind()
             if not await self.replays.accepted_once(headers):

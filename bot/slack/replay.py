@@ -33,6 +33,18 @@ class SlackReplays:
         log.warning("replayed Slack request ignored")
         return False
 
+    async def first_trigger(self, trigger_id: str | None) -> bool:
+        """False when Slack delivers the same command or click again (same ``trigger_id``): Socket
+        Mode redelivers an envelope it saw no ack for on the next connection, and there is no
+        signature to tell it by."""
+        if not trigger_id:
+            return True
+        try:
+            return await self._ledger.first_seen(f"slack-trigger:{trigger_id}", EVENT_DEDUPE_SECONDS)
+        except Exception:
+            log.exception("delivery de-duplication unavailable; relying on the action claim")
+            return True
+
     async def first_delivery(self, event_id: object) -> bool:
         """False when Slack re-delivers an Events API event (same ``event_id``) that this or another
         replica already took: a retry after a slow ack must not act or answer twice."""

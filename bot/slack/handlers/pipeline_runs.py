@@ -53,7 +53,9 @@ class PipelineRuns:
             await self.context.answer(interaction, render_usage_error(exc))
             return
         viewer = await self.context.viewer(interaction)
-        asking = await self._request(interaction, "", given, key=current_request_id())
+        # One run per command: Slack's trigger id names it across redeliveries and replicas.
+        key = f"cmd-{interaction.trigger_id}" if interaction.trigger_id else current_request_id()
+        asking = await self._request(interaction, "", given, key=key)
         try:
             plan = await self.runner.plan(ref, asking, viewer, project=project)
         except (BotError, CodeStreamError) as exc:
