@@ -3,6 +3,7 @@ work calls the small helpers below, so names and labels stay consistent."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -33,6 +34,17 @@ WATCHER_CYCLES = Counter(f"{PREFIX}_watcher_cycles_total", "Watcher polls", ["re
 WATCHER_LAG = Gauge(f"{PREFIX}_watcher_lag_seconds", "Seconds since the watcher last completed a poll")
 WATCHER_LAST_SUCCESS = Gauge(f"{PREFIX}_watcher_last_success_timestamp_seconds", "When the last poll completed")
 ACTIVE_TRACKERS = Gauge(f"{PREFIX}_active_trackers", "Executions being followed")
+ASYNCIO_TASKS = Gauge(f"{PREFIX}_asyncio_tasks", "Tasks in the bot's event loop (a leak grows it)")
+
+
+def _tasks_now() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # read outside the event loop
+        return 0.0
+
+
+ASYNCIO_TASKS.set_function(_tasks_now)
 
 
 def observe_codestream(operation: str, status: str, seconds: float) -> None:
