@@ -37,7 +37,7 @@ from bot.core.logs import request_id as request_id_var
 from bot.core.readback import EventReadBack, ReadBack
 from bot.core.requests import new_request_id
 from bot.core.waiting import wait_event
-from bot.store import ActionRecord
+from bot.store import ActionRecord, database_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,11 @@ class Reconciler:
             self._wake.clear()
             try:
                 await self.round()
-            except Exception:
-                log.exception("reconcile round failed; trying again")
+            except Exception as exc:
+                if not database_unreachable(exc):
+                    log.exception("reconcile round failed; trying again")
+                else:  # one line per round while the database is away, no traceback
+                    log.warning("reconcile round skipped: the database is unreachable (%s)", type(exc).__name__)
             if self._stopping:
                 break
             await wait_event(self._wake, self.timing.interval)

@@ -15,7 +15,7 @@ from bot.store.approvals import ApprovalRecord
 from bot.store.claims import Claim
 from bot.store.digests import DigestRecord, DigestRow
 from bot.store.engine import make_engine, normalize_url, prepare_sqlite
-from bot.store.errors import SchemaLayoutError, SchemaVersionError, StoreError
+from bot.store.errors import SchemaLayoutError, SchemaVersionError, StoreError, database_unreachable
 from bot.store.followups import FollowupRecord
 from bot.store.migrate import upgrade
 from bot.store.mutes import MuteRecord
@@ -43,6 +43,7 @@ __all__ = [
     "SubscriptionFilters",
     "SubscriptionRecord",
     "UndeliveredAlert",
+    "database_unreachable",
     "latest_version",
     "make_engine",
     "normalize_url",

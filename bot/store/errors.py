@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
 from bot.errors import CodestreamBotError
 
 
@@ -16,3 +18,18 @@ class SchemaVersionError(StoreError):
 
 class SchemaLayoutError(StoreError):
     """The database lacks something this version needs and cannot create (it names what)."""
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached (down, restarting, failing over, a
+    connection cut), not that a statement was wrong: loops that meet it say so in one line and
+    try again, without a traceback per round."""
+    if isinstance(exc, OSError | TimeoutError | ConnectionError | OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    cause = exc.__cause__ or exc.__context__
+    name = type(exc).__name__
+    return name.startswith(("ConnectionDoesNotExist", "CannotConnectNow", "InterfaceError")) or (
+        cause is not None and cause is not exc and database_unreachable(cause)
+    )

@@ -57,7 +57,7 @@ async def connections(database_url: str) -> int:
 
 
 async def test_a_database_restart_loses_nothing_and_runs_nothing_twice(
-    outage: tuple[Harness, AppearingDatabase, str],
+    outage: tuple[Harness, AppearingDatabase, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     h, door, database_url = outage
     events = [SAMPLE_FAILED_GIT_ID] + [
@@ -102,6 +102,11 @@ async def test_a_database_restart_loses_nothing_and_runs_nothing_twice(
     posts = {e: h.sim.count("POST", f"{GIT_EVENTS}{e}") for e in events}
     started = {e: sum(1 for r in rows if r.event_id == e and r.status == "started") for e in events}
     assert posts == started == dict.fromkeys(events, 1), (posts, started, [(r.event_id, r.status) for r in rows])
+    # The loops say the database is away in one line a round, not a traceback each.
+    loops = ("bot.core.reconcile", "bot.core.followup", "bot.core.watcher")
+    assert not [r for r in caplog.records if r.name in loops and r.levelname == "ERROR"], [
+        r.getMessage() for r in caplog.records if r.name in loops and r.levelname == "ERROR"
+    ]
     after = await connections(database_url)
     assert after <= max(before, 1) + 2, (before, after)  # the pool reconnected, nothing leaked
     print(json.dumps({"to_ready_s": round(to_ready, 2), "connections": [before, after], "posts": sum(posts.values())}))

@@ -50,7 +50,7 @@ from bot.core.ports import FollowThroughView
 from bot.core.requests import MessageRef, Outcome
 from bot.core.time import seconds_between
 from bot.core.waiting import wait_event
-from bot.store import FollowupRecord, Store
+from bot.store import FollowupRecord, Store, database_unreachable
 
 log = logging.getLogger("bot.core.followup")
 
@@ -221,8 +221,13 @@ class FollowupTracker:
                     now = self._clock()
                     await self._dispatch(now, self._clock)
                     delay = self._next_delay(now)
-                except Exception:
-                    log.exception("follow-through round failed; trying again")
+                except Exception as exc:
+                    if not database_unreachable(exc):
+                        log.exception("follow-through round failed; trying again")
+                    else:  # one line per round while the database is away, no traceback
+                        log.warning(
+                            "follow-through round skipped: the database is unreachable (%s)", type(exc).__name__
+                        )
                 if self._stopping:
                     break
                 if delay > 0:
