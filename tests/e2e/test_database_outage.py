@@ -1,4 +1,4 @@
-"""PostgreSQL restarted under the bot (every connection reset, new ones refused, then back):
+"""PostgreSQL restarted under the bot (every connection reset, new ones reset too, then back):
 readiness says so, a click meanwhile is told nothing was sent (and nothing is), an action whose
 POST was in flight is settled by reading it back once the database returns, and afterwards every
 intent sent matches one POST and one audit row. The database is the test's own, behind a port
@@ -7,6 +7,7 @@ that can drop it (``tests/dbdoor.py``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -16,13 +17,15 @@ import asyncpg
 import httpx
 import pytest
 
-from bot.simulator import SAMPLE_FAILED_GIT_ID, Fault
-from bot.simulator.slack_api import Message, wait_for
+from bot.simulator import SAMPLE_FAILED_GIT_ID, CodeStreamSimulator, Fault
+from bot.simulator.slack_api import Message, SlackStandIn, wait_for
 from bot.slack.render.buttons import ACTION_RERUN
+from bot.slack.render.messages import METADATA_EVENT_TYPE
+from bot.store import open_store
 from tests.conftest import POSTGRES_URL, needs_postgres
 from tests.dbdoor import AppearingDatabase, appearing
-from tests.harness import ALERTS, Harness, buttons, everything, running_harness
-from tests.replicas import fresh_database
+from tests.harness import ALERTS, BOT_TOKEN, Harness, buttons, everything, running_harness
+from tests.replicas import finish, fresh_database, ready, replica_env, start_replica
 
 pytestmark = [needs_postgres, pytest.mark.slow]
 GIT_EVENTS = "/codestream/api/git-events/"
@@ -120,3 +123,134 @@ async def wait_for_async_status(http: httpx.AsyncClient, status: int, within: fl
             return dict(response.json())
         assert time.monotonic() < deadline, f"/readyz never {status}: {response.text}"
         await asyncio.sleep(0.1)
+
+
+def refused_clicks(slack: SlackStandIn, sim: CodeStreamSimulator, events: list[str]) -> list[str] | None:
+    """The events with no rerun sent, once each of them shows its answer in the alert's thread
+    ("nothing was sent"); None while an answer is still missing."""
+    unsent = [e for e in events if sim.count("POST", f"{GIT_EVENTS}{e}") == 0]
+    threads = {
+        (m.metadata or {}).get("event_payload", {}).get("id"): m.ts for m in slack.messages(ALERTS) if not m.thread_ts
+    }
+    for event_id in unsent:
+        replies = slack.thread(ALERTS, threads[event_id])[1:] if event_id in threads else []
+        if not any("nothing was sent to Code Stream" in everything(r) for r in replies):
+            return None
+    return unsent
+
+
+def alerts_by_event(slack: SlackStandIn) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for message in slack.messages(ALERTS):
+        meta = message.metadata or {}
+        if message.user == "U0BOT" and meta.get("event_type") == METADATA_EVENT_TYPE and not message.thread_ts:
+            event_id = meta["event_payload"]["id"]
+            found[event_id] = found.get(event_id, 0) + 1
+    return found
+
+
+async def test_two_replicas_under_a_steady_stream_through_a_database_restart(tmp_path: Path) -> None:
+    async with (
+        fresh_database() as database_url,
+        appearing(database_url) as (door, behind_door),
+        CodeStreamSimulator(execution_duration=1.0) as sim,
+        SlackStandIn(bot_token=BOT_TOKEN) as slack,
+    ):
+        await door.open()
+        env = replica_env(
+            sim,
+            slack,
+            tmp_path,
+            BOT_DATABASE_URL=behind_door,
+            BOT_ALERT_CHANNEL=ALERTS,
+            BOT_WATCH_INTERVAL="1",
+            BOT_WATCH_LOOKBACK="86400",
+            BOT_DIGEST_THRESHOLD="0",
+        )
+        replicas = [await ready(await start_replica(name, env, tmp_path), slack) for name in ("a", "b")]
+        clicked: dict[str, tuple[str, str]] = {}  # event id -> the Rerun button's value, the alert's ts
+
+        def fail(n: int, first: int) -> list[str]:
+            """New failures of ``n`` pipelines of their own (a pipeline's repeat joins its alert)."""
+            return [
+                sim.add_event("git", pipeline=f"svc-{i}-ci", project="Payments", executionStatus="FAILED")["id"]
+                for i in range(first, first + n)
+            ]
+
+        async def click(turn: int, event_id: str) -> None:
+            sender = replicas[turn % 2].send
+            assert sender is not None
+            value, ts = clicked[event_id]
+            with contextlib.suppress(httpx.HTTPError):
+                await sender.block_action(ACTION_RERUN, value, channel=ALERTS, message_ts=ts)
+
+        async def click_new_alerts() -> None:
+            """The stream: every alert gets one Rerun click, on alternating replicas."""
+            turn = 0
+            while True:
+                for message in list(slack.messages(ALERTS)):
+                    meta = message.metadata or {}
+                    if message.user != "U0BOT" or meta.get("event_type") != METADATA_EVENT_TYPE or message.thread_ts:
+                        continue
+                    event_id = meta["event_payload"]["id"]
+                    if event_id in clicked or ACTION_RERUN not in buttons(message):
+                        continue
+                    clicked[event_id] = (buttons(message)[ACTION_RERUN]["value"], message.ts)
+                    await click(turn, event_id)
+                    turn += 1
+                await asyncio.sleep(0.1)
+
+        before = fail(5, 0)
+        stream = asyncio.create_task(click_new_alerts())
+        try:
+            await wait_for(lambda: set(before) <= set(clicked) or None, timeout=30)
+            door.down()
+            during = fail(5, 5)  # failures while the database is away: alerted once it is back
+            async with httpx.AsyncClient(timeout=5) as http:
+                for replica in replicas:
+                    deadline = time.monotonic() + 30
+                    while (await http.get(f"{replica.url}/readyz?local=1")).status_code != 503:
+                        assert time.monotonic() < deadline
+                        await asyncio.sleep(0.1)
+                await asyncio.sleep(3)  # the outage lasts: the watchers poll and cannot record
+                back = time.monotonic()
+                door.up()
+                for replica in replicas:
+                    while (await http.get(f"{replica.url}/readyz?local=1")).status_code != 200:
+                        assert time.monotonic() - back < 60
+                        await asyncio.sleep(0.1)
+                to_ready = time.monotonic() - back
+            await wait_for(lambda: set(during) <= set(alerts_by_event(slack)) or None, timeout=60)
+            await wait_for(lambda: set(during) <= set(clicked) or None, timeout=30)
+            # A click the outage refused was answered "nothing was sent": its person clicks again.
+            refused = await wait_for(lambda: refused_clicks(slack, sim, before + during), timeout=30)
+            for n, event_id in enumerate(refused):
+                await click(n, event_id)
+            try:
+                await wait_for(
+                    lambda: all(sim.count("POST", f"{GIT_EVENTS}{e}") == 1 for e in before + during) or None, timeout=60
+                )
+            except AssertionError:
+                for e in before + during:
+                    ts = clicked.get(e, ("", ""))[1]
+                    said = [everything(m)[:160] for m in slack.thread(ALERTS, ts)[1:]] if ts else []
+                    print("missing run:", e[:8], e in before, sim.count("POST", f"{GIT_EVENTS}{e}"), e in refused, said)
+                raise
+        finally:
+            stream.cancel()
+            await asyncio.gather(stream, return_exceptions=True)
+            for replica in replicas:
+                assert replica.proc.returncode is None, f"{replica.name} exited"
+                await finish(replica)
+        alerts = alerts_by_event(slack)
+        assert all(alerts[e] == 1 for e in before + during), alerts  # none twice, none missing
+        store = await open_store(database_url)
+        try:
+            rows = await store.actions.list(limit=500)
+        finally:
+            await store.close()
+        posts = {e: sim.count("POST", f"{GIT_EVENTS}{e}") for e in before + during}
+        started = {e: sum(1 for r in rows if r.event_id == e and r.status == "started") for e in before + during}
+        assert posts == started == dict.fromkeys(before + during, 1), (posts, started)
+        summary = {"to_ready_s": round(to_ready, 2), "refused": len(refused), "posts": sum(posts.values())}
+        print(json.dumps({**summary, "alerts": len(alerts)}))
