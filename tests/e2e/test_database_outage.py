@@ -236,6 +236,20 @@ async def test_two_replicas_under_a_steady_stream_through_a_database_restart(tmp
                     said = [everything(m)[:160] for m in slack.thread(ALERTS, ts)[1:]] if ts else []
                     print("missing run:", e[:8], e in before, sim.count("POST", f"{GIT_EVENTS}{e}"), e in refused, said)
                 raise
+            # A rerun whose POST was on its way when the database went is settled by reading it back.
+            store = await open_store(database_url)
+            try:
+
+                async def open_rows() -> list[str]:
+                    return [r.event_id for r in await store.actions.list(limit=500) if r.in_flight]
+
+                deadline = time.monotonic() + 60
+                while left := await open_rows():
+                    assert time.monotonic() < deadline, f"never settled: {left}"
+                    await asyncio.sleep(0.2)
+                rows = await store.actions.list(limit=500)
+            finally:
+                await store.close()
         finally:
             stream.cancel()
             await asyncio.gather(stream, return_exceptions=True)
@@ -244,11 +258,6 @@ async def test_two_replicas_under_a_steady_stream_through_a_database_restart(tmp
                 await finish(replica)
         alerts = alerts_by_event(slack)
         assert all(alerts[e] == 1 for e in before + during), alerts  # none twice, none missing
-        store = await open_store(database_url)
-        try:
-            rows = await store.actions.list(limit=500)
-        finally:
-            await store.close()
         posts = {e: sim.count("POST", f"{GIT_EVENTS}{e}") for e in before + during}
         started = {e: sum(1 for r in rows if r.event_id == e and r.status == "started") for e in before + during}
         assert posts == started == dict.fromkeys(before + during, 1), (posts, started)
