@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 
 
 def _scope(row: ActionRecord) -> Scope:
-    return Scope(as_kind(row.kind) or "git", row.project, row.pipeline)
+    # As the audit trail reads it: a row of a pipeline run, an execution or an approval names no
+    # event kind, so a rule limited to kinds does not decide it one way here and another there.
+    return Scope(as_kind(row.kind), row.project, row.pipeline)
 
 
 @dataclass(frozen=True)
