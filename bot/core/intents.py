@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, get_args
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -95,9 +95,7 @@ def log_outcome(outcome: Outcome, seconds: float) -> None:
     )
 
 
-_SURFACES: Final[dict[str, Surface]] = {
-    s: s for s in ("slash", "button", "thread", "mention", "cli", "form", "workflow")
-}
+_SURFACES: Final[dict[str, Surface]] = {s: s for s in get_args(Surface)}
 
 
 def stored_surface(value: str) -> Surface:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -18,14 +18,10 @@ from bot.errors import ConfigError
 # actions that are not verbs (``mute``: silencing alerts; ``subscribe``: routing alerts to a
 # channel) are granted only by naming them.
 ALL_VERBS: Final[tuple[Verb, ...]] = tuple(sorted(VERBS, key=lambda verb: VERBS[verb].mutates))
+#: Every access action, the verbs first: read from ``AccessAction`` itself, so a new one is named once.
 ALL_ACTIONS: Final[tuple[AccessAction, ...]] = (
     *ALL_VERBS,
-    "mute",
-    "subscribe",
-    "cancel",
-    "pause",
-    "approve",
-    "run",
+    *(action for action in get_args(AccessAction) if action not in ALL_VERBS),
 )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.core.access import Grant, Grants
+from bot.core.access import ALL_ACTIONS, Grant, Grants
 from bot.core.verbs import VERBS
 from bot.slack.render import text as t
 from bot.slack.render.base import SlackMessage, cap_blocks, context, fallback_text, section
@@ -10,7 +10,8 @@ from bot.slack.render.base import SlackMessage, cap_blocks, context, fallback_te
 _MAX_LINES = 20  # rules shown; an operator with more reads `codestream-bot check`
 
 
-_ORDER = (*VERBS, "mute", "subscribe", "cancel", "pause", "approve", "run")  # the verbs, then the others
+# The verbs as help lists them, then every other access action (read from the one list).
+_ORDER = (*VERBS, *(action for action in ALL_ACTIONS if action not in VERBS))
 
 
 def _verbs(actions: tuple[str, ...]) -> str:
