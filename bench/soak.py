@@ -55,6 +55,7 @@ class Soak:
     samples: list[Sample] = field(default_factory=list)
     sent: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    _pg_rows: dict[str, int] = field(default_factory=dict)
 
     async def feed(self, http: httpx.AsyncClient, until: float, every: float) -> None:
         """One request every ``every`` seconds: a Rerun click on a fresh alert, then a
@@ -87,12 +88,13 @@ class Soak:
             fds=len(os.listdir(f"/proc/{self.bot.pid}/fd")),
             tasks=int(match.group(1)) if match else -1,
             db_connections=await self.connections(),
-            rows=self.rows(),
+            rows=self.rows(),  # (read with the connections, on PostgreSQL)
             errors=errors,
             actions=self.services.rerun_posts(),
         )
 
     async def connections(self) -> int:
+        """The bot's connections to its PostgreSQL database (this reading's own left out)."""
         if self.database is None:
             return 0
         import asyncpg
@@ -100,13 +102,20 @@ class Soak:
         dsn = self.database.replace("postgresql+asyncpg://", "postgresql://")
         admin = await asyncpg.connect(dsn)
         try:
-            return int(await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"))
+            query = (
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            self._pg_rows = {}
+            for name in TABLES:
+                with contextlib.suppress(Exception):
+                    self._pg_rows[name] = int(await admin.fetchval(f"SELECT count(*) FROM {name}"))  # noqa: S608
+            return int(await admin.fetchval(query))
         finally:
             await admin.close()
 
     def rows(self) -> dict[str, int]:
         if self.database is not None:
-            return {}
+            return dict(self._pg_rows)
         path = self.bot.env["BOT_DATABASE_URL"].split("///", 1)[1]
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             found = {}
