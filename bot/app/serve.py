@@ -296,6 +296,8 @@ class RunningBot:
                 # What is left is cancelled, and hands over to the reconciler (of another
                 # replica, or this one restarted): the exit fits the pod's termination grace.
                 await self.runtime.inflight.cancel(within=HANDOVER_SECONDS)
+            if self.handlers is not None:  # workflow steps waiting on an execution: finished now
+                await self.handlers.runs.stop_waiting()
             # After the drain: finishing actions may still hand executions to the tracker. Its
             # state lives in the store; stopping releases the lease so another replica goes on.
             if self.runtime.followups is not None:

@@ -305,6 +305,14 @@ class PipelineRunner:
                 return last
             await asyncio.sleep(poll_seconds)
 
+    async def status_now(self, execution_id: str) -> str:
+        """The execution's status as Code Stream has it now (``UNKNOWN`` when it cannot say)."""
+        try:
+            execution = await self.client.background.get_execution(execution_id, retry=False)
+        except CodeStreamError:
+            return "UNKNOWN"
+        return (execution.status or "UNKNOWN").upper()
+
     async def _run(self, request: RunRequest) -> RunOutcome:
         try:
             pipeline = await self.client.get_pipeline(request.pipeline_id)

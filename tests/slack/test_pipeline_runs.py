@@ -299,3 +299,18 @@ async def test_a_pipeline_named_by_id_or_link_follows_the_show_rules_too(bob_may
         said = json.dumps(h.slack.responses[-1].body, ensure_ascii=False)
         assert "that you may see" in said and "scope" not in said and "Security" not in said, said
     assert h.slack.views == [] and run_posts(h) == []
+
+
+async def test_a_step_waiting_when_the_bot_stops_is_completed_with_the_status_so_far(tmp_path: Path) -> None:
+    """A shutdown (a deploy) must not leave the workflow hanging on a step nobody will finish."""
+    async with running_harness(tmp_path) as h:
+        h.sim.execution_duration = 600.0  # still running when the bot stops
+        inputs = {"pipeline": "nightly-report", "wait": True, "user": {"id": "U0ALICE"}}
+        await h.send.function_executed("run_pipeline", inputs, execution_id="Fx0DEPLOY")
+        await wait_for(lambda: h.sim.count("POST", "/codestream/api/pipelines/") == 1 or None, timeout=10)
+        await wait_for(lambda: h.sim.count("GET", "/codestream/api/executions/") >= 1 or None, timeout=10)
+        step = h.slack.function_executions["Fx0DEPLOY"]
+        assert step["state"] == "running"
+        await h.bot.stop()
+        assert step["state"] == "completed", step
+        assert step["outputs"]["status"] == "RUNNING" and step["outputs"]["execution_id"]

@@ -7,6 +7,7 @@ channel and followed to its end, an unknown one handed to the reconciler."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: A workflow step that waits for its execution polls it this often.
 STEP_POLL_SECONDS: Final = 10.0
+#: At shutdown, how long finishing a waiting step (one read, one Slack call) may take.
+STOP_SECONDS: Final = 5.0
 
 #: Completes a workflow step: (outputs) on success, (error) on failure.
 Complete = Callable[[dict[str, Any]], Awaitable[None]]
@@ -126,8 +129,21 @@ class PipelineRuns:
         try:
             ended = await self.runner.until_over(execution_id, poll_seconds=self.step_poll_seconds)
             await complete({**outputs, "status": (ended.status or "UNKNOWN") if ended is not None else "UNKNOWN"})
+        except asyncio.CancelledError:
+            # The bot stops (a deploy): finish the step with the status so far rather than leave
+            # the workflow waiting on a step nobody will complete.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(STOP_SECONDS):
+                    await complete({**outputs, "status": await self.runner.status_now(execution_id)})
+            raise
         except Exception:
             log.exception("workflow step: waiting for the execution failed", extra={"execution_id": execution_id})
+
+    async def stop_waiting(self) -> None:
+        """At shutdown: each step still waiting is completed with its execution's status so far."""
+        for task in list(self._waiting):
+            task.cancel()
+        await asyncio.gather(*self._waiting, return_exceptions=True)
 
     # --- shared ---------------------------------------------------------------------------------
 
