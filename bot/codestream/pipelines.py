@@ -25,8 +25,9 @@ from bot.codestream.fields import CodeStreamModel, LenientDict, LenientInt, Leni
 from bot.codestream.ids import validate_server_id
 from bot.codestream.pages import DocumentPage
 from bot.codestream.retry import read_back
-from bot.codestream.session import API, ApiSession, Exchange, Unanswered
+from bot.codestream.session import API, Exchange, Unanswered
 from bot.codestream.transport import json_object
+from bot.codestream.webhooks import WebhookApi
 
 log = logging.getLogger("bot.codestream")
 
@@ -132,7 +133,7 @@ def carries(execution: Execution, tag: str) -> bool:
     return tag in execution.tags or (execution.comments is not None and tag in execution.comments)
 
 
-class PipelineApi(ApiSession):
+class PipelineApi(WebhookApi):
     """The pipeline operations of :class:`~bot.codestream.client.CodeStreamClient`."""
 
     async def find_pipelines(self, name: str, *, project: str | None = None) -> list[Pipeline]:
