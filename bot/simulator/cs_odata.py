@@ -19,6 +19,7 @@ number) are simply false instead of errors, because real documents mix types (th
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
@@ -248,3 +249,14 @@ def sort_docs(docs: Iterable[Doc], keys: list[tuple[str, bool]]) -> list[Doc]:
     for field, descending in reversed(keys):
         result.sort(key=_sort_key(field, descending), reverse=descending)
     return result
+
+
+def page_of(docs: list[Any], top: int, skip: int) -> dict[str, Any]:
+    """One page of ``docs`` in the spec's list envelope (``documents`` keyed by ``_link``)."""
+    shown = docs[skip : skip + top]
+    return {
+        "count": len(shown),
+        "totalCount": len(docs),
+        "links": [d["_link"] for d in shown],
+        "documents": {d["_link"]: copy.deepcopy(d) for d in shown},
+    }

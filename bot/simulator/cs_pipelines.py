@@ -16,7 +16,7 @@ from aiohttp import web
 from bot.simulator.cs_events import API_PREFIX, format_ts, now_micros
 from bot.simulator.cs_execution_state import ExecutionState
 from bot.simulator.cs_middleware import json_error
-from bot.simulator.cs_odata import ODataError, compile_filter, parse_orderby, sort_docs
+from bot.simulator.cs_odata import ODataError, compile_filter, page_of, parse_orderby, sort_docs
 
 PIPELINE_FIELDS = frozenset({"id", "name", "project", "enabled", "state"})
 EXECUTION_FIELDS = frozenset({"id", "name", "index", "status", "project", "_requestTimeInMicros", "updatedAt"})
@@ -79,7 +79,7 @@ class Pipelines:
         matches = compile_filter(filter_, PIPELINE_FIELDS)
         if matches is not None:
             docs = [doc for doc in docs if matches(doc)]
-        return _page(docs, top, skip)
+        return page_of(docs, top, skip)
 
     def run(self, pipeline_id: str, body: Any, executed_by: str) -> dict[str, Any]:
         """Start an execution: KeyError for an unknown pipeline, PipelineError for a disabled one
@@ -112,7 +112,7 @@ class Pipelines:
         if matches is not None:
             docs = [d for d in docs if matches(d)]
         docs = sort_docs(docs, parse_orderby(orderby or "_requestTimeInMicros desc", EXECUTION_FIELDS))
-        return _page(docs, top, skip)
+        return page_of(docs, top, skip)
 
 
 def seed_pipelines(pipelines: Pipelines) -> None:
@@ -131,16 +131,6 @@ def seed_pipelines(pipelines: Pipelines) -> None:
         mandatory=("env", "version"),
     )
     pipelines.add("nightly-report", project="Payments", inputs={"date": ""}, descriptions={"date": "Day to report"})
-
-
-def _page(docs: list[Any], top: int, skip: int) -> dict[str, Any]:
-    shown = docs[skip : skip + top]
-    return {
-        "count": len(shown),
-        "totalCount": len(docs),
-        "links": [d["_link"] for d in shown],
-        "documents": {d["_link"]: copy.deepcopy(d) for d in shown},
-    }
 
 
 def routes(pipelines: Pipelines, subject: Callable[[web.Request], str | None]) -> list[web.RouteDef]:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.simulator.cs_events import API_PREFIX, format_ts, now_micros
 from bot.simulator.cs_middleware import json_error
-from bot.simulator.cs_odata import ODataError, compile_filter
+from bot.simulator.cs_odata import ODataError, compile_filter, page_of
 from bot.simulator.cs_seed import TRIGGER_FAILURE_MESSAGE
 from bot.simulator.cs_state import SimState
 
@@ -104,13 +104,7 @@ class Webhooks:
         matches = compile_filter(filter_, WEBHOOK_FIELDS)
         if matches is not None:
             docs = [d for d in docs if matches(d)]
-        shown = docs[skip : skip + top]
-        return {
-            "count": len(shown),
-            "totalCount": len(docs),
-            "links": [d["_link"] for d in shown],
-            "documents": {d["_link"]: copy.deepcopy(d) for d in shown},
-        }
+        return page_of(docs, top, skip)
 
 
 def routes(webhooks: Webhooks, subject: Callable[[web.Request], str | None]) -> list[web.RouteDef]:
