@@ -233,6 +233,14 @@ class Settings(BaseSettings):
         "action `approve` alone decides.",
     )
 
+    bot_webhook_warn_days: float = Field(
+        80.0,
+        ge=0,
+        le=3650,
+        description="`/codestream webhooks` flags a git webhook not saved for this many days: its API token may "
+        "expire soon (a heuristic from vRA API tokens' usual 90 days). `0`: never.",
+    )
+
     # --- Follow-through ------------------------------------------------------------------------
     bot_follow_max_hours: float = Field(
         6.0, gt=0, le=7 * 24, description="Stop following an execution after this many hours."

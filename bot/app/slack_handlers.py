@@ -15,6 +15,7 @@ from bot.core.muting import Muting
 from bot.core.recent_failures import RecentFailures
 from bot.core.replay import ReplayLedger
 from bot.core.routing import Router
+from bot.core.webhook_health import WebhookBoard
 from bot.slack.alerts import AlertFinder, AlertMarks
 from bot.slack.commands import CommandHandlers
 from bot.slack.commands.mutes import Mutes
@@ -59,7 +60,14 @@ def build_handlers(runtime: Runtime, *, health: Health) -> Handlers:
     commands = CommandHandlers(
         actions=actions,
         controls=controls,
-        reports=Reports(context, failures, AuditTrail(store, access), access, link),
+        reports=Reports(
+            context,
+            failures,
+            AuditTrail(store, access),
+            access,
+            link,
+            WebhookBoard(client, access, runtime.settings.bot_webhook_warn_days),
+        ),
         mutes=mutes,
         subscriptions=Subscriptions(context, ChannelSubscriptions(store, access), access, routing, delivery),
         runs=PipelineRuns(context, runtime.runs, delivery, runtime.followups),

@@ -99,6 +99,13 @@ COMMANDS: Final = CommandTable[Handler](
             arguments=free_words,
         ),
         Command("whoami", "", "what the access policy lets you do here", lambda h: h.reports.whoami),
+        Command(
+            "webhooks",
+            "[project]",
+            "the git webhooks and whether each still starts its pipeline",
+            lambda h: h.reports.webhook_health,
+            arguments=free_words,
+        ),
         Command("mutes", "", "what is muted (from an alert's ⋯ menu), for how long, by whom", lambda h: h.mutes.show),
         Command(
             "unmute",

@@ -21,11 +21,13 @@ from bot.core.audit_trail import AuditTrail
 from bot.core.commands import Invocation
 from bot.core.errors import UsageError
 from bot.core.recent_failures import RecentFailures
+from bot.core.webhook_health import WebhookBoard
 from bot.slack.context import InteractionContext
 from bot.slack.interaction import Interaction
 from bot.slack.render.alert import execution_urls
 from bot.slack.render.audit import render_audit
 from bot.slack.render.messages import SlackMessage, render_error, render_event_list, render_usage_error
+from bot.slack.render.webhooks import render_webhooks
 from bot.slack.render.whoami import render_whoami
 
 
@@ -38,6 +40,17 @@ class Reports:
     trail: AuditTrail
     access: AccessPolicy
     execution_link: Callable[[str | None], str | None]
+    webhooks: WebhookBoard
+
+    async def webhook_health(self, interaction: Interaction, invocation: Invocation) -> SlackMessage:
+        """``/codestream webhooks [project]``."""
+        viewer = await self.context.viewer(interaction)
+        project = " ".join(invocation.args).strip().strip('"') or None
+        try:
+            found = await self.webhooks.health(viewer, project=project, now=datetime.now(UTC))
+        except CodeStreamError as exc:
+            return render_error(exc)
+        return render_webhooks(found, project=project)
 
     async def failures_list(self, interaction: Interaction, invocation: Invocation) -> SlackMessage:
         viewer = await self.context.viewer(interaction)

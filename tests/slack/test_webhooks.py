@@ -1,0 +1,58 @@
+"""``/codestream webhooks [project]``: each git webhook the person may see, whether its last
+push started its pipeline, how many recent pushes did not and why, and when it was last saved
+(flagged when its token may expire soon)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.simulator.cs_events import format_ts, now_micros
+from bot.simulator.slack_api import wait_for
+from tests.harness import ALERTS, Harness, harness_with_config
+
+DAY_US = 86_400 * 1_000_000
+
+
+@pytest.fixture
+async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+    config = (
+        "access:\n  rules:\n"
+        "    - users: [U0ALICE]\n      actions: [show]\n"
+        "    - users: [U0BOB]\n      actions: [show]\n      projects: [Storefront]\n"
+    )
+    async with harness_with_config(tmp_path, config) as harness:
+        yield harness
+
+
+async def ask(h: Harness, text: str, user: str = "U0ALICE") -> str:
+    seen = len(h.slack.responses)
+    await h.send.slash_command(text, user=user, channel=ALERTS)
+    await wait_for(lambda: len(h.slack.responses) > seen or None, timeout=10)
+    return json.dumps(h.slack.responses[-1].body, ensure_ascii=False)
+
+
+async def test_webhooks_with_their_health_for_whoever_may_see_them(h: Harness) -> None:
+    old = now_micros() - 85 * DAY_US
+    broken = h.sim.webhooks.add("payments-main", project="Payments", expired=True, createdBy="fritz@example.com")
+    for n in range(3):
+        h.sim.webhooks.push(str(broken["id"]), subject=f"push {n}")
+    healthy = h.sim.webhooks.add(
+        "shop-main", project="Storefront", repoName="storefront", pipeline="storefront-ci",
+        updatedAt=format_ts(old), _updateTimeInMicros=old,
+    )  # fmt: skip
+    h.sim.webhooks.push(str(healthy["id"]), subject="ok")
+
+    said = await ask(h, "webhooks")
+    assert "payments-main" in said and "not starting its pipeline" in said and "3 recent push" in said
+    assert "Invalid Oauth Refresh token" in said and "fritz@example.com" in said
+    assert "shop-main" in said and "token may expire soon" in said
+    assert said.index("payments-main") < said.index("shop-main")  # the broken one first
+    for secret in (broken["refreshToken"], healthy["refreshToken"]):
+        assert secret not in said
+    only_storefront = await ask(h, "webhooks", user="U0BOB")
+    assert "shop-main" in only_storefront and "payments-main" not in only_storefront
+    assert "payments-main" not in await ask(h, "webhooks Storefront")
