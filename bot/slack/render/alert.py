@@ -5,6 +5,7 @@ Import the public names from :mod:`bot.slack.render.messages`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,27 @@ def is_trigger_failure(event: Event) -> bool:
     return bool((event.message or "").strip()) and not event.execution_link
 
 
+#: Code Stream's messages for a webhook whose saved API token no longer works.
+_TOKEN_TROUBLE: Final = re.compile(r"refresh token|api token|oauth|unauthori[sz]ed|token (is )?(expired|invalid)", re.I)
+
+
+def trigger_fix(event: Event) -> str:
+    """What to do about a trigger failure, by its cause (mrkdwn, escaped)."""
+    where = " · ".join(t.clip(p, 60) for p in (event.project, event.repository, event.branch) if p)
+    hook = f"the webhook for {where}" if where else "the webhook"
+    if _TOKEN_TROUBLE.search(event.message or ""):
+        return (
+            "*What happened:* the API token saved in the git webhook expired or was revoked, so Code Stream "
+            "received the push but could not start the pipeline; every push fails the same way until it is fixed.\n"
+            f"*To fix:* Code Stream › Triggers › Git › Webhooks › edit {hook} › save a new API token. "
+            "If the Git endpoint itself was changed, delete the webhook and create it again."
+        )
+    return (
+        "*What to do:* Code Stream received the push but did not start the pipeline (its message is below): "
+        f"check the git webhook ({hook}) and its Git endpoint in Code Stream › Triggers › Git."
+    )
+
+
 def _alert_header(event: Event) -> str:
     if is_trigger_failure(event):
         return f"⚠️ {_pipeline(event)}: trigger failed"
@@ -90,6 +112,8 @@ def _alert_body(
     why = failure_section(failure)
     if why is not None:
         blocks.append(why)
+    if is_trigger_failure(event):
+        blocks.append(section(trigger_fix(event)))
     message = message_section(event)
     if message is not None:
         blocks.append(message)

@@ -481,6 +481,29 @@ def test_alert_for_a_trigger_failure() -> None:
     assert "No pipeline matched" in block_text(message)
 
 
+def test_a_trigger_failure_says_what_to_fix_for_its_cause() -> None:
+    expired = git_event(
+        executionLink=None,
+        executionIndex=None,
+        executionStatus=None,
+        message="Invalid Oauth Refresh token. Verify webhook configuration.",
+    )
+    message = render_alert(expired, execution_url=None, now=NOW)
+    assert_valid(message)
+    text = block_text(message)
+    assert "API token saved in the git webhook expired or was revoked" in text
+    assert "Triggers › Git › Webhooks" in text and "save a new API token" in text
+    assert "delete the webhook and create it again" in text  # when the Git endpoint itself changed
+    other = render_alert(
+        git_event(executionLink=None, executionIndex=None, executionStatus=None, message="No pipeline <b>matched"),
+        execution_url=None,
+        now=NOW,
+    )
+    assert_valid(other)
+    assert "API token" not in block_text(other) and "check the git webhook" in block_text(other).lower()
+    assert "<b>" not in block_text(other)  # escaped
+
+
 def test_alert_user_mention_and_bogus_mention() -> None:
     assert render_alert(git_event(), execution_url=None, mention="<@U0ONCALL>", now=NOW).text.startswith("<@U0ONCALL>")
     bogus = render_alert(git_event(), execution_url=None, mention="<!everyone> <script>", now=NOW)
