@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from bot.app.codestream import build_codestream_client
@@ -21,9 +22,10 @@ from bot.codestream import (
 )
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.transport import TransportFailure
-from bot.core.access import NO_POLICY_WARNING, build_policy
+from bot.core.access import NO_POLICY_WARNING, AllowEveryone, build_policy
 from bot.core.fileconfig import FileConfig, load_file_config
 from bot.core.routing import StoredRoute
+from bot.core.webhook_health import WebhookBoard
 from bot.errors import ConfigError
 from bot.slack.channels import CHANNEL_ID
 
@@ -104,8 +106,33 @@ async def _check_codestream(settings: Settings) -> list[CheckResult]:
             total = page.total_count if page.total_count is not None else page.count
             results.append(CheckResult("codestream git events", True, f"listed ({total} in total)"))
         results.append(await _approver_check(client))
+        results.extend(await _webhook_check(client, settings))
     finally:
         await client.aclose()
+    return results
+
+
+async def _webhook_check(client: CodeStreamClient, settings: Settings) -> list[CheckResult]:
+    """The git webhooks whose pushes did not start their pipeline in the last 24 h."""
+    now = datetime.now(UTC)
+    board = WebhookBoard(client, AllowEveryone(), settings.bot_webhook_warn_days)
+    try:
+        failing = await board.failing_since(now - timedelta(hours=24), now)
+    except CodeStreamError as exc:
+        what, _ = describe_codestream_error(exc, settings)
+        return [CheckResult("git webhooks", True, f"could not be read: {what}", warning=True)]
+    if not failing:
+        return [CheckResult("git webhooks", True, "no trigger failures in the last 24 h")]
+    results = []
+    for health in failing:
+        hook = health.webhook
+        where = " · ".join(p or "?" for p in (hook.project, hook.repo_name, hook.branch_name))
+        detail = (
+            f"{hook.name} ({where} → {hook.pipeline}): {health.failures} push(es) did not start the pipeline; "
+            f"last: {(health.last_failure or '').strip()[:200]}"
+        )
+        fix = "Code Stream › Triggers › Git › Webhooks: edit it and save a new API token"
+        results.append(CheckResult("git webhooks", True, detail, fix, warning=True))
     return results
 
 

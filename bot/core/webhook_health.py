@@ -28,6 +28,7 @@ class WebhookHealth:
     last_event: Event | None  # the newest push through it, among the recent events
     failures: int  # recent pushes that did not start the pipeline
     last_failure: str | None  # the newest trigger failure's message
+    last_failure_at: datetime | None  # and when Code Stream recorded it
     saved_days: float | None  # since it was last saved (its API token's age, roughly)
     may_expire: bool  # not saved for the warning's days
 
@@ -43,7 +44,12 @@ class WebhookBoard:
     access: AccessPolicy
     warn_days: float = 80.0  # 0: never flagged
 
-    async def health(self, viewer: Viewer, *, project: str | None, now: datetime) -> list[WebhookHealth]:
+    async def failing_since(self, since: datetime, now: datetime) -> list[WebhookHealth]:
+        """Every webhook with a trigger failure recorded since ``since`` (for ``check``: no viewer)."""
+        found = await self.health(None, project=None, now=now)
+        return [h for h in found if h.last_failure_at is not None and h.last_failure_at >= since]
+
+    async def health(self, viewer: Viewer | None, *, project: str | None, now: datetime) -> list[WebhookHealth]:
         """The webhooks ``viewer`` may see (in ``project``, when given), broken ones first; raises
         CodeStreamError when Code Stream cannot be read."""
         clause = f"project eq '{project.replace(chr(39), chr(39) * 2)}'" if project else None
@@ -55,7 +61,8 @@ class WebhookBoard:
                 pushes[event.server_webhook_id].append(event)
         found = []
         for webhook in webhooks:
-            if await self.access.may_see(viewer, Scope("git", webhook.project, webhook.pipeline)):
+            scope = Scope("git", webhook.project, webhook.pipeline)
+            if viewer is None or await self.access.may_see(viewer, scope):
                 found.append(self._judge(webhook, pushes.get(webhook.server_webhook_id or "", []), now))
         return sorted(found, key=lambda h: (not h.broken, -h.failures, h.webhook.name or ""))
 
@@ -68,6 +75,7 @@ class WebhookBoard:
             last_event=events[0] if events else None,
             failures=len(failed),
             last_failure=failed[0].message if failed else None,
+            last_failure_at=failed[0].updated if failed else None,
             saved_days=days,
             may_expire=bool(self.warn_days) and days is not None and days >= self.warn_days,
         )

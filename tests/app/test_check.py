@@ -37,16 +37,32 @@ async def test_all_ok_against_the_simulator(sim: CodeStreamSimulator, tmp_path: 
     results = await run_checks(_env(sim, tmp_path))
     assert _failed(results) == []
     names = [r.name for r in results]
-    assert names[:6] == [
+    assert names[:7] == [
         "configuration",
         "codestream login (vra)",
         "codestream git events",
         "codestream approvals",
+        "git webhooks",
         "slack",
         "database",
     ]
-    assert names[6] == "access"  # no policy: a warning
-    assert set(names[7:]) == {"alert routing", "alert watcher"}  # the routing table, and whether it polls
+    assert names[7] == "access"  # no policy: a warning
+    assert set(names[8:]) == {"alert routing", "alert watcher"}  # the routing table, and whether it polls
+
+
+async def test_check_lists_the_webhooks_whose_pushes_did_not_start_in_the_last_day(
+    sim: CodeStreamSimulator, tmp_path: Path
+) -> None:
+    broken = sim.webhooks.add("payments-main", project="Payments", expired=True)
+    sim.webhooks.push(str(broken["id"]))
+    sim.webhooks.push(str(broken["id"]))
+    healthy = sim.webhooks.add("shop-main", project="Storefront", repoName="storefront", pipeline="storefront-ci")
+    sim.webhooks.push(str(healthy["id"]))
+    lines = [r.line() for r in await run_checks(_env(sim, tmp_path)) if r.name == "git webhooks"]
+    assert len(lines) == 1 and lines[0].startswith("WARN")
+    assert "payments-main (Payments · payments-api · main → payments-ci): 2 push(es)" in lines[0]
+    assert "Invalid Oauth Refresh token" in lines[0] and "save a new API token" in lines[0]
+    assert broken["refreshToken"] not in lines[0]
 
 
 async def test_wrong_refresh_token(sim: CodeStreamSimulator, tmp_path: Path) -> None:
