@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from pydantic import Field
 
@@ -31,6 +31,11 @@ class Execution(CodeStreamModel):
     comments: LenientStr = None
     tags: LenientStrList = Field(default_factory=list)
     input: LenientDict = Field(default_factory=dict)
+    output: LenientDict = Field(default_factory=dict)
+    # ``{"input": name, "output": name}``: what the pipeline's author marked as important.
+    starred: LenientDict = Field(default_factory=dict)
+    # The workspace set-up (Git clone, container start): ``[{step, status, logs: [line…]}]``.
+    workspace_results: list[Any] = Field(default_factory=list, alias="workspaceResults")
     link: LenientStr = Field(None, alias="_link")
     # Stages and their tasks stay raw (``StageExecution``/``TaskExecution`` in the spec, keyed by
     # name): they are read leniently, only to say what failed (bot.core.failures).

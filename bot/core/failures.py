@@ -10,14 +10,20 @@ the renderers escape and clip it for Slack.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from bot.codestream.executions import FAILED_STATUSES, Execution
 from bot.core.logs import redact
+from bot.core.runs import MASK, is_secret
 
 MAX_MESSAGE: Final = 4000  # characters of error text kept (before redaction and rendering)
 MAX_NAME: Final = 200
+
+
+#: Lines of a failed workspace step's log shown (its end: where it broke).
+MAX_LOG_LINES: Final = 10
+MAX_LOG_LINE: Final = 300
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,8 @@ class FailureContext:
     stage: str | None = None
     task: str | None = None
     message: str | None = None  # redacted, possibly multi-line
+    logs: tuple[str, ...] = ()  # the workspace step's last log lines, redacted
+    starred: tuple[tuple[str, str], ...] = ()  # (name, value): the starred input and output
 
     @property
     def where(self) -> str | None:
@@ -62,10 +70,49 @@ def _ordered(items: Mapping[str, Any], order: list[str] | Any) -> Iterator[tuple
 
 
 def failure_context(execution: Execution) -> FailureContext | None:
-    """The first failed stage and task of a failed execution, with their error; None when the
-    execution did not fail or says nothing useful."""
+    """Why a failed execution failed, with the values its author starred; None when it did not
+    fail or says nothing useful."""
     if not _failed(execution.status):
         return None
+    starred = starred_values(execution)
+    found = _stage_context(execution)
+    if found is None:
+        return FailureContext(starred=starred) if starred else None
+    return replace(found, starred=starred)
+
+
+def starred_values(execution: Execution) -> tuple[tuple[str, str], ...]:
+    """The starred input's and output's values (an image tag, an environment), redacted; one that
+    looks secret is masked."""
+    values: list[tuple[str, str]] = []
+    for side, given in (("input", execution.input), ("output", execution.output)):
+        name = execution.starred.get(side)
+        if isinstance(name, str) and name in given and given[name] not in (None, ""):
+            value = MASK if is_secret(name) else redact(str(given[name])[:MAX_NAME])
+            values.append((name[:MAX_NAME], value))
+    return tuple(values)
+
+
+def _workspace_context(execution: Execution) -> FailureContext | None:
+    """A failed workspace step (Git clone, container start): its name and last log lines."""
+    for result in execution.workspace_results:
+        if isinstance(result, Mapping) and _failed(result.get("status")):
+            step = _text(result.get("step"), MAX_NAME) or "workspace"
+            logs = result.get("logs")
+            lines = (
+                [str(line)[:MAX_LOG_LINE] for line in logs if isinstance(line, str)] if isinstance(logs, list) else []
+            )
+            tail = tuple(redact(line) for line in lines[-MAX_LOG_LINES:])
+            return FailureContext(stage="Workspace", task=redact(step), logs=tail)
+    return None
+
+
+def _stage_context(execution: Execution) -> FailureContext | None:
+    if not _failed(execution.status):
+        return None
+    workspace = _workspace_context(execution)
+    if workspace is not None:
+        return workspace
     for stage_key, stage in _ordered(execution.stages, execution.stage_order):
         if not _failed(stage.get("status")):
             continue

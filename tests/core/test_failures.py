@@ -105,3 +105,27 @@ JSON = st.recursive(
 def test_any_shape_of_stages_gives_a_context_or_none_never_an_error(stages: Any, order: Any, status: str) -> None:
     context = failure_context(execution(status, stages=stages, stageOrder=order))
     assert context is None or isinstance(context, FailureContext)
+
+
+def test_a_failed_workspace_step_shows_the_end_of_its_log_redacted() -> None:
+    logs = [f"step {n}" for n in range(30)] + [
+        "Cloning into 'payments-api'...",
+        "remote: Invalid username or password. token=ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "fatal: Authentication failed for 'https://github.example.com/payments-api.git/'",
+    ]
+    failed = execution(workspaceResults=[{"step": "Git clone", "status": "FAILED", "logs": logs}])
+    context = failure_context(failed)
+    assert context is not None and context.where == "Workspace › Git clone"
+    assert len(context.logs) == 10 and context.logs[-1].startswith("fatal: Authentication failed")
+    assert not any("ghp_abcdefghijklmnopqrstuvwxyz0123456789" in line for line in context.logs)
+
+
+def test_the_values_the_author_starred_come_with_the_failure_secrets_masked() -> None:
+    failed = execution(
+        input={"image_tag": "2.4.1", "env": "prod"},
+        output={"deploy_token": "s3cr3t"},
+        starred={"input": "image_tag", "output": "deploy_token"},
+    )
+    context = failure_context(failed)
+    assert context is not None
+    assert context.starred == (("image_tag", "2.4.1"), ("deploy_token", "••••••"))

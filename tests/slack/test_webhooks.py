@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.alerts import post_alert
+from bot.core.watcher.details import FailureDetails
 from bot.simulator.cs_events import format_ts, now_micros
 from bot.simulator.slack_api import wait_for
 from tests.harness import ALERTS, Harness, harness_with_config
@@ -56,3 +58,34 @@ async def test_webhooks_with_their_health_for_whoever_may_see_them(h: Harness) -
     only_storefront = await ask(h, "webhooks", user="U0BOB")
     assert "shop-main" in only_storefront and "payments-main" not in only_storefront
     assert "payments-main" not in await ask(h, "webhooks Storefront")
+
+
+async def test_a_git_clone_failure_shows_its_last_log_lines_and_the_starred_values(h: Harness) -> None:
+    token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    logs = [f"line {n}" for n in range(20)] + [
+        f"remote: Invalid username or password. token={token}",
+        "fatal: Authentication failed for 'https://github.example.com/payments-api.git/'",
+    ]
+    execution = h.sim.add_execution(
+        pipeline="payments-ci",
+        project="Payments",
+        status="FAILED",
+        workspaceResults=[{"step": "Git clone", "status": "FAILED", "logs": logs}],
+        input={"image_tag": "2.4.1"},
+        starred={"input": "image_tag"},
+    )
+    event = h.sim.add_event(
+        "git", pipeline="payments-ci", project="Payments", executionStatus="FAILED", executionLink=execution["_link"]
+    )
+    # As the watcher posts it: the execution read once for why it failed.
+    parsed = await h.runtime.client.get_event("git", str(event["id"]))
+    failure = await FailureDetails(h.runtime.client).of(parsed)
+    record, _ = await post_alert(h.runtime.notifier(), h.store, parsed, channel=ALERTS, failure=failure)
+    assert record is not None
+    alert = h.slack.message(ALERTS, record.ts)
+    assert alert is not None
+    shown = json.dumps(alert.blocks, ensure_ascii=False)
+    assert "Workspace › Git clone" in shown and "fatal: Authentication failed" in shown
+    assert "line 12" in shown and "line 11" not in shown  # the last ten lines
+    assert token not in shown and token not in alert.text
+    assert "⭐ *image_tag*: `2.4.1`" in shown

@@ -15,8 +15,8 @@ ERROR_LEN: Final = 1200  # characters of the error shown (a section holds 3000)
 _FENCE: Final = "```"
 
 
-def code_block(text: str) -> str:
-    body = t.clip_block(text, ERROR_LEN, max_lines=ERROR_LINES).replace(_FENCE, "`\u200b``")
+def code_block(text: str, *, max_lines: int = ERROR_LINES) -> str:
+    body = t.clip_block(text, ERROR_LEN, max_lines=max_lines).replace(_FENCE, "`\u200b``")
     return f"{_FENCE}{body}{_FENCE}" if body else ""
 
 
@@ -30,6 +30,12 @@ def failure_section(failure: FailureContext | None) -> dict[str, Any] | None:
         block = code_block(failure.message)
         if block:
             lines.append(block)
+    if failure.logs:
+        block = code_block("\n".join(failure.logs), max_lines=len(failure.logs))
+        if block:
+            lines.append(f"_Last lines of its log:_\n{block}")
+    for name, value in failure.starred:
+        lines.append(f"⭐ *{t.clip(name, 80)}*: `{t.clip(value, 200)}`")
     return section("\n".join(lines)) if lines else None
 
 
