@@ -33,6 +33,10 @@ class FailureContext:
     message: str | None = None  # redacted, possibly multi-line
     logs: tuple[str, ...] = ()  # the workspace step's last log lines, redacted
     starred: tuple[tuple[str, str], ...] = ()  # (name, value): the starred input and output
+    # A trigger failure: who can fix its webhook (who last saved it, who created it), as Code
+    # Stream names them, and the Slack users they are when the bot can tell (mentions on).
+    fixers: tuple[str, ...] = ()
+    fixer_users: tuple[str, ...] = ()
 
     @property
     def where(self) -> str | None:

@@ -89,3 +89,24 @@ async def test_a_git_clone_failure_shows_its_last_log_lines_and_the_starred_valu
     assert "line 12" in shown and "line 11" not in shown  # the last ten lines
     assert token not in shown and token not in alert.text
     assert "⭐ *image_tag*: `2.4.1`" in shown
+
+
+async def test_a_trigger_failure_alert_names_who_can_fix_its_webhook(tmp_path: Path) -> None:
+    """Through the watcher: the webhook's last saver, mentioned when the people map knows them."""
+    config = "people:\n  fritz@example.com: U0FRITZ\n"
+    async with harness_with_config(
+        tmp_path, config, BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="1", BOT_MENTION_AUTHOR="true"
+    ) as h:
+        hook = h.sim.webhooks.add("payments-main", project="Payments", expired=True, createdBy="fritz@example.com")
+        event = h.sim.webhooks.push(str(hook["id"]), subject="Fix totals")
+
+        def alert() -> str | None:
+            for message in h.slack.messages(ALERTS):
+                shown = json.dumps(message.blocks, ensure_ascii=False)
+                if message.user == "U0BOT" and str(event["id"]) in shown:
+                    return shown
+            return None
+
+        shown = await wait_for(alert, timeout=20)
+        assert "API token saved in the git webhook expired" in shown
+        assert "*Who can fix it:* <@U0FRITZ>" in shown

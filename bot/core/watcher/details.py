@@ -5,17 +5,20 @@ that says nothing, means an alert without details — never a delayed or missing
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from typing import Final
 
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import Event
+from bot.codestream.webhooks import MAX_WEBHOOKS, GitWebhook
 from bot.core.failures import FailureContext, failure_context
 
 log = logging.getLogger("bot.core.watcher")
 
 CACHE_SIZE: Final = 2048  # executions remembered (a failed execution does not change)
+WEBHOOKS_TTL: Final = 300.0  # the git webhooks are read again after this many seconds
 
 
 class FailureDetails:
@@ -24,11 +27,36 @@ class FailureDetails:
         self.size = size
         self.reads = 0  # execution reads made (the benchmark's steady state must not grow)
         self._known: OrderedDict[str, FailureContext | None] = OrderedDict()
+        self._webhooks: dict[str, GitWebhook] = {}
+        self._webhooks_read_at: float | None = None
+
+    async def fixers_of(self, event: Event) -> FailureContext | None:
+        """A trigger failure: who can fix its git webhook (who last saved it, who created it),
+        matched by the webhook id the event names; None when that cannot be read."""
+        webhook_id = getattr(event, "server_webhook_id", None)
+        if not webhook_id:
+            return None
+        now = time.monotonic()
+        if self._webhooks_read_at is None or now - self._webhooks_read_at > WEBHOOKS_TTL:
+            try:
+                hooks = await self.client.list_git_webhooks(top=MAX_WEBHOOKS)
+            except CodeStreamError as exc:
+                log.info("watcher: webhooks unreadable", extra={"error_class": type(exc).__name__})
+                return None
+            self._webhooks = {h.server_webhook_id: h for h in hooks if h.server_webhook_id}
+            self._webhooks_read_at = now
+        hook = self._webhooks.get(webhook_id)
+        if hook is None:
+            return None
+        people = tuple(dict.fromkeys(p for p in (hook.updated_by, hook.created_by) if p))
+        return FailureContext(fixers=people) if people else None
 
     async def of(self, event: Event) -> FailureContext | None:
         """The failed stage, task and error of the event's execution; None without one (a
         trigger failure: the alert shows the event's own message)."""
         execution_id = event.execution_id
+        if event.is_failure and not execution_id:
+            return await self.fixers_of(event)
         if not event.is_failure or not execution_id:
             return None
         if execution_id in self._known:

@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Final
 
@@ -231,6 +231,9 @@ class AlertPosting:
         try:
             failure = await self.details.of(event)
             author = await self.authors.user_for(event.owner) if self.authors is not None else None
+            if failure is not None and failure.fixers and self.authors is not None:
+                users = [await self.authors.user_for(person) for person in failure.fixers]
+                failure = replace(failure, fixer_users=tuple(u for u in users if u))
             record, delivered = await post_alert(
                 self.notifier,
                 self.store,

@@ -59,6 +59,16 @@ def is_trigger_failure(event: Event) -> bool:
 _TOKEN_TROUBLE: Final = re.compile(r"refresh token|api token|oauth|unauthori[sz]ed|token (is )?(expired|invalid)", re.I)
 
 
+def trigger_fixers(failure: FailureContext | None) -> str:
+    """ "*Who can fix it:* <@U…> · fritz@example.com" (the webhook's last saver, its creator)."""
+    if failure is None or not (failure.fixers or failure.fixer_users):
+        return ""
+    names = [t.user_mention(user) for user in failure.fixer_users]
+    if not names:
+        names = [t.clip(person, 80) for person in failure.fixers]
+    return f"\n*Who can fix it:* {' · '.join(dict.fromkeys(names))} (who saved or created the webhook)"
+
+
 def trigger_fix(event: Event) -> str:
     """What to do about a trigger failure, by its cause (mrkdwn, escaped)."""
     where = " · ".join(t.clip(p, 60) for p in (event.project, event.repository, event.branch) if p)
@@ -113,7 +123,7 @@ def _alert_body(
     if why is not None:
         blocks.append(why)
     if is_trigger_failure(event):
-        blocks.append(section(trigger_fix(event)))
+        blocks.append(section(trigger_fix(event) + trigger_fixers(failure)))
     message = message_section(event)
     if message is not None:
         blocks.append(message)
