@@ -171,14 +171,15 @@ async def finish_action(
     error: Exception | None = None,
     execution_link: str | None = None,
     execution_id: str | None = None,
-) -> None:
+) -> bool:
     """``close_action`` and, in the same transaction, the end of the intent's claim: settled
     for ``settle_for`` seconds (the dedupe window), or released when None. Code Stream already
-    answered: a failing write is logged, never raised; the row stays open and the claim held,
-    and the reconciler settles both."""
+    answered: a failing write is logged, never raised; the row stays open and the reconciler
+    settles it (returns False then)."""
     changes = _closing(store, status, error, execution_link, execution_id)
     try:
         await retry_write(lambda: store.intents.finish(key, holder, action_id, owner, changes, settle_for=settle_for))
+        return True
     except Exception:
         log.exception(
             "could not record the outcome in the audit trail; the reconciler will settle it",
@@ -193,6 +194,7 @@ async def finish_action(
                 await retry_write(lambda: store.claims.settle(key, holder, settle_for))
         except Exception:
             log.warning("could not end the intent's claim either; it lapses on its own", exc_info=True)
+        return False
 
 
 async def about_to_send(store: Store, owner: str, action_id: int) -> None:

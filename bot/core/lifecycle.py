@@ -162,6 +162,9 @@ class Lifecycle:
     post_budget_seconds: float = 120.0  # how long the one call (with its unsent retries) may take
     reconcile_seconds: float = 300.0  # after that, how long the reconciler reads back
     wake_reconciler: Callable[[], None] = field(default=lambda: None)
+    # Rows whose outcome this process knows but could not record (the database was away): the
+    # reconciler reads them back as soon as it can, not after its "stuck" delay.
+    unrecorded: set[int] = field(default_factory=set)
 
     @property
     def open_seconds(self) -> float:
@@ -289,7 +292,7 @@ class Lifecycle:
 
     async def close(self, intent: Intent, action_id: int, closing: Closing) -> None:
         """Close the row with a known outcome and end the claim, in one transaction."""
-        await finish_action(
+        recorded = await finish_action(
             self.store,
             self.owner,
             action_id,
@@ -301,6 +304,9 @@ class Lifecycle:
             execution_link=closing.execution_link,
             execution_id=closing.execution_id,
         )
+        if not recorded:
+            self.unrecorded.add(action_id)
+            self.wake_reconciler()
 
     async def hand_over(self, action_id: int, shown_at: MessageRef | None) -> None:
         """An unknown outcome has been shown (``shown_at``: where, to update in place): from now
@@ -322,7 +328,9 @@ class Lifecycle:
         assert row.id is not None
         action_id = row.id
         if not await retry_write(lambda: self.store.actions.update_open(action_id, self.owner, **changes)):
+            self.unrecorded.discard(action_id)
             return False
+        self.unrecorded.discard(action_id)
         key, holder = row_intent_key(row), row.request_id or ""
         if settle_for is None:
             await retry_write(lambda: self.store.claims.release(key, holder))

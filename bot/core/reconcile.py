@@ -172,6 +172,7 @@ class Reconciler:
             token = request_id_var.set(row.request_id or new_request_id())
             try:
                 await self._check(row, now)
+                self.lifecycle.unrecorded.discard(row.id)  # read back once: its own schedule from now
             except Exception:
                 log.exception("reconciling an action failed; will try again", extra={"action_id": row.id})
             finally:
@@ -185,6 +186,8 @@ class Reconciler:
         assert row.id is not None
         stuck = now - row.created_at > timedelta(seconds=self.timing.stuck_after)
         if row.owner == self.owner:
+            if row.id in self.lifecycle.unrecorded:
+                return True  # its outcome is known here but could not be written: read it back now
             if row.status == "unknown" and row.next_check_at is not None:
                 return row.next_check_at <= now
             return stuck  # in flight here, or the Slack layer never handed it over

@@ -263,3 +263,26 @@ async def test_two_replicas_under_a_steady_stream_through_a_database_restart(tmp
         assert posts == started == dict.fromkeys(before + during, 1), (posts, started)
         summary = {"to_ready_s": round(to_ready, 2), "refused": len(refused), "posts": sum(posts.values())}
         print(json.dumps({**summary, "alerts": len(alerts)}))
+
+
+async def test_an_outcome_known_but_not_recorded_is_settled_as_soon_as_the_database_is_back(
+    outage: tuple[Harness, AppearingDatabase, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    h, door, _ = outage
+    alert = await h.post_alert("git", SAMPLE_FAILED_GIT_ID)
+    h.sim.inject(Fault(method="POST", path=f"{GIT_EVENTS}{SAMPLE_FAILED_GIT_ID}$", delay=0.5, after_processing=True))
+    await click_rerun(h, alert)
+    await wait_for(lambda: h.sim.count("POST", f"{GIT_EVENTS}{SAMPLE_FAILED_GIT_ID}") == 1 or None, timeout=10)
+    door.down()  # Code Stream answers while the database is away, longer than the write's retries
+    await wait_for(
+        lambda: any("could not record the outcome" in r.getMessage() for r in caplog.records) or None, timeout=30
+    )
+    door.up()
+    deadline = time.monotonic() + 15  # far sooner than the reconciler's 10 minutes for a stuck row
+    while True:
+        [row] = [r for r in await h.store.actions.list() if r.event_id == SAMPLE_FAILED_GIT_ID]
+        if row.status == "started" and row.finished_at is not None:
+            break
+        assert time.monotonic() < deadline, f"still {row.status}"
+        await asyncio.sleep(0.2)
+    assert h.sim.count("POST", f"{GIT_EVENTS}{SAMPLE_FAILED_GIT_ID}") == 1
