@@ -158,10 +158,12 @@ async def _story(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bo
     reruns = sim.count("POST", f"/codestream/api/git-events/{event['id']}")
     approved = await _approval(story, sim, slack, bot)
     runs = await _pipeline_run(story, sim, slack, bot)
+    broken = await _broken_webhook(story, sim, slack, bot)
     print(f"\nDone: 1 alert, {reruns} rerun sent to Code Stream, execution COMPLETED.", file=story.out)
     print(f"Done: 1 approval request, {approved} decision sent to Code Stream.", file=story.out)
     print(f"Done: 1 pipeline run from a form, {runs} run sent to Code Stream.", file=story.out)
-    return reruns == 1 and approved == 1 and runs == 1
+    print(f"Done: 1 broken webhook explained, {broken} pipeline started while it was broken.", file=story.out)
+    return reruns == 1 and approved == 1 and runs == 1 and broken == 0
 
 
 async def _approval(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bot: RunningBot) -> int:
@@ -244,3 +246,34 @@ async def _pipeline_run(story: Story, sim: CodeStreamSimulator, slack: SlackStan
 
     story.show(await until(ended, "the run COMPLETED", within=45), "#cs-alerts (updated)")
     return sim.count("POST", "/codestream/api/pipelines/")
+
+
+async def _broken_webhook(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bot: RunningBot) -> int:
+    """A git webhook whose API token expired: the push does not start its pipeline; the alert
+    says why, how to fix it and who can; ``/codestream webhooks`` lists it."""
+    assert bot.url is not None
+    hook = sim.webhooks.add(
+        "storefront-main", project="Storefront", repoName="storefront", pipeline="storefront-ci",
+        expired=True, createdBy="fritz@example.com",
+    )  # fmt: skip
+    story.say("The API token saved in the storefront-main git webhook expires; bob pushes to storefront.")
+    event = sim.webhooks.push(str(hook["id"]), subject="Add gift cards", owner="bob")
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{bot.url}/hooks/codestream", headers={"X-Codestream-Bot-Token": WEBHOOK_TOKEN})
+
+    def alert() -> Message | None:
+        return next(
+            (m for m in slack.messages(CHANNEL) if m.user == "U0BOT" and str(event["id"]) in json.dumps(m.blocks)),
+            None,
+        )
+
+    story.say("Code Stream received the push but could not start the pipeline. The alert says why and what to do:")
+    story.show(await until(alert, "the trigger failure's alert"), "#cs-alerts")
+    story.say("alice asks which webhooks are not starting their pipelines: `/codestream webhooks`.")
+    seen = len(slack.responses)
+    async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack) as send:
+        await send.slash_command("webhooks", user="U0ALICE", channel=CHANNEL)
+    answer = await until(lambda: slack.responses[seen:], "the webhooks answer")
+    blocks = answer[-1].body.get("blocks") or []
+    print(blocks_to_text(blocks, story.name), file=story.out)
+    return 0 if sim.get_event("git", str(event["id"])).get("executionLink") is None else 1

@@ -34,6 +34,10 @@ async def test_demo_tells_the_whole_story_and_exits_0(tmp_path: Path) -> None:
         "(env=prod, version=1.4.2)",
         "[ Cancel ]  [ Pause ]",
         "Done: 1 pipeline run from a form, 1 run sent to Code Stream.",
+        "the API token saved in the git webhook expired or was revoked",
+        "Who can fix it: fritz@example.com",
+        "not starting its pipeline",
+        "Done: 1 broken webhook explained, 0 pipeline started while it was broken.",
     ):
         assert line in text, line
     assert '"blocks": [' in text  # --json prints the Block Kit too
