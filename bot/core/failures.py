@@ -37,6 +37,7 @@ class FailureContext:
     # Stream names them, and the Slack users they are when the bot can tell (mentions on).
     fixers: tuple[str, ...] = ()
     fixer_users: tuple[str, ...] = ()
+    webhook: str | None = None  # the git webhook's name, when the trigger failure's is known
 
     @property
     def where(self) -> str | None:

@@ -13,7 +13,7 @@ import pytest
 from bot.core.alerts import post_alert
 from bot.core.watcher.details import FailureDetails
 from bot.simulator.cs_events import format_ts, now_micros
-from bot.simulator.slack_api import wait_for
+from bot.simulator.slack_api import Message, wait_for
 from tests.harness import ALERTS, Harness, harness_with_config
 
 DAY_US = 86_400 * 1_000_000
@@ -110,3 +110,29 @@ async def test_a_trigger_failure_alert_names_who_can_fix_its_webhook(tmp_path: P
         shown = await wait_for(alert, timeout=20)
         assert "API token saved in the git webhook expired" in shown
         assert "*Who can fix it:* <@U0FRITZ>" in shown
+
+
+async def test_pushes_through_one_broken_webhook_are_one_alert_counting_them(tmp_path: Path) -> None:
+    async with harness_with_config(tmp_path, "", BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="1") as h:
+        hook = h.sim.webhooks.add(
+            "shop-main", project="Storefront", repoName="storefront", pipeline="storefront-ci", expired=True
+        )
+        subjects = [f"push {n}" for n in range(5)]
+        for subject in subjects:
+            h.sim.webhooks.push(str(hook["id"]), subject=subject)
+
+        def alerts() -> list[Message]:
+            return [
+                m for m in h.slack.messages(ALERTS) if m.user == "U0BOT" and not m.thread_ts and "storefront" in m.text
+            ]
+
+        def counted() -> Message | None:
+            found = alerts()
+            return found[0] if len(found) == 1 and "5 pushes did not run" in found[0].text else None
+
+        alert = await wait_for(counted, timeout=30)
+        assert "Git webhook shop-main is not starting storefront-ci" in alert.text, alert.text
+        thread = [m for m in h.slack.thread(ALERTS, alert.ts)[1:] if m.user == "U0BOT"]
+        assert len(thread) == 4 and all("did not run again" in m.text for m in thread)
+        assert {s for s in subjects if any(s in m.text for m in [alert, *thread])} == set(subjects)
+        assert len(alerts()) == 1

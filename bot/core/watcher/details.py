@@ -49,7 +49,7 @@ class FailureDetails:
         if hook is None:
             return None
         people = tuple(dict.fromkeys(p for p in (hook.updated_by, hook.created_by) if p))
-        return FailureContext(fixers=people) if people else None
+        return FailureContext(fixers=people, webhook=hook.name)
 
     async def of(self, event: Event) -> FailureContext | None:
         """The failed stage, task and error of the event's execution; None without one (a

@@ -86,8 +86,10 @@ def trigger_fix(event: Event) -> str:
     )
 
 
-def _alert_header(event: Event) -> str:
+def _alert_header(event: Event, failure: FailureContext | None = None) -> str:
     if is_trigger_failure(event):
+        if failure is not None and failure.webhook:
+            return f"🔌 Git webhook {t.clip(failure.webhook, 60)} is not starting {_pipeline(event)}"
         return f"⚠️ {_pipeline(event)}: trigger failed"
     return f"❌ {_pipeline(event)} failed"
 
@@ -160,13 +162,16 @@ def render_alert(
     who = " ".join(
         dict.fromkeys(p for p in (t.mention_syntax(mention), t.mention_syntax(author) if author else "") if p)
     )  # a route mentioning the author already: once
-    title = _alert_header(event)
-    if repeat:  # in the thread of its series' open alert
+    title = _alert_header(event, failure)
+    trigger = is_trigger_failure(event)
+    if repeat and trigger:  # another push the broken trigger did not run
+        title = f"🔌 did not run again: {t.clip(event.pipeline, 80, default='the pipeline')}"
+    elif repeat:  # in the thread of its series' open alert
         number = f" #{event.execution_index}" if event.execution_index is not None else ""
         where = f", {t.clip(failure.where, 80)}" if failure is not None and failure.where else ""
         title = f"🔁 failed again: {t.clip(event.pipeline, 80, default='the pipeline')}{number}{where}"
     elif repeats > 0:  # the series' alert, counting the failures in its thread
-        title = f"{title} · {repeats + 1} failures"
+        title = f"{title} · {repeats + 1} pushes did not run" if trigger else f"{title} · {repeats + 1} failures"
     blocks = _alert_body(event, ref, title=title, mention=who, now=now, failure=failure)
     if repeats > 0 and not repeat:
         more = "1 more failure" if repeats == 1 else f"{repeats} more failures"
