@@ -10,7 +10,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -47,12 +47,20 @@ async def database_error(url: str) -> Exception | None:
 
 
 def describe(error: Exception, url: str) -> str:
-    """One line about ``error``, without the URL's password."""
-    message = " ".join(str(error).split())[:200] or "no answer"
+    """One line about ``error`` for the log, without the URL's password."""
+    message = " ".join(str(error).split()) or "no answer"
     password = normalize_url(url).password
     if password:
         message = message.replace(str(password), "***")
-    return f"{type(error).__name__}: {message}"
+    return f"{type(error).__name__}: {message[:200]}"
+
+
+class _QuietServer(uvicorn.Server):
+    """The waiting room's server leaves the signals to ``serve`` (whose handlers end the wait)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @dataclass
@@ -71,6 +79,7 @@ class WaitingRoom:
             return JSONResponse({"status": "ok"})
 
         async def readyz(_: Request) -> Response:
+            # The class only, as the bot's own /readyz says it: the port may be public.
             return JSONResponse({"ready": False, "database": self.reason}, status_code=503)
 
         async def other(_: Request) -> Response:
@@ -86,7 +95,7 @@ class WaitingRoom:
         config = uvicorn.Config(
             app, host=self.host, port=self.port, log_config=None, lifespan="off", access_log=False, **server_options()
         )
-        self._server = uvicorn.Server(config)
+        self._server = _QuietServer(config)
         # An inherited socket is the bot's for later: serve on a duplicate, closed on stop.
         sockets = None if self.fd is None else [socket.socket(fileno=os.dup(self.fd))]
         self._task = asyncio.create_task(self._server.serve(sockets=sockets))
@@ -110,20 +119,24 @@ async def wait_for_database(
     port: int,
     fd: int | None,
     check: Callable[[str], Awaitable[Exception | None]] = database_error,
-) -> int:
-    """Return once PostgreSQL answers; the number of attempts it took."""
+    stop: asyncio.Event | None = None,
+) -> bool:
+    """Return True once PostgreSQL answers, False when ``stop`` is set first (a SIGTERM)."""
+    stop = stop or asyncio.Event()
     if not url.startswith("postgresql"):
-        return 0
-    error = await check(url)
+        return True
+    error = await _unless(stop, check(url))
+    if stop.is_set():
+        return False
     if error is None:
-        return 1
+        return True
     room = WaitingRoom(host, port, fd)
     await room.start()
     attempt = 1
     try:
         while error is not None:
             delay = BACKOFF[min(attempt, len(BACKOFF)) - 1]
-            room.reason = f"not reachable: {describe(error, url)}"
+            room.reason = f"not reachable ({type(error).__name__})"
             log.warning(
                 "database not reachable (attempt %d): %s; trying again in %.0f s",
                 attempt,
@@ -131,10 +144,26 @@ async def wait_for_database(
                 delay,
                 extra={"attempt": attempt, "error_class": type(error).__name__},
             )
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return False
             attempt += 1
-            error = await check(url)
+            error = await _unless(stop, check(url))
+            if stop.is_set():
+                return False
     finally:
         await room.stop()
     log.info("database reachable after %d attempts", attempt, extra={"attempt": attempt})
-    return attempt
+    return True
+
+
+async def _unless(stop: asyncio.Event, check: Awaitable[Exception | None]) -> Exception | None:
+    """``check``'s answer, or None at once when ``stop`` is set meanwhile (the check is cancelled)."""
+    checking = asyncio.ensure_future(check)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({checking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (checking, stopping):
+        task.cancel()
+    await asyncio.gather(checking, stopping, return_exceptions=True)
+    return checking.result() if checking.done() and not checking.cancelled() else None

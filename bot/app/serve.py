@@ -325,10 +325,22 @@ class RunningBot:
         await self.stop()
 
 
+def _on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (again after uvicorn's server took them over)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+
 async def serve(settings: Settings, *, mode: Mode, host: str, port: int, fd: int | None = None) -> None:
+    stop = asyncio.Event()
+    _on_signals(stop)  # a SIGTERM while waiting for the database ends the wait (as PID 1 too)
     # PostgreSQL not there yet: wait for it, alive and saying why not ready, not crash-looping.
     health_port = port if mode == "http" else settings.bot_health_port
-    await wait_for_database(settings.bot_database_url, host=host, port=health_port, fd=fd)
+    if not await wait_for_database(settings.bot_database_url, host=host, port=health_port, fd=fd, stop=stop):
+        log.info("stopped while waiting for the database")
+        return
     bot = RunningBot(settings, mode=mode, host=host, port=port, listen_fd=fd)
     await bot.start()
     # Everything made at start-up (modules, tables, models) lives as long as the process: moved
@@ -336,11 +348,7 @@ async def serve(settings: Settings, *, mode: Mode, host: str, port: int, fd: int
     # pauses of the event loop, less CPU).
     gc.collect()
     gc.freeze()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    _on_signals(stop)
     try:
         await stop.wait()
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from pathlib import Path
 
 import httpx
@@ -69,3 +70,23 @@ async def test_serve_waits_for_postgresql_alive_and_not_ready_then_serves(tmp_pa
         assert len(lines) >= 2 and [line["attempt"] for line in lines] == list(range(1, len(lines) + 1))
         assert all("password" not in str(line) for line in lines)
         assert "database reachable after" in text
+
+
+async def test_sigterm_while_waiting_for_the_database_ends_it_at_once(tmp_path: Path) -> None:
+    async with (
+        fresh_database() as database_url,
+        appearing(database_url) as (_, behind_door),  # never opened: the database never comes
+        CodeStreamSimulator() as sim,
+        SlackStandIn(bot_token=BOT_TOKEN) as slack,
+    ):
+        env = replica_env(sim, slack, tmp_path, BOT_DATABASE_URL=behind_door)
+        bot = await start_replica("stopping", env, tmp_path)
+        log_path = tmp_path / "stopping.log"
+        try:
+            await wait_for(lambda: len(attempts(log_path)) >= 1 or None, timeout=30)
+            bot.proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(bot.proc.wait(), timeout=10)  # not after its next attempt, or never
+        finally:
+            await finish(bot)
+        assert bot.proc.returncode == 0
+        assert "stopped while waiting for the database" in log_path.read_text()
