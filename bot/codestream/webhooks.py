@@ -42,14 +42,16 @@ class GitWebhook(CodeStreamModel):
 class WebhookApi(ApiSession):
     """The webhook operations of :class:`~bot.codestream.client.CodeStreamClient`."""
 
-    async def list_git_webhooks(self, *, filter: str | None = None, top: int = 100) -> list[GitWebhook]:
-        """Git webhooks (``filter`` e.g. ``project eq 'Payments'``), one page of at most ``top``."""
+    async def list_git_webhooks(
+        self, *, filter: str | None = None, top: int = 100, retry: bool = True
+    ) -> list[GitWebhook]:
+        """Git webhooks (``filter`` e.g. ``project eq 'Payments'``), one page of at most ``top``;
+        ``retry=False``: one attempt (an alert must not wait on retries for its details)."""
         params = {"$top": str(min(top, MAX_WEBHOOKS))}
         if filter:
             params["$filter"] = filter
-        body = await self._get_json(
-            "list git webhooks", Exchange("GET", f"{API}/git-webhooks", params), what="git webhooks"
-        )
+        exchange = Exchange("GET", f"{API}/git-webhooks", params)
+        body = await self._get_json("list git webhooks", exchange, what="git webhooks", retry=retry)
         docs = DocumentPage.model_validate(body).ordered_documents()[:MAX_WEBHOOKS]
         return [GitWebhook.model_validate(doc) for doc in docs]
 

@@ -36,7 +36,7 @@ class FailureContext:
     # A trigger failure: who can fix its webhook (who last saved it, who created it), as Code
     # Stream names them, and the Slack users they are when the bot can tell (mentions on).
     fixers: tuple[str, ...] = ()
-    fixer_users: tuple[str, ...] = ()
+    fixer_users: tuple[str, ...] = ()  # aligned with ``fixers``: "" where none is known
     webhook: str | None = None  # the git webhook's name, when the trigger failure's is known
 
     @property

@@ -163,7 +163,10 @@ class Reconciler:
         now = self.store.now()
         beats = await self.store.liveness.replica_heartbeats()
         checked = 0
-        for row in await self.store.actions.open():
+        rows = await self.store.actions.open()
+        # Known-but-unrecorded rows settled or taken over elsewhere are forgotten here.
+        self.lifecycle.unrecorded.intersection_update(row.id for row in rows)
+        for row in rows:
             if self._stopping:
                 break
             if not await self._take(row, now, beats):

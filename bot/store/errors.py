@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+import errno
+from typing import Final
+
+from sqlalchemy.exc import DBAPIError
 
 from bot.errors import CodestreamBotError
 
@@ -22,14 +25,23 @@ class SchemaLayoutError(StoreError):
 
 def database_unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` says the database could not be reached (down, restarting, failing over, a
-    connection cut), not that a statement was wrong: loops that meet it say so in one line and
-    try again, without a traceback per round."""
-    if isinstance(exc, OSError | TimeoutError | ConnectionError | OperationalError | InterfaceError):
+    connection cut), not that a statement or the schema was wrong: loops that meet it say so in
+    one line and try again, without a traceback per round. Only the error itself and what
+    SQLAlchemy wrapped (``orig``) are looked at, never an unrelated exception's context."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return exc.orig is not None and exc.orig is not exc and database_unreachable(exc.orig)
+    if isinstance(exc, ConnectionError | TimeoutError):
         return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    cause = exc.__cause__ or exc.__context__
-    name = type(exc).__name__
-    return name.startswith(("ConnectionDoesNotExist", "CannotConnectNow", "InterfaceError")) or (
-        cause is not None and cause is not exc and database_unreachable(cause)
-    )
+    if isinstance(exc, OSError):  # refused, reset, unreachable host (not a file error of SQLite)
+        return exc.errno is None or exc.errno not in _FILE_ERRNOS
+    return type(exc).__name__ in _DRIVER_CONNECTION_ERRORS
+
+
+# asyncpg's errors for a connection that is gone or not accepted yet (by name: no import of the
+# driver here).
+_DRIVER_CONNECTION_ERRORS: Final = frozenset(
+    {"ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionFailureError", "AdminShutdownError"}
+)
+_FILE_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.ENOENT})

@@ -36,6 +36,10 @@ from bot.store.undelivered import Undelivered
 __all__ = ["Clock", "HolderGone", "Store"]
 
 
+#: A clock sample whose query took longer than this is not used (its error is half of it).
+MAX_CLOCK_SAMPLE: Final = timedelta(milliseconds=500)
+
+
 class Store:
     """State shared by the bot's replicas. Create with :func:`bot.store.open_store`."""
 
@@ -97,11 +101,13 @@ class Store:
         Returns the offset, or None when this store keeps its own clock."""
         if not self.follows_database_clock:
             return None
-        before = self._db.now() - self._db.offset
-        async with self._db.read() as conn:
+        async with self._db.read() as conn:  # the wait for a connection is not measured
+            before = self._db.now() - self._db.offset
             result = await conn.execute(text("SELECT clock_timestamp()"))
+            after = self._db.now() - self._db.offset
             database_now = result.scalar_one()
-        after = self._db.now() - self._db.offset
+        if after - before > MAX_CLOCK_SAMPLE:
+            return self._db.offset  # too slow an answer to tell the clocks apart: keep the last
         self._db.offset = database_now - (before + (after - before) / 2)
         return self._db.offset
 

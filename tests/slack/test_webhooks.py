@@ -110,6 +110,22 @@ async def test_a_trigger_failure_alert_names_who_can_fix_its_webhook(tmp_path: P
         shown = await wait_for(alert, timeout=20)
         assert "API token saved in the git webhook expired" in shown
         assert "*Who can fix it:* <@U0FRITZ>" in shown
+        # Another push: in the thread, without the fix or a second mention; the alert, redrawn
+        # with its count, still mentions who can fix it.
+        h.sim.webhooks.push(str(hook["id"]), subject="Fix totals again")
+
+        def counted() -> tuple[str, list[str]] | None:
+            roots = [
+                m for m in h.slack.messages(ALERTS) if m.user == "U0BOT" and str(event["id"]) in json.dumps(m.blocks)
+            ]
+            if not roots or "2 pushes did not run" not in roots[0].text:
+                return None
+            replies = [json.dumps(m.blocks) for m in h.slack.thread(ALERTS, roots[0].ts)[1:] if m.user == "U0BOT"]
+            return (json.dumps(roots[0].blocks, ensure_ascii=False), replies) if replies else None
+
+        root, replies = await wait_for(counted, timeout=20)
+        assert "<@U0FRITZ>" in root
+        assert not [r for r in replies if "U0FRITZ" in r or "API token saved" in r]
 
 
 async def test_pushes_through_one_broken_webhook_are_one_alert_counting_them(tmp_path: Path) -> None:

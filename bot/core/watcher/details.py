@@ -38,13 +38,13 @@ class FailureDetails:
             return None
         now = time.monotonic()
         if self._webhooks_read_at is None or now - self._webhooks_read_at > WEBHOOKS_TTL:
+            self._webhooks_read_at = now  # a failed read is not tried again before the TTL either
             try:
-                hooks = await self.client.list_git_webhooks(top=MAX_WEBHOOKS)
+                hooks = await self.client.list_git_webhooks(top=MAX_WEBHOOKS, retry=False)
             except CodeStreamError as exc:
                 log.info("watcher: webhooks unreadable", extra={"error_class": type(exc).__name__})
                 return None
             self._webhooks = {h.server_webhook_id: h for h in hooks if h.server_webhook_id}
-            self._webhooks_read_at = now
         hook = self._webhooks.get(webhook_id)
         if hook is None:
             return None

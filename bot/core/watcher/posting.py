@@ -16,6 +16,7 @@ from bot.codestream.client import CodeStreamClient
 from bot.codestream.models import Event, as_kind
 from bot.core.alerts import post_alert
 from bot.core.digests import DigestBoard
+from bot.core.failures import FailureContext
 from bot.core.mutes import ActiveMutes
 from bot.core.ports import AlertNotifier
 from bot.core.requests import MessageRef
@@ -223,17 +224,22 @@ class AlertPosting:
             raise
         return None if record is not None else refusal or "unknown"
 
+    async def _details(self, event: Event) -> FailureContext | None:
+        """Why it failed; for a trigger failure, who can fix its webhook as Slack users too."""
+        failure = await self.details.of(event)
+        if failure is None or not failure.fixers or self.authors is None:
+            return failure
+        users = [await self.authors.user_for(person) for person in failure.fixers]
+        return replace(failure, fixer_users=tuple(u or "" for u in users))
+
     async def _post(self, claimed: Claimed) -> tuple[AlertRecord | None, str | None]:
         """Post under the claim won: (the saved alert, None) or (None, Slack's refusal). The
         claim is released when nothing was posted; kept when Slack has the alert."""
         event, channel, mention, thread_ts = claimed.event, claimed.channel, claimed.mention, claimed.thread_ts
         posted: list[AlertRecord] = []
         try:
-            failure = await self.details.of(event)
+            failure = await self._details(event)
             author = await self.authors.user_for(event.owner) if self.authors is not None else None
-            if failure is not None and failure.fixers and self.authors is not None:
-                users = [await self.authors.user_for(person) for person in failure.fixers]
-                failure = replace(failure, fixer_users=tuple(u for u in users if u))
             record, delivered = await post_alert(
                 self.notifier,
                 self.store,
@@ -268,7 +274,7 @@ class AlertPosting:
             if kind is None:
                 return
             event = await self.read_event(kind, root.event_id)
-            failure = await self.details.of(event)
+            failure = await self._details(event)
             # Checked last, right before the redraw, to keep the window for a click small.
             if await self.store.alerts.has_actions(root.channel_id, root.ts):
                 return

@@ -63,9 +63,12 @@ def trigger_fixers(failure: FailureContext | None) -> str:
     """ "*Who can fix it:* <@U…> · fritz@example.com" (the webhook's last saver, its creator)."""
     if failure is None or not (failure.fixers or failure.fixer_users):
         return ""
-    names = [t.user_mention(user) for user in failure.fixer_users]
-    if not names:
-        names = [t.clip(person, 80) for person in failure.fixers]
+    users = failure.fixer_users or ("",) * len(failure.fixers)
+    # Each by their Slack user when the bot knows it, else as Code Stream names them.
+    names = [
+        t.user_mention(user) if user else t.clip(person, 80)
+        for person, user in zip(failure.fixers, users, strict=False)
+    ]
     return f"\n*Who can fix it:* {' · '.join(dict.fromkeys(names))} (who saved or created the webhook)"
 
 
@@ -114,8 +117,17 @@ def alert_actions(event: Event, execution_url: str | None, *, act: bool = True) 
 
 
 def _alert_body(
-    event: Event, ref: ExecutionRef, *, title: str, mention: str, now: datetime, failure: FailureContext | None = None
+    event: Event,
+    ref: ExecutionRef,
+    *,
+    title: str,
+    mention: str,
+    now: datetime,
+    failure: FailureContext | None = None,
+    explain: bool = True,
 ) -> list[dict[str, Any]]:
+    """``explain``: a trigger failure's fix and who can make it (not on the repeats in its
+    thread: the alert says it once, and mentions them once)."""
     lead = " ".join(p for p in (mention, f"*{subject(event)}*") if p)
     blocks = [header(title), section(lead)]
     fields = event_fields(event, ref, owner=True)
@@ -124,7 +136,7 @@ def _alert_body(
     why = failure_section(failure)
     if why is not None:
         blocks.append(why)
-    if is_trigger_failure(event):
+    if explain and is_trigger_failure(event):
         blocks.append(section(trigger_fix(event) + trigger_fixers(failure)))
     message = message_section(event)
     if message is not None:
@@ -172,7 +184,7 @@ def render_alert(
         title = f"🔁 failed again: {t.clip(event.pipeline, 80, default='the pipeline')}{number}{where}"
     elif repeats > 0:  # the series' alert, counting the failures in its thread
         title = f"{title} · {repeats + 1} pushes did not run" if trigger else f"{title} · {repeats + 1} failures"
-    blocks = _alert_body(event, ref, title=title, mention=who, now=now, failure=failure)
+    blocks = _alert_body(event, ref, title=title, mention=who, now=now, failure=failure, explain=not repeat)
     if repeats > 0 and not repeat:
         more = "1 more failure" if repeats == 1 else f"{repeats} more failures"
         series = f"{t.clip(event.pipeline, 80)} on {t.clip(event.branch, 80)}"
