@@ -126,14 +126,19 @@ async def _webhook_check(client: CodeStreamClient, settings: Settings) -> list[C
     results = []
     for health in failing:
         hook = health.webhook
-        where = " · ".join(p or "?" for p in (hook.project, hook.repo_name, hook.branch_name))
+        where = " · ".join(_one_line(p or "?") for p in (hook.project, hook.repo_name, hook.branch_name))
         detail = (
-            f"{hook.name} ({where} → {hook.pipeline}): {health.failures} push(es) did not start the pipeline; "
-            f"last: {(health.last_failure or '').strip()[:200]}"
+            f"{_one_line(hook.name or '?')} ({where} → {_one_line(hook.pipeline or '?')}): {health.failures} "
+            f"push(es) did not start the pipeline; last: {_one_line(health.last_failure or '')[:200]}"
         )
         fix = "Code Stream › Triggers › Git › Webhooks: edit it and save a new API token"
         results.append(CheckResult("git webhooks", True, detail, fix, warning=True))
     return results
+
+
+def _one_line(text: str) -> str:
+    """Text from Code Stream for the terminal: one line, no control characters."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def _is_account(approver: str, account: str) -> bool:
