@@ -234,11 +234,7 @@ class Settings(BaseSettings):
     )
 
     bot_webhook_warn_days: float = Field(
-        80.0,
-        ge=0,
-        le=3650,
-        description="`/codestream webhooks` flags a git webhook not saved for this many days: its API token may "
-        "expire soon (a heuristic from vRA API tokens' usual 90 days). `0`: never.",
+        80.0, ge=0, le=3650, description="Flag a git webhook not saved this many days (token may expire). `0`: never."
     )
 
     # --- Follow-through ------------------------------------------------------------------------

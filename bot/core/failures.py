@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from bot.codestream.executions import FAILED_STATUSES, Execution
 from bot.core.logs import redact
-from bot.core.runs import MASK, is_secret
+from bot.core.run_inputs import MASK, is_secret
 
 MAX_MESSAGE: Final = 4000  # characters of error text kept (before redaction and rendering)
 MAX_NAME: Final = 200

@@ -16,13 +16,11 @@ shows, logs or records them; Code Stream alone gets their values.
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import logging
 import re
-import shlex
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeAlias
@@ -32,14 +30,15 @@ from bot.codestream.errors import CodeStreamError, InvalidId, NotFound
 from bot.codestream.execution_actions import is_over
 from bot.codestream.executions import Execution
 from bot.codestream.ids import validate_server_id
-from bot.codestream.pipelines import Pipeline, PipelineInput
+from bot.codestream.pipelines import Pipeline
 from bot.core.access import AccessPolicy, AllowEveryone, Scope, Viewer
-from bot.core.errors import AccessDenied, BotError, UsageError
+from bot.core.errors import AccessDenied, BotError
 from bot.core.intents import INTENT_PREFIX
 from bot.core.lifecycle import Closing, Intent, Lifecycle, Run, Sent
 from bot.core.logs import request_id as request_id_var
 from bot.core.metrics import record_outcome
 from bot.core.requests import Actor, Surface, new_request_id
+from bot.core.run_inputs import Plan, RunRefused, check_inputs, masked, plan_inputs, scrub
 from bot.core.verbs import RUN
 from bot.store import ActionRecord
 
@@ -50,46 +49,12 @@ RUN_KIND: Final = "pipeline"
 #: How long a started run's claim is kept: a second submission of its form or step meanwhile
 #: is told about the first run.
 RUN_DEDUPE_SECONDS: Final = 3600.0
-MASK: Final = "••••••"
 #: A workflow step that waits for its execution gives up after this long.
 STEP_MAX_SECONDS: Final = 6 * 3600.0
-_SECRET: Final = re.compile(r"pass(word|wd|phrase)?|pwd|token|secret|key|credential|private|auth", re.IGNORECASE)
 _PIPELINE_LINK: Final = re.compile(r"pipelines?/([A-Za-z0-9][A-Za-z0-9._~-]{0,127})(?:/[^?#]*)?(?:[?#].*)?$")
-# Curly double quotes quote; a curly apostrophe (don’t) stays a letter.
-_SMART_QUOTES: Final = str.maketrans({"“": '"', "”": '"'})
 _UUID: Final = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 
 RunStatus: TypeAlias = Literal["started", "failed", "unknown", "not_started", "duplicate", "denied"]
-
-
-def is_secret(name: str) -> bool:
-    """Whether an input's name says it holds a secret (its value is never shown or recorded)."""
-    return bool(_SECRET.search(name))
-
-
-def masked(inputs: Mapping[str, Any]) -> dict[str, str]:
-    """``inputs`` fit to show, log or audit: secret-looking ones replaced by a mask."""
-    return {name: MASK if is_secret(name) else str(value) for name, value in inputs.items()}
-
-
-class RunRefused(BotError):
-    """The run cannot be asked for as given (unknown pipeline, ambiguous name, unknown input,
-    disabled pipeline): nothing was sent."""
-
-    default_message = "That pipeline cannot be run as asked."
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A pipeline found, the inputs given, and the mandatory ones still missing (a form asks)."""
-
-    pipeline: Pipeline
-    given: dict[str, str]
-    missing: tuple[PipelineInput, ...]
-
-    @property
-    def ready(self) -> bool:
-        return not self.missing
 
 
 @dataclass(frozen=True)
@@ -146,16 +111,6 @@ def comments_for(actor: Actor, key: str) -> str:
     """Who asked, for Code Stream's UI, and the run's tag again: a Code Stream that drops
     ``tags`` still lets the read-back find the run by its comments."""
     return f"Run from Slack by {f'@{actor.name}' if actor.name else actor.user_id} ({run_tag(key)})"
-
-
-def scrub(text: str | None, inputs: Mapping[str, str]) -> str | None:
-    """``text`` (an error Code Stream sent back) with the values of secret inputs masked."""
-    if not text:
-        return text
-    for name, value in inputs.items():
-        if is_secret(name) and len(value) >= 3:
-            text = text.replace(value, MASK)
-    return text
 
 
 def run_detail(pipeline_id: str, inputs: Mapping[str, str]) -> str:
@@ -400,85 +355,10 @@ class PipelineRunner:
         return visible[0]
 
 
-def parse_run_words(words: Sequence[str]) -> tuple[str, str | None, dict[str, str]]:
-    """``<pipeline> [project:<name>] [name=value …]`` (values may be quoted) -> the pipeline as
-    typed, the project and the inputs; UsageError for anything else."""
-    # Slack sends the text HTML-escaped (& < >) and macOS turns quotes into curly ones.
-    text = html.unescape(" ".join(words)).translate(_SMART_QUOTES)
-    lexer = shlex.shlex(text, posix=True, punctuation_chars=False)
-    lexer.whitespace_split, lexer.escape = True, ""  # C:\\builds stays as typed
-    try:
-        tokens = list(lexer)
-    except ValueError:
-        raise UsageError('A quote is not closed: write `name="a value with spaces"`.') from None
-    ref, project, inputs = "", None, {}
-    for token in tokens:
-        name, eq, value = token.partition("=")
-        if eq and name and "://" not in name and not name.startswith("<"):
-            if name in inputs:
-                raise UsageError(f"The input `{name[:40]}` is given twice.")
-            inputs[name] = _unlinked(value)
-        elif token.lower().startswith("project:") and len(token) > len("project:"):
-            project = token[len("project:") :]
-        elif not ref:
-            ref = token.strip("<>").split("|", 1)[0]  # a link Slack formatted: <url|label>
-        else:
-            shown = "that word" if is_secret(token) else f"`{token[:40]}`"
-            raise UsageError(f"I don't know what {shown} means here: inputs are written `name=value`.")
-    if not ref:
-        raise UsageError("Say which pipeline: `/codestream run <pipeline> [project:<name>] [name=value …]`.")
-    return ref, project, inputs
-
-
-def parse_input_lines(text: str) -> dict[str, str]:
-    """A workflow step's ``inputs``: one ``name=value`` per line (blank lines skipped)."""
-    inputs: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, eq, value = line.partition("=")
-        if not eq or not name.strip():  # the line is not echoed: it may hold a secret
-            raise UsageError(f"Each line of the inputs is `name=value`; line {number} is not.")
-        if name.strip() in inputs:
-            raise UsageError(f"The input `{name.strip()[:40]}` is given twice.")
-        inputs[name.strip()] = value.strip()
-    return inputs
-
-
 def _scrub_error(error: Exception | None, inputs: Mapping[str, str]) -> None:
     """Code Stream may quote a bad value back: never a secret one, wherever the error goes."""
     if isinstance(error, CodeStreamError):
         error.server_message = scrub(error.server_message, inputs)
-
-
-def _unlinked(value: str) -> str:
-    """A value Slack turned into a link (``<https://x|x>``) as it was typed."""
-    if value.startswith("<") and value.endswith(">"):
-        return value[1:-1].split("|", 1)[0]
-    return value
-
-
-def plan_inputs(pipeline: Pipeline, given: Mapping[str, str]) -> Plan:
-    """Checks the names given; the mandatory inputs without a value are what is missing."""
-    check_inputs(pipeline, given, complete=False)
-    missing = tuple(i for i in pipeline.inputs() if i.mandatory and not str(given.get(i.name, "")).strip())
-    return Plan(pipeline, dict(given), missing)
-
-
-def check_inputs(pipeline: Pipeline, given: Mapping[str, str], *, complete: bool) -> None:
-    """RunRefused for an input the pipeline does not declare, and (``complete``) for a
-    mandatory one without a value."""
-    declared = [i.name for i in pipeline.inputs()]
-    unknown = sorted(name for name in given if name not in declared)
-    if unknown:
-        takes = ", ".join(f"`{name}`" for name in declared) or "no inputs"
-        names = ", ".join(f"`{name}`" for name in unknown)
-        raise RunRefused(f"{pipeline.name or 'The pipeline'} has no input {names}; it takes {takes}.")
-    if complete:
-        missing = [i.name for i in pipeline.inputs() if i.mandatory and not str(given.get(i.name, "")).strip()]
-        if missing:
-            names = ", ".join(f"`{name}`" for name in missing)
-            raise RunRefused(f"{pipeline.name or 'The pipeline'} needs a value for {names}.")
 
 
 def _id_in(ref: str) -> str | None:

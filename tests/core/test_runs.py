@@ -10,7 +10,8 @@ import pytest
 from bot.codestream.pipelines import Pipeline
 from bot.core.errors import UsageError
 from bot.core.requests import Actor
-from bot.core.runs import Plan, RunOutcome, RunRequest, masked, parse_input_lines, parse_run_words, scrub
+from bot.core.run_inputs import Plan, masked, parse_input_lines, parse_run_words, scrub
+from bot.core.runs import RunOutcome, RunRequest
 from bot.slack.render.run import parse_run_form, render_run_form, render_run_outcome
 
 

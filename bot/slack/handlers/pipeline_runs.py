@@ -19,7 +19,8 @@ from bot.core.commands import Invocation
 from bot.core.errors import AccessDenied, BotError, UsageError
 from bot.core.followup import FollowupTracker
 from bot.core.requests import MessageRef
-from bot.core.runs import RUN_KIND, PipelineRunner, RunOutcome, RunRequest, parse_input_lines, parse_run_words
+from bot.core.run_inputs import parse_input_lines, parse_run_words
+from bot.core.runs import RUN_KIND, PipelineRunner, RunOutcome, RunRequest
 from bot.slack.context import InteractionContext, current_request_id
 from bot.slack.delivery import Delivery
 from bot.slack.interaction import Interaction

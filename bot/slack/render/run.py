@@ -13,7 +13,8 @@ from typing import Any, Final
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.executions import Execution
 from bot.core.errors import BotError, UsageError
-from bot.core.runs import Plan, RunOutcome, is_secret, masked
+from bot.core.run_inputs import Plan, is_secret, masked
+from bot.core.runs import RunOutcome
 from bot.slack.render import text as t
 from bot.slack.render.base import (
     ExecutionRef,
