@@ -2,8 +2,9 @@
 
 The real ``serve`` (a subprocess, SQLite by default, ``--database URL`` for PostgreSQL) against
 the simulator and the Slack stand-in, fed every few seconds from this process, signed as Slack
-signs: Rerun clicks on fresh alerts and ``show`` commands, new failures the watcher alerts, and
-the follow-through of every rerun to its end. Every ``--sample`` seconds it reads the bot's RSS,
+signs: Rerun clicks on fresh alerts and ``whoami`` commands, new failures the watcher alerts,
+a Code Stream approval every minute that the approvals watcher posts and alice approves (button,
+then the form), and the follow-through of every rerun to its end. Every ``--sample`` seconds it reads the bot's RSS,
 open file descriptors, asyncio tasks (``/metrics``), database connections (PostgreSQL) and the
 store's table sizes, and counts the error lines in its log. At the end: a table of the samples
 and, after the warm-up, each series' slope per hour (least squares) — flat is what passes.
@@ -24,14 +25,19 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
-from bench.common import FORM, SIGNING_SECRET, ServerProcess, Services, bot_env, header, rss_mb, table
+from bench.common import FORM, SIGNING_SECRET, ServerProcess, Services, bot_env, header, rss_mb, table, wait_until
 from bench.loadgen import sign
+from bot.simulator.slack_sender import SlackSender
+from bot.slack.render.approval import ACTION_APPROVE, MESSAGE_BLOCK, MESSAGE_INPUT
 
-TABLES = ("actions", "claims", "alerts", "followups", "replays")
+TABLES = ("actions", "claims", "alerts", "followups", "approvals")
+ALERT_CHANNEL = "C0ALERTS"
+APPROVER_EMAIL = "alice@example.com"  # the stand-in's e-mail of U0ALICE
+JSON = dict[str, Any]
 
 
 @dataclass
@@ -55,6 +61,8 @@ class Soak:
     samples: list[Sample] = field(default_factory=list)
     sent: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    approvals_asked: int = 0
+    approved: set[str] = field(default_factory=set)  # approval requests (message ts) clicked
     _pg_rows: dict[str, int] = field(default_factory=dict)
 
     async def feed(self, http: httpx.AsyncClient, until: float, every: float) -> None:
@@ -66,6 +74,9 @@ class Soak:
             bodies = self.services.rerun_clicks(1) if n % 2 else self.services.slash_bodies(["whoami"])
             if n % 10 == 0:
                 self.services.sim.generate("git", 1, failed=1)
+            if n % 30 == 0:
+                self.services.sim.user_operations.add(pipelineName=f"soak-deploy-{n}", approvers=[APPROVER_EMAIL])
+                self.approvals_asked += 1
             for body in bodies:
                 now = str(int(time.time()))
                 headers = {
@@ -77,6 +88,39 @@ class Soak:
                 self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
                 self.sent += 1
             await asyncio.sleep(every)
+
+    async def approve(self, until: float) -> None:
+        """alice approves every approval request the approvals watcher posted: the Approve
+        button, then the form it opens, as Slack sends them."""
+        slack = self.services.slack
+        async with SlackSender(self.bot.events_url, SIGNING_SECRET, slack) as send:
+            while time.monotonic() < until:
+                for message in slack.messages(ALERT_CHANNEL):
+                    if message.user != "U0BOT" or "Approval needed" not in message.text:
+                        continue
+                    if message.ts in self.approved or not _has_button(message.blocks, ACTION_APPROVE):
+                        continue
+                    self.approved.add(message.ts)
+                    views = len(slack.views)
+                    clicked = await send.block_action(
+                        ACTION_APPROVE, user="U0ALICE", channel=ALERT_CHANNEL, message_ts=message.ts
+                    )
+                    self.statuses[clicked.status_code] = self.statuses.get(clicked.status_code, 0) + 1
+                    self.sent += 1
+                    if not await wait_until(lambda n=views: len(slack.views) > n, timeout=30):  # type: ignore[misc]
+                        continue
+                    values = {MESSAGE_BLOCK: {MESSAGE_INPUT: {"type": "plain_text_input", "value": "soak"}}}
+                    response = await send.view_submission(slack.views[-1]["view"], "U0ALICE", values=values)
+                    self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
+                    self.sent += 1
+                await asyncio.sleep(5)
+
+    def approvals(self) -> tuple[int, int, int]:
+        """(asked, approved in Code Stream, POSTs to user-operations)."""
+        ops = self.services.sim.user_operations.ops.values()
+        done = sum(1 for op in ops if op.get("status") == "APPROVED")
+        posts = self.services.sim.count("POST", "/codestream/api/user-operations/")
+        return self.approvals_asked, done, posts
 
     async def sample(self, http: httpx.AsyncClient, started: float) -> Sample:
         metrics = (await http.get(f"{self.bot.url}/metrics")).text
@@ -125,6 +169,10 @@ class Soak:
             return found
 
 
+def _has_button(blocks: list[JSON], action_id: str) -> bool:
+    return any(isinstance(e, dict) and e.get("action_id") == action_id for b in blocks for e in b.get("elements") or [])
+
+
 def slope_per_hour(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of (minute, value), per hour."""
     if len(points) < 2:
@@ -162,6 +210,8 @@ def report(soak: Soak, warmup: float) -> str:
     lines.append(f"\nAfter {warmup:g} min of warm-up, slope per hour:")
     lines.extend(f"  {name}: {slope_per_hour(points):+.2f}" for name, points in series.items())
     lines.append(f"\nrequests sent {soak.sent}, answers {soak.statuses}, error log lines {soak.samples[-1].errors}")
+    asked, approved, posts = soak.approvals()
+    lines.append(f"approvals asked {asked}, approved in Code Stream {approved}, POSTs to user-operations {posts}")
     return "\n".join(lines)
 
 
@@ -173,10 +223,11 @@ async def main(minutes: float, sample_seconds: float, every: float, warmup: floa
     extra = {
         "BOT_WATCH": "true",
         "BOT_WATCH_INTERVAL": "10",
-        "BOT_ALERT_CHANNEL": "C0ALERTS",
+        "BOT_ALERT_CHANNEL": ALERT_CHANNEL,
         "BOT_LOG_LEVEL": "INFO",
         "BOT_LOG_FORMAT": "text",
         "BOT_FOLLOW_POLL_BUDGET": "20",
+        "BOT_APPROVALS_INTERVAL": "10",
     }
     if database is not None:
         extra["BOT_DATABASE_URL"] = database
@@ -190,12 +241,14 @@ async def main(minutes: float, sample_seconds: float, every: float, warmup: floa
         until = started + minutes * 60
         async with httpx.AsyncClient(timeout=30) as http:
             feeder = asyncio.create_task(soak.feed(http, until, every))
+            approver = asyncio.create_task(soak.approve(until))
             while time.monotonic() < until:
                 soak.samples.append(await soak.sample(http, started))
                 s = soak.samples[-1]
                 print(f"  {s.minute:5.1f} min  RSS {s.rss_mb:6.1f} MB  fds {s.fds}  tasks {s.tasks}  errors {s.errors}")
                 await asyncio.sleep(sample_seconds)
             await feeder
+            await approver
             soak.samples.append(await soak.sample(http, started))
         print(report(soak, warmup))
         print(json.dumps({"samples": [s.__dict__ for s in soak.samples]}), file=sys.stderr)
