@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.codestream import CodeStreamClient
+from bot.codestream.client import CodeStreamClient
 from bot.core.access import AccessPolicy, AllowEveryone
 from bot.core.control.ports import LoggedControls
 from bot.core.control.readback import ControlReadBack

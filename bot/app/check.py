@@ -13,14 +13,8 @@ from urllib.parse import urlsplit
 
 from bot.app.codestream import build_codestream_client
 from bot.app.settings import Settings, load_settings
-from bot.codestream import (
-    AuthenticationFailed,
-    CodeStreamError,
-    NotFound,
-    RetryPolicy,
-    TLSFailure,
-)
-from bot.codestream.client import CodeStreamClient
+from bot.codestream.client import CodeStreamClient, RetryPolicy
+from bot.codestream.errors import AuthenticationFailed, CodeStreamError, NotFound, TLSFailure
 from bot.codestream.transport import TransportFailure
 from bot.core.access import NO_POLICY_WARNING, AllowEveryone, build_policy
 from bot.core.fileconfig import FileConfig, load_file_config

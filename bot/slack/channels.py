@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from slack_sdk.web.async_client import AsyncWebClient
+if TYPE_CHECKING:  # settings import CHANNEL_ID: reading them must not load the Slack client
+    from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 

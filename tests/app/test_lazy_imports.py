@@ -58,3 +58,12 @@ def test_the_lazy_imports_still_resolve() -> None:
     table = next(iter(metadata.tables.values()))
     assert postgresql_insert(table).on_conflict_do_nothing() is not None
     assert sqlite_insert(table).on_conflict_do_nothing() is not None
+
+
+def test_reading_the_settings_loads_no_http_or_slack_client() -> None:
+    """A configuration mistake is reported before the HTTP stacks are loaded: reading the
+    settings (and the access rules they name) imports neither httpx, aiohttp nor slack_sdk, so
+    ``serve`` and ``check`` answer a mistake in a fraction of a second."""
+    loaded = _modules_after_importing(["bot.app.settings", "bot.core.access", "bot.codestream.models"])
+    heavy = sorted(m for m in loaded if m.split(".")[0] in {"httpx", "aiohttp", "slack_sdk", "slack_bolt"})
+    assert not heavy, f"reading the settings imports {heavy[:5]}"

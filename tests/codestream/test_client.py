@@ -8,24 +8,20 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.codestream import (
+from bot.codestream.auth import CspApiTokenProvider, StaticTokenProvider, VraRefreshTokenProvider
+from bot.codestream.client import CodeStreamClient, RetryPolicy
+from bot.codestream.errors import (
     AuthenticationFailed,
     BadRequest,
     BadResponse,
-    CodeStreamClient,
-    EventKind,
     Forbidden,
-    GerritEvent,
-    GitEvent,
     InvalidId,
     NotFound,
     RateLimited,
     ServerError,
     Unavailable,
 )
-from bot.codestream.auth import CspApiTokenProvider, StaticTokenProvider, VraRefreshTokenProvider
-from bot.codestream.client import RetryPolicy
-from bot.codestream.models import parse_event
+from bot.codestream.models import EventKind, GerritEvent, GitEvent, parse_event
 from bot.codestream.transport import TransportFailure
 from bot.simulator import (
     SAMPLE_FAILED_DOCKER_ID,

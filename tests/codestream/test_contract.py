@@ -3,8 +3,9 @@ spec's own example payloads parse."""
 
 from __future__ import annotations
 
-from bot.codestream import CodeStreamClient, EventKind
+from bot.codestream.client import CodeStreamClient
 from bot.codestream.execution_actions import ExecutionAction
+from bot.codestream.models import EventKind
 from bot.simulator import SAMPLE_FAILED_DOCKER_ID, SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID, CodeStreamSimulator
 from tests.spec import SPEC_FILES, check_body, check_request, find_operation
 

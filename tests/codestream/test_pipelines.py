@@ -3,7 +3,7 @@ is read back by the run's tag), and every request as the spec documents it."""
 
 from __future__ import annotations
 
-from bot.codestream import CodeStreamClient
+from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import BadRequest, NotFound
 from bot.codestream.transport import TransportFailure
 from bot.simulator import CodeStreamSimulator

@@ -4,7 +4,7 @@ webhook is saved again."""
 
 from __future__ import annotations
 
-from bot.codestream import CodeStreamClient
+from bot.codestream.client import CodeStreamClient
 from bot.codestream.models import GitEvent, parse_event
 from bot.simulator import CodeStreamSimulator
 from tests.spec import SPEC_FILES, check_request

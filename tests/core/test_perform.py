@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.codestream import CodeStreamClient, Forbidden, NotFound, RetryPolicy
+from bot.codestream.client import CodeStreamClient, RetryPolicy
+from bot.codestream.errors import Forbidden, NotFound
 from bot.codestream.models import Event
 from bot.codestream.transport import TransportFailure
 from bot.core.access import Rule, RulePolicy

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.codestream import CodeStreamClient
+from bot.codestream.client import CodeStreamClient
 from bot.core.intents import IN_FLIGHT_CLAIM_SECONDS, intent_key
 from bot.core.liveness import Liveness, new_replica_id, process_gone
 from bot.core.ports import LoggedOutcomes

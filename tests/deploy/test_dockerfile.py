@@ -15,10 +15,11 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from packaging.specifiers import SpecifierSet
@@ -244,6 +245,26 @@ def _closed_port(port: int = 0) -> Iterator[int]:
         yield int(s.getsockname()[1])
 
 
+T = TypeVar("T")
+
+
+def _when_free(bind: Callable[[], T], within: float = 30.0) -> T:
+    """``bind()`` once port 3000 is free: it is the image's fixed fallback, so another process on
+    the machine may hold it for a moment (a server of its own, a socket being closed). Waits for
+    it with a deadline; past that, skips naming what holds it."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return bind()
+        except OSError as error:
+            if time.monotonic() > deadline:
+                holders = subprocess.run(
+                    ["ss", "-tanp", "sport = :3000"], capture_output=True, text=True, check=False
+                ).stdout
+                pytest.skip(f"port 3000 stayed in use for {within:g} s ({error}): {holders.strip()}")
+            time.sleep(0.1)
+
+
 @pytest.mark.xdist_group("port-3000")  # with the next test: one checks 3000 is free, the other takes it
 def test_healthcheck_passes_only_when_healthz_answers_200(health_server: http.server.ThreadingHTTPServer) -> None:
     port = health_server.server_address[1]
@@ -252,10 +273,7 @@ def test_healthcheck_passes_only_when_healthz_answers_200(health_server: http.se
     assert _run_healthcheck(port) != 0
     # Hold the fallback port too, so nothing elsewhere on the machine can answer on it meanwhile.
     with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(_closed_port(3000))
-        except OSError:
-            pytest.skip("port 3000 is in use on this machine: the 'nothing listening' case cannot be checked")
+        _when_free(lambda: held.enter_context(_closed_port(3000)))
         closed = held.enter_context(_closed_port())
         assert _run_healthcheck(closed) != 0
 
@@ -265,10 +283,7 @@ def test_healthcheck_falls_back_to_the_http_mode_port() -> None:
     """HTTP mode serves /healthz on 3000 (the CLI's default --port); BOT_HEALTH_PORT is unused there."""
     assert build_parser().parse_args(["serve"]).port == 3000
     handler = type("Handler", (_Health,), {"status": 200})
-    try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 3000), handler)
-    except OSError:
-        pytest.skip("port 3000 is in use on this machine: the HTTP-mode fallback cannot be checked")
+    server = _when_free(lambda: http.server.ThreadingHTTPServer(("127.0.0.1", 3000), handler))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bot.codestream import CodeStreamClient
+from bot.codestream.client import CodeStreamClient
 from bot.core.ports import LoggedOutcomes
 from bot.simulator import CodeStreamSimulator
 from bot.store import ApprovalRecord, FollowupRecord, Store, latest_version, open_store
