@@ -24,7 +24,7 @@ from sqlalchemy import Delete, Engine, Executable, Row, Select, Table, Update, b
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.conn import Conn
-from bot.store.engine import WRITE_OPTIONS
+from bot.store.engine import write_options
 from bot.store.inline import InlineSqlite
 
 if TYPE_CHECKING:  # each dialect's module is imported only by a store on that database
@@ -107,7 +107,7 @@ class Database:
         self.before: Hook | None = None  # set by Store.before_each_transaction, after the parts exist
         self._clock = clock
         self.offset = timedelta(0)  # the database's clock minus this process's (sync_clock)
-        self._writer = engine.execution_options(**WRITE_OPTIONS)  # SQLite: BEGIN IMMEDIATE
+        self._writer = engine.execution_options(**write_options(engine.dialect.name))
         self.inline = InlineSqlite.of(engine.url)
 
     @property

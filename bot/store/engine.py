@@ -37,7 +37,18 @@ def normalize_url(url: str | URL) -> URL:
 #: locked" at once instead of applying busy_timeout), an immediate one takes the write lock up
 #: front and queues behind busy_timeout. Readers stay deferred, so WAL readers never block.
 SQLITE_BEGIN = "sqlite_begin"
-WRITE_OPTIONS: dict[str, Any] = {SQLITE_BEGIN: "IMMEDIATE"}
+SQLITE_WRITE_OPTIONS: dict[str, Any] = {SQLITE_BEGIN: "IMMEDIATE"}
+#: PostgreSQL's pool is in autocommit (``make_engine``): a read is its one statement, with no
+#: BEGIN and ROLLBACK around it (two round trips of three) and a one-statement pre-ping instead
+#: of a ping wrapped in its own transaction. Under READ COMMITTED, PostgreSQL's default, every
+#: statement of a transaction takes its own snapshot anyway, so reads lose no consistency.
+#: Writers ask for a READ COMMITTED transaction explicitly.
+POSTGRESQL_WRITE_OPTIONS: dict[str, Any] = {"isolation_level": "READ COMMITTED"}
+
+
+def write_options(dialect: str) -> dict[str, Any]:
+    """The execution options of a write transaction on ``dialect``'s engine."""
+    return SQLITE_WRITE_OPTIONS if dialect == "sqlite" else POSTGRESQL_WRITE_OPTIONS
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -95,7 +106,7 @@ async def prepare_sqlite(url: str | URL) -> None:
 
 
 def begin_statement(conn: Connection) -> str:
-    """How this connection's SQLite transaction begins (``WRITE_OPTIONS``: IMMEDIATE)."""
+    """How this connection's SQLite transaction begins (``SQLITE_WRITE_OPTIONS``: IMMEDIATE)."""
     mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
     return f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}"
 
@@ -143,6 +154,7 @@ def make_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> 
         event.listen(engine.sync_engine, "reset", _sqlite_on_reset)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("isolation_level", "AUTOCOMMIT")  # reads; writers: POSTGRESQL_WRITE_OPTIONS
     if schema:
         kwargs["execution_options"] = {
             **kwargs.get("execution_options", {}),

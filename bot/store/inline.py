@@ -36,7 +36,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState, QueuePool
 from sqlalchemy.util.typing import TupleAny
 
 from bot.store.conn import Conn, Params
-from bot.store.engine import WRITE_OPTIONS, begin_statement, sqlite_file
+from bot.store.engine import SQLITE_WRITE_OPTIONS, begin_statement, sqlite_file
 
 #: How long a write waits for the write lock another connection holds (asleep: the loop runs).
 INLINE_BUSY_TIMEOUT_S = 30.0
@@ -107,7 +107,7 @@ class InlineSqlite:
         event.listen(self.engine, "connect", _on_connect)
         event.listen(self.engine, "begin", _on_begin)
         event.listen(self.engine, "reset", _on_reset)
-        self._writer = self.engine.execution_options(**WRITE_OPTIONS)
+        self._writer = self.engine.execution_options(**SQLITE_WRITE_OPTIONS)
         self._write_turn = asyncio.Lock()
 
     @classmethod

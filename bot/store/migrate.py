@@ -11,7 +11,7 @@ from sqlalchemy import CheckConstraint, Column, Connection, Integer, insert, sel
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateSchema
 
-from bot.store.engine import WRITE_OPTIONS
+from bot.store.engine import write_options
 from bot.store.errors import SchemaVersionError
 from bot.store.schema import UTCDateTime, metadata, table
 from bot.store.tables import MIGRATIONS, Migration, repair_layout
@@ -33,7 +33,7 @@ schema_version = table(
 
 def _upgrade(conn: Connection, schema: str | None, migrations: Sequence[Migration], now: datetime) -> int:
     """Create or upgrade the tables; returns the resulting version. Runs in one transaction."""
-    # SQLite: the connection began with BEGIN IMMEDIATE (WRITE_OPTIONS), so concurrent openers
+    # SQLite: the connection began with BEGIN IMMEDIATE (write_options), so concurrent openers
     # serialise instead of racing.
     if conn.dialect.name != "sqlite":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_UPGRADE_LOCK})
@@ -74,7 +74,7 @@ async def upgrade(
     to run from several processes at once. Returns the schema version."""
     if engine.dialect.name == "sqlite":
         schema = None
-    async with engine.execution_options(**WRITE_OPTIONS).connect() as conn:
+    async with engine.execution_options(**write_options(engine.dialect.name)).connect() as conn:
         version = await conn.run_sync(_upgrade, schema, list(MIGRATIONS if migrations is None else migrations), now)
         await conn.commit()
     return version
