@@ -16,6 +16,7 @@ from bot.core.recent_failures import RecentFailures
 from bot.core.replay import ReplayLedger
 from bot.core.routing import Router
 from bot.core.webhook_health import WebhookBoard
+from bot.core.webhook_recovery import WebhookRecovery
 from bot.slack.alerts import AlertFinder, AlertMarks
 from bot.slack.commands import CommandHandlers
 from bot.slack.commands.mutes import Mutes
@@ -28,6 +29,7 @@ from bot.slack.handlers.event_actions import EventActions
 from bot.slack.handlers.execution_control import ExecutionControls
 from bot.slack.handlers.home import Health, HomeTab
 from bot.slack.handlers.pipeline_runs import PipelineRuns
+from bot.slack.handlers.webhook_alerts import WebhookAlerts
 from bot.slack.listeners import Handlers
 from bot.slack.replay import SlackReplays
 from bot.slack.users import UserDirectory
@@ -82,4 +84,5 @@ def build_handlers(runtime: Runtime, *, health: Health) -> Handlers:
         home=HomeTab(context, HomeQueries(store, failures, access), actions, runtime.web, link, health),
         mutes=mutes,
         commands=commands,
+        webhooks=WebhookAlerts(context, WebhookRecovery(client, store), access, actions, notifier, delivery),
     )

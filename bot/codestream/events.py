@@ -107,10 +107,13 @@ class CodeStreamEvent(CodeStreamModel):
     def is_failure(self) -> bool:
         """The pipeline run failed, or the trigger itself failed (``message`` set, no run)."""
         status = (self.execution_status or "").upper()
-        if status in FAILED_STATUSES:
-            return True
-        trigger_failed = bool((self.message or "").strip()) and not self.execution_link
-        return trigger_failed
+        return status in FAILED_STATUSES or self.trigger_failed
+
+    @property
+    def trigger_failed(self) -> bool:
+        """Code Stream received it but started no run: ``message`` set, no execution (a git
+        webhook whose API token expired, most often)."""
+        return bool((self.message or "").strip()) and not self.execution_link
 
 
 class GitEvent(CodeStreamEvent):

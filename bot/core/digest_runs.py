@@ -5,22 +5,13 @@ event, audit)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Final
 
 from bot.codestream.models import EventKind, as_kind
+from bot.core.batch_hold import batch_hold
 from bot.core.digests import SAVE_WAIT, DigestBoard, RowState, still_failing
-from bot.core.requests import new_request_id
 from bot.store import DigestRecord, Store
-
-log = logging.getLogger(__name__)
-
-# One "Rerun all" per digest at a time, on any replica (each row's intent claim is what makes each
-# run happen once; this keeps a second click from answering twelve times "already in hand").
-RERUN_ALL_CLAIM_SECONDS: Final = 600.0
 
 #: A row to rerun: its event, and the run the digest lists (acted on only while it is the latest).
 Target = tuple[EventKind, str, int | None]
@@ -36,23 +27,10 @@ class DigestRuns:
         when the store cannot say."""
         return await self.board.at(channel, ts, wait=SAVE_WAIT)
 
-    @asynccontextmanager
-    async def rerun_all(self, digest_id: int, user_id: str) -> AsyncIterator[str | None]:
+    def rerun_all(self, digest_id: int, user_id: str) -> AbstractAsyncContextManager[str | None]:
         """Hold this digest's "Rerun all" for the block: yields None when this caller holds it
         (released after), else who holds it ("" when that is not known)."""
-        key, holder = f"digest-all:{digest_id}", new_request_id()
-        claim = await self.store.claims.claim(key, holder, RERUN_ALL_CLAIM_SECONDS, {"user": user_id})
-        if not claim.won:
-            who = claim.data.get("user")
-            yield who if isinstance(who, str) else ""
-            return
-        try:
-            yield None
-        finally:
-            try:
-                await self.store.claims.release(key, holder)
-            except Exception as exc:  # noqa: BLE001 - it expires by itself
-                log.warning("could not release the rerun-all claim: %s", type(exc).__name__)
+        return batch_hold(self.store, f"digest-all:{digest_id}", user_id)
 
     async def still_failing(self, digest_id: int) -> list[Target]:
         """The digest's rows "Rerun all" takes, in the digest's order."""

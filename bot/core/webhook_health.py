@@ -35,7 +35,7 @@ class WebhookHealth:
     @property
     def broken(self) -> bool:
         """The newest push through it did not start its pipeline."""
-        return self.last_event is not None and _trigger_failed(self.last_event)
+        return self.last_event is not None and self.last_event.trigger_failed
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class WebhookBoard:
         return sorted(found, key=lambda h: (not h.broken, -h.failures, h.webhook.name or ""))
 
     def _judge(self, webhook: GitWebhook, events: list[Event], now: datetime) -> WebhookHealth:
-        failed = [e for e in events if _trigger_failed(e)]
+        failed = [e for e in events if e.trigger_failed]
         saved = parse_time(webhook.update_time_micros or webhook.updated_at)
         days = (now - saved).total_seconds() / 86400 if saved is not None else None
         return WebhookHealth(
@@ -79,7 +79,3 @@ class WebhookBoard:
             saved_days=days,
             may_expire=bool(self.warn_days) and days is not None and days >= self.warn_days,
         )
-
-
-def _trigger_failed(event: Event) -> bool:
-    return bool((event.message or "").strip()) and not event.execution_link

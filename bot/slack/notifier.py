@@ -18,6 +18,7 @@ from bot.core.failures import FailureContext, failure_context
 from bot.core.ports import Delivered, Ending
 from bot.core.requests import MessageRef, Outcome
 from bot.core.runs import RUN_KIND, RunOutcome
+from bot.core.webhook_recovery import Recovery
 from bot.slack.delivery import Delivery
 from bot.slack.render.alert import render_alert_after
 from bot.slack.render.approval import render_approval_end, render_approval_request
@@ -32,7 +33,7 @@ from bot.slack.render.messages import (
     render_outcome,
 )
 from bot.slack.render.run import render_run_outcome, render_run_progress
-from bot.store import DigestRecord, DigestRow, FollowupRecord
+from bot.store import AlertRecord, DigestRecord, DigestRow, FollowupRecord
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class SlackNotifier:
         author: str | None,
         repeat: bool = False,
         repeats: int = 0,
+        recovery: Recovery | None = None,
     ) -> SlackMessage:
         """The alert as it stands now, linked to its execution."""
         return render_alert(
@@ -110,6 +112,7 @@ class SlackNotifier:
             author=author,
             repeat=repeat,
             repeats=repeats,
+            recovery=recovery,
         )
 
     async def post_alert(
@@ -139,6 +142,15 @@ class SlackNotifier:
     ) -> bool:
         message = self._alert(event, mention=mention, failure=failure, author=author, repeats=repeats)
         return await self.delivery.update(alert.channel, alert.ts, message, paced=True)
+
+    async def show_recovery(
+        self, alert: MessageRef, event: Event, *, recovery: Recovery, missed: int, record: AlertRecord
+    ) -> bool:
+        """A broken webhook's alert once it works again: since when, and its missed pushes."""
+        message = self._alert(
+            event, mention=record.mention, failure=None, author=record.author, repeats=missed - 1, recovery=recovery
+        )
+        return await self.delivery.update(alert.channel, alert.ts, message)
 
     async def post_digest(self, channel: str, rows: Sequence[DigestRow], *, mention: str | None) -> Delivered:
         message = render_digest(rows, mention=mention, execution_link=self.execution_link, now=datetime.now(UTC))

@@ -186,6 +186,17 @@ class Alerts(Part):
         )
         return await self._first(query, _alert)
 
+    async def in_thread(self, channel_id: str, thread_ts: str, *, limit: int = 500) -> list[AlertRecord]:
+        """The alerts posted in the thread under ``thread_ts`` (the repeats of its series), oldest
+        first; the top-level alert itself is not among them."""
+        query = (
+            select(alerts)
+            .where(alerts.c.channel_id == channel_id, alerts.c.thread_ts == thread_ts)
+            .order_by(alerts.c.created_at, alerts.c.id)
+            .limit(limit)
+        )
+        return await self._all(query, _alert)
+
     async def open_series(self, *, since: datetime) -> set[str]:
         """The series whose top-level alert, posted since ``since``, is not resolved."""
         query = (

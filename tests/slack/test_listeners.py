@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.core.verbs import CONTROLS, MUTATING
 from bot.slack import listeners
-from bot.slack.listeners import alerts, approvals, digests, executions
+from bot.slack.listeners import alerts, approvals, digests, executions, webhooks
 from bot.slack.listeners.commands import COMMAND
 from bot.slack.listeners.events import REGISTERED_EVENTS
 from bot.slack.listeners.home import MANIFEST_HOME_EVENTS
@@ -22,6 +22,7 @@ from bot.slack.render.buttons import ACTION_OPEN, ACTION_RERUN, ACTION_RESUME
 from bot.slack.render.digest import ACTION_DIGEST_ROW, ACTION_RERUN_ALL
 from bot.slack.render.mute import ACTION_MUTE
 from bot.slack.render.run import RUN_FORM
+from bot.slack.render.webhook_alert import ACTION_RERUN_MISSED, ACTION_RERUN_NEWEST, ACTION_WEBHOOK_CHECK
 
 LISTENERS = Path(listeners.__file__).parent
 
@@ -79,11 +80,14 @@ def test_every_id_the_renderers_draw_reaches_one_listener() -> None:
         ACTION_RERUN_ALL,
         ACTION_APPROVE,
         ACTION_REJECT,
+        ACTION_WEBHOOK_CHECK,
+        ACTION_RERUN_NEWEST,
+        ACTION_RERUN_MISSED,
     }
     found = registered()
     actions = [key for key, _ in found["action"]]
     assert sorted(actions) == sorted(drawn)  # each once: none missing, none extra
-    tables = (alerts.ACTIONS, digests.ACTIONS, executions.ACTIONS, approvals.ACTIONS)
+    tables = (alerts.ACTIONS, digests.ACTIONS, executions.ACTIONS, approvals.ACTIONS, webhooks.ACTIONS)
     assert sum(len(t) for t in tables) == len(actions)  # no module's id hides another's
     assert [key for key, _ in found["view"]] == [DECISION_VIEW, RUN_FORM]
     assert [key for key, _ in found["function"]] == list(FUNCTIONS)  # the manifest's custom steps

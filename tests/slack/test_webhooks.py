@@ -4,6 +4,7 @@ push started its pipeline, how many recent pushes did not and why, and when it w
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,8 @@ from bot.core.alerts import post_alert
 from bot.core.watcher.details import FailureDetails
 from bot.simulator.cs_events import format_ts, now_micros
 from bot.simulator.slack_api import Message, wait_for
-from tests.harness import ALERTS, Harness, harness_with_config
+from bot.slack.render.webhook_alert import ACTION_RERUN_MISSED, ACTION_RERUN_NEWEST, ACTION_WEBHOOK_CHECK
+from tests.harness import ALERTS, Harness, buttons, everything, harness_with_config
 
 DAY_US = 86_400 * 1_000_000
 
@@ -152,3 +154,85 @@ async def test_pushes_through_one_broken_webhook_are_one_alert_counting_them(tmp
         assert len(thread) == 4 and all("did not run again" in m.text for m in thread)
         assert {s for s in subjects if any(s in m.text for m in [alert, *thread])} == set(subjects)
         assert len(alerts()) == 1
+
+
+WEBHOOK_CHECK, RERUN_NEWEST, RERUN_MISSED = ACTION_WEBHOOK_CHECK, ACTION_RERUN_NEWEST, ACTION_RERUN_MISSED
+
+
+def _said_to(h: Harness, user: str, seen: int) -> list[str]:
+    """What the bot said to ``user`` alone, after the first ``seen`` such messages."""
+    return [everything(m) for m in h.slack.ephemerals_for(user)[seen:]]
+
+
+async def test_a_broken_webhook_is_checked_again_then_its_missed_pushes_rerun_once(tmp_path: Path) -> None:
+    """Five pushes through an expired webhook: one alert with the fix and Check again, no Rerun.
+    Saved again and a push starting its pipeline: Check again offers to rerun the 5 missed pushes;
+    clicked twice at once, Code Stream gets exactly one rerun per push, newest first."""
+    config = (
+        "access:\n  rules:\n"
+        "    - users: [U0ALICE]\n      actions: [show, rerun]\n"
+        "    - users: [U0BOB]\n      actions: [show]\n"
+    )
+    async with harness_with_config(tmp_path, config, BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="1") as h:
+        hook = h.sim.webhooks.add("shop-main", project="Storefront", repoName="storefront", pipeline="storefront-ci")
+        h.sim.webhooks.expire(str(hook["id"]))
+        pushed = [str(h.sim.webhooks.push(str(hook["id"]), subject=f"push {n}")["id"]) for n in range(5)]
+
+        def alert() -> Message | None:
+            roots = [m for m in h.slack.messages(ALERTS) if m.user == "U0BOT" and not m.thread_ts]
+            return roots[0] if len(roots) == 1 and "5 pushes did not run" in roots[0].text else None
+
+        root = await wait_for(alert, timeout=30)
+        assert set(buttons(root)) == {WEBHOOK_CHECK}  # no Rerun: it would fail the same way
+        assert "API token saved in the git webhook expired" in everything(root)
+
+        # Still broken: said to the person, the alert unchanged, nothing sent to Code Stream.
+        seen = len(h.slack.ephemerals_for("U0ALICE"))
+        await h.send.block_action(WEBHOOK_CHECK, user="U0ALICE", channel=ALERTS, message_ts=root.ts)
+        said = await wait_for(lambda: _said_to(h, "U0ALICE", seen) or None, timeout=10)
+        assert "still broken" in said[0] and "Invalid Oauth Refresh token" in said[0]
+        assert set(buttons(h.slack.message(ALERTS, root.ts) or root)) == {WEBHOOK_CHECK}
+
+        # Saved with a new token; the next push starts its pipeline.
+        h.sim.webhooks.save(str(hook["id"]), {"refreshToken": "new-token"}, saved_by="fritz@example.com")
+        h.sim.webhooks.push(str(hook["id"]), subject="push after the fix")
+        seen = len(h.slack.ephemerals_for("U0BOB"))
+        await h.send.block_action(WEBHOOK_CHECK, user="U0BOB", channel=ALERTS, message_ts=root.ts)
+        said = await wait_for(lambda: _said_to(h, "U0BOB", seen) or None, timeout=10)
+        assert "works again" in said[0]
+
+        def offered() -> Message | None:
+            now = h.slack.message(ALERTS, root.ts)
+            return now if now is not None and RERUN_MISSED in buttons(now) else None
+
+        healed = await wait_for(offered, timeout=10)
+        assert buttons(healed)[RERUN_MISSED]["text"]["text"] == "Rerun the 5 missed pushes"
+        assert "confirm" in buttons(healed)[RERUN_MISSED] and RERUN_NEWEST in buttons(healed)
+        assert "works again" in everything(healed) and "a push through it started its pipeline" in everything(healed)
+
+        # bob may see but not rerun: told, nothing sent.
+        seen = len(h.slack.ephemerals_for("U0BOB"))
+        await h.send.block_action(RERUN_MISSED, user="U0BOB", channel=ALERTS, message_ts=root.ts)
+        said = await wait_for(lambda: _said_to(h, "U0BOB", seen) or None, timeout=10)
+        assert "may not rerun 5 of the missed pushes" in " ".join(said) or "not allowed" in " ".join(said)
+        assert h.sim.count("POST", "/codestream/api/git-events/") == 0
+
+        # alice clicks it twice at once: one rerun per missed push, however many clicks.
+        await asyncio.gather(
+            h.send.block_action(RERUN_MISSED, user="U0ALICE", channel=ALERTS, message_ts=root.ts),
+            h.send.block_action(RERUN_MISSED, user="U0ALICE", channel=ALERTS, message_ts=root.ts),
+        )
+
+        def tallied() -> list[Message] | None:
+            thread = [m for m in h.slack.thread(ALERTS, root.ts)[1:] if "Missed pushes rerun by" in m.text]
+            return thread or None
+
+        [tally] = await wait_for(tallied, timeout=30)
+        assert "5 started" in tally.text, tally.text
+        for event_id in pushed:
+            assert h.sim.count("POST", f"/codestream/api/git-events/{event_id}") == 1
+        assert h.sim.count("POST", "/codestream/api/git-events/") == 5
+        summaries = [m for m in h.slack.thread(ALERTS, root.ts)[1:] if m.user == "U0BOT" and "Rerun" in m.text]
+        assert len(summaries) >= 5
+        actions = await h.store.actions.list(limit=50)
+        assert sorted(a.event_id for a in actions if a.status == "started") == sorted(pushed)  # audited

@@ -12,14 +12,20 @@ from functools import partial
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.listeners import alerts, approvals, digests, events, executions, home, runs
+from bot.slack.listeners import alerts, approvals, digests, events, executions, home, runs, webhooks
 from bot.slack.listeners.commands import COMMAND, on_command
 from bot.slack.listeners.handlers import Handlers, Listener
 
 __all__ = ["COMMAND", "Handlers", "register"]
 
 #: Each action id, and its listener.
-ACTIONS: dict[str, Listener] = {**alerts.ACTIONS, **digests.ACTIONS, **executions.ACTIONS, **approvals.ACTIONS}
+ACTIONS: dict[str, Listener] = {
+    **alerts.ACTIONS,
+    **digests.ACTIONS,
+    **executions.ACTIONS,
+    **approvals.ACTIONS,
+    **webhooks.ACTIONS,
+}
 
 
 def register(app: AsyncApp, handlers: Handlers) -> None:

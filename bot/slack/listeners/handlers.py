@@ -18,6 +18,7 @@ from bot.slack.handlers.event_actions import EventActions
 from bot.slack.handlers.execution_control import ExecutionControls
 from bot.slack.handlers.home import HomeTab
 from bot.slack.handlers.pipeline_runs import PipelineRuns
+from bot.slack.handlers.webhook_alerts import WebhookAlerts
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Handlers:
     home: HomeTab
     mutes: Mutes
     commands: CommandHandlers
+    webhooks: WebhookAlerts
 
     @property
     def runs(self) -> PipelineRuns:

@@ -15,6 +15,7 @@ from bot.codestream.models import FAILED_STATUSES, TERMINAL_STATUSES, Event
 from bot.core.failures import FailureContext
 from bot.core.requests import Outcome
 from bot.core.verbs import MUTATING, VERBS, verb_spec
+from bot.core.webhook_recovery import Recovery
 from bot.slack.render import text as t
 from bot.slack.render.base import (
     NAME_LEN,
@@ -41,6 +42,7 @@ from bot.slack.render.base import (
 from bot.slack.render.buttons import event_button_value, listed_button_value, open_button, verb_button
 from bot.slack.render.failure import failure_section, failure_text
 from bot.slack.render.mute import mute_menu
+from bot.slack.render.webhook_alert import recovery_section, webhook_actions
 
 MAX_LISTED: Final = 10
 ALERT_ACTIONS_BLOCK_ID: Final = "codestream_alert_actions"
@@ -52,7 +54,7 @@ def _pipeline(event: Event) -> str:
 
 def is_trigger_failure(event: Event) -> bool:
     """The event never started a run: Code Stream set ``message`` and there is no execution."""
-    return bool((event.message or "").strip()) and not event.execution_link
+    return event.trigger_failed
 
 
 #: Code Stream's messages for a webhook whose saved API token no longer works.
@@ -161,10 +163,13 @@ def render_alert(
     author: str | None = None,
     repeat: bool = False,
     repeats: int = 0,
+    recovery: Recovery | None = None,
 ) -> SlackMessage:
     """The failure alert: what failed, where, who pushed it (``author``, a Slack user id, is
     mentioned), why (the failed stage and task, and the first lines
-    of the error, when Code Stream says), and buttons to rerun or resume it."""
+    of the error, when Code Stream says), and buttons to rerun or resume it. A trigger failure
+    (its webhook broken) has Check again instead, and once ``recovery`` says the webhook works,
+    buttons to rerun the pushes it missed."""
     ref = ExecutionRef(
         url=execution_url,
         name=event.pipeline,
@@ -185,11 +190,20 @@ def render_alert(
     elif repeats > 0:  # the series' alert, counting the failures in its thread
         title = f"{title} · {repeats + 1} pushes did not run" if trigger else f"{title} · {repeats + 1} failures"
     blocks = _alert_body(event, ref, title=title, mention=who, now=now, failure=failure, explain=not repeat)
-    if repeats > 0 and not repeat:
+    if trigger and not repeat:
+        if recovery is not None and recovery.working:
+            blocks.insert(-1, recovery_section(event, recovery, repeats + 1))
+        if repeats > 0:
+            more = "1 more push" if repeats == 1 else f"{repeats} more pushes"
+            blocks.insert(-1, context(f"🔌 {more} that did not run, listed in the thread"))
+    elif repeats > 0 and not repeat:
         more = "1 more failure" if repeats == 1 else f"{repeats} more failures"
         series = f"{t.clip(event.pipeline, 80)} on {t.clip(event.branch, 80)}"
         blocks.insert(-1, context(f"🔁 {more} of {series} in the thread: rerun or resume the newest one there"))
-    buttons = alert_actions(event, execution_url, act=repeats == 0 or repeat)
+    if trigger:  # rerunning would fail the same way until the webhook works: act from its alert
+        buttons = None if repeat else webhook_actions(event, recovery, repeats + 1)
+    else:
+        buttons = alert_actions(event, execution_url, act=repeats == 0 or repeat)
     if buttons is not None:
         blocks.append(buttons)
     text = fallback_text(who, _alert_text(title, event, ref, failure_text(failure)))

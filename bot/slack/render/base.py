@@ -6,6 +6,7 @@ Import the public names from :mod:`bot.slack.render.messages`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -23,6 +24,7 @@ from slack_sdk.models.blocks import (
 
 from bot.codestream.ids import is_valid_id
 from bot.codestream.models import EVENT_KINDS, KIND_LABEL, Event, EventKind
+from bot.core.requests import Outcome
 from bot.core.verbs import verb_spec
 from bot.slack.render import text as t
 
@@ -287,3 +289,19 @@ def text_facts(event: Event | None, ref: ExecutionRef | None = None) -> str:
         label = t.escape(execution_label(ref))
         parts.append(f"{label} {status_text(ref.status)}".strip())
     return " ".join(p for p in parts if p)
+
+
+def outcome_tally(outcomes: Sequence[Outcome], *, denied: str, duplicate: str) -> list[str]:
+    """ "3 started", "1 refused by Code Stream"…: a batch of reruns counted by how each came out."""
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    words = {
+        "started": "started",
+        "unknown": "sent, outcome not known yet (being checked)",
+        "failed": "refused by Code Stream",
+        "not_started": "not started (safe to try again)",
+        "denied": denied,
+        "duplicate": duplicate,
+    }
+    return [f"{counts[s]} {w}" for s, w in words.items() if counts.get(s)]

@@ -34,6 +34,7 @@ from bot.slack.render.base import (
     execution_link,
     fallback_text,
     header,
+    outcome_tally,
     section,
     subject,
 )
@@ -199,18 +200,7 @@ def row_after(outcome: Outcome) -> RowState:
 
 def render_rerun_all(actor_id: str, outcomes: Sequence[Outcome]) -> SlackMessage:
     """Said in the digest's thread once "Rerun all" has asked Code Stream for each row."""
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    words = {
-        "started": "started",
-        "unknown": "sent, outcome not known yet (being checked)",
-        "failed": "refused by Code Stream",
-        "not_started": "not started (safe to try again)",
-        "denied": "not allowed for you",
-        "duplicate": "already in hand by someone else",
-    }
-    parts = [f"{counts[s]} {w}" for s, w in words.items() if counts.get(s)]
+    parts = outcome_tally(outcomes, denied="not allowed for you", duplicate="already in hand by someone else")
     total = len(outcomes)
     line = (
         f"🔁 {t.user_mention(actor_id)} asked Code Stream to rerun {total} failed "

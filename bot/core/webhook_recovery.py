@@ -1,0 +1,129 @@
+"""Is a broken git webhook working again, and which pushes did it miss? Read from Code Stream and
+the store, Slack-free.
+
+A webhook whose pushes did not start their pipeline (a trigger failure: its saved API token
+expired or was revoked, most often) works again once a later push through it started its
+pipeline, or once it was saved after the newest failure (a new token) and no push failed since.
+Until then rerunning its pushes would fail the same way, so its alert offers **Check again**
+instead; once it works, the pushes it missed can be rerun, each through the same ``perform()`` as
+any rerun."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal
+
+from bot.codestream.client import CodeStreamClient
+from bot.codestream.fields import parse_time
+from bot.codestream.models import Event, EventKind, GitEvent
+from bot.codestream.webhooks import GitWebhook
+from bot.core.batch_hold import batch_hold
+from bot.store import AlertRecord, Store
+
+#: Recent git events read to find the pushes through a webhook (newest first).
+RECENT_EVENTS: Final = 200
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What a check found: ``working`` since ``since``, ``how`` (a push started its pipeline, or
+    the webhook was saved again by ``saved_by``); while broken, the newest failure's message."""
+
+    working: bool
+    since: datetime | None = None
+    how: Literal["push", "saved"] | None = None
+    saved_by: str | None = None
+    webhook: str | None = None
+    latest_failure: str | None = None
+    latest_failure_at: datetime | None = None
+
+
+def same_trigger(a: Event, b: Event) -> bool:
+    """Both came through one webhook: the same ``serverWebhookId``, else the same project, repo,
+    branch and pipeline."""
+    if not isinstance(a, GitEvent) or not isinstance(b, GitEvent):
+        return False
+    if a.server_webhook_id and b.server_webhook_id:
+        return a.server_webhook_id == b.server_webhook_id
+    return (a.project, a.repository, a.branch, a.pipeline) == (b.project, b.repository, b.branch, b.pipeline)
+
+
+def _when(event: Event) -> datetime | None:
+    return event.updated or parse_time(event.create_time_micros) or parse_time(event.created_at)
+
+
+def _order(event: Event) -> float:
+    when = _when(event)
+    return when.timestamp() if when is not None else 0.0
+
+
+@dataclass(frozen=True)
+class WebhookRecovery:
+    client: CodeStreamClient
+    store: Store
+
+    def hold(self, alert: AlertRecord, user_id: str) -> AbstractAsyncContextManager[str | None]:
+        """One rerun of an alert's missed pushes at a time, on any replica (``batch_hold``)."""
+        return batch_hold(self.store, f"webhook-missed:{alert.channel_id}:{alert.ts}", user_id)
+
+    async def alert_at(self, channel: str, ts: str) -> AlertRecord | None:
+        """The alert posted as ``ts`` (a webhook's alert, when its event is a trigger failure)."""
+        return await self.store.alerts.find_by_message(channel, ts)
+
+    async def read(self, kind: EventKind, event_id: str) -> Event:
+        """The event as Code Stream has it now; raises CodeStreamError."""
+        return await self.client.get_event(kind, event_id)
+
+    async def check(self, event: Event) -> Recovery:
+        """Whether the webhook ``event`` (a trigger failure) came through works again. Raises
+        CodeStreamError when Code Stream cannot be read."""
+        page = await self.client.list_events("git", orderby="updatedAt desc", top=RECENT_EVENTS)
+        through = [e for e in page.events if e.id == event.id or same_trigger(e, event)]
+        failures = [e for e in through if e.trigger_failed] or [event]
+        newest_failure = max(failures, key=_order)
+        failed_at = _when(newest_failure)
+        webhook = await self._webhook(event)
+        name = webhook.name if webhook is not None else None
+        started = [e for e in through if not e.trigger_failed and _after(_when(e), failed_at)]
+        if started:
+            first = min(started, key=_order)
+            return Recovery(working=True, since=_when(first), how="push", webhook=name)
+        saved = _saved_at(webhook)
+        if webhook is not None and saved is not None and _after(saved, failed_at):
+            who = webhook.updated_by or webhook.created_by
+            return Recovery(working=True, since=saved, how="saved", saved_by=who, webhook=name)
+        return Recovery(working=False, webhook=name, latest_failure=newest_failure.message, latest_failure_at=failed_at)
+
+    async def missed(self, alert: AlertRecord) -> list[tuple[str, datetime | None]]:
+        """The pushes a webhook's alert counts (its own event and the trigger failures in its
+        thread), newest first, as (event id, when alerted)."""
+        rows = [alert, *await self.store.alerts.in_thread(alert.channel_id, alert.ts)]
+        pushes = {r.event_id: r.created_at for r in rows if r.kind == "git" and r.execution_index is None}
+        return sorted(pushes.items(), key=lambda p: p[1].timestamp() if p[1] else 0.0, reverse=True)
+
+    async def _webhook(self, event: Event) -> GitWebhook | None:
+        if not isinstance(event, GitEvent):
+            return None
+        clause = f"project eq '{event.project.replace(chr(39), chr(39) * 2)}'" if event.project else None
+        for hook in await self.client.list_git_webhooks(filter=clause):
+            if event.server_webhook_id and hook.server_webhook_id == event.server_webhook_id:
+                return hook
+            if not event.server_webhook_id and (hook.repo_name, hook.branch_name, hook.pipeline) == (
+                event.repository,
+                event.branch,
+                event.pipeline,
+            ):
+                return hook
+        return None
+
+
+def _saved_at(webhook: GitWebhook | None) -> datetime | None:
+    if webhook is None:
+        return None
+    return parse_time(webhook.update_time_micros) or parse_time(webhook.updated_at)
+
+
+def _after(when: datetime | None, then: datetime | None) -> bool:
+    return when is not None and (then is None or when > then)

@@ -1,0 +1,148 @@
+"""The alert of a broken git webhook: **Check again** while it is broken (a Rerun would fail the same
+way), then, once it works again, since when and **Rerun the newest push** / **Rerun all N missed
+pushes**, each behind a confirm; and the answers of those buttons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final, Literal
+
+from bot.codestream.models import Event
+from bot.core.requests import Outcome
+from bot.core.webhook_recovery import Recovery
+from bot.slack.render import text as t
+from bot.slack.render.base import (
+    SlackMessage,
+    actions,
+    button,
+    confirm_dialog,
+    context,
+    fallback_text,
+    outcome_tally,
+    section,
+    subject,
+)
+from bot.slack.render.buttons import event_button_value
+from bot.slack.render.mute import mute_menu
+
+ACTION_WEBHOOK_CHECK: Final = "codestream_webhook_check"
+ACTION_RERUN_NEWEST: Final = "codestream_webhook_rerun_newest"
+ACTION_RERUN_MISSED: Final = "codestream_webhook_rerun_missed"
+WEBHOOK_ACTIONS_BLOCK_ID: Final = "codestream_webhook_actions"
+
+Which = Literal["newest", "all"]
+
+
+def _webhook_name(recovery: Recovery | None, event: Event) -> str:
+    name = recovery.webhook if recovery is not None else None
+    return f"*{t.clip(name, 60)}*" if name else f"the webhook of {t.clip(event.pipeline, 60, default='this pipeline')}"
+
+
+def recovery_section(event: Event, recovery: Recovery, missed: int) -> dict[str, Any]:
+    """ "✅ The webhook works again since …" and how that was seen."""
+    since = f" since {t.slack_date(recovery.since)}" if recovery.since is not None else ""
+    if recovery.how == "push":
+        how = "a push through it started its pipeline"
+    else:
+        by = f" by {t.clip(recovery.saved_by, 80)}" if recovery.saved_by else ""
+        how = f"it was saved again{by} after the last failure"
+    pushes = "1 push" if missed == 1 else f"{missed} pushes"
+    return section(
+        f"✅ *{_webhook_name(recovery, event)} works again*{since} ({how}). "
+        f"{pushes} did not run while it was broken: rerun them here."
+    )
+
+
+def webhook_actions(event: Event, recovery: Recovery | None, missed: int) -> dict[str, Any] | None:
+    """Check again while broken; once working, Rerun the newest push / Rerun all N missed pushes."""
+    value = event_button_value(event)
+    if value is None:
+        return None
+    menu = mute_menu(event)
+    muting = [menu] if menu is not None else []
+    if recovery is None or not recovery.working:
+        check = button("🔄 Check again", action_id=ACTION_WEBHOOK_CHECK, value=value)
+        return actions([check, *muting], block_id=WEBHOOK_ACTIONS_BLOCK_ID)
+    pipeline = t.clip(event.pipeline, 60, default="the pipeline")
+    newest = (
+        f"Ask Code Stream to rerun *{pipeline}* for the newest push that did not run (it holds the earlier commits)?"
+    )
+    confirm = confirm_dialog("Rerun the newest push?", newest, "Rerun")
+    buttons: list[Any] = [
+        button("🔁 Rerun the newest push", action_id=ACTION_RERUN_NEWEST, value=value, style="primary", confirm=confirm)
+    ]
+    if missed > 1:
+        body = f"Ask Code Stream to rerun *{pipeline}* once for each of the {missed} pushes that did not run?"
+        buttons.append(
+            button(
+                f"Rerun the {missed} missed pushes",
+                action_id=ACTION_RERUN_MISSED,
+                value=value,
+                confirm=confirm_dialog(f"Rerun {missed} pushes?", body, f"Rerun {missed}"),
+            )
+        )
+    return actions([*buttons, *muting], block_id=WEBHOOK_ACTIONS_BLOCK_ID)
+
+
+def render_still_broken(event: Event, recovery: Recovery) -> SlackMessage:
+    """The answer of Check again while the webhook is still broken (to the person who asked)."""
+    when = f" ({t.slack_date(recovery.latest_failure_at)})" if recovery.latest_failure_at is not None else ""
+    why = t.clip(recovery.latest_failure, 300, default="no message")
+    line = (
+        f"🔌 {_webhook_name(recovery, event)} is still broken: the newest push through it{when} did not start "
+        f"its pipeline ({why}). Rerunning would fail the same way; once it is saved with a new API token, "
+        "*Check again*."
+    )
+    return SlackMessage(text=fallback_text(line), blocks=[section(line)])
+
+
+def render_works_again(event: Event, recovery: Recovery, missed: int) -> SlackMessage:
+    line = recovery_section(event, recovery, missed)["text"]["text"]
+    return SlackMessage(text=fallback_text(line), blocks=[section(line)])
+
+
+def render_rerunning_missed(actor_id: str, count: int, total: int) -> SlackMessage:
+    """In the alert's thread: who reruns which of the missed pushes."""
+    which = (
+        "the newest missed push"
+        if count == 1 and total > 1
+        else ("1 missed push" if count == 1 else f"{count} missed pushes")
+    )
+    line = f"🔁 {t.user_mention(actor_id)} is rerunning {which}, newest first."
+    return SlackMessage(text=fallback_text(line), blocks=[context(line)])
+
+
+def render_missed_outcomes(actor_id: str, outcomes: Sequence[Outcome]) -> SlackMessage:
+    """In the alert's thread once every rerun has an outcome: what Code Stream did, counted."""
+    parts = outcome_tally(outcomes, denied="not allowed for them", duplicate="already rerun")
+    line = f"🔁 Missed pushes rerun by {t.user_mention(actor_id)}: {', '.join(parts) or 'nothing to do'}."
+    return SlackMessage(text=fallback_text(line), blocks=[section(line)])
+
+
+def render_not_allowed(denied: Sequence[Outcome]) -> SlackMessage:
+    """To the person only: the pushes their access did not let them rerun (left alone), and why."""
+    lines = [f"You may not rerun {len(denied)} of the missed pushes; they were left alone:"]
+    for outcome in denied[:10]:
+        what = subject(outcome.event, 80) if outcome.event is not None else t.code(outcome.request.event_id, 40)
+        why = t.clip(str(outcome.error), 200) if outcome.error is not None else "not allowed"
+        lines.append(f"• {what}: {why}")
+    if len(denied) > 10:
+        lines.append(f"…and {len(denied) - 10} more")
+    text = "\n".join(lines)
+    return SlackMessage(text=fallback_text(text), blocks=[section(text)])
+
+
+def render_in_hand(held_by: str) -> SlackMessage:
+    by = f" by {t.user_mention(held_by)}" if held_by.isalnum() else ""
+    line = f"🔁 Already in hand: the missed pushes are being rerun{by}. Each one's summary shows in the thread."
+    return SlackMessage(text=fallback_text(line), blocks=[section(line)])
+
+
+def render_broken_again() -> SlackMessage:
+    line = "🔌 The webhook is broken again: nothing was rerun. The alert offers *Check again*."
+    return SlackMessage(text=fallback_text(line), blocks=[section(line)])
+
+
+def render_no_recovery_check(why: str) -> SlackMessage:
+    line = f"⚠️ Could not check the webhook: {t.clip(why, 200)}. Nothing was rerun; try *Check again* in a minute."
+    return SlackMessage(text=fallback_text(line), blocks=[section(line)])
