@@ -16,7 +16,8 @@ from typing import Literal, Protocol
 from bot.codestream.models import Event, Execution
 from bot.core.failures import FailureContext
 from bot.core.requests import MessageRef, Outcome
-from bot.store import DigestRecord, DigestRow, FollowupRecord
+from bot.core.webhook_recovery import Recovery
+from bot.store import AlertRecord, DigestRecord, DigestRow, FollowupRecord
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,13 @@ class AlertNotifier(Protocol):
         author: str | None = None,
     ) -> bool:
         """The series' top-level alert, redrawn with how many failures followed it."""
+        ...
+
+    async def show_recovery(
+        self, alert: MessageRef, event: Event, *, recovery: Recovery, missed: int, record: AlertRecord
+    ) -> bool:
+        """A broken webhook's alert once it works again: since when, and its ``missed`` pushes
+        offered for a rerun."""
         ...
 
     async def post_digest(self, channel: str, rows: Sequence[DigestRow], *, mention: str | None) -> Delivered:

@@ -236,3 +236,28 @@ async def test_a_broken_webhook_is_checked_again_then_its_missed_pushes_rerun_on
         assert len(summaries) >= 5
         actions = await h.store.actions.list(limit=50)
         assert sorted(a.event_id for a in actions if a.status == "started") == sorted(pushed)  # audited
+
+
+async def test_a_push_starting_its_pipeline_shows_the_webhook_works_without_a_click(tmp_path: Path) -> None:
+    async with harness_with_config(tmp_path, "", BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="1") as h:
+        hook = h.sim.webhooks.add("shop-main", project="Storefront", repoName="storefront", pipeline="storefront-ci")
+        h.sim.webhooks.expire(str(hook["id"]))
+        for n in range(3):
+            h.sim.webhooks.push(str(hook["id"]), subject=f"push {n}")
+
+        def root() -> Message | None:
+            found = [m for m in h.slack.messages(ALERTS) if m.user == "U0BOT" and not m.thread_ts]
+            return found[0] if len(found) == 1 and "3 pushes did not run" in found[0].text else None
+
+        alert = await wait_for(root, timeout=30)
+        assert set(buttons(alert)) == {WEBHOOK_CHECK}
+        h.sim.webhooks.save(str(hook["id"]), {"refreshToken": "new-token"}, saved_by="fritz@example.com")
+        h.sim.webhooks.push(str(hook["id"]), subject="push after the fix")
+
+        def offered() -> Message | None:
+            now = h.slack.message(ALERTS, alert.ts)
+            return now if now is not None and RERUN_MISSED in buttons(now) else None
+
+        healed = await wait_for(offered, timeout=30)
+        assert "Rerun the 3 missed pushes" in everything(healed) and "works again" in everything(healed)
+        assert h.sim.count("POST", "/codestream/api/git-events/") == 0  # offered, not done

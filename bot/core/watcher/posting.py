@@ -23,6 +23,7 @@ from bot.core.requests import MessageRef
 from bot.core.routing import Router
 from bot.core.undelivered import MOOT, UNDELIVERABLE, UndeliveredAlerts
 from bot.core.watcher.details import FailureDetails
+from bot.core.watcher.healing import WebhookHealing
 from bot.core.watcher.policy import AlertPolicy
 from bot.core.watcher.stats import KindStats
 from bot.core.watcher.storm import Due, Storms
@@ -96,6 +97,7 @@ class AlertPosting:
             threshold=policy.digest_threshold,
             window=policy.digest_window,
         )
+        self.healing = WebhookHealing(store, notifier, client.get_event, self._details)
         self.holder = holder
         self.keep_lease = keep_lease  # renews the watcher's lease during a long cycle
         self._unsaved: dict[str, AlertRecord] = {}  # posted, but the store failed to record it
@@ -294,12 +296,15 @@ class AlertPosting:
         are read once a cycle; only a series among them costs a write."""
         await self.mutes.passed(event, self.store.now())  # "until it passes again" ends here
         series = series_key(event)
-        if series is None or self.repeat_window <= 0 or not event.passed:
+        if series is None or self.repeat_window <= 0:
             return
+        since = self.store.now() - timedelta(seconds=self.repeat_window)
         if self._open_series is None:
-            since = self.store.now() - timedelta(seconds=self.repeat_window)
             self._open_series = await self.store.alerts.open_series(since=since)
         if series not in self._open_series:
+            return
+        await self.healing.saw(series, event, since=since)  # a broken webhook's push started its pipeline
+        if not event.passed:
             return
         self._open_series.discard(series)
         passed_at = event.updated or self.store.now()
