@@ -218,6 +218,28 @@ async def give_up_unsent(store: Store, owner: str, action_id: int, *, key: str, 
         return False
 
 
+async def drop_orphan(store: Store, owner: str, key: str, holder: str) -> bool | None:
+    """An intent this process asked to claim and was told failed, though the claim (and its row)
+    may have been written: if ``holder`` still holds ``key``, nothing was sent for it, so its row
+    closes as ``not_started`` and the claim is released. True when it did; False when the claim
+    is not (or no longer) that holder's (nothing to do); None when the store could not say."""
+    try:
+        claim = await store.claims.get(key)
+        if claim is None or claim.holder != holder:
+            return False
+        action_id = claim.data.get("action_id")
+        if not isinstance(action_id, int):
+            return False
+        changes = _closing(store, "not_started", NotSent(), None, None)
+        dropped = await store.intents.drop_never_sent(key, holder, action_id, owner, changes)
+    except Exception as exc:  # noqa: BLE001 - tried again later (the reconciler's next round)
+        log.warning("could not check an orphaned claim: %s", type(exc).__name__)
+        return None
+    if dropped:
+        log.info("an orphaned claim was released: nothing had been sent", extra={"action_id": action_id})
+    return dropped
+
+
 async def mark_unknown(
     store: Store,
     owner: str,

@@ -35,6 +35,7 @@ from bot.core.intents import (
     IN_FLIGHT_CLAIM_SECONDS,
     about_to_send,
     audit_row,
+    drop_orphan,
     finish_action,
     give_up_unsent,
     hand_to_reconciler,
@@ -165,6 +166,10 @@ class Lifecycle:
     # Rows whose outcome this process knows but could not record (the database was away): the
     # reconciler reads them back as soon as it can, not after its "stuck" delay.
     unrecorded: set[int] = field(default_factory=set)
+    # Claims this process asked for and was told failed, though they may have been written (the
+    # commit's answer lost): key -> holder. Nothing was sent for them; ``drop_orphans`` (the
+    # reconciler's rounds, or the next request for the key) releases them.
+    orphans: dict[str, str] = field(default_factory=dict)
 
     @property
     def open_seconds(self) -> float:
@@ -207,9 +212,19 @@ class Lifecycle:
             )
         except Exception as exc:
             # Without the claim and its row "exactly once" cannot be promised: refuse rather than
-            # risk two runs. Nothing was written: a retry can run.
+            # risk two runs. Nothing was sent; the claim may have been written all the same (its
+            # commit's answer lost), so it is remembered to be released.
             log.exception("store unavailable for claim", extra={"error_class": type(exc).__name__})
+            self.orphans[intent.key] = intent.holder
+            self.wake_reconciler()
             return Run("failed", current, StoreUnavailable())
+        if not claim.won and self.orphans.get(intent.key) == claim.holder:
+            # Held by this process's own orphan: released, then the claim is asked for again.
+            dropped = await drop_orphan(self.store, self.owner, intent.key, claim.holder)
+            if dropped is not None:
+                self.orphans.pop(intent.key, None)
+            if dropped:
+                return await self.run(target, request, current, progress)
         if not claim.won:
             return Run("lost", current, claim=claim)
         assert action_id is not None  # intents.claim returns the row's id when it won
@@ -289,6 +304,12 @@ class Lifecycle:
     async def _unknown(self, current: _T, action_id: int, error: CodeStreamError | None) -> Run[_T]:
         settle_by = await mark_unknown(self.store, self.owner, action_id, self.reconcile_seconds, error=error)
         return Run("unknown", current, error, action_id, settle_by)
+
+    async def drop_orphans(self) -> None:
+        """Release the claims this process was told failed but which may have been written."""
+        for key, holder in list(self.orphans.items()):
+            if await drop_orphan(self.store, self.owner, key, holder) is not None:
+                self.orphans.pop(key, None)
 
     async def close(self, intent: Intent, action_id: int, closing: Closing) -> None:
         """Close the row with a known outcome and end the claim, in one transaction."""

@@ -161,6 +161,7 @@ class Reconciler:
     async def round(self) -> int:
         """One pass; returns how many open actions it read back."""
         now = self.store.now()
+        await self.lifecycle.drop_orphans()  # claims this process was told failed: nothing was sent
         beats = await self.store.liveness.replica_heartbeats()
         checked = 0
         rows = await self.store.actions.open()

@@ -71,13 +71,24 @@ class Intents(Part):
         """In one transaction, only while the row still says ``claimed`` (nothing was sent):
         close it with ``changes`` and release ``holder``'s claim on ``key``. False, and nothing
         written, once the row moved on (``pending``: the call may have left) or was settled."""
+        return await self._drop(key, holder, action_id, owner, changes, ("claimed",))
+
+    async def drop_never_sent(self, key: str, holder: str, action_id: int, owner: str, changes: dict[str, Any]) -> bool:
+        """``drop_unsent`` for an intent whose claim the caller never saw won (the transaction
+        committed, its answer was lost): nothing can have been sent for it, so its row closes
+        whether it says ``claimed`` or ``pending``. False once it was settled or taken over."""
+        return await self._drop(key, holder, action_id, owner, changes, ("claimed", "pending"))
+
+    async def _drop(
+        self, key: str, holder: str, action_id: int, owner: str, changes: dict[str, Any], statuses: tuple[str, ...]
+    ) -> bool:
         values = validated_changes(ActionRecord, changes, {"id", "created_at"})
         close = (
             update(actions)
             .where(
                 actions.c.id == action_id,
                 actions.c.owner == owner,
-                actions.c.status == "claimed",
+                actions.c.status.in_(statuses),
                 actions.c.finished_at.is_(None),
             )
             .values(**values)

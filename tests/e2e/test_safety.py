@@ -16,11 +16,13 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import event as sa_event
 
+from bot.core.intents import intent_key
 from bot.simulator import SAMPLE_FAILED_GERRIT_ID, SAMPLE_FAILED_GIT_ID, Fault
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.buttons import ACTION_RERUN, ACTION_RESUME
 from bot.slack.render.messages import METADATA_EVENT_TYPE
-from tests.harness import ALERTS, Harness, running_harness, wait_for_rows
+from bot.store import ActionRecord
+from tests.harness import ALERTS, Harness, running_harness, wait_for_async, wait_for_rows
 
 POST_PATH = "/codestream/api/git-events/"
 EVENT_ID = SAMPLE_FAILED_GIT_ID
@@ -362,3 +364,63 @@ async def test_a_request_replayed_to_another_replica_does_nothing(tmp_path: Path
         await wait_for(lambda: b.slack.responses, timeout=10)
         assert b.sim.count("POST", "/codestream/api/") == 0  # ...and the replay did nothing
         assert [r.request_id for r in await a.store.actions.list()] and len(await a.store.actions.list()) == 1
+
+
+async def test_a_click_told_nothing_was_sent_can_be_clicked_again_at_once(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim's transaction committed but its answer was lost (the connection reset at the
+    commit, as in a failover): the person is told nothing was sent, which is true. Clicking again
+    at once must run it, not answer "already in hand" with the first click's orphaned claim."""
+    h = harness
+    alert = await h.post_alert("git", EVENT_ID)
+    claim = h.store.intents.claim
+    lost: list[str] = []
+
+    async def committed_then_lost(*args: Any, **kwargs: Any) -> Any:
+        won = await claim(*args, **kwargs)
+        if not lost:
+            lost.append(str(args[0]))
+            raise ConnectionResetError("connection reset by peer after COMMIT")
+        return won
+
+    monkeypatch.setattr(h.store.intents, "claim", committed_then_lost)
+    await click(h, alert, button_value(alert, ACTION_RERUN))
+    [refused] = await wait_for(lambda: thread_replies(h, alert), timeout=20)
+    assert "nothing was sent to Code Stream" in everything(refused)
+    assert lost and h.sim.count("POST", POST_PATH) == 0
+    await click(h, alert, button_value(alert, ACTION_RERUN))
+    started = await wait_for(
+        lambda: [m for m in thread_replies(h, alert) if "Rerun started" in everything(m)], timeout=20
+    )
+    assert len(started) == 1 and h.sim.count("POST", POST_PATH) == 1
+    assert not any("in hand" in t for t in ephemeral_texts(h))
+    rows = sorted((r.status for r in await h.store.actions.list()), key=str)
+    assert rows == ["not_started", "started"]  # the orphan closed as never sent, then the run
+
+
+async def test_an_orphaned_claim_is_released_by_the_reconciler_without_another_click(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same lost commit, and nobody clicks again: the claim does not block the event for its
+    in-flight window; the reconciler's next round closes the row as never sent and releases it."""
+    h = harness
+    alert = await h.post_alert("git", EVENT_ID)
+    claim = h.store.intents.claim
+
+    async def committed_then_lost(*args: Any, **kwargs: Any) -> Any:
+        await claim(*args, **kwargs)
+        raise ConnectionResetError("connection reset by peer after COMMIT")
+
+    monkeypatch.setattr(h.store.intents, "claim", committed_then_lost)
+    await click(h, alert, button_value(alert, ACTION_RERUN))
+    await wait_for(lambda: thread_replies(h, alert), timeout=20)
+    monkeypatch.setattr(h.store.intents, "claim", claim)
+
+    async def closed() -> ActionRecord | None:
+        rows = await h.store.actions.list()
+        return rows[0] if len(rows) == 1 and rows[0].finished_at is not None else None
+
+    row = await wait_for_async(closed, within=20)
+    assert row.status == "not_started" and h.sim.count("POST", POST_PATH) == 0
+    assert await h.store.claims.get(intent_key("git", EVENT_ID)) is None
