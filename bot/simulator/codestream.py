@@ -31,6 +31,8 @@ from bot.simulator.cs_seed import (
 )
 from bot.simulator.cs_state import InvalidExecutionAction
 from bot.simulator.cs_tokens import TokenBook
+from bot.simulator.cs_triggers import Triggers
+from bot.simulator.cs_triggers import routes as trigger_routes
 from bot.simulator.cs_user_ops import UserOperations, UserOpError
 from bot.simulator.cs_webhooks import Webhooks
 from bot.simulator.cs_webhooks import routes as webhook_routes
@@ -71,6 +73,7 @@ class CodeStreamSimulator(SimMiddleware):
         self.user_operations = UserOperations()
         self.pipelines = Pipelines(self)
         self.webhooks = Webhooks(self)
+        self.triggers = Triggers()  # Gerrit listeners, Docker registry webhooks
         if seed:
             seed_sample_data(self)
             seed_pipelines(self.pipelines)
@@ -95,6 +98,7 @@ class CodeStreamSimulator(SimMiddleware):
         app.router.add_post(f"{API_PREFIX}/user-operations/{{id}}", self._respond_to_user_operation)
         app.router.add_routes(pipeline_routes(self.pipelines, self._bearer_subject))
         app.router.add_routes(webhook_routes(self.webhooks, self._bearer_subject))
+        app.router.add_routes(trigger_routes(self.triggers))
         # A short shutdown timeout: stop() must not wait out a client's keep-alive.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()

@@ -20,6 +20,7 @@ from bot.simulator.cs_middleware import json_error
 from bot.simulator.cs_odata import ODataError, compile_filter, page_of
 from bot.simulator.cs_seed import TRIGGER_FAILURE_MESSAGE
 from bot.simulator.cs_state import SimState
+from bot.simulator.cs_triggers import saved_fields
 
 WEBHOOK_FIELDS = frozenset({"id", "name", "project", "repoName", "branchName", "pipeline", "serverWebhookId"})
 
@@ -38,9 +39,8 @@ class Webhooks:
         webhook_id = str(fields.pop("id", None) or uuid.uuid4())
         expired = bool(fields.pop("expired", False))
         created_by = fields.pop("createdBy", "fritz@example.com")
-        now_us = now_micros()
         doc: dict[str, Any] = {
-            "id": webhook_id,
+            **saved_fields(webhook_id, created_by, f"{API_PREFIX}/git-webhooks/{webhook_id}"),
             "name": name,
             "description": "",
             "project": fields.pop("project", "Payments"),
@@ -53,13 +53,6 @@ class Webhooks:
             "serverWebhookId": secrets.token_hex(16),
             "refreshToken": f"sim-webhook-token-{secrets.token_hex(8)}",  # the secret the bot must never show
             "secretToken": secrets.token_hex(8),
-            "createdBy": created_by,
-            "updatedBy": created_by,
-            "createdAt": format_ts(now_us),
-            "updatedAt": format_ts(now_us),
-            "_createTimeInMicros": now_us,
-            "_updateTimeInMicros": now_us,
-            "_link": f"{API_PREFIX}/git-webhooks/{webhook_id}",
         }
         doc.update(fields)
         self.docs[webhook_id] = doc

@@ -14,6 +14,7 @@ import pytest
 from bot.core.alerts import post_alert
 from bot.core.watcher.details import FailureDetails
 from bot.simulator.cs_events import format_ts, now_micros
+from bot.simulator.cs_seed import TRIGGER_FAILURE_MESSAGE
 from bot.simulator.slack_api import Message, wait_for
 from bot.slack.render.webhook_alert import ACTION_RERUN_MISSED, ACTION_RERUN_NEWEST, ACTION_WEBHOOK_CHECK
 from tests.harness import ALERTS, Harness, buttons, everything, harness_with_config
@@ -261,3 +262,33 @@ async def test_a_push_starting_its_pipeline_shows_the_webhook_works_without_a_cl
         healed = await wait_for(offered, timeout=30)
         assert "Rerun the 3 missed pushes" in everything(healed) and "works again" in everything(healed)
         assert h.sim.count("POST", "/codestream/api/git-events/") == 0  # offered, not done
+
+
+@pytest.mark.parametrize("kind", ["gerrit", "docker"])
+async def test_a_gerrit_or_registry_trigger_failure_names_its_trigger_and_who_can_fix_it(
+    tmp_path: Path, kind: str
+) -> None:
+    async with harness_with_config(tmp_path, "", BOT_ALERT_CHANNEL=ALERTS, BOT_WATCH_INTERVAL="1") as h:
+        if kind == "gerrit":
+            h.sim.triggers.add_listener("gerrit-main", project="Payments", createdBy="gerd@example.com")
+            fields = {"listener": "gerrit-main", "pipeline": "payments-review"}
+            label, menu = "Gerrit listener gerrit-main", "Code Stream › Triggers › Gerrit › Listeners"
+        else:
+            h.sim.triggers.add_registry_webhook(
+                "api-images", project="Payments", repoName="payments/api", createdBy="dora@example.com"
+            )
+            fields = {"repo": "payments/api", "pipeline": "payments-image-ci"}
+            label, menu = "Docker registry webhook api-images", "Code Stream › Triggers › Docker Registry › Webhooks"
+        event = h.sim.add_event(
+            kind, project="Payments", executionStatus=None, message=TRIGGER_FAILURE_MESSAGE, **fields
+        )
+
+        def alert() -> Message | None:
+            found = [m for m in h.slack.messages(ALERTS) if m.user == "U0BOT" and str(event["id"]) in everything(m)]
+            return found[0] if found else None
+
+        shown = everything(await wait_for(alert, timeout=30))
+        assert f"🔌 {label} is not starting {fields['pipeline']}" in shown, shown
+        assert menu in shown and "save a new API token" in shown
+        assert ("gerd@example.com" if kind == "gerrit" else "dora@example.com") in shown
+        assert "codestream_webhook_check" not in shown  # Check again reads git webhooks only: Rerun stays

@@ -11,7 +11,7 @@ from typing import Final
 
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.errors import CodeStreamError
-from bot.codestream.models import Event
+from bot.codestream.models import DockerRegistryEvent, Event, GerritEvent
 from bot.codestream.webhooks import MAX_WEBHOOKS, GitWebhook
 from bot.core.failures import FailureContext, failure_context
 
@@ -31,8 +31,17 @@ class FailureDetails:
         self._webhooks_read_at: float | None = None
 
     async def fixers_of(self, event: Event) -> FailureContext | None:
-        """A trigger failure: who can fix its git webhook (who last saved it, who created it),
-        matched by the webhook id the event names; None when that cannot be read."""
+        """A trigger failure: who can fix its trigger (who last saved it, who created it) — the
+        git webhook the event names by id, the Gerrit listener it names, or the Docker registry
+        webhook of its repository and pipeline; None when that cannot be read."""
+        try:
+            if isinstance(event, GerritEvent):
+                return await self._gerrit_fixers(event)
+            if isinstance(event, DockerRegistryEvent):
+                return await self._registry_fixers(event)
+        except CodeStreamError as exc:
+            log.info("watcher: trigger unreadable", extra={"error_class": type(exc).__name__})
+            return None
         webhook_id = getattr(event, "server_webhook_id", None)
         if not webhook_id:
             return None
@@ -46,10 +55,22 @@ class FailureDetails:
                 return None
             self._webhooks = {h.server_webhook_id: h for h in hooks if h.server_webhook_id}
         hook = self._webhooks.get(webhook_id)
-        if hook is None:
+        return None if hook is None else _fixers(hook.name, hook.updated_by, hook.created_by)
+
+    async def _gerrit_fixers(self, event: GerritEvent) -> FailureContext | None:
+        if not event.listener or not event.project:
             return None
-        people = tuple(dict.fromkeys(p for p in (hook.updated_by, hook.created_by) if p))
-        return FailureContext(fixers=people, webhook=hook.name)
+        listener = await self.client.get_gerrit_listener(event.project, event.listener, retry=False)
+        return _fixers(listener.name, listener.updated_by, listener.created_by)
+
+    async def _registry_fixers(self, event: DockerRegistryEvent) -> FailureContext | None:
+        if not event.project:
+            return None
+        clause = f"project eq '{event.project.replace(chr(39), chr(39) * 2)}'"
+        for hook in await self.client.list_registry_webhooks(filter=clause, top=MAX_WEBHOOKS, retry=False):
+            if hook.pipeline == event.pipeline and (not hook.repo_name or hook.repo_name == event.repo):
+                return _fixers(hook.name, hook.updated_by, hook.created_by)
+        return None
 
     async def of(self, event: Event) -> FailureContext | None:
         """The failed stage, task and error of the event's execution; None without one (a
@@ -77,3 +98,8 @@ class FailureDetails:
         while len(self._known) > self.size:
             self._known.popitem(last=False)
         return context
+
+
+def _fixers(name: str | None, *people: str | None) -> FailureContext:
+    """Who can fix a trigger: its last saver and its creator, once each, as Code Stream names them."""
+    return FailureContext(fixers=tuple(dict.fromkeys(p for p in people if p)), webhook=name)

@@ -74,27 +74,53 @@ def trigger_fixers(failure: FailureContext | None) -> str:
     return f"\n*Who can fix it:* {' · '.join(dict.fromkeys(names))} (who saved or created the webhook)"
 
 
+@dataclass(frozen=True)
+class _Trigger:
+    label: str  # "Git webhook"
+    short: str  # "webhook"
+    item: str  # what comes through it: "push"
+    endpoint: str  # "Git endpoint"
+    menu: str  # where Code Stream's UI keeps it
+
+
+_TRIGGERS: Final = {
+    "git": _Trigger("Git webhook", "webhook", "push", "Git endpoint", "Code Stream › Triggers › Git"),
+    "gerrit": _Trigger("Gerrit listener", "listener", "change", "Gerrit endpoint", "Code Stream › Triggers › Gerrit"),
+    "docker": _Trigger(
+        "Docker registry webhook",
+        "webhook",
+        "image push",
+        "registry endpoint",
+        "Code Stream › Triggers › Docker Registry",
+    ),
+}
+
+
 def trigger_fix(event: Event) -> str:
     """What to do about a trigger failure, by its cause (mrkdwn, escaped)."""
+    kind = _TRIGGERS.get(event.kind, _TRIGGERS["git"])
     where = " · ".join(t.clip(p, 60) for p in (event.project, event.repository, event.branch) if p)
-    hook = f"the webhook for {where}" if where else "the webhook"
+    hook = f"the {kind.short} for {where}" if where else f"the {kind.short}"
+    noun = kind.label[0].lower() + kind.label[1:]  # "git webhook"
     if _TOKEN_TROUBLE.search(event.message or ""):
         return (
-            "*What happened:* the API token saved in the git webhook expired or was revoked, so Code Stream "
-            "received the push but could not start the pipeline; every push fails the same way until it is fixed.\n"
-            f"*To fix:* Code Stream › Triggers › Git › Webhooks › edit {hook} › save a new API token. "
-            "If the Git endpoint itself was changed, delete the webhook and create it again."
+            f"*What happened:* the API token saved in the {noun} expired or was revoked, so Code Stream "
+            f"received the {kind.item} but could not start the pipeline; every {kind.item} fails the same way "
+            "until it is fixed.\n"
+            f"*To fix:* {kind.menu} › {kind.short.capitalize()}s › edit {hook} › save a new API token. "
+            f"If the {kind.endpoint} itself was changed, delete the {kind.short} and create it again."
         )
     return (
-        "*What to do:* Code Stream received the push but did not start the pipeline (its message is below): "
-        f"check the git webhook ({hook}) and its Git endpoint in Code Stream › Triggers › Git."
+        f"*What to do:* Code Stream received the {kind.item} but did not start the pipeline (its message is "
+        f"below): check the {noun} ({hook}) and its {kind.endpoint} in {kind.menu}."
     )
 
 
 def _alert_header(event: Event, failure: FailureContext | None = None) -> str:
     if is_trigger_failure(event):
         if failure is not None and failure.webhook:
-            return f"🔌 Git webhook {t.clip(failure.webhook, 60)} is not starting {_pipeline(event)}"
+            label = _TRIGGERS.get(event.kind, _TRIGGERS["git"]).label
+            return f"🔌 {label} {t.clip(failure.webhook, 60)} is not starting {_pipeline(event)}"
         return f"⚠️ {_pipeline(event)}: trigger failed"
     return f"❌ {_pipeline(event)} failed"
 
@@ -200,7 +226,7 @@ def render_alert(
         more = "1 more failure" if repeats == 1 else f"{repeats} more failures"
         series = f"{t.clip(event.pipeline, 80)} on {t.clip(event.branch, 80)}"
         blocks.insert(-1, context(f"🔁 {more} of {series} in the thread: rerun or resume the newest one there"))
-    if trigger:  # rerunning would fail the same way until the webhook works: act from its alert
+    if trigger and event.kind == "git":  # a rerun would fail the same way until the webhook works
         buttons = None if repeat else webhook_actions(event, recovery, repeats + 1)
     else:
         buttons = alert_actions(event, execution_url, act=repeats == 0 or repeat)
