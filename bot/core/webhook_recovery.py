@@ -51,7 +51,9 @@ def same_trigger(a: Event, b: Event) -> bool:
 
 
 def _when(event: Event) -> datetime | None:
-    return event.updated or parse_time(event.create_time_micros) or parse_time(event.created_at)
+    """When the push came in. Not its last update: a rerun of a missed push updates it, which
+    says nothing about the webhook."""
+    return parse_time(event.create_time_micros) or parse_time(event.created_at) or event.updated
 
 
 def _order(event: Event) -> float:

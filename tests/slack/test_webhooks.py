@@ -237,6 +237,14 @@ async def test_a_broken_webhook_is_checked_again_then_its_missed_pushes_rerun_on
         assert len(summaries) >= 5
         actions = await h.store.actions.list(limit=50)
         assert sorted(a.event_id for a in actions if a.status == "started") == sorted(pushed)  # audited
+        # Clicked again later: the reruns changed the pushes, not the webhook's health. Told they
+        # were rerun already; the alert keeps its buttons; nothing more reaches Code Stream.
+        seen = len(h.slack.ephemerals_for("U0ALICE"))
+        await h.send.block_action(RERUN_MISSED, user="U0ALICE", channel=ALERTS, message_ts=root.ts)
+        said = await wait_for(lambda: _said_to(h, "U0ALICE", seen) or None, timeout=10)
+        assert "5 already rerun" in said[0], said
+        assert RERUN_MISSED in buttons(h.slack.message(ALERTS, root.ts) or root)
+        assert h.sim.count("POST", "/codestream/api/git-events/") == 5
 
 
 async def test_a_push_starting_its_pipeline_shows_the_webhook_works_without_a_click(tmp_path: Path) -> None:
