@@ -28,6 +28,7 @@ from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
 from bot.slack.render.approval import ACTION_APPROVE, MESSAGE_BLOCK, MESSAGE_INPUT
 from bot.slack.render.buttons import ACTION_RERUN
 from bot.slack.render.plaintext import blocks_to_text
+from bot.slack.render.webhook_alert import ACTION_RERUN_NEWEST
 
 CHANNEL = "C0ALERTS"
 # Credentials of the in-process stand-ins: nothing real.
@@ -158,12 +159,13 @@ async def _story(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bo
     reruns = sim.count("POST", f"/codestream/api/git-events/{event['id']}")
     approved = await _approval(story, sim, slack, bot)
     runs = await _pipeline_run(story, sim, slack, bot)
-    broken = await _broken_webhook(story, sim, slack, bot)
+    broken, missed = await _broken_webhook(story, sim, slack, bot)
     print(f"\nDone: 1 alert, {reruns} rerun sent to Code Stream, execution COMPLETED.", file=story.out)
     print(f"Done: 1 approval request, {approved} decision sent to Code Stream.", file=story.out)
     print(f"Done: 1 pipeline run from a form, {runs} run sent to Code Stream.", file=story.out)
     print(f"Done: 1 broken webhook explained, {broken} pipeline started while it was broken.", file=story.out)
-    return reruns == 1 and approved == 1 and runs == 1 and broken == 0
+    print(f"Done: the webhook fixed, {missed} rerun of its missed push sent to Code Stream.", file=story.out)
+    return reruns == 1 and approved == 1 and runs == 1 and broken == 0 and missed == 1
 
 
 async def _approval(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bot: RunningBot) -> int:
@@ -248,7 +250,9 @@ async def _pipeline_run(story: Story, sim: CodeStreamSimulator, slack: SlackStan
     return sim.count("POST", "/codestream/api/pipelines/")
 
 
-async def _broken_webhook(story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bot: RunningBot) -> int:
+async def _broken_webhook(
+    story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bot: RunningBot
+) -> tuple[int, int]:
     """A git webhook whose API token expired: the push does not start its pipeline; the alert
     says why, how to fix it and who can; ``/codestream webhooks`` lists it."""
     assert bot.url is not None
@@ -276,4 +280,35 @@ async def _broken_webhook(story: Story, sim: CodeStreamSimulator, slack: SlackSt
     answer = await until(lambda: slack.responses[seen:], "the webhooks answer")
     blocks = answer[-1].body.get("blocks") or []
     print(blocks_to_text(blocks, story.name), file=story.out)
-    return 0 if sim.get_event("git", str(event["id"])).get("executionLink") is None else 1
+    started_while_broken = 0 if sim.get_event("git", str(event["id"])).get("executionLink") is None else 1
+    await _webhook_fixed(story, sim, slack, bot, str(hook["id"]), await until(alert, "the alert"))
+    missed = sim.count("POST", f"/codestream/api/git-events/{event['id']}")
+    return started_while_broken, missed
+
+
+async def _webhook_fixed(
+    story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bot: RunningBot, hook_id: str, alert: Message
+) -> int:
+    """fritz saves the webhook with a new token; the next push starts its pipeline; the alert
+    offers to rerun the push it missed, and alice does. Returns every event rerun sent so far."""
+    story.say("fritz saves the webhook with a new API token; carol's next push starts its pipeline.")
+    sim.webhooks.save(hook_id, {"refreshToken": "a-new-api-token"}, saved_by="fritz@example.com")
+    sim.webhooks.push(hook_id, subject="Fix gift card totals", owner="carol")
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{bot.url}/hooks/codestream", headers={"X-Codestream-Bot-Token": WEBHOOK_TOKEN})
+
+    def offered() -> Message | None:
+        now = slack.message(CHANNEL, alert.ts)
+        return now if now is not None and ACTION_RERUN_NEWEST in json.dumps(now.blocks) else None
+
+    story.say("The bot sees the webhook work again and redraws the alert:")
+    story.show(await until(offered, "the alert offering the missed push"), "#cs-alerts (updated)")
+    story.say("alice clicks Rerun the newest push and confirms.")
+    async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack) as send:
+        await send.block_action(ACTION_RERUN_NEWEST, user="U0ALICE", channel=CHANNEL, message_ts=alert.ts)
+
+    def tally() -> Message | None:
+        return next((m for m in slack.thread(CHANNEL, alert.ts) if "Missed pushes rerun by" in m.text), None)
+
+    story.show(await until(tally, "the tally in the thread"), "thread in #cs-alerts")
+    return sim.count("POST", "/codestream/api/git-events/")

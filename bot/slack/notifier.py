@@ -147,8 +147,9 @@ class SlackNotifier:
         self, alert: MessageRef, event: Event, *, recovery: Recovery, missed: int, record: AlertRecord
     ) -> bool:
         """A broken webhook's alert once it works again: since when, and its missed pushes."""
+        failure = FailureContext(webhook=recovery.webhook)  # the name; who can fix it no longer matters
         message = self._alert(
-            event, mention=record.mention, failure=None, author=record.author, repeats=missed - 1, recovery=recovery
+            event, mention=record.mention, failure=failure, author=record.author, repeats=missed - 1, recovery=recovery
         )
         return await self.delivery.update(alert.channel, alert.ts, message)
 

@@ -38,6 +38,10 @@ async def test_demo_tells_the_whole_story_and_exits_0(tmp_path: Path) -> None:
         "Who can fix it: fritz@example.com",
         "not starting its pipeline",
         "Done: 1 broken webhook explained, 0 pipeline started while it was broken.",
+        "Git webhook storefront-main works again · 1 push of storefront-ci did not run",
+        "[ 🔁 Rerun the newest push ]",
+        "Missed pushes rerun by @alice: 1 started.",
+        "Done: the webhook fixed, 1 rerun of its missed push sent to Code Stream.",
     ):
         assert line in text, line
     assert '"blocks": [' in text  # --json prints the Block Kit too

@@ -5,7 +5,6 @@ Import the public names from :mod:`bot.slack.render.messages`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,7 +41,7 @@ from bot.slack.render.base import (
 from bot.slack.render.buttons import event_button_value, listed_button_value, open_button, verb_button
 from bot.slack.render.failure import failure_section, failure_text
 from bot.slack.render.mute import mute_menu
-from bot.slack.render.webhook_alert import recovery_section, webhook_actions
+from bot.slack.render.webhook_alert import TRIGGERS, recovery_section, trigger_fix, trigger_fixers, webhook_actions
 
 MAX_LISTED: Final = 10
 ALERT_ACTIONS_BLOCK_ID: Final = "codestream_alert_actions"
@@ -57,69 +56,10 @@ def is_trigger_failure(event: Event) -> bool:
     return event.trigger_failed
 
 
-#: Code Stream's messages for a webhook whose saved API token no longer works.
-_TOKEN_TROUBLE: Final = re.compile(r"refresh token|api token|oauth|unauthori[sz]ed|token (is )?(expired|invalid)", re.I)
-
-
-def trigger_fixers(failure: FailureContext | None) -> str:
-    """ "*Who can fix it:* <@U…> · fritz@example.com" (the webhook's last saver, its creator)."""
-    if failure is None or not (failure.fixers or failure.fixer_users):
-        return ""
-    users = failure.fixer_users or ("",) * len(failure.fixers)
-    # Each by their Slack user when the bot knows it, else as Code Stream names them.
-    names = [
-        t.user_mention(user) if user else t.clip(person, 80)
-        for person, user in zip(failure.fixers, users, strict=False)
-    ]
-    return f"\n*Who can fix it:* {' · '.join(dict.fromkeys(names))} (who saved or created the webhook)"
-
-
-@dataclass(frozen=True)
-class _Trigger:
-    label: str  # "Git webhook"
-    short: str  # "webhook"
-    item: str  # what comes through it: "push"
-    endpoint: str  # "Git endpoint"
-    menu: str  # where Code Stream's UI keeps it
-
-
-_TRIGGERS: Final = {
-    "git": _Trigger("Git webhook", "webhook", "push", "Git endpoint", "Code Stream › Triggers › Git"),
-    "gerrit": _Trigger("Gerrit listener", "listener", "change", "Gerrit endpoint", "Code Stream › Triggers › Gerrit"),
-    "docker": _Trigger(
-        "Docker registry webhook",
-        "webhook",
-        "image push",
-        "registry endpoint",
-        "Code Stream › Triggers › Docker Registry",
-    ),
-}
-
-
-def trigger_fix(event: Event) -> str:
-    """What to do about a trigger failure, by its cause (mrkdwn, escaped)."""
-    kind = _TRIGGERS.get(event.kind, _TRIGGERS["git"])
-    where = " · ".join(t.clip(p, 60) for p in (event.project, event.repository, event.branch) if p)
-    hook = f"the {kind.short} for {where}" if where else f"the {kind.short}"
-    noun = kind.label[0].lower() + kind.label[1:]  # "git webhook"
-    if _TOKEN_TROUBLE.search(event.message or ""):
-        return (
-            f"*What happened:* the API token saved in the {noun} expired or was revoked, so Code Stream "
-            f"received the {kind.item} but could not start the pipeline; every {kind.item} fails the same way "
-            "until it is fixed.\n"
-            f"*To fix:* {kind.menu} › {kind.short.capitalize()}s › edit {hook} › save a new API token. "
-            f"If the {kind.endpoint} itself was changed, delete the {kind.short} and create it again."
-        )
-    return (
-        f"*What to do:* Code Stream received the {kind.item} but did not start the pipeline (its message is "
-        f"below): check the {noun} ({hook}) and its {kind.endpoint} in {kind.menu}."
-    )
-
-
 def _alert_header(event: Event, failure: FailureContext | None = None) -> str:
     if is_trigger_failure(event):
         if failure is not None and failure.webhook:
-            label = _TRIGGERS.get(event.kind, _TRIGGERS["git"]).label
+            label = TRIGGERS.get(event.kind, TRIGGERS["git"]).label
             return f"🔌 {label} {t.clip(failure.webhook, 60)} is not starting {_pipeline(event)}"
         return f"⚠️ {_pipeline(event)}: trigger failed"
     return f"❌ {_pipeline(event)} failed"
@@ -213,9 +153,17 @@ def render_alert(
         number = f" #{event.execution_index}" if event.execution_index is not None else ""
         where = f", {t.clip(failure.where, 80)}" if failure is not None and failure.where else ""
         title = f"🔁 failed again: {t.clip(event.pipeline, 80, default='the pipeline')}{number}{where}"
+    elif trigger and recovery is not None and recovery.working:  # its webhook works again
+        label = TRIGGERS.get(event.kind, TRIGGERS["git"]).label
+        name = f" {t.clip(recovery.webhook, 60)}" if recovery.webhook else ""
+        missed = "1 push" if repeats == 0 else f"{repeats + 1} pushes"
+        title = f"✅ {label}{name} works again · {missed} of {_pipeline(event)} did not run"
     elif repeats > 0:  # the series' alert, counting the failures in its thread
         title = f"{title} · {repeats + 1} pushes did not run" if trigger else f"{title} · {repeats + 1} failures"
-    blocks = _alert_body(event, ref, title=title, mention=who, now=now, failure=failure, explain=not repeat)
+    working = recovery is not None and recovery.working  # the fix is made: its steps are not shown
+    blocks = _alert_body(
+        event, ref, title=title, mention=who, now=now, failure=failure, explain=not (repeat or working)
+    )
     if trigger and not repeat:
         if recovery is not None and recovery.working:
             blocks.insert(-1, recovery_section(event, recovery, repeats + 1))

@@ -4,10 +4,13 @@ pushes**, each behind a confirm; and the answers of those buttons."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from bot.codestream.models import Event
+from bot.core.failures import FailureContext
 from bot.core.requests import Outcome
 from bot.core.webhook_recovery import Recovery
 from bot.slack.render import text as t
@@ -33,6 +36,65 @@ WEBHOOK_ACTIONS_BLOCK_ID: Final = "codestream_webhook_actions"
 Which = Literal["newest", "all"]
 
 
+#: Code Stream's messages for a webhook whose saved API token no longer works.
+_TOKEN_TROUBLE: Final = re.compile(r"refresh token|api token|oauth|unauthori[sz]ed|token (is )?(expired|invalid)", re.I)
+
+
+def trigger_fixers(failure: FailureContext | None) -> str:
+    """ "*Who can fix it:* <@U…> · fritz@example.com" (the webhook's last saver, its creator)."""
+    if failure is None or not (failure.fixers or failure.fixer_users):
+        return ""
+    users = failure.fixer_users or ("",) * len(failure.fixers)
+    # Each by their Slack user when the bot knows it, else as Code Stream names them.
+    names = [
+        t.user_mention(user) if user else t.clip(person, 80)
+        for person, user in zip(failure.fixers, users, strict=False)
+    ]
+    return f"\n*Who can fix it:* {' · '.join(dict.fromkeys(names))} (who saved or created the webhook)"
+
+
+@dataclass(frozen=True)
+class _Trigger:
+    label: str  # "Git webhook"
+    short: str  # "webhook"
+    item: str  # what comes through it: "push"
+    endpoint: str  # "Git endpoint"
+    menu: str  # where Code Stream's UI keeps it
+
+
+TRIGGERS: Final = {
+    "git": _Trigger("Git webhook", "webhook", "push", "Git endpoint", "Code Stream › Triggers › Git"),
+    "gerrit": _Trigger("Gerrit listener", "listener", "change", "Gerrit endpoint", "Code Stream › Triggers › Gerrit"),
+    "docker": _Trigger(
+        "Docker registry webhook",
+        "webhook",
+        "image push",
+        "registry endpoint",
+        "Code Stream › Triggers › Docker Registry",
+    ),
+}
+
+
+def trigger_fix(event: Event) -> str:
+    """What to do about a trigger failure, by its cause (mrkdwn, escaped)."""
+    kind = TRIGGERS.get(event.kind, TRIGGERS["git"])
+    where = " · ".join(t.clip(p, 60) for p in (event.project, event.repository, event.branch) if p)
+    hook = f"the {kind.short} for {where}" if where else f"the {kind.short}"
+    noun = kind.label[0].lower() + kind.label[1:]  # "git webhook"
+    if _TOKEN_TROUBLE.search(event.message or ""):
+        return (
+            f"*What happened:* the API token saved in the {noun} expired or was revoked, so Code Stream "
+            f"received the {kind.item} but could not start the pipeline; every {kind.item} fails the same way "
+            "until it is fixed.\n"
+            f"*To fix:* {kind.menu} › {kind.short.capitalize()}s › edit {hook} › save a new API token. "
+            f"If the {kind.endpoint} itself was changed, delete the {kind.short} and create it again."
+        )
+    return (
+        f"*What to do:* Code Stream received the {kind.item} but did not start the pipeline (its message is "
+        f"below): check the {noun} ({hook}) and its {kind.endpoint} in {kind.menu}."
+    )
+
+
 def _webhook_name(recovery: Recovery | None, event: Event) -> str:
     name = recovery.webhook if recovery is not None else None
     return f"*{t.clip(name, 60)}*" if name else f"the webhook of {t.clip(event.pipeline, 60, default='this pipeline')}"
@@ -46,11 +108,12 @@ def recovery_section(event: Event, recovery: Recovery, missed: int) -> dict[str,
     else:
         by = f" by {t.clip(recovery.saved_by, 80)}" if recovery.saved_by else ""
         how = f"it was saved again{by} after the last failure"
-    pushes = "1 push" if missed == 1 else f"{missed} pushes"
-    return section(
-        f"✅ *{_webhook_name(recovery, event)} works again*{since} ({how}). "
-        f"{pushes} did not run while it was broken: rerun them here."
+    pushes = (
+        "1 push did not run while it was broken: rerun it"
+        if missed == 1
+        else (f"{missed} pushes did not run while it was broken: rerun them")
     )
+    return section(f"✅ {_webhook_name(recovery, event)} *works again*{since} ({how}). {pushes} here.")
 
 
 def webhook_actions(event: Event, recovery: Recovery | None, missed: int) -> dict[str, Any] | None:
