@@ -31,11 +31,19 @@ def database_unreachable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
-        return exc.orig is not None and exc.orig is not exc and database_unreachable(exc.orig)
+        orig = exc.orig
+        if orig is None or orig is exc:
+            return False
+        # SQLAlchemy's asyncpg adapter raises its own DB-API error *from* the driver's: the
+        # driver's (CannotConnectNowError: "the database system is shutting down") is its cause.
+        driver = orig.__cause__
+        return database_unreachable(orig) or (driver is not None and database_unreachable(driver))
     if isinstance(exc, ConnectionError | TimeoutError):
         return True
-    if isinstance(exc, OSError):  # refused, reset, unreachable host (not a file error of SQLite)
-        return exc.errno is None or exc.errno not in _FILE_ERRNOS
+    if isinstance(exc, OSError):
+        # Refused, reset, unreachable host; or a Unix socket whose server is down (its file is
+        # gone: ENOENT with no file name). Not an error about a file the bot needs (it names it).
+        return exc.errno is None or exc.errno not in _FILE_ERRNOS or exc.filename is None
     return type(exc).__name__ in _DRIVER_CONNECTION_ERRORS
 
 
