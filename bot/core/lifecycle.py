@@ -167,9 +167,9 @@ class Lifecycle:
     # reconciler reads them back as soon as it can, not after its "stuck" delay.
     unrecorded: set[int] = field(default_factory=set)
     # Claims this process asked for and was told failed, though they may have been written (the
-    # commit's answer lost): key -> holder. Nothing was sent for them; ``drop_orphans`` (the
+    # commit's answer lost): (key, holder) pairs. Nothing was sent for them; ``drop_orphans`` (the
     # reconciler's rounds, or the next request for the key) releases them.
-    orphans: dict[str, str] = field(default_factory=dict)
+    orphans: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def open_seconds(self) -> float:
@@ -215,14 +215,16 @@ class Lifecycle:
             # risk two runs. Nothing was sent; the claim may have been written all the same (its
             # commit's answer lost), so it is remembered to be released.
             log.exception("store unavailable for claim", extra={"error_class": type(exc).__name__})
-            self.orphans[intent.key] = intent.holder
+            self.orphans.add((intent.key, intent.holder))
             self.wake_reconciler()
             return Run("failed", current, StoreUnavailable())
-        if not claim.won and self.orphans.get(intent.key) == claim.holder:
+        if claim.won:
+            self.orphans.discard((intent.key, intent.holder))  # a holder that won is no orphan
+        elif (intent.key, claim.holder) in self.orphans:
             # Held by this process's own orphan: released, then the claim is asked for again.
             dropped = await drop_orphan(self.store, self.owner, intent.key, claim.holder)
             if dropped is not None:
-                self.orphans.pop(intent.key, None)
+                self.orphans.discard((intent.key, claim.holder))
             if dropped:
                 return await self.run(target, request, current, progress)
         if not claim.won:
@@ -307,9 +309,9 @@ class Lifecycle:
 
     async def drop_orphans(self) -> None:
         """Release the claims this process was told failed but which may have been written."""
-        for key, holder in list(self.orphans.items()):
+        for key, holder in list(self.orphans):
             if await drop_orphan(self.store, self.owner, key, holder) is not None:
-                self.orphans.pop(key, None)
+                self.orphans.discard((key, holder))
 
     async def close(self, intent: Intent, action_id: int, closing: Closing) -> None:
         """Close the row with a known outcome and end the claim, in one transaction."""

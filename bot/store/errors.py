@@ -43,7 +43,8 @@ def database_unreachable(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         # Refused, reset, unreachable host; or a Unix socket whose server is down (its file is
         # gone: ENOENT with no file name). Not an error about a file the bot needs (it names it).
-        return exc.errno is None or exc.errno not in _FILE_ERRNOS or exc.filename is None
+        socket_gone = exc.errno == errno.ENOENT and exc.filename is None
+        return exc.errno is None or exc.errno not in _FILE_ERRNOS or socket_gone
     return type(exc).__name__ in _DRIVER_CONNECTION_ERRORS
 
 

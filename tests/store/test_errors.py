@@ -23,6 +23,7 @@ from bot.store import database_unreachable
         (FileNotFoundError(errno.ENOENT, "No such file or directory", "/var/lib/bot/bot.db"), False),
         (OSError(errno.ENOSPC, "No space left on device", "/var/lib/bot/bot.db"), False),
         (PermissionError(errno.EACCES, "Permission denied", "/var/lib/bot"), False),
+        (OSError(errno.ENOSPC, "No space left on device"), False),  # named file or not
         (OperationalError("SELECT 1", {}, ConnectionRefusedError(errno.ECONNREFUSED, "refused")), True),
         (OperationalError("SELECT 1", {}, ValueError("no such column: x")), False),
         (ValueError("bad argument"), False),
