@@ -28,7 +28,7 @@ from bot.simulator.slack_api import Message, SlackSender, SlackStandIn
 from bot.slack.render.approval import ACTION_APPROVE, MESSAGE_BLOCK, MESSAGE_INPUT
 from bot.slack.render.buttons import ACTION_RERUN
 from bot.slack.render.plaintext import blocks_to_text
-from bot.slack.render.webhook_alert import ACTION_RERUN_NEWEST
+from bot.slack.render.webhook_alert import ACTION_RERUN_NEWEST, ACTION_WEBHOOK_CHECK
 
 CHANNEL = "C0ALERTS"
 # Credentials of the in-process stand-ins: nothing real.
@@ -289,19 +289,18 @@ async def _broken_webhook(
 async def _webhook_fixed(
     story: Story, sim: CodeStreamSimulator, slack: SlackStandIn, bot: RunningBot, hook_id: str, alert: Message
 ) -> int:
-    """fritz saves the webhook with a new token; the next push starts its pipeline; the alert
-    offers to rerun the push it missed, and alice does. Returns every event rerun sent so far."""
-    story.say("fritz saves the webhook with a new API token; carol's next push starts its pipeline.")
+    """fritz saves the webhook with a new token; alice clicks Check again; the alert offers to
+    rerun the push it missed, and alice does. Returns every event rerun sent so far."""
+    story.say("fritz saves the webhook with a new API token; alice clicks Check again on the alert.")
     sim.webhooks.save(hook_id, {"refreshToken": "a-new-api-token"}, saved_by="fritz@example.com")
-    sim.webhooks.push(hook_id, subject="Fix gift card totals", owner="carol")
-    async with httpx.AsyncClient() as http:
-        await http.post(f"{bot.url}/hooks/codestream", headers={"X-Codestream-Bot-Token": WEBHOOK_TOKEN})
+    async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack) as send:
+        await send.block_action(ACTION_WEBHOOK_CHECK, user="U0ALICE", channel=CHANNEL, message_ts=alert.ts)
 
     def offered() -> Message | None:
         now = slack.message(CHANNEL, alert.ts)
         return now if now is not None and ACTION_RERUN_NEWEST in json.dumps(now.blocks) else None
 
-    story.say("The bot sees the webhook work again and redraws the alert:")
+    story.say("The webhook was saved after the failure: the alert says it works again and offers the missed push:")
     story.show(await until(offered, "the alert offering the missed push"), "#cs-alerts (updated)")
     story.say("alice clicks Rerun the newest push and confirms.")
     async with SlackSender(f"{bot.url}/slack/events", SIGNING_SECRET, slack) as send:

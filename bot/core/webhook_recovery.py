@@ -18,7 +18,7 @@ from typing import Final, Literal
 from bot.codestream.client import CodeStreamClient
 from bot.codestream.fields import parse_time
 from bot.codestream.models import Event, EventKind, GitEvent
-from bot.codestream.webhooks import GitWebhook
+from bot.codestream.webhooks import MAX_WEBHOOKS, GitWebhook
 from bot.core.batch_hold import batch_hold
 from bot.store import AlertRecord, Store
 
@@ -62,6 +62,15 @@ def _order(event: Event) -> float:
 
 
 @dataclass(frozen=True)
+class Assessment:
+    """A broken webhook's alert, judged now: whether the webhook works (``recovery``) and the
+    pushes it missed that no rerun has reached yet, oldest first."""
+
+    recovery: Recovery
+    missed: list[str]
+
+
+@dataclass(frozen=True)
 class WebhookRecovery:
     client: CodeStreamClient
     store: Store
@@ -78,47 +87,78 @@ class WebhookRecovery:
         """The event as Code Stream has it now; raises CodeStreamError."""
         return await self.client.get_event(kind, event_id)
 
-    async def check(self, event: Event) -> Recovery:
-        """Whether the webhook ``event`` (a trigger failure) came through works again. Raises
-        CodeStreamError when Code Stream cannot be read."""
+    async def assess(self, event: Event, alert: AlertRecord) -> Assessment:
+        """Whether the webhook ``event`` (the alert's trigger failure) came through works again,
+        and which of its pushes still wait for a rerun. Raises CodeStreamError when Code Stream
+        cannot be read.
+
+        The pushes it missed are those its alert counts (its own and the trigger failures in its
+        thread) and those the recent events show failing through it (muted or held ones too),
+        less any that ran since or that the bot sent a rerun for. It works again once a push made
+        after the newest of them started its pipeline, or it was saved after the newest of them."""
         page = await self.client.list_events("git", orderby="updatedAt desc", top=RECENT_EVENTS)
-        through = [e for e in page.events if e.id == event.id or same_trigger(e, event)]
-        failures = [e for e in through if e.trigger_failed] or [event]
-        newest_failure = max(failures, key=_order)
-        failed_at = _when(newest_failure)
-        webhook = await self._webhook(event)
+        webhook, ids = await self._webhook(event)
+        through = [e for e in page.events if e.id == event.id or _through(e, event, ids)]
+        rows = [alert, *await self.store.alerts.in_thread(alert.channel_id, alert.ts)]
+        listed = {e.id: e for e in through if e.id}
+        pushed: dict[str, datetime | None] = {
+            r.event_id: r.created_at for r in rows if r.kind == "git" and r.execution_index is None
+        }
+        for e in through:
+            if e.id and e.trigger_failed:
+                pushed.setdefault(e.id, _when(e))
+        failed_at = max(
+            (t for t in (_when(listed[i]) if i in listed else at for i, at in pushed.items()) if t is not None),
+            default=_when(event),
+        )
+        sent = await self.store.actions.may_have_run("git", list(pushed))
+        still = [i for i in pushed if i not in sent and (i not in listed or listed[i].trigger_failed)]
+        missed = sorted(still, key=lambda i: _stamp(_when(listed[i]) if i in listed else pushed[i]))
         name = webhook.name if webhook is not None else None
-        started = [e for e in through if not e.trigger_failed and _after(_when(e), failed_at)]
+        started = [e for e in through if e.id not in pushed and not e.trigger_failed and _after(_when(e), failed_at)]
         if started:
             first = min(started, key=_order)
-            return Recovery(working=True, since=_when(first), how="push", webhook=name)
+            return Assessment(Recovery(working=True, since=_when(first), how="push", webhook=name), missed)
         saved = _saved_at(webhook)
         if webhook is not None and saved is not None and _after(saved, failed_at):
             who = webhook.updated_by or webhook.created_by
-            return Recovery(working=True, since=saved, how="saved", saved_by=who, webhook=name)
-        return Recovery(working=False, webhook=name, latest_failure=newest_failure.message, latest_failure_at=failed_at)
+            return Assessment(Recovery(working=True, since=saved, how="saved", saved_by=who, webhook=name), missed)
+        newest = max((e for e in through if e.trigger_failed), key=_order, default=event)
+        broken = Recovery(working=False, webhook=name, latest_failure=newest.message, latest_failure_at=_when(newest))
+        return Assessment(broken, missed)
 
-    async def missed(self, alert: AlertRecord) -> list[tuple[str, datetime | None]]:
-        """The pushes a webhook's alert counts (its own event and the trigger failures in its
-        thread), newest first, as (event id, when alerted)."""
-        rows = [alert, *await self.store.alerts.in_thread(alert.channel_id, alert.ts)]
-        pushes = {r.event_id: r.created_at for r in rows if r.kind == "git" and r.execution_index is None}
-        return sorted(pushes.items(), key=lambda p: p[1].timestamp() if p[1] else 0.0, reverse=True)
-
-    async def _webhook(self, event: Event) -> GitWebhook | None:
+    async def _webhook(self, event: Event) -> tuple[GitWebhook | None, set[str]]:
+        """The webhook ``event`` came through, and the webhook ids its pushes carry: its own, and
+        when it was deleted and created again (the fix for a changed Git endpoint), the new one's
+        — found by project, repository, branch and pipeline."""
         if not isinstance(event, GitEvent):
-            return None
+            return None, set()
         clause = f"project eq '{event.project.replace(chr(39), chr(39) * 2)}'" if event.project else None
-        for hook in await self.client.list_git_webhooks(filter=clause):
-            if event.server_webhook_id and hook.server_webhook_id == event.server_webhook_id:
-                return hook
-            if not event.server_webhook_id and (hook.repo_name, hook.branch_name, hook.pipeline) == (
-                event.repository,
-                event.branch,
-                event.pipeline,
-            ):
-                return hook
-        return None
+        hooks = await self.client.list_git_webhooks(filter=clause, top=MAX_WEBHOOKS)
+        ids = {event.server_webhook_id} if event.server_webhook_id else set()
+        same = [h for h in hooks if event.server_webhook_id and h.server_webhook_id == event.server_webhook_id]
+        if not same:  # gone (recreated), or the event names none: the one for its repo and branch
+            same = [
+                h
+                for h in hooks
+                if (h.repo_name, h.branch_name, h.pipeline) == (event.repository, event.branch, event.pipeline)
+            ]
+        ids |= {h.server_webhook_id for h in same if h.server_webhook_id}
+        return (same[0] if same else None), ids
+
+
+def _through(candidate: Event, event: Event, ids: set[str]) -> bool:
+    """``candidate`` came through the webhook of ``event`` (one of ``ids``, or without ids the same
+    project, repository, branch and pipeline)."""
+    if not isinstance(candidate, GitEvent) or not isinstance(event, GitEvent):
+        return False
+    if candidate.server_webhook_id and ids:
+        return candidate.server_webhook_id in ids
+    return same_trigger(candidate, event)
+
+
+def _stamp(when: datetime | None) -> float:
+    return when.timestamp() if when is not None else 0.0
 
 
 def _saved_at(webhook: GitWebhook | None) -> datetime | None:

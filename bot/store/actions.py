@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -166,6 +167,19 @@ class Actions(Part):
     async def by_request(self, request_id: str) -> list[ActionRecord]:
         query = select(actions).where(actions.c.request_id == request_id).limit(20)
         return await self._all(query, ActionRecord.model_validate)
+
+    async def may_have_run(self, kind: str, event_ids: Sequence[str]) -> set[str]:
+        """Those of ``event_ids`` an action was sent (or is being sent) for: started, unknown,
+        pending or claimed — a rerun of them now could be a second run."""
+        if not event_ids:
+            return set()
+        query = select(actions.c.event_id).where(
+            actions.c.kind == kind,
+            actions.c.event_id.in_(list(event_ids)),
+            actions.c.status.in_(("started", "unknown", "pending", "claimed")),
+        )
+        async with self._read() as conn:
+            return {str(row[0]) for row in await conn.execute(query)}
 
     async def open(self, limit: int = 500) -> list[ActionRecord]:
         """Actions whose outcome is not known yet (pending / unknown), oldest first."""

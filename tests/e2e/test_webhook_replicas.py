@@ -70,7 +70,7 @@ async def test_the_missed_pushes_of_a_webhook_run_once_across_replicas(tmp_path:
         # The other click was told (the batch in hand, or, if it came after, already rerun), to
         # the person alone; nothing more reaches Code Stream.
         def told() -> bool:
-            return any("Already in hand" in m.text or "5 already rerun" in m.text for m in group.slack.ephemerals)
+            return any("Already in hand" in m.text or "Nothing left to rerun" in m.text for m in group.slack.ephemerals)
 
         await wait_for(told, timeout=30)
         assert len(tallies() or []) == 1

@@ -5,6 +5,7 @@ push started its pipeline, how many recent pushes did not and why, and when it w
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -207,8 +208,11 @@ async def test_a_broken_webhook_is_checked_again_then_its_missed_pushes_rerun_on
             return now if now is not None and RERUN_MISSED in buttons(now) else None
 
         healed = await wait_for(offered, timeout=10)
+        stale = copy.deepcopy(healed)  # as a screen still showing it would click it, later
         assert buttons(healed)[RERUN_MISSED]["text"]["text"] == "Rerun the 5 missed pushes"
-        assert "confirm" in buttons(healed)[RERUN_MISSED] and RERUN_NEWEST in buttons(healed)
+        # A newer push has run since the fix: no "Rerun the newest push" (it would deploy an older
+        # commit over it); each missed one only if each commit needs its own run, behind a confirm.
+        assert "confirm" in buttons(healed)[RERUN_MISSED] and RERUN_NEWEST not in buttons(healed)
         assert "works again" in everything(healed) and "a push through it started its pipeline" in everything(healed)
 
         # bob may see but not rerun: told, nothing sent.
@@ -237,13 +241,26 @@ async def test_a_broken_webhook_is_checked_again_then_its_missed_pushes_rerun_on
         assert len(summaries) >= 5
         actions = await h.store.actions.list(limit=50)
         assert sorted(a.event_id for a in actions if a.status == "started") == sorted(pushed)  # audited
-        # Clicked again later: the reruns changed the pushes, not the webhook's health. Told they
-        # were rerun already; the alert keeps its buttons; nothing more reaches Code Stream.
+        # Oldest first, one after the other: the newest commit is the last to start.
+        posts = [r.path.rsplit("/", 1)[-1] for r in h.sim.requests if r.method == "POST" and "/git-events/" in r.path]
+        assert posts == pushed, posts
+        # The alert now says every missed push was rerun, without rerun buttons; a click on the
+        # old button (a stale copy) is told nothing is left, and nothing reaches Code Stream.
+        after = h.slack.message(ALERTS, root.ts)
+        assert after is not None
+        assert "every push it missed was rerun" in after.text, after.text
+        assert RERUN_MISSED not in buttons(after) and RERUN_NEWEST not in buttons(after)
         seen = len(h.slack.ephemerals_for("U0ALICE"))
-        await h.send.block_action(RERUN_MISSED, user="U0ALICE", channel=ALERTS, message_ts=root.ts)
+        await h.send.block_action(
+            RERUN_MISSED,
+            buttons(stale)[RERUN_MISSED]["value"],
+            user="U0ALICE",
+            channel=ALERTS,
+            message_ts=root.ts,
+            message=stale,
+        )
         said = await wait_for(lambda: _said_to(h, "U0ALICE", seen) or None, timeout=10)
-        assert "5 already rerun" in said[0], said
-        assert RERUN_MISSED in buttons(h.slack.message(ALERTS, root.ts) or root)
+        assert "Nothing left to rerun" in said[0], said
         assert h.sim.count("POST", "/codestream/api/git-events/") == 5
 
 

@@ -27,6 +27,7 @@ from bot.core.watcher.healing import WebhookHealing
 from bot.core.watcher.policy import AlertPolicy
 from bot.core.watcher.stats import KindStats
 from bot.core.watcher.storm import Due, Storms
+from bot.core.webhook_recovery import WebhookRecovery
 from bot.store import AlertRecord, Store, UndeliveredAlert
 
 log = logging.getLogger("bot.core.watcher")
@@ -97,7 +98,7 @@ class AlertPosting:
             threshold=policy.digest_threshold,
             window=policy.digest_window,
         )
-        self.healing = WebhookHealing(store, notifier, client.get_event, self._details)
+        self.healing = WebhookHealing(store, notifier, WebhookRecovery(client, store), client.get_event)
         self.holder = holder
         self.keep_lease = keep_lease  # renews the watcher's lease during a long cycle
         self._unsaved: dict[str, AlertRecord] = {}  # posted, but the store failed to record it
@@ -280,6 +281,8 @@ class AlertPosting:
             # Checked last, right before the redraw, to keep the window for a click small.
             if await self.store.alerts.has_actions(root.channel_id, root.ts):
                 return
+            if await self.healing.redraw_if_working(root):
+                return  # a broken webhook's alert, working again: a failed run there was started
             ref = MessageRef(root.channel_id, root.ts, root.ts)
             await self.notifier.show_repeats(
                 ref, event, failure=failure, repeats=repeats, mention=root.mention, author=root.author

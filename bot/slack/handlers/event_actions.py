@@ -162,14 +162,16 @@ class EventActions:
 
         return list(await asyncio.gather(*(one(*row) for row in rows)))
 
-    async def on_missed_pushes(self, interaction: Interaction, event_ids: Sequence[str]) -> list[Outcome]:
+    async def on_missed_pushes(
+        self, interaction: Interaction, event_ids: Sequence[str], *, at_once: int = ROWS_AT_ONCE
+    ) -> list[Outcome]:
         """Rerun the pushes a broken git webhook missed (``interaction.alert`` is its alert), in
-        the order given, ``ROWS_AT_ONCE`` at a time: each through ``perform`` (access per event,
+        the order given, ``at_once`` at a time: each through ``perform`` (access per event,
         one intent per event, audit), its summary in the alert's thread and followed to its end.
         The alert itself is not marked: it stands for all of them."""
         alert = interaction.alert
         assert alert is not None, "rerunning missed pushes needs their alert"
-        gate = asyncio.Semaphore(ROWS_AT_ONCE)
+        gate = asyncio.Semaphore(at_once)
 
         async def one(event_id: str) -> Outcome:
             async with gate:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Final
 
 from bot.codestream.errors import CodeStreamError
 from bot.codestream.models import Event, EventKind
 from bot.core.access import AccessPolicy, Scope
 from bot.core.errors import StoreUnavailable, UsageError
-from bot.core.webhook_recovery import Recovery, WebhookRecovery
+from bot.core.webhook_recovery import Assessment, WebhookRecovery
 from bot.slack.context import InteractionContext
 from bot.slack.delivery import Delivery
 from bot.slack.handlers.event_actions import EventActions
@@ -23,16 +23,19 @@ from bot.slack.render.base import SlackMessage
 from bot.slack.render.messages import render_error
 from bot.slack.render.webhook_alert import (
     Which,
-    render_broken_again,
     render_in_hand,
     render_missed_outcomes,
     render_not_allowed,
+    render_nothing_to_rerun,
     render_still_broken,
     render_works_again,
 )
 from bot.store import AlertRecord
 
 log = logging.getLogger(__name__)
+
+#: Outcomes after which a push no longer waits for its rerun (it ran, or may have).
+SENT: Final = frozenset({"started", "unknown"})
 
 NOT_MINE = "That alert is not one of mine (or not saved yet): nothing was checked or rerun."
 NOT_ALLOWED = "Your access rules do not let you see this pipeline's events: nothing was checked or rerun."
@@ -53,43 +56,46 @@ class WebhookAlerts:
         if found is None:
             return
         record, event = found
-        checked = await self._check(interaction, record, event)
-        if checked is None:
+        assessment = await self._assess(interaction, record, event)
+        if assessment is None:
             return
-        recovery, missed = checked
+        recovery, missed = assessment.recovery, len(assessment.missed)
         if not recovery.working:
             await self.context.answer(interaction, render_still_broken(event, recovery))
             return
         assert interaction.alert is not None
-        await self.notifier.show_recovery(
-            interaction.alert, event, recovery=recovery, missed=len(missed), record=record
-        )
-        await self.context.answer(interaction, render_works_again(event, recovery, len(missed)))
+        await self.notifier.show_recovery(interaction.alert, event, recovery=recovery, missed=missed, record=record)
+        await self.context.answer(interaction, render_works_again(event, recovery, missed))
 
     async def rerun_missed(self, interaction: Interaction, kind: EventKind, event_id: str, which: Which) -> None:
-        """Rerun the newest missed push, or all of them, newest first — only while the webhook
-        works (checked again first: a push through a broken webhook would fail the same way)."""
+        """Rerun the newest missed push, or all of them oldest first, one after the other (the
+        newest commit is the last to start) — only while the webhook works (judged again first:
+        a push through a broken webhook would fail the same way), and only pushes no rerun has
+        reached. The alert then shows what is left."""
         found = await self._alert_and_event(interaction, kind, event_id)
         if found is None:
             return
         record, event = found
         alert = interaction.alert
         assert alert is not None
-        checked = await self._check(interaction, record, event)
-        if checked is None:
-            return
-        recovery, missed = checked
-        if not recovery.working:
-            # The alert goes back to Check again; nothing is sent to Code Stream.
-            await self.notifier.show_recovery(alert, event, recovery=recovery, missed=len(missed), record=record)
-            await self.context.answer(interaction, render_broken_again())
-            return
-        event_ids = [pushed for pushed, _ in missed][: 1 if which == "newest" else None]
         async with self.recovery.hold(record, interaction.user_id) as held_by:
             if held_by is not None:
                 await self.context.answer(interaction, render_in_hand(held_by))
                 return
-            outcomes = await self.actions.on_missed_pushes(interaction, event_ids)
+            assessment = await self._assess(interaction, record, event)
+            if assessment is None:
+                return
+            recovery, missed = assessment.recovery, assessment.missed
+            if not recovery.working or not missed or (which == "newest" and recovery.how == "push"):
+                # Broken again (back to Check again), nothing left, or a newer push already ran:
+                # nothing is sent to Code Stream.
+                await self.notifier.show_recovery(alert, event, recovery=recovery, missed=len(missed), record=record)
+                await self.context.answer(interaction, render_nothing_to_rerun(recovery, which))
+                return
+            event_ids = missed[-1:] if which == "newest" else missed
+            outcomes = await self.actions.on_missed_pushes(interaction, event_ids, at_once=1)
+            left = [i for i in missed if i not in {o.request.event_id for o in outcomes if o.status in SENT}]
+            await self.notifier.show_recovery(alert, event, recovery=recovery, missed=len(left), record=record)
         tally = render_missed_outcomes(interaction.user_id, outcomes)
         if any(o.status not in ("denied", "duplicate") for o in outcomes):
             await self.delivery.public(alert.channel, tally, thread_ts=alert.ts)
@@ -99,13 +105,11 @@ class WebhookAlerts:
         if denied:  # told about the rest, privately
             await self.delivery.ephemeral(alert.channel, interaction.user_id, render_not_allowed(denied))
 
-    async def _check(
-        self, interaction: Interaction, record: AlertRecord, event: Event
-    ) -> tuple[Recovery, list[tuple[str, datetime | None]]] | None:
-        """The webhook's state and the alert's missed pushes; None (the person told why) when
-        Code Stream cannot be read."""
+    async def _assess(self, interaction: Interaction, record: AlertRecord, event: Event) -> Assessment | None:
+        """The webhook's state and the pushes still missed; None (the person told why) when Code
+        Stream cannot be read."""
         try:
-            return await self.recovery.check(event), await self.recovery.missed(record)
+            return await self.recovery.assess(event, record)
         except CodeStreamError as exc:
             await self.context.answer(interaction, render_error(exc))
             return None

@@ -158,6 +158,8 @@ def render_alert(
         name = f" {t.clip(recovery.webhook, 60)}" if recovery.webhook else ""
         missed = "1 push" if repeats == 0 else f"{repeats + 1} pushes"
         title = f"✅ {label}{name} works again · {missed} of {_pipeline(event)} did not run"
+        if repeats < 0:  # every push it missed was rerun
+            title = f"✅ {label}{name} works again · {_pipeline(event)}: every push it missed was rerun"
     elif repeats > 0:  # the series' alert, counting the failures in its thread
         title = f"{title} · {repeats + 1} pushes did not run" if trigger else f"{title} · {repeats + 1} failures"
     working = recovery is not None and recovery.working  # the fix is made: its steps are not shown

@@ -108,12 +108,20 @@ def recovery_section(event: Event, recovery: Recovery, missed: int) -> dict[str,
     else:
         by = f" by {t.clip(recovery.saved_by, 80)}" if recovery.saved_by else ""
         how = f"it was saved again{by} after the last failure"
-    pushes = (
-        "1 push did not run while it was broken: rerun it"
-        if missed == 1
-        else (f"{missed} pushes did not run while it was broken: rerun them")
-    )
-    return section(f"✅ {_webhook_name(recovery, event)} *works again*{since} ({how}). {pushes} here.")
+    if missed == 0:
+        pushes = "Every push it missed has been rerun"
+    elif recovery.how == "push":
+        pushes = (
+            f"{_pushes(missed)} did not run while it was broken; a newer push has run since, so rerun "
+            "them only if each commit needs its own run (oldest first)"
+        )
+    else:
+        pushes = f"{_pushes(missed)} did not run while it was broken: rerun {'it' if missed == 1 else 'them'} here"
+    return section(f"✅ {_webhook_name(recovery, event)} *works again*{since} ({how}). {pushes}.")
+
+
+def _pushes(n: int) -> str:
+    return "1 push" if n == 1 else f"{n} pushes"
 
 
 def webhook_actions(event: Event, recovery: Recovery | None, missed: int) -> dict[str, Any] | None:
@@ -127,24 +135,29 @@ def webhook_actions(event: Event, recovery: Recovery | None, missed: int) -> dic
         check = button("🔄 Check again", action_id=ACTION_WEBHOOK_CHECK, value=value)
         return actions([check, *muting], block_id=WEBHOOK_ACTIONS_BLOCK_ID)
     pipeline = t.clip(event.pipeline, 60, default="the pipeline")
-    newest = (
-        f"Ask Code Stream to rerun *{pipeline}* for the newest push that did not run (it holds the earlier commits)?"
-    )
-    confirm = confirm_dialog("Rerun the newest push?", newest, "Rerun")
-    buttons: list[Any] = [
-        button("🔁 Rerun the newest push", action_id=ACTION_RERUN_NEWEST, value=value, style="primary", confirm=confirm)
-    ]
-    if missed > 1:
-        body = f"Ask Code Stream to rerun *{pipeline}* once for each of the {missed} pushes that did not run?"
+    buttons: list[Any] = []
+    if missed and recovery.how != "push":  # nothing newer ran: the newest push holds the others
+        body = (
+            f"Ask Code Stream to rerun *{pipeline}* for the newest push that did not run "
+            "(it holds the earlier commits)?"
+        )
+        confirm = confirm_dialog("Rerun the newest push?", body, "Rerun")
         buttons.append(
             button(
-                f"Rerun the {missed} missed pushes",
-                action_id=ACTION_RERUN_MISSED,
-                value=value,
-                confirm=confirm_dialog(f"Rerun {missed} pushes?", body, f"Rerun {missed}"),
+                "🔁 Rerun the newest push", action_id=ACTION_RERUN_NEWEST, value=value, style="primary", confirm=confirm
             )
         )
-    return actions([*buttons, *muting], block_id=WEBHOOK_ACTIONS_BLOCK_ID)
+    if missed > 1 or (missed == 1 and recovery.how == "push"):
+        newer = " A newer push has already run it since the fix." if recovery.how == "push" else ""
+        body = (
+            f"Ask Code Stream to rerun *{pipeline}* once for each of the {_pushes(missed)} that did not run, "
+            f"oldest first, one after the other?{newer}"
+        )
+        label = "Rerun the missed push" if missed == 1 else f"Rerun the {missed} missed pushes"
+        confirm = confirm_dialog(f"Rerun {_pushes(missed)}?", body, f"Rerun {missed}")
+        buttons.append(button(label, action_id=ACTION_RERUN_MISSED, value=value, confirm=confirm))
+    elements = [*buttons, *muting]
+    return actions(elements, block_id=WEBHOOK_ACTIONS_BLOCK_ID) if elements else None
 
 
 def render_still_broken(event: Event, recovery: Recovery) -> SlackMessage:
@@ -201,11 +214,12 @@ def render_in_hand(held_by: str) -> SlackMessage:
     return SlackMessage(text=fallback_text(line), blocks=[section(line)])
 
 
-def render_broken_again() -> SlackMessage:
-    line = "🔌 The webhook is broken again: nothing was rerun. The alert offers *Check again*."
-    return SlackMessage(text=fallback_text(line), blocks=[section(line)])
-
-
-def render_no_recovery_check(why: str) -> SlackMessage:
-    line = f"⚠️ Could not check the webhook: {t.clip(why, 200)}. Nothing was rerun; try *Check again* in a minute."
+def render_nothing_to_rerun(recovery: Recovery, which: Which) -> SlackMessage:
+    """Why a "Rerun missed" click sent nothing: broken again, nothing left, or a newer push ran."""
+    if not recovery.working:
+        line = "🔌 The webhook is broken again: nothing was rerun. The alert offers *Check again*."
+    elif which == "newest" and recovery.how == "push":
+        line = "🔁 A newer push has already run the pipeline since the fix: nothing was rerun (it would be older)."
+    else:
+        line = "🔁 Nothing left to rerun: every push it missed has been rerun."
     return SlackMessage(text=fallback_text(line), blocks=[section(line)])
