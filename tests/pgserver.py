@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -50,7 +51,20 @@ class OwnPostgres:
     @property
     def url(self) -> str:
         """The SQLAlchemy URL of its ``test`` database (over the Unix socket)."""
-        return f"postgresql+asyncpg://postgres@/test?host={self.socket_dir}"
+        return self.url_of("test")
+
+    def url_of(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}"
+
+    async def new_database(self) -> str:
+        """A fresh empty database of its own (a test's, on a server shared by a module)."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(host=str(self.socket_dir), user="postgres", database="postgres")
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        return name
 
     async def _run(self, *argv: str) -> None:
         if os.geteuid() == 0:
@@ -74,12 +88,12 @@ class OwnPostgres:
     async def stop(self, mode: StopMode = "fast") -> None:
         await self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
-    async def connections(self) -> int:
-        """Backends connected to its ``test`` database (this reading's own left out)."""
+    async def connections(self, database: str = "test") -> int:
+        """Backends connected to ``database`` (this reading's own left out)."""
         admin = await asyncpg.connect(host=str(self.socket_dir), user="postgres", database="postgres")
         try:
-            query = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'test' AND pid <> pg_backend_pid()"
-            return int(await admin.fetchval(query))
+            query = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
+            return int(await admin.fetchval(query, database))
         finally:
             await admin.close()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from bot.simulator import SAMPLE_FAILED_GIT_ID
 from bot.simulator.slack_api import wait_for
@@ -23,11 +24,14 @@ from tests.pgserver import OwnPostgres, StopMode, available, own_postgres
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(available() is not None, reason=f"no server of the test's own: {available()}"),
+    # One server for the module (initdb is most of the cost), so its tests stay on one worker.
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.xdist_group("own-postgres"),
 ]
 GIT_EVENTS = "/codestream/api/git-events/"
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server() -> AsyncIterator[OwnPostgres]:
     async with own_postgres() as started:
         yield started
@@ -37,7 +41,8 @@ async def server() -> AsyncIterator[OwnPostgres]:
 async def test_a_real_postgresql_restart_loses_nothing_and_runs_nothing_twice(
     server: OwnPostgres, tmp_path: Path, mode: StopMode, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with running_harness(tmp_path, BOT_DATABASE_URL=server.url) as h:
+    database = await server.new_database()
+    async with running_harness(tmp_path, BOT_DATABASE_URL=server.url_of(database)) as h:
         events = [SAMPLE_FAILED_GIT_ID] + [
             h.sim.add_event("git", pipeline=f"svc-{n}-ci", project="Payments", executionStatus="FAILED")["id"]
             for n in range(1)
@@ -45,7 +50,7 @@ async def test_a_real_postgresql_restart_loses_nothing_and_runs_nothing_twice(
         before, during = [await h.post_alert("git", event_id) for event_id in events]
         await click_rerun(h, before)
         await wait_for(lambda: summaries(h, before) or None, timeout=15)
-        pooled = await server.connections()
+        pooled = await server.connections(database)
 
         await server.stop(mode)
         async with httpx.AsyncClient(base_url=str(h.bot.url), timeout=10) as http:
@@ -69,6 +74,6 @@ async def test_a_real_postgresql_restart_loses_nothing_and_runs_nothing_twice(
         assert posts == started == dict.fromkeys(events, 1), (posts, started)
         loops = ("bot.core.reconcile", "bot.core.followup", "bot.core.watcher")
         assert not [r.getMessage() for r in caplog.records if r.name in loops and r.levelname == "ERROR"]
-        after = await server.connections()
+        after = await server.connections(database)
         assert after <= max(pooled, 1) + 2, (pooled, after)  # reconnected, nothing leaked
         print(json.dumps({"mode": mode, "to_ready_s": round(to_ready, 2), "connections": [pooled, after]}))
