@@ -682,7 +682,9 @@ async def test_serve_forever_prints_how_to_connect_and_stops_on_cancel(capsys: p
 async def test_executions_pause_resume_and_cancel_as_vra_moves_them(
     sim: CodeStreamSimulator, client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    sim.execution_duration = 0.3
+    # Long enough that a loaded machine still pauses (and, after resume, cancels) it running;
+    # short enough to watch the other run finish meanwhile.
+    sim.execution_duration = 2.0
     ex_id = str(sim.add_execution(pipeline="moving-ci")["id"])
     path = f"{API}/executions/{ex_id}"
 
@@ -702,7 +704,7 @@ async def test_executions_pause_resume_and_cancel_as_vra_moves_them(
     async def other_done() -> bool:
         return bool((await client.get(other, headers=auth)).json()["status"] == "COMPLETED")
 
-    await wait_until(other_done)
+    await wait_until(other_done, within=30)
     assert await status() == "PAUSED"
     assert (await act("resume")).json()["status"] == "RUNNING"
     assert (await act("cancel")).json()["status"] == "CANCELING"
