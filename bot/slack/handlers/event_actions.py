@@ -162,28 +162,24 @@ class EventActions:
 
         return list(await asyncio.gather(*(one(*row) for row in rows)))
 
-    async def on_missed_pushes(
-        self, interaction: Interaction, event_ids: Sequence[str], *, at_once: int = ROWS_AT_ONCE
-    ) -> list[Outcome]:
-        """Rerun the pushes a broken git webhook missed (``interaction.alert`` is its alert), in
-        the order given, ``at_once`` at a time: each through ``perform`` (access per event,
-        one intent per event, audit), its summary in the alert's thread and followed to its end.
-        The alert itself is not marked: it stands for all of them."""
+    async def on_missed_pushes(self, interaction: Interaction, event_ids: Sequence[str]) -> list[Outcome]:
+        """Rerun the pushes a broken git webhook missed (``interaction.alert`` is its alert), one
+        after the other in the order given (oldest first: the newest commit starts last): each
+        through ``perform`` (access per event, one intent per event, audit), its summary in the
+        alert's thread and followed to its end. The alert itself is not marked: it stands for
+        all of them."""
         alert = interaction.alert
         assert alert is not None, "rerunning missed pushes needs their alert"
-        gate = asyncio.Semaphore(at_once)
-
-        async def one(event_id: str) -> Outcome:
-            async with gate:
-                request = await self._request("rerun", "git", event_id, interaction, None)
-                outcome = await self.actions.perform(request)
-                if outcome.status in PUBLIC_STATUSES:
-                    said = render_outcome(outcome, now=_now())
-                    ts = await self.delivery.public(alert.channel, said, thread_ts=alert.ts)
-                    await self._after_action(outcome, summary=MessageRef(alert.channel, ts, alert.ts) if ts else None)
-                return outcome
-
-        return list(await asyncio.gather(*(one(event_id) for event_id in event_ids)))
+        outcomes = []
+        for event_id in event_ids:
+            request = await self._request("rerun", "git", event_id, interaction, None)
+            outcome = await self.actions.perform(request)
+            if outcome.status in PUBLIC_STATUSES:
+                said = render_outcome(outcome, now=_now())
+                ts = await self.delivery.public(alert.channel, said, thread_ts=alert.ts)
+                await self._after_action(outcome, summary=MessageRef(alert.channel, ts, alert.ts) if ts else None)
+            outcomes.append(outcome)
+        return outcomes
 
     # --- shared ---------------------------------------------------------------------------------
 

@@ -93,7 +93,7 @@ class WebhookAlerts:
                 await self.context.answer(interaction, render_nothing_to_rerun(recovery, which))
                 return
             event_ids = missed[-1:] if which == "newest" else missed
-            outcomes = await self.actions.on_missed_pushes(interaction, event_ids, at_once=1)
+            outcomes = await self.actions.on_missed_pushes(interaction, event_ids)
             left = [i for i in missed if i not in {o.request.event_id for o in outcomes if o.status in SENT}]
             await self.notifier.show_recovery(alert, event, recovery=recovery, missed=len(left), record=record)
         tally = render_missed_outcomes(interaction.user_id, outcomes)
