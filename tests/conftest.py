@@ -103,33 +103,3 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             await conn.execute(DropSchema(schema, cascade=True, if_exists=True))
     finally:
         await admin.dispose()
-
-
-#: Modules whose tests run longest (real replica processes, crashes, outages, the demo): run
-#: first, so a worker is not still in one of them long after the others ran out of work (the
-#: suite is CPU-bound on 2 cores; a long test started last is the run's tail).
-LONGEST_FIRST = (
-    "tests/e2e/test_replicas.py",
-    "tests/e2e/test_database_outage.py",
-    "tests/e2e/test_crash.py",
-    "tests/e2e/test_subscription_replicas.py",
-    "tests/e2e/test_storms.py",
-    "tests/e2e/test_safety.py",
-    "tests/cli/test_demo.py",
-    "tests/e2e/test_background_pool.py",
-    "tests/app/test_check.py",
-    "tests/e2e/test_crash_claims.py",
-    "tests/e2e/test_postgres_restart.py",
-    "tests/e2e/test_webhook_replicas.py",
-    "tests/app/test_database_wait.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest modules first (whole modules: module-scoped fixtures stay together)."""
-    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
-
-    def order(item: pytest.Item) -> int:
-        return rank.get(item.nodeid.split("::", 1)[0], len(rank))
-
-    items.sort(key=order)
